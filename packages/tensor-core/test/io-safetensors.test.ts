@@ -457,6 +457,24 @@ describe('writer input checks', () => {
     );
   });
 
+  test('odd inputs still give typed errors with short messages', () => {
+    const big = { dtype: 'U8', shape: [1n], data: new Uint8Array(1) } as unknown as RawTensor;
+    expect(() => serializeSafetensors({ w: big })).toThrow(
+      /shape must be an array of non-negative integers; got array/,
+    );
+    expect(() => serializeSafetensors({ w: f32([2 ** 30, 2 ** 30, 2 ** 30], 0) })).toThrow(/overflows/);
+    const long = 'n'.repeat(100_000);
+    let err: Error | undefined;
+    try {
+      parseSafetensors(fileOf({ [long]: { dtype: 'F8_E4M3', shape: ['x'.repeat(100_000)], data_offsets: [0, 0] } }));
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err).toBeInstanceOf(FormatError);
+    expect(err!.message.length).toBeLessThan(400);
+    expect(() => parseSafetensors(new Uint8Array(8), { maxHeaderBytes: -1 })).toThrow(ValueError);
+  });
+
   test('copies data, so the file does not alias its inputs', () => {
     const data = Uint8Array.of(1, 2, 3, 4);
     const file = serializeSafetensors({ x: { dtype: 'U8', shape: [4], data } });

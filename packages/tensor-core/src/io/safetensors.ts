@@ -63,6 +63,15 @@ const METADATA_KEY = '__metadata__';
 const isDType = (s: unknown): s is SafetensorsDType => typeof s === 'string' && Object.hasOwn(DTYPE_SIZE, s);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+// Values and names quoted in messages are clipped: a hostile header must not make a megabyte-long error.
+const clip = (s: string): string => (s.length > 80 ? `${s.slice(0, 77)}...` : s);
+const show = (v: unknown): string => {
+  try {
+    return clip(JSON.stringify(v) ?? String(v));
+  } catch {
+    return kindOf(v); // BigInt, cycles
+  }
+};
 const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 function fail(msg: string): never {
   throw new FormatError(`safetensors: ${msg}`);
@@ -88,22 +97,22 @@ interface Entry {
 }
 
 function readEntry(name: string, info: unknown, dataLen: number, dataStart: number): Entry {
-  const t = `tensor '${name}' (header at byte offset 8)`;
+  const t = `tensor '${clip(name)}' (header at byte offset 8)`;
   if (!isRecord(info)) return fail(`${t}: expected an object with dtype, shape and data_offsets; got ${kindOf(info)}`);
   const { dtype, shape, data_offsets: offsets } = info;
   if (dtype === undefined) fail(`${t}: missing "dtype"`);
   if (typeof dtype !== 'string') fail(`${t}: "dtype" must be a string; got ${kindOf(dtype)}`);
   if (!isDType(dtype)) {
-    return fail(`${t}: unknown dtype '${dtype}'; supported: ${Object.keys(DTYPE_SIZE).join(', ')}`);
+    return fail(`${t}: unknown dtype '${clip(dtype)}'; supported: ${Object.keys(DTYPE_SIZE).join(', ')}`);
   }
   if (shape === undefined) fail(`${t}: missing "shape"`);
   if (!Array.isArray(shape)) return fail(`${t}: "shape" must be an array; got ${kindOf(shape)}`);
   shape.forEach((d, i) => {
-    if (!isCount(d)) fail(`${t}: shape[${i}] must be a non-negative integer; got ${JSON.stringify(d)}`);
+    if (!isCount(d)) fail(`${t}: shape[${i}] must be a non-negative integer; got ${show(d)}`);
   });
   if (offsets === undefined) fail(`${t}: missing "data_offsets"`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-    return fail(`${t}: "data_offsets" must be [begin, end] of non-negative integers; got ${JSON.stringify(offsets)}`);
+    return fail(`${t}: "data_offsets" must be [begin, end] of non-negative integers; got ${show(offsets)}`);
   }
   const [begin, end] = offsets as [number, number];
   const at = `data_offsets [${begin}, ${end}]`;
@@ -126,7 +135,7 @@ function readMetadata(value: unknown): Record<string, string> {
     return fail(`"${METADATA_KEY}" (header at byte offset 8) must be an object; got ${kindOf(value)}`);
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') fail(`"${METADATA_KEY}"[${JSON.stringify(k)}] must be a string; got ${kindOf(v)}`);
+    if (typeof v !== 'string') fail(`"${METADATA_KEY}"[${show(k)}] must be a string; got ${kindOf(v)}`);
     // defineProperty, so that a key named "__proto__" is data and not a prototype change.
     Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
@@ -139,6 +148,8 @@ function readMetadata(value: unknown): Record<string, string> {
  */
 export function parseSafetensors(bytes: Uint8Array, opts: { maxHeaderBytes?: number } = {}): SafetensorsContents {
   const limit = opts.maxHeaderBytes ?? MAX_HEADER_BYTES;
+  if (!isCount(limit))
+    throw new ValueError(`parseSafetensors: maxHeaderBytes must be a non-negative integer; got ${show(limit)}`);
   if (!(bytes instanceof Uint8Array)) fail(`expected the file as a Uint8Array; got ${kindOf(bytes)}`);
   if (bytes.length < 8) fail(`file is ${bytes.length} bytes; the 8-byte header length at byte offset 0 is missing`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -174,12 +185,14 @@ export function parseSafetensors(bytes: Uint8Array, opts: { maxHeaderBytes?: num
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   const tensors = new Map<string, RawTensor>();
   let pos = 0;
-  let prev = '';
+  let prev: string | undefined;
   for (const e of entries) {
-    const at = `tensor '${e.name}': data_offsets [${e.begin}, ${e.end}] (file byte offset ${dataStart + e.begin})`;
-    if (e.begin < pos) fail(`${at} overlap tensor '${prev}', which ends at ${pos}`);
+    const at = `tensor '${clip(e.name)}': data_offsets [${e.begin}, ${e.end}] (file byte offset ${dataStart + e.begin})`;
+    if (e.begin < pos) fail(`${at} overlap tensor '${clip(prev!)}', which ends at ${pos}`);
     if (e.begin > pos)
-      fail(`${at} leave a gap of ${e.begin - pos} bytes after ${prev ? `tensor '${prev}'` : 'the header'}`);
+      fail(
+        `${at} leave a gap of ${e.begin - pos} bytes after ${prev === undefined ? 'the header' : `tensor '${clip(prev)}'`}`,
+      );
     pos = e.end;
     prev = e.name;
     tensors.set(e.name, {
@@ -211,8 +224,7 @@ function compareCodePoints(a: string, b: string): number {
 const LONE_SURROGATE = /\p{Cs}/u;
 const checkString = (what: string, s: unknown): string => {
   if (typeof s !== 'string') throw new ValueError(`serializeSafetensors: ${what} must be a string; got ${kindOf(s)}`);
-  if (LONE_SURROGATE.test(s))
-    throw new ValueError(`serializeSafetensors: ${what} ${JSON.stringify(s)} is not valid UTF-16`);
+  if (LONE_SURROGATE.test(s)) throw new ValueError(`serializeSafetensors: ${what} ${show(s)} is not valid UTF-16`);
   return s;
 };
 
@@ -228,21 +240,22 @@ export function serializeSafetensors(
   const list = [...(tensors instanceof Map ? tensors : Object.entries(tensors))];
   for (const [name, t] of list) {
     checkString('a tensor name', name);
-    const what = `serializeSafetensors: tensor '${name}'`;
+    const what = `serializeSafetensors: tensor '${clip(name)}'`;
     if (name === METADATA_KEY) throw new ValueError(`${what}: the name is reserved for metadata`);
     if (!isDType(t?.dtype)) {
       throw new DTypeError(
-        `${what}: unknown dtype ${JSON.stringify(t?.dtype)}; expected one of ${Object.keys(DTYPE_SIZE).join(', ')}`,
+        `${what}: unknown dtype ${show(t?.dtype)}; expected one of ${Object.keys(DTYPE_SIZE).join(', ')}`,
       );
     }
     if (!Array.isArray(t.shape) || !t.shape.every(isCount)) {
-      throw new ValueError(`${what}: shape must be an array of non-negative integers; got ${JSON.stringify(t.shape)}`);
+      throw new ValueError(`${what}: shape must be an array of non-negative integers; got ${show(t.shape)}`);
     }
     if (!(t.data instanceof Uint8Array))
       throw new ValueError(`${what}: data must be a Uint8Array; got ${kindOf(t.data)}`);
     const numel = checkedNumel(t.shape);
     const nbytes = numel * DTYPE_SIZE[t.dtype];
-    if (numel < 0 || t.data.length !== nbytes) {
+    if (numel < 0) throw new ValueError(`${what}: shape ${fmtShape(t.shape)} overflows (too many elements)`);
+    if (t.data.length !== nbytes) {
       throw new ValueError(`${what}: ${t.dtype} ${fmtShape(t.shape)} needs ${nbytes} bytes; got ${t.data.length}`);
     }
   }
@@ -253,10 +266,10 @@ export function serializeSafetensors(
     if (!isRecord(metadata))
       throw new ValueError(`serializeSafetensors: metadata must be an object; got ${kindOf(metadata)}`);
     const keys = Object.keys(metadata).sort(compareCodePoints);
-    const kv = keys.map(
-      (k) =>
-        `${JSON.stringify(checkString('a metadata key', k))}:${JSON.stringify(checkString(`metadata[${JSON.stringify(k)}]`, metadata[k]))}`,
-    );
+    const kv = keys.map((k) => {
+      const value = checkString(`metadata[${show(k)}]`, metadata[k]);
+      return `${JSON.stringify(checkString('a metadata key', k))}:${JSON.stringify(value)}`;
+    });
     parts.push(`"${METADATA_KEY}":{${kv.join(',')}}`);
   }
   let offset = 0;
