@@ -27,6 +27,8 @@ export {
   melSpectrogram,
   melToHz,
 } from './mel.js';
+export type { ResampleDesign, ResampleOptions, ResampleQuality } from './resample.js';
+export { designResampler, resample } from './resample.js';
 export type { ComplexSpectrogram, IstftOptions, StftOptions } from './stft.js';
 export { istft, StftPlan, spectrogram, stft } from './stft.js';
 export type { DecodeWavOptions, EncodeWavOptions, Wav, WavEncoding } from './wav.js';
