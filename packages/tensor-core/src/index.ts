@@ -1,1 +1,72 @@
+// @tessera/tensor-core: the public surface (re-exports only).
+
+export { enableGrad, isGradEnabled, noGrad } from './autograd.js';
+export type { BackendName, Kernels } from './backends/backend.js';
+export type { DType } from './dtype.js';
+export {
+  AutogradError,
+  DisposedError,
+  DTypeError,
+  FormatError,
+  ShapeError,
+  TesseraError,
+  ValueError,
+} from './errors.js';
+export * as F from './functional.js';
+export * as io from './io/index.js';
+export {
+  arange,
+  eye,
+  full,
+  fullLike,
+  linspace,
+  ones,
+  onesLike,
+  type TensorOptions,
+  tensor,
+  zeros,
+  zerosLike,
+} from './ops/creation.js';
+export {
+  abs,
+  add,
+  clamp,
+  cos,
+  div,
+  eq,
+  exp,
+  ge,
+  gt,
+  le,
+  log,
+  lt,
+  maximum,
+  minimum,
+  mul,
+  ne,
+  neg,
+  pow,
+  sigmoid,
+  sin,
+  sqrt,
+  sub,
+  tanh,
+  where,
+} from './ops/elementwise.js';
+export { matmul } from './ops/linalg.js';
+export { cat, chunk, oneHot, pad, split, stack } from './ops/movement.js';
+export {
+  bernoulli,
+  getRngState,
+  gumbel,
+  manualSeed,
+  multinomial,
+  rand,
+  randint,
+  randn,
+  setRngState,
+} from './ops/random.js';
+export { getBackend, keep, type MemoryInfo, memory, registerBackend, setBackend, tidy } from './runtime.js';
+export { isTensor, type Scalar, Tensor, type TensorLike } from './tensor.js';
+
 export const version = '0.1.0';

@@ -1,0 +1,100 @@
+// The backend interface: one kernels table per backend, typed so a missing kernel fails to compile.
+// Kernels read strided views and always write a fresh contiguous output; views (reshape, permute,
+// expand, slice, flip) never reach a kernel as work, only as strides.
+import type { ComputeDType, DType } from '../dtype.js';
+
+export type UnaryOp =
+  | 'neg'
+  | 'abs'
+  | 'sign'
+  | 'exp'
+  | 'log'
+  | 'log1p'
+  | 'expm1'
+  | 'sqrt'
+  | 'rsqrt'
+  | 'sin'
+  | 'cos'
+  | 'tanh'
+  | 'sigmoid'
+  | 'relu'
+  | 'gelu'
+  | 'geluTanh'
+  | 'silu'
+  | 'softplus'
+  | 'erf'
+  | 'reciprocal'
+  | 'floor'
+  | 'round'
+  | 'logicalNot';
+
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum';
+export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+export type ReduceOp = 'sum' | 'max' | 'min' | 'prod';
+export type ArgReduceOp = 'argmax' | 'argmin';
+
+/** Backend-owned memory. Tensors that are views of each other share one Storage; `refs` counts owners. */
+export interface Storage {
+  readonly backend: BackendName;
+  readonly dtype: DType;
+  readonly length: number;
+  /** Backend payload: a typed array on the CPU, a GPUBuffer on WebGPU. */
+  buf: unknown;
+  refs: number;
+  /** Bumped by every in-place write, so autograd can refuse gradients through edited saved tensors. */
+  version: number;
+}
+
+export interface View {
+  readonly storage: Storage;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+}
+
+export type BackendName = 'cpu' | 'webgpu';
+
+export interface Kernels {
+  unary(op: UnaryOp, x: View): Storage;
+  /** `a` and `b` are already broadcast to one shape (stride-0 dims). */
+  binary(op: BinaryOp, a: View, b: View, out: ComputeDType): Storage;
+  compare(op: CompareOp, a: View, b: View): Storage;
+  where(cond: View, a: View, b: View): Storage;
+  cast(x: View, dtype: DType): Storage;
+  /** Strided view → contiguous copy. */
+  copy(x: View): Storage;
+  /** Reduces `dims` (sorted) to size 1. */
+  reduce(op: ReduceOp, x: View, dims: readonly number[]): Storage;
+  argReduce(op: ArgReduceOp, x: View, dim: number): Storage;
+  cumsum(x: View, dim: number): Storage;
+  /** `a` [...batch, m, k] x `b` [...batch, k, n], batch dims already broadcast (strides may be 0). */
+  matmul(a: View, b: View): Storage;
+  gather(x: View, dim: number, index: View): Storage;
+  /** A copy of `base` with `src` added at `index` along `dim`. */
+  scatterAdd(base: View, dim: number, index: View, src: View): Storage;
+  /**
+   * Zeros of `baseShape`, then `src` (contiguous-shaped like the view) accumulated into the strided view
+   * (`viewShape`, `viewStrides`, `viewOffset`) of it: the adjoint of `asStrided`. Overlaps add up (col2im).
+   */
+  asStridedScatter(
+    src: View,
+    baseShape: readonly number[],
+    viewStrides: readonly number[],
+    viewOffset: number,
+  ): Storage;
+  /** Constant padding: `pads[i] = [before, after]` per dim, both ≥ 0. */
+  pad(x: View, pads: readonly (readonly [number, number])[], value: number): Storage;
+  cat(xs: readonly View[], dim: number): Storage;
+  /** Stable sort along `dim`: values and int32 indices. */
+  sort(x: View, dim: number, descending: boolean): [Storage, Storage];
+  /** Uploads host data (contiguous). */
+  fromArray(data: ArrayLike<number>, dtype: DType): Storage;
+  full(length: number, value: number, dtype: DType): Storage;
+  /** Contiguous host copy of a view. */
+  read(x: View): Promise<ArrayLike<number>>;
+  readSync(x: View): ArrayLike<number>;
+  /** In-place write of `src` (same shape) into the strided view `dst`. */
+  assign(dst: View, src: View): void;
+  free(s: Storage): void;
+}

@@ -1,0 +1,552 @@
+// The CPU kernels table (TypeScript). Every kernel reads strided views and writes a fresh contiguous
+// typed array. `satisfies Kernels` makes a missing or mistyped kernel a compile error.
+import type { ComputeDType, DType } from '../../dtype.js';
+import { type AnyTypedArray, allocArray } from '../../dtype.js';
+import { ValueError } from '../../errors.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../io/half.js';
+import { contiguousStrides, isContiguous, numel } from '../../shape.js';
+import type { BinaryOp, CompareOp, Kernels, ReduceOp, Storage, UnaryOp, View } from '../backend.js';
+import { gemm } from './matmul.js';
+import { forEachRow } from './strided.js';
+
+const arr = (v: View): AnyTypedArray => v.storage.buf as AnyTypedArray;
+
+function store(buf: AnyTypedArray, dtype: DType): Storage {
+  return { backend: 'cpu', dtype, length: buf.length, buf, refs: 0, version: 0 };
+}
+
+/** The view's elements as a contiguous array: the storage itself when already contiguous and whole. */
+function contig(v: View): AnyTypedArray {
+  const a = arr(v);
+  const n = numel(v.shape);
+  if (isContiguous(v.shape, v.strides))
+    return v.offset === 0 && a.length === n ? a : a.subarray(v.offset, v.offset + n);
+  return copyArr(v, v.dtype);
+}
+
+function copyArr(v: View, dtype: DType): AnyTypedArray {
+  const out = allocArray(dtype, numel(v.shape));
+  const a = arr(v);
+  const ost = contiguousStrides(v.shape);
+  forEachRow(v.shape, [ost, v.strides], [0, v.offset], (o, n, s) => {
+    let oi = o[0]!;
+    let ai = o[1]!;
+    const sa = s[1]!;
+    for (let i = 0; i < n; i++, ai += sa) out[oi++] = a[ai]!;
+  });
+  return out;
+}
+
+// erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit), enough for float32.
+export function erf(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? 1 - r : r - 1;
+}
+
+const SQRT1_2 = Math.SQRT1_2;
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+function unaryFn(op: UnaryOp): (x: number) => number {
+  switch (op) {
+    case 'neg':
+      return (x) => -x;
+    case 'abs':
+      return Math.abs;
+    case 'sign':
+      return (x) => (x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : Number.NaN);
+    case 'exp':
+      return Math.exp;
+    case 'log':
+      return Math.log;
+    case 'log1p':
+      return Math.log1p;
+    case 'expm1':
+      return Math.expm1;
+    case 'sqrt':
+      return Math.sqrt;
+    case 'rsqrt':
+      return (x) => 1 / Math.sqrt(x);
+    case 'sin':
+      return Math.sin;
+    case 'cos':
+      return Math.cos;
+    case 'tanh':
+      return Math.tanh;
+    case 'sigmoid':
+      return (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+    case 'relu':
+      return (x) => (x > 0 ? x : x === x ? 0 : x);
+    case 'gelu':
+      return (x) => 0.5 * x * (1 + erf(x * SQRT1_2));
+    case 'geluTanh':
+      return (x) => 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x * x * x)));
+    case 'silu':
+      return (x) => (x >= 0 ? x / (1 + Math.exp(-x)) : (x * Math.exp(x)) / (1 + Math.exp(x)));
+    case 'softplus':
+      // log(1 + e^x) without overflow, as PyTorch's threshold=20 does.
+      return (x) => (x > 20 ? x : Math.log1p(Math.exp(x)));
+    case 'erf':
+      return erf;
+    case 'reciprocal':
+      return (x) => 1 / x;
+    case 'floor':
+      return Math.floor;
+    case 'round':
+      // Round half to even, as torch.round does.
+      return (x) => {
+        const r = Math.round(x);
+        return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+      };
+    case 'logicalNot':
+      return (x) => (x ? 0 : 1);
+  }
+}
+
+function binaryLoop(
+  op: BinaryOp,
+  out: AnyTypedArray,
+  a: AnyTypedArray,
+  b: AnyTypedArray,
+  o: number[],
+  n: number,
+  s: number[],
+) {
+  let oi = o[0]!;
+  let ai = o[1]!;
+  let bi = o[2]!;
+  const sa = s[1]!;
+  const sb = s[2]!;
+  switch (op) {
+    case 'add':
+      for (let i = 0; i < n; i++, ai += sa, bi += sb) out[oi++] = a[ai]! + b[bi]!;
+      return;
+    case 'sub':
+      for (let i = 0; i < n; i++, ai += sa, bi += sb) out[oi++] = a[ai]! - b[bi]!;
+      return;
+    case 'mul':
+      for (let i = 0; i < n; i++, ai += sa, bi += sb) out[oi++] = a[ai]! * b[bi]!;
+      return;
+    case 'div':
+      for (let i = 0; i < n; i++, ai += sa, bi += sb) out[oi++] = a[ai]! / b[bi]!;
+      return;
+    case 'pow':
+      for (let i = 0; i < n; i++, ai += sa, bi += sb) out[oi++] = a[ai]! ** b[bi]!;
+      return;
+    case 'maximum':
+      for (let i = 0; i < n; i++, ai += sa, bi += sb) {
+        const x = a[ai]!;
+        const y = b[bi]!;
+        out[oi++] = x !== x || y !== y ? Number.NaN : x > y ? x : y;
+      }
+      return;
+    case 'minimum':
+      for (let i = 0; i < n; i++, ai += sa, bi += sb) {
+        const x = a[ai]!;
+        const y = b[bi]!;
+        out[oi++] = x !== x || y !== y ? Number.NaN : x < y ? x : y;
+      }
+      return;
+  }
+}
+
+function cmp(op: CompareOp): (x: number, y: number) => boolean {
+  switch (op) {
+    case 'eq':
+      return (x, y) => x === y;
+    case 'ne':
+      return (x, y) => x !== y;
+    case 'lt':
+      return (x, y) => x < y;
+    case 'le':
+      return (x, y) => x <= y;
+    case 'gt':
+      return (x, y) => x > y;
+    case 'ge':
+      return (x, y) => x >= y;
+  }
+}
+
+/** Moves `dims` to the end and returns a contiguous array laid out [kept..., reduced...]. */
+function reduceLayout(x: View, dims: readonly number[]): { data: AnyTypedArray; outer: number; inner: number } {
+  const kept = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
+  const perm = [...kept, ...dims];
+  const shape = perm.map((p) => x.shape[p]!);
+  const strides = perm.map((p) => x.strides[p]!);
+  const inner = dims.reduce((acc, d) => acc * x.shape[d]!, 1);
+  const data = contig({ ...x, shape, strides });
+  return { data, outer: inner === 0 ? numel(kept.map((k) => x.shape[k]!)) : data.length / inner, inner };
+}
+
+function reduceRow(op: ReduceOp, a: AnyTypedArray, start: number, n: number): number {
+  switch (op) {
+    case 'sum': {
+      let acc = 0;
+      for (let i = start, e = start + n; i < e; i++) acc += a[i]!;
+      return acc;
+    }
+    case 'prod': {
+      let acc = 1;
+      for (let i = start, e = start + n; i < e; i++) acc *= a[i]!;
+      return acc;
+    }
+    case 'max': {
+      let acc = Number.NEGATIVE_INFINITY;
+      for (let i = start, e = start + n; i < e; i++) {
+        const v = a[i]!;
+        if (v > acc || v !== v) acc = v;
+        if (v !== v) break;
+      }
+      return acc;
+    }
+    case 'min': {
+      let acc = Number.POSITIVE_INFINITY;
+      for (let i = start, e = start + n; i < e; i++) {
+        const v = a[i]!;
+        if (v < acc || v !== v) acc = v;
+        if (v !== v) break;
+      }
+      return acc;
+    }
+  }
+}
+
+/** Splits a contiguous shape around `dim` into (outer, len, inner) for per-dim loops. */
+function around(shape: readonly number[], dim: number) {
+  let outer = 1;
+  let inner = 1;
+  for (let i = 0; i < dim; i++) outer *= shape[i]!;
+  for (let i = dim + 1; i < shape.length; i++) inner *= shape[i]!;
+  return { outer, len: shape[dim]!, inner };
+}
+
+export const cpuKernels = {
+  unary(op, x) {
+    const out = allocArray(
+      x.dtype === 'bool' || op === 'logicalNot' ? (op === 'logicalNot' ? 'bool' : x.dtype) : x.dtype,
+      numel(x.shape),
+    );
+    const a = contig(x);
+    const f = unaryFn(op);
+    // The common activations get a loop without a call per element.
+    if (op === 'relu') for (let i = 0; i < a.length; i++) out[i] = a[i]! > 0 ? a[i]! : 0;
+    else if (op === 'neg') for (let i = 0; i < a.length; i++) out[i] = -a[i]!;
+    else if (op === 'exp') for (let i = 0; i < a.length; i++) out[i] = Math.exp(a[i]!);
+    else for (let i = 0; i < a.length; i++) out[i] = f(a[i]!);
+    return store(out, out instanceof Uint8Array ? 'bool' : x.dtype);
+  },
+
+  binary(op, a, b, dtype: ComputeDType) {
+    const out = allocArray(dtype, numel(a.shape));
+    const A = arr(a);
+    const B = arr(b);
+    forEachRow(a.shape, [contiguousStrides(a.shape), a.strides, b.strides], [0, a.offset, b.offset], (o, n, s) =>
+      binaryLoop(op, out, A, B, o, n, s),
+    );
+    return store(out, dtype);
+  },
+
+  compare(op, a, b) {
+    const out = new Uint8Array(numel(a.shape));
+    const A = arr(a);
+    const B = arr(b);
+    const f = cmp(op);
+    forEachRow(a.shape, [contiguousStrides(a.shape), a.strides, b.strides], [0, a.offset, b.offset], (o, n, s) => {
+      let oi = o[0]!;
+      let ai = o[1]!;
+      let bi = o[2]!;
+      for (let i = 0; i < n; i++, ai += s[1]!, bi += s[2]!) out[oi++] = f(A[ai]!, B[bi]!) ? 1 : 0;
+    });
+    return store(out, 'bool');
+  },
+
+  where(c, a, b) {
+    const out = allocArray(a.dtype, numel(a.shape));
+    const C = arr(c);
+    const A = arr(a);
+    const B = arr(b);
+    forEachRow(
+      a.shape,
+      [contiguousStrides(a.shape), c.strides, a.strides, b.strides],
+      [0, c.offset, a.offset, b.offset],
+      (o, n, s) => {
+        let oi = o[0]!;
+        let ci = o[1]!;
+        let ai = o[2]!;
+        let bi = o[3]!;
+        for (let i = 0; i < n; i++, ci += s[1]!, ai += s[2]!, bi += s[3]!) out[oi++] = C[ci] ? A[ai]! : B[bi]!;
+      },
+    );
+    return store(out, a.dtype);
+  },
+
+  cast(x, dtype) {
+    let src = contig(x);
+    // Half-precision storage goes through float32 (round to nearest even on the way down).
+    if (x.dtype === 'float16') src = f16ToF32(src as Uint16Array);
+    else if (x.dtype === 'bfloat16') src = bf16ToF32(src as Uint16Array);
+    if (dtype === 'float16' || dtype === 'bfloat16') {
+      const f = src instanceof Float32Array ? src : Float32Array.from(src);
+      return store(dtype === 'float16' ? f32ToF16(f) : f32ToBf16(f), dtype);
+    }
+    const out = allocArray(dtype, src.length);
+    if (dtype === 'int32') for (let i = 0; i < src.length; i++) out[i] = Math.trunc(src[i]!);
+    else if (dtype === 'bool') for (let i = 0; i < src.length; i++) out[i] = src[i] ? 1 : 0;
+    else out.set(src);
+    return store(out, dtype);
+  },
+
+  copy(x) {
+    return store(copyArr(x, x.dtype), x.dtype);
+  },
+
+  reduce(op, x, dims) {
+    const { data, outer, inner } = reduceLayout(x, dims);
+    const out = allocArray(x.dtype === 'bool' ? 'int32' : x.dtype, outer);
+    for (let i = 0; i < outer; i++) out[i] = reduceRow(op, data, i * inner, inner);
+    return store(out, x.dtype === 'bool' ? 'int32' : x.dtype);
+  },
+
+  argReduce(op, x, dim) {
+    const { data, outer, inner } = reduceLayout(x, [dim]);
+    const out = new Int32Array(outer);
+    const better = op === 'argmax' ? (v: number, b: number) => v > b : (v: number, b: number) => v < b;
+    for (let i = 0; i < outer; i++) {
+      let best = data[i * inner]!;
+      let bi = 0;
+      for (let j = 1; j < inner && best === best; j++) {
+        const v = data[i * inner + j]!;
+        // NaN wins, like torch.argmax.
+        if (better(v, best) || v !== v) {
+          best = v;
+          bi = j;
+        }
+      }
+      out[i] = bi;
+    }
+    return store(out, 'int32');
+  },
+
+  cumsum(x, dim) {
+    const a = contig(x);
+    const { outer, len, inner } = around(x.shape, dim);
+    const out = allocArray(x.dtype === 'bool' ? 'int32' : x.dtype, a.length);
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < inner; i++) {
+        let acc = 0;
+        for (let l = 0; l < len; l++) {
+          const p = (o * len + l) * inner + i;
+          acc += a[p]!;
+          out[p] = acc;
+        }
+      }
+    return store(out, x.dtype === 'bool' ? 'int32' : x.dtype);
+  },
+
+  matmul(a, b) {
+    const r = a.shape.length;
+    const m = a.shape[r - 2]!;
+    const k = a.shape[r - 1]!;
+    const n = b.shape[r - 1]!;
+    const batch = a.shape.slice(0, r - 2);
+    const nb = numel(batch);
+    const out = new Float32Array(nb * m * n);
+    const A = arr(a) as Float32Array;
+    const B = arr(b) as Float32Array;
+    const idx = new Array<number>(batch.length).fill(0);
+    for (let t = 0; t < nb; t++) {
+      let ao = a.offset;
+      let bo = b.offset;
+      for (let d = 0; d < batch.length; d++) {
+        ao += idx[d]! * a.strides[d]!;
+        bo += idx[d]! * b.strides[d]!;
+      }
+      gemm(
+        out,
+        t * m * n,
+        { data: A, offset: ao, rs: a.strides[r - 2]!, cs: a.strides[r - 1]! },
+        { data: B, offset: bo, rs: b.strides[r - 2]!, cs: b.strides[r - 1]! },
+        m,
+        n,
+        k,
+      );
+      for (let d = batch.length - 1; d >= 0; d--) {
+        if (++idx[d]! < batch[d]!) break;
+        idx[d] = 0;
+      }
+    }
+    return store(out, 'float32');
+  },
+
+  gather(x, dim, index) {
+    const idx = contig(index);
+    const out = allocArray(x.dtype, idx.length);
+    const X = arr(x);
+    const shape = index.shape;
+    const r = shape.length;
+    const coord = new Array<number>(r).fill(0);
+    const size = x.shape[dim]!;
+    for (let e = 0; e < idx.length; e++) {
+      const j = idx[e]!;
+      if (j < 0 || j >= size) throw new ValueError(`gather: index ${j} out of range for dim ${dim} of size ${size}`);
+      let off = x.offset;
+      for (let d = 0; d < r; d++) off += (d === dim ? j : coord[d]!) * x.strides[d]!;
+      out[e] = X[off]!;
+      for (let d = r - 1; d >= 0; d--) {
+        if (++coord[d]! < shape[d]!) break;
+        coord[d] = 0;
+      }
+    }
+    return store(out, x.dtype);
+  },
+
+  scatterAdd(base, dim, index, src) {
+    const out = copyArr(base, base.dtype);
+    const ost = contiguousStrides(base.shape);
+    const idx = contig(index);
+    const S = arr(src);
+    const shape = index.shape;
+    const r = shape.length;
+    const coord = new Array<number>(r).fill(0);
+    const size = base.shape[dim]!;
+    for (let e = 0; e < idx.length; e++) {
+      const j = idx[e]!;
+      if (j < 0 || j >= size)
+        throw new ValueError(`scatterAdd: index ${j} out of range for dim ${dim} of size ${size}`);
+      let off = 0;
+      let so = src.offset;
+      for (let d = 0; d < r; d++) {
+        off += (d === dim ? j : coord[d]!) * ost[d]!;
+        so += coord[d]! * src.strides[d]!;
+      }
+      out[off] = out[off]! + S[so]!;
+      for (let d = r - 1; d >= 0; d--) {
+        if (++coord[d]! < shape[d]!) break;
+        coord[d] = 0;
+      }
+    }
+    return store(out, base.dtype);
+  },
+
+  asStridedScatter(src, baseShape, viewStrides, viewOffset) {
+    const out = allocArray(src.dtype, numel(baseShape));
+    const S = arr(src);
+    forEachRow(src.shape, [viewStrides, src.strides], [viewOffset, src.offset], (o, n, s) => {
+      let oi = o[0]!;
+      let si = o[1]!;
+      for (let i = 0; i < n; i++, oi += s[0]!, si += s[1]!) out[oi] = out[oi]! + S[si]!;
+    });
+    return store(out, src.dtype);
+  },
+
+  pad(x, pads, value) {
+    const shape = x.shape.map((s, i) => s + pads[i]![0] + pads[i]![1]);
+    const out = allocArray(x.dtype, numel(shape));
+    if (value !== 0) out.fill(value);
+    const ost = contiguousStrides(shape);
+    const off = pads.reduce((acc, p, i) => acc + p[0] * ost[i]!, 0);
+    const X = arr(x);
+    forEachRow(x.shape, [ost, x.strides], [off, x.offset], (o, n, s) => {
+      let oi = o[0]!;
+      let xi = o[1]!;
+      for (let i = 0; i < n; i++, oi += s[0]!, xi += s[1]!) out[oi] = X[xi]!;
+    });
+    return store(out, x.dtype);
+  },
+
+  cat(xs, dim) {
+    const shape = [...xs[0]!.shape];
+    shape[dim] = xs.reduce((acc, v) => acc + v.shape[dim]!, 0);
+    const dtype = xs[0]!.dtype;
+    const out = allocArray(dtype, numel(shape));
+    const ost = contiguousStrides(shape);
+    let pos = 0;
+    for (const x of xs) {
+      const X = arr(x);
+      forEachRow(x.shape, [ost, x.strides], [pos * ost[dim]!, x.offset], (o, n, s) => {
+        let oi = o[0]!;
+        let xi = o[1]!;
+        for (let i = 0; i < n; i++, oi += s[0]!, xi += s[1]!) out[oi] = X[xi]!;
+      });
+      pos += x.shape[dim]!;
+    }
+    return store(out, dtype);
+  },
+
+  sort(x, dim, descending) {
+    const a = contig(x);
+    const { outer, len, inner } = around(x.shape, dim);
+    const vals = allocArray(x.dtype, a.length);
+    const inds = new Int32Array(a.length);
+    const order = new Array<number>(len);
+    // NaN sorts as the largest value, as in PyTorch.
+    const key = (v: number) => (v !== v ? Number.POSITIVE_INFINITY : v);
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < inner; i++) {
+        const base = o * len * inner + i;
+        for (let l = 0; l < len; l++) order[l] = l;
+        order.sort((p, q) => {
+          const vp = a[base + p * inner]!;
+          const vq = a[base + q * inner]!;
+          const d = key(vp) - key(vq) || (vp !== vp ? 1 : 0) - (vq !== vq ? 1 : 0);
+          return descending ? -d : d;
+        });
+        for (let l = 0; l < len; l++) {
+          vals[base + l * inner] = a[base + order[l]! * inner]!;
+          inds[base + l * inner] = order[l]!;
+        }
+      }
+    return [store(vals, x.dtype), store(inds, 'int32')];
+  },
+
+  fromArray(data, dtype) {
+    const out = allocArray(dtype, data.length);
+    if (dtype === 'bool') for (let i = 0; i < data.length; i++) out[i] = data[i] ? 1 : 0;
+    else out.set(data as ArrayLike<number>);
+    return store(out, dtype);
+  },
+
+  full(length, value, dtype) {
+    const out = allocArray(dtype, length);
+    if (value !== 0) out.fill(dtype === 'bool' ? (value ? 1 : 0) : value);
+    return store(out, dtype);
+  },
+
+  async read(x) {
+    return copyArr(x, x.dtype);
+  },
+
+  readSync(x) {
+    return copyArr(x, x.dtype);
+  },
+
+  assign(dst, src) {
+    const D = arr(dst);
+    const S = arr(src);
+    forEachRow(dst.shape, [dst.strides, src.strides], [dst.offset, src.offset], (o, n, s) => {
+      let di = o[0]!;
+      let si = o[1]!;
+      for (let i = 0; i < n; i++, di += s[0]!, si += s[1]!) D[di] = S[si]!;
+    });
+  },
+
+  free(s) {
+    s.buf = null;
+  },
+} satisfies Kernels;

@@ -1,0 +1,410 @@
+// The closed set of primitives. Each runs one backend kernel (or builds a view) and, when autograd is
+// recording, attaches its vector-Jacobian product. Everything user-facing in ops/ is built from these;
+// adding a primitive means one function here, one kernel per backend (backends/backend.ts) and one
+// conformance row.
+import { type GradNode, isGradEnabled, noGrad } from '../autograd.js';
+import type { ArgReduceOp, BinaryOp, CompareOp, ReduceOp, Storage, UnaryOp } from '../backends/backend.js';
+import type { ComputeDType, DType } from '../dtype.js';
+import { isFloat } from '../dtype.js';
+import { AutogradError, DTypeError, fmtShape, ShapeError } from '../errors.js';
+import { kernelsFor, untrack } from '../runtime.js';
+import { contiguousStrides, isContiguous, numel, sameShape } from '../shape.js';
+import { Tensor, type TensorLike } from '../tensor.js';
+
+export const withoutGrad = noGrad;
+
+export function keepInternal(t: Tensor): void {
+  untrack(t);
+}
+
+function make(s: Storage, shape: readonly number[]): Tensor {
+  return new Tensor(s, shape);
+}
+
+const k = (t: Tensor) => kernelsFor(t.backend);
+
+function use(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) t.assertUsable(op);
+  const b = ts[0]!.backend;
+  for (const t of ts)
+    if (t.backend !== b)
+      throw new DTypeError(`${op}: tensors on different backends (${b} and ${t.backend}); move one with .to()`);
+}
+
+/** Attaches a node when recording and some input requires grad. `save` lists tensors the VJP reads. */
+function record(
+  out: Tensor,
+  name: string,
+  inputs: Tensor[],
+  save: Tensor[],
+  vjp: (g: Tensor, saved: Tensor[]) => (Tensor | null)[],
+): Tensor {
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return out;
+  if (!isFloat(out.dtype)) return out;
+  const saved = save.map((t) => ({ t: t.aliasInternal(), version: t.storage.version }));
+  const node: GradNode = {
+    name,
+    inputs,
+    saved,
+    released: false,
+    vjp: (g) =>
+      vjp(
+        g,
+        saved.map((s) => s.t),
+      ),
+  };
+  out.setNode(node);
+  return out;
+}
+
+/** Sums a gradient down to `shape` (the adjoint of broadcasting). */
+export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.ndim - shape.length;
+  const dims: number[] = [];
+  for (let i = 0; i < g.ndim; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
+  const r = reduce('sum', g, dims, true);
+  const out = reshapeView(r, shape);
+  if (out !== r) r.dispose();
+  return out;
+}
+
+// ---------------------------------------------------------------- elementwise
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** VJPs of the unary ops, given input x, output y and upstream g. null: no gradient (piecewise constant). */
+const unaryVjp: Record<UnaryOp, ((x: Tensor, y: Tensor, g: Tensor) => Tensor) | null> = {
+  neg: (_x, _y, g) => g.neg(),
+  abs: (x, _y, g) => g.mul(x.sign()),
+  sign: null,
+  exp: (_x, y, g) => g.mul(y),
+  log: (x, _y, g) => g.div(x),
+  log1p: (x, _y, g) => g.div(x.add(1)),
+  expm1: (_x, y, g) => g.mul(y.add(1)),
+  sqrt: (_x, y, g) => g.div(y.mul(2)),
+  rsqrt: (_x, y, g) => g.mul(y.pow(3)).mul(-0.5),
+  sin: (x, _y, g) => g.mul(x.cos()),
+  cos: (x, _y, g) => g.mul(x.sin()).neg(),
+  tanh: (_x, y, g) => g.mul(y.mul(y).neg().add(1)),
+  sigmoid: (_x, y, g) => g.mul(y.mul(y.neg().add(1))),
+  relu: (x, _y, g) => g.mul(x.gt(0).float()),
+  // d/dx x·Φ(x) = Φ(x) + x·φ(x)
+  gelu: (x, _y, g) =>
+    g.mul(
+      x
+        .mul(Math.SQRT1_2)
+        .erf()
+        .add(1)
+        .mul(0.5)
+        .add(x.mul(x.mul(x).mul(-0.5).exp()).mul(INV_SQRT_2PI)),
+    ),
+  geluTanh: (x, _y, g) => {
+    const x2 = x.mul(x);
+    const t = x.add(x2.mul(x).mul(0.044715)).mul(SQRT_2_OVER_PI).tanh();
+    const dt = t
+      .mul(t)
+      .neg()
+      .add(1)
+      .mul(
+        x2
+          .mul(3 * 0.044715)
+          .add(1)
+          .mul(SQRT_2_OVER_PI),
+      );
+    return g.mul(t.add(1).mul(0.5).add(x.mul(dt).mul(0.5)));
+  },
+  silu: (x, _y, g) => {
+    const s = x.sigmoid();
+    return g.mul(s.mul(x.mul(s.neg().add(1)).add(1)));
+  },
+  softplus: (x, _y, g) => g.mul(x.sigmoid()),
+  erf: (x, _y, g) =>
+    g.mul(
+      x
+        .mul(x)
+        .neg()
+        .exp()
+        .mul(2 / Math.sqrt(Math.PI)),
+    ),
+  reciprocal: (_x, y, g) => g.mul(y.mul(y)).neg(),
+  floor: null,
+  round: null,
+  logicalNot: null,
+};
+
+export function unary(op: UnaryOp, x: Tensor): Tensor {
+  use(op, x);
+  const y = make(k(x).unary(op, x), x.shape);
+  const f = unaryVjp[op];
+  if (!f) return y;
+  return record(y, op, [x], [x, y], (g, [sx, sy]) => [f(sx!, sy!, g)]);
+}
+
+/** `a` and `b` have the same shape (callers broadcast with expand, whose VJP sums back). */
+export function binary(op: BinaryOp, a: Tensor, b: Tensor, dtype: ComputeDType): Tensor {
+  use(op, a, b);
+  const y = make(k(a).binary(op, a, b, dtype), a.shape);
+  switch (op) {
+    case 'add':
+      return record(y, op, [a, b], [], (g) => [g, g]);
+    case 'sub':
+      return record(y, op, [a, b], [], (g) => [g, g.neg()]);
+    case 'mul':
+      return record(y, op, [a, b], [a, b], (g, [sa, sb]) => [
+        a.requiresGrad ? g.mul(sb!) : null,
+        b.requiresGrad ? g.mul(sa!) : null,
+      ]);
+    case 'div':
+      return record(y, op, [a, b], [a, b], (g, [sa, sb]) => [
+        a.requiresGrad ? g.div(sb!) : null,
+        b.requiresGrad ? g.mul(sa!).div(sb!.mul(sb!)).neg() : null,
+      ]);
+    case 'pow':
+      return record(y, op, [a, b], [a, b, y], (g, [sa, sb, sy]) => [
+        a.requiresGrad ? g.mul(sb!).mul(sa!.pow(sb!.sub(1))) : null,
+        // d/db a^b = a^b log a; PyTorch masks a == 0 to 0 rather than 0·(-inf).
+        b.requiresGrad ? where(sa!.eq(0), zerosLike(g), g.mul(sy!).mul(sa!.log())) : null,
+      ]);
+    case 'maximum':
+    case 'minimum':
+      // Ties split the gradient in half, as in PyTorch.
+      return record(y, op, [a, b], [a, b], (g, [sa, sb]) => {
+        const win = op === 'maximum' ? sa!.gt(sb!) : sa!.lt(sb!);
+        const tie = sa!.eq(sb!).float().mul(0.5);
+        const wa = win.float().add(tie);
+        return [g.mul(wa), g.mul(wa.neg().add(1))];
+      });
+  }
+}
+
+export function compare(op: CompareOp, a: Tensor, b: Tensor): Tensor {
+  use(op, a, b);
+  return make(k(a).compare(op, a, b), a.shape);
+}
+
+/** `cond`, `a`, `b` share one shape. */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  use('where', cond, a, b);
+  if (cond.dtype !== 'bool') throw new DTypeError(`where: condition must be bool; got ${cond.dtype}`);
+  const y = make(k(a).where(cond, a, b), a.shape);
+  return record(y, 'where', [a, b], [cond], (g, [c]) => {
+    const z = zerosLike(g);
+    return [a.requiresGrad ? where(c!, g, z) : null, b.requiresGrad ? where(c!, z, g) : null];
+  });
+}
+
+export function cast(x: Tensor, dtype: DType): Tensor {
+  use('cast', x);
+  if (x.dtype === dtype) return x.detachedView();
+  const y = make(k(x).cast(x, dtype), x.shape);
+  if (!isFloat(dtype) || !isFloat(x.dtype)) return y;
+  return record(y, 'cast', [x], [], (g) => [cast(g, x.dtype)]);
+}
+
+export function contiguousCopy(x: Tensor): Tensor {
+  use('contiguous', x);
+  const y = make(k(x).copy(x), x.shape);
+  return record(y, 'copy', [x], [], (g) => [g]);
+}
+
+// ---------------------------------------------------------------- reductions
+
+/** Reduces sorted `dims`; keepdim keeps them as size 1. */
+export function reduce(op: ReduceOp, x: Tensor, dims: number[], keepdim: boolean): Tensor {
+  use(op, x);
+  if ((op === 'max' || op === 'min') && dims.some((d) => x.shape[d] === 0))
+    throw new ShapeError(`${op}: cannot reduce an empty dim (shape ${fmtShape(x.shape)})`);
+  const kshape = x.shape.map((s, i) => (dims.includes(i) ? 1 : s));
+  const oshape = keepdim ? kshape : x.shape.filter((_, i) => !dims.includes(i));
+  const y = make(k(x).reduce(op, x, dims), oshape);
+  return record(y, op, [x], op === 'sum' ? [] : [x, y], (g, [sx, sy]) => {
+    const gk = reshapeView(g, kshape).expand(x.shape);
+    if (op === 'sum') return [gk];
+    const yk = reshapeView(sy!, kshape).expand(x.shape);
+    if (op === 'prod') return [gk.mul(yk).div(sx!)];
+    // max/min: the gradient is shared equally among the elements that attain the extreme (amax semantics).
+    const mask = sx!.eq(yk).float();
+    const count = reduce('sum', mask, dims, true);
+    return [gk.mul(mask).div(count)];
+  });
+}
+
+export function argReduce(op: ArgReduceOp, x: Tensor, dim: number, keepdim: boolean): Tensor {
+  use(op, x);
+  if (x.shape[dim] === 0) throw new ShapeError(`${op}: cannot reduce an empty dim (shape ${fmtShape(x.shape)})`);
+  const shape = keepdim ? x.shape.map((s, i) => (i === dim ? 1 : s)) : x.shape.filter((_, i) => i !== dim);
+  return make(k(x).argReduce(op, x, dim), shape);
+}
+
+export function cumsum(x: Tensor, dim: number): Tensor {
+  use('cumsum', x);
+  const y = make(k(x).cumsum(x, dim), x.shape);
+  return record(y, 'cumsum', [x], [], (g) => [cumsum(g.flip(dim), dim).flip(dim)]);
+}
+
+// ---------------------------------------------------------------- linear algebra
+
+/** `a` [...B, m, k] · `b` [...B, k, n] with equal batch shapes (expanded views are fine). */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  use('matmul', a, b);
+  const r = a.ndim;
+  const y = make(k(a).matmul(a, b), [...a.shape.slice(0, r - 1), b.shape[r - 1]!]);
+  return record(y, 'matmul', [a, b], [a, b], (g, [sa, sb]) => [
+    a.requiresGrad ? matmul(g, sb!.transpose(-2, -1)) : null,
+    b.requiresGrad ? matmul(sa!.transpose(-2, -1), g) : null,
+  ]);
+}
+
+// ---------------------------------------------------------------- indexing
+
+export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
+  use('gather', x, index);
+  const y = make(k(x).gather(x, dim, index), index.shape);
+  return record(y, 'gather', [x], [index], (g, [idx]) => [scatterAdd(zerosOf(x.shape, g.dtype, x), dim, idx!, g)]);
+}
+
+export function scatterAdd(base: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
+  use('scatterAdd', base, index, src);
+  const y = make(k(base).scatterAdd(base, dim, index, src), base.shape);
+  return record(y, 'scatterAdd', [base, src], [index], (g, [idx]) => [
+    base.requiresGrad ? g : null,
+    src.requiresGrad ? gather(g, dim, idx!) : null,
+  ]);
+}
+
+/**
+ * A strided window onto a contiguous tensor (unfold, sliding windows for conv and pooling). Windows
+ * may overlap; the VJP accumulates them back (col2im).
+ */
+export function asStrided(x: Tensor, shape: readonly number[], strides: readonly number[], offset = 0): Tensor {
+  use('asStrided', x);
+  const src = isContiguous(x.shape, x.strides) ? x : contiguousCopy(x);
+  const y = new Tensor(src.storage, shape, strides, src.offset + offset);
+  if (src !== x) src.dispose();
+  y.setNodeIfRecording('asStrided', [x], (g) => [asStridedScatter(g, x.shape, strides, offset)]);
+  return y;
+}
+
+export function asStridedScatter(
+  src: Tensor,
+  baseShape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+): Tensor {
+  use('asStridedScatter', src);
+  const y = make(k(src).asStridedScatter(src, baseShape, strides, offset), baseShape);
+  return record(y, 'asStridedScatter', [src], [], (g) => {
+    const c = isContiguous(g.shape, g.strides) ? g : contiguousCopy(g);
+    return [new Tensor(c.storage, src.shape, strides, c.offset + offset)];
+  });
+}
+
+export function pad(x: Tensor, pads: readonly (readonly [number, number])[], value: number): Tensor {
+  use('pad', x);
+  const y = make(
+    k(x).pad(x, pads, value),
+    x.shape.map((s, i) => s + pads[i]![0] + pads[i]![1]),
+  );
+  return record(y, 'pad', [x], [], (g) => {
+    let r = g;
+    pads.forEach(([b], i) => {
+      if (b !== 0 || g.shape[i] !== x.shape[i]) r = r.slice(i, b, b + x.shape[i]!);
+    });
+    return [r];
+  });
+}
+
+export function cat(xs: Tensor[], dim: number): Tensor {
+  use('cat', ...xs);
+  const shape = [...xs[0]!.shape];
+  shape[dim] = xs.reduce((acc, t) => acc + t.shape[dim]!, 0);
+  const y = make(k(xs[0]!).cat(xs, dim), shape);
+  return record(y, 'cat', xs, [], (g) => {
+    let pos = 0;
+    return xs.map((t) => {
+      const s = g.slice(dim, pos, pos + t.shape[dim]!);
+      pos += t.shape[dim]!;
+      return t.requiresGrad ? s : null;
+    });
+  });
+}
+
+export function sort(x: Tensor, dim: number, descending: boolean): { values: Tensor; indices: Tensor } {
+  use('sort', x);
+  const [vs, is] = k(x).sort(x, dim, descending);
+  const values = make(vs, x.shape);
+  const indices = make(is, x.shape);
+  record(values, 'sort', [x], [indices], (g, [idx]) => [scatterAdd(zerosOf(x.shape, g.dtype, x), dim, idx!, g)]);
+  return { values, indices };
+}
+
+// ---------------------------------------------------------------- views (no kernel, only strides)
+
+/** A view of `x` with new shape/strides/offset, whose VJP is given. */
+export function makeView(
+  x: Tensor,
+  name: string,
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+  vjp: (g: Tensor) => Tensor,
+): Tensor {
+  use(name, x);
+  const y = new Tensor(x.storage, shape, strides, offset);
+  y.setNodeIfRecording(name, [x], (g) => [vjp(g)]);
+  return y;
+}
+
+/** Reshape as a view when the strides allow it, else through a contiguous copy. */
+export function reshapeView(x: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(x.shape, shape)) return x;
+  if (isContiguous(x.shape, x.strides))
+    return makeView(x, 'reshape', shape, contiguousStrides(shape), x.offset, (g) => reshapeView(g, x.shape));
+  const c = contiguousCopy(x);
+  const y = makeView(c, 'reshape', shape, contiguousStrides(shape), c.offset, (g) => reshapeView(g, c.shape));
+  c.dispose();
+  return y;
+}
+
+// ---------------------------------------------------------------- writes
+
+/** In-place write of `src` into the view `dst`; refuses leaves that require grad while recording. */
+export function assign(dst: Tensor, src: TensorLike): void {
+  use('assign', dst);
+  if (isGradEnabled() && dst.requiresGrad && dst.isLeaf)
+    throw new AutogradError(
+      'in-place edit of a leaf that requires grad; wrap parameter updates in noGrad() (optimizers do)',
+    );
+  if (isGradEnabled() && dst.gradNode)
+    throw new AutogradError('in-place edit of a tensor that is part of an autograd graph; clone() it first');
+  const s = typeof src === 'object' ? src : scalarLike(dst, src);
+  if (typeof src === 'object') use('assign', src);
+  const srcB = s.shape.length === dst.shape.length && sameShape(s.shape, dst.shape) ? s : s.expand(dst.shape);
+  // Copy first when src shares storage with dst, so overlapping reads see the old values.
+  const safe = srcB.storage === dst.storage ? contiguousCopy(srcB) : srcB;
+  const src2 = safe.dtype === dst.dtype ? safe : cast(safe, dst.dtype);
+  k(dst).assign(dst, src2);
+  dst.storage.version++;
+  for (const t of new Set([s, srcB, safe, src2])) if (t !== src) t.dispose();
+}
+
+// ---------------------------------------------------------------- helpers
+
+export function scalarLike(like: Tensor, v: number | boolean, dtype: DType = like.dtype): Tensor {
+  return make(kernelsFor(like.backend).full(1, Number(v), dtype), []);
+}
+
+export function zerosOf(shape: readonly number[], dtype: DType, like: Tensor): Tensor {
+  return make(kernelsFor(like.backend).full(numel(shape), 0, dtype), shape);
+}
+
+export function zerosLike(t: Tensor): Tensor {
+  return zerosOf(t.shape, t.dtype, t);
+}
+
+/** A new tensor from host data on the same backend as `like`. */
+export function fromHost(like: Tensor, data: ArrayLike<number>, shape: readonly number[], dtype: DType): Tensor {
+  return make(kernelsFor(like.backend).fromArray(data, dtype), shape);
+}
