@@ -27,6 +27,8 @@ export {
   melSpectrogram,
   melToHz,
 } from './mel.js';
+export type { PitchTrack, PyinOptions, YinOptions } from './pitch.js';
+export { cmndf, pyin, yin } from './pitch.js';
 export type { ResampleDesign, ResampleOptions, ResampleQuality } from './resample.js';
 export { designResampler, resample } from './resample.js';
 export type { ComplexSpectrogram, IstftOptions, StftOptions } from './stft.js';
