@@ -17,6 +17,8 @@ export {
 export { FFT } from './fft.js';
 export type { Frames, PadMode } from './framing.js';
 export { deEmphasis, frame, numFrames, pad, preEmphasis } from './framing.js';
+export type { GriffinLimOptions, MelToLinearOptions } from './griffin-lim.js';
+export { griffinLim, griffinLimFromMel, melToLinear, spectralConvergence } from './griffin-lim.js';
 export type { MelFilterbank, MelOptions, MelSpectrogramOptions } from './mel.js';
 export {
   applyMel,
