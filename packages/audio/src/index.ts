@@ -1,3 +1,18 @@
+export type { AddNoiseOptions, Biquad, BiquadSpec, BiquadType, StretchOptions } from './augment.js';
+export {
+  addNoise,
+  biquad,
+  biquadResponseDb,
+  designBiquad,
+  equalize,
+  gain,
+  gaussian,
+  normalizePeak,
+  phaseVocoder,
+  pitchShift,
+  speedPerturb,
+  timeStretch,
+} from './augment.js';
 export { AudioError, ValueError, WavFormatError } from './errors.js';
 export type { CmvnOptions, DbOptions, FrameOptions, MfccOptions } from './features.js';
 export {
