@@ -10,9 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const filter = process.argv[2];
-const runner = fileURLToPath(
-  import.meta.resolve('@tessera/bench-kit/package.json').replace(/package\.json$/, 'bin/tessera-bench.mjs'),
-);
+const runner = fileURLToPath(import.meta.resolve('@tessera/bench-kit/runner'));
 const out = join(tmpdir(), `tessera-bench-${process.pid}.jsonl`);
 rmSync(out, { force: true });
 
