@@ -26,6 +26,7 @@ function havePnpm() {
 const pnpm = havePnpm() ? ['pnpm', []] : ['npx', ['--yes', pinned]];
 const run = (args) => sh(pnpm[0], [...pnpm[1], ...args]);
 
+process.env.TURBO_TELEMETRY_DISABLED ??= '1';
 const frozen = process.env.CI ? ['--frozen-lockfile'] : [];
 if (!existsSync(join(root, 'node_modules', '.modules.yaml')) || process.env.CI || process.env.TESSERA_REINSTALL) {
   const code = run(['install', ...frozen]);
