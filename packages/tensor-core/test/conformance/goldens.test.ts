@@ -230,6 +230,13 @@ const OPS: Record<string, Op> = {
   permuteSum: un((x) => x.permute([2, 0, 1]).sum([0, 2])),
   flipConv1d: ({ x, w }) => F.conv1d(x!.flip(-1), w!),
   transposedLayerNorm: un((x) => F.layerNorm(x.transpose(1, 2), [5])),
+  transposeSliceFlip: ({ x, y }) => x!.transpose(0, 1).slice(0, 1, undefined, 2).flip(1).mul(y!),
+  chainAccumulate: un((x) =>
+    x.mT
+      .matmul(x)
+      .add(x.slice(0, 0, undefined, 2).sum(0))
+      .sub(x.flip(0).cumsum(1)),
+  ),
   cast: ({ x }, a) => x!.to(a.dtype!),
   // linear algebra, convolution, pooling
   matmul: ({ a, b }) => matmul(a!, b!),
@@ -264,6 +271,7 @@ const OPS: Record<string, Op> = {
     rm!,
     rv!,
   ],
+  batchNormTrainNoStats: ({ x, w, b }) => F.batchNorm(x!, null, null, { weight: w, bias: b, training: true }),
   batchNormEval: ({ x, rm, rv, w, b }, a) => F.batchNorm(x!, rm!, rv!, { weight: w, bias: b, eps: a.eps }),
   embedding: ({ ids, w }, a) => F.embedding(ids!, w!, { paddingIdx: a.paddingIdx ?? undefined }),
   // losses
