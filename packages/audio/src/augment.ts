@@ -119,7 +119,7 @@ export function phaseVocoder(spec: ComplexSpectrogram, rate: number, hopLength: 
     for (let k = 0; k < B; k++) {
       const [ar, ai] = at(t0, k);
       const [br, bi] = at(t0 + 1, k);
-      const mag = (1 - alpha) * Math.hypot(ar, ai) + alpha * Math.hypot(br, bi);
+      const mag = (1 - alpha) * Math.sqrt(ar * ar + ai * ai) + alpha * Math.sqrt(br * br + bi * bi);
       re[o * B + k] = mag * Math.cos(acc[k]!);
       im[o * B + k] = mag * Math.sin(acc[k]!);
       const adv = (2 * Math.PI * k * hopLength) / nFft;

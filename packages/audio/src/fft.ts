@@ -102,6 +102,9 @@ export class FFT {
   readonly pow2: boolean;
   readonly tmpIn: Float64Array;
   readonly tmpOut: Float64Array;
+  /** For power-of-two n >= 4: a plan of size n/2 and twiddles exp(+2 pi i k / n), for the packed inverse. */
+  readonly half: Pow2Plan | null;
+  readonly twiddle: Float64Array | null;
 
   constructor(n: number) {
     if (!Number.isInteger(n) || n < 1) throw new ValueError(`FFT: size must be an integer >= 1; got ${n}`);
@@ -110,6 +113,17 @@ export class FFT {
     this.plan = n === 1 ? null : this.pow2 ? new Pow2Plan(n) : new BluesteinPlan(n);
     this.tmpIn = new Float64Array(2 * n);
     this.tmpOut = new Float64Array(2 * n);
+    if (this.pow2 && n >= 4) {
+      this.half = new Pow2Plan(n >> 1);
+      this.twiddle = new Float64Array(n);
+      for (let k = 0; k < n >> 1; k++) {
+        this.twiddle[2 * k] = Math.cos((2 * Math.PI * k) / n);
+        this.twiddle[2 * k + 1] = Math.sin((2 * Math.PI * k) / n);
+      }
+    } else {
+      this.half = null;
+      this.twiddle = null;
+    }
   }
 
   /** Complex DFT (or inverse DFT scaled by 1/n) of interleaved `inp` (length 2n) into `out`. */
@@ -150,6 +164,33 @@ export class FFT {
     const n = this.n;
     const half = n >> 1;
     const t = this.tmpIn;
+    if (this.half) {
+      // Packed inverse: with E = (X[k] + conj X[h-k]) / 2 and O = (X[k] - conj X[h-k]) / 2 * exp(2 pi i k / n),
+      // the size-h inverse of E + iO is x[2m] + i x[2m+1] (h = n/2).
+      const tw = this.twiddle!;
+      for (let k = 0; k < half; k++) {
+        const ar = spec[2 * k]!;
+        const ai = k === 0 ? 0 : spec[2 * k + 1]!;
+        const br = spec[2 * (half - k)]!;
+        const bi = k === 0 ? 0 : -spec[2 * (half - k) + 1]!; // conj X[h-k]; DC and Nyquist imag ignored
+        const er = (ar + br) / 2;
+        const ei = (ai + bi) / 2;
+        const dr = (ar - br) / 2;
+        const di = (ai - bi) / 2;
+        const wr = tw[2 * k]!;
+        const wi = tw[2 * k + 1]!;
+        const or = dr * wr - di * wi;
+        const oi = dr * wi + di * wr;
+        t[2 * k] = er - oi;
+        t[2 * k + 1] = ei + or;
+      }
+      this.half.transform(this.tmpOut, t, true);
+      for (let m = 0; m < half; m++) {
+        out[2 * m] = this.tmpOut[2 * m]!;
+        out[2 * m + 1] = this.tmpOut[2 * m + 1]!;
+      }
+      return;
+    }
     t[0] = spec[0]!;
     t[1] = 0;
     for (let k = 1; k < n; k++) {

@@ -34,7 +34,7 @@ export function spectralConvergence(mag: Frames, x: ArrayLike<number>, opts: Stf
     const s = plan.analyze(x, t);
     for (let k = 0; k < mag.dim; k++) {
       const m = mag.data[t * mag.dim + k]!;
-      const r = Math.hypot(s[2 * k]!, s[2 * k + 1]!);
+      const r = Math.sqrt(s[2 * k]! * s[2 * k]! + s[2 * k + 1]! * s[2 * k + 1]!);
       num += (m - r) ** 2;
       den += m * m;
     }
@@ -135,12 +135,12 @@ export function griffinLim(mag: Frames, opts: GriffinLimOptions = {}): Float32Ar
         const rr = s[2 * k]!;
         const ri = s[2 * k + 1]!;
         if (opts.onIteration) {
-          num += (S[q]! - Math.hypot(rr, ri)) ** 2;
+          num += (S[q]! - Math.sqrt(rr * rr + ri * ri)) ** 2;
           den += S[q]! ** 2;
         }
         const ar = rr - alpha * prevR[q]!;
         const ai = ri - alpha * prevI[q]!;
-        const m = Math.hypot(ar, ai) + 1e-16;
+        const m = Math.sqrt(ar * ar + ai * ai) + 1e-16;
         pr[q] = ar / m;
         pi[q] = ai / m;
         prevR[q] = rr;
