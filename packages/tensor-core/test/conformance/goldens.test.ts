@@ -356,6 +356,9 @@ const BUGS: Record<string, string> = {
   // BUG: nllLoss rejects unbatched input [C] with a 0-d target (ShapeError "expected input [N, C, ...]"); torch
   // (and our crossEntropy) accept it: nll_loss(x [5], t = 2) = −x[2].
   'nllLoss/unbatched': 'nllLoss has no unbatched [C] / [] form',
+  // BUG: pow's VJP for the base is g·b·a^(b−1) unmasked, so a = 0, b = 0 gives 0·(+∞) = NaN. torch masks b = 0 to a
+  // zero gradient: d/da (a ** 0) at a = [0, 2, −1.5] is [0, 0, 0]; we give [NaN, 0, 0].
+  'binary/pow_zero_exponent': 'pow base gradient is NaN at a = 0, b = 0 (want 0)',
 };
 
 function build(g: GoldenTensor, requiresGrad: boolean): Tensor {
