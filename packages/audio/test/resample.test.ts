@@ -1,4 +1,6 @@
-import { designResampler, resample, ValueError } from '@tessera/audio';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeWav, designResampler, resample, ValueError } from '@tessera/audio';
 import { describe, expect, test } from 'vitest';
 
 const sine = (f: number, sr: number, n: number, a = 0.5) =>
@@ -101,4 +103,28 @@ describe('resample', () => {
     expect(() => resample([1], 8000.5, 8000)).toThrow(/integers/);
     expect(() => resample([1], 8000, 16000, { bandwidth: 1.2 })).toThrow(/bandwidth/);
   });
+});
+
+describe('resample against sox (rate, default quality)', () => {
+  const dir = join(import.meta.dirname, 'fixtures', 'resample');
+  const load = (f: string) => decodeWav(new Uint8Array(readFileSync(join(dir, f))));
+  for (const [name, edge] of [
+    ['up', 300],
+    ['down', 300],
+  ] as const) {
+    test(`${name}: our output and sox's differ by less than -120 dB away from the ends`, () => {
+      const input = load(`${name}-in.wav`);
+      const ref = load(`${name}-out.wav`);
+      const y = resample(input.channelData[0]!, input.sampleRate, ref.sampleRate);
+      const r = ref.channelData[0]!;
+      expect(Math.abs(y.length - r.length)).toBeLessThanOrEqual(1);
+      let e = 0;
+      let s = 0;
+      for (let i = edge; i < Math.min(y.length, r.length) - edge; i++) {
+        e += (y[i]! - r[i]!) ** 2;
+        s += r[i]! ** 2;
+      }
+      expect(10 * Math.log10(e / s)).toBeLessThan(-120);
+    });
+  }
 });
