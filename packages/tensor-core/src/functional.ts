@@ -11,7 +11,7 @@ export {
   nllLoss,
   type Reduction,
 } from './ops/composite/losses.js';
-export { batchNorm, dropout, embedding, layerNorm, rmsNorm } from './ops/composite/norm.js';
+export { batchNorm, dropout, embedding, groupNorm, layerNorm, rmsNorm } from './ops/composite/norm.js';
 export { logSoftmax, softmax } from './ops/composite/softmax.js';
 export {
   abs,

@@ -13,7 +13,16 @@ export {
   ValueError,
 } from './errors.js';
 export * as F from './functional.js';
+export {
+  type Checkpoint,
+  checkpointFromBytes,
+  checkpointToBytes,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from './io/checkpoint.js';
 export * as io from './io/index.js';
+export * as nn from './nn/index.js';
 export {
   arange,
   eye,
@@ -66,6 +75,8 @@ export {
   randn,
   setRngState,
 } from './ops/random.js';
+export * as optim from './optim/index.js';
+export { Progress, type ProgressState } from './progress.js';
 export { getBackend, keep, type MemoryInfo, memory, registerBackend, setBackend, tidy } from './runtime.js';
 export { isTensor, type Scalar, Tensor, type TensorLike } from './tensor.js';
 

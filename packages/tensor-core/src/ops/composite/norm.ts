@@ -141,3 +141,26 @@ export function embedding(ids: Tensor, weight: Tensor, opts: { paddingIdx?: numb
   if (w !== weight) w.dispose();
   return out;
 }
+
+/** GroupNorm over [N, C, ...]: statistics per (sample, group of C/G channels), affine per channel. */
+export function groupNorm(
+  x: Tensor,
+  numGroups: number,
+  opts: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {},
+): Tensor {
+  if (x.ndim < 2 || x.shape[1]! % numGroups !== 0)
+    throw new ShapeError(`groupNorm: input ${fmtShape(x.shape)} channels do not split into ${numGroups} groups`);
+  const { eps = 1e-5 } = opts;
+  const g = x.reshape([x.shape[0]!, numGroups, -1]);
+  const n = layerNorm(g, [g.shape[2]!], { eps });
+  const y = n.reshape(x.shape);
+  g.dispose();
+  n.dispose();
+  const bshape = x.shape.map((s, i) => (i === 1 ? s : 1));
+  const w = opts.weight?.reshape(bshape);
+  const b = opts.bias?.reshape(bshape);
+  const out = affine(y, w, b);
+  w?.dispose();
+  b?.dispose();
+  return out;
+}
