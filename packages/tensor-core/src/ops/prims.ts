@@ -78,7 +78,7 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 const unaryVjp: Record<UnaryOp, ((x: Tensor, y: Tensor, g: Tensor) => Tensor) | null> = {
   neg: (_x, _y, g) => g.neg(),
   abs: (x, _y, g) => g.mul(x.sign()),
-  sign: null,
+  sign: (_x, _y, g) => zerosLike(g),
   exp: (_x, y, g) => g.mul(y),
   log: (x, _y, g) => g.div(x),
   log1p: (x, _y, g) => g.div(x.add(1)),
@@ -129,8 +129,8 @@ const unaryVjp: Record<UnaryOp, ((x: Tensor, y: Tensor, g: Tensor) => Tensor) | 
         .mul(2 / Math.sqrt(Math.PI)),
     ),
   reciprocal: (_x, y, g) => g.mul(y.mul(y)).neg(),
-  floor: null,
-  round: null,
+  floor: (_x, _y, g) => zerosLike(g),
+  round: (_x, _y, g) => zerosLike(g),
   logicalNot: null,
 };
 
@@ -163,7 +163,8 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor, dtype: ComputeDType):
       ]);
     case 'pow':
       return record(y, op, [a, b], [a, b, y], (g, [sa, sb, sy]) => [
-        a.requiresGrad ? g.mul(sb!).mul(sa!.pow(sb!.sub(1))) : null,
+        // PyTorch masks b = 0 to a zero gradient, avoiding 0·a^(−1) = NaN at a = 0.
+        a.requiresGrad ? where(sb!.eq(0), zerosLike(g), g.mul(sb!).mul(sa!.pow(sb!.sub(1)))) : null,
         // d/db a^b = a^b log a; PyTorch masks a == 0 to 0 rather than 0·(-inf).
         b.requiresGrad ? where(sa!.eq(0), zerosLike(g), g.mul(sy!).mul(sa!.log())) : null,
       ]);
@@ -223,7 +224,17 @@ export function reduce(op: ReduceOp, x: Tensor, dims: number[], keepdim: boolean
     const gk = reshapeView(g, kshape).expand(x.shape);
     if (op === 'sum') return [gk];
     const yk = reshapeView(sy!, kshape).expand(x.shape);
-    if (op === 'prod') return [gk.mul(yk).div(sx!)];
+    if (op === 'prod') {
+      // ∂/∂x_i = ∏_{j≠i} x_j. With no zero in the group that is y/x_i; with one zero only the zero's entry
+      // is non-zero (the product of the others); with two or more zeros the whole gradient is 0.
+      const isZero = sx!.eq(0);
+      const nz = reduce('sum', isZero.float(), dims, true).expand(x.shape);
+      const pnz = reduce('prod', where(isZero, onesLike(sx!), sx!), dims, true).expand(x.shape);
+      const safe = where(isZero, onesLike(sx!), sx!);
+      const noZero = gk.mul(yk).div(safe);
+      const oneZero = where(isZero, gk.mul(pnz), zerosLike(gk));
+      return [where(nz.eq(0), noZero, where(nz.eq(1), oneZero, zerosLike(gk)))];
+    }
     // max/min: the gradient is shared equally among the elements that attain the extreme (amax semantics).
     const mask = sx!.eq(yk).float();
     const count = reduce('sum', mask, dims, true);
@@ -402,6 +413,10 @@ export function zerosOf(shape: readonly number[], dtype: DType, like: Tensor): T
 
 export function zerosLike(t: Tensor): Tensor {
   return zerosOf(t.shape, t.dtype, t);
+}
+
+function onesLike(t: Tensor): Tensor {
+  return make(kernelsFor(t.backend).full(t.size, 1, t.dtype), t.shape);
 }
 
 /** A new tensor from host data on the same backend as `like`. */

@@ -345,20 +345,8 @@ function tolFor(name: string): Tol {
  * removed from here. Every entry is a `// BUG:` note saying what torch gives and what we give.
  */
 const BUGS: Record<string, string> = {
-  // BUG: prod's VJP is g·prod/x (prims.ts, reduce 'prod'), so a zero factor gives 0/0 = NaN. torch gives the
-  // product of the other factors: x = [[2, 0, 3], ...] → ∂prod/∂x = [0, 6, 0]; we give [0, NaN, 0].
-  'reduce/prod_one_zero': 'prod gradient is NaN at a zero factor (want the product of the other factors)',
-  // BUG: same VJP; with two zeros in a row every entry of that row's gradient is 0 in torch; we give NaN at the
-  // zeros (0/0) and 0 elsewhere.
-  'reduce/prod_two_zeros': 'prod gradient is NaN at zero factors (want 0 when two factors are zero)',
-  // BUG: same VJP, full reduction: x = [[2, 0, 3], [1.5, -2, 0.5]] → torch ∂/∂x[0,1] = 2·3·1.5·(−2)·0.5 = −9; we NaN.
-  'reduce/prod_zero_all': 'prod() gradient is NaN at a zero factor',
-  // BUG: nllLoss rejects unbatched input [C] with a 0-d target (ShapeError "expected input [N, C, ...]"); torch
-  // (and our crossEntropy) accept it: nll_loss(x [5], t = 2) = −x[2].
-  'nllLoss/unbatched': 'nllLoss has no unbatched [C] / [] form',
-  // BUG: pow's VJP for the base is g·b·a^(b−1) unmasked, so a = 0, b = 0 gives 0·(+∞) = NaN. torch masks b = 0 to a
-  // zero gradient: d/da (a ** 0) at a = [0, 2, −1.5] is [0, 0, 0]; we give [NaN, 0, 0].
-  'binary/pow_zero_exponent': 'pow base gradient is NaN at a = 0, b = 0 (want 0)',
+  // (none known: the five found here — prod with zero factors, pow with a zero exponent at a zero base, unbatched
+  // nllLoss — are fixed in prims.ts and losses.ts.)
 };
 
 function build(g: GoldenTensor, requiresGrad: boolean): Tensor {

@@ -123,6 +123,18 @@ export function nllLoss(
   const { ignoreIndex = -100, reduction = 'mean', weight = null } = opts;
   checkReduction('nllLoss', reduction);
   if (target.dtype !== 'int32') throw new DTypeError(`nllLoss: targets must be int32; got ${target.dtype}`);
+  if (logp.ndim === 1) {
+    // Unbatched: input [C], target [] (as torch.nn.functional.nll_loss accepts).
+    const l2 = logp.unsqueeze(0);
+    const t2 = target.reshape([1]);
+    const out = nllLoss(l2, t2, opts);
+    l2.dispose();
+    t2.dispose();
+    if (reduction !== 'none') return out;
+    const o = out.reshape([]);
+    out.dispose();
+    return o;
+  }
   if (logp.ndim < 2 || target.ndim !== logp.ndim - 1)
     throw new ShapeError(
       `nllLoss: expected input [N, C, ...] and target [N, ...]; got ${fmtShape(logp.shape)} and ${fmtShape(target.shape)}`,
