@@ -13,6 +13,7 @@ export {
 } from './ops/composite/losses.js';
 export { batchNorm, dropout, embedding, groupNorm, layerNorm, rmsNorm } from './ops/composite/norm.js';
 export { logSoftmax, softmax } from './ops/composite/softmax.js';
+export { digamma, lgamma } from './ops/composite/special.js';
 export {
   abs,
   clamp,

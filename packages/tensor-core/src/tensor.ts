@@ -6,6 +6,7 @@ import type { DType } from './dtype.js';
 import { isFloat } from './dtype.js';
 import { AutogradError, DisposedError, DTypeError } from './errors.js';
 import * as S from './ops/composite/softmax.js';
+import * as SP from './ops/composite/special.js';
 import * as E from './ops/elementwise.js';
 import * as L from './ops/linalg.js';
 import * as M from './ops/movement.js';
@@ -282,6 +283,14 @@ export class Tensor implements View {
   }
   reciprocal(): Tensor {
     return E.reciprocal(this);
+  }
+  /** log Γ(x), for x > 0. */
+  lgamma(): Tensor {
+    return SP.lgamma(this);
+  }
+  /** ψ(x), for x > 0. */
+  digamma(): Tensor {
+    return SP.digamma(this);
   }
   square(): Tensor {
     return E.mul(this, this);

@@ -49,6 +49,26 @@ const GELU = (x: number) => 0.5 * x * (1 + erf64(x / Math.SQRT2));
 const GELU_T = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 const sig = (x: number) => 1 / (1 + Math.exp(-x));
 
+// Independent float64 references: Lanczos (g = 7, n = 9) for lgamma, and ψ by recurrence to x ≥ 10 plus
+// the asymptotic series with more terms than the engine uses.
+const LANCZOS = [
+  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+];
+function lgamma64(x: number): number {
+  const z = x - 1;
+  let a = LANCZOS[0]!;
+  const t = z + 7.5;
+  for (let i = 1; i < 9; i++) a += LANCZOS[i]! / (z + i);
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}
+function digamma64(x: number): number {
+  let r = 0;
+  while (x < 10) r -= 1 / x++;
+  const f = 1 / (x * x);
+  return r + Math.log(x) - 0.5 / x - f * (1 / 12 - f * (1 / 120 - f * (1 / 252 - f * (1 / 240 - f / 132))));
+}
+
 const unary: [string, (t: Tensor) => Tensor, (x: number) => number, Kind][] = [
   ['neg', (t) => t.neg(), (x) => -x, 'float'],
   ['abs', (t) => t.abs(), Math.abs, 'away'],
@@ -70,6 +90,8 @@ const unary: [string, (t: Tensor) => Tensor, (x: number) => number, Kind][] = [
   ['erf', (t) => t.erf(), erf64, 'float'],
   ['reciprocal', (t) => t.reciprocal(), (x) => 1 / x, 'away'],
   ['square', (t) => t.square(), (x) => x * x, 'float'],
+  ['lgamma', (t) => t.lgamma(), lgamma64, 'positive'],
+  ['digamma', (t) => t.digamma(), digamma64, 'positive'],
 ];
 
 const binary: [string, (a: Tensor, b: Tensor) => Tensor, (x: number, y: number) => number, Kind, Kind][] = [
