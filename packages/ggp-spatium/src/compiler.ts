@@ -1,0 +1,686 @@
+// (m)GDL → JavaScript. After Łańcucki, "GGP with Advanced Reasoning and Board Knowledge Discovery" (2014,
+// arXiv:1401.5813): each rule becomes a function of nested loops over the state's fluents, the joint move and
+// the tables of other relations, with body literals ordered at compile time (bound literals first, `not` and
+// `distinct` right after their variables are bound). Symbols are interned (terms.ts), a state is a sorted array
+// of fluent ids, and each relation is evaluated bottom-up on demand, once per state (or per joint move for
+// relations that depend on `does`); recursive relations iterate their strongly connected component to a
+// fixpoint. State-independent relations are computed once at load. Checked against interpreter.ts.
+import { createHash } from 'node:crypto';
+import { CompileError, IllegalMoveError } from './errors.js';
+import { isCompound, isVar, type Literal, parseTerm, type Rule, rulesText, type Term } from './gdl.js';
+import type { GameMachine } from './machine.js';
+import { type LoadOptions, type PreparedGame, prepareGame, prepareRules } from './prepare.js';
+import { TermTable, TupleSet } from './terms.js';
+import { dependencyGraph, reachable, sccs } from './validate.js';
+
+type Cls = 0 | 1 | 2; // static, state, move
+const STATIC = 0;
+const STATE = 1;
+const MOVE = 2;
+
+interface RelInfo {
+  key: string; // name/arity
+  name: string;
+  arity: number;
+  idx: number;
+  cls: Cls;
+  scc: number;
+}
+
+/** What the generated code needs to rebuild its constants in a fresh term table, in order. */
+export interface CompiledProgram {
+  hash: string;
+  roles: string[];
+  source: string;
+  /** names interned in this order get ids 1.. */
+  names: string[];
+  /** constants as name indexes, interned in this order after names */
+  constants: string[];
+  functors: Array<[string, number]>;
+  rels: Array<{ name: string; arity: number; cls: Cls }>;
+  staticOrder: number[];
+  /** compute-function index per relation */
+  computeOf: number[];
+  compileMs: number;
+}
+
+const cache = new Map<string, { program: CompiledProgram; factory: (...a: unknown[]) => unknown }>();
+
+class Gen {
+  names = new Map<string, number>();
+  constants = new Map<string, number>(); // constant name → term id
+  functors = new Map<string, number>(); // "name/arity" → fid
+  nameList: string[] = [];
+  constList: string[] = [];
+  functorList: Array<[string, number]> = [];
+  private lab = 0;
+
+  name(s: string): number {
+    let id = this.names.get(s);
+    if (id === undefined) {
+      id = this.names.size + 1;
+      this.names.set(s, id);
+      this.nameList.push(s);
+    }
+    return id;
+  }
+  constant(s: string): number {
+    this.name(s);
+    let id = this.constants.get(s);
+    if (id === undefined) {
+      id = this.constants.size + 1; // term ids of constants: interned first, in this order
+      this.constants.set(s, id);
+      this.constList.push(s);
+    }
+    return id;
+  }
+  functor(f: string, n: number): number {
+    const k = `${f}/${n}`;
+    let id = this.functors.get(k);
+    if (id === undefined) {
+      id = this.functors.size + 1;
+      this.functors.set(k, id);
+      this.functorList.push([f, n]);
+    }
+    return id;
+  }
+  label(): number {
+    return this.lab++;
+  }
+}
+
+const vn = (v: string) => `v_${v.slice(1).replace(/[^a-zA-Z0-9_]/g, (c) => `$${c.charCodeAt(0)}`)}`;
+
+function termVarsOf(t: Term, out: Set<string>): Set<string> {
+  if (isVar(t)) out.add(t.v);
+  else if (isCompound(t)) for (const a of t.args) termVarsOf(a, out);
+  return out;
+}
+function litVars(l: Literal, out = new Set<string>()): Set<string> {
+  if (l.kind === 'atom') for (const a of l.atom.args) termVarsOf(a, out);
+  else if (l.kind === 'not') litVars(l.lit, out);
+  else if (l.kind === 'distinct') {
+    termVarsOf(l.a, out);
+    termVarsOf(l.b, out);
+  }
+  return out;
+}
+const allBound = (t: Term, b: Set<string>) => [...termVarsOf(t, new Set())].every((v) => b.has(v));
+
+/** Compiles prepared rules to a program (cached by the SHA-256 of the canonical rule text). */
+export function compileProgram(g: PreparedGame): CompiledProgram {
+  const t0 = performance.now();
+  const text = rulesText(g.rules);
+  const hash = createHash('sha256')
+    .update(`${g.roles.join(' ')}\n${text}`)
+    .digest('hex');
+  const hit = cache.get(hash);
+  if (hit) return hit.program;
+  const gen = new Gen();
+  for (const r of g.roles) gen.constant(r);
+
+  // relations and their classes
+  const rels = new Map<string, RelInfo>();
+  const relOf = (name: string, arity: number): RelInfo => {
+    const key = `${name}/${arity}`;
+    let r = rels.get(key);
+    if (!r) {
+      r = { key, name, arity, idx: rels.size, cls: STATIC, scc: -1 };
+      rels.set(key, r);
+    }
+    return r;
+  };
+  const keyed: Rule[] = g.rules;
+  const depG = dependencyGraph(keyed);
+  for (const r of keyed) relOf(r.head.rel, r.head.args.length);
+  // classes by reachability of true/does, on names (arity conflicts are validation errors)
+  const clsOfName = new Map<string, Cls>();
+  for (const n of depG.keys()) {
+    const seen = reachable(depG, [n]);
+    clsOfName.set(n, seen.has('does') ? MOVE : seen.has('true') ? STATE : STATIC);
+  }
+  for (const r of rels.values()) r.cls = clsOfName.get(r.name) ?? STATIC;
+  // SCCs over relation keys
+  const succ = new Map<string, string[]>();
+  const walk = (l: Literal, out: string[]) => {
+    if (l.kind === 'atom' && l.atom.rel !== 'true' && l.atom.rel !== 'does') {
+      const k = `${l.atom.rel}/${l.atom.args.length}`;
+      if (rels.has(k)) out.push(k);
+    } else if (l.kind === 'not') walk(l.lit, out);
+  };
+  for (const r of keyed) {
+    const k = `${r.head.rel}/${r.head.args.length}`;
+    if (!succ.has(k)) succ.set(k, []);
+    for (const l of r.body) walk(l, succ.get(k)!);
+  }
+  const comps = sccs(rels.keys(), (n) => succ.get(n) ?? []);
+  comps.forEach((c, i) => {
+    for (const k of c) rels.get(k)!.scc = i;
+  });
+  const recursive = comps.map((c) => c.length > 1 || (succ.get(c[0]!) ?? []).includes(c[0]!));
+
+  // declare functors of every compound appearing in rules (for state buckets)
+  const declTerm = (t: Term) => {
+    if (typeof t === 'string') gen.constant(t);
+    else if (isCompound(t)) {
+      gen.name(t.f);
+      gen.functor(t.f, t.args.length);
+      t.args.forEach(declTerm);
+    }
+  };
+  const declLit = (l: Literal) => {
+    if (l.kind === 'atom') l.atom.args.forEach(declTerm);
+    else if (l.kind === 'not') declLit(l.lit);
+    else if (l.kind === 'distinct') {
+      declTerm(l.a);
+      declTerm(l.b);
+    }
+  };
+  for (const r of keyed) {
+    r.head.args.forEach(declTerm);
+    r.body.forEach(declLit);
+  }
+
+  const roleIndex = new Map(g.roles.map((r, i) => [r, i]));
+  const ruleFns: string[] = [];
+  const rulesOfRel = new Map<number, number[]>();
+
+  // term expression for a fully bound term
+  const texpr = (t: Term): string => {
+    if (typeof t === 'string') return String(gen.constant(t));
+    if (isVar(t)) return vn(t.v);
+    const a = t.args.map(texpr);
+    const f = gen.name(t.f);
+    return a.length <= 4 ? `T.mk${a.length}(${f}, ${a.join(', ')})` : `T.mkA(${f}, [${a.join(', ')}])`;
+  };
+
+  /** Code that matches term id expression `x` against pattern `p`, binding free variables; fails with `fail`. */
+  const matchCode = (x: string, p: Term, bound: Set<string>, fail: string, out: string[]) => {
+    if (typeof p === 'string') out.push(`if (${x} !== ${gen.constant(p)}) ${fail};`);
+    else if (isVar(p)) {
+      if (bound.has(p.v)) out.push(`if (${x} !== ${vn(p.v)}) ${fail};`);
+      else {
+        out.push(`const ${vn(p.v)} = ${x};`);
+        bound.add(p.v);
+      }
+    } else if (allBound(p, bound)) out.push(`if (${x} !== ${texpr(p)}) ${fail};`);
+    else {
+      const k = gen.label();
+      out.push(`if (T.tn[${x}] !== ${gen.name(p.f)} || T.ta[${x}] !== ${p.args.length}) ${fail};`);
+      out.push(`const o${k} = T.to[${x}];`);
+      p.args.forEach((a, i) => {
+        matchCode(`T.args[o${k} + ${i}]`, a, bound, fail, out);
+      });
+    }
+  };
+
+  const rel = (l: { rel: string; args: Term[] }) => rels.get(`${l.rel}/${l.args.length}`);
+
+  /** Estimated cost of evaluating a positive literal next (lower first). */
+  const cost = (l: Literal, bound: Set<string>): number => {
+    if (l.kind !== 'atom') return 1e9;
+    const a = l.atom;
+    const nb = a.args.filter((t) => allBound(t, bound)).length;
+    if (nb === a.args.length) return 0;
+    if (a.rel === 'does') return allBound(a.args[0]!, bound) ? 1 : 2;
+    if (a.rel === 'true') {
+      const p = a.args[0]!;
+      if (isCompound(p)) return 20 - 4 * p.args.filter((t) => allBound(t, bound)).length;
+      return 40;
+    }
+    const r = rel(a);
+    if (!r) return 0.5; // undefined relation: always false, cheapest
+    return (r.cls === STATIC ? 10 : 30) - (nb ? (r.cls === STATIC ? 8 : 5) + nb : 0);
+  };
+
+  /** Emits the body from literal i with the remaining literals, then `tail`. */
+  const emitBody = (
+    pos: Literal[],
+    negs: Literal[],
+    bound: Set<string>,
+    tail: (b: Set<string>) => string,
+    curScc: number,
+  ): string => {
+    // negations/distincts whose variables are all bound go first
+    for (let i = 0; i < negs.length; i++) {
+      if ([...litVars(negs[i]!)].every((v) => bound.has(v))) {
+        const l = negs[i]!;
+        const rest = [...negs.slice(0, i), ...negs.slice(i + 1)];
+        return emitCheck(l, bound, (b) => emitBody(pos, rest, b, tail, curScc), curScc);
+      }
+    }
+    if (!pos.length) {
+      // leftover negations with unbound variables (lenient loading): existential inside the negation
+      if (negs.length) {
+        const [l, ...rest] = negs;
+        return emitCheck(l!, bound, (b) => emitBody(pos, rest, b, tail, curScc), curScc);
+      }
+      return tail(bound);
+    }
+    let best = 0;
+    let bc = Number.POSITIVE_INFINITY;
+    pos.forEach((l, i) => {
+      const c = cost(l, bound);
+      if (c < bc) {
+        bc = c;
+        best = i;
+      }
+    });
+    const l = pos[best]!;
+    const rest = [...pos.slice(0, best), ...pos.slice(best + 1)];
+    return emitAtom(
+      (l as { atom: { rel: string; args: Term[] } }).atom,
+      new Set(bound),
+      (b) => emitBody(rest, negs, b, tail, curScc),
+      curScc,
+    );
+  };
+
+  /** A positive atom: loops binding its free variables, calling `inner` with the extended bound set. */
+  const emitAtom = (
+    a: { rel: string; args: Term[] },
+    bound: Set<string>,
+    inner: (b: Set<string>) => string,
+    curScc: number,
+  ): string => {
+    const k = gen.label();
+    const L = `L${k}`;
+    const fail = `continue ${L}`;
+    const out: string[] = [];
+    if (a.rel === 'true') {
+      const p = a.args[0]!;
+      if (allBound(p, bound)) return `if (C.mark[${texpr(p)}] === C.stamp) {\n${inner(bound)}\n}`;
+      if (isVar(p)) {
+        out.push(`${L}: for (let i${k} = 0, a${k} = C.ids, n${k} = a${k}.length; i${k} < n${k}; i${k}++) {`);
+        matchCode(`a${k}[i${k}]`, p, bound, fail, out);
+      } else if (isCompound(p)) {
+        const fid = gen.functor(p.f, p.args.length);
+        out.push(`${L}: for (let i${k} = 0, a${k} = C.b[${fid}], n${k} = C.bn[${fid}]; i${k} < n${k}; i${k}++) {`);
+        out.push(`const x${k} = a${k}[i${k}]; const o${k} = T.to[x${k}];`);
+        p.args.forEach((t, i) => {
+          matchCode(`T.args[o${k} + ${i}]`, t, bound, fail, out);
+        });
+      } else return '';
+      out.push(inner(bound), '}');
+      return out.join('\n');
+    }
+    if (a.rel === 'does') {
+      const [rt, mt] = a.args as [Term, Term];
+      if (typeof rt === 'string') {
+        const ri = roleIndex.get(rt);
+        if (ri === undefined) return '';
+        out.push(`${L}: do {`, `const x${k} = C.joint[${ri}];`);
+        matchCode(`x${k}`, mt, bound, fail, out);
+        out.push(inner(bound), '} while (false);');
+        return out.join('\n');
+      }
+      if (!isVar(rt)) return '';
+      out.push(`${L}: for (let i${k} = 0; i${k} < ${g.roles.length}; i${k}++) {`);
+      matchCode(`C.roleT[i${k}]`, rt, bound, fail, out);
+      matchCode(`C.joint[i${k}]`, mt, bound, fail, out);
+      out.push(inner(bound), '}');
+      return out.join('\n');
+    }
+    const r = rel(a);
+    if (!r) return ''; // never defined: false
+    const R = `R[${r.idx}]`;
+    if (r.cls !== STATIC && r.scc !== curScc)
+      out.push(`if (${R}.v !== ${r.cls === MOVE ? 'C.m' : 'C.s'}) F[${r.scc}]();`);
+    if (r.arity === 0) {
+      out.push(`if (${R}.n > 0) {`, inner(bound), '}');
+      return out.join('\n');
+    }
+    const nb = a.args.map((t) => allBound(t, bound));
+    if (nb.every(Boolean)) {
+      a.args.forEach((t, i) => {
+        out.push(`${R}.t[${i}] = ${texpr(t)};`);
+      });
+      out.push(`if (${R}.has()) {`, inner(bound), '}');
+      return out.join('\n');
+    }
+    const cols = nb.map((b, i) => (b ? i : -1)).filter((i) => i >= 0);
+    const n = r.arity;
+    // indexes only on finished tables: a relation of the component being computed still grows
+    const useIx = r.cls === STATIC && cols.length > 0 && r.scc !== curScc;
+    if (useIx) {
+      const c1 = cols[0]!;
+      const c2 = cols.length > 1 ? cols[1]! : -1;
+      out.push(
+        `const r${k} = ${R}.rows(${c1}, ${c2}, ${texpr(a.args[c1]!)}, ${c2 >= 0 ? texpr(a.args[c2]!) : 0});`,
+        `if (r${k} !== undefined) ${L}: for (let i${k} = 0, d${k} = ${R}.d; i${k} < r${k}.length; i${k}++) {`,
+        `const o${k} = r${k}[i${k}] * ${n};`,
+      );
+    } else {
+      // live length: recursive relations grow while their component iterates
+      out.push(`${L}: for (let i${k} = 0; i${k} < ${R}.n; i${k}++) {`, `const d${k} = ${R}.d, o${k} = i${k} * ${n};`);
+    }
+    a.args.forEach((t, i) => {
+      if (useIx && (i === cols[0] || i === cols[1])) return;
+      matchCode(`d${k}[o${k} + ${i}]`, t, bound, fail, out);
+    });
+    out.push(inner(bound), '}');
+    return out.join('\n');
+  };
+
+  /** not / distinct with all variables bound (or existential leftovers). */
+  const emitCheck = (l: Literal, bound: Set<string>, inner: (b: Set<string>) => string, curScc: number): string => {
+    if (l.kind === 'distinct') {
+      if (!allBound(l.a, bound) || !allBound(l.b, bound)) throw new CompileError('distinct with unbound variables');
+      return `if (${texpr(l.a)} !== ${texpr(l.b)}) {\n${inner(bound)}\n}`;
+    }
+    if (l.kind === 'not') {
+      const x = l.lit;
+      if (x.kind === 'distinct') {
+        if (!allBound(x.a, bound) || !allBound(x.b, bound)) throw new CompileError('distinct with unbound variables');
+        return `if (${texpr(x.a)} === ${texpr(x.b)}) {\n${inner(bound)}\n}`;
+      }
+      if (x.kind === 'not') return emitBody([x.lit], [], new Set(bound), () => inner(bound), curScc);
+      if (x.kind === 'atom') {
+        const k = gen.label();
+        return `let f${k} = false;\nN${k}: {\n${emitAtom(x.atom, new Set(bound), () => `f${k} = true; break N${k};`, curScc)}\n}\nif (!f${k}) {\n${inner(bound)}\n}`;
+      }
+    }
+    throw new CompileError(`unexpected literal ${l.kind} (or must be removed first)`);
+  };
+
+  // rule functions
+  keyed.forEach((r, ri) => {
+    const hr = rel(r.head)!;
+    const pos = r.body.filter((l) => l.kind === 'atom');
+    const negs = r.body.filter((l) => l.kind !== 'atom');
+    const head = (b: Set<string>) => {
+      const lines = r.head.args.map((t, i) => {
+        if (!allBound(t, b)) throw new CompileError(`unsafe rule for '${r.head.rel}': a head variable is unbound`);
+        return `H.t[${i}] = ${texpr(t)};`;
+      });
+      return `${lines.join(' ')} H.add();`;
+    };
+    const code = emitBody(pos, negs, new Set(), head, hr.scc);
+    ruleFns.push(`function rule${ri}() { // ${r.head.rel}\nconst H = R[${hr.idx}];\n${code}\n}`);
+    if (!rulesOfRel.has(hr.idx)) rulesOfRel.set(hr.idx, []);
+    rulesOfRel.get(hr.idx)!.push(ri);
+  });
+
+  // compute functions per SCC
+  const relList = [...rels.values()];
+  const computeFns: string[] = [];
+  comps.forEach((c, ci) => {
+    const members = c.map((k) => rels.get(k)!);
+    const calls = members.flatMap((m) => (rulesOfRel.get(m.idx) ?? []).map((ri) => `rule${ri}();`));
+    const stamp = (m: RelInfo) => (m.cls === MOVE ? 'C.m' : m.cls === STATE ? 'C.s' : '-2');
+    const lines = members.map((m) => `R[${m.idx}].clear(); R[${m.idx}].v = ${stamp(m)};`);
+    if (recursive[ci]) {
+      const sum = members.map((m) => `R[${m.idx}].n`).join(' + ');
+      lines.push(`for (let it = 0; ; it++) { const before = ${sum};`, ...calls, `if (${sum} === before) break; }`);
+    } else lines.push(...calls);
+    computeFns.push(`function comp${ci}() {\n${lines.join('\n')}\n}`);
+  });
+  const staticOrder = comps
+    .map((c, ci) => ({ c, ci }))
+    .filter(({ c }) => rels.get(c[0]!)!.cls === STATIC)
+    .map(({ ci }) => ci);
+
+  const source = [
+    '"use strict";',
+    ...ruleFns,
+    ...computeFns,
+    `const F = [${comps.map((_, ci) => `comp${ci}`).join(', ')}];`,
+    'return F;',
+  ].join('\n');
+  const program: CompiledProgram = {
+    hash,
+    roles: g.roles,
+    source,
+    names: gen.nameList,
+    constants: gen.constList,
+    functors: gen.functorList,
+    rels: relList.map((r) => ({ name: r.name, arity: r.arity, cls: r.cls })),
+    staticOrder,
+    computeOf: relList.map((r) => r.scc),
+    compileMs: 0,
+  };
+  let factory: (...a: unknown[]) => unknown;
+  try {
+    factory = new Function('T', 'C', 'R', source) as (...a: unknown[]) => unknown;
+  } catch (e) {
+    throw new CompileError(`generated code does not parse: ${(e as Error).message}`);
+  }
+  program.compileMs = performance.now() - t0;
+  cache.set(hash, { program, factory });
+  return program;
+}
+
+/** The per-machine evaluation context the generated code reads. */
+export class Context {
+  ids: Int32Array = new Int32Array(0);
+  mark = new Int32Array(1024);
+  stamp = 0;
+  /** state stamp and move stamp (validity of per-state / per-joint-move relations) */
+  s = 0;
+  m = 0;
+  b: Int32Array[] = [];
+  bn: Int32Array;
+  joint: Int32Array;
+  roleT: Int32Array;
+  cur: CState | null = null;
+  constructor(nf: number, nroles: number) {
+    for (let i = 0; i <= nf; i++) this.b.push(new Int32Array(16));
+    this.bn = new Int32Array(nf + 1);
+    this.joint = new Int32Array(nroles);
+    this.roleT = new Int32Array(nroles);
+  }
+}
+
+export interface CState {
+  ids: Int32Array;
+}
+
+export class CompiledMachine implements GameMachine<CState, number> {
+  readonly kind = 'compiled';
+  readonly T = new TermTable();
+  readonly C: Context;
+  readonly R: TupleSet[];
+  private readonly F: Array<() => void>;
+  private readonly roleNames: string[];
+  private readonly legalRel: number;
+  private readonly nextRel: number;
+  private readonly terminalRel: number;
+  private readonly goalRel: number;
+  private readonly initRel: number;
+  private readonly sc: number[];
+
+  constructor(readonly program: CompiledProgram) {
+    const T = this.T;
+    for (const n of program.names) T.name(n);
+    program.functors.forEach(([f, n], i) => {
+      T.declareFunctor(T.name(f), n, i + 1);
+    });
+    program.constants.forEach((c, i) => {
+      if (T.constant(c) !== i + 1) throw new CompileError('constant ids out of order');
+    });
+    this.roleNames = program.roles;
+    this.C = new Context(program.functors.length, program.roles.length);
+    program.roles.forEach((r, i) => {
+      this.C.roleT[i] = T.constant(r);
+    });
+    this.R = program.rels.map((r) => new TupleSet(r.arity, `${r.name}/${r.arity}`));
+    const hit = cache.get(program.hash);
+    const factory = hit ? hit.factory : (new Function('T', 'C', 'R', program.source) as (...a: unknown[]) => unknown);
+    this.F = factory(T, this.C, this.R) as Array<() => void>;
+    const find = (name: string, arity: number) => program.rels.findIndex((r) => r.name === name && r.arity === arity);
+    this.legalRel = find('legal', 2);
+    this.nextRel = find('next', 1);
+    this.terminalRel = find('terminal', 0);
+    this.goalRel = find('goal', 2);
+    this.initRel = find('init', 1);
+    this.sc = program.computeOf;
+    // state-independent relations, once (with an empty state loaded)
+    this.load({ ids: new Int32Array(0) });
+    for (const ci of program.staticOrder) this.F[ci]!();
+  }
+
+  private load(s: CState): void {
+    const C = this.C;
+    if (C.cur === s) return;
+    C.cur = s;
+    C.s++;
+    C.m++;
+    C.stamp++;
+    C.ids = s.ids;
+    if (this.T.size > C.mark.length) {
+      C.mark = new Int32Array(Math.max(this.T.size * 2, 1024));
+      C.stamp = 1;
+    }
+    const mark = C.mark;
+    const st = C.stamp;
+    C.bn.fill(0);
+    const tf = this.T.tf;
+    for (let i = 0; i < s.ids.length; i++) {
+      const id = s.ids[i]!;
+      mark[id] = st;
+      const f = tf[id]!;
+      if (f) {
+        const n = C.bn[f]!;
+        let b = C.b[f]!;
+        if (n >= b.length) {
+          const g = new Int32Array(b.length * 2);
+          g.set(b);
+          C.b[f] = b = g;
+        }
+        b[n] = id;
+        C.bn[f] = n + 1;
+      }
+    }
+  }
+
+  private ensure(rel: number, cls: 'C.s' | 'C.m'): TupleSet | undefined {
+    if (rel < 0) return undefined;
+    const R = this.R[rel]!;
+    const want = cls === 'C.m' ? this.C.m : this.C.s;
+    if (this.program.rels[rel]!.cls !== STATIC && R.v !== want) this.F[this.sc[rel]!]!();
+    return R;
+  }
+
+  roles(): string[] {
+    return [...this.roleNames];
+  }
+  initialState(): CState {
+    const R = this.initRel >= 0 ? this.R[this.initRel]! : undefined;
+    const ids = R ? Int32Array.from(R.d.subarray(0, R.n)) : new Int32Array(0);
+    return { ids: sortUnique(ids) };
+  }
+  legal(s: CState, r: number): number[] {
+    this.load(s);
+    const R = this.ensure(this.legalRel, 'C.s');
+    const out: number[] = [];
+    if (!R) return out;
+    const role = this.C.roleT[r]!;
+    const d = R.d;
+    for (let i = 0, n = R.n * 2; i < n; i += 2) if (d[i] === role) out.push(d[i + 1]!);
+    return out;
+  }
+  legalMoves(s: CState, role: string): string[] {
+    return this.legal(s, this.roleIndex(role))
+      .map((m) => this.T.text(m))
+      .sort();
+  }
+  next(s: CState, joint: ReadonlyArray<number>): CState {
+    this.load(s);
+    const C = this.C;
+    let changed = false;
+    for (let i = 0; i < joint.length; i++)
+      if (C.joint[i] !== joint[i]) {
+        C.joint[i] = joint[i]!;
+        changed = true;
+      }
+    if (changed) C.m++;
+    const R = this.ensure(this.nextRel, 'C.m');
+    if (!R) return { ids: new Int32Array(0) };
+    return { ids: sortUnique(R.d.slice(0, R.n)) };
+  }
+  nextState(s: CState, jointMoves: ReadonlyArray<string | number>): CState {
+    if (jointMoves.length !== this.roleNames.length)
+      throw new IllegalMoveError(`expected ${this.roleNames.length} moves (one per role), got ${jointMoves.length}`);
+    const joint = jointMoves.map((m) => {
+      if (typeof m === 'number') return m;
+      const id = this.parseMove(m);
+      if (id === undefined) throw new IllegalMoveError(`'${m}' is not a GDL term`);
+      return id;
+    });
+    return this.next(s, joint);
+  }
+  isTerminal(s: CState): boolean {
+    this.load(s);
+    const R = this.ensure(this.terminalRel, 'C.s');
+    return !!R && R.n > 0;
+  }
+  goalValues(s: CState, r: number): number[] {
+    this.load(s);
+    const R = this.ensure(this.goalRel, 'C.s');
+    if (!R) return [];
+    const role = this.C.roleT[r]!;
+    const vs = new Set<number>();
+    for (let i = 0; i < R.n; i++)
+      if (R.d[2 * i] === role) {
+        const v = this.T.num[R.d[2 * i + 1]!]!;
+        if (!Number.isNaN(v)) vs.add(v);
+      }
+    return [...vs].sort((a, b) => a - b);
+  }
+  goal(s: CState, role: string): number | null {
+    const v = this.goalValues(s, this.roleIndex(role));
+    return v.length ? v[v.length - 1]! : null;
+  }
+  fluents(s: CState): string[] {
+    return [...s.ids].map((id) => this.T.text(id)).sort();
+  }
+  moveText(m: number): string {
+    return this.T.text(m);
+  }
+  parseMove(text: string): number | undefined {
+    let t: Term;
+    try {
+      t = parseTerm(text);
+    } catch {
+      return undefined;
+    }
+    const build = (x: Term): number => {
+      if (typeof x === 'string') return this.T.constant(x);
+      if (isVar(x)) throw new IllegalMoveError('a move must be ground');
+      return this.T.mkA(this.T.name(x.f), x.args.map(build));
+    };
+    try {
+      return build(t);
+    } catch {
+      return undefined;
+    }
+  }
+  stateKey(s: CState): string {
+    return s.ids.join(',');
+  }
+  /** Fluent ids of a state (for features and hashing). */
+  termText(id: number): string {
+    return this.T.text(id);
+  }
+  private roleIndex(role: string): number {
+    const i = this.roleNames.indexOf(role.toLowerCase());
+    if (i < 0) throw new IllegalMoveError(`unknown role '${role}'; roles are ${this.roleNames.join(', ')}`);
+    return i;
+  }
+}
+
+function sortUnique(a: Int32Array): Int32Array {
+  a.sort();
+  let w = 0;
+  for (let i = 0; i < a.length; i++) if (i === 0 || a[i] !== a[i - 1]) a[w++] = a[i]!;
+  return w === a.length ? a : a.slice(0, w);
+}
+
+/** Loads a sheet on the compiled reasoner (throws CompileError where it refuses). */
+export function loadCompiled(kif: string, opts: LoadOptions = {}): CompiledMachine {
+  return new CompiledMachine(compileProgram(prepareGame(kif, opts)));
+}
+
+export function compiledFromRules(rules: Rule[], opts: LoadOptions = {}): CompiledMachine {
+  return new CompiledMachine(compileProgram(prepareRules(rules, opts)));
+}
