@@ -19,6 +19,8 @@ function sh(cmd, args, opts = {}) {
 }
 
 function havePnpm() {
+  // TESSERA_NO_GLOBAL_PNPM=1 exercises the fresh-machine path (npx) on a machine that has pnpm.
+  if (process.env.TESSERA_NO_GLOBAL_PNPM) return false;
   const r = spawnSync('pnpm', ['--version'], { encoding: 'utf8' });
   return r.status === 0 && `pnpm@${r.stdout.trim()}` === pinned;
 }
