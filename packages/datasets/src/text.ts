@@ -134,16 +134,36 @@ export class CharVocab {
     return this.index.get(symbol);
   }
 
+  private bmp?: Int32Array;
+
+  /** One id per code point. */
   encode(text: string): Int32Array {
-    const unk = this.index.get('<unk>');
-    const out: number[] = [];
-    for (const ch of text) {
-      const i = this.index.get(ch) ?? unk;
-      if (i === undefined)
-        throw new ValueError(`CharVocab.encode: ${JSON.stringify(ch)} is not in the vocabulary and there is no <unk>`);
-      out.push(i);
+    const unk = this.index.get('<unk>') ?? -1;
+    if (!this.bmp) {
+      // direct table for single UTF-16 unit characters: the hot path of encoding a corpus
+      this.bmp = new Int32Array(65536).fill(-2);
+      for (const [s, i] of this.index) if (s.length === 1) this.bmp[s.charCodeAt(0)] = i;
     }
-    return Int32Array.from(out);
+    const t = this.bmp;
+    const out = new Int32Array(text.length);
+    let n = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      let id: number;
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+        id = this.index.get(text.slice(i, i + 2)) ?? unk;
+        i++;
+      } else {
+        id = t[c]!;
+        if (id === -2) id = unk;
+      }
+      if (id < 0) {
+        const ch = String.fromCodePoint(text.codePointAt(i - (c >= 0xd800 && c <= 0xdbff ? 1 : 0))!);
+        throw new ValueError(`CharVocab.encode: ${JSON.stringify(ch)} is not in the vocabulary and there is no <unk>`);
+      }
+      out[n++] = id;
+    }
+    return out.slice(0, n);
   }
 
   /** Specials decode to nothing unless `keepSpecials`. */

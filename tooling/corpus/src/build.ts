@@ -12,7 +12,17 @@ import { buildSpeech, type Engine } from './speech.js';
 import { MissingToolError } from './tools.js';
 import { sha256, writeIfChanged } from './util.js';
 
-export const STEP_NAMES = ['text', 'parallel', 'speech-smoke', 'speech-60min', 'real'] as const;
+export const STEP_NAMES = [
+  'text',
+  'parallel',
+  'speech-smoke',
+  'speech-60min',
+  'real',
+  'speech-smoke-noisy',
+  'speech-60min-noisy',
+] as const;
+/** What runs when no step is named: the noisy copies are asked for by name. */
+export const DEFAULT_STEPS: StepName[] = ['text', 'parallel', 'speech-smoke', 'speech-60min', 'real'];
 export type StepName = (typeof STEP_NAMES)[number];
 
 export interface BuildOptions {
@@ -20,7 +30,6 @@ export interface BuildOptions {
   steps: StepName[];
   langs: string[];
   lowercase: boolean;
-  noise: boolean;
   seed: number;
   force: boolean;
   sliceBytes: number;
@@ -69,7 +78,9 @@ function stepOptions(step: StepName, o: BuildOptions): unknown {
       };
     case 'speech-smoke':
     case 'speech-60min':
-      return { noise: o.noise, seed: o.seed, engine: o.engine?.name ?? 'espeak' };
+    case 'speech-smoke-noisy':
+    case 'speech-60min-noisy':
+      return { seed: o.seed, engine: o.engine?.name ?? 'espeak' };
     default:
       return {};
   }
@@ -126,28 +137,18 @@ export async function build(o: BuildOptions): Promise<{ manifest: Manifest; fail
           res = buildParallel(ctx, o.data);
           break;
         case 'speech-smoke':
-          res = await buildSpeech(
-            ctx,
-            o.data,
-            { name: 'smoke', trainSeconds: 150, testSeconds: 30, rates: [16000, 22050], noise: o.noise, seed: o.seed },
-            o.engine,
-          );
-          break;
         case 'speech-60min':
-          res = await buildSpeech(
-            ctx,
-            o.data,
-            {
-              name: '60min',
-              trainSeconds: 54 * 60,
-              testSeconds: 6 * 60,
-              rates: [16000, 22050],
-              noise: o.noise,
-              seed: o.seed + 1,
-            },
-            o.engine,
-          );
+        case 'speech-smoke-noisy':
+        case 'speech-60min-noisy': {
+          // the noisy sets speak the same utterances (same seed) with white noise at 10-20 dB SNR
+          const small = step.startsWith('speech-smoke');
+          const noise = step.endsWith('-noisy');
+          const name = `${small ? 'smoke' : '60min'}${noise ? '-noisy' : ''}`;
+          const spec = small ? { trainSeconds: 150, testSeconds: 30 } : { trainSeconds: 54 * 60, testSeconds: 6 * 60 };
+          const seed = o.seed + (small ? 0 : 1);
+          res = await buildSpeech(ctx, o.data, { name, ...spec, rates: [16000, 22050], noise, seed }, o.engine);
           break;
+        }
         case 'real':
           res = buildReal(ctx, o.data);
           break;

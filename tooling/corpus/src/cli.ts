@@ -1,17 +1,17 @@
 // tessera-corpus: builds the project's data into the git-ignored data/ folder. One command, idempotent.
-//   pnpm --filter @tessera/corpus run build-corpus [-- --only text,real --lowercase --noise --force]
+//   pnpm --filter @tessera/corpus run build-corpus [-- --only text,real --lowercase --force]
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build, STEP_NAMES, type StepName } from './build.js';
+import { build, DEFAULT_STEPS, STEP_NAMES, type StepName } from './build.js';
 
 const HELP = `tessera-corpus [options]
   --data DIR        output folder (default: <repo root>/data)
-  --only A,B        steps to run, of: ${STEP_NAMES.join(', ')} (default: all)
+  --only A,B        steps to run, of: ${STEP_NAMES.join(', ')}
+                    (default: ${DEFAULT_STEPS.join(', ')})
   --skip A,B        steps to leave out
   --langs L,M       text languages (default: en,es,de,ru,fi,vi,he)
   --lowercase       lower-case the text corpora (the dynamic-pooling paper's cleaning)
-  --noise           add white noise at 10-20 dB SNR to the synthetic speech
   --seed N          seed for splits of speech prompts, jitter and noise (default 0)
   --force           rebuild steps even when their stamps match
 `;
@@ -33,7 +33,6 @@ const { values } = parseArgs({
     skip: { type: 'string' },
     langs: { type: 'string', default: 'en,es,de,ru,fi,vi,he' },
     lowercase: { type: 'boolean', default: false },
-    noise: { type: 'boolean', default: false },
     seed: { type: 'string', default: '0' },
     force: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -58,7 +57,7 @@ for (const s of [...only, ...skip]) {
     process.exit(2);
   }
 }
-const steps = (only.length ? only : [...STEP_NAMES]).filter((s) => !skip.includes(s)) as StepName[];
+const steps = (only.length ? only : DEFAULT_STEPS).filter((s) => !skip.includes(s)) as StepName[];
 const t0 = Date.now();
 const log = (m: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${m}\n`);
 const data = resolve(values.data ?? join(repoRoot(process.cwd()), 'data'));
@@ -68,7 +67,6 @@ const { failed, missing } = await build({
   steps,
   langs: list(values.langs),
   lowercase: values.lowercase,
-  noise: values.noise,
   seed: Number(values.seed),
   force: values.force,
   sliceBytes: 1_500_000,

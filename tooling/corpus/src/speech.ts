@@ -20,7 +20,7 @@ import { addNoise, resample, wavBytes } from './dsp.js';
 import { promptSentences } from './extract.js';
 import { fetchNpm, npmFiles } from './fetch.js';
 import type { Ctx } from './sources.js';
-import { mb, writeIfChanged } from './util.js';
+import { writeIfChanged } from './util.js';
 
 export interface SynthEvent {
   type: string;
@@ -274,20 +274,16 @@ export async function buildSpeech(
   const files = writeSpeechSet(join(out, 'speech', `synth-${spec.name}`), utts, spec.rates);
   const sec = (s: 'train' | 'test') =>
     utts.filter((u) => u.split === s).reduce((a, u) => a + u.audio.length / u.sampleRate, 0);
-  const bytes = files.reduce((a, f) => a + (f.endsWith('.wav') ? 1 : 0), 0);
   const stats = {
     utterances: utts.length,
     trainMinutes: +(sec('train') / 60).toFixed(2),
     testMinutes: +(sec('test') / 60).toFixed(2),
     synthSeconds: +((t1 - t0) / 1000).toFixed(1),
     writeSeconds: +((Date.now() - t1) / 1000).toFixed(1),
-    wavFiles: bytes,
+    wavFiles: files.filter((f) => f.endsWith('.wav')).length,
   };
   ctx.log(
-    `speech synth-${spec.name}: ${utts.length} utterances, train ${stats.trainMinutes} min, test ${stats.testMinutes} min (synth ${stats.synthSeconds} s, write ${stats.writeSeconds} s); ${mb(0)}`.replace(
-      /; 0\.00 MB$/,
-      '',
-    ),
+    `speech synth-${spec.name}: ${utts.length} utterances, train ${stats.trainMinutes} min, test ${stats.testMinutes} min (synth ${stats.synthSeconds} s, write ${stats.writeSeconds} s)`,
   );
   return { files, stats };
 }

@@ -78,7 +78,6 @@ function opts(data: string, o: Partial<BuildOptions> = {}): BuildOptions {
     steps: ['text'],
     langs: ['en', 'he'],
     lowercase: false,
-    noise: false,
     seed: 0,
     force: false,
     sliceBytes: 20_000,
@@ -173,6 +172,28 @@ describe('corpus builder', () => {
     expect(e.extra!.snr).toBeGreaterThanOrEqual(10);
     const wav16 = readFileSync(join(data, 'a/16k', e.audio));
     expect(wav16.readUInt32LE(24)).toBe(16000);
+  });
+
+  test('without npm and apt every real step says what to install, and the build still finishes', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'corpus-'));
+    const path = process.env.PATH;
+    process.env.PATH = '';
+    try {
+      const r = await build({
+        ...opts(data),
+        sources: undefined,
+        steps: ['text', 'parallel', 'speech-smoke', 'real'],
+        langs: ['en', 'he'],
+      });
+      expect(r.failed).toEqual([]);
+      expect(r.missing.some((m) => m.startsWith('text/sotu') && m.includes('Install npm'))).toBe(true);
+      expect(r.missing.some((m) => m.startsWith('text/oshb') && m.includes('apt-get not found'))).toBe(true);
+      expect(r.missing.some((m) => m.startsWith('speech-smoke:') && m.includes('npm not found'))).toBe(true);
+      expect(r.missing.some((m) => m.startsWith('real:') && m.includes('apt-get not found'))).toBe(true);
+      expect(JSON.parse(readFileSync(join(data, 'MANIFEST.json'), 'utf8')).steps.real.error).toMatch(/apt-get/);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   test('missing tools name what to install', () => {
