@@ -8,6 +8,7 @@ import { contiguousStrides, isContiguous, numel } from '../../shape.js';
 import type { BinaryOp, CompareOp, Kernels, ReduceOp, Storage, UnaryOp, View } from '../backend.js';
 import { gemm } from './matmul.js';
 import { forEachRow } from './strided.js';
+import { wasmCopy, wasmMatmul } from './wasm.js';
 
 const arr = (v: View): AnyTypedArray => v.storage.buf as AnyTypedArray;
 
@@ -25,8 +26,13 @@ function contig(v: View): AnyTypedArray {
 }
 
 function copyArr(v: View, dtype: DType): AnyTypedArray {
-  const out = allocArray(dtype, numel(v.shape));
+  const total = numel(v.shape);
   const a = arr(v);
+  if (dtype === v.dtype && (a instanceof Float32Array || a instanceof Int32Array)) {
+    const w = wasmCopy(a, v.shape, v.strides, v.offset, total);
+    if (w) return w;
+  }
+  const out = allocArray(dtype, total);
   const ost = contiguousStrides(v.shape);
   forEachRow(v.shape, [ost, v.strides], [0, v.offset], (o, n, s) => {
     let oi = o[0]!;
@@ -360,6 +366,8 @@ export const cpuKernels = {
   },
 
   matmul(a, b) {
+    const w = wasmMatmul(a, b, (v) => copyArr(v, 'float32') as Float32Array);
+    if (w) return store(w, 'float32');
     const r = a.shape.length;
     const m = a.shape[r - 2]!;
     const k = a.shape[r - 1]!;

@@ -1,0 +1,253 @@
+// AssemblyScript source of the WASM SIMD128 kernels (built by scripts/build-wasm.mjs into kernels.wasm.ts,
+// twice: plain SIMD128, and with relaxed-SIMD so `madd` becomes one fused multiply-add).
+//
+// gemm: B is packed into 8-column panels (kc × 8, contiguous) and A into 4-row strips (kc × 4,
+// interleaved), K is blocked by KC so a panel stays in L1 and N by NC so the packed block stays in L2.
+// The 4×8 micro-kernel keeps 8 f32x4 accumulators; A comes in as load32_splat, B as two v128 loads.
+// Packing reads any strides (transposed, broadcast, negative), so the kernel itself never sees them.
+// All pointers are byte addresses in the imported memory; strides are in elements.
+
+const KC: i32 = 256;
+const NC: i32 = 256;
+
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** 1 when this build uses relaxed-SIMD fused multiply-add. */
+export function fma(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}
+
+// Packs B[p, j] for p < kc, j < nc (rows `brs`, cols `bcs` apart) into ceil(nc/8) panels, zero padded.
+function packB(b: usize, brs: i32, bcs: i32, kc: i32, nc: i32, pb: usize): void {
+  for (let q = 0; q < nc; q += 8) {
+    const nr = min(8, nc - q);
+    let dst = pb + <usize>(q * kc) * 4;
+    if (nr == 8 && bcs == 1) {
+      let src = b + <usize>q * 4;
+      for (let p = 0; p < kc; p++) {
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+        src += <usize>brs * 4;
+        dst += 32;
+      }
+    } else if (nr == 8 && brs == 1) {
+      // Transposed B: each panel column is contiguous along p.
+      for (let jj = 0; jj < 8; jj++) {
+        let src = b + <usize>((q + jj) * bcs) * 4;
+        let d = dst + <usize>jj * 4;
+        for (let p = 0; p < kc; p++) {
+          store<f32>(d, load<f32>(src));
+          src += 4;
+          d += 32;
+        }
+      }
+    } else {
+      for (let p = 0; p < kc; p++) {
+        const row = b + <usize>(p * brs) * 4;
+        for (let jj = 0; jj < 8; jj++)
+          store<f32>(dst + <usize>jj * 4, jj < nr ? load<f32>(row + <usize>((q + jj) * bcs) * 4) : 0);
+        dst += 32;
+      }
+    }
+  }
+}
+
+// Packs A[i, p] for i < mr (≤ 4), p < kc into kc × 4, zero padded.
+function packA(a: usize, ars: i32, acs: i32, mr: i32, kc: i32, pa: usize): void {
+  if (mr == 4) {
+    const r1 = <usize>ars * 4;
+    if (acs == 1) {
+      for (let p = 0; p < kc; p++) {
+        const s = a + <usize>p * 4;
+        const d = pa + <usize>p * 16;
+        store<f32>(d, load<f32>(s));
+        store<f32>(d, load<f32>(s + r1), 4);
+        store<f32>(d, load<f32>(s + 2 * r1), 8);
+        store<f32>(d, load<f32>(s + 3 * r1), 12);
+      }
+      return;
+    }
+    if (ars == 1) {
+      // Transposed A: the 4 rows are adjacent.
+      for (let p = 0; p < kc; p++) v128.store(pa + <usize>p * 16, v128.load(a + <usize>(p * acs) * 4));
+      return;
+    }
+  }
+  for (let p = 0; p < kc; p++) {
+    const d = pa + <usize>p * 16;
+    for (let ii = 0; ii < 4; ii++)
+      store<f32>(d + <usize>ii * 4, ii < mr ? load<f32>(a + <usize>(ii * ars + p * acs) * 4) : 0);
+  }
+}
+
+// C[0:mr, 0:nr] (+)= packed A strip · packed B panel. `ldc` in elements.
+function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32, acc: bool, tile: usize): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  let ap = pa;
+  let bp = pb;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    ap += 16;
+    bp += 32;
+  }
+  const ld = <usize>ldc * 4;
+  if (mr == 4 && nr == 8) {
+    if (acc) {
+      c00 = f32x4.add(c00, v128.load(c));
+      c01 = f32x4.add(c01, v128.load(c, 16));
+      c10 = f32x4.add(c10, v128.load(c + ld));
+      c11 = f32x4.add(c11, v128.load(c + ld, 16));
+      c20 = f32x4.add(c20, v128.load(c + 2 * ld));
+      c21 = f32x4.add(c21, v128.load(c + 2 * ld, 16));
+      c30 = f32x4.add(c30, v128.load(c + 3 * ld));
+      c31 = f32x4.add(c31, v128.load(c + 3 * ld, 16));
+    }
+    v128.store(c, c00);
+    v128.store(c, c01, 16);
+    v128.store(c + ld, c10);
+    v128.store(c + ld, c11, 16);
+    v128.store(c + 2 * ld, c20);
+    v128.store(c + 2 * ld, c21, 16);
+    v128.store(c + 3 * ld, c30);
+    v128.store(c + 3 * ld, c31, 16);
+    return;
+  }
+  // Edge tile: through a 4×8 scratch tile, then only the live part.
+  v128.store(tile, c00);
+  v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32);
+  v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64);
+  v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96);
+  v128.store(tile, c31, 112);
+  for (let ii = 0; ii < mr; ii++) {
+    const row = c + <usize>ii * ld;
+    const t = tile + <usize>ii * 32;
+    for (let jj = 0; jj < nr; jj++) {
+      const d = row + <usize>jj * 4;
+      const v = load<f32>(t + <usize>jj * 4);
+      store<f32>(d, acc ? load<f32>(d) + v : v);
+    }
+  }
+}
+
+/** Bytes of scratch `gemm` needs at `work`: a packed B block, a packed A strip and an edge tile. */
+export function gemmWorkBytes(): i32 {
+  return (KC * NC + KC * 4 + 32) * 4;
+}
+
+/**
+ * C[i, j] = Σ_p A[i, p] B[p, j] for an m×k A (rows `ars`, cols `acs` apart), a k×n B and a row-major
+ * m×n C with row stride `ldc`. Rows [i0, i1) only, so threads can split M.
+ */
+export function gemm(
+  a: usize,
+  ars: i32,
+  acs: i32,
+  b: usize,
+  brs: i32,
+  bcs: i32,
+  c: usize,
+  ldc: i32,
+  i0: i32,
+  i1: i32,
+  n: i32,
+  k: i32,
+  work: usize,
+): void {
+  if (k == 0) {
+    for (let i = i0; i < i1; i++) memory.fill(c + <usize>(i * ldc) * 4, 0, <usize>n * 4);
+    return;
+  }
+  const pb = work;
+  const pa = work + <usize>(KC * NC) * 4;
+  const tile = pa + <usize>KC * 16;
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    const kc = min(KC, k - k0);
+    for (let j0 = 0; j0 < n; j0 += NC) {
+      const nc = min(NC, n - j0);
+      packB(b + <usize>(k0 * brs + j0 * bcs) * 4, brs, bcs, kc, nc, pb);
+      for (let i = i0; i < i1; i += 4) {
+        const mr = min(4, i1 - i);
+        packA(a + <usize>(i * ars + k0 * acs) * 4, ars, acs, mr, kc, pa);
+        const crow = c + <usize>(i * ldc + j0) * 4;
+        for (let q = 0; q < nc; q += 8)
+          micro(pa, pb + <usize>(q * kc) * 4, kc, crow + <usize>q * 4, ldc, mr, min(8, nc - q), k0 > 0, tile);
+      }
+    }
+  }
+}
+
+/**
+ * Strided gather → contiguous: `dst` receives the view with `nd` dims (sizes at `shape`, element
+ * strides at `strides`, both i32 arrays, innermost last) starting at `src`.
+ */
+export function copyStrided(dst: usize, src: usize, nd: i32, shape: usize, strides: usize, idx: usize): void {
+  // The two innermost dims run as plain loops; the outer ones through an odometer in `idx`.
+  const n1 = nd >= 1 ? load<i32>(shape + <usize>(nd - 1) * 4) : 1;
+  const s1 = nd >= 1 ? load<i32>(strides + <usize>(nd - 1) * 4) : 0;
+  const n0 = nd >= 2 ? load<i32>(shape + <usize>(nd - 2) * 4) : 1;
+  const s0 = nd >= 2 ? load<i32>(strides + <usize>(nd - 2) * 4) : 0;
+  const outer = nd - 2;
+  for (let d = 0; d < outer; d++) store<i32>(idx + <usize>d * 4, 0);
+  let base = src;
+  for (;;) {
+    let row = base;
+    if (s1 == 1) {
+      for (let i = 0; i < n0; i++) {
+        memory.copy(dst, row, <usize>n1 * 4);
+        dst += <usize>n1 * 4;
+        row += <usize>s0 * 4;
+      }
+    } else {
+      for (let i = 0; i < n0; i++) {
+        let s = row;
+        for (let j = 0; j < n1; j++) {
+          store<f32>(dst, load<f32>(s));
+          dst += 4;
+          s += <usize>s1 * 4;
+        }
+        row += <usize>s0 * 4;
+      }
+    }
+    let d = outer - 1;
+    for (; d >= 0; d--) {
+      const ip = idx + <usize>d * 4;
+      const st = <usize>load<i32>(strides + <usize>d * 4) * 4;
+      const v = load<i32>(ip) + 1;
+      if (v < load<i32>(shape + <usize>d * 4)) {
+        store<i32>(ip, v);
+        base += st;
+        break;
+      }
+      store<i32>(ip, 0);
+      base -= st * <usize>(v - 1);
+    }
+    if (d < 0) return;
+  }
+}

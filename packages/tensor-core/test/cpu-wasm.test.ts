@@ -1,0 +1,200 @@
+// The WASM SIMD path of the CPU backend against the TypeScript path and a float64 reference: matmul on
+// odd sizes and on transposed, strided, flipped and broadcast operands; strided copies (im2col windows,
+// permutes, flips, int32); the committed .wasm against its source.
+import { afterEach, describe, expect, test } from 'vitest';
+import * as builds from '../src/backends/cpu/wasm/kernels.wasm.js';
+import { cpuPath, setCpuPath, wasmCopy } from '../src/backends/cpu/wasm.js';
+import { F, manualSeed, randint, randn, type Tensor, tidy } from '../src/index.js';
+
+afterEach(() => setCpuPath('auto'));
+
+/** float64 matmul of the (already broadcast) logical values of two tensors [..., m, k] · [..., k, n]. */
+function ref64(a: Tensor, b: Tensor): Float64Array {
+  const A = a.dataSync();
+  const B = b.dataSync();
+  const r = a.shape.length;
+  const m = a.shape[r - 2]!;
+  const k = a.shape[r - 1]!;
+  const n = b.shape[r - 1]!;
+  const nb = A.length / (m * k);
+  const out = new Float64Array(nb * m * n);
+  for (let t = 0; t < nb; t++)
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += A[t * m * k + i * k + p]! * B[t * k * n + p * n + j]!;
+        out[(t * m + i) * n + j] = s;
+      }
+  return out;
+}
+
+function both(f: () => Tensor): { wasm: Float32Array; ts: Float32Array } {
+  setCpuPath('auto');
+  const wasm = tidy(() => Float32Array.from(f().dataSync()));
+  setCpuPath('ts');
+  const ts = tidy(() => Float32Array.from(f().dataSync()));
+  setCpuPath('auto');
+  return { wasm, ts };
+}
+
+/** max |got - want| / (1 + |want|) */
+function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let e = 0;
+  for (let i = 0; i < got.length; i++) e = Math.max(e, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
+  return e;
+}
+
+test('Node ≥ 20 runs the wasm path; TESSERA_CPU=ts or setCpuPath forces TypeScript', () => {
+  expect(['wasm', 'wasm-fma']).toContain(cpuPath());
+  setCpuPath('ts');
+  expect(cpuPath()).toBe('ts');
+});
+
+describe('matmul: wasm vs TypeScript vs float64', () => {
+  const sizes = [1, 3, 17, 33, 255];
+  manualSeed(1);
+  const cases: [number, number, number][] = [];
+  for (const m of sizes) for (const n of sizes) cases.push([m, n, sizes[(m + n) % sizes.length]!]);
+  cases.push([64, 300, 513], [257, 9, 260], [8, 1024, 31]);
+  test.each(cases)('m=%i n=%i k=%i, plain and transposed operands', (m, n, k) => {
+    const a = randn([m, k]);
+    const b = randn([k, n]);
+    const at = randn([k, m]);
+    const bt = randn([n, k]);
+    const variants: [Tensor, Tensor][] = [
+      [a, b],
+      [at.transpose(0, 1), b],
+      [a, bt.transpose(0, 1)],
+      [at.transpose(0, 1), bt.transpose(0, 1)],
+    ];
+    for (const [x, y] of variants) {
+      const want = ref64(x.contiguous(), y.contiguous());
+      const { wasm, ts } = both(() => x.matmul(y));
+      const tol = 2e-6 * Math.sqrt(k) + 1e-6;
+      expect(relErr(wasm, want)).toBeLessThan(tol);
+      expect(relErr(ts, want)).toBeLessThan(tol);
+      expect(relErr(wasm, ts)).toBeLessThan(tol);
+    }
+  });
+
+  test('strided, flipped, sliced-with-step and broadcast (stride-0) batch operands', () => {
+    manualSeed(2);
+    const big = randn([5, 70, 90]);
+    const x = big.slice(1, 1, 67, 2).slice(2, 0, 90, 3).flip([2]); // [5, 33, 30], odd strides, negative cols
+    const w = randn([30, 17]).flip([0]);
+    const w3 = randn([1, 30, 17]).expand([5, 30, 17]); // broadcast batch, stride 0
+    const q = randn([4, 3, 65, 16]).permute([1, 0, 2, 3]); // batch dims permuted
+    const k = randn([3, 4, 65, 16]);
+    const cases: [Tensor, Tensor][] = [
+      [x, w],
+      [x, w3],
+      [q, k.transpose(-2, -1)],
+      [randn([1, 255, 3]).expand([3, 255, 3]), randn([3, 3, 255])],
+    ];
+    for (const [p, r] of cases) {
+      const shapeB = [...p.shape.slice(0, -2), ...r.shape.slice(-2)];
+      const want = ref64(p.contiguous(), r.ndim === 2 ? r.expand(shapeB).contiguous() : r.contiguous());
+      const { wasm, ts } = both(() => p.matmul(r));
+      expect(relErr(wasm, want)).toBeLessThan(1e-4);
+      expect(relErr(ts, want)).toBeLessThan(1e-4);
+    }
+  });
+
+  test('K = 0 gives zeros; one thread gives bit-identical results run to run', () => {
+    const z = both(() => randn([40, 0]).matmul(randn([0, 50])));
+    expect(z.wasm.every((v) => v === 0)).toBe(true);
+    manualSeed(3);
+    const a = randn([300, 200]);
+    const b = randn([200, 130]);
+    const r1 = tidy(() => Float32Array.from(a.matmul(b).dataSync()));
+    const r2 = tidy(() => Float32Array.from(a.matmul(b).dataSync()));
+    expect(r1).toEqual(r2);
+  });
+
+  test('gradients (AᵀB and ABᵀ in the backward pass) agree between the paths', () => {
+    manualSeed(4);
+    const a0 = randn([37, 65]);
+    const b0 = randn([65, 29]);
+    const grads = (): Float32Array => {
+      const a = a0.detach();
+      const b = b0.detach();
+      a.requiresGrad = true;
+      b.requiresGrad = true;
+      tidy(() => a.matmul(b).tanh().sum().backward());
+      const g = Float32Array.from([...Array.from(a.grad!.dataSync()), ...Array.from(b.grad!.dataSync())]);
+      a.grad!.dispose();
+      b.grad!.dispose();
+      return g;
+    };
+    setCpuPath('ts');
+    const ts = grads();
+    setCpuPath('auto');
+    expect(relErr(grads(), ts)).toBeLessThan(1e-5);
+  });
+});
+
+describe('strided copy (im2col) on the wasm path', () => {
+  test('float32 windows, permutes and flips copy exactly', () => {
+    manualSeed(5);
+    const x = randn([3, 17, 255]);
+    const views = [x.permute([2, 0, 1]), x.flip([1, 2]), x.slice(2, 1, 255, 3).transpose(0, 1), x.permute([1, 2, 0])];
+    for (const v of views) {
+      const { wasm, ts } = both(() => v.contiguous());
+      expect(wasm).toEqual(ts);
+    }
+  });
+
+  test('int32 data keeps its bits', () => {
+    const i = randint(-2147483647, 2147483647, [33, 255]);
+    expect(i.dtype).toBe('int32');
+    setCpuPath('auto');
+    const w = tidy(() => Int32Array.from(i.transpose(0, 1).contiguous().dataSync()));
+    setCpuPath('ts');
+    const t = tidy(() => Int32Array.from(i.transpose(0, 1).contiguous().dataSync()));
+    expect(w).toEqual(t);
+  });
+
+  test('direct: odd sizes, stride-0 and negative strides', () => {
+    const data = Float32Array.from({ length: 5000 }, (_, j) => j);
+    const shape = [3, 17, 55];
+    const strides = [0, -55, 1];
+    const got = wasmCopy(data, shape, strides, 17 * 55, 3 * 17 * 55)!;
+    expect(got).not.toBeNull();
+    for (let a = 0; a < 3; a++)
+      for (let b = 0; b < 17; b++)
+        for (let c = 0; c < 55; c++) expect(got[(a * 17 + b) * 55 + c]).toBe(17 * 55 - b * 55 + c);
+  });
+
+  test('conv1d and conv2d (im2col + matmul) agree between the paths, forward and backward', () => {
+    manualSeed(6);
+    const x = randn([2, 5, 300]);
+    const w = randn([7, 5, 3]);
+    const x2 = randn([2, 3, 17, 19]);
+    const w2 = randn([4, 3, 3, 3]);
+    const { wasm, ts } = both(() => F.conv1d(x, w, { padding: 'same' }));
+    expect(relErr(wasm, ts)).toBeLessThan(1e-5);
+    const c2 = both(() => F.conv2d(x2, w2, { padding: 1, stride: [2, 1] }));
+    expect(relErr(c2.wasm, c2.ts)).toBeLessThan(1e-5);
+  });
+});
+
+describe('the committed kernels', () => {
+  const need = ['gemm', 'gemmWorkBytes', 'copyStrided', 'fma'];
+  test.each(Object.entries(builds))('%s validates where its features exist and exports the kernels', (name, b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    if (name.startsWith('relaxed') && !WebAssembly.validate(bytes)) return; // relaxed SIMD needs a newer engine
+    const mod = new WebAssembly.Module(bytes);
+    const names = WebAssembly.Module.exports(mod).map((e) => e.name);
+    for (const n of need) expect(names).toContain(n);
+    expect(WebAssembly.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
+  });
+
+  test('kernels.wasm.ts is the build of kernels.as', async () => {
+    // @ts-expect-error: a plain .mjs script without types
+    const { build, render } = await import('../scripts/build-wasm.mjs');
+    const { readFileSync } = await import('node:fs');
+    const committed = readFileSync(new URL('../src/backends/cpu/wasm/kernels.wasm.ts', import.meta.url), 'utf8');
+    expect(render(await build())).toBe(committed);
+  }, 60_000);
+});
