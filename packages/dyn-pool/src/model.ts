@@ -1,0 +1,219 @@
+// The hourglass character-level language model of "Efficient Transformers with Dynamic Token Pooling"
+// (Nawrot, Chorowski, Łańcucki, Ponti; ACL 2023; arXiv 2211.09761; reference code
+// github.com/PiotrNawrot/dynamic-pooling). Pre blocks at full resolution; their output is kept as a
+// residual, pooled over segments (with a learned null group first), layer-normed and run through the
+// shortened blocks; the result is up-sampled, added to the residual and run through the post blocks.
+// Positions are rotary (relative) in every block; the shortened block counts them over the shortened
+// sequence. The vanilla model (boundary 'none') runs the same blocks without shortening.
+import { F, nn, noGrad, randn, type Tensor, tensor, tidy, ValueError } from '@tessera/tensor-core';
+import {
+  BoundaryPredictor,
+  binomialPriorLoss,
+  entropySpikes,
+  gumbelSigmoid,
+  predictiveEntropy,
+  whitespaceBoundaries,
+} from './boundaries.js';
+import { downsample, fixedBoundaries, upsample } from './pooling.js';
+
+export type BoundarySource = 'none' | 'fixed' | 'whitespace' | 'unigram' | 'entropy' | 'gumbel';
+
+export const BOUNDARY_SOURCES: readonly BoundarySource[] = [
+  'none',
+  'fixed',
+  'whitespace',
+  'unigram',
+  'entropy',
+  'gumbel',
+];
+
+export interface HourglassConfig {
+  vocabSize: number;
+  dModel: number;
+  nHeads: number;
+  dFF?: number;
+  /** [pre, shortened, post] block counts, e.g. [2, 8, 2] (the paper's "[2, (8,), 2]"). */
+  layers: [number, number, number];
+  boundary: BoundarySource;
+  /** Longest sequence the model accepts (the training length). */
+  maxSeqLen: number;
+  dropout?: number;
+  /** 'post' (the paper) or 'pre' LayerNorm blocks; 'pre' adds a final norm. Default 'pre'. */
+  ln?: 'pre' | 'post';
+  /** Fixed pooling: group size k (the shortening factor). */
+  fixedK?: number;
+  /** Whitespace source: token ids that close a group. */
+  spaceIds?: number[];
+  /** Gumbel: prior rate α (SF ≈ 1/α) and temperature τ. */
+  priorAlpha?: number;
+  temperature?: number;
+  /** Entropy: a spike must exceed the k previous entropies. */
+  entropyK?: number;
+  /** Hidden width of the boundary predictor (default dFF). */
+  bpHidden?: number;
+}
+
+export interface HourglassOutput {
+  /** [B, T, vocab] */
+  logits: Tensor;
+  /** The hard boundaries the model pooled with, [B, T] 0/1 (detached); null for the vanilla model. */
+  boundaries: Tensor | null;
+  /** The boundary predictor's logits [B, T], where the source has one. */
+  bpLogits: Tensor | null;
+  /** The straight-through boundaries (Gumbel in training), which carry the gradient to the BP. */
+  softBoundaries: Tensor | null;
+  /** Length of the shortened sequence, null group included (T for the vanilla model). */
+  shortLength: number;
+}
+
+export interface LossParts {
+  /** LM loss + BP loss (weight 1, as in the paper). */
+  loss: Tensor;
+  /** Mean next-character cross-entropy in nats. */
+  lm: Tensor;
+  /** BCE of the BP (unigram, entropy) or the Binomial prior (Gumbel); null otherwise. */
+  boundary: Tensor | null;
+  /** Number of boundaries and of tokens in the batch: the shortening factor is tokens / boundaries. */
+  nBoundaries: number;
+  nTokens: number;
+}
+
+export function needsPredictor(source: BoundarySource): boolean {
+  return source === 'unigram' || source === 'entropy' || source === 'gumbel';
+}
+
+export class HourglassLM extends nn.Module {
+  readonly embed: nn.Embedding;
+  readonly pre: nn.ModuleList<nn.TransformerBlock>;
+  readonly short: nn.ModuleList<nn.TransformerBlock>;
+  readonly post: nn.ModuleList<nn.TransformerBlock>;
+  readonly nullGroup: Tensor | null;
+  readonly downNorm: nn.LayerNorm | null;
+  readonly bp: BoundaryPredictor | null;
+  readonly normF: nn.LayerNorm | null;
+  readonly head: nn.Linear;
+
+  constructor(readonly config: HourglassConfig) {
+    super();
+    const c = config;
+    if (!BOUNDARY_SOURCES.includes(c.boundary))
+      throw new ValueError(`HourglassLM: boundary must be one of ${BOUNDARY_SOURCES.join(', ')}; got '${c.boundary}'`);
+    if (c.layers.length !== 3 || c.layers.some((n) => !Number.isInteger(n) || n < 0))
+      throw new ValueError(`HourglassLM: layers must be [pre, short, post] non-negative integers; got [${c.layers}]`);
+    if (c.boundary === 'fixed' && !(Number.isInteger(c.fixedK) && c.fixedK! >= 1))
+      throw new ValueError(`HourglassLM: fixed pooling needs an integer fixedK ≥ 1; got ${c.fixedK}`);
+    if (c.boundary === 'whitespace' && !c.spaceIds?.length)
+      throw new ValueError('HourglassLM: whitespace pooling needs spaceIds (the ids of whitespace characters)');
+    const shortening = c.boundary !== 'none';
+    if (shortening && c.layers[1] === 0)
+      throw new ValueError(`HourglassLM: boundary '${c.boundary}' needs at least one shortened block`);
+    const block = () =>
+      new nn.TransformerBlock({
+        dModel: c.dModel,
+        nHeads: c.nHeads,
+        dFF: c.dFF ?? 4 * c.dModel,
+        rope: true,
+        dropout: c.dropout ?? 0,
+        ln: c.ln ?? 'pre',
+      });
+    const blocks = (n: number) => new nn.ModuleList(Array.from({ length: n }, block));
+    this.embed = this.registerModule('embed', new nn.Embedding(c.vocabSize, c.dModel));
+    noGrad(() => this.embed.weight.mul_(0.02));
+    this.pre = this.registerModule('pre', blocks(c.layers[0]));
+    this.short = this.registerModule('short', blocks(c.layers[1]));
+    this.post = this.registerModule('post', blocks(c.layers[2]));
+    this.nullGroup = this.registerParameter('null_group', shortening ? randn([c.dModel], { std: 0.02 }) : null);
+    this.downNorm = this.registerModule('down_norm', shortening ? new nn.LayerNorm(c.dModel) : null);
+    this.bp = this.registerModule(
+      'boundary_predictor',
+      needsPredictor(c.boundary) ? new BoundaryPredictor(c.dModel, c.bpHidden ?? c.dFF ?? 4 * c.dModel) : null,
+    );
+    this.normF = this.registerModule('norm_f', (c.ln ?? 'pre') === 'pre' ? new nn.LayerNorm(c.dModel) : null);
+    this.head = this.registerModule('head', new nn.Linear(c.dModel, c.vocabSize));
+  }
+
+  /**
+   * ids [B, T] int32. `boundaryTargets` [B, T] (unigram) are only needed for the loss; the model always pools
+   * at the BP's own hard decisions for the unigram, entropy and Gumbel sources.
+   */
+  forward(ids: Tensor): HourglassOutput {
+    const c = this.config;
+    if (ids.ndim !== 2 || ids.dtype !== 'int32')
+      throw new ValueError(`HourglassLM expects int32 ids [B, T]; got ${ids.dtype} [${ids.shape}]`);
+    const [B, T] = ids.shape as [number, number];
+    if (T > c.maxSeqLen)
+      throw new ValueError(
+        `HourglassLM: sequence of ${T} tokens is longer than the trained maxSeqLen ${c.maxSeqLen}; evaluate in windows (see evaluate) or slide the context`,
+      );
+    if (T === 0) throw new ValueError('HourglassLM: empty sequence');
+    return tidy(() => {
+      const vmax = ids.max().itemSync();
+      const vmin = ids.min().itemSync();
+      if (vmin < 0 || vmax >= c.vocabSize)
+        throw new ValueError(`HourglassLM: token ids must be in [0, ${c.vocabSize}); got [${vmin}, ${vmax}]`);
+      let h = this.embed.forward(ids);
+      for (const b of this.pre.items) h = b.forward(h);
+      let boundaries: Tensor | null = null;
+      let soft: Tensor | null = null;
+      let bpLogits: Tensor | null = null;
+      let shortLength = T;
+      if (c.boundary === 'none') {
+        for (const b of this.short.items) h = b.forward(h);
+      } else {
+        if (this.bp) bpLogits = this.bp.forward(h);
+        if (c.boundary === 'fixed') boundaries = tensor(fixedBoundaries(B, T, c.fixedK!), { shape: [B, T] });
+        else if (c.boundary === 'whitespace') boundaries = whitespaceBoundaries(ids, c.spaceIds!);
+        else if (c.boundary === 'gumbel') {
+          soft = gumbelSigmoid(bpLogits!, { temperature: c.temperature ?? 0.5, noise: this.training });
+          boundaries = soft.detach();
+        } else boundaries = bpLogits!.detach().gt(0).float(); // unigram, entropy: the BP's hard decisions
+        const residual = h;
+        let s = downsample(h, soft ?? boundaries, this.nullGroup!);
+        shortLength = s.shape[1]!;
+        s = this.downNorm!.forward(s);
+        for (const b of this.short.items) s = b.forward(s);
+        h = upsample(s, soft ?? boundaries).add(residual);
+      }
+      for (const b of this.post.items) h = b.forward(h);
+      if (this.normF) h = this.normF.forward(h);
+      const logits = this.head.forward(h);
+      return { logits, boundaries, bpLogits, softBoundaries: soft, shortLength };
+    });
+  }
+
+  /**
+   * Loss on ids [B, T + 1] (inputs are the first T, targets the last T): next-character cross-entropy plus,
+   * with weight 1, the BP's BCE (unigram targets given in `boundaryTargets` [B, T] for the inputs; entropy
+   * spikes of this forward pass) or the Binomial prior (Gumbel). BCE is taken on logits; the reference code
+   * applies BCEWithLogits to probabilities, a quirk not copied.
+   */
+  loss(ids: Tensor, opts: { boundaryTargets?: Tensor } = {}): LossParts & { output: HourglassOutput } {
+    const c = this.config;
+    const [B, T1] = ids.shape as [number, number];
+    const T = T1 - 1;
+    const input = ids.slice(1, 0, T).contiguous();
+    const target = ids.slice(1, 1).contiguous();
+    const output = this.forward(input);
+    return tidy(() => {
+      const lm = F.crossEntropy(output.logits.reshape([B * T, c.vocabSize]), target.reshape([B * T]));
+      let boundary: Tensor | null = null;
+      if (c.boundary === 'unigram') {
+        if (!opts.boundaryTargets)
+          throw new ValueError('HourglassLM.loss: the unigram source needs boundaryTargets from the tokenizer');
+        boundary = F.binaryCrossEntropyWithLogits(output.bpLogits!, opts.boundaryTargets);
+      } else if (c.boundary === 'entropy') {
+        const H = predictiveEntropy(output.logits);
+        const y = tensor(entropySpikes(H.dataSync(), B, T, c.entropyK ?? 2), { shape: [B, T] });
+        boundary = F.binaryCrossEntropyWithLogits(output.bpLogits!, y);
+      } else if (c.boundary === 'gumbel') boundary = binomialPriorLoss(output.softBoundaries!, c.priorAlpha ?? 0.2);
+      const loss = boundary ? lm.add(boundary) : lm;
+      const nBoundaries = output.boundaries ? output.boundaries.sum().itemSync() : B * T;
+      return { loss, lm, boundary, nBoundaries, nTokens: B * T, output };
+    });
+  }
+
+  /** Disposes the tensors of an output. */
+  static disposeOutput(o: HourglassOutput): void {
+    for (const t of [o.logits, o.boundaries, o.bpLogits, o.softBoundaries]) t?.dispose();
+  }
+}

@@ -1,0 +1,125 @@
+import { manualSeed, noGrad, optim, randint, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { describe, expect, it } from 'vitest';
+import { BOUNDARY_SOURCES, type BoundarySource, type HourglassConfig, HourglassLM } from '../src/index.js';
+
+const V = 11;
+const SPACE = 3;
+function config(boundary: BoundarySource, extra: Partial<HourglassConfig> = {}): HourglassConfig {
+  return {
+    vocabSize: V,
+    dModel: 16,
+    nHeads: 2,
+    dFF: 32,
+    layers: [1, 1, 1],
+    boundary,
+    maxSeqLen: 64,
+    fixedK: 2,
+    spaceIds: [SPACE],
+    ...extra,
+  };
+}
+
+describe('HourglassLM', () => {
+  // The reference test.py: the logit at position i equals the last logit of the model run on ids[0..i].
+  for (const source of BOUNDARY_SOURCES)
+    it(`is causal with ${source} boundaries`, () => {
+      manualSeed(3);
+      const model = new HourglassLM(config(source)).eval();
+      noGrad(() =>
+        tidy(() => {
+          const T = 32;
+          const ids = randint(0, V, [1, T]);
+          const full = model.forward(ids);
+          const fl = full.logits.dataSync();
+          if (source !== 'none') {
+            const nb = full.boundaries!.sum().itemSync();
+            expect(nb).toBeGreaterThan(0); // the test must exercise pooling
+            expect(nb).toBeLessThan(T);
+          }
+          for (let i = 0; i < T; i++) {
+            const part = model.forward(ids.slice(1, 0, i + 1).contiguous());
+            const pl = part.logits.dataSync();
+            for (let v = 0; v < V; v++) expect(pl[i * V + v]).toBeCloseTo(fl[i * V + v]!, 5);
+            HourglassLM.disposeOutput(part);
+          }
+        }),
+      );
+    });
+
+  it('a change at the last position (a new space closing a group) changes only the last logit', () => {
+    manualSeed(4);
+    const model = new HourglassLM(config('whitespace')).eval();
+    noGrad(() =>
+      tidy(() => {
+        const a = tensor([[1, 2, SPACE, 4, 5, SPACE, 6, 7]], { dtype: 'int32' });
+        const b = tensor([[1, 2, SPACE, 4, 5, SPACE, 6, SPACE]], { dtype: 'int32' });
+        const la = model.forward(a).logits.dataSync();
+        const lb = model.forward(b).logits.dataSync();
+        for (let v = 0; v < 6 * V + V; v++) expect(la[v]).toBeCloseTo(lb[v]!, 6);
+        let diff = 0;
+        for (let v = 7 * V; v < 8 * V; v++) diff += Math.abs(la[v]! - lb[v]!);
+        expect(diff).toBeGreaterThan(1e-4);
+      }),
+    );
+  });
+
+  it('shortens by the fixed factor and by whitespace', () => {
+    noGrad(() =>
+      tidy(() => {
+        const ids = randint(0, V, [2, 24]);
+        expect(new HourglassLM(config('fixed', { fixedK: 4 })).eval().forward(ids).shortLength).toBe(1 + 6);
+        expect(new HourglassLM(config('none')).forward(ids).shortLength).toBe(24);
+        const ws = tensor([[1, SPACE, 2, 2, SPACE, 4, 4, 4, SPACE, 1]], { dtype: 'int32' });
+        const out = new HourglassLM(config('whitespace')).eval().forward(ws);
+        expect(Array.from(out.boundaries!.dataSync())).toEqual([0, 1, 0, 0, 1, 0, 0, 0, 1, 0]);
+        expect(out.shortLength).toBe(4);
+      }),
+    );
+  });
+
+  it('the vanilla model is the plain stack of all blocks; parameters follow PyTorch-style names', () => {
+    const m = new HourglassLM(config('none', { layers: [1, 2, 1] }));
+    const keys = [...m.stateDict().keys()];
+    expect(keys).toContain('short.1.attn.q_proj.weight');
+    expect(keys).not.toContain('null_group');
+    const g = new HourglassLM(config('gumbel'));
+    expect([...g.stateDict().keys()]).toEqual(
+      expect.arrayContaining(['null_group', 'down_norm.weight', 'boundary_predictor.fc2.weight']),
+    );
+    expect(() => new HourglassLM(config('fixed', { fixedK: 0 }))).toThrow(/fixedK/);
+    expect(() => new HourglassLM(config('whitespace', { spaceIds: [] }))).toThrow(/spaceIds/);
+    expect(() => new HourglassLM(config('fixed', { layers: [1, 0, 1] }))).toThrow(/shortened block/);
+  });
+
+  it('rejects sequences longer than trained, empty ones and ids outside the vocabulary', () => {
+    const m = new HourglassLM(config('fixed', { maxSeqLen: 8 }));
+    expect(() => m.forward(randint(0, V, [1, 9]))).toThrow(/longer than the trained maxSeqLen 8/);
+    expect(() => m.forward(tensor([[1, V]], { dtype: 'int32' }))).toThrow(/token ids must be in \[0, 11\)/);
+    expect(() => m.forward(tensor([[0.5, 1]]))).toThrow(/int32/);
+  });
+
+  it('learns: a few Adam steps lower the loss for every source, and gradients reach the boundary predictor', () => {
+    for (const source of ['fixed', 'gumbel', 'entropy', 'unigram'] as BoundarySource[]) {
+      manualSeed(5);
+      const m = new HourglassLM(config(source));
+      const opt = new optim.Adam(m.parameters(), { lr: 1e-2 });
+      // a periodic sequence is easy to predict
+      const ids = tensor([Array.from({ length: 25 }, (_, i) => [1, 2, SPACE, 5][i % 4]!)], { dtype: 'int32' });
+      const targets = tensor([Array.from({ length: 24 }, (_, i) => (i % 4 === 2 ? 1 : 0))]);
+      const losses: number[] = [];
+      for (let s = 0; s < 12; s++)
+        tidy(() => {
+          const r = m.loss(ids, { boundaryTargets: targets });
+          r.loss.backward();
+          losses.push(r.lm.itemSync());
+          if (s === 0 && m.bp) {
+            const g = m.bp!.fc1.weight.grad as Tensor;
+            expect(g.abs().sum().itemSync()).toBeGreaterThan(0);
+          }
+          opt.step();
+          opt.zeroGrad();
+        });
+      expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.7);
+    }
+  });
+});
