@@ -85,7 +85,8 @@ abstract class RNNBase extends Module {
         const idx = l * this.w[l]!.length + d;
         // [T, B, G·H]: the input projection for all steps at once (biases folded in where the cell allows).
         let xp = seq.matmul(w.wih.transpose(0, 1));
-        if (w.bih) xp = xp.add(w.bih);
+        const b = this.inputBias(w);
+        if (b) xp = xp.add(b);
         let state = init.map((s) => s[idx]!);
         const hs: Tensor[] = new Array(T);
         for (let s = 0; s < T; s++) {
@@ -102,6 +103,11 @@ abstract class RNNBase extends Module {
     return { output: this.batchFirst ? seq.transpose(0, 1) : seq, final };
   }
 
+  /** The bias added to the input projection once for all steps (LSTM folds in the hidden bias too). */
+  protected inputBias(w: Weights): Tensor | null {
+    return w.bih;
+  }
+
   protected zerosState(B: number): Tensor {
     return zeros([this.numLayers * (this.bidirectional ? 2 : 1), B, this.hiddenSize]);
   }
@@ -110,6 +116,10 @@ abstract class RNNBase extends Module {
 export class LSTM extends RNNBase {
   constructor(inputSize: number, hiddenSize: number, opts: RNNOptions = {}) {
     super(inputSize, hiddenSize, 4, opts);
+  }
+
+  protected override inputBias(w: Weights): Tensor | null {
+    return w.bih && w.bhh ? w.bih.add(w.bhh) : (w.bih ?? w.bhh);
   }
 
   /** x [T, B, in] (or [B, T, in] batch-first) → output [T, B, dirs·H], h and c [layers·dirs, B, H]. */
@@ -125,14 +135,16 @@ export class LSTM extends RNNBase {
       ];
       const H = this.hiddenSize;
       const { output, final } = this.run(x, init, (w, xp, [h, c]) => {
-        let g = xp.add(h!.matmul(w.whh.transpose(0, 1)));
-        if (w.bhh) g = g.add(w.bhh);
-        const i = g.slice(1, 0, H).sigmoid();
-        const f = g.slice(1, H, 2 * H).sigmoid();
+        // Both biases are already in xp; one sigmoid over all four gate blocks (the g block is recomputed
+        // with tanh) keeps the per-step op count at nine.
+        const g = xp.add(h!.matmul(w.whh.transpose(0, 1)));
+        const s = g.sigmoid();
         const gg = g.slice(1, 2 * H, 3 * H).tanh();
-        const o = g.slice(1, 3 * H, 4 * H).sigmoid();
-        const c2 = f.mul(c!).add(i.mul(gg));
-        return [o.mul(c2.tanh()), c2];
+        const c2 = s
+          .slice(1, H, 2 * H)
+          .mul(c!)
+          .add(s.slice(1, 0, H).mul(gg));
+        return [s.slice(1, 3 * H, 4 * H).mul(c2.tanh()), c2];
       });
       return { output, h: stack(final[0]!, 0), c: stack(final[1]!, 0) };
     });
@@ -154,20 +166,16 @@ export class GRU extends RNNBase {
       const { output, final } = this.run(x, init, (w, xp, [hp]) => {
         let hh = hp!.matmul(w.whh.transpose(0, 1));
         if (w.bhh) hh = hh.add(w.bhh);
-        const r = xp
-          .slice(1, 0, H)
-          .add(hh.slice(1, 0, H))
-          .sigmoid();
-        const z = xp
-          .slice(1, H, 2 * H)
-          .add(hh.slice(1, H, 2 * H))
+        const rz = xp
+          .slice(1, 0, 2 * H)
+          .add(hh.slice(1, 0, 2 * H))
           .sigmoid();
         const nn = xp
           .slice(1, 2 * H, 3 * H)
-          .add(r.mul(hh.slice(1, 2 * H, 3 * H)))
+          .add(rz.slice(1, 0, H).mul(hh.slice(1, 2 * H, 3 * H)))
           .tanh();
         // h' = (1 − z)·n + z·h
-        return [nn.add(z.mul(hp!.sub(nn)))];
+        return [nn.add(rz.slice(1, H, 2 * H).mul(hp!.sub(nn)))];
       });
       return { output, h: stack(final[0]!, 0) };
     });
