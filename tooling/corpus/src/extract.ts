@@ -156,3 +156,43 @@ export function promptSentences(text: string, minWords = 4, maxWords = 18): stri
   }
   return out;
 }
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** A dictd number: base64 digits, most significant first. */
+export function dictdNumber(s: string): number {
+  let n = 0;
+  for (const c of s) {
+    const d = B64.indexOf(c);
+    if (d < 0) throw new Error(`bad dictd number ${JSON.stringify(s)}`);
+    n = n * 64 + d;
+  }
+  return n;
+}
+
+/**
+ * Entries of a dictd dictionary (`.index` lines `headword<TAB>offset<TAB>length` in base64 digits, into the
+ * uncompressed `.dict`); the `00-database-*` meta entries are skipped. Returns [headword, body].
+ */
+export function dictdEntries(index: string, dict: Uint8Array): [string, string][] {
+  const dec = new TextDecoder();
+  const out: [string, string][] = [];
+  const seen = new Set<number>();
+  for (const line of index.split('\n')) {
+    const [word, off, len] = line.split('\t');
+    if (
+      !word ||
+      off === undefined ||
+      len === undefined ||
+      word.startsWith('00-database') ||
+      word.startsWith('00database')
+    )
+      continue;
+    const o = dictdNumber(off);
+    const n = dictdNumber(len);
+    if (seen.has(o) || o + n > dict.length) continue;
+    seen.add(o);
+    out.push([word, dec.decode(dict.subarray(o, o + n))]);
+  }
+  return out;
+}

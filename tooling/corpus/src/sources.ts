@@ -4,7 +4,15 @@
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { brownToText, dropEnglishLines, htmlToText, morphhbVerses, roffToText, splitFortunes } from './extract.js';
+import {
+  brownToText,
+  dictdEntries,
+  dropEnglishLines,
+  htmlToText,
+  morphhbVerses,
+  roffToText,
+  splitFortunes,
+} from './extract.js';
 import { extractDeb, type Fetched, fetchDeb, fetchNpm, type Log, npmFiles } from './fetch.js';
 import { osisToText, parseCanonHeader, readModule, type Versification } from './sword.js';
 
@@ -153,6 +161,23 @@ function manDocs(ctx: Ctx, lang: string): Doc[] {
   });
 }
 
+/** Entries of the dictd dictionaries in a dict-* package (`usr/share/dictd/*.index` + `.dict.dz`). */
+function dictdDocs(ctx: Ctx, pkg: string, id: string): Doc[] {
+  const root = join(deb(ctx, pkg), 'usr/share/dictd');
+  const docs: Doc[] = [];
+  for (const f of readdirSync(root)
+    .filter((f) => f.endsWith('.index'))
+    .sort()) {
+    const base = f.replace(/\.index$/, '');
+    const dz = join(root, `${base}.dict.dz`);
+    const dict = existsSync(dz) ? gunzipSync(readFileSync(dz)) : readFileSync(join(root, `${base}.dict`));
+    for (const [word, body] of dictdEntries(readFileSync(join(root, f), 'utf8'), dict)) {
+      docs.push({ id: `${id}:${word}`, splitKey: `${id}:${word}`, text: body });
+    }
+  }
+  return docs;
+}
+
 const fileDocs = (files: Map<string, Uint8Array>, re: RegExp, id: string, f: (s: string) => string = (s) => s): Doc[] =>
   [...files]
     .filter(([k]) => re.test(k))
@@ -201,7 +226,20 @@ export const TEXT_SOURCES: TextSource[] = [
       return [...byBook].map(([b, t]) => ({ id: `mhcc:${b}`, splitKey: `mhcc:${b}`, text: t.join('\n') }));
     },
   },
+  {
+    id: 'scofield',
+    lang: 'en',
+    from: 'deb sword-comm-scofield',
+    read: (c) =>
+      swordEntries(c, 'sword-comm-scofield').map((e) => ({
+        id: `scofield:${e.key}`,
+        splitKey: `scofield:${e.key}`,
+        text: e.text,
+      })),
+  },
   { id: 'fortunes', lang: 'en', from: 'deb fortunes', read: (c) => fortuneDocs(c, 'fortunes', '', 'fortunes') },
+  { id: 'jargon', lang: 'en', from: 'deb dict-jargon', read: (c) => dictdDocs(c, 'dict-jargon', 'jargon') },
+  { id: 'devil', lang: 'en', from: 'deb dict-devil', read: (c) => dictdDocs(c, 'dict-devil', 'devil') },
   { id: 'rv1909', lang: 'es', from: 'deb sword-text-sparv', read: (c) => bibleDocs(c, 'sword-text-sparv', 'rv1909') },
   {
     id: 'fortunes-es',

@@ -2,6 +2,8 @@ import { cleanText } from '@tessera/datasets';
 import { describe, expect, test } from 'vitest';
 import {
   brownToText,
+  dictdEntries,
+  dictdNumber,
   dropEnglishLines,
   htmlToText,
   morphhbVerses,
@@ -57,6 +59,18 @@ describe('source formats', () => {
     const s =
       'Call me Ishmael. Some years ago, never mind how long, I went to sea. ABSOLUTELY NOT ALLOWED HERE AT ALL. The number 42 is out. Short one here.';
     expect(promptSentences(s)).toEqual(['Some years ago, never mind how long, I went to sea.']);
+  });
+
+  test('dictd: base64 offsets into the dictionary, meta entries skipped', () => {
+    expect(dictdNumber('A')).toBe(0);
+    expect(dictdNumber('BA')).toBe(64);
+    expect(dictdNumber('/')).toBe(63);
+    const dict = new TextEncoder().encode('meta\nfoo\n  a word\nbar\n  another\n');
+    const index = '00-database-info\tA\tF\nfoo\tF\tN\nbar\tS\tO\n';
+    expect(dictdEntries(index, dict)).toEqual([
+      ['foo', 'foo\n  a word\n'],
+      ['bar', 'bar\n  another\n'],
+    ]);
   });
 
   test('asterisk transcripts', () => {
