@@ -1,0 +1,159 @@
+// KVTC calibration (arXiv 2511.01815 §3): keys with RoPE undone and values, each as rows of all layers × KV
+// heads concatenated (p = L·H·d), centred and rotated into one PCA basis per kind ("cross-layer"), or one basis
+// per layer ("per-layer", the ablation of Tables 16–17). The same basis serves every ratio; a plan (dp.ts) per
+// ratio decides how many bits each coefficient gets.
+import { type AllocateOptions, allocateBits, type BitPlan } from './dp.js';
+import { ValueError } from './errors.js';
+import { gemm, type PcaOptions, type PcaResult, pca } from './linalg.js';
+import { ropeRows } from './rope.js';
+
+/** Host rows of a cache: token i's keys of every layer and head, [n, L·H·d] in (layer, head, dim) order. */
+export interface KVRows {
+  layers: number;
+  heads: number;
+  headDim: number;
+  n: number;
+  /** keys as the attention layer holds them (RoPE applied when the model uses RoPE) */
+  k: Float32Array;
+  v: Float32Array;
+  /** absolute position of each row (for undoing RoPE) */
+  positions: Int32Array;
+}
+
+export type SegmentKind = 'k' | 'v';
+
+export interface Segment {
+  kind: SegmentKind;
+  /** layers whose (head, dim) features this segment's rows concatenate, in order */
+  layers: number[];
+  pca: PcaResult;
+}
+
+export interface CalibrationOptions extends PcaOptions {
+  mode?: 'cross-layer' | 'per-layer';
+  /** Undo RoPE on keys before the PCA (default true). */
+  rope?: boolean;
+  ropeBase?: number;
+  /** Rows used for the PCA (a random subset when there are more). */
+  maxRows?: number;
+}
+
+export interface Calibration {
+  layers: number;
+  heads: number;
+  headDim: number;
+  mode: 'cross-layer' | 'per-layer';
+  rope: boolean;
+  ropeBase: number;
+  segments: Segment[];
+}
+
+/** One plan per segment, for one target. */
+export interface KvtcPlan {
+  /** nominal ratio the DP was given (16 bits per feature / budget), or 0 for error-capped plans */
+  targetRatio: number;
+  plans: BitPlan[];
+}
+
+/** Gathers one segment's features from rows into [n, |layers|·H·d]. */
+export function segmentRows(rows: KVRows, seg: { kind: SegmentKind; layers: readonly number[] }): Float32Array {
+  const f = rows.heads * rows.headDim;
+  const P = rows.layers * f;
+  const src = seg.kind === 'k' ? rows.k : rows.v;
+  const p = seg.layers.length * f;
+  const out = new Float32Array(rows.n * p);
+  for (let i = 0; i < rows.n; i++)
+    seg.layers.forEach((l, j) => {
+      out.set(src.subarray(i * P + l * f, i * P + (l + 1) * f), i * p + j * f);
+    });
+  return out;
+}
+
+/** Keys with RoPE undone (a copy), values untouched. */
+export function derotate(rows: KVRows, ropeBase: number): KVRows {
+  const k = Float32Array.from(rows.k);
+  const P = rows.layers * rows.heads * rows.headDim;
+  ropeRows(k, rows.n, P, 0, rows.layers * rows.heads, rows.headDim, rows.positions, ropeBase, true);
+  return { ...rows, k };
+}
+
+export function calibrate(rows: KVRows, opts: CalibrationOptions = {}): Calibration {
+  const mode = opts.mode ?? 'cross-layer';
+  const rope = opts.rope ?? true;
+  const ropeBase = opts.ropeBase ?? 10000;
+  if (rows.n < 2) throw new ValueError(`calibrate: need at least 2 calibration rows; got ${rows.n}`);
+  let r = rope ? derotate(rows, ropeBase) : rows;
+  if (opts.maxRows !== undefined && r.n > opts.maxRows) r = subsample(r, opts.maxRows);
+  const layerSets =
+    mode === 'cross-layer'
+      ? [Array.from({ length: rows.layers }, (_, l) => l)]
+      : Array.from({ length: rows.layers }, (_, l) => [l]);
+  const segments: Segment[] = [];
+  for (const kind of ['k', 'v'] as const)
+    for (const layers of layerSets) {
+      const x = segmentRows(r, { kind, layers });
+      const p = layers.length * rows.heads * rows.headDim;
+      segments.push({ kind, layers, pca: pca(x, r.n, p, opts) });
+    }
+  return { layers: rows.layers, heads: rows.heads, headDim: rows.headDim, mode, rope, ropeBase, segments };
+}
+
+function subsample(rows: KVRows, m: number): KVRows {
+  const P = rows.layers * rows.heads * rows.headDim;
+  const k = new Float32Array(m * P);
+  const v = new Float32Array(m * P);
+  const positions = new Int32Array(m);
+  for (let i = 0; i < m; i++) {
+    const src = Math.floor((i * rows.n) / m);
+    k.set(rows.k.subarray(src * P, (src + 1) * P), i * P);
+    v.set(rows.v.subarray(src * P, (src + 1) * P), i * P);
+    positions[i] = rows.positions[src]!;
+  }
+  return { ...rows, n: m, k, v, positions };
+}
+
+/** PCA coefficients D = (X − μ) Vᵀᵀ [n, width] of a segment's rows. */
+export function project(pcaRes: PcaResult, x: Float32Array, n: number, width: number): Float32Array {
+  const { p, mean, basis } = pcaRes;
+  const xc = new Float32Array(n * p);
+  for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) xc[i * p + j] = x[i * p + j]! - mean[j]!;
+  return gemm(xc, n, p, basis.subarray(0, width * p), width, true);
+}
+
+export interface FitOptions extends Omit<AllocateOptions, 'budgetBits' | 'maxRelError'> {
+  /** Rows the DP simulates (the paper uses the first 32K calibration tokens). */
+  maxRows?: number;
+  /** Key/value split of the budget: bits to keys = 2·share·budget (0.5 = equal, the default). */
+  keyShare?: number;
+}
+
+/**
+ * Runs the DP for every segment: `{ ratio }` gives each segment p·16/ratio bits per token; `{ maxRelError }`
+ * (the reverse mode) gives each segment the fewest bits whose calibration error stays under the cap.
+ */
+export function fitPlan(
+  cal: Calibration,
+  rows: KVRows,
+  target: { ratio: number } | { maxRelError: number },
+  opts: FitOptions = {},
+): KvtcPlan {
+  let r = cal.rope ? derotate(rows, cal.ropeBase) : rows;
+  if (opts.maxRows !== undefined && r.n > opts.maxRows) r = subsample(r, opts.maxRows);
+  const share = opts.keyShare ?? 0.5;
+  const plans = cal.segments.map((seg) => {
+    const x = segmentRows(r, seg);
+    const { p, rank } = seg.pca;
+    const d = project(seg.pca, x, r.n, rank);
+    if ('ratio' in target) {
+      if (!(target.ratio > 0)) throw new ValueError(`fitPlan: ratio must be > 0; got ${target.ratio}`);
+      const w = seg.kind === 'k' ? 2 * share : 2 * (1 - share);
+      return allocateBits(d, r.n, rank, { ...opts, budgetBits: Math.floor((w * p * 16) / target.ratio) }).plan;
+    }
+    return allocateBits(d, r.n, rank, { ...opts, maxRelError: target.maxRelError }).plan;
+  });
+  // allocateBits sees the rank as its dimension; record the segment's p for the ratio arithmetic.
+  cal.segments.forEach((seg, i) => {
+    plans[i]!.p = seg.pca.p;
+  });
+  return { targetRatio: 'ratio' in target ? target.ratio : 0, plans };
+}

@@ -1,0 +1,158 @@
+// The dynamic-programming bit allocation of KVTC (Staniszewski & Łańcucki, "KV Cache Transform Coding for
+// Compact Storage in LLM Inference", ICLR 2026, arXiv 2511.01815, appendix B.17), written from the paper's
+// description. Coordinates are PCA coefficients ordered by variance; a plan splits the first r of them into
+// groups, each with one quantisation type, under a budget in bits per token. best[i][b] is the least squared
+// error over the calibration rows when the first i coordinates use at most b bits; uncoded coordinates cost
+// their energy. The block-error simulation does not depend on b, so it is computed once per (size, type, end).
+import { type QuantType, quantizeGroup, SIDE_BITS, TYPE_BITS } from './quant.js';
+
+export interface Group {
+  start: number;
+  size: number;
+  type: QuantType;
+}
+
+export interface BitPlan {
+  /** Dimension of the space the plan codes (the segment's p). */
+  p: number;
+  /** Coded groups in increasing `start` order ('none' groups are omitted). */
+  groups: Group[];
+  /** Number of leading PCA components the plan touches (trailing 0-bit components are cut from Vᵀ). */
+  width: number;
+  /** Exact bits per token: Σ size·bits + side bits. */
+  bitsPerToken: number;
+}
+
+export interface AllocateOptions {
+  /** Budget in bits per token (e.g. p·16 / ratio). */
+  budgetBits?: number;
+  /** Reverse mode: the fewest bits whose calibration error ≤ maxRelError² · energy (relative Frobenius error). */
+  maxRelError?: number;
+  /** Group sizes (the paper: 1, 16, 64, 256, 1024; small sizes help tiny p). */
+  sizes?: readonly number[];
+  types?: readonly QuantType[];
+}
+
+export interface AllocateResult {
+  plan: BitPlan;
+  /** Squared error of the plan on the calibration rows and their total energy. */
+  error: number;
+  energy: number;
+  /** best error for every budget 0..B (monotone non-increasing). */
+  curve: Float64Array;
+}
+
+export const PAPER_SIZES: readonly number[] = [1, 16, 64, 256, 1024];
+export const DEFAULT_SIZES: readonly number[] = [1, 4, 8, 16, 64, 256, 1024];
+export const DEFAULT_TYPES: readonly QuantType[] = ['int2', 'int4', 'fp8'];
+
+export const planBits = (groups: readonly Group[]): number =>
+  groups.reduce((a, g) => a + (g.type === 'none' ? 0 : g.size * TYPE_BITS[g.type] + SIDE_BITS[g.type]), 0);
+
+export function makePlan(p: number, groups: Group[]): BitPlan {
+  const coded = groups.filter((g) => g.type !== 'none').sort((a, b) => a.start - b.start);
+  const width = coded.reduce((w, g) => Math.max(w, g.start + g.size), 0);
+  return { p, groups: coded, width, bitsPerToken: planBits(coded) };
+}
+
+/**
+ * DP over the coefficient rows d [n, r] (row-major, ordered by variance). Exactly one of budgetBits and
+ * maxRelError is used (budgetBits when both are given).
+ */
+export function allocateBits(d: Float32Array, n: number, r: number, opts: AllocateOptions): AllocateResult {
+  const sizes = [...(opts.sizes ?? DEFAULT_SIZES)].filter((s) => s >= 1 && s <= r);
+  const types = (opts.types ?? DEFAULT_TYPES).filter((t) => t !== 'none');
+  let energy = 0;
+  const colEnergy = new Float64Array(r);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < r; j++) {
+      const v = d[i * r + j]!;
+      colEnergy[j]! += v * v;
+    }
+  for (let j = 0; j < r; j++) energy += colEnergy[j]!;
+  const B = Math.max(0, Math.floor(opts.budgetBits ?? r * 16 + 32));
+  // delta[(si·T + ti)·(r+1) + end] = simulated error − energy of the block [end − s, end).
+  const nt = types.length;
+  const delta = new Float64Array(sizes.length * nt * (r + 1));
+  const prefix = new Float64Array(r + 1);
+  for (let j = 0; j < r; j++) prefix[j + 1] = prefix[j]! + colEnergy[j]!;
+  sizes.forEach((s, si) => {
+    types.forEach((t, ti) => {
+      const base = (si * nt + ti) * (r + 1);
+      for (let end = s; end <= r; end++) {
+        let e = 0;
+        for (let i = 0; i < n; i++) e += quantizeGroup(d, i * r + end - s, s, t).err;
+        delta[base + end] = e - (prefix[end]! - prefix[end - s]!);
+      }
+    });
+  });
+  const W = B + 1;
+  const best = new Float64Array((r + 1) * W);
+  // choice: -1 inherit from b−1, -2 coordinate i−1 uncoded, else si·nt + ti
+  const choice = new Int32Array((r + 1) * W);
+  best.fill(energy, 0, W);
+  const costs = sizes.map((s) => types.map((t) => s * TYPE_BITS[t] + SIDE_BITS[t]));
+  for (let i = 1; i <= r; i++) {
+    const row = i * W;
+    for (let b = 0; b <= B; b++) {
+      let v = best[row - W + b]!;
+      let ch = -2;
+      if (b > 0 && best[row + b - 1]! < v) {
+        v = best[row + b - 1]!;
+        ch = -1;
+      }
+      for (let si = 0; si < sizes.length; si++) {
+        const s = sizes[si]!;
+        if (s > i) continue;
+        for (let ti = 0; ti < nt; ti++) {
+          const cost = costs[si]![ti]!;
+          if (cost > b) continue;
+          const cand = best[(i - s) * W + b - cost]! + delta[(si * nt + ti) * (r + 1) + i]!;
+          if (cand < v) {
+            v = cand;
+            ch = si * nt + ti;
+          }
+        }
+      }
+      best[row + b] = v;
+      choice[row + b] = ch;
+    }
+  }
+  const curve = best.slice(r * W, r * W + W);
+  let b = B;
+  if (opts.budgetBits === undefined && opts.maxRelError !== undefined) {
+    const cap = opts.maxRelError ** 2 * energy;
+    b = curve.findIndex((e) => e <= cap * (1 + 1e-12));
+    if (b < 0) b = B;
+  }
+  const chosen = b;
+  const groups: Group[] = [];
+  let i = r;
+  while (i > 0) {
+    const ch = choice[i * W + b]!;
+    if (ch === -1) b--;
+    else if (ch === -2) i--;
+    else {
+      const si = Math.floor(ch / nt);
+      const ti = ch % nt;
+      const s = sizes[si]!;
+      groups.push({ start: i - s, size: s, type: types[ti]! });
+      b -= costs[si]![ti]!;
+      i -= s;
+    }
+  }
+  return { plan: makePlan(r, groups), error: curve[chosen]!, energy, curve };
+}
+
+/** Error of any plan on the rows (what the codec will do): the check the DP's optimum is measured against. */
+export function planError(d: Float32Array, n: number, r: number, groups: readonly Group[]): number {
+  let e = 0;
+  const coded = new Uint8Array(r);
+  for (const g of groups) {
+    if (g.type === 'none') continue;
+    for (let j = g.start; j < g.start + g.size; j++) coded[j] = 1;
+    for (let i = 0; i < n; i++) e += quantizeGroup(d, i * r + g.start, g.size, g.type).err;
+  }
+  for (let i = 0; i < n; i++) for (let j = 0; j < r; j++) if (!coded[j]) e += d[i * r + j]! ** 2;
+  return e;
+}

@@ -1,0 +1,176 @@
+// KVTC chunk codec: project a chunk of tokens into each segment's PCA basis, quantise the coefficients group by
+// group as the plan says, and pack side info (fp16, byte aligned) and codes (bit-packed) into one byte array.
+// The container (format.ts) DEFLATEs it. Decoding dequantises the coefficients once and inverse-projects one
+// layer at a time with the layer's columns of Vᵀ, so layer 0 is ready before the rest is touched.
+
+import type { Calibration, KVRows, KvtcPlan, Segment } from './calibration.js';
+import { derotate, project, segmentRows } from './calibration.js';
+import type { BitPlan } from './dp.js';
+import { KVFormatError } from './errors.js';
+import { gemm } from './linalg.js';
+import { BitReader, BitWriter } from './numeric.js';
+import { dequantizeGroup, quantizeGroup, SIDE_BITS, TYPE_BITS } from './quant.js';
+import { ropeRows } from './rope.js';
+
+/** Exact byte sizes of one segment's payload for T tokens. */
+export function segmentBytes(plan: BitPlan, T: number): { side: number; code: number; total: number } {
+  let side = 0;
+  let codeBits = 0;
+  for (const g of plan.groups) {
+    side += SIDE_BITS[g.type] / 8;
+    codeBits += g.size * TYPE_BITS[g.type];
+  }
+  const s = side * T;
+  const c = Math.ceil((codeBits * T) / 8);
+  return { side: s, code: c, total: s + c };
+}
+
+export function chunkBytes(plan: KvtcPlan, T: number): number {
+  return plan.plans.reduce((a, p) => a + segmentBytes(p, T).total, 0);
+}
+
+export function checkPlan(cal: Calibration, plan: KvtcPlan): void {
+  if (plan.plans.length !== cal.segments.length)
+    throw new KVFormatError(
+      `KVTC plan has ${plan.plans.length} segment plans; the calibration has ${cal.segments.length} segments`,
+    );
+  plan.plans.forEach((p, i) => {
+    const seg = cal.segments[i]!;
+    if (p.width > seg.pca.rank)
+      throw new KVFormatError(
+        `KVTC plan for segment ${i} codes ${p.width} components; the calibration keeps ${seg.pca.rank}`,
+      );
+    for (const g of p.groups)
+      if (g.start < 0 || g.size < 1 || g.start + g.size > p.width)
+        throw new KVFormatError(`KVTC plan for segment ${i}: group [${g.start}, +${g.size}) outside width ${p.width}`);
+  });
+}
+
+/** Encodes rows (keys as cached, RoPE applied) of one chunk. Returns the packed (not yet DEFLATEd) payload. */
+export function encodeChunk(cal: Calibration, plan: KvtcPlan, rows: KVRows): Uint8Array {
+  checkPlan(cal, plan);
+  const T = rows.n;
+  const r = cal.rope ? derotate(rows, cal.ropeBase) : rows;
+  const out = new Uint8Array(chunkBytes(plan, T));
+  let off = 0;
+  cal.segments.forEach((seg, si) => {
+    const bp = plan.plans[si]!;
+    const { side, total } = segmentBytes(bp, T);
+    const w = bp.width;
+    const d = project(seg.pca, segmentRows(r, seg), T, w);
+    const sideView = new DataView(out.buffer, out.byteOffset + off, side);
+    const bw = new BitWriter(out.subarray(off + side, off + total));
+    const codes = new Uint8Array(1024);
+    let so = 0;
+    for (const g of bp.groups) {
+      const bits = TYPE_BITS[g.type];
+      for (let t = 0; t < T; t++) {
+        const q = quantizeGroup(d, t * w + g.start, g.size, g.type, codes, 0);
+        if (g.type !== 'fp8') {
+          sideView.setUint16(so, q.shift, true);
+          so += 2;
+        }
+        sideView.setUint16(so, q.scale, true);
+        so += 2;
+        for (let j = 0; j < g.size; j++) bw.write(codes[j]!, bits);
+      }
+    }
+    bw.flush();
+    off += total;
+  });
+  return out;
+}
+
+/** Lazily decodes a chunk: coefficients per segment on first use, then one layer at a time. */
+export class ChunkDecoder {
+  private readonly coeffs = new Map<number, Float32Array>();
+  private readonly offsets: number[] = [];
+  constructor(
+    readonly cal: Calibration,
+    readonly plan: KvtcPlan,
+    readonly payload: Uint8Array,
+    readonly T: number,
+    readonly positions: Int32Array,
+  ) {
+    checkPlan(cal, plan);
+    let off = 0;
+    for (const p of plan.plans) {
+      this.offsets.push(off);
+      off += segmentBytes(p, T).total;
+    }
+    if (off !== payload.length)
+      throw new KVFormatError(`KVTC chunk: expected ${off} payload bytes for ${T} tokens; got ${payload.length}`);
+  }
+
+  private segmentCoeffs(si: number): Float32Array {
+    const hit = this.coeffs.get(si);
+    if (hit) return hit;
+    const bp = this.plan.plans[si]!;
+    const T = this.T;
+    const w = bp.width;
+    const { side } = segmentBytes(bp, T);
+    const base = this.offsets[si]!;
+    const sideView = new DataView(this.payload.buffer, this.payload.byteOffset + base, side);
+    const br = new BitReader(this.payload, base + side);
+    const d = new Float32Array(T * w);
+    const codes = new Uint8Array(1024);
+    let so = 0;
+    for (const g of bp.groups) {
+      const bits = TYPE_BITS[g.type];
+      for (let t = 0; t < T; t++) {
+        let shift = 0;
+        if (g.type !== 'fp8') {
+          shift = sideView.getUint16(so, true);
+          so += 2;
+        }
+        const scale = sideView.getUint16(so, true);
+        so += 2;
+        for (let j = 0; j < g.size; j++) codes[j] = br.read(bits);
+        dequantizeGroup(codes, 0, g.size, g.type, shift, scale, d, t * w + g.start);
+      }
+    }
+    this.coeffs.set(si, d);
+    return d;
+  }
+
+  /** Keys (RoPE re-applied) and values of one layer, [T, H·d] each. */
+  layer(l: number): { k: Float32Array; v: Float32Array } {
+    const { heads, headDim } = this.cal;
+    const f = heads * headDim;
+    const res: { k?: Float32Array; v?: Float32Array } = {};
+    this.cal.segments.forEach((seg: Segment, si) => {
+      const j = seg.layers.indexOf(l);
+      if (j < 0) return;
+      const bp = this.plan.plans[si]!;
+      const w = bp.width;
+      const { p, basis, mean } = seg.pca;
+      // the layer's columns of Vᵀ[0:w]
+      const sub = new Float32Array(w * f);
+      for (let c = 0; c < w; c++) sub.set(basis.subarray(c * p + j * f, c * p + (j + 1) * f), c * f);
+      const x = gemm(this.segmentCoeffs(si), this.T, w, sub, f);
+      for (let t = 0; t < this.T; t++) for (let q = 0; q < f; q++) x[t * f + q]! += mean[j * f + q]!;
+      if (seg.kind === 'k' && this.cal.rope)
+        ropeRows(x, this.T, f, 0, heads, headDim, this.positions, this.cal.ropeBase, false);
+      res[seg.kind] = x;
+    });
+    if (!res.k || !res.v) throw new KVFormatError(`KVTC chunk: no segment covers layer ${l}`);
+    return { k: res.k, v: res.v };
+  }
+}
+
+/** Encode + decode of rows through the codec (no container): what attention will see after compression. */
+export function roundTrip(cal: Calibration, plan: KvtcPlan, rows: KVRows): KVRows {
+  const dec = new ChunkDecoder(cal, plan, encodeChunk(cal, plan, rows), rows.n, rows.positions);
+  const f = cal.heads * cal.headDim;
+  const P = cal.layers * f;
+  const k = new Float32Array(rows.n * P);
+  const v = new Float32Array(rows.n * P);
+  for (let l = 0; l < cal.layers; l++) {
+    const x = dec.layer(l);
+    for (let t = 0; t < rows.n; t++) {
+      k.set(x.k.subarray(t * f, (t + 1) * f), t * P + l * f);
+      v.set(x.v.subarray(t * f, (t + 1) * f), t * P + l * f);
+    }
+  }
+  return { ...rows, k, v };
+}

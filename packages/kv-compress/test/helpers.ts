@@ -1,0 +1,51 @@
+// Synthetic data for tests: KV-like rows with low-rank structure shared across layers and heads.
+import type { KVRows } from '../src/calibration.js';
+import { Rng } from '../src/linalg.js';
+import { ropeRows } from '../src/rope.js';
+
+/** Rows x = z·W + μ + noise with z ∈ ℝ^rank, shared W across layers; keys get RoPE at their positions. */
+export function lowRankRows(o: {
+  layers: number;
+  heads: number;
+  headDim: number;
+  n: number;
+  rank: number;
+  noise?: number;
+  seed?: number;
+  start?: number;
+}): KVRows {
+  const rng = new Rng(o.seed ?? 7);
+  const P = o.layers * o.heads * o.headDim;
+  const params = [0, 1].map(() => ({
+    w: new Float32Array(o.rank * P).map(() => rng.normal()),
+    mu: new Float32Array(P).map(() => rng.normal() * 0.5),
+  }));
+  const data = new Rng((o.seed ?? 7) + 1000 + (o.start ?? 0));
+  const mk = ({ w, mu }: { w: Float32Array; mu: Float32Array }) => {
+    const x = new Float32Array(o.n * P);
+    for (let i = 0; i < o.n; i++) {
+      const z = Array.from({ length: o.rank }, (_, c) => data.normal() / (1 + c));
+      for (let j = 0; j < P; j++) {
+        let s = mu[j]! + (o.noise ?? 0) * data.normal();
+        for (let c = 0; c < o.rank; c++) s += z[c]! * w[c * P + j]!;
+        x[i * P + j] = s;
+      }
+    }
+    return x;
+  };
+  const k = mk(params[0]!);
+  const v = mk(params[1]!);
+  const positions = Int32Array.from({ length: o.n }, (_, i) => (o.start ?? 0) + i);
+  ropeRows(k, o.n, P, 0, o.layers * o.heads, o.headDim, positions);
+  return { layers: o.layers, heads: o.heads, headDim: o.headDim, n: o.n, k, v, positions };
+}
+
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}

@@ -1,0 +1,3 @@
+import { preset } from '@tessera/vitest-preset';
+
+export default preset();
