@@ -87,8 +87,9 @@ function resolve(opts: YinOptions, fn: string): Resolved {
 
 /**
  * The cumulative mean normalised difference d'(tau) for tau in [minPeriod, maxPeriod] of every frame, row-major
- * [T x (maxPeriod - minPeriod + 1)]. d(tau) = sum_{j<W} (x_j - x_{j+tau})^2 is computed as E_0 + E_tau - 2 r(tau)
- * with r from one FFT cross-correlation per frame.
+ * [T x (maxPeriod - minPeriod + 1)]. As librosa: d(tau) = sum_{j=1..W} (x_j - x_{j+tau})^2 = E_0 + E_tau - 2 r(tau)
+ * with r from one FFT cross-correlation per frame, and r and E below 1e-6 set to 0 (a silence gate: a silent
+ * frame then has no trough at all).
  */
 export function cmndf(x: ArrayLike<number>, opts: YinOptions): { data: Float32Array; nFrames: number; dim: number } {
   const r = resolve(opts, 'cmndf');
@@ -112,13 +113,14 @@ function cmndInternal(x: ArrayLike<number>, r: Resolved): { data: Float32Array; 
   const cum = new Float64Array(N + 1);
   const d = new Float64Array(maxPeriod + 1);
   const off = r.center ? N >> 1 : 0;
+  const gate = (v: number) => (Math.abs(v) < 1e-6 ? 0 : v);
   for (let t = 0; t < T; t++) {
     const s = t * hop - off;
     for (let i = 0; i < N; i++) {
       const j = padIndex(s + i, n, r.padMode);
       frame[i] = j < 0 ? 0 : x[j]!;
     }
-    for (let i = 0; i < W; i++) head[i] = frame[W - 1 - i]!;
+    for (let i = 0; i < W; i++) head[i] = frame[W - i]!;
     fft.rfft(A, frame);
     fft.rfft(B, head);
     for (let k = 0; k < A.length; k += 2) {
@@ -129,18 +131,17 @@ function cmndInternal(x: ArrayLike<number>, r: Resolved): { data: Float32Array; 
       A[k] = ar * br - ai * bi;
       A[k + 1] = ar * bi + ai * br;
     }
-    fft.irfft(corr, A); // corr[W - 1 + tau] = sum_{j<W} x_j x_{j+tau}
+    fft.irfft(corr, A); // corr[W + tau] = sum_{j=1..W} x_j x_{j+tau}
     cum[0] = 0;
     for (let i = 0; i < N; i++) cum[i + 1] = cum[i]! + frame[i]! * frame[i]!;
-    const e0 = cum[W]!;
-    for (let tau = 1; tau <= maxPeriod; tau++) {
-      const v = e0 + (cum[tau + W]! - cum[tau]!) - 2 * corr[W - 1 + tau]!;
-      d[tau] = v > 0 ? v : 0; // rounding can make a perfect match slightly negative
-    }
+    // E_tau = sum_{j=tau+1..tau+W} x_j^2 = cum[tau + W + 1] - cum[tau + 1]
+    const e0 = gate(cum[W + 1]! - cum[1]!);
+    for (let tau = 1; tau <= maxPeriod; tau++)
+      d[tau] = e0 + gate(cum[tau + W + 1]! - cum[tau + 1]!) - 2 * gate(corr[W + tau]!);
     let acc = 0;
     for (let tau = 1; tau <= maxPeriod; tau++) {
       acc += d[tau]!;
-      if (tau >= minPeriod) out[t * D + tau - minPeriod] = (d[tau]! * tau) / (acc + 1e-300);
+      if (tau >= minPeriod) out[t * D + tau - minPeriod] = d[tau]! / (acc / tau + 1e-300);
     }
   }
   return { data: out, nFrames: T, dim: D };
@@ -155,11 +156,15 @@ function parabolicShift(y: Float32Array, o: number, i: number, D: number): numbe
   return -b / a;
 }
 
-/** Troughs of a CMND row: librosa.util.localmin (x[i] < x[i-1] and x[i] <= x[i+1]), plus i = 0 if below i = 1. */
+/**
+ * Troughs of a CMND row as librosa.util.localmin (x[i] < x[i-1] and x[i] <= x[i+1], edge-padded, so the last
+ * point counts when below its neighbour), with i = 0 a trough when below i = 1.
+ */
 function troughs(y: Float32Array, o: number, D: number, out: number[]): void {
   out.length = 0;
   if (y[o]! < y[o + 1]!) out.push(0);
   for (let i = 1; i < D - 1; i++) if (y[o + i]! < y[o + i - 1]! && y[o + i]! <= y[o + i + 1]!) out.push(i);
+  if (y[o + D - 1]! < y[o + D - 2]!) out.push(D - 1);
 }
 
 function frameTimes(T: number, r: Resolved): Float32Array {
@@ -247,9 +252,10 @@ function betaCdf(x: number, a: number, b: number): number {
 }
 
 /**
- * Probabilistic YIN with an HMM over pitch bins and voicing, decoded by Viterbi (librosa.pyin). Differences from
- * librosa 0.10: candidates that fall in the same pitch bin add up (librosa keeps the last), and the top bin is
- * clipped to the last voiced bin (librosa's clip can reach the first unvoiced state).
+ * Probabilistic YIN with an HMM over pitch bins and voicing, decoded by Viterbi (librosa.pyin); checked frame by
+ * frame against a numpy re-implementation of librosa 0.10. Candidates above fMax are dropped (what librosa's
+ * clipping amounts to); candidates that fall in one pitch bin add up (librosa keeps one: it never happens for
+ * distinct troughs).
  * Memory grows as frames x pitch bins (int16 back-pointers): track long recordings in chunks of a few minutes.
  */
 export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
@@ -324,7 +330,9 @@ export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
         const period = r.minPeriod + i + parabolicShift(cm.data, o, i, D);
         const f = r.sr / period;
         let bin = Math.round(12 * binsPerSemitone * Math.log2(f / r.fMin));
-        bin = bin < 0 ? 0 : bin >= nBins ? nBins - 1 : bin;
+        // Above fMax: dropped (librosa clips such bins onto the first unvoiced state, which is then overwritten).
+        if (bin >= nBins) continue;
+        if (bin < 0) bin = 0;
         const at = bins.indexOf(bin);
         if (at >= 0) probs[at] += p[m]!;
         else {

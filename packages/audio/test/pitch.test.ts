@@ -1,5 +1,6 @@
 import { cmndf, pyin, ValueError, yin } from '@tessera/audio';
 import { describe, expect, test } from 'vitest';
+import { golden } from './golden.js';
 import { chirp, glottal, noise, sine } from './signals.js';
 
 const median = (xs: number[]) => {
@@ -147,5 +148,39 @@ describe('pYIN', () => {
     const e = errors(tr, analysed(freqAt, 22050, 1024), 0.05, 0.95);
     expect(e.voicedRate).toBeGreaterThan(0.95);
     expect(e.rmsRel).toBeLessThan(0.01);
+  });
+});
+
+describe('against librosa 0.10 (numpy re-implementation in test/fixtures/generate.py)', () => {
+  const x = golden('x_pitch').data;
+  test('yin: the same F0 on every frame', () => {
+    const ref = golden('yin_f0').data;
+    const tr = yin(x, FP);
+    expect(tr.f0.length).toBe(ref.length);
+    let same = 0;
+    for (let i = 0; i < ref.length; i++) if (Math.abs(tr.f0[i]! - ref[i]!) / ref[i]! < 1e-4) same++;
+    expect(same / ref.length).toBe(1);
+  });
+
+  test('pyin: the same voicing decisions, F0 and voicing probabilities', () => {
+    const tr = pyin(x, { ...FP, fillNa: 0 });
+    const f0 = golden('pyin_f0').data;
+    const v = golden('pyin_voiced').data;
+    const p = golden('pyin_prob').data;
+    expect(tr.f0.length).toBe(f0.length);
+    let agree = 0;
+    let f0Same = 0;
+    let both = 0;
+    for (let i = 0; i < f0.length; i++) {
+      if (tr.voiced[i] === v[i]) agree++;
+      if (tr.voiced[i] && v[i]) {
+        both++;
+        if (Math.abs(tr.f0[i]! - f0[i]!) / f0[i]! < 1e-4) f0Same++;
+      }
+      expect(Math.abs(tr.voicedProb[i]! - p[i]!)).toBeLessThan(1e-5);
+    }
+    expect(agree / f0.length).toBe(1);
+    expect(both).toBeGreaterThan(60);
+    expect(f0Same / both).toBe(1);
   });
 });
