@@ -2,6 +2,14 @@
 
 export { enableGrad, isGradEnabled, noGrad } from './autograd.js';
 export type { BackendName, Kernels } from './backends/backend.js';
+export {
+  DeviceLostError,
+  GPUOutOfMemoryError,
+  NoAdapterError,
+  ShaderCompileError,
+  SyncReadError,
+  WebGPUError,
+} from './backends/webgpu/errors.js';
 export type { DType } from './dtype.js';
 export {
   AutogradError,
@@ -77,7 +85,16 @@ export {
 } from './ops/random.js';
 export * as optim from './optim/index.js';
 export { Progress, type ProgressState } from './progress.js';
-export { getBackend, keep, type MemoryInfo, memory, registerBackend, setBackend, tidy } from './runtime.js';
+export {
+  type BackendMemory,
+  getBackend,
+  keep,
+  type MemoryInfo,
+  memory,
+  registerBackend,
+  setBackend,
+  tidy,
+} from './runtime.js';
 export { isTensor, type Scalar, Tensor, type TensorLike } from './tensor.js';
 
 export const version = '0.1.0';

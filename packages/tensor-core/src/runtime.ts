@@ -24,13 +24,39 @@ export function getBackend(): BackendName {
   return active;
 }
 
-/** Selects the backend new tensors are created on. WebGPU registers itself when its module is loaded. */
+/**
+ * Makes a backend available without selecting it: WebGPU's module is imported on first use (it
+ * acquires the adapter and device, or re-acquires them after a device loss). Throws the backend's
+ * typed error (e.g. NoAdapterError) and leaves the active backend as it was.
+ */
+export async function initBackend(name: BackendName): Promise<Kernels> {
+  if (name === 'webgpu') {
+    const gpu = await import('./backends/webgpu/index.js');
+    await gpu.init();
+    backends.set('webgpu', gpu.webgpuKernels);
+    memoryReporters.set('webgpu', () => gpu.memoryStats());
+  }
+  return kernelsFor(name);
+}
+
+/** Selects the backend new tensors are created on (`await setBackend('webgpu')`). */
 export async function setBackend(name: BackendName): Promise<void> {
-  if (!backends.has(name))
+  if (name !== 'cpu' && name !== 'webgpu')
     throw new ValueError(
-      `setBackend: backend '${name}' is not available here (available: ${[...backends.keys()].join(', ')})`,
+      `setBackend: backend '${name}' is not available here (available: ${[...backends.keys(), 'webgpu'].join(', ')})`,
     );
+  await initBackend(name);
   active = name;
+}
+
+const memoryReporters = new Map<BackendName, () => BackendMemory | null>();
+
+/** A backend's own buffer pool: buffers created on the device (live and idle) and the idle ones. */
+export interface BackendMemory {
+  buffers: number;
+  bytes: number;
+  pooledBuffers: number;
+  pooledBytes: number;
 }
 
 const stats = { storages: 0, bytes: 0, tensors: 0, leaked: 0 };
@@ -71,10 +97,20 @@ export interface MemoryInfo {
   numBytes: number;
   /** Handles the garbage collector found undisposed (a leak report, not an error). */
   numLeaked: number;
+  /** The WebGPU buffer pool, once that backend is initialised. */
+  webgpu?: BackendMemory;
 }
 
 export function memory(): MemoryInfo {
-  return { numTensors: stats.tensors, numStorages: stats.storages, numBytes: stats.bytes, numLeaked: stats.leaked };
+  const info: MemoryInfo = {
+    numTensors: stats.tensors,
+    numStorages: stats.storages,
+    numBytes: stats.bytes,
+    numLeaked: stats.leaked,
+  };
+  const gpu = memoryReporters.get('webgpu')?.();
+  if (gpu) info.webgpu = gpu;
+  return info;
 }
 
 const scopes: Set<Tensor>[] = [];

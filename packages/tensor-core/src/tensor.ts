@@ -323,8 +323,11 @@ export class Tensor implements View {
   where(cond: Tensor, other: TensorLike): Tensor {
     return E.where(cond, this, other);
   }
-  to(dtype: DType): Tensor {
-    return P.cast(this, dtype);
+  /** A cast (`to('int32')`), or a detached copy on another backend (`await t.to('cpu')`). */
+  to(dtype: DType): Tensor;
+  to(backend: BackendName): Promise<Tensor>;
+  to(target: DType | BackendName): Tensor | Promise<Tensor> {
+    return target === 'cpu' || target === 'webgpu' ? P.toBackend(this, target) : P.cast(this, target);
   }
   float(): Tensor {
     return P.cast(this, 'float32');

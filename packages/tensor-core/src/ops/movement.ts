@@ -393,6 +393,20 @@ export function topk(x: Tensor, k: number, dim = -1, largest = true): { values: 
 /** One-hot int32 encoding of int32 class indices, a new last dim of `numClasses`. */
 export function oneHot(index: Tensor, numClasses: number): Tensor {
   checkIndex('oneHot', index);
+  if (index.backend !== 'cpu' && numClasses >= 0) {
+    // On a GPU: compare with 0..n-1 rather than read back (an out-of-range class gives a zero row).
+    const classes = P.fromHost(
+      index,
+      Int32Array.from({ length: numClasses }, (_, i) => i),
+      [numClasses],
+      'int32',
+    );
+    const col = index.unsqueeze(-1);
+    const hit = col.eq(classes);
+    const out = hit.int();
+    for (const t of [classes, col, hit]) t.dispose();
+    return out;
+  }
   const data = index.dataSync();
   let n = numClasses;
   if (n < 0) for (let i = 0; i < data.length; i++) n = Math.max(n, data[i]! + 1);

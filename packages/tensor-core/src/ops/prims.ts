@@ -3,11 +3,11 @@
 // adding a primitive means one function here, one kernel per backend (backends/backend.ts) and one
 // conformance row.
 import { type GradNode, isGradEnabled, noGrad } from '../autograd.js';
-import type { ArgReduceOp, BinaryOp, CompareOp, ReduceOp, Storage, UnaryOp } from '../backends/backend.js';
+import type { ArgReduceOp, BackendName, BinaryOp, CompareOp, ReduceOp, Storage, UnaryOp } from '../backends/backend.js';
 import type { ComputeDType, DType } from '../dtype.js';
 import { isFloat } from '../dtype.js';
 import { AutogradError, DTypeError, fmtShape, ShapeError } from '../errors.js';
-import { kernelsFor, untrack } from '../runtime.js';
+import { initBackend, kernelsFor, untrack } from '../runtime.js';
 import { contiguousStrides, isContiguous, numel, sameShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 
@@ -202,6 +202,15 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   const y = make(k(x).cast(x, dtype), x.shape);
   if (!isFloat(dtype) || !isFloat(x.dtype)) return y;
   return record(y, 'cast', [x], [], (g) => [cast(g, x.dtype)]);
+}
+
+/** A copy of `x` on another backend, detached (gradients do not cross devices). */
+export async function toBackend(x: Tensor, name: BackendName): Promise<Tensor> {
+  use('to', x);
+  const target = await initBackend(name);
+  if (x.backend === name) return x.detach();
+  const data = await x.data();
+  return make(target.fromArray(data, x.dtype), x.shape);
 }
 
 export function contiguousCopy(x: Tensor): Tensor {

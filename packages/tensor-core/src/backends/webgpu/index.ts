@@ -1,0 +1,61 @@
+// The WebGPU backend's entry: `await setBackend('webgpu')` imports this module lazily and calls init().
+// A lost device is replaced by the next init(); tensors of the old device then throw DeviceLostError.
+import { Context, type PoolStats } from './context.js';
+import type { AdapterDescription, WebGPUOptions } from './device.js';
+import { getContext, type MatmulVariant, setContext, setMatmulVariant, webgpuKernels } from './kernels.js';
+
+export type { AdapterDescription, WebGPUOptions } from './device.js';
+export type { MatmulVariant } from './kernels.js';
+export { webgpuKernels };
+
+let ctx: Context | null = null;
+let pending: Promise<Context> | null = null;
+
+/** Acquires (or reuses) the device. Throws NoAdapterError with the reason when there is none. */
+export async function init(opts?: WebGPUOptions): Promise<void> {
+  if (ctx && ctx.gpu.lost === null && !opts?.gpu) return;
+  pending ??= Context.create(opts);
+  try {
+    ctx = await pending;
+    setContext(ctx);
+  } finally {
+    pending = null;
+  }
+}
+
+/** Tools for tests, benchmarks and diagnostics of the active WebGPU device. */
+export const webgpu = {
+  /** The adapter in use: name, vendor, architecture, and whether it is a software implementation. */
+  adapter(): AdapterDescription {
+    return getContext().gpu.adapter;
+  },
+  /** Buffers the pool holds (live and idle) and how many pipelines are cached. */
+  memory(): PoolStats & { pipelines: number } {
+    const c = getContext();
+    return { ...c.stats, pipelines: c.pipelineCount };
+  },
+  /** Waits for all submitted work (for timing); rethrows any error the GPU reported. */
+  sync(): Promise<void> {
+    return getContext().sync();
+  },
+  /** Gives idle pooled buffers back to the driver. */
+  trim(): void {
+    getContext().trim();
+  },
+  /** Forces a matmul kernel ('auto' picks per adapter and shape). */
+  setMatmulVariant(v: MatmulVariant): void {
+    setMatmulVariant(v);
+  },
+  /** The raw device (advanced use; e.g. `destroy()` in device-loss tests). */
+  device(): GPUDevice {
+    return getContext().device;
+  },
+  /** Compiles a WGSL compute shader through the pipeline cache (errors surface as ShaderCompileError). */
+  compile(name: string, code: string): void {
+    getContext().kernel(name, code);
+  },
+};
+
+export function memoryStats(): PoolStats | null {
+  return ctx ? { ...ctx.stats } : null;
+}

@@ -1,0 +1,573 @@
+// The WebGPU kernels table. Kernels encode their dispatches into the context's open command encoder
+// and return the output Storage at once; only `read` waits for the GPU. `satisfies Kernels` makes a
+// missing or mistyped kernel a compile error.
+import type { DType } from '../../dtype.js';
+import { f32ToBf16, f32ToF16 } from '../../io/half.js';
+import { contiguousStrides, isContiguous, numel } from '../../shape.js';
+import type { Kernels, Storage, View } from '../backend.js';
+import type { Context } from './context.js';
+import { DeviceLostError, SyncReadError, WebGPUError } from './errors.js';
+import { collapse, Params } from './layout.js';
+import { type CType, ctypeOf, WG } from './wgsl/common.wgsl.js';
+import { binaryExpr, compareExpr, fillShader, mapShader, type Operand, unaryExpr } from './wgsl/elementwise.wgsl.js';
+import { gatherShader, scatterAddShader, stridedScatterShader } from './wgsl/index.wgsl.js';
+import { gemvShader, registerShader, tiledShader } from './wgsl/matmul.wgsl.js';
+import { argReduceShader, cumsumShader, reduceShader, sortShader } from './wgsl/reduce.wgsl.js';
+
+/** What a WebGPU Storage's `buf` holds: the buffer and the context (device) it belongs to. */
+export interface GpuBuf {
+  buffer: GPUBuffer;
+  ctx: Context;
+}
+
+let current: Context | null = null;
+
+export function setContext(c: Context | null): void {
+  current = c;
+}
+
+export function getContext(): Context {
+  if (!current) throw new WebGPUError("WebGPU: the backend is not initialised; call await setBackend('webgpu') first");
+  return current;
+}
+
+/** The matmul kernel: chosen per adapter and shape ('auto'), or forced (tests, benchmarks). */
+export type MatmulVariant = 'auto' | 'register' | 'tiled' | 'gemv';
+let matmulVariant: MatmulVariant = 'auto';
+export function setMatmulVariant(v: MatmulVariant): void {
+  matmulVariant = v;
+}
+
+// ------------------------------------------------------------------ helpers
+
+function gbuf(s: Storage, op: string): GPUBuffer {
+  const b = s.buf as GpuBuf | null;
+  const ctx = getContext();
+  if (!b) throw new WebGPUError(`${op}: storage already freed`);
+  if (b.ctx !== ctx)
+    throw new DeviceLostError(
+      `${op}: this tensor lives on a WebGPU device that was lost or replaced; recreate it on the current device`,
+    );
+  return b.buffer;
+}
+
+function alloc(n: number, dtype: DType, op: string): Storage {
+  const ctx = getContext();
+  const buf: GpuBuf = { buffer: ctx.alloc(Math.max(n, 1) * 4, undefined, op), ctx };
+  return { backend: 'webgpu', dtype, length: n, buf, refs: 0, version: 0 };
+}
+
+const shaderMemo = new Map<string, string>();
+function shader(key: string, make: () => string): string {
+  let code = shaderMemo.get(key);
+  if (code === undefined) shaderMemo.set(key, (code = make()));
+  return code;
+}
+
+function run(name: string, key: string, make: () => string, bufs: GPUBuffer[], params: Params, groups: number) {
+  const ctx = getContext();
+  ctx.dispatch(ctx.kernel(name, shader(key, make)), bufs, params.build(), groups);
+}
+
+const groupsFor = (n: number) => Math.ceil(n / WG);
+
+/**
+ * One thread per element of `shape`: inputs read through their strides, the output written
+ * contiguously or (for `assign`, `cat`, `pad`) into a strided view of an existing buffer.
+ */
+function map(
+  op: string,
+  shape: readonly number[],
+  inputs: { v: View; ctype: CType }[],
+  out: { s: Storage; ctype: CType; strides?: readonly number[]; offset?: number },
+  expr: (vals: string[]) => string,
+  key: string,
+): void {
+  const n = numel(shape);
+  if (n === 0) return;
+  const strided = out.strides !== undefined;
+  const all = [...(strided ? [out.strides!] : []), ...inputs.map((i) => i.v.strides)];
+  const offs = [...(strided ? [out.offset ?? 0] : []), ...inputs.map((i) => i.v.offset)];
+  const c = collapse(shape, all.length ? all : [contiguousStrides(shape)]);
+  const p = new Params().u(n, c.shape.length).u(...c.shape);
+  all.forEach((_, o) => {
+    p.i(offs[o]!).i(...c.strides[o]!);
+  });
+  const operands: Operand[] = inputs.map((i) => ({ dtype: i.v.dtype, ctype: i.ctype }));
+  const bufs = [...inputs.map((i) => gbuf(i.v.storage, op)), gbuf(out.s, op)];
+  run(
+    op,
+    `map:${key}:${operands.map((o) => `${o.dtype}/${o.ctype}`).join(',')}>${out.s.dtype}/${out.ctype}${strided ? 's' : ''}`,
+    () => mapShader(operands, { dtype: out.s.dtype, ctype: out.ctype, strided }, expr),
+    bufs,
+    p,
+    groupsFor(n),
+  );
+}
+
+function copyInto(op: string, x: View, dst: Storage, strides?: readonly number[], offset?: number): void {
+  const c = ctypeOf(x.dtype);
+  map(op, x.shape, [{ v: x, ctype: c }], { s: dst, ctype: c, strides, offset }, (v) => v[0]!, 'copy');
+}
+
+function contiguous(x: View, op: string): Storage {
+  const out = alloc(numel(x.shape), x.dtype, op);
+  copyInto(op, x, out);
+  return out;
+}
+
+/** A float64 value as the 32-bit word of `dtype`. */
+function word(value: number, dtype: DType): number {
+  switch (dtype) {
+    case 'float32':
+      return new Uint32Array(Float32Array.of(value).buffer)[0]!;
+    case 'int32':
+      return value | 0;
+    case 'bool':
+      return value ? 1 : 0;
+    case 'float16':
+      return f32ToF16(Float32Array.of(value))[0]!;
+    case 'bfloat16':
+      return f32ToBf16(Float32Array.of(value))[0]!;
+  }
+}
+
+function fillInto(s: Storage, n: number, value: number): void {
+  const ctx = getContext();
+  const buffer = gbuf(s, 'full');
+  if (n === 0) return;
+  const w = word(value, s.dtype);
+  // Small fills (the scalars of `x.mul(2)`) are one queue write; big ones a clear or a fill kernel.
+  if (n <= 1024) ctx.upload(buffer, new Uint32Array(n).fill(w));
+  else if (w === 0) ctx.clear(buffer);
+  else ctx.dispatch(ctx.kernel('fill', fillShader), [buffer], Uint32Array.of(n, w), groupsFor(n));
+}
+
+/** Kept dims (not in `dims`) and reduced dims, each collapsed, as params. */
+function splitDims(x: View, dims: readonly number[]) {
+  const keptIdx = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
+  const kept = collapse(
+    keptIdx.map((i) => x.shape[i]!),
+    [keptIdx.map((i) => x.strides[i]!)],
+  );
+  const red = collapse(
+    dims.map((i) => x.shape[i]!),
+    [dims.map((i) => x.strides[i]!)],
+  );
+  return { kept, red, outer: numel(kept.shape), inner: numel(red.shape) };
+}
+
+function toHost(words: ArrayBuffer, dtype: DType): ArrayLike<number> {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(words);
+    case 'int32':
+      return new Int32Array(words);
+    case 'bool':
+      return Uint8Array.from(new Uint32Array(words));
+    default:
+      return Uint16Array.from(new Uint32Array(words));
+  }
+}
+
+function toWords(data: ArrayLike<number>, dtype: DType): Uint32Array | Float32Array | Int32Array {
+  switch (dtype) {
+    case 'float32':
+      return data instanceof Float32Array ? data : Float32Array.from(data);
+    case 'int32':
+      return data instanceof Int32Array ? data : Int32Array.from(data);
+    case 'bool':
+      return Uint32Array.from(data, (v) => (v ? 1 : 0));
+    default:
+      return Uint32Array.from(data);
+  }
+}
+
+// ------------------------------------------------------------------ matmul
+
+function chooseMatmul(a: View, b: View, M: number, N: number, K: number): 'register' | 'tiled' | 'gemv' {
+  const v = matmulVariant;
+  if (v === 'register' || v === 'gemv') return v;
+  if (v === 'tiled') return 'tiled';
+  if (M <= 4) return 'gemv';
+  const software = getContext().gpu.adapter.software;
+  if (software || K % 4 !== 0 || N % 4 !== 0 || a.dtype !== 'float32' || b.dtype !== 'float32') return 'register';
+  return 'tiled';
+}
+
+/** Row-major with every offset and stride a multiple of 4, as the vec4 kernel binds them. */
+function vec4Ready(v: View): boolean {
+  const r = v.shape.length;
+  if (v.dtype !== 'float32' || v.offset % 4 !== 0) return false;
+  if (v.shape[r - 1]! > 1 && v.strides[r - 1] !== 1) return false;
+  return v.strides.slice(0, r - 1).every((s, i) => s % 4 === 0 || v.shape[i] === 1);
+}
+
+function matmulInto(a: View, b: View, out: Storage): void {
+  const r = a.shape.length;
+  const M = a.shape[r - 2]!;
+  const K = a.shape[r - 1]!;
+  const N = b.shape[r - 1]!;
+  const batchShape = a.shape.slice(0, r - 2);
+  const nb = numel(batchShape);
+  if (nb * M * N === 0) return;
+  if (K === 0) {
+    fillInto(out, nb * M * N, 0);
+    return;
+  }
+  let variant = chooseMatmul(a, b, M, N, K);
+  const temps: Storage[] = [];
+  if (variant === 'tiled' && (K % 4 !== 0 || N % 4 !== 0)) variant = 'register';
+  // The vec4 kernel wants row-major operands: copy the others (transposed weights in backward).
+  const prep = (v: View): View => {
+    if (variant !== 'tiled' || vec4Ready(v)) return v;
+    const s = contiguous(v, 'matmul');
+    temps.push(s);
+    return { storage: s, shape: v.shape, strides: contiguousStrides(v.shape), offset: 0, dtype: v.dtype };
+  };
+  const A = prep(a);
+  const B = prep(b);
+  const batch = collapse(batchShape, [A.strides.slice(0, r - 2), B.strides.slice(0, r - 2)]);
+  const br = batch.shape.length;
+  const p = new Params()
+    .u(M, N, K)
+    .i(A.offset, B.offset, A.strides[r - 2]!, A.strides[r - 1]!, B.strides[r - 2]!, B.strides[r - 1]!)
+    .u(...batch.shape)
+    .i(...batch.strides[0]!, ...batch.strides[1]!);
+  const ctx = getContext();
+  const bufs = [gbuf(A.storage, 'matmul'), gbuf(B.storage, 'matmul'), gbuf(out, 'matmul')];
+  const rows = variant === 'gemv' ? 1 : 4;
+  const wx = variant === 'gemv' ? 64 : 8;
+  const wy = variant === 'gemv' ? 1 : 8;
+  const code =
+    variant === 'tiled'
+      ? shader(`mm:t:${br}`, () => tiledShader(br))
+      : variant === 'gemv'
+        ? shader(`mm:g:${A.dtype}:${B.dtype}:${br}`, () => gemvShader(A.dtype, B.dtype, br))
+        : shader(`mm:r:${A.dtype}:${B.dtype}:${br}`, () => registerShader(A.dtype, B.dtype, br));
+  const gx = variant === 'tiled' ? Math.ceil(N / 32) : Math.ceil(N / 4 / wx);
+  const gy = variant === 'tiled' ? Math.ceil(M / 32) : Math.ceil(M / rows / wy);
+  for (let z0 = 0; z0 < nb; z0 += 65535) {
+    // More than 65535 batches: shift the batch index by a params word per chunk (rare).
+    if (z0 > 0) throw new WebGPUError(`matmul: ${nb} batches exceed the 65535 workgroups per dimension`);
+    ctx.dispatch(ctx.kernel(`matmul-${variant}`, code), bufs, p.build(), [gx, gy, Math.min(nb, 65535)]);
+  }
+  for (const t of temps) webgpuKernels.free(t);
+}
+
+// ------------------------------------------------------------------ the table
+
+export const webgpuKernels = {
+  unary(op, x) {
+    const c = ctypeOf(x.dtype);
+    const dtype: DType = op === 'logicalNot' ? 'bool' : x.dtype;
+    const out = alloc(numel(x.shape), dtype, op);
+    map(op, x.shape, [{ v: x, ctype: c }], { s: out, ctype: c }, (v) => unaryExpr(op, c, v[0]!), `u:${op}`);
+    return out;
+  },
+
+  binary(op, a, b, dtype) {
+    const c = ctypeOf(dtype);
+    const out = alloc(numel(a.shape), dtype, op);
+    map(
+      op,
+      a.shape,
+      [
+        { v: a, ctype: c },
+        { v: b, ctype: c },
+      ],
+      { s: out, ctype: c },
+      (v) => binaryExpr(op, c, v[0]!, v[1]!),
+      `b:${op}`,
+    );
+    return out;
+  },
+
+  compare(op, a, b) {
+    const ca = ctypeOf(a.dtype);
+    const c: CType = ca === 'f32' || ctypeOf(b.dtype) === 'f32' ? 'f32' : ca === 'u32' ? ctypeOf(b.dtype) : 'i32';
+    const out = alloc(numel(a.shape), 'bool', op);
+    map(
+      op,
+      a.shape,
+      [
+        { v: a, ctype: c },
+        { v: b, ctype: c },
+      ],
+      { s: out, ctype: 'u32' },
+      (v) => compareExpr(op, v[0]!, v[1]!),
+      `c:${op}`,
+    );
+    return out;
+  },
+
+  where(cond, a, b) {
+    const c = ctypeOf(a.dtype);
+    const out = alloc(numel(a.shape), a.dtype, 'where');
+    map(
+      'where',
+      a.shape,
+      [
+        { v: cond, ctype: 'u32' },
+        { v: a, ctype: c },
+        { v: b, ctype: c },
+      ],
+      { s: out, ctype: c },
+      (v) => `select(${v[2]}, ${v[1]}, ${v[0]} != 0u)`,
+      'where',
+    );
+    return out;
+  },
+
+  cast(x, dtype) {
+    const out = alloc(numel(x.shape), dtype, 'cast');
+    const c = ctypeOf(dtype);
+    map('cast', x.shape, [{ v: x, ctype: c }], { s: out, ctype: c }, (v) => v[0]!, 'cast');
+    return out;
+  },
+
+  copy(x) {
+    return contiguous(x, 'copy');
+  },
+
+  reduce(op, x, dims) {
+    const outDtype: DType = x.dtype === 'bool' ? 'int32' : x.dtype;
+    const { kept, red, outer, inner } = splitDims(x, dims);
+    const out = alloc(outer, outDtype, op);
+    if (outer === 0) return out;
+    const grouped = inner > 256;
+    const kr = kept.shape.length;
+    const rr = red.shape.length;
+    const p = new Params()
+      .u(outer, inner)
+      .i(x.offset)
+      .u(...kept.shape)
+      .i(...kept.strides[0]!)
+      .u(...red.shape)
+      .i(...red.strides[0]!);
+    run(
+      op,
+      `red:${op}:${x.dtype}:${kr}:${rr}:${grouped}`,
+      () => reduceShader(op, x.dtype, outDtype, kr, rr, grouped),
+      [gbuf(x.storage, op), gbuf(out, op)],
+      p,
+      grouped ? outer : groupsFor(outer),
+    );
+    return out;
+  },
+
+  argReduce(op, x, dim) {
+    const { kept, outer } = splitDims(x, [dim]);
+    const out = alloc(outer, 'int32', op);
+    const kr = kept.shape.length;
+    const p = new Params()
+      .u(outer, x.shape[dim]!)
+      .i(x.offset, x.strides[dim]!)
+      .u(...kept.shape)
+      .i(...kept.strides[0]!);
+    run(
+      op,
+      `arg:${op}:${x.dtype}:${kr}`,
+      () => argReduceShader(op, x.dtype, kr),
+      [gbuf(x.storage, op), gbuf(out, op)],
+      p,
+      groupsFor(outer),
+    );
+    return out;
+  },
+
+  cumsum(x, dim) {
+    const outDtype: DType = x.dtype === 'bool' ? 'int32' : x.dtype;
+    const n = numel(x.shape);
+    const out = alloc(n, outDtype, 'cumsum');
+    if (n === 0) return out;
+    const ost = contiguousStrides(x.shape);
+    const keptIdx = x.shape.map((_, i) => i).filter((i) => i !== dim);
+    const kr = keptIdx.length;
+    const lines = n / x.shape[dim]!;
+    const p = new Params()
+      .u(lines, x.shape[dim]!)
+      .i(x.offset, x.strides[dim]!, ost[dim]!)
+      .u(...keptIdx.map((i) => x.shape[i]!))
+      .i(...keptIdx.map((i) => x.strides[i]!), ...keptIdx.map((i) => ost[i]!));
+    run(
+      'cumsum',
+      `cumsum:${x.dtype}:${kr}`,
+      () => cumsumShader(x.dtype, outDtype, kr),
+      [gbuf(x.storage, 'cumsum'), gbuf(out, 'cumsum')],
+      p,
+      groupsFor(lines),
+    );
+    return out;
+  },
+
+  matmul(a, b) {
+    const r = a.shape.length;
+    const n = numel(a.shape.slice(0, r - 1)) * b.shape[r - 1]!;
+    const out = alloc(n, 'float32', 'matmul');
+    matmulInto(a, b, out);
+    return out;
+  },
+
+  gather(x, dim, index) {
+    const n = numel(index.shape);
+    const out = alloc(n, x.dtype, 'gather');
+    if (n === 0) return out;
+    const r = index.shape.length;
+    const p = new Params()
+      .u(n)
+      .i(x.offset, index.offset)
+      .u(x.shape[dim]!)
+      .i(x.strides[dim]!)
+      .u(...index.shape)
+      .i(...index.strides, ...x.strides.map((s, d) => (d === dim ? 0 : s)));
+    run(
+      'gather',
+      `gather:${index.dtype}:${r}`,
+      () => gatherShader(index.dtype, r),
+      [gbuf(x.storage, 'gather'), gbuf(index.storage, 'gather'), gbuf(out, 'gather')],
+      p,
+      groupsFor(n),
+    );
+    return out;
+  },
+
+  scatterAdd(base, dim, index, src) {
+    const out = contiguous(base, 'scatterAdd');
+    const n = numel(index.shape);
+    if (n === 0) return out;
+    const r = index.shape.length;
+    const ost = contiguousStrides(base.shape);
+    const p = new Params()
+      .u(n)
+      .i(index.offset, src.offset)
+      .u(base.shape[dim]!)
+      .i(ost[dim]!)
+      .u(...index.shape)
+      .i(...index.strides, ...src.strides.slice(0, r), ...ost.map((s, d) => (d === dim ? 0 : s)));
+    run(
+      'scatterAdd',
+      `scatter:${base.dtype}:${index.dtype}:${r}`,
+      () => scatterAddShader(base.dtype, index.dtype, r),
+      [gbuf(index.storage, 'scatterAdd'), gbuf(src.storage, 'scatterAdd'), gbuf(out, 'scatterAdd')],
+      p,
+      groupsFor(n),
+    );
+    return out;
+  },
+
+  asStridedScatter(src, baseShape, viewStrides, viewOffset) {
+    const total = numel(baseShape);
+    const out = alloc(total, src.dtype, 'asStridedScatter');
+    fillInto(out, total, 0);
+    const n = numel(src.shape);
+    if (n === 0) return out;
+    const r = src.shape.length;
+    const p = new Params()
+      .u(n)
+      .i(viewOffset, src.offset)
+      .u(...src.shape)
+      .i(...viewStrides, ...src.strides);
+    run(
+      'asStridedScatter',
+      `sscatter:${src.dtype}:${r}`,
+      () => stridedScatterShader(src.dtype, r),
+      [gbuf(src.storage, 'asStridedScatter'), gbuf(out, 'asStridedScatter')],
+      p,
+      groupsFor(n),
+    );
+    return out;
+  },
+
+  pad(x, pads, value) {
+    const shape = x.shape.map((s, i) => s + pads[i]![0] + pads[i]![1]);
+    const total = numel(shape);
+    const out = alloc(total, x.dtype, 'pad');
+    fillInto(out, total, value);
+    const ost = contiguousStrides(shape);
+    const off = pads.reduce((acc, p, i) => acc + p[0] * ost[i]!, 0);
+    copyInto('pad', x, out, ost, off);
+    return out;
+  },
+
+  cat(xs, dim) {
+    const shape = [...xs[0]!.shape];
+    shape[dim] = xs.reduce((acc, v) => acc + v.shape[dim]!, 0);
+    const out = alloc(numel(shape), xs[0]!.dtype, 'cat');
+    const ost = contiguousStrides(shape);
+    let pos = 0;
+    for (const x of xs) {
+      copyInto('cat', x, out, ost, pos * ost[dim]!);
+      pos += x.shape[dim]!;
+    }
+    return out;
+  },
+
+  sort(x, dim, descending) {
+    const n = numel(x.shape);
+    const vals = alloc(n, x.dtype, 'sort');
+    const inds = alloc(n, 'int32', 'sort');
+    if (n === 0) return [vals, inds];
+    const ost = contiguousStrides(x.shape);
+    const keptIdx = x.shape.map((_, i) => i).filter((i) => i !== dim);
+    const kr = keptIdx.length;
+    const len = x.shape[dim]!;
+    const p = new Params()
+      .u(n / len, len)
+      .i(x.offset, x.strides[dim]!, ost[dim]!)
+      .u(...keptIdx.map((i) => x.shape[i]!))
+      .i(...keptIdx.map((i) => x.strides[i]!), ...keptIdx.map((i) => ost[i]!));
+    run(
+      'sort',
+      `sort:${x.dtype}:${kr}:${descending}`,
+      () => sortShader(x.dtype, kr, descending),
+      [gbuf(x.storage, 'sort'), gbuf(vals, 'sort'), gbuf(inds, 'sort')],
+      p,
+      groupsFor(n),
+    );
+    return [vals, inds];
+  },
+
+  fromArray(data, dtype) {
+    const out = alloc(data.length, dtype, 'fromArray');
+    if (data.length) getContext().upload(gbuf(out, 'fromArray'), toWords(data, dtype));
+    return out;
+  },
+
+  full(length, value, dtype) {
+    const out = alloc(length, dtype, 'full');
+    fillInto(out, length, value);
+    return out;
+  },
+
+  async read(x) {
+    const ctx = getContext();
+    const n = numel(x.shape);
+    if (n === 0) return toHost(new ArrayBuffer(0), x.dtype);
+    if (isContiguous(x.shape, x.strides))
+      return toHost(await ctx.read(gbuf(x.storage, 'read'), x.offset * 4, n * 4), x.dtype);
+    const tmp = contiguous(x, 'read');
+    try {
+      return toHost(await ctx.read(gbuf(tmp, 'read'), 0, n * 4), x.dtype);
+    } finally {
+      webgpuKernels.free(tmp);
+    }
+  },
+
+  readSync(x) {
+    throw new SyncReadError(
+      `dataSync: a tensor of shape [${x.shape}] lives on the GPU (webgpu), which cannot be read synchronously; use await t.data() (or await t.item()), or move it with await t.to('cpu')`,
+    );
+  },
+
+  assign(dst, src) {
+    copyInto('assign', src, dst.storage, dst.strides, dst.offset);
+  },
+
+  free(s) {
+    const b = s.buf as GpuBuf | null;
+    s.buf = null;
+    // Buffers of a lost or replaced device are gone with it.
+    if (b && b.ctx === current && b.ctx.gpu.lost === null) b.ctx.release(b.buffer);
+  },
+} satisfies Kernels;

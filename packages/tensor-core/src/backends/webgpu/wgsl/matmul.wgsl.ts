@@ -1,0 +1,134 @@
+// Batched matmul, three kernels chosen per adapter and shape (kernels.ts):
+//  - `register`: 4×4 outputs per thread in registers, operands read through their strides, no
+//    workgroup memory and no barriers. Fastest measured on CPU "GPUs" (lavapipe, SwiftShader), where
+//    barriers are expensive, and it handles every layout (transposed, broadcast batch) without copies.
+//  - `tiled`: 32×32 output tile per 8×8 workgroup, 4×4 per thread, A and B tiles staged in workgroup
+//    memory, vec4 loads and FMAs along N (the tfjs / onnxruntime-web design, our own code). For real
+//    GPUs; needs row-major operands with K and N multiples of 4.
+//  - `gemv`: 1×4 outputs per thread for a few rows (M ≤ 4), so small-M products still fill the device.
+// All accumulate in float32 and write a contiguous [...batch, M, N] output.
+import type { DType } from '../../../dtype.js';
+import { load } from './common.wgsl.js';
+import { unravel } from './reduce.wgsl.js';
+
+/** Params shared by the strided kernels: [M, N, K, aOff, bOff, aRs, aCs, bRs, bCs, batch[br], aBatch[br], bBatch[br]]. */
+const HEAD = `@group(0) @binding(0) var<storage, read> in0: array<u32>;
+@group(0) @binding(1) var<storage, read> in1: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out0: array<u32>;
+@group(0) @binding(3) var<storage, read> P: array<u32>;`;
+
+function offsets(br: number): string {
+  return `  var ao = bitcast<i32>(P[3]);
+  var bo = bitcast<i32>(P[4]);
+${unravel('gid.z', br, '9u', [`${9 + br}u`, `${9 + 2 * br}u`], ['ao', 'bo'])}
+  let ars = bitcast<i32>(P[5]);
+  let acs = bitcast<i32>(P[6]);
+  let brs = bitcast<i32>(P[7]);
+  let bcs = bitcast<i32>(P[8]);`;
+}
+
+/** Rows per thread × 4 columns per thread; workgroup [wx, wy]. */
+function strided(ta: DType, tb: DType, br: number, rows: number, wx: number, wy: number): string {
+  const la = (e: string) => load(ta, 'f32', `in0[u32(${e})]`);
+  const lb = (e: string) => load(tb, 'f32', `in1[u32(${e})]`);
+  const R = Array.from({ length: rows }, (_, r) => r);
+  const C = [0, 1, 2, 3];
+  return `${HEAD}
+
+@compute @workgroup_size(${wx}, ${wy})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = P[0];
+  let N = P[1];
+  let K = P[2];
+  let row0 = gid.y * ${rows}u;
+  let col0 = gid.x * 4u;
+  if (row0 >= M || col0 >= N) { return; }
+${offsets(br)}
+${R.map((r) => `  let a${r} = ao + i32(min(row0 + ${r}u, M - 1u)) * ars;`).join('\n')}
+${C.map((c) => `  let b${c} = bo + i32(min(col0 + ${c}u, N - 1u)) * bcs;`).join('\n')}
+${R.map((r) => `  var c${r} = vec4<f32>(0.0);`).join('\n')}
+  for (var k = 0; k < i32(K); k++) {
+    let kb = k * brs;
+    let b = vec4<f32>(${C.map((c) => lb(`b${c} + kb`)).join(', ')});
+    let ka = k * acs;
+${R.map((r) => `    c${r} = fma(vec4<f32>(${la(`a${r} + ka`)}), b, c${r});`).join('\n')}
+  }
+  let base = gid.z * M * N;
+${R.map(
+  (r) => `  if (row0 + ${r}u < M) {
+${C.map((c) => `    if (col0 + ${c}u < N) { out0[base + (row0 + ${r}u) * N + col0 + ${c}u] = bitcast<u32>(c${r}[${c}]); }`).join('\n')}
+  }`,
+).join('\n')}
+}
+`;
+}
+
+export const registerShader = (ta: DType, tb: DType, br: number) => strided(ta, tb, br, 4, 8, 8);
+export const gemvShader = (ta: DType, tb: DType, br: number) => strided(ta, tb, br, 1, 64, 1);
+
+/**
+ * Workgroup-memory tiled float32 kernel. Operands row-major (aCs = bCs = 1) with K, N, the row strides,
+ * offsets and batch strides all multiples of 4, so A and B bind as vec4 arrays.
+ */
+export function tiledShader(br: number): string {
+  return `@group(0) @binding(0) var<storage, read> in0: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> in1: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out0: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> P: array<u32>;
+
+const TS = 32u;
+var<workgroup> As: array<array<f32, 32>, 32>;
+var<workgroup> Bs: array<array<vec4<f32>, 8>, 32>;
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let gid = wid;
+  let M = P[0];
+  let N = P[1];
+  let K = P[2];
+${offsets(br)}
+  let tileRow = wid.y * TS;
+  let tileCol = wid.x * TS;
+  var acc: array<vec4<f32>, 4>;
+  for (var k0 = 0u; k0 < K; k0 += TS) {
+    for (var t = 0u; t < 4u; t++) {
+      let idx = li + t * 64u;
+      // A tile: 32 rows × 8 vec4 along K.
+      let ar = idx / 8u;
+      let ak = idx % 8u;
+      var av = vec4<f32>(0.0);
+      if (tileRow + ar < M && k0 + ak * 4u < K) {
+        av = in0[u32(ao + i32(tileRow + ar) * ars + i32(k0 + ak * 4u)) / 4u];
+      }
+      As[ar][ak * 4u] = av.x;
+      As[ar][ak * 4u + 1u] = av.y;
+      As[ar][ak * 4u + 2u] = av.z;
+      As[ar][ak * 4u + 3u] = av.w;
+      // B tile: 32 rows along K × 8 vec4 along N.
+      let bk = idx / 8u;
+      let bn = idx % 8u;
+      var bv = vec4<f32>(0.0);
+      if (k0 + bk < K && tileCol + bn * 4u < N) {
+        bv = in1[u32(bo + i32(k0 + bk) * brs + i32(tileCol + bn * 4u)) / 4u];
+      }
+      Bs[bk][bn] = bv;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TS; kk++) {
+      let b = Bs[kk][lid.x];
+      for (var r = 0u; r < 4u; r++) {
+        acc[r] = fma(vec4<f32>(As[lid.y * 4u + r][kk]), b, acc[r]);
+      }
+    }
+    workgroupBarrier();
+  }
+  let col = tileCol + lid.x * 4u;
+  if (col >= N) { return; }
+  for (var r = 0u; r < 4u; r++) {
+    let row = tileRow + lid.y * 4u + r;
+    if (row < M) { out0[(wid.z * M * N + row * N + col) / 4u] = acc[r]; }
+  }
+}
+`;
+}
