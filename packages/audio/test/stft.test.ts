@@ -34,7 +34,10 @@ function naiveDft(re: Float64Array, im: Float64Array, inverse: boolean): [Float6
 }
 
 describe('FFT', () => {
-  const sizes = [1, 2, 3, 4, 5, 7, 8, 12, 16, 17, 30, 64, 100, 127, 400, 1024];
+  // powers of two (fft.js), smooth sizes (mixed radix, packed real), large primes (Bluestein)
+  const sizes = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 16, 17, 30, 37, 45, 49, 60, 62, 64, 100, 127, 143, 400, 1000, 1024,
+  ];
   for (const n of sizes) {
     test(`n = ${n}: complex, inverse, rfft and irfft match a float64 DFT`, () => {
       let seed = n;
