@@ -1,6 +1,6 @@
 // STFT + log-mel of one hour of 16 kHz audio (ASR front end: 25 ms Hann window in a 512-point FFT, 10 ms hop,
 // 80 Slaney mel bands, ln(max(., 1e-5))), checked against a float64 direct DFT on sampled frames, and the same
-// on 5 minutes with a 400-point FFT (Bluestein). Peer: torchaudio's MelSpectrogram, 1 thread, when available.
+// on 5 minutes with a 400-point FFT (mixed radix). Peer: torchaudio's MelSpectrogram, 1 thread, when available.
 
 import { hzToMel, logCompress, melFilterbank, melFilterbankDense, melSpectrogram } from '@tessera/audio';
 import { record, timeit } from '@tessera/bench-kit';
@@ -116,7 +116,7 @@ record({
   check: ok ? 'ok' : 'fail',
 });
 
-// 400-point FFT (Whisper/torchaudio's default size): Bluestein on 5 minutes.
+// 400-point FFT (Whisper/torchaudio's default size): mixed radix on 5 minutes.
 const five = x.subarray(0, sr * 300);
 const o400 = { ...opts, nFft: 400 };
 let lm4 = logCompress(melSpectrogram(five.subarray(0, sr), o400));
@@ -130,7 +130,7 @@ const ok4 = check(five, lm4, 400, 400);
 record({
   package: 'audio',
   case: 'STFT+log-mel, 5 min @16k (400/400/160)',
-  impl: 'tessera (ts, Bluestein)',
+  impl: 'tessera (ts, mixed radix)',
   unit: 'x RT',
   value: 300 / (t400.medianMs / 1000),
   higherIsBetter: true,

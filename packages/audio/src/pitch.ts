@@ -375,24 +375,26 @@ export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
   // p_init is uniform over the unvoiced states and zero on voiced ones (librosa): frame 0 is unvoiced.
   for (let j = 0; j < nBins; j++) prev[nBins + j] = Math.log(1 / nBins) + logUnvoiced(0);
   let active: number[] = []; // voiced bins with a finite score in `prev`
+  const pu = new Float64Array(nBins);
   for (let t = 1; t < T; t++) {
     cur.fill(Number.NEGATIVE_INFINITY);
     const bo = t * S;
-    // Unvoiced targets: stay within the unvoiced plane (banded max) ...
+    // Unvoiced targets: stay within the unvoiced plane (banded max; the hot loop) ...
+    for (let i = 0; i < nBins; i++) pu[i] = prev[nBins + i]! - rowLogNorm[i]!;
     for (let j = 0; j < nBins; j++) {
       let best = Number.NEGATIVE_INFINITY;
-      let arg = nBins + j;
+      let arg = j;
       const lo = j - half < 0 ? 0 : j - half;
       const hi = j + half >= nBins ? nBins - 1 : j + half;
-      for (let i = lo; i <= hi; i++) {
-        const v = prev[nBins + i]! + triLog[j - i + half]! - rowLogNorm[i]!;
+      for (let i = lo, k = lo - j + half; i <= hi; i++, k++) {
+        const v = pu[i]! + triLog[k]!;
         if (v > best) {
           best = v;
-          arg = nBins + i;
+          arg = i;
         }
       }
       cur[nBins + j] = best + logStay;
-      back[bo + nBins + j] = arg;
+      back[bo + nBins + j] = nBins + arg;
     }
     // ... or switch in from one of the few active voiced states.
     for (const i of active) {
