@@ -20,12 +20,15 @@ export interface Wav<T extends Float32Array | Float64Array = Float32Array> {
   validBits: number;
   /** Speaker-position mask of WAVE_FORMAT_EXTENSIBLE, 0 otherwise. */
   channelMask: number;
-  /** True when the data chunk claimed more bytes than the stream held and `lenient` kept what was there. */
+  /** True when `lenient` read a data chunk whose size was wrong (more than the stream held, or 0) to the end. */
   truncated: boolean;
 }
 
 export interface DecodeWavOptions {
-  /** Accept a data chunk that claims more bytes than present (streamed WAVs write 0 or 0xFFFFFFFF); default false. */
+  /**
+   * Read a data chunk that claims more bytes than present (streamed WAVs write 0xFFFFFFFF) or 0 bytes (some
+   * streamers) up to the end of the stream; default false (a WavFormatError for the first, no samples for the second).
+   */
   lenient?: boolean;
   /** Refuse streams with more sample frames than this (default: no limit beyond the bytes present). */
   maxFrames?: number;
@@ -122,13 +125,21 @@ function parseFmt(b: Uint8Array, dv: DataView, o: number, size: number, opts: De
 }
 
 /** Decodes a RIFF WAVE byte stream into planar float channels. Throws WavFormatError on malformed input. */
-export function decodeWav(bytes: Uint8Array, opts?: DecodeWavOptions & { dtype?: 'float32' }): Wav<Float32Array>;
-export function decodeWav(bytes: Uint8Array, opts: DecodeWavOptions & { dtype: 'float64' }): Wav<Float64Array>;
 export function decodeWav(
-  bytes: Uint8Array,
+  bytes: Uint8Array | ArrayBuffer,
+  opts?: DecodeWavOptions & { dtype?: 'float32' },
+): Wav<Float32Array>;
+export function decodeWav(
+  bytes: Uint8Array | ArrayBuffer,
+  opts: DecodeWavOptions & { dtype: 'float64' },
+): Wav<Float64Array>;
+export function decodeWav(
+  input: Uint8Array | ArrayBuffer,
   opts: DecodeWavOptions & { dtype?: 'float32' | 'float64' } = {},
 ): Wav<Float32Array> | Wav<Float64Array> {
-  if (!(bytes instanceof Uint8Array)) throw new ValueError('decodeWav: expects a Uint8Array of the file bytes');
+  const bytes = input instanceof ArrayBuffer ? new Uint8Array(input) : input;
+  if (!(bytes instanceof Uint8Array))
+    throw new ValueError('decodeWav: expects the file bytes as a Uint8Array (or Buffer) or an ArrayBuffer');
   const n = bytes.length;
   if (n < 12) throw new WavFormatError(`decodeWav: stream too short for a RIFF header: ${n} bytes`, 0);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, n);
@@ -158,7 +169,11 @@ export function decodeWav(
       if (!fmt) throw new WavFormatError("decodeWav: 'data' chunk before the 'fmt ' chunk", o);
       dataStart = body;
       dataBytes = size;
-      if (size > avail) {
+      if (size === 0 && avail > 0 && opts.lenient) {
+        // Streamed files may leave the size at 0; sox then reads to the end of the file, and so do we.
+        dataBytes = avail;
+        truncated = true;
+      } else if (size > avail) {
         if (!opts.lenient)
           throw new WavFormatError(
             `decodeWav: 'data' chunk claims ${size} bytes but ${avail} remain (truncated file or lying size; pass { lenient: true } to keep what is there)`,

@@ -147,6 +147,15 @@ describe('malformed WAV', () => {
     expect(wav.channelData[0]!.length).toBe(8);
   });
 
+  test('lenient mode reads a data chunk of size 0 (streamed) to the end; ArrayBuffer input', () => {
+    const b = good.slice();
+    new DataView(b.buffer).setUint32(40, 0, true);
+    expect(decodeWav(b).channelData[0]!.length).toBe(0);
+    const wav = decodeWav(b.buffer, { lenient: true });
+    expect(wav.truncated).toBe(true);
+    expect(wav.channelData[0]!.length).toBe(64);
+  });
+
   test('maxFrames bounds the output', () => {
     expect(() => decodeWav(good, { maxFrames: 10 })).toThrow(/64 sample frames exceed maxFrames = 10/);
   });
