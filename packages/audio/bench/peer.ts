@@ -35,3 +35,11 @@ export function runPeer(code: string): Record<string, number> | null {
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!);
 }
+
+/** CPU seconds (user + system) of this process spent in fn: steadier than wall time on a shared machine. */
+export function cpuSeconds(fn: () => void): number {
+  const c = process.cpuUsage();
+  fn();
+  const u = process.cpuUsage(c);
+  return (u.user + u.system) / 1e6;
+}

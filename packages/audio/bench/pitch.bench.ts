@@ -4,6 +4,7 @@
 import { type PitchTrack, pyin, yin } from '@tessera/audio';
 import { record, timeit } from '@tessera/bench-kit';
 import { glottal } from '../test/signals.js';
+import { cpuSeconds } from './peer.js';
 
 const sr = 22050;
 const seconds = 300;
@@ -42,9 +43,12 @@ for (const [name, fn, minVoiced, seconds] of [
   const w = name === 'YIN' ? yin : pyin;
   w(x.subarray(0, sr * 5), opts); // warm-up
   let tr: PitchTrack | undefined;
+  let cpu = 0;
   const t = timeit(
     () => {
-      tr = fn();
+      cpu = cpuSeconds(() => {
+        tr = fn();
+      });
     },
     { reps: 1, warmup: 0, minMs: 0 },
   );
@@ -58,7 +62,7 @@ for (const [name, fn, minVoiced, seconds] of [
     value: secs,
     higherIsBetter: false,
     check: s.ok ? 'ok' : 'fail',
-    note: s.note,
+    note: `${s.note}; cpu ${cpu.toFixed(2)} s (${(seconds / cpu).toFixed(0)}x RT)`,
   });
   record({
     package: 'audio',
