@@ -1,4 +1,9 @@
 // @tessera/kv-compress: the public surface (re-exports only).
+
+export { H2OStorage, SnapKVStorage, StreamingLLMStorage, TOVAStorage } from './caches/eviction.js';
+export { type CacheStats, type CompressedStorage, HostStorage, LayerBuf } from './caches/host.js';
+export { KVTCStorage, type KVTCStorageOptions, PrefixKVCache } from './caches/kvtc-storage.js';
+export { FP8Storage, KIVIStorage, LowRankStorage } from './caches/quantized.js';
 export {
   type Calibration,
   type CalibrationOptions,
@@ -13,6 +18,7 @@ export {
   type SegmentKind,
   segmentRows,
 } from './calibration.js';
+export { collectKV, concatRows } from './collect.js';
 export {
   type AllocateOptions,
   type AllocateResult,
@@ -33,6 +39,24 @@ export {
   TruncatedStreamError,
   UnsupportedVersionError,
 } from './errors.js';
+export {
+  type CacheHeader,
+  CacheReader,
+  Codec,
+  calibrationFingerprint,
+  decodeCache,
+  type EncodeOptions,
+  encodeCache,
+  packChunk,
+  readCalibration,
+  readHeader,
+  type Section,
+  SectionKind,
+  type StoredChunk,
+  sliceRows,
+  writeCalibration,
+  writeContainer,
+} from './format.js';
 export { ChunkDecoder, chunkBytes, encodeChunk, roundTrip, segmentBytes } from './kvtc.js';
 export { gemm, type PcaOptions, type PcaResult, pca, Rng, symEig } from './linalg.js';
 export { crc32, fnv1a64, fromFp8, fromHalf, toFp8, toHalf } from './numeric.js';

@@ -1,0 +1,221 @@
+// The KVTC cache (arXiv 2511.01815): s attention sinks and a recent window stay raw; every time c more tokens
+// have left the window, they are transform-coded (PCA → DP-planned quantisation → DEFLATE) as one chunk. Attention
+// always runs on the decompressed values (KVTC is for storage and transfer), so the chunk is decoded at once and
+// written back; stats() counts the compressed bytes. serialize() writes the TKVC container (FORMAT.md), and
+// KVTCStorage.restore() rebuilds a cache from one, layer by layer.
+import { nn } from '@tessera/tensor-core';
+import type { Calibration, KVRows, KvtcPlan } from '../calibration.js';
+import { ValueError } from '../errors.js';
+import { CacheReader, packChunk, type StoredChunk, writeContainer } from '../format.js';
+import { ChunkDecoder, checkPlan, encodeChunk } from '../kvtc.js';
+import { type CacheStats, HostStorage, type LayerBuf } from './host.js';
+
+export interface KVTCStorageOptions {
+  /** raw attention sinks (default 4) */
+  sinks?: number;
+  /** raw recent tokens (default 128) */
+  window?: number;
+  /** re-compress every c tokens (default 16) */
+  every?: number;
+  /** DEFLATE level (0 = packed only; default 6) */
+  level?: number;
+}
+
+export class KVTCStorage extends HostStorage {
+  override readonly name = 'kvtc';
+  readonly chunks: StoredChunk[] = [];
+  /** first slot not yet compressed (= sinks + compressed tokens) */
+  private done = -1;
+  private firstPosition = 0;
+  constructor(
+    readonly cal: Calibration,
+    readonly plan: KvtcPlan,
+    readonly opts: KVTCStorageOptions = {},
+  ) {
+    super();
+    checkPlan(cal, plan);
+  }
+
+  get sinks(): number {
+    return this.opts.sinks ?? 4;
+  }
+  get window(): number {
+    return this.opts.window ?? 128;
+  }
+
+  protected override afterAppend(layer: number, b: LayerBuf, from: number): void {
+    if (b.B !== 1) throw new ValueError(`KVTCStorage: batch size 1 only; got ${b.B}`);
+    if (b.H !== this.cal.heads || b.d !== this.cal.headDim)
+      throw new ValueError(
+        `KVTCStorage: layer ${layer} has ${b.H}×${b.d} KV heads; the calibration ${this.cal.heads}×${this.cal.headDim}`,
+      );
+    if (from === 0 && layer === 0) this.firstPosition = b.pos[0]!;
+    if (layer !== this.cal.layers - 1) return;
+    this.maybeCompress();
+  }
+
+  private maybeCompress(): void {
+    const L = this.layers.get(0)?.L ?? 0;
+    for (let l = 0; l < this.cal.layers; l++) if ((this.layers.get(l)?.L ?? -1) !== L) return; // not every layer has this step's tokens yet
+    if (this.done < 0) this.done = Math.min(this.sinks, L);
+    const c = this.opts.every ?? 16;
+    const n = Math.floor((L - this.done - this.window) / c) * c;
+    if (n <= 0) return;
+    const rows = this.gather(this.done, this.done + n);
+    const payload = encodeChunk(this.cal, this.plan, rows);
+    this.chunks.push(packChunk(payload, this.done, n, this.opts.level ?? 6));
+    // attention reads what a decoder would produce
+    const dec = new ChunkDecoder(this.cal, this.plan, payload, n, rows.positions);
+    const f = this.cal.heads * this.cal.headDim;
+    for (let l = 0; l < this.cal.layers; l++) {
+      const b = this.layers.get(l)!;
+      const x = dec.layer(l);
+      for (let h = 0; h < b.H; h++)
+        for (let t = 0; t < n; t++) {
+          const o = b.at(h, this.done + t);
+          b.k.set(x.k.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
+          b.v.set(x.v.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
+        }
+      this.dirty(l);
+    }
+    this.done += n;
+  }
+
+  /** Slots [from, to) of every layer as rows [t, (layer, head, dim)]. */
+  private gather(from: number, to: number): KVRows {
+    const { layers, heads, headDim } = this.cal;
+    const f = heads * headDim;
+    const P = layers * f;
+    const n = to - from;
+    const k = new Float32Array(n * P);
+    const v = new Float32Array(n * P);
+    for (let l = 0; l < layers; l++) {
+      const b = this.layers.get(l)!;
+      for (let h = 0; h < heads; h++)
+        for (let t = 0; t < n; t++) {
+          const o = b.at(h, from + t);
+          k.set(b.k.subarray(o, o + headDim), t * P + l * f + h * headDim);
+          v.set(b.v.subarray(o, o + headDim), t * P + l * f + h * headDim);
+        }
+    }
+    const b0 = this.layers.get(0)!;
+    const positions = Int32Array.from({ length: n }, (_, i) => b0.pos[from + i]!);
+    return { layers, heads, headDim, n, k, v, positions };
+  }
+
+  override stats(): CacheStats {
+    const s = super.stats();
+    const L = this.layers.get(0)?.L ?? 0;
+    const compressed = Math.max(0, this.done - this.sinks);
+    const raw = L - compressed;
+    const perTokenRaw = this.cal.layers * this.cal.heads * this.cal.headDim * 4;
+    const bytes = raw * perTokenRaw + this.chunks.reduce((a, c) => a + c.bytes.length, 0);
+    return { ...s, bytes };
+  }
+
+  /** The TKVC container of the current cache (sinks and window as fp16, chunks as stored). */
+  serialize(): Uint8Array {
+    const { layers, heads, headDim } = this.cal;
+    const L = this.layers.get(0)?.L ?? 0;
+    const sinks = Math.min(this.sinks, L);
+    const done = Math.max(this.done, sinks);
+    const f = heads * headDim;
+    const rawK: Float32Array[] = [];
+    const rawV: Float32Array[] = [];
+    const rawSlots = [
+      ...Array.from({ length: sinks }, (_, i) => i),
+      ...Array.from({ length: L - done }, (_, i) => done + i),
+    ];
+    for (let l = 0; l < layers; l++) {
+      const b = this.layers.get(l)!;
+      const k = new Float32Array(rawSlots.length * f);
+      const v = new Float32Array(rawSlots.length * f);
+      rawSlots.forEach((slot, t) => {
+        for (let h = 0; h < heads; h++) {
+          const o = b.at(h, slot);
+          k.set(b.k.subarray(o, o + headDim), t * f + h * headDim);
+          v.set(b.v.subarray(o, o + headDim), t * f + h * headDim);
+        }
+      });
+      rawK.push(k);
+      rawV.push(v);
+    }
+    return writeContainer({
+      cal: this.cal,
+      plan: this.chunks.length ? this.plan : null,
+      layers,
+      heads,
+      headDim,
+      firstPosition: this.firstPosition,
+      sinks,
+      compressed: done - sinks,
+      window: L - done,
+      rawK,
+      rawV,
+      chunks: this.chunks.map((c) => ({ ...c })),
+    });
+  }
+
+  /**
+   * Rebuilds a cache from a container (decoded layer by layer) and returns it with a KVCache whose next
+   * position follows the stored prefix.
+   */
+  static restore(
+    bytes: Uint8Array,
+    cal: Calibration,
+    plan: KvtcPlan,
+    opts: KVTCStorageOptions = {},
+  ): { storage: KVTCStorage; cache: nn.KVCache } {
+    const reader = new CacheReader(bytes, cal);
+    const h = reader.header;
+    const s = new KVTCStorage(cal, plan, opts);
+    const f = h.heads * h.headDim;
+    for (let l = 0; l < h.layers; l++) {
+      const x = reader.layer(l);
+      const b = s.buf(l, undefined, { B: 1, H: h.heads, d: h.headDim });
+      // [T, H·d] → [H, T, d]
+      const k = new Float32Array(h.tokens * f);
+      const v = new Float32Array(h.tokens * f);
+      for (let t = 0; t < h.tokens; t++)
+        for (let hh = 0; hh < h.heads; hh++) {
+          k.set(x.k.subarray(t * f + hh * h.headDim, t * f + (hh + 1) * h.headDim), (hh * h.tokens + t) * h.headDim);
+          v.set(x.v.subarray(t * f + hh * h.headDim, t * f + (hh + 1) * h.headDim), (hh * h.tokens + t) * h.headDim);
+        }
+      b.append(k, v, h.tokens, h.firstPosition);
+      s.seen.set(l, h.tokens);
+    }
+    s.firstPosition = h.firstPosition;
+    s.done = h.sinks + h.compressed;
+    h.sections.forEach((sec) => {
+      if (sec.kind === 3)
+        s.chunks.push({
+          start: sec.tokenStart,
+          count: sec.tokenCount,
+          bytes: bytes.slice(sec.offset, sec.offset + sec.length),
+          deflated: sec.codec === 3,
+        });
+    });
+    return { storage: s, cache: new PrefixKVCache(s, h.firstPosition + h.tokens) };
+  }
+}
+
+/**
+ * A KVCache that continues after a restored prefix: its first position is `offset` instead of 0.
+ * (tensor-core's KVCache has no way to set the starting position; this works around it.)
+ */
+export class PrefixKVCache extends nn.KVCache {
+  constructor(
+    storage: nn.KVCacheStorage,
+    private offset: number,
+  ) {
+    super(storage);
+  }
+  override position(layer: number): number {
+    const p = super.position(layer);
+    return p === 0 ? this.offset : p;
+  }
+  override reset(): void {
+    super.reset();
+    this.offset = 0;
+  }
+}

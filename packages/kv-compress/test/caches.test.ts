@@ -1,0 +1,208 @@
+import { manualSeed, nn, noGrad, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { describe, expect, it } from 'vitest';
+import { H2OStorage, SnapKVStorage, StreamingLLMStorage, TOVAStorage } from '../src/caches/eviction.js';
+import type { CompressedStorage } from '../src/caches/host.js';
+import { HostStorage } from '../src/caches/host.js';
+import { KVTCStorage } from '../src/caches/kvtc-storage.js';
+import { FP8Storage, KIVIStorage, LowRankStorage } from '../src/caches/quantized.js';
+import { calibrate, fitPlan } from '../src/calibration.js';
+import { collectKV, concatRows } from '../src/collect.js';
+import { Rng } from '../src/linalg.js';
+import { relErr } from './helpers.js';
+
+/** [1, H, T, d] keys whose every element is its absolute position (so kept positions can be read back). */
+const posKV = (H: number, T: number, d: number, start: number) => {
+  const x = new Float32Array(H * T * d);
+  for (let h = 0; h < H; h++)
+    for (let t = 0; t < T; t++) for (let j = 0; j < d; j++) x[(h * T + t) * d + j] = start + t;
+  return { k: tensor(x, { shape: [1, H, T, d] }), v: tensor(Float32Array.from(x), { shape: [1, H, T, d] }) };
+};
+const keptPositions = (s: nn.KVCacheStorage, h = 0) => {
+  const kv = s.read(0)!;
+  const [, , L, d] = kv.k.shape as number[];
+  const data = kv.k.dataSync();
+  return Array.from({ length: L! }, (_, t) => data[(h * L! + t) * d!]);
+};
+/** Probabilities [1, Hq, Tq, L] from a score function. */
+const probs = (Hq: number, Tq: number, L: number, f: (h: number, q: number, j: number) => number) => {
+  const p = new Float32Array(Hq * Tq * L);
+  for (let h = 0; h < Hq; h++)
+    for (let q = 0; q < Tq; q++) for (let j = 0; j < L; j++) p[(h * Tq + q) * L + j] = f(h, q, j);
+  return tensor(p, { shape: [1, Hq, Tq, L] });
+};
+
+describe('baselines against their definitions', () => {
+  it('StreamingLLM keeps sinks and the most recent window', () => {
+    const s = new StreamingLLMStorage({ sinks: 2, window: 3 });
+    for (let t = 0; t < 10; t++) s.append(0, posKV(1, 1, 2, t), t);
+    expect(keptPositions(s)).toEqual([0, 1, 7, 8, 9]);
+    expect(s.stats().tokensSeen).toBe(10);
+  });
+  it('H2O keeps heavy hitters by accumulated attention plus recent tokens, per KV head', () => {
+    const s = new H2OStorage({ budget: 4, recentRatio: 0.5 });
+    s.append(0, posKV(2, 6, 2, 0), 0);
+    // head 0 (query heads 0,1) likes token 1; head 1 (query heads 2,3) likes token 3
+    s.observe(
+      0,
+      probs(4, 6, 6, (h, _q, j) => (j === (h < 2 ? 1 : 3) ? 0.5 : 0.1 - 0.01 * j)),
+    );
+    s.append(0, posKV(2, 1, 2, 6), 6);
+    // budget 4 incl. the new token: recent half = 2 (token 5 + the new one), heavy = the two best of the rest
+    expect(keptPositions(s, 0)).toEqual([0, 1, 5, 6]);
+    expect(keptPositions(s, 1)).toEqual([0, 3, 5, 6]);
+  });
+  it('TOVA evicts the tokens the last query (head-averaged) attends to least', () => {
+    const s = new TOVAStorage({ budget: 3 });
+    s.append(0, posKV(1, 5, 2, 0), 0);
+    const w = [0.1, 0.4, 0.05, 0.3, 0.15];
+    s.observe(
+      0,
+      probs(2, 5, 5, (_h, q, j) => (q === 4 ? w[j]! : 1)),
+    );
+    s.append(0, posKV(1, 1, 2, 5), 5);
+    expect(keptPositions(s)).toEqual([1, 3, 5]);
+  });
+  it('SnapKV keeps the pooled top prefix tokens voted by the observation window', () => {
+    const s = new SnapKVStorage({ budget: 4, window: 2, kernel: 1 });
+    s.append(0, posKV(1, 8, 2, 0), 0);
+    s.observe(
+      0,
+      probs(1, 8, 8, (_h, q, j) => (q >= 6 ? [0.01, 0.02, 0.5, 0.03, 0.04, 0.4, 0, 0][j]! : 0)),
+    );
+    expect(s.stats().tokensHeld).toBe(4);
+    expect(keptPositions(s)).toEqual([2, 5, 6, 7]);
+    s.append(0, posKV(1, 1, 2, 8), 8);
+    expect(keptPositions(s)).toEqual([2, 5, 6, 7, 8]);
+  });
+  it('KIVI quantises keys per channel and values per token outside the residual window', () => {
+    const rng = new Rng(4);
+    const x = new Float32Array(1 * 12 * 4).map(() => rng.normal());
+    const y = new Float32Array(x.length).map(() => rng.normal());
+    const s = new KIVIStorage({ bits: 4, group: 4, residual: 4 });
+    s.append(0, { k: tensor(x, { shape: [1, 1, 12, 4] }), v: tensor(y, { shape: [1, 1, 12, 4] }) }, 0);
+    const kv = s.read(0)!;
+    const k = kv.k.dataSync();
+    const v = kv.v.dataSync();
+    // last 4 tokens exact; the rest quantised with small error
+    for (let i = 32; i < 48; i++) expect(k[i]).toBe(x[i]);
+    expect(relErr(Array.from(k).slice(0, 32), Array.from(x).slice(0, 32))).toBeLessThan(0.15);
+    expect(relErr(Array.from(v).slice(0, 32), Array.from(y).slice(0, 32))).toBeLessThan(0.15);
+    // keys: one (shift, scale) per channel per 4 tokens → within a group and channel, ≤ 16 distinct values
+    expect(Array.from(k).slice(0, 32)).not.toEqual(Array.from(x).slice(0, 32));
+    // 8 quantised tokens: keys 2 groups × 4 ch × (4·4 + 32) bits, values 8 tokens × (4·4 + 32) bits; 4 raw tokens fp16
+    expect(s.stats().bytes).toBe((2 * 4 * 48 + 8 * 48) / 8 + 4 * 4 * 4);
+  });
+  it('FP8 stays within E4M3 precision and counts d + 2 bytes per head and token', () => {
+    const rng = new Rng(6);
+    const x = new Float32Array(2 * 5 * 8).map(() => rng.normal());
+    const s = new FP8Storage();
+    s.append(0, { k: tensor(x, { shape: [1, 2, 5, 8] }), v: tensor(x, { shape: [1, 2, 5, 8] }) }, 0);
+    expect(relErr(s.read(0)!.k.dataSync(), x)).toBeLessThan(0.05);
+    expect(s.stats().bytes).toBe(2 * 5 * 10 * 2);
+  });
+  it('low rank is exact at full rank and on rank-1 data', () => {
+    const rng = new Rng(8);
+    const u = Array.from({ length: 6 }, () => rng.normal());
+    const w = Array.from({ length: 4 }, () => rng.normal());
+    const x = new Float32Array(24).map((_, i) => u[Math.floor(i / 4)]! * w[i % 4]!);
+    const s = new LowRankStorage({ rank: 1 });
+    s.append(0, { k: tensor(x, { shape: [1, 1, 6, 4] }), v: tensor(x, { shape: [1, 1, 6, 4] }) }, 0);
+    expect(relErr(s.read(0)!.k.dataSync(), x)).toBeLessThan(1e-5);
+  });
+});
+
+// ---------------------------------------------------------------- decoding a CausalLM through each cache
+
+manualSeed(3);
+const model = new nn.CausalLM({ vocabSize: 20, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 64 });
+model.eval();
+const rng = new Rng(12);
+const prompt = Array.from({ length: 40 }, () => rng.int(20));
+const cont = Array.from({ length: 8 }, () => rng.int(20));
+
+/** Prefill `prompt`, then feed `cont` one token at a time; returns the last-position logits of every step. */
+function decode(storage: nn.KVCacheStorage, cache = new nn.KVCache(storage), feedPrompt = true): Float32Array[] {
+  const out: Float32Array[] = [];
+  noGrad(() => {
+    const step = (ids: number[]) =>
+      tidy(() => {
+        const logits: Tensor = model.forward(tensor(Int32Array.from(ids), { shape: [1, ids.length], dtype: 'int32' }), {
+          cache,
+        });
+        const V = logits.shape[2]!;
+        out.push(Float32Array.from(logits.dataSync()).slice((ids.length - 1) * V));
+      });
+    if (feedPrompt) step(prompt);
+    for (const t of cont) step([t]);
+  });
+  return out;
+}
+const reference = decode(new nn.ConcatStorage());
+const calRows = concatRows(
+  Array.from({ length: 4 }, (_, s) =>
+    collectKV(
+      model,
+      Array.from({ length: 48 }, (_, i) => (i * 7 + s * 3 + ((i * i) % 5)) % 20),
+    ),
+  ),
+);
+const cal = calibrate(calRows);
+
+describe('CausalLM decoding through each cache', () => {
+  const lossless: [string, () => CompressedStorage][] = [
+    ['exact host', () => new HostStorage()],
+    ['StreamingLLM, window ≥ length', () => new StreamingLLMStorage({ window: 100 })],
+    ['H2O, budget ≥ length', () => new H2OStorage({ budget: 100 })],
+    ['TOVA, budget ≥ length', () => new TOVAStorage({ budget: 100 })],
+    ['SnapKV, budget ≥ length', () => new SnapKVStorage({ budget: 100 })],
+    ['KIVI-2, residual ≥ length', () => new KIVIStorage({ bits: 2, residual: 100 })],
+    ['KVTC, window ≥ length', () => new KVTCStorage(cal, fitPlan(cal, calRows, { ratio: 8 }), { window: 100 })],
+  ];
+  for (const [name, make] of lossless)
+    it(`${name} gives the exact cache's logits`, () => {
+      const got = decode(make());
+      for (const [i, g] of got.entries()) expect(relErr(g, reference[i]!)).toBeLessThan(1e-5);
+    });
+  const lossy: [string, () => CompressedStorage, number][] = [
+    ['StreamingLLM', () => new StreamingLLMStorage({ sinks: 4, window: 12 }), 1],
+    ['H2O', () => new H2OStorage({ budget: 16 }), 1],
+    ['TOVA', () => new TOVAStorage({ budget: 16 }), 1],
+    ['SnapKV', () => new SnapKVStorage({ budget: 16, window: 8 }), 1],
+    ['KIVI-4', () => new KIVIStorage({ bits: 4, group: 8, residual: 8 }), 0.1],
+    ['FP8', () => new FP8Storage(), 0.1],
+    ['SVD r=4', () => new LowRankStorage({ rank: 4 }), 1],
+    [
+      'KVTC 4×',
+      () => new KVTCStorage(cal, fitPlan(cal, calRows, { ratio: 4 }), { sinks: 4, window: 8, every: 4 }),
+      0.2,
+    ],
+  ];
+  for (const [name, make, tol] of lossy)
+    it(`${name} compresses and stays near the exact logits`, () => {
+      const s = make();
+      const got = decode(s);
+      const st = s.stats();
+      expect(st.bytes).toBeLessThan(st.fp16Bytes);
+      got.forEach((g, i) => {
+        expect(g.every(Number.isFinite)).toBe(true);
+        expect(relErr(g, reference[i]!)).toBeLessThan(tol);
+      });
+    });
+  it('a serialised KVTC cache restores and continues exactly like the live one', () => {
+    const plan = fitPlan(cal, calRows, { ratio: 4 });
+    const live = new KVTCStorage(cal, plan, { sinks: 4, window: 8, every: 4 });
+    const liveCache = new nn.KVCache(live);
+    noGrad(() =>
+      tidy(
+        () =>
+          void model.forward(tensor(Int32Array.from(prompt), { shape: [1, 40], dtype: 'int32' }), { cache: liveCache }),
+      ),
+    );
+    const bytes = live.serialize();
+    const { storage, cache } = KVTCStorage.restore(bytes, cal, plan, { sinks: 4, window: 8, every: 4 });
+    expect(storage.stats().bytes).toBe(live.stats().bytes);
+    const a = decode(live, liveCache, false);
+    const b = decode(storage, cache, false);
+    for (const [i, x] of a.entries()) expect(relErr(b[i]!, x)).toBeLessThan(2e-3); // raw tokens round through fp16
+  });
+});
