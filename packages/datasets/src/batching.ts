@@ -82,6 +82,34 @@ export function bucketByLength<T>(items: readonly T[], lengthOf: (x: T) => numbe
 }
 
 /**
+ * Batches whose items share a group (CPC's "same speaker" sampling: negatives drawn within one speaker). Items are
+ * shuffled within each group, cut into batches of `batchSize` (a group's remainder makes a smaller batch unless
+ * `dropLast`), and the batches of all groups are shuffled together.
+ */
+export function groupedBatches<T>(
+  items: readonly T[],
+  groupOf: (x: T) => string,
+  batchSize: number,
+  opts: { seed?: number; dropLast?: boolean } = {},
+): T[][] {
+  checkSize('groupedBatches: batchSize', batchSize);
+  const { seed = 0, dropLast = false } = opts;
+  const groups = new Map<string, T[]>();
+  for (const x of items) {
+    const g = groupOf(x);
+    const list = groups.get(g);
+    if (list) list.push(x);
+    else groups.set(g, [x]);
+  }
+  const out: T[][] = [];
+  let k = 0;
+  for (const key of [...groups.keys()].sort()) {
+    for (const b of batches(shuffle(groups.get(key)!, seed + 7 * k++), batchSize, { dropLast })) out.push(b);
+  }
+  return shuffle(out, seed + 1);
+}
+
+/**
  * Shuffles a stream with a buffer of `bufferSize` items (memory stays bounded): each output is drawn at random from
  * the buffer, which is refilled from the input. Works on sync and async iterables.
  */

@@ -16,6 +16,7 @@ export {
   type BucketOptions,
   batches,
   bucketByLength,
+  groupedBatches,
   lmWindow,
   lmWindowStarts,
   type Padded,

@@ -1,6 +1,7 @@
 import {
   batches,
   bucketByLength,
+  groupedBatches,
   lmWindow,
   lmWindowStarts,
   padBatch,
@@ -56,6 +57,23 @@ describe('bucketByLength', () => {
       5000,
     );
     expect(() => bucketByLength(lengths, (x) => x, {})).toThrow(/exactly one/);
+  });
+});
+
+describe('groupedBatches', () => {
+  test('every batch from one group, every item once, repeatable', () => {
+    const items = range(103).map((i) => ({ i, spk: `s${i % 4}` }));
+    const bs = groupedBatches(items, (x) => x.spk, 8, { seed: 2 });
+    for (const b of bs) expect(new Set(b.map((x) => x.spk)).size).toBe(1);
+    expect(
+      bs
+        .flat()
+        .map((x) => x.i)
+        .sort((a, b) => a - b),
+    ).toEqual(range(103));
+    expect(bs.filter((b) => b.length < 8).length).toBeLessThanOrEqual(4);
+    expect(groupedBatches(items, (x) => x.spk, 8, { seed: 2 })).toEqual(bs);
+    expect(groupedBatches(items, (x) => x.spk, 8, { seed: 2, dropLast: true }).every((b) => b.length === 8)).toBe(true);
   });
 });
 
