@@ -56,7 +56,8 @@ async function findGpu(): Promise<GPU> {
 
 function describe(adapter: GPUAdapter): AdapterDescription {
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
-  const name = info?.description || info?.device || info?.vendor || 'unknown adapter';
+  const parts = [info?.vendor, info?.architecture, info?.device].filter((p) => p);
+  const name = info?.description || parts.join(' ') || 'unknown adapter';
   const vendor = info?.vendor ?? '';
   const architecture = info?.architecture ?? '';
   const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;

@@ -1,0 +1,115 @@
+// The WebGPU backend in a real browser: the package is built with its own compiler (tsc) into a temp
+// folder, served from localhost, and headless Chromium (--enable-unsafe-webgpu, SwiftShader on machines
+// without a GPU) runs workload.ts through playwright-core. The same workload runs here on the CPU, and
+// the two must agree. Needs a Chromium: CHROMIUM_PATH or /usr/bin/chromium (Debian's `chromium`, which
+// .ci/run installs). Skipped with the reason where there is none, never under CI=true.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as T from '@tessera/tensor-core';
+import { afterAll, expect, test } from 'vitest';
+import { type Results, workload } from './workload.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const skip = existsSync(chromium) ? null : `no Chromium at ${chromium} (set CHROMIUM_PATH, or apt install chromium)`;
+if (skip && process.env.CI) throw new Error(`browser test: ${skip}`);
+if (skip) console.warn(`webgpu browser test skipped: ${skip}`);
+
+const out = mkdtempSync(join(tmpdir(), 'tessera-browser-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+const PAGE = `<!doctype html>
+<meta charset="utf-8">
+<title>tensor-core on WebGPU</title>
+<script type="module">
+  import * as T from './src/index.js';
+  import { workload } from './test/browser/workload.js';
+  try {
+    const results = await workload(T, 'webgpu');
+    const { webgpu } = await import('./src/backends/webgpu/index.js');
+    window.done = { results, adapter: webgpu.adapter() };
+  } catch (e) {
+    window.done = { error: String(e && e.stack || e) };
+  }
+</script>`;
+
+function build(): void {
+  const tsc = join(here, '..', '..', 'node_modules', '.bin', 'tsc');
+  execFileSync(tsc, ['-p', join(here, 'tsconfig.json'), '--outDir', out], { stdio: 'inherit' });
+  writeFileSync(join(out, 'index.html'), PAGE);
+}
+
+function serve(): Promise<{ url: string; close: () => void }> {
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    const file = join(out, path === '/' ? 'index.html' : path);
+    if (!file.startsWith(out) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    const type = extname(file) === '.html' ? 'text/html' : 'text/javascript';
+    res.writeHead(200, { 'content-type': type }).end(readFileSync(file));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+        close: () => server.close(),
+      }),
+    ),
+  );
+}
+
+test.skipIf(skip !== null)(
+  'headless Chromium runs the op subset and a training step on WebGPU as Node on the CPU',
+  async () => {
+    build();
+    const want = await workload(T, 'cpu');
+    const { chromium: browserType } = await import('playwright-core');
+    const server = await serve();
+    // The flags keep Chromium off the network (it has none here) and enable WebGPU without a GPU.
+    const browser = await browserType.launch({
+      executablePath: chromium,
+      headless: true,
+      args: [
+        '--enable-unsafe-webgpu',
+        '--no-sandbox',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-quic',
+      ],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.url);
+      await page.waitForFunction(() => (window as { done?: unknown }).done !== undefined, null, { timeout: 60_000 });
+      const done = (await page.evaluate(() => (window as { done?: unknown }).done)) as {
+        results?: Results;
+        adapter?: { name: string; software: boolean };
+        error?: string;
+      };
+      expect(done.error, 'the page threw').toBeUndefined();
+      console.info(`browser adapter: ${done.adapter!.name}${done.adapter!.software ? ' (software)' : ''}`);
+      const got = done.results!;
+      expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+      for (const [name, w] of Object.entries(want)) {
+        const g = got[name]!;
+        expect(g.length, name).toBe(w.length);
+        for (let i = 0; i < w.length; i++)
+          expect(Math.abs(g[i]! - w[i]!), `${name}[${i}]: ${g[i]} vs ${w[i]}`).toBeLessThan(
+            1e-4 * (1 + Math.abs(w[i]!)),
+          );
+      }
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  },
+);
