@@ -18,3 +18,19 @@ export {
   needsPredictor,
 } from './model.js';
 export { downsample, fixedBoundaries, numSegments, upsample } from './pooling.js';
+export {
+  type Corpus,
+  type EvalResult,
+  evaluate,
+  generate,
+  loadTrained,
+  makeOptimizer,
+  prepareCorpus,
+  readCheckpointConfig,
+  type SavedConfig,
+  type TrainOptions,
+  type TrainStats,
+  train,
+} from './train.js';
+export { type UnigramPiece, UnigramTokenizer, type UnigramTrainOptions, WORD_PREFIX } from './unigram.js';
+export { CharVocab, decodeUtf8, firstInvalidUtf8, TextInputError, UNK } from './vocab.js';

@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `dyn-pool` command.
+import { main } from './cli.js';
+
+main().then((code) => {
+  process.exitCode = code;
+});

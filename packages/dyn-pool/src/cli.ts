@@ -1,0 +1,239 @@
+// dyn-pool: train, evaluate and sample hourglass character LMs with dynamic token pooling (Nawrot et al.,
+// ACL 2023, arXiv 2211.09761) on any UTF-8 text file.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { manualSeed } from '@tessera/tensor-core';
+import { Command, InvalidArgumentError } from 'commander';
+import { BOUNDARY_SOURCES, type BoundarySource, HourglassLM } from './model.js';
+import { evaluate, generate, loadTrained, prepareCorpus, train } from './train.js';
+import { decodeUtf8, TextInputError } from './vocab.js';
+
+const int =
+  (name: string, min = 1) =>
+  (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}; got '${v}'`);
+    return n;
+  };
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number; got '${v}'`);
+  return n;
+};
+const layers = (v: string): [number, number, number] => {
+  const p = v.split(',').map(Number);
+  if (p.length !== 3 || p.some((n) => !Number.isInteger(n) || n < 0))
+    throw new InvalidArgumentError(`layers must be three comma-separated counts pre,short,post; got '${v}'`);
+  return p as [number, number, number];
+};
+const source = (v: string): BoundarySource => {
+  if (!(BOUNDARY_SOURCES as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`boundary must be one of ${BOUNDARY_SOURCES.join(', ')}; got '${v}'`);
+  return v as BoundarySource;
+};
+
+async function readText(path: string): Promise<string> {
+  if (!existsSync(path)) throw new TextInputError(`${path}: no such file`);
+  return decodeUtf8(new Uint8Array(await readFile(path)), path);
+}
+
+const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+export function makeProgram(out: (line: string) => void = console.log, opts: { exitOverride?: boolean } = {}): Command {
+  const program = new Command('dyn-pool')
+    .description('Hourglass character-level LMs with dynamic token pooling (Nawrot et al., ACL 2023)')
+    .showHelpAfterError();
+  // Throw instead of exiting (tests); set before the subcommands so that they inherit it.
+  if (opts.exitOverride) program.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+
+  program
+    .command('train')
+    .description('train on a UTF-8 text file (the last --valid-fraction is held out for BPC)')
+    .argument('<text>', 'UTF-8 text file')
+    .requiredOption('-o, --checkpoint <path>', 'checkpoint file (written atomically; --resume continues it)')
+    .option('-b, --boundary <source>', `boundary source: ${BOUNDARY_SOURCES.join(' | ')}`, source, 'whitespace')
+    .option('--layers <pre,short,post>', 'blocks before, inside and after the shortening', layers, [1, 2, 1])
+    .option('--d-model <n>', 'width', int('d-model'), 128)
+    .option('--heads <n>', 'attention heads', int('heads'), 4)
+    .option('--d-ff <n>', 'feed-forward width (default 4 × d-model)', int('d-ff'))
+    .option('--seq-len <n>', 'training window (the longest sequence the model accepts)', int('seq-len'), 256)
+    .option('--batch <n>', 'batch size', int('batch'), 8)
+    .option('--steps <n>', 'optimizer steps', int('steps'), 1000)
+    .option('--lr <x>', 'peak learning rate', num('lr'), 1e-3)
+    .option('--warmup <n>', 'linear warm-up steps', int('warmup', 0))
+    .option('--clip <x>', 'gradient-norm clip', num('clip'), 0.25)
+    .option('--dropout <x>', 'dropout', num('dropout'), 0)
+    .option('--sf <k>', 'fixed pooling: shortening factor', int('sf'), 3)
+    .option('--alpha <x>', 'Gumbel: prior boundary rate α (SF ≈ 1/α)', num('alpha'), 0.2)
+    .option('--unigram-vocab <n>', 'unigram: tokenizer vocabulary size', int('unigram-vocab'), 1000)
+    .option('--valid <file>', 'held-out UTF-8 text (default: the last --valid-fraction of <text>)')
+    .option('--valid-fraction <x>', 'held-out fraction of the text', num('valid-fraction'), 0.05)
+    .option('--eval-every <n>', 'validation BPC every n steps', int('eval-every'))
+    .option('--eval-tokens <n>', 'at most this many validation tokens', int('eval-tokens'), 16384)
+    .option('--checkpoint-every <n>', 'checkpoint every n steps', int('checkpoint-every'), 100)
+    .option('--resume', 'continue the run saved in --checkpoint (a larger --steps stretches its schedule)')
+    .option('--stop-at <step>', 'save and stop at this step (to train in pieces; --resume continues)', int('stop-at'))
+    .option('--seed <n>', 'random seed', int('seed', 0), 0)
+    .option('--no-progress', 'no progress line')
+    .option('--json', 'print the final statistics as JSON')
+    .action(async (file: string, o) => {
+      const text = await readText(file);
+      const validText = o.valid ? await readText(o.valid) : undefined;
+      manualSeed(o.seed);
+      let model: HourglassLM;
+      let resume: Parameters<typeof train>[3];
+      let corpus: ReturnType<typeof prepareCorpus>;
+      if (o.resume && existsSync(o.checkpoint)) {
+        const t = loadTrained(new Uint8Array(await readFile(o.checkpoint)), { steps: o.steps });
+        model = t.model;
+        resume = { step: t.step, opt: t.opt, sched: t.sched };
+        corpus = prepareCorpus(text, {
+          validFraction: o.validFraction,
+          source: t.config.model.boundary,
+          vocab: t.vocab,
+          tokenizer: t.tokenizer,
+          validText,
+        });
+        const tc = t.config.train;
+        Object.assign(o, {
+          steps: tc.steps,
+          seqLen: tc.seqLen,
+          batch: tc.batchSize,
+          lr: tc.lr,
+          warmup: tc.warmup,
+          clip: tc.clip,
+        });
+        out(`resuming ${o.checkpoint} at step ${t.step} of ${o.steps}`);
+      } else {
+        corpus = prepareCorpus(text, {
+          validFraction: o.validFraction,
+          source: o.boundary,
+          unigramVocab: o.unigramVocab,
+          validText,
+        });
+        model = new HourglassLM({
+          vocabSize: corpus.vocab.size,
+          dModel: o.dModel,
+          nHeads: o.heads,
+          dFF: o.dFf,
+          layers: o.layers,
+          boundary: o.boundary,
+          maxSeqLen: o.seqLen,
+          dropout: o.dropout,
+          fixedK: o.sf,
+          spaceIds: corpus.vocab.spaceIds(),
+          priorAlpha: o.alpha,
+        });
+      }
+      out(
+        `${model.config.boundary}: ${model.numParameters()} parameters, vocabulary ${corpus.vocab.size}, ${corpus.train.length} training / ${corpus.valid.length} validation characters`,
+      );
+      if (corpus.unknownInValid)
+        out(
+          `note: ${corpus.unknownInValid} validation characters are outside the vocabulary (scored as the unknown symbol)`,
+        );
+      const stats = await train(
+        model,
+        corpus,
+        {
+          steps: o.steps,
+          stopAt: o.stopAt,
+          batchSize: o.batch,
+          seqLen: o.seqLen,
+          lr: o.lr,
+          warmup: o.warmup,
+          clip: o.clip,
+          checkpoint: o.checkpoint,
+          checkpointEvery: o.checkpointEvery,
+          evalEvery: o.evalEvery,
+          evalTokens: o.evalTokens,
+          progress: o.progress,
+          log: out,
+        },
+        resume,
+      );
+      const ev = evaluate(model, corpus, { seqLen: o.seqLen, maxTokens: o.evalTokens });
+      const summary = {
+        boundary: model.config.boundary,
+        steps: stats.step,
+        trainBpc: stats.trainBpc,
+        validBpc: ev.bpc,
+        shorteningFactor: ev.shorteningFactor,
+        trainTokensPerSecond: stats.tokensPerSecond,
+        trainTokensPerCpuSecond: stats.tokensPerCpuSecond,
+        evalTokensPerSecond: ev.tokensPerSecond,
+        evalTokensPerCpuSecond: ev.tokensPerCpuSecond,
+        trainSeconds: stats.seconds,
+        peakRssBytes: stats.peakRssBytes,
+        peakTensorBytes: stats.peakTensorBytes,
+        checkpoint: o.checkpoint,
+      };
+      if (o.json) out(JSON.stringify(summary));
+      else
+        out(
+          `valid ${ev.bpc.toFixed(4)} bpc (train ${stats.trainBpc.toFixed(4)}), SF ${ev.shorteningFactor.toFixed(2)}, ` +
+            `${stats.tokensPerSecond.toFixed(0)} train tok/s, ${ev.tokensPerSecond.toFixed(0)} eval tok/s, ` +
+            `peak RSS ${mb(stats.peakRssBytes)}, peak tensors ${mb(stats.peakTensorBytes)}`,
+        );
+    });
+
+  program
+    .command('eval')
+    .description('bits per character of a checkpoint on a UTF-8 text file')
+    .argument('<checkpoint>', 'checkpoint written by train')
+    .argument('<text>', 'UTF-8 text file')
+    .option('--strict', 'characters outside the vocabulary are an error (default: the unknown symbol)')
+    .option('--max-tokens <n>', 'score at most this many characters', int('max-tokens'))
+    .option('--json', 'print JSON')
+    .action(async (ckpt: string, file: string, o) => {
+      const t = loadTrained(new Uint8Array(await readFile(ckpt)));
+      const text = await readText(file);
+      if (o.strict) t.vocab.encode(text, { onUnknown: 'error' });
+      const corpus = prepareCorpus(text, {
+        validFraction: 1,
+        source: t.config.model.boundary,
+        vocab: t.vocab,
+        tokenizer: t.tokenizer,
+      });
+      const rss0 = process.memoryUsage().rss;
+      const ev = evaluate(t.model, corpus, { seqLen: t.config.model.maxSeqLen, maxTokens: o.maxTokens });
+      const r = { ...ev, unknown: corpus.unknownInValid, peakRssBytes: Math.max(rss0, process.memoryUsage().rss) };
+      if (o.json) out(JSON.stringify(r));
+      else
+        out(
+          `${ev.bpc.toFixed(4)} bpc on ${ev.tokens} characters, SF ${ev.shorteningFactor.toFixed(2)}, ${ev.tokensPerSecond.toFixed(0)} tok/s` +
+            (r.unknown ? `; ${r.unknown} characters outside the vocabulary were scored as the unknown symbol` : ''),
+        );
+    });
+
+  program
+    .command('generate')
+    .description('sample text from a checkpoint')
+    .argument('<checkpoint>', 'checkpoint written by train')
+    .option('-p, --prompt <text>', 'prompt', ' ')
+    .option('-n, --length <n>', 'characters to generate', int('length'), 200)
+    .option('-t, --temperature <x>', 'sampling temperature (0 = greedy)', num('temperature'), 0.8)
+    .option('-k, --top-k <n>', 'sample from the k most likely characters', int('top-k'))
+    .option('--seed <n>', 'random seed', int('seed', 0), 0)
+    .action(async (ckpt: string, o) => {
+      const t = loadTrained(new Uint8Array(await readFile(ckpt)));
+      manualSeed(o.seed);
+      const { ids, unknown } = t.vocab.encode(o.prompt);
+      if (unknown) out(`note: ${unknown} prompt characters are outside the vocabulary (read as the unknown symbol)`);
+      const gen = generate(t.model, ids, { maxNewTokens: o.length, temperature: o.temperature, topK: o.topK });
+      out(t.vocab.decode(gen));
+    });
+  return program;
+}
+
+/** Runs the CLI; errors become one line on stderr and exit code 1 (2 for usage errors, from commander). */
+export async function main(argv: string[] = process.argv): Promise<number> {
+  try {
+    await makeProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    console.error(`dyn-pool: ${(e as Error).name === 'Error' ? '' : `${(e as Error).name}: `}${(e as Error).message}`);
+    return 1;
+  }
+}

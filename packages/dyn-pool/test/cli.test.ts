@@ -1,0 +1,111 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { manualSeed } from '@tessera/tensor-core';
+import { describe, expect, it } from 'vitest';
+import { makeProgram } from '../src/cli.js';
+import { evaluate, generate, HourglassLM, loadTrained, prepareCorpus, train } from '../src/index.js';
+
+function text(n: number): string {
+  const words = ['the', 'whale', 'ship', 'sea', 'captain', 'a', 'and', 'of', 'white'];
+  let x = 12345;
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    out.push(words[(x >> 8) % words.length]!);
+  }
+  return out.join(' ');
+}
+
+async function run(args: string[]): Promise<string[]> {
+  const lines: string[] = [];
+  await makeProgram((l) => lines.push(l), { exitOverride: true }).parseAsync(['node', 'dyn-pool', ...args]);
+  return lines;
+}
+
+describe('training, checkpoints and the CLI', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-'));
+  const file = join(dir, 'text.txt');
+  writeFileSync(file, text(1500));
+  const tiny = [
+    '--d-model',
+    '16',
+    '--heads',
+    '2',
+    '--seq-len',
+    '32',
+    '--batch',
+    '2',
+    '--eval-tokens',
+    '256',
+    '--no-progress',
+  ];
+
+  it('resumes bit-exactly: 4 steps + 4 resumed steps equal 8 steps in one go', async () => {
+    const a = join(dir, 'a.ckpt');
+    const b = join(dir, 'b.ckpt');
+    const args = ['-b', 'gumbel', ...tiny, '--json', '--warmup', '2'];
+    await run(['train', file, '-o', a, '--steps', '8', ...args]);
+    await run(['train', file, '-o', b, '--steps', '8', '--stop-at', '4', ...args]);
+    const resumed = await run(['train', file, '-o', b, '--steps', '8', '--resume', ...args]);
+    expect(resumed[0]).toMatch(/resuming .* at step 4 of 8/);
+    const ma = loadTrained(readFileSync(a)).model.stateDict();
+    const mb = loadTrained(readFileSync(b)).model.stateDict();
+    for (const [k, t] of ma) expect(Array.from(mb.get(k)!.dataSync()), k).toEqual(Array.from(t.dataSync()));
+    const summary = JSON.parse(resumed.at(-1)!);
+    expect(summary.steps).toBe(8);
+    expect(summary.validBpc).toBeGreaterThan(0);
+    expect(summary.peakRssBytes).toBeGreaterThan(0);
+  });
+
+  it('evaluates and generates from a checkpoint; unknown characters are reported, or refused with --strict', async () => {
+    const ck = join(dir, 'ws.ckpt');
+    await run(['train', file, '-o', ck, '--steps', '3', '-b', 'whitespace', ...tiny]);
+    const other = join(dir, 'other.txt');
+    writeFileSync(other, `${text(100)} zebra`);
+    const ev = await run(['eval', ck, other]);
+    expect(ev[0]).toMatch(/bpc on \d+ characters, SF [\d.]+, \d+ tok\/s; \d+ characters outside the vocabulary/);
+    await expect(run(['eval', ck, other, '--strict'])).rejects.toThrow(/"z" \(U\+007A\) .* not in the vocabulary/);
+    const gen = await run(['generate', ck, '-p', 'the ', '-n', '20', '--seed', '1']);
+    expect([...gen.at(-1)!].length).toBe(24);
+    expect(gen.at(-1)!.startsWith('the ')).toBe(true);
+  });
+
+  it('refuses empty and non-UTF-8 files with clear errors', async () => {
+    const empty = join(dir, 'empty.txt');
+    writeFileSync(empty, '');
+    await expect(run(['train', empty, '-o', join(dir, 'e.ckpt'), ...tiny])).rejects.toThrow(/empty text/);
+    const bad = join(dir, 'bad.txt');
+    writeFileSync(bad, Buffer.from([0x61, 0xfe, 0x62]));
+    await expect(run(['train', bad, '-o', join(dir, 'e.ckpt'), ...tiny])).rejects.toThrow(/not valid UTF-8.*offset 1/);
+    await expect(run(['train', join(dir, 'nope.txt'), '-o', join(dir, 'e.ckpt')])).rejects.toThrow(/no such file/);
+    await expect(run(['train', file, '-o', 'x', '--layers', '1,2'])).rejects.toThrow(/three comma-separated/);
+    await expect(run(['train', file, '-o', 'x', '-b', 'bpe'])).rejects.toThrow(/boundary must be one of/);
+  });
+
+  it('the unigram source trains its tokenizer and carries it in the checkpoint; long prompts slide', async () => {
+    manualSeed(0);
+    const corpus = prepareCorpus(text(800), { source: 'unigram', unigramVocab: 40 });
+    expect(corpus.tokenizer).not.toBeNull();
+    expect(corpus.trainTargets!.length).toBe(corpus.train.length);
+    const model = new HourglassLM({
+      vocabSize: corpus.vocab.size,
+      dModel: 16,
+      nHeads: 2,
+      layers: [1, 1, 1],
+      boundary: 'unigram',
+      maxSeqLen: 16,
+    });
+    const ck = join(dir, 'u.ckpt');
+    const st = await train(model, corpus, { steps: 3, batchSize: 2, seqLen: 16, checkpoint: ck });
+    expect(st.shorteningFactor).toBeGreaterThan(0);
+    const t = loadTrained(readFileSync(ck));
+    expect(t.tokenizer!.encode('the whale')).toEqual(corpus.tokenizer!.encode('the whale'));
+    expect(evaluate(t.model, corpus, { seqLen: 16, maxTokens: 64 }).bpc).toBeCloseTo(
+      evaluate(model, corpus, { seqLen: 16, maxTokens: 64 }).bpc,
+      5,
+    );
+    const out = generate(t.model, corpus.valid.slice(0, 30), { maxNewTokens: 3, temperature: 0 });
+    expect(out.length).toBe(33);
+  });
+});
