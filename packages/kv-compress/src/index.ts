@@ -69,3 +69,12 @@ export {
   TYPE_BITS,
 } from './quant.js';
 export { ropeRows } from './rope.js';
+export {
+  KVCacheStore,
+  MemoryBackend,
+  prefixKey,
+  type StoreBackend,
+  type StoreOptions,
+  unwrapEntry,
+  wrapEntry,
+} from './store.js';
