@@ -8,7 +8,7 @@ import type { Frames } from './framing.js';
 import { type MelFilterbank, type MelOptions, melFilterbank } from './mel.js';
 import { type StftOptions, StftPlan } from './stft.js';
 
-export interface GriffinLimOptions extends Omit<StftOptions, 'padMode'> {
+export interface GriffinLimOptions extends StftOptions {
   /** Iterations, default 32 (torchaudio, librosa). */
   nIter?: number;
   /** Fast Griffin-Lim momentum in [0, 1), default 0.99; 0 is the original algorithm. */
@@ -56,12 +56,12 @@ function rng(seed: number): () => number {
 
 /**
  * Estimates a signal whose STFT magnitude is `mag` [T x nBins] (nFft = 2 (nBins - 1) unless given), by
- * alternating projections with momentum. The STFT settings must be those that made `mag`; centred frames
- * are assumed zero-padded, as the reconstruction is.
+ * alternating projections with momentum (torchaudio.functional.griffinlim with rand_init=False is `init: 'zeros',
+ * padMode: 'reflect'`). The STFT settings must be those that made `mag`.
  */
 export function griffinLim(mag: Frames, opts: GriffinLimOptions = {}): Float32Array {
   const nFft = opts.nFft ?? 2 * (mag.dim - 1);
-  const plan = new StftPlan({ ...opts, nFft, padMode: 'constant' }, 'griffinLim');
+  const plan = new StftPlan({ ...opts, nFft }, 'griffinLim');
   const B = plan.nBins;
   check(B === mag.dim, 'griffinLim', `spectrogram has ${mag.dim} bins; nFft = ${nFft} needs ${B}`);
   const T = mag.nFrames;

@@ -11,6 +11,7 @@ import {
   ValueError,
 } from '@tessera/audio';
 import { describe, expect, test } from 'vitest';
+import { golden, maxAbsErr } from './golden.js';
 import { glottal } from './signals.js';
 
 const sr = 16000;
@@ -86,5 +87,18 @@ describe('from mel', () => {
     const many = l1(32);
     expect(many).toBeLessThan(0.15); // the research notes measured 0.12-0.19 on speech
     expect(many).toBeLessThan(few * 0.7);
+  });
+});
+
+describe('against torchaudio', () => {
+  test('torchaudio.functional.griffinlim (rand_init=False, momentum 0.99, 8 iterations, reflect)', () => {
+    const g = golden('gl_mag');
+    const mag = { data: g.data, nFrames: g.shape[0]!, dim: g.shape[1]! };
+    const y = griffinLim(mag, { nFft: 512, hopLength: 128, nIter: 8, init: 'zeros', padMode: 'reflect' });
+    const ref = golden('gl_torchaudio').data;
+    expect(y.length).toBe(ref.length);
+    let peak = 0;
+    for (const v of ref) peak = Math.max(peak, Math.abs(v));
+    expect(maxAbsErr(y, ref) / peak).toBeLessThan(1e-5);
   });
 });
