@@ -3,7 +3,7 @@
 // permutes, flips, int32); the committed .wasm against its source.
 import { afterEach, describe, expect, test } from 'vitest';
 import * as builds from '../src/backends/cpu/wasm/kernels.wasm.js';
-import { cpuPath, setCpuPath, wasmCopy } from '../src/backends/cpu/wasm.js';
+import { Arena, arenaStats, cpuPath, setCpuPath, WasmMemoryError, wasm, wasmCopy } from '../src/backends/cpu/wasm.js';
 import { F, manualSeed, randint, randn, type Tensor, tidy } from '../src/index.js';
 
 afterEach(() => setCpuPath('auto'));
@@ -197,4 +197,33 @@ describe('the committed kernels', () => {
     const committed = readFileSync(new URL('../src/backends/cpu/wasm/kernels.wasm.ts', import.meta.url), 'utf8');
     expect(render(await build())).toBe(committed);
   }, 60_000);
+});
+
+describe('the wasm arena', () => {
+  test('matmul and copy results live in the arena and their blocks are reused after dispose', () => {
+    manualSeed(7);
+    const a = randn([200, 300]);
+    const b = randn([300, 100]);
+    const step = () => tidy(() => a.matmul(b).transpose(0, 1).contiguous().sum().itemSync());
+    step();
+    const before = arenaStats()!;
+    for (let i = 0; i < 5; i++) step();
+    const after = arenaStats()!;
+    expect(after.heapBytes).toBe(before.heapBytes);
+    expect(after.liveBytes).toBe(before.liveBytes);
+    const y = a.matmul(b);
+    expect(arenaStats()!.liveBytes).toBeGreaterThan(before.liveBytes);
+    y.dispose();
+    expect(arenaStats()!.liveBytes).toBe(before.liveBytes);
+  });
+
+  test('an allocation past the wasm32 limit is a typed error and the backend stays usable', () => {
+    const e = wasm()!;
+    expect(() => Arena.of(e).alloc(5 * 2 ** 30)).toThrow(WasmMemoryError);
+    manualSeed(8);
+    const a = randn([70, 80]);
+    const b = randn([80, 90]);
+    const { wasm: w, ts } = both(() => a.matmul(b));
+    expect(relErr(w, ts)).toBeLessThan(1e-5);
+  });
 });

@@ -8,7 +8,7 @@ import { contiguousStrides, isContiguous, numel } from '../../shape.js';
 import type { BinaryOp, CompareOp, Kernels, ReduceOp, Storage, UnaryOp, View } from '../backend.js';
 import { gemm } from './matmul.js';
 import { forEachRow } from './strided.js';
-import { wasmCopy, wasmMatmul } from './wasm.js';
+import { releaseStorageArray, wasmCopy, wasmMatmul } from './wasm.js';
 
 const arr = (v: View): AnyTypedArray => v.storage.buf as AnyTypedArray;
 
@@ -25,11 +25,12 @@ function contig(v: View): AnyTypedArray {
   return copyArr(v, v.dtype);
 }
 
-function copyArr(v: View, dtype: DType): AnyTypedArray {
+/** A contiguous copy; `keep` lets the wasm path put it in its arena (only for arrays that become storages). */
+function copyArr(v: View, dtype: DType, keep = false): AnyTypedArray {
   const total = numel(v.shape);
   const a = arr(v);
   if (dtype === v.dtype && (a instanceof Float32Array || a instanceof Int32Array)) {
-    const w = wasmCopy(a, v.shape, v.strides, v.offset, total);
+    const w = wasmCopy(a, v.shape, v.strides, v.offset, total, keep);
     if (w) return w;
   }
   const out = allocArray(dtype, total);
@@ -319,7 +320,7 @@ export const cpuKernels = {
   },
 
   copy(x) {
-    return store(copyArr(x, x.dtype), x.dtype);
+    return store(copyArr(x, x.dtype, true), x.dtype);
   },
 
   reduce(op, x, dims) {
@@ -555,6 +556,7 @@ export const cpuKernels = {
   },
 
   free(s) {
+    releaseStorageArray(s.buf);
     s.buf = null;
   },
 } satisfies Kernels;

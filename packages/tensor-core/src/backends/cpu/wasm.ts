@@ -122,17 +122,90 @@ export function ensure(e: Engine, bytes: number): void {
   }
 }
 
-/** A bump layout for one op: 16-byte aligned blocks from `BASE + gemm scratch` on. */
-export class Layout {
-  end: number;
-  constructor(e: Engine, scratchBlocks = 1) {
-    this.end = BASE + scratchBlocks * align(e.x.gemmWorkBytes());
+// Memory map: [0, BASE) for the AssemblyScript stub runtime, then one gemm scratch block per thread, then
+// the arena. The arena hands out 16-byte aligned blocks in size classes (powers of two up to 1 MiB, then
+// whole MiBs) and keeps freed blocks on per-class free lists; wasm memory never shrinks, so a freed block
+// is reused by the next op of its class.
+export const MAX_THREADS = 8;
+
+export function scratch(e: Engine, thread: number): number {
+  return BASE + thread * align(e.x.gemmWorkBytes());
+}
+
+const arenas = new WeakMap<Engine, Arena>();
+
+export class Arena {
+  private top: number;
+  private readonly free = new Map<number, number[]>();
+  private readonly live = new Map<number, number>();
+  /** Every SharedArrayBuffer the memory has shown, so arena views can be recognised after a grow. */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  constructor(private readonly e: Engine) {
+    this.top = scratch(e, MAX_THREADS);
+    ensure(e, this.top);
   }
-  take(bytes: number): number {
-    const p = this.end;
-    this.end = align(p + bytes);
+  static of(e: Engine): Arena {
+    let a = arenas.get(e);
+    if (!a) arenas.set(e, (a = new Arena(e)));
+    return a;
+  }
+  alloc(bytes: number): number {
+    const c =
+      bytes <= 64 ? 64 : bytes <= 1 << 20 ? 2 ** Math.ceil(Math.log2(bytes)) : Math.ceil(bytes / 2 ** 20) * 2 ** 20;
+    const list = this.free.get(c);
+    let p = list?.pop();
+    if (p === undefined) {
+      p = this.top;
+      ensure(this.e, p + c);
+      this.top = p + c;
+    }
+    this.live.set(p, c);
     return p;
   }
+  release(p: number): void {
+    const c = this.live.get(p);
+    if (c === undefined) return;
+    this.live.delete(p);
+    const list = this.free.get(c);
+    if (list) list.push(p);
+    else this.free.set(c, [p]);
+  }
+  /** A Float32Array or Int32Array view of a block (shared memory only: views survive grows). */
+  view<T extends Float32Array | Int32Array>(
+    ctor: new (b: ArrayBufferLike, o: number, n: number) => T,
+    p: number,
+    n: number,
+  ): T {
+    const buf = this.e.memory.buffer;
+    this.buffers.add(buf);
+    return new ctor(buf, p, n);
+  }
+  /** The byte address of `a[0]` when `a` lies in this memory, else -1. */
+  addressOf(a: ArrayBufferView): number {
+    return this.e.shared && this.buffers.has(a.buffer) ? a.byteOffset : -1;
+  }
+  /** Frees the block of an arena-owned storage array; no-op for anything else. */
+  releaseArray(a: ArrayBufferView): void {
+    if (this.addressOf(a) >= 0) this.release(a.byteOffset);
+  }
+  get stats(): { liveBytes: number; freeBytes: number; heapBytes: number } {
+    let liveBytes = 0;
+    let freeBytes = 0;
+    for (const c of this.live.values()) liveBytes += c;
+    for (const [c, l] of this.free) freeBytes += c * l.length;
+    return { liveBytes, freeBytes, heapBytes: this.top };
+  }
+}
+
+/** Frees the arena block behind a CPU storage's array, if it has one (called by the kernels' `free`). */
+export function releaseStorageArray(buf: unknown): void {
+  if (engine && ArrayBuffer.isView(buf)) arenas.get(engine)?.releaseArray(buf);
+}
+
+/** Arena statistics of the loaded engine (null on the TypeScript path). */
+export function arenaStats(): { liveBytes: number; freeBytes: number; heapBytes: number } | null {
+  const e = wasm();
+  return e ? Arena.of(e).stats : null;
 }
 
 const align = (n: number) => (n + 15) & ~15;
@@ -149,9 +222,72 @@ export function span(shape: readonly number[], strides: readonly number[], offse
   return { lo, hi };
 }
 
+/** Temporary blocks of one op, freed together. */
+class Temps {
+  private readonly blocks: number[] = [];
+  constructor(readonly arena: Arena) {}
+  take(bytes: number): number {
+    const p = this.arena.alloc(bytes);
+    this.blocks.push(p);
+    return p;
+  }
+  done(): void {
+    for (const p of this.blocks) this.arena.release(p);
+    this.blocks.length = 0;
+  }
+}
+
+/** A contiguous result of `n` elements: an arena block when `keep` (shared memory), else a temp to copy out. */
+function result<T extends Float32Array | Int32Array>(
+  e: Engine,
+  T: Temps,
+  ctor: new (n: number) => T,
+  n: number,
+  keep: boolean,
+): { p: number; out: () => T } {
+  if (keep && e.shared) {
+    const p = T.arena.alloc(n * 4);
+    return { p, out: () => T.arena.view(ctor as never, p, n) as T };
+  }
+  const p = T.take(n * 4);
+  return {
+    p,
+    out: () => {
+      // (TypedArray.slice out of wasm memory is several times slower than allocate + set.)
+      const o = new ctor(n);
+      o.set(new (ctor as unknown as Float32ArrayConstructor)(e.memory.buffer, p, n) as never);
+      return o;
+    },
+  };
+}
+
 /**
- * Contiguous copy of a 4-byte view (float32 or int32) through the wasm gather. Returns null where the
- * TypeScript loop is as good: small views, or views that touch a small part of a large span.
+ * Byte address of element `offset` of a view in wasm memory: the array itself when it lives in the arena,
+ * else a temp holding the storage span the view touches. Null when the span is much larger than the view.
+ */
+function place(
+  e: Engine,
+  T: Temps,
+  data: Float32Array | Int32Array,
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+  total: number,
+): number | null {
+  const at = T.arena.addressOf(data);
+  if (at >= 0) return at + offset * 4;
+  const { lo, hi } = span(shape, strides, offset);
+  if (hi - lo + 1 > 4 * total + 4096) return null;
+  const p = T.take((hi - lo + 1) * 4);
+  const dst = data instanceof Float32Array ? new Float32Array(e.memory.buffer) : new Int32Array(e.memory.buffer);
+  dst.set(data.subarray(lo, hi + 1), p >> 2);
+  return p + (offset - lo) * 4;
+}
+
+/**
+ * Contiguous copy of a 4-byte view (float32 or int32) through the wasm gather; `keep` puts the result
+ * in the arena (for storages), otherwise it is a plain array. Null where the TypeScript loop is as
+ * good: small views, or views that touch a small part of a large span.
  */
 export function wasmCopy(
   data: Float32Array | Int32Array,
@@ -159,60 +295,31 @@ export function wasmCopy(
   strides: readonly number[],
   offset: number,
   total: number,
+  keep = false,
 ): Float32Array | Int32Array | null {
   const e = wasm();
   if (!e || total < 2048) return null;
-  const { lo, hi } = span(shape, strides, offset);
-  const n = hi - lo + 1;
-  if (n > 4 * total) return null;
-  const { outer, outerStrides, n: rowLen, inner } = collapse(shape, [strides]);
-  const dims = [...outer, rowLen];
-  const st = [...outerStrides[0]!, inner[0]!];
-  const L = new Layout(e);
-  const meta = L.take(dims.length * 12);
-  const src = L.take(n * 4);
-  const dst = L.take(total * 4);
-  ensure(e, L.end);
-  const buf = e.memory.buffer;
-  const i32 = new Int32Array(buf);
-  i32.set(dims, meta >> 2);
-  i32.set(st, (meta >> 2) + dims.length);
-  const view = data instanceof Float32Array ? new Float32Array(buf) : new Int32Array(buf);
-  view.set(data.subarray(lo, hi + 1), src >> 2);
-  e.x.copyStrided(dst, src + (offset - lo) * 4, dims.length, meta, meta + dims.length * 4, meta + dims.length * 8);
-  const out = data instanceof Float32Array ? new Float32Array(total) : new Int32Array(total);
-  out.set(view.subarray(dst >> 2, (dst >> 2) + total));
-  return out;
-}
-
-interface Staged {
-  /** byte address of element `offset` of the view */
-  ptr: number;
-  strides: readonly number[];
-}
-
-/** Copies the span of `v`'s storage into wasm memory (or, for a sparse view, its contiguous copy). */
-function stage(e: Engine, L: Layout, v: View, contig: (v: View) => Float32Array): () => Staged {
-  const data = v.storage.buf as Float32Array;
-  const total = numel(v.shape);
-  const { lo, hi } = span(v.shape, v.strides, v.offset);
-  if (hi - lo + 1 <= 4 * total + 4096) {
-    const p = L.take((hi - lo + 1) * 4);
-    return () => {
-      new Float32Array(e.memory.buffer).set(data.subarray(lo, hi + 1), p >> 2);
-      return { ptr: p + (v.offset - lo) * 4, strides: v.strides };
-    };
+  const T = new Temps(Arena.of(e));
+  try {
+    const src = place(e, T, data, shape, strides, offset, total);
+    if (src === null) return null;
+    const { outer, outerStrides, n: rowLen, inner } = collapse(shape, [strides]);
+    const dims = [...outer, rowLen];
+    const st = [...outerStrides[0]!, inner[0]!];
+    const meta = T.take(dims.length * 12);
+    const ctor = data instanceof Float32Array ? Float32Array : Int32Array;
+    const r = result<Float32Array | Int32Array>(e, T, ctor, total, keep);
+    const i32 = new Int32Array(e.memory.buffer);
+    i32.set(dims, meta >> 2);
+    i32.set(st, (meta >> 2) + dims.length);
+    e.x.copyStrided(r.p, src, dims.length, meta, meta + dims.length * 4, meta + dims.length * 8);
+    return r.out();
+  } finally {
+    T.done();
   }
-  // Made contiguous now, before this op writes anything to wasm memory (contig may use it too).
-  const dense = contig(v);
-  const p = L.take(total * 4);
-  return () => {
-    new Float32Array(e.memory.buffer).set(dense, p >> 2);
-    return { ptr: p, strides: contiguousStrides(v.shape) };
-  };
 }
 
-/** One m×n block of C: rows of A and B start at the given byte addresses. */
+/** One m×n product: byte addresses of A, B and C. */
 export interface GemmTask {
   a: number;
   b: number;
@@ -229,21 +336,23 @@ export interface GemmShape {
   bcs: number;
 }
 
-/** Runs the gemms; the thread pool may take over this step for large ops (see pool.ts). */
-export type GemmRunner = (e: Engine, L: Layout, s: GemmShape, tasks: GemmTask[]) => void;
+/** Runs the gemms of one matmul; the worker pool replaces it for large ops (pool.ts). */
+export type GemmRunner = (e: Engine, s: GemmShape, tasks: GemmTask[]) => void;
 
-const serialRunner: GemmRunner = (e, _L, s, tasks) => {
-  for (const t of tasks) e.x.gemm(t.a, s.ars, s.acs, t.b, s.brs, s.bcs, t.c, s.n, 0, s.m, s.n, s.k, BASE);
+export const serialGemm: GemmRunner = (e, s, tasks) => {
+  const work = scratch(e, 0);
+  for (const t of tasks) e.x.gemm(t.a, s.ars, s.acs, t.b, s.brs, s.bcs, t.c, s.n, 0, s.m, s.n, s.k, work);
 };
-let runner: GemmRunner = serialRunner;
+let runner: GemmRunner = serialGemm;
 
 export function setGemmRunner(r: GemmRunner | null): void {
-  runner = r ?? serialRunner;
+  runner = r ?? serialGemm;
 }
 
 /**
  * Batched matmul on the wasm path: `a` [...batch, m, k] · `b` [...batch, k, n] (batch dims broadcast,
- * any strides) into a fresh contiguous Float32Array. Null when the TypeScript kernel should run.
+ * any strides) into a fresh contiguous Float32Array (in the arena where memory is shared). Null when
+ * the TypeScript kernel should run.
  */
 export function wasmMatmul(a: View, b: View, contig: (v: View) => Float32Array): Float32Array | null {
   const e = wasm();
@@ -256,40 +365,48 @@ export function wasmMatmul(a: View, b: View, contig: (v: View) => Float32Array):
   const nb = numel(batch);
   // Tiny products cost more to stage than to compute.
   if (nb * m * n * k < 4096 || m * n === 0 || nb === 0) return null;
-  const L = new Layout(e, 1);
-  const sa = stage(e, L, a, contig);
-  const sb = stage(e, L, b, contig);
-  const c = L.take(nb * m * n * 4);
-  ensure(e, L.end);
-  const A = sa();
-  const B = sb();
-  const tasks: GemmTask[] = new Array(nb);
-  const idx = new Array<number>(batch.length).fill(0);
-  for (let t = 0; t < nb; t++) {
-    let ao = 0;
-    let bo = 0;
-    for (let d = 0; d < batch.length; d++) {
-      ao += idx[d]! * A.strides[d]!;
-      bo += idx[d]! * B.strides[d]!;
+  const T = new Temps(Arena.of(e));
+  try {
+    const operand = (v: View): { p: number; strides: readonly number[] } => {
+      const data = v.storage.buf as Float32Array;
+      const p = place(e, T, data, v.shape, v.strides, v.offset, numel(v.shape));
+      if (p !== null) return { p, strides: v.strides };
+      // A sparse view of a large storage: its contiguous copy instead.
+      const dense = contig(v);
+      const q = T.take(dense.length * 4);
+      new Float32Array(e.memory.buffer).set(dense, q >> 2);
+      return { p: q, strides: contiguousStrides(v.shape) };
+    };
+    const A = operand(a);
+    const B = operand(b);
+    const res = result(e, T, Float32Array, nb * m * n, true);
+    const tasks: GemmTask[] = new Array(nb);
+    const idx = new Array<number>(batch.length).fill(0);
+    for (let t = 0; t < nb; t++) {
+      let ao = 0;
+      let bo = 0;
+      for (let d = 0; d < batch.length; d++) {
+        ao += idx[d]! * A.strides[d]!;
+        bo += idx[d]! * B.strides[d]!;
+      }
+      tasks[t] = { a: A.p + ao * 4, b: B.p + bo * 4, c: res.p + t * m * n * 4 };
+      for (let d = batch.length - 1; d >= 0; d--) {
+        if (++idx[d]! < batch[d]!) break;
+        idx[d] = 0;
+      }
     }
-    tasks[t] = { a: A.ptr + ao * 4, b: B.ptr + bo * 4, c: c + t * m * n * 4 };
-    for (let d = batch.length - 1; d >= 0; d--) {
-      if (++idx[d]! < batch[d]!) break;
-      idx[d] = 0;
-    }
+    const shape: GemmShape = {
+      m,
+      n,
+      k,
+      ars: A.strides[r - 2]!,
+      acs: A.strides[r - 1]!,
+      brs: B.strides[r - 2]!,
+      bcs: B.strides[r - 1]!,
+    };
+    runner(e, shape, tasks);
+    return res.out();
+  } finally {
+    T.done();
   }
-  const shape: GemmShape = {
-    m,
-    n,
-    k,
-    ars: A.strides[r - 2]!,
-    acs: A.strides[r - 1]!,
-    brs: B.strides[r - 2]!,
-    bcs: B.strides[r - 1]!,
-  };
-  runner(e, L, shape, tasks);
-  // (TypedArray.slice out of wasm memory is several times slower than allocate + set.)
-  const out = new Float32Array(nb * m * n);
-  out.set(new Float32Array(e.memory.buffer, c, nb * m * n));
-  return out;
 }

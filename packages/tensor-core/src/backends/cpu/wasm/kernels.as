@@ -85,7 +85,21 @@ function packA(a: usize, ars: i32, acs: i32, mr: i32, kc: i32, pa: usize): void 
 }
 
 // C[0:mr, 0:nr] (+)= packed A strip · packed B panel. `ldc` in elements.
-function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32, acc: bool, tile: usize): void {
+// A[ii, p] is read at pa + ii * ai + p * ap (bytes): packed (ai 4, ap 16) or, for a row-major A, in place
+// (ai = row stride, ap 4), which skips packing A altogether.
+function micro(
+  pa: usize,
+  ai: usize,
+  ap: usize,
+  pb: usize,
+  kc: i32,
+  c: usize,
+  ldc: i32,
+  mr: i32,
+  nr: i32,
+  acc: bool,
+  tile: usize,
+): void {
   let c00 = f32x4.splat(0);
   let c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0);
@@ -94,24 +108,27 @@ function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i
   let c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0);
   let c31 = f32x4.splat(0);
-  let ap = pa;
+  let a0p = pa;
   let bp = pb;
+  const a1o = ai;
+  const a2o = 2 * ai;
+  const a3o = 3 * ai;
   for (let p = 0; p < kc; p++) {
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
-    let a = v128.load32_splat(ap);
+    let a = v128.load32_splat(a0p);
     c00 = madd(a, b0, c00);
     c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
+    a = v128.load32_splat(a0p + a1o);
     c10 = madd(a, b0, c10);
     c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
+    a = v128.load32_splat(a0p + a2o);
     c20 = madd(a, b0, c20);
     c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
+    a = v128.load32_splat(a0p + a3o);
     c30 = madd(a, b0, c30);
     c31 = madd(a, b1, c31);
-    ap += 16;
+    a0p += ap;
     bp += 32;
   }
   const ld = <usize>ldc * 4;
@@ -187,17 +204,28 @@ export function gemm(
   const pb = work;
   const pa = work + <usize>(KC * NC) * 4;
   const tile = pa + <usize>KC * 16;
-  for (let k0 = 0; k0 < k; k0 += KC) {
-    const kc = min(KC, k - k0);
+  // Even K blocks (300 → 150 + 150, not 256 + 44): a short last block wastes the C loads and stores.
+  const kb = (k + KC - 1) / KC;
+  const kstep = (k + kb - 1) / kb;
+  for (let k0 = 0; k0 < k; k0 += kstep) {
+    const kc = min(kstep, k - k0);
     for (let j0 = 0; j0 < n; j0 += NC) {
       const nc = min(NC, n - j0);
       packB(b + <usize>(k0 * brs + j0 * bcs) * 4, brs, bcs, kc, nc, pb);
       for (let i = i0; i < i1; i += 4) {
         const mr = min(4, i1 - i);
-        packA(a + <usize>(i * ars + k0 * acs) * 4, ars, acs, mr, kc, pa);
+        const a0 = a + <usize>(i * ars + k0 * acs) * 4;
+        let ap: usize = pa;
+        let ai: usize = 4;
+        let as: usize = 16;
+        if (mr == 4 && acs == 1) {
+          ap = a0;
+          ai = <usize>ars * 4;
+          as = 4;
+        } else packA(a0, ars, acs, mr, kc, pa);
         const crow = c + <usize>(i * ldc + j0) * 4;
         for (let q = 0; q < nc; q += 8)
-          micro(pa, pb + <usize>(q * kc) * 4, kc, crow + <usize>q * 4, ldc, mr, min(8, nc - q), k0 > 0, tile);
+          micro(ap, ai, as, pb + <usize>(q * kc) * 4, kc, crow + <usize>q * 4, ldc, mr, min(8, nc - q), k0 > 0, tile);
       }
     }
   }
@@ -218,7 +246,7 @@ export function copyStrided(dst: usize, src: usize, nd: i32, shape: usize, strid
   let base = src;
   for (;;) {
     let row = base;
-    if (s1 == 1) {
+    if (s1 == 1 && n1 >= 16) {
       for (let i = 0; i < n0; i++) {
         memory.copy(dst, row, <usize>n1 * 4);
         dst += <usize>n1 * 4;
