@@ -5,6 +5,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildText, type Skipped } from './build-text.js';
 import type { Fetched, Log } from './fetch.js';
+import { FLITE_TEST_VOICES, FLITE_TRAIN_VOICES, loadFlite } from './flite.js';
 import { buildParallel } from './parallel.js';
 import { buildReal } from './real.js';
 import { type Ctx, TEXT_SOURCES, type TextSource } from './sources.js';
@@ -17,12 +18,14 @@ export const STEP_NAMES = [
   'parallel',
   'speech-smoke',
   'speech-60min',
+  'flite-smoke',
   'real',
   'speech-smoke-noisy',
   'speech-60min-noisy',
+  'flite-60min',
 ] as const;
-/** What runs when no step is named: the noisy copies are asked for by name. */
-export const DEFAULT_STEPS: StepName[] = ['text', 'parallel', 'speech-smoke', 'speech-60min', 'real'];
+/** What runs when no step is named: the noisy copies and the large flite set are asked for by name. */
+export const DEFAULT_STEPS: StepName[] = ['text', 'parallel', 'speech-smoke', 'speech-60min', 'flite-smoke', 'real'];
 export type StepName = (typeof STEP_NAMES)[number];
 
 export interface BuildOptions {
@@ -37,6 +40,7 @@ export interface BuildOptions {
   /** For tests: other text sources, another speech engine. */
   sources?: TextSource[];
   engine?: Engine;
+  fliteEngine?: Engine;
 }
 
 interface StepRecord {
@@ -81,6 +85,9 @@ function stepOptions(step: StepName, o: BuildOptions): unknown {
     case 'speech-smoke-noisy':
     case 'speech-60min-noisy':
       return { seed: o.seed, engine: o.engine?.name ?? 'espeak' };
+    case 'flite-smoke':
+    case 'flite-60min':
+      return { seed: o.seed, engine: o.fliteEngine?.name ?? 'flite' };
     default:
       return {};
   }
@@ -147,6 +154,22 @@ export async function build(o: BuildOptions): Promise<{ manifest: Manifest; fail
           const spec = small ? { trainSeconds: 150, testSeconds: 30 } : { trainSeconds: 54 * 60, testSeconds: 6 * 60 };
           const seed = o.seed + (small ? 0 : 1);
           res = await buildSpeech(ctx, o.data, { name, ...spec, rates: [16000, 22050], noise, seed }, o.engine);
+          break;
+        }
+        case 'flite-smoke':
+        case 'flite-60min': {
+          const small = step === 'flite-smoke';
+          const spec = small ? { trainSeconds: 150, testSeconds: 30 } : { trainSeconds: 54 * 60, testSeconds: 6 * 60 };
+          const voices = { trainVoices: FLITE_TRAIN_VOICES, testVoices: FLITE_TEST_VOICES };
+          const name = small ? 'smoke' : '60min';
+          const engine = o.fliteEngine ?? loadFlite(ctx);
+          res = await buildSpeech(
+            ctx,
+            o.data,
+            { name, ...spec, ...voices, rates: [16000, 22050], noise: false, seed: o.seed + 2 },
+            engine,
+            'flite',
+          );
           break;
         }
         case 'real':

@@ -132,6 +132,9 @@ export function eventsToAlignment(
 
 export interface SpeechSpec {
   name: string;
+  /** Voices of the train split and the held-out voices of the test split (default: the espeak ones). */
+  trainVoices?: string[];
+  testVoices?: string[];
   trainSeconds: number;
   testSeconds: number;
   rates: number[];
@@ -160,7 +163,7 @@ export function synthesize(
 ): Utterance[] {
   const out: Utterance[] = [];
   for (const split of ['train', 'test'] as const) {
-    const voices = split === 'train' ? TRAIN_VOICES : TEST_VOICES;
+    const voices = split === 'train' ? (spec.trainVoices ?? TRAIN_VOICES) : (spec.testVoices ?? TEST_VOICES);
     const target = split === 'train' ? spec.trainSeconds : spec.testSeconds;
     const texts = shuffle(prompts[split], spec.seed + (split === 'train' ? 0 : 1));
     if (!texts.length) throw new Error(`no ${split} prompts`);
@@ -265,13 +268,14 @@ export async function buildSpeech(
   out: string,
   spec: SpeechSpec,
   engine?: Engine,
+  prefix = 'synth',
 ): Promise<{ files: string[]; stats: Record<string, number> }> {
   const t0 = Date.now();
   const eng = engine ?? (await loadEspeak(ctx));
   const prompts = speechPrompts(ctx);
   const utts = synthesize(eng, prompts, spec, ctx.log);
   const t1 = Date.now();
-  const files = writeSpeechSet(join(out, 'speech', `synth-${spec.name}`), utts, spec.rates);
+  const files = writeSpeechSet(join(out, 'speech', `${prefix}-${spec.name}`), utts, spec.rates);
   const sec = (s: 'train' | 'test') =>
     utts.filter((u) => u.split === s).reduce((a, u) => a + u.audio.length / u.sampleRate, 0);
   const stats = {
@@ -283,7 +287,7 @@ export async function buildSpeech(
     wavFiles: files.filter((f) => f.endsWith('.wav')).length,
   };
   ctx.log(
-    `speech synth-${spec.name}: ${utts.length} utterances, train ${stats.trainMinutes} min, test ${stats.testMinutes} min (synth ${stats.synthSeconds} s, write ${stats.writeSeconds} s)`,
+    `speech ${prefix}-${spec.name}: ${utts.length} utterances, train ${stats.trainMinutes} min, test ${stats.testMinutes} min (synth ${stats.synthSeconds} s, write ${stats.writeSeconds} s)`,
   );
   return { files, stats };
 }

@@ -182,7 +182,7 @@ describe('corpus builder', () => {
       const r = await build({
         ...opts(data),
         sources: undefined,
-        steps: ['text', 'parallel', 'speech-smoke', 'real'],
+        steps: ['text', 'parallel', 'speech-smoke', 'flite-smoke', 'real'],
         langs: ['en', 'he'],
       });
       expect(r.failed).toEqual([]);
@@ -190,6 +190,7 @@ describe('corpus builder', () => {
       expect(r.missing.some((m) => m.startsWith('text/oshb') && m.includes('apt-get not found'))).toBe(true);
       expect(r.missing.some((m) => m.startsWith('speech-smoke:') && m.includes('npm not found'))).toBe(true);
       expect(r.missing.some((m) => m.startsWith('real:') && m.includes('apt-get not found'))).toBe(true);
+      expect(r.missing.some((m) => m.startsWith('flite-smoke:') && m.includes('apt-get not found'))).toBe(true);
       expect(JSON.parse(readFileSync(join(data, 'MANIFEST.json'), 'utf8')).steps.real.error).toMatch(/apt-get/);
     } finally {
       process.env.PATH = path;

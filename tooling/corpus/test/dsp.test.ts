@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { addNoise, resample, wavBytes } from '../src/dsp.js';
+import { psdurToEvents } from '../src/flite.js';
 import { eventsToAlignment } from '../src/speech.js';
 
 const sine = (f: number, rate: number, n: number) =>
@@ -83,5 +84,21 @@ describe('espeak events → alignment', () => {
       { start: 0.011, end: 0.418, label: 'Hello' },
       { start: 0.568, end: 0.983, label: 'world' },
     ]);
+  });
+});
+
+describe('flite segments → alignment', () => {
+  test('-psdur end times become intervals', () => {
+    const ev = psdurToEvents('pau:0.164 hh:0.255 ax:0.304 l:0.547 ow:0.661 pau:0.891 \n');
+    const { phones, words } = eventsToAlignment(ev, 'Hello', 0.9);
+    expect(phones.map((p) => [p.label, +p.start.toFixed(6), +p.end.toFixed(6)])).toEqual([
+      ['sil', 0, 0.164],
+      ['hh', 0.164, 0.255],
+      ['ax', 0.255, 0.304],
+      ['l', 0.304, 0.547],
+      ['ow', 0.547, 0.661],
+      ['sil', 0.661, 0.9],
+    ]);
+    expect(words).toEqual([]);
   });
 });
