@@ -175,6 +175,33 @@ const LAYERS: Record<string, (g: Args) => Built> = {
       },
     };
   },
+  TransformerBlock: (g) => {
+    const m = new nn.TransformerBlock(g as unknown as nn.BlockOptions);
+    return { m, run: ({ x }) => [m.forward(x!)] };
+  },
+  CausalLM: (g) => {
+    const m = new nn.CausalLM(g as unknown as nn.CausalLMConfig);
+    return { m, run: ({ ids }) => [m.forward(ids!)] };
+  },
+  /** generate.py's Sequential of Linears and every activation module. */
+  Sequential: () => {
+    const m = new nn.Sequential(
+      new nn.Linear(5, 6),
+      new nn.GELU('tanh'),
+      new nn.Linear(6, 6),
+      new nn.SiLU(),
+      new nn.Linear(6, 6),
+      new nn.Softplus({ beta: 2, threshold: 3 }),
+      new nn.Linear(6, 6),
+      new nn.GELU(),
+      new nn.Linear(6, 4),
+      new nn.Sigmoid(),
+      new nn.Linear(4, 4),
+      new nn.Tanh(),
+      new nn.Identity(),
+    );
+    return { m, run: ({ x }) => [m.forward(x!)] };
+  },
 };
 
 /**
