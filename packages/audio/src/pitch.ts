@@ -4,7 +4,7 @@
 // distributions", ICASSP 2014. Both follow librosa.yin / librosa.pyin (0.10), which FastPitch 1.1 uses for its
 // pitch targets (fmin C2 = 65.4 Hz, fmax C7 = 2093 Hz, frame 1024, hop 256 at 22.05 kHz); differences are noted
 // inline. Checked on sines, chirps and glottal pulse trains of known F0 (test/pitch.test.ts).
-import { check, checkInt, checkPositive } from './errors.js';
+import { check, checkInt, checkPositive, ValueError } from './errors.js';
 import { FFT } from './fft.js';
 import { numFrames, type PadMode, padIndex } from './framing.js';
 
@@ -96,12 +96,21 @@ export function cmndf(x: ArrayLike<number>, opts: YinOptions): { data: Float32Ar
   return cmndInternal(x, r);
 }
 
-function cmndInternal(x: ArrayLike<number>, r: Resolved): { data: Float32Array; nFrames: number; dim: number } {
+/**
+ * Computes the CMND frame by frame into one row buffer: handed to `onFrame` when given (so YIN and pYIN never hold
+ * the [T x D] matrix: 400 MB for an hour), or gathered into the returned matrix.
+ */
+function cmndInternal(
+  x: ArrayLike<number>,
+  r: Resolved,
+  onFrame?: (t: number, row: Float32Array) => void,
+): { data: Float32Array; nFrames: number; dim: number } {
   const { N, W, hop, minPeriod, maxPeriod } = r;
   const n = x.length;
   const T = numFrames(n, N, hop, r.center);
   const D = maxPeriod - minPeriod + 1;
-  const out = new Float32Array(T * D);
+  const out = new Float32Array(onFrame ? 0 : T * D);
+  const row = new Float32Array(D);
   let P = 1;
   while (P < N) P <<= 1;
   const fft = new FFT(P);
@@ -141,8 +150,10 @@ function cmndInternal(x: ArrayLike<number>, r: Resolved): { data: Float32Array; 
     let acc = 0;
     for (let tau = 1; tau <= maxPeriod; tau++) {
       acc += d[tau]!;
-      if (tau >= minPeriod) out[t * D + tau - minPeriod] = d[tau]! / (acc / tau + 1e-300);
+      if (tau >= minPeriod) row[tau - minPeriod] = d[tau]! / (acc / tau + 1e-300);
     }
+    if (onFrame) onFrame(t, row);
+    else out.set(row, t * D);
   }
   return { data: out, nFrames: T, dim: D };
 }
@@ -180,29 +191,28 @@ function frameTimes(T: number, r: Resolved): Float32Array {
 export function yin(x: ArrayLike<number>, opts: YinOptions & { threshold?: number }): PitchTrack {
   const r = resolve(opts, 'yin');
   const threshold = opts.threshold ?? 0.1;
-  const cm = cmndInternal(x, r);
-  const { nFrames: T, dim: D } = cm;
+  const T = numFrames(x.length, r.N, r.hop, r.center);
+  const D = r.maxPeriod - r.minPeriod + 1;
   const f0 = new Float32Array(T);
   const voiced = new Uint8Array(T);
   const prob = new Float32Array(T);
   const tr: number[] = [];
-  for (let t = 0; t < T; t++) {
-    const o = t * D;
-    troughs(cm.data, o, D, tr);
+  cmndInternal(x, r, (t, row) => {
+    troughs(row, 0, D, tr);
     let best = -1;
     for (const i of tr)
-      if (cm.data[o + i]! < threshold) {
+      if (row[i]! < threshold) {
         best = i;
         break;
       }
     if (best >= 0) voiced[t] = 1;
     else {
       best = 0;
-      for (let i = 1; i < D; i++) if (cm.data[o + i]! < cm.data[o + best]!) best = i;
+      for (let i = 1; i < D; i++) if (row[i]! < row[best]!) best = i;
     }
-    f0[t] = r.sr / (r.minPeriod + best + parabolicShift(cm.data, o, best, D));
-    prob[t] = Math.max(0, 1 - cm.data[o + best]!);
-  }
+    f0[t] = r.sr / (r.minPeriod + best + parabolicShift(row, 0, best, D));
+    prob[t] = Math.max(0, 1 - row[best]!);
+  });
   return { f0, voiced, voicedProb: prob, times: frameTimes(T, r) };
 }
 
@@ -223,6 +233,8 @@ export interface PyinOptions extends YinOptions {
   noTroughProb?: number;
   /** F0 written for unvoiced frames, default NaN. */
   fillNa?: number;
+  /** Largest frames x states for the Viterbi back-pointers (int16 each), default 2^29 (1 GiB: ~35 min at FastPitch's settings). */
+  maxViterbiCells?: number;
 }
 
 /** Regularised incomplete beta I_x(a, b): a binomial sum for integer parameters, numeric integration otherwise. */
@@ -256,7 +268,8 @@ function betaCdf(x: number, a: number, b: number): number {
  * frame against a numpy re-implementation of librosa 0.10. Candidates above fMax are dropped (what librosa's
  * clipping amounts to); candidates that fall in one pitch bin add up (librosa keeps one: it never happens for
  * distinct troughs).
- * Memory grows as frames x pitch bins (int16 back-pointers): track long recordings in chunks of a few minutes.
+ * Memory grows as frames x states (int16 back-pointers, 2 x 601 states for C2..C7): track long recordings in chunks
+ * of minutes; past `maxViterbiCells` it throws a ValueError that says how long a chunk may be.
  */
 export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
   const r = resolve(opts, 'pyin');
@@ -273,8 +286,8 @@ export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
   const maxRate = opts.maxTransitionRate ?? 35.92;
   const fillNa = opts.fillNa ?? Number.NaN;
 
-  const cm = cmndInternal(x, r);
-  const { nFrames: T, dim: D } = cm;
+  const T = numFrames(x.length, r.N, r.hop, r.center);
+  const D = r.maxPeriod - r.minPeriod + 1;
   // 1. Prior over thresholds: Beta(a, b) mass of each interval (k/nThr, (k+1)/nThr].
   const thresholds = Float64Array.from({ length: nThr + 1 }, (_, k) => k / nThr);
   const betaProbs = new Float64Array(nThr);
@@ -286,6 +299,14 @@ export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
   const nBins = Math.floor(12 * binsPerSemitone * Math.log2(r.fMax / r.fMin)) + 1;
   check(nBins <= 16000, 'pyin', `too many pitch bins (${nBins}); raise resolution or narrow [fMin, fMax]`);
   const S = 2 * nBins;
+  // Viterbi back-pointers take T x S int16: refuse what would not fit rather than fail deep inside.
+  const maxCells = opts.maxViterbiCells ?? 2 ** 29;
+  if (T * S > maxCells) {
+    const framesOk = Math.floor(maxCells / S);
+    throw new ValueError(
+      `pyin: ${T} frames x ${S} states need ${((T * S * 2) / 2 ** 20).toFixed(1)} MB of back-pointers (limit maxViterbiCells = ${maxCells}); track in chunks of at most ${framesOk} frames (${((framesOk * r.hop) / r.sr).toFixed(0)} s)`,
+    );
+  }
 
   // 2-5. Observation probabilities: sparse voiced entries per frame, one shared unvoiced value.
   const obsBins: number[][] = [];
@@ -293,9 +314,8 @@ export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
   const voicedProb = new Float32Array(T);
   const tr: number[] = [];
   const ex = Math.exp(-lambda);
-  for (let t = 0; t < T; t++) {
-    const o = t * D;
-    troughs(cm.data, o, D, tr);
+  cmndInternal(x, r, (t, row) => {
+    troughs(row, 0, D, tr);
     const bins: number[] = [];
     const probs: number[] = [];
     if (tr.length > 0) {
@@ -303,7 +323,7 @@ export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
       // For threshold k, the troughs below it, in order, get Boltzmann(lambda, count) prior weights.
       // Trough m is below thresholds[k+1] for k >= first index where thresholds[k+1] > height.
       const firstK = tr.map((i) => {
-        const h = cm.data[o + i]!;
+        const h = row[i]!;
         let k = Math.floor(h * nThr); // thresholds[k+1] = (k+1)/nThr > h
         if (k < 0) k = 0;
         return k;
@@ -321,13 +341,13 @@ export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
           }
       }
       let gm = 0;
-      for (let m = 1; m < tr.length; m++) if (cm.data[o + tr[m]!]! < cm.data[o + tr[gm]!]!) gm = m;
+      for (let m = 1; m < tr.length; m++) if (row[tr[m]!]! < row[tr[gm]!]!) gm = m;
       p[gm] += noTroughProb * betaCum[Math.min(firstK[gm]!, nThr)]!;
       let vp = 0;
       for (let m = 0; m < tr.length; m++) {
         if (p[m]! <= 0) continue;
         const i = tr[m]!;
-        const period = r.minPeriod + i + parabolicShift(cm.data, o, i, D);
+        const period = r.minPeriod + i + parabolicShift(row, 0, i, D);
         const f = r.sr / period;
         let bin = Math.round(12 * binsPerSemitone * Math.log2(f / r.fMin));
         // Above fMax: dropped (librosa clips such bins onto the first unvoiced state, which is then overwritten).
@@ -345,7 +365,7 @@ export function pyin(x: ArrayLike<number>, opts: PyinOptions): PitchTrack {
     }
     obsBins.push(bins);
     obsProbs.push(probs);
-  }
+  });
 
   // 6. Transitions: a triangular band of half-width `half` bins within a voicing state (librosa.sequence.
   // transition_local, rows normalised after truncation at the edges), times 1 - switchProb or switchProb.

@@ -184,3 +184,9 @@ describe('against librosa 0.10 (numpy re-implementation in test/fixtures/generat
     expect(f0Same / both).toBe(1);
   });
 });
+
+test('pyin refuses a Viterbi that would not fit, saying how long a chunk may be', () => {
+  expect(() => pyin(sine(200, 22050, 2), { ...FP, maxViterbiCells: 100_000 })).toThrow(
+    /pyin: 173 frames x 1202 states need 0.4 MB of back-pointers \(limit maxViterbiCells = 100000\); track in chunks of at most 83 frames \(1 s\)/,
+  );
+});
