@@ -120,7 +120,7 @@ const LAYERS: Record<string, (g: Args) => Built> = {
     return { m, run: ({ ids }) => [m.forward(ids!)] };
   },
   LayerNorm: (g) => {
-    const m = new nn.LayerNorm(a(g.shape), { eps: a(g.eps) });
+    const m = new nn.LayerNorm(a(g.shape), { eps: a(g.eps), elementwiseAffine: g.elementwiseAffine !== false });
     return { m, run: ({ x }) => [m.forward(x!)] };
   },
   RMSNorm: (g) => {
@@ -128,11 +128,11 @@ const LAYERS: Record<string, (g: Args) => Built> = {
     return { m, run: ({ x }) => [m.forward(x!)] };
   },
   BatchNorm1d: (g) => {
-    const m = new nn.BatchNorm1d(a(g.num), { momentum: a(g.momentum), eps: a(g.eps) });
+    const m = new nn.BatchNorm1d(a(g.num), { momentum: a(g.momentum), eps: a(g.eps), affine: g.affine !== false });
     return { m, run: ({ x }) => [m.forward(x!)] };
   },
   GroupNorm: (g) => {
-    const m = new nn.GroupNorm(a(g.groups), a(g.channels), { eps: a(g.eps) });
+    const m = new nn.GroupNorm(a(g.groups), a(g.channels), { eps: a(g.eps), affine: g.affine !== false });
     return { m, run: ({ x }) => [m.forward(x!)] };
   },
   GRU: (g) => {
@@ -279,6 +279,38 @@ describe(`nn layers vs PyTorch ${G.torch}`, () => {
   const broken = G.layers.filter((c) => c.name in LAYER_BUGS);
   test.each(ok.map((c) => [c.name, c] as const))('%s', (_, c) => {
     expect(tidy(() => runLayer(c))).toEqual([]);
+  });
+  // Incremental decoding with a KV cache (prefill 2 tokens, then one at a time) gives torch's full-pass logits.
+  const lms = G.layers.filter((c) => c.layer === 'CausalLM');
+  test.each(lms.map((c) => [c.name, c] as const))('%s, decoded token by token with a KV cache', (_, c) => {
+    manualSeed(1);
+    const m = new nn.CausalLM(c.args as unknown as nn.CausalLMConfig);
+    m.loadStateDict(stateOf(c.state));
+    m.eval();
+    const ids = build(c.inputs.ids!);
+    const T = ids.shape[1]!;
+    const cache = new nn.KVCache();
+    const parts: number[][] = [];
+    noGrad(() =>
+      tidy(() => {
+        for (let t = 0; t < T; t = t === 0 ? 2 : t + 1) {
+          const n = t === 0 ? 2 : 1;
+          parts.push(num(m.forward(ids.slice(1, t, t + n).contiguous(), { cache })));
+        }
+      }),
+    );
+    // parts[k] is [B, n, V]; reassemble [B, T, V] and compare with torch's output.
+    const [B, , V] = c.outputs[0]!.shape as [number, number, number];
+    const got = new Float64Array(B * T * V);
+    let t0 = 0;
+    for (const p of parts) {
+      const n = p.length / (B * V);
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < n; i++) for (let v = 0; v < V; v++) got[(b * T + t0 + i) * V + v] = p[(b * n + i) * V + v]!;
+      t0 += n;
+    }
+    expect(t0).toBe(T);
+    expect(compare('logits', got, c.outputs[0]!.data as number[], 1e-5, 5e-6)).toEqual([]);
   });
   if (broken.length)
     test.fails.each(broken.map((c) => [c.name, LAYER_BUGS[c.name]!, c] as const))('%s (BUG: %s)', (_, _b, c) => {
