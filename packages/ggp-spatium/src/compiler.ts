@@ -7,7 +7,17 @@
 // fixpoint. State-independent relations are computed once at load. Checked against interpreter.ts.
 import { createHash } from 'node:crypto';
 import { CompileError, IllegalMoveError } from './errors.js';
-import { isCompound, isVar, type Literal, parseTerm, type Rule, rulesText, type Term } from './gdl.js';
+import {
+  isCompound,
+  isGround,
+  isVar,
+  type Literal,
+  parseTerm,
+  type Rule,
+  rulesText,
+  type Term,
+  termText,
+} from './gdl.js';
 import type { GameMachine } from './machine.js';
 import { type LoadOptions, type PreparedGame, prepareGame, prepareRules } from './prepare.js';
 import { TermTable, TupleSet } from './terms.js';
@@ -34,8 +44,8 @@ export interface CompiledProgram {
   source: string;
   /** names interned in this order get ids 1.. */
   names: string[];
-  /** constants as name indexes, interned in this order after names */
-  constants: string[];
+  /** ground terms (name, argument ids) interned in this order: their ids are 1.. */
+  ground: Array<[string, number[]]>;
   functors: Array<[string, number]>;
   rels: Array<{ name: string; arity: number; cls: Cls }>;
   staticOrder: number[];
@@ -48,10 +58,8 @@ const cache = new Map<string, { program: CompiledProgram; factory: (...a: unknow
 
 class Gen {
   names = new Map<string, number>();
-  constants = new Map<string, number>(); // constant name → term id
   functors = new Map<string, number>(); // "name/arity" → fid
   nameList: string[] = [];
-  constList: string[] = [];
   functorList: Array<[string, number]> = [];
   private lab = 0;
 
@@ -64,13 +72,23 @@ class Gen {
     }
     return id;
   }
+  /** Ground terms interned at load in this order (post-order), so their ids are compile-time constants. */
+  groundList: Array<[string, number[]]> = [];
+  private groundIds = new Map<string, number>();
   constant(s: string): number {
-    this.name(s);
-    let id = this.constants.get(s);
+    return this.ground(s);
+  }
+  ground(t: Term): number {
+    if (isVar(t)) throw new CompileError('ground() of a variable');
+    const key = termText(t);
+    let id = this.groundIds.get(key);
     if (id === undefined) {
-      id = this.constants.size + 1; // term ids of constants: interned first, in this order
-      this.constants.set(s, id);
-      this.constList.push(s);
+      const f = typeof t === 'string' ? t : t.f;
+      const args = typeof t === 'string' ? [] : t.args.map((a) => this.ground(a));
+      this.name(f);
+      id = this.groundList.length + 1;
+      this.groundList.push([f, args]);
+      this.groundIds.set(key, id);
     }
     return id;
   }
@@ -116,6 +134,43 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
     .digest('hex');
   const hit = cache.get(hash);
   if (hit) return hit.program;
+  // two passes: the first program computes the state-independent relations and the initial state, whose sizes
+  // then guide the literal order of the second
+  const first = generate(g, `${hash}:1`, undefined);
+  const m = new CompiledMachine(first.program);
+  const stats: Stats = { rel: new Map(), bucket: new Map() };
+  first.program.rels.forEach((r, i) => {
+    if (r.cls !== STATIC) return;
+    const R = m.R[i]!;
+    const distinct = Array.from({ length: r.arity }, (_, c) => {
+      const set = new Set<number>();
+      for (let k = 0; k < R.n; k++) set.add(R.d[k * r.arity + c]!);
+      return set.size;
+    });
+    stats.rel.set(`${r.name}/${r.arity}`, { n: R.n, distinct });
+  });
+  const init = m.initialState();
+  for (const id of init.ids) {
+    const k = `${m.T.names[m.T.tn[id]!]}/${m.T.ta[id]}`;
+    stats.bucket.set(k, (stats.bucket.get(k) ?? 0) + 1);
+  }
+  cache.delete(`${hash}:1`);
+  const second = generate(g, hash, stats);
+  second.program.compileMs = performance.now() - t0;
+  cache.set(hash, second);
+  return second.program;
+}
+
+interface Stats {
+  rel: Map<string, { n: number; distinct: number[] }>;
+  bucket: Map<string, number>;
+}
+
+function generate(
+  g: PreparedGame,
+  hash: string,
+  stats: Stats | undefined,
+): { program: CompiledProgram; factory: (...a: unknown[]) => unknown } {
   const gen = new Gen();
   for (const r of g.roles) gen.constant(r);
 
@@ -186,12 +241,20 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
   const rulesOfRel = new Map<number, number[]>();
 
   // term expression for a fully bound term
-  const texpr = (t: Term): string => {
+  const texpr = (t: Term, bound?: Set<string>, findOnly = false): string => {
     if (typeof t === 'string') return String(gen.constant(t));
     if (isVar(t)) return vn(t.v);
-    const a = t.args.map(texpr);
+    if (isGround(t)) return String(gen.ground(t));
+    if (bound) {
+      // a term already matched in an enclosing loop: reuse its id instead of rebuilding it
+      const pre = `\u0001${termText(t)}\u0001`;
+      for (const b of bound) if (b.startsWith(pre)) return b.slice(pre.length);
+    }
+    const a = t.args.map((x) => texpr(x, bound, findOnly));
     const f = gen.name(t.f);
-    return a.length <= 4 ? `T.mk${a.length}(${f}, ${a.join(', ')})` : `T.mkA(${f}, [${a.join(', ')}])`;
+    // membership tests look terms up without interning them (an unknown term is in no state; mark[-1] is undefined)
+    const op = findOnly ? 'f' : 'mk';
+    return a.length <= 4 ? `T.${op}${a.length}(${f}, ${a.join(', ')})` : `T.${op}A(${f}, [${a.join(', ')}])`;
   };
 
   /** Code that matches term id expression `x` against pattern `p`, binding free variables; fails with `fail`. */
@@ -203,34 +266,111 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
         out.push(`const ${vn(p.v)} = ${x};`);
         bound.add(p.v);
       }
-    } else if (allBound(p, bound)) out.push(`if (${x} !== ${texpr(p)}) ${fail};`);
+    } else if (allBound(p, bound)) out.push(`if (${x} !== ${texpr(p, bound)}) ${fail};`);
     else {
       const k = gen.label();
-      out.push(`if (T.tn[${x}] !== ${gen.name(p.f)} || T.ta[${x}] !== ${p.args.length}) ${fail};`);
-      out.push(`const o${k} = T.to[${x}];`);
+      out.push(`const x${k} = ${x};`);
+      out.push(`if (T.tn[x${k}] !== ${gen.name(p.f)} || T.ta[x${k}] !== ${p.args.length}) ${fail};`);
+      out.push(`const o${k} = T.to[x${k}];`);
       p.args.forEach((a, i) => {
         matchCode(`T.args[o${k} + ${i}]`, a, bound, fail, out);
       });
+      bound.add(`\u0001${termText(p)}\u0001x${k}`);
     }
   };
 
   const rel = (l: { rel: string; args: Term[] }) => rels.get(`${l.rel}/${l.args.length}`);
 
-  /** Estimated cost of evaluating a positive literal next (lower first). */
-  const cost = (l: Literal, bound: Set<string>): number => {
-    if (l.kind !== 'atom') return 1e9;
-    const a = l.atom;
+  /**
+   * Estimated work of a positive literal given the bound variables: `iter` rows visited per call and `fan` rows
+   * that pass. A `true` pattern scans its functor's bucket unless fully bound (then one membership test);
+   * static relations are indexed on bound columns; other derived relations are scanned.
+   */
+  const estimate = (l: Literal, bound: Set<string>): { iter: number; fan: number } => {
+    const a = (l as { atom: { rel: string; args: Term[] } }).atom;
     const nb = a.args.filter((t) => allBound(t, bound)).length;
-    if (nb === a.args.length) return 0;
-    if (a.rel === 'does') return allBound(a.args[0]!, bound) ? 1 : 2;
+    if (nb === a.args.length) return { iter: 1, fan: 0.5 };
+    if (a.rel === 'does') return allBound(a.args[0]!, bound) ? { iter: 1, fan: 0.7 } : { iter: 2, fan: 1.5 };
     if (a.rel === 'true') {
       const p = a.args[0]!;
-      if (isCompound(p)) return 20 - 4 * p.args.filter((t) => allBound(t, bound)).length;
-      return 40;
+      if (!isCompound(p)) return { iter: 40, fan: 40 };
+      const b = p.args.filter((t) => allBound(t, bound)).length;
+      const size = Math.max(8, stats?.bucket.get(`${p.f}/${p.args.length}`) ?? 16);
+      return { iter: size, fan: Math.max(0.3, size / 4 ** b) };
     }
     const r = rel(a);
-    if (!r) return 0.5; // undefined relation: always false, cheapest
-    return (r.cls === STATIC ? 10 : 30) - (nb ? (r.cls === STATIC ? 8 : 5) + nb : 0);
+    if (!r) return { iter: 0.1, fan: 0 };
+    const n = 8 * Math.max(1, a.args.length);
+    if (r.cls === STATIC) {
+      const st = stats?.rel.get(r.key);
+      if (st) {
+        let f = st.n;
+        a.args.forEach((t, i) => {
+          if (allBound(t, bound)) f /= Math.max(1, st.distinct[i]!);
+        });
+        f = Math.max(st.n ? 0.5 : 0.01, f);
+        return { iter: f, fan: f };
+      }
+      const f = Math.max(0.5, n / 8 ** nb);
+      return { iter: f, fan: f };
+    }
+    return { iter: n, fan: Math.max(0.5, n / 4 ** nb) };
+  };
+
+  /** Orders positive literals by least estimated work (exhaustive over subsets up to 12 literals, else greedy). */
+  const planOrder = (pos: Literal[], bound0: Set<string>): Literal[] => {
+    const n = pos.length;
+    if (n <= 1) return pos;
+    const varsOf = pos.map((l) => litVars(l));
+    const boundOf = (mask: number) => {
+      const b = new Set(bound0);
+      for (let i = 0; i < n; i++) if (mask & (1 << i)) for (const v of varsOf[i]!) b.add(v);
+      return b;
+    };
+    if (n > 12) {
+      const out: Literal[] = [];
+      let mask = 0;
+      while (out.length < n) {
+        const b = boundOf(mask);
+        let best = -1;
+        let bc = Number.POSITIVE_INFINITY;
+        for (let i = 0; i < n; i++) {
+          if (mask & (1 << i)) continue;
+          const e = estimate(pos[i]!, b);
+          if (e.iter * Math.max(1, e.fan) < bc) {
+            bc = e.iter * Math.max(1, e.fan);
+            best = i;
+          }
+        }
+        mask |= 1 << best;
+        out.push(pos[best]!);
+      }
+      return out;
+    }
+    const full = (1 << n) - 1;
+    const cost = new Float64Array(1 << n).fill(Number.POSITIVE_INFINITY);
+    const fan = new Float64Array(1 << n);
+    const last = new Int32Array(1 << n).fill(-1);
+    cost[0] = 0;
+    fan[0] = 1;
+    for (let m = 0; m < full; m++) {
+      if (cost[m] === Number.POSITIVE_INFINITY) continue;
+      const b = boundOf(m);
+      for (let i = 0; i < n; i++) {
+        if (m & (1 << i)) continue;
+        const e = estimate(pos[i]!, b);
+        const m2 = m | (1 << i);
+        const c = cost[m]! + fan[m]! * e.iter;
+        if (c < cost[m2]! - 1e-9) {
+          cost[m2] = c;
+          fan[m2] = fan[m]! * e.fan;
+          last[m2] = i;
+        }
+      }
+    }
+    const order: Literal[] = [];
+    for (let m = full; m; m &= ~(1 << last[m]!)) order.unshift(pos[last[m]!]!);
+    return order;
   };
 
   /** Emits the body from literal i with the remaining literals, then `tail`. */
@@ -257,17 +397,8 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
       }
       return tail(bound);
     }
-    let best = 0;
-    let bc = Number.POSITIVE_INFINITY;
-    pos.forEach((l, i) => {
-      const c = cost(l, bound);
-      if (c < bc) {
-        bc = c;
-        best = i;
-      }
-    });
-    const l = pos[best]!;
-    const rest = [...pos.slice(0, best), ...pos.slice(best + 1)];
+    // positives come in planned order (planOrder)
+    const [l, ...rest] = pos as [Literal, ...Literal[]];
     return emitAtom(
       (l as { atom: { rel: string; args: Term[] } }).atom,
       new Set(bound),
@@ -289,7 +420,7 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
     const out: string[] = [];
     if (a.rel === 'true') {
       const p = a.args[0]!;
-      if (allBound(p, bound)) return `if (C.mark[${texpr(p)}] === C.stamp) {\n${inner(bound)}\n}`;
+      if (allBound(p, bound)) return `if (C.mark[${texpr(p, bound, true)}] === C.stamp) {\n${inner(bound)}\n}`;
       if (isVar(p)) {
         out.push(`${L}: for (let i${k} = 0, a${k} = C.ids, n${k} = a${k}.length; i${k} < n${k}; i${k}++) {`);
         matchCode(`a${k}[i${k}]`, p, bound, fail, out);
@@ -300,6 +431,7 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
         p.args.forEach((t, i) => {
           matchCode(`T.args[o${k} + ${i}]`, t, bound, fail, out);
         });
+        bound.add(`\u0001${termText(p)}\u0001x${k}`);
       } else return '';
       out.push(inner(bound), '}');
       return out.join('\n');
@@ -333,7 +465,7 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
     const nb = a.args.map((t) => allBound(t, bound));
     if (nb.every(Boolean)) {
       a.args.forEach((t, i) => {
-        out.push(`${R}.t[${i}] = ${texpr(t)};`);
+        out.push(`${R}.t[${i}] = ${texpr(t, bound)};`);
       });
       out.push(`if (${R}.has()) {`, inner(bound), '}');
       return out.join('\n');
@@ -346,7 +478,7 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
       const c1 = cols[0]!;
       const c2 = cols.length > 1 ? cols[1]! : -1;
       out.push(
-        `const r${k} = ${R}.rows(${c1}, ${c2}, ${texpr(a.args[c1]!)}, ${c2 >= 0 ? texpr(a.args[c2]!) : 0});`,
+        `const r${k} = ${R}.rows(${c1}, ${c2}, ${texpr(a.args[c1]!, bound)}, ${c2 >= 0 ? texpr(a.args[c2]!, bound) : 0});`,
         `if (r${k} !== undefined) ${L}: for (let i${k} = 0, d${k} = ${R}.d; i${k} < r${k}.length; i${k}++) {`,
         `const o${k} = r${k}[i${k}] * ${n};`,
       );
@@ -366,13 +498,13 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
   const emitCheck = (l: Literal, bound: Set<string>, inner: (b: Set<string>) => string, curScc: number): string => {
     if (l.kind === 'distinct') {
       if (!allBound(l.a, bound) || !allBound(l.b, bound)) throw new CompileError('distinct with unbound variables');
-      return `if (${texpr(l.a)} !== ${texpr(l.b)}) {\n${inner(bound)}\n}`;
+      return `if (${texpr(l.a, bound)} !== ${texpr(l.b, bound)}) {\n${inner(bound)}\n}`;
     }
     if (l.kind === 'not') {
       const x = l.lit;
       if (x.kind === 'distinct') {
         if (!allBound(x.a, bound) || !allBound(x.b, bound)) throw new CompileError('distinct with unbound variables');
-        return `if (${texpr(x.a)} === ${texpr(x.b)}) {\n${inner(bound)}\n}`;
+        return `if (${texpr(x.a, bound)} === ${texpr(x.b, bound)}) {\n${inner(bound)}\n}`;
       }
       if (x.kind === 'not') return emitBody([x.lit], [], new Set(bound), () => inner(bound), curScc);
       if (x.kind === 'atom') {
@@ -391,11 +523,11 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
     const head = (b: Set<string>) => {
       const lines = r.head.args.map((t, i) => {
         if (!allBound(t, b)) throw new CompileError(`unsafe rule for '${r.head.rel}': a head variable is unbound`);
-        return `H.t[${i}] = ${texpr(t)};`;
+        return `H.t[${i}] = ${texpr(t, b)};`;
       });
       return `${lines.join(' ')} H.add();`;
     };
-    const code = emitBody(pos, negs, new Set(), head, hr.scc);
+    const code = emitBody(planOrder(pos, new Set()), negs, new Set(), head, hr.scc);
     ruleFns.push(`function rule${ri}() { // ${r.head.rel}\nconst H = R[${hr.idx}];\n${code}\n}`);
     if (!rulesOfRel.has(hr.idx)) rulesOfRel.set(hr.idx, []);
     rulesOfRel.get(hr.idx)!.push(ri);
@@ -432,7 +564,7 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
     roles: g.roles,
     source,
     names: gen.nameList,
-    constants: gen.constList,
+    ground: gen.groundList,
     functors: gen.functorList,
     rels: relList.map((r) => ({ name: r.name, arity: r.arity, cls: r.cls })),
     staticOrder,
@@ -445,9 +577,8 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
   } catch (e) {
     throw new CompileError(`generated code does not parse: ${(e as Error).message}`);
   }
-  program.compileMs = performance.now() - t0;
   cache.set(hash, { program, factory });
-  return program;
+  return { program, factory };
 }
 
 /** The per-machine evaluation context the generated code reads. */
@@ -495,8 +626,8 @@ export class CompiledMachine implements GameMachine<CState, number> {
     program.functors.forEach(([f, n], i) => {
       T.declareFunctor(T.name(f), n, i + 1);
     });
-    program.constants.forEach((c, i) => {
-      if (T.constant(c) !== i + 1) throw new CompileError('constant ids out of order');
+    program.ground.forEach(([f, args], i) => {
+      if (T.mkA(T.name(f), args) !== i + 1) throw new CompileError('ground term ids out of order');
     });
     this.roleNames = program.roles;
     this.C = new Context(program.functors.length, program.roles.length);

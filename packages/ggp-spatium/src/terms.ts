@@ -83,9 +83,42 @@ export class TermTable {
     return this.intern(f, a.length, a);
   }
 
+  f1(f: number, a: number): number {
+    if (a < 0) return -1;
+    this.scratch[0] = a;
+    return this.find(f, this.scratch, 1);
+  }
+  f2(f: number, a: number, b: number): number {
+    if (a < 0 || b < 0) return -1;
+    const s = this.scratch;
+    s[0] = a;
+    s[1] = b;
+    return this.find(f, s, 2);
+  }
+  f3(f: number, a: number, b: number, c: number): number {
+    if (a < 0 || b < 0 || c < 0) return -1;
+    const s = this.scratch;
+    s[0] = a;
+    s[1] = b;
+    s[2] = c;
+    return this.find(f, s, 3);
+  }
+  f4(f: number, a: number, b: number, c: number, d: number): number {
+    if (a < 0 || b < 0 || c < 0 || d < 0) return -1;
+    const s = this.scratch;
+    s[0] = a;
+    s[1] = b;
+    s[2] = c;
+    s[3] = d;
+    return this.find(f, s, 4);
+  }
+  fA(f: number, a: ArrayLike<number>): number {
+    for (let i = 0; i < a.length; i++) if (a[i]! < 0) return -1;
+    return this.find(f, a, a.length);
+  }
+
   /** The id of (f a...) or -1 if no such term was ever built. */
-  find(f: number, a: ArrayLike<number>): number {
-    const n = a.length;
+  find(f: number, a: ArrayLike<number>, n = a.length): number {
     const mask = this.slots.length - 1;
     let i = this.hash(f, n, a) & mask;
     for (;;) {
