@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import * as builds from '../src/backends/cpu/wasm/kernels.wasm.js';
 import { Arena, arenaStats, cpuPath, setCpuPath, WasmMemoryError, wasm, wasmCopy } from '../src/backends/cpu/wasm.js';
-import { F, manualSeed, randint, randn, type Tensor, tidy } from '../src/index.js';
+import { F, manualSeed, pad, randint, randn, type Tensor, tidy } from '../src/index.js';
 
 afterEach(() => setCpuPath('auto'));
 
@@ -226,4 +226,17 @@ describe('the wasm arena', () => {
     const { wasm: w, ts } = both(() => a.matmul(b));
     expect(relErr(w, ts)).toBeLessThan(1e-5);
   });
+});
+
+test('pad on the wasm path equals the TypeScript pad (float32 and int32, strided input, non-zero value)', () => {
+  manualSeed(9);
+  const x = randn([4, 30, 70]).transpose(1, 2).flip([0]);
+  const w = both(() => pad(x, [2, 3, 0, 1, 1, 0], 0.5));
+  expect(w.wasm).toEqual(w.ts);
+  const i = randint(-1000, 1000, [33, 100]);
+  setCpuPath('auto');
+  const a = tidy(() => Int32Array.from(pad(i.transpose(0, 1), [1, 2, 3, 4], 7).dataSync()));
+  setCpuPath('ts');
+  const b = tidy(() => Int32Array.from(pad(i.transpose(0, 1), [1, 2, 3, 4], 7).dataSync()));
+  expect(a).toEqual(b);
 });

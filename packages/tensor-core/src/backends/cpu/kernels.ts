@@ -8,7 +8,7 @@ import { contiguousStrides, isContiguous, numel } from '../../shape.js';
 import type { BinaryOp, CompareOp, Kernels, ReduceOp, Storage, UnaryOp, View } from '../backend.js';
 import { gemm } from './matmul.js';
 import { forEachRow } from './strided.js';
-import { releaseStorageArray, wasmCopy, wasmMatmul } from './wasm.js';
+import { releaseStorageArray, wasmCopy, wasmMatmul, wasmPad } from './wasm.js';
 
 const arr = (v: View): AnyTypedArray => v.storage.buf as AnyTypedArray;
 
@@ -465,6 +465,11 @@ export const cpuKernels = {
   },
 
   pad(x, pads, value) {
+    const a = arr(x);
+    if (a instanceof Float32Array || (a instanceof Int32Array && Number.isInteger(value))) {
+      const w = wasmPad(a, x.shape, x.strides, x.offset, pads, value);
+      if (w) return store(w, x.dtype);
+    }
     const shape = x.shape.map((s, i) => s + pads[i]![0] + pads[i]![1]);
     const out = allocArray(x.dtype, numel(shape));
     if (value !== 0) out.fill(value);

@@ -29,7 +29,16 @@ interface WasmExports {
     work: number,
   ): void;
   gemmWorkBytes(): number;
-  copyStrided(dst: number, src: number, nd: number, shape: number, strides: number, idx: number): void;
+  copyStrided(
+    dst: number,
+    src: number,
+    nd: number,
+    shape: number,
+    dstStrides: number,
+    srcStrides: number,
+    idx: number,
+  ): void;
+  fill32(dst: number, bits: number, n: number): void;
   fma(): number;
 }
 
@@ -284,35 +293,82 @@ function place(
   return p + (offset - lo) * 4;
 }
 
+/** dst[view] = src[view] for 4-byte elements, both strided (element strides), through the wasm loop. */
+function strided(
+  e: Engine,
+  T: Temps,
+  dst: number,
+  dstStrides: readonly number[],
+  src: number,
+  srcStrides: readonly number[],
+  shape: readonly number[],
+): void {
+  const { outer, outerStrides, n, inner } = collapse(shape, [dstStrides, srcStrides]);
+  const dims = [...outer, n];
+  const nd = dims.length;
+  const meta = T.take(nd * 16);
+  const i32 = new Int32Array(e.memory.buffer, meta, nd * 4);
+  i32.set(dims, 0);
+  i32.set([...outerStrides[0]!, inner[0]!], nd);
+  i32.set([...outerStrides[1]!, inner[1]!], 2 * nd);
+  e.x.copyStrided(dst, src, nd, meta, meta + nd * 4, meta + nd * 8, meta + nd * 12);
+}
+
+type Arr4 = Float32Array | Int32Array;
+
 /**
- * Contiguous copy of a 4-byte view (float32 or int32) through the wasm gather; `keep` puts the result
+ * Contiguous copy of a 4-byte view (float32 or int32) through the wasm loop; `keep` puts the result
  * in the arena (for storages), otherwise it is a plain array. Null where the TypeScript loop is as
  * good: small views, or views that touch a small part of a large span.
  */
 export function wasmCopy(
-  data: Float32Array | Int32Array,
+  data: Arr4,
   shape: readonly number[],
   strides: readonly number[],
   offset: number,
   total: number,
   keep = false,
-): Float32Array | Int32Array | null {
+): Arr4 | null {
   const e = wasm();
   if (!e || total < 2048) return null;
   const T = new Temps(Arena.of(e));
   try {
     const src = place(e, T, data, shape, strides, offset, total);
     if (src === null) return null;
-    const { outer, outerStrides, n: rowLen, inner } = collapse(shape, [strides]);
-    const dims = [...outer, rowLen];
-    const st = [...outerStrides[0]!, inner[0]!];
-    const meta = T.take(dims.length * 12);
     const ctor = data instanceof Float32Array ? Float32Array : Int32Array;
-    const r = result<Float32Array | Int32Array>(e, T, ctor, total, keep);
-    const i32 = new Int32Array(e.memory.buffer);
-    i32.set(dims, meta >> 2);
-    i32.set(st, (meta >> 2) + dims.length);
-    e.x.copyStrided(r.p, src, dims.length, meta, meta + dims.length * 4, meta + dims.length * 8);
+    const r = result<Arr4>(e, T, ctor, total, keep);
+    strided(e, T, r.p, contiguousStrides(shape), src, strides, shape);
+    return r.out();
+  } finally {
+    T.done();
+  }
+}
+
+/** Constant padding of a 4-byte view into a fresh contiguous array (in the arena where memory is shared). */
+export function wasmPad(
+  data: Arr4,
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+  pads: readonly (readonly [number, number])[],
+  value: number,
+): Arr4 | null {
+  const e = wasm();
+  const total = numel(shape);
+  const outShape = shape.map((s, i) => s + pads[i]![0] + pads[i]![1]);
+  const outTotal = numel(outShape);
+  if (!e || outTotal < 2048) return null;
+  const T = new Temps(Arena.of(e));
+  try {
+    const src = total === 0 ? 0 : place(e, T, data, shape, strides, offset, total);
+    if (src === null) return null;
+    const f32 = data instanceof Float32Array;
+    const r = result<Arr4>(e, T, f32 ? Float32Array : Int32Array, outTotal, true);
+    const bits = f32 ? new Int32Array(Float32Array.of(value).buffer)[0]! : value | 0;
+    e.x.fill32(r.p, bits, outTotal);
+    const ost = contiguousStrides(outShape);
+    const at = pads.reduce((acc, p, i) => acc + p[0] * ost[i]!, 0);
+    if (total > 0) strided(e, T, r.p + at * 4, ost, src, strides, shape);
     return r.out();
   } finally {
     T.done();

@@ -231,50 +231,90 @@ export function gemm(
   }
 }
 
+/** Fills n 4-byte words at dst with `bits` (a float32 or int32 bit pattern). */
+export function fill32(dst: usize, bits: i32, n: i32): void {
+  if (bits == 0) {
+    memory.fill(dst, 0, <usize>n * 4);
+    return;
+  }
+  const v = i32x4.splat(bits);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + <usize>i * 4, v);
+  for (; i < n; i++) store<i32>(dst + <usize>i * 4, bits);
+}
+
 /**
- * Strided gather → contiguous: `dst` receives the view with `nd` dims (sizes at `shape`, element
- * strides at `strides`, both i32 arrays, innermost last) starting at `src`.
+ * Strided copy of 4-byte elements: an `nd`-dim view (sizes at `shape`, element strides at `dstStrides` and
+ * `srcStrides`, i32 arrays, innermost last) from `src` to `dst`. The three innermost dims run as plain
+ * loops (im2col windows have short rows: k, then kh·kw); the outer ones through an odometer in `idx`.
  */
-export function copyStrided(dst: usize, src: usize, nd: i32, shape: usize, strides: usize, idx: usize): void {
-  // The two innermost dims run as plain loops; the outer ones through an odometer in `idx`.
-  const n1 = nd >= 1 ? load<i32>(shape + <usize>(nd - 1) * 4) : 1;
-  const s1 = nd >= 1 ? load<i32>(strides + <usize>(nd - 1) * 4) : 0;
-  const n0 = nd >= 2 ? load<i32>(shape + <usize>(nd - 2) * 4) : 1;
-  const s0 = nd >= 2 ? load<i32>(strides + <usize>(nd - 2) * 4) : 0;
-  const outer = nd - 2;
+export function copyStrided(
+  dst: usize,
+  src: usize,
+  nd: i32,
+  shape: usize,
+  dstStrides: usize,
+  srcStrides: usize,
+  idx: usize,
+): void {
+  const n2 = nd >= 1 ? load<i32>(shape + <usize>(nd - 1) * 4) : 1;
+  const s2 = nd >= 1 ? <usize>load<i32>(srcStrides + <usize>(nd - 1) * 4) * 4 : 0;
+  const d2 = nd >= 1 ? <usize>load<i32>(dstStrides + <usize>(nd - 1) * 4) * 4 : 0;
+  const n1 = nd >= 2 ? load<i32>(shape + <usize>(nd - 2) * 4) : 1;
+  const s1 = nd >= 2 ? <usize>load<i32>(srcStrides + <usize>(nd - 2) * 4) * 4 : 0;
+  const d1 = nd >= 2 ? <usize>load<i32>(dstStrides + <usize>(nd - 2) * 4) * 4 : 0;
+  const n0 = nd >= 3 ? load<i32>(shape + <usize>(nd - 3) * 4) : 1;
+  const s0 = nd >= 3 ? <usize>load<i32>(srcStrides + <usize>(nd - 3) * 4) * 4 : 0;
+  const d0 = nd >= 3 ? <usize>load<i32>(dstStrides + <usize>(nd - 3) * 4) * 4 : 0;
+  const outer = nd - 3;
   for (let d = 0; d < outer; d++) store<i32>(idx + <usize>d * 4, 0);
-  let base = src;
+  const rowBytes = <usize>n2 * 4;
+  const dense = s2 == 4 && d2 == 4 && n2 >= 16;
+  let sb = src;
+  let db = dst;
   for (;;) {
-    let row = base;
-    if (s1 == 1 && n1 >= 16) {
-      for (let i = 0; i < n0; i++) {
-        memory.copy(dst, row, <usize>n1 * 4);
-        dst += <usize>n1 * 4;
-        row += <usize>s0 * 4;
-      }
-    } else {
-      for (let i = 0; i < n0; i++) {
-        let s = row;
-        for (let j = 0; j < n1; j++) {
-          store<f32>(dst, load<f32>(s));
-          dst += 4;
-          s += <usize>s1 * 4;
+    let sa = sb;
+    let da = db;
+    for (let a = 0; a < n0; a++) {
+      let sr = sa;
+      let dr = da;
+      if (dense) {
+        for (let i = 0; i < n1; i++) {
+          memory.copy(dr, sr, rowBytes);
+          sr += s1;
+          dr += d1;
         }
-        row += <usize>s0 * 4;
+      } else {
+        for (let i = 0; i < n1; i++) {
+          let ss = sr;
+          let dd = dr;
+          for (let j = 0; j < n2; j++) {
+            store<i32>(dd, load<i32>(ss));
+            ss += s2;
+            dd += d2;
+          }
+          sr += s1;
+          dr += d1;
+        }
       }
+      sa += s0;
+      da += d0;
     }
     let d = outer - 1;
     for (; d >= 0; d--) {
       const ip = idx + <usize>d * 4;
-      const st = <usize>load<i32>(strides + <usize>d * 4) * 4;
+      const ss = <usize>load<i32>(srcStrides + <usize>d * 4) * 4;
+      const ds = <usize>load<i32>(dstStrides + <usize>d * 4) * 4;
       const v = load<i32>(ip) + 1;
       if (v < load<i32>(shape + <usize>d * 4)) {
         store<i32>(ip, v);
-        base += st;
+        sb += ss;
+        db += ds;
         break;
       }
       store<i32>(ip, 0);
-      base -= st * <usize>(v - 1);
+      sb -= ss * <usize>(v - 1);
+      db -= ds * <usize>(v - 1);
     }
     if (d < 0) return;
   }

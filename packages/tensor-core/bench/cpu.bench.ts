@@ -1,0 +1,467 @@
+// The fast CPU backend against its peers, side by side in one run: matmul 256² and 1024², the batched QKᵀ
+// of attention 64×(128×32·32×128), conv1d B8 64→64 L1024 k3/k5 'same', conv2d B8 32→32 64×64 3×3.
+// Ours: the wasm SIMD128 path, the relaxed-SIMD FMA path (a child process with the flag Node 20 needs),
+// the TypeScript reference path. Peers: tfjs 4.22 with tfjs-backend-wasm and tfjs-backend-cpu,
+// onnxruntime-web 1.30 (wasm, 1 thread), PyTorch in a python3 subprocess when torch is installed
+// (OPENBLAS_CORETYPE=Cooperlake for that subprocess only, as the research note explains).
+// Every answer is checked against float64 sums at sampled output points. The machines are shared, so each
+// row is a median; the headline number is GFLOP per CPU-second of this process (robust to other
+// tenants for one-thread code), the note gives wall-clock GFLOP/s.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { allClose, type BenchRow, median, record } from '@tessera/bench-kit';
+import { F, manualSeed, randn, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { cpuPath, setCpuPath } from '../src/backends/cpu/wasm.js';
+import { onnxModel } from './onnx-graph.js';
+
+const PART = process.env.TESSERA_BENCH_PART; // 'fma': the child that runs only our relaxed-SIMD rows
+const PKG = 'tensor-core';
+
+interface Case {
+  name: string;
+  flops: number;
+  /** inputs in our layout */
+  inputs: { shape: number[]; data: Float32Array }[];
+  ours: (xs: Tensor[]) => Tensor;
+  /** float64 reference of output element `i` (our layout) */
+  ref: (i: number) => number;
+  outSize: number;
+  /** tfjs: takes our inputs, returns a function producing a tensor, and maps our output index to theirs */
+  tf: (tf: typeof import('@tensorflow/tfjs'), xs: Float32Array[]) => { run: () => unknown; at: (i: number) => number };
+  onnx: { bytes: Uint8Array; names: string[]; feeds: (xs: Float32Array[]) => Float32Array[]; note?: string };
+  torch: string;
+  slow?: boolean;
+}
+
+function rnd(shape: number[], std = 1): { shape: number[]; data: Float32Array } {
+  const t = randn(shape, { std });
+  const data = Float32Array.from(t.dataSync());
+  t.dispose();
+  return { shape, data };
+}
+
+function transpose(data: Float32Array, outer: number, r: number, c: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[o * r * c + j * r + i] = data[o * r * c + i * c + j]!;
+  return out;
+}
+
+function matmulCase(n: number): Case {
+  const a = rnd([n, n]);
+  const b = rnd([n, n]);
+  return {
+    name: `matmul ${n}²`,
+    flops: 2 * n ** 3,
+    inputs: [a, b],
+    ours: ([x, y]) => x!.matmul(y!),
+    ref: (i) => {
+      const r = Math.floor(i / n);
+      const c = i % n;
+      let s = 0;
+      for (let p = 0; p < n; p++) s += a.data[r * n + p]! * b.data[p * n + c]!;
+      return s;
+    },
+    outSize: n * n,
+    tf: (tf, [x, y]) => {
+      const A = tf.tensor2d(x!, [n, n]);
+      const B = tf.tensor2d(y!, [n, n]);
+      return { run: () => tf.matMul(A, B), at: (i) => i };
+    },
+    onnx: {
+      bytes: onnxModel(
+        'MatMul',
+        [
+          ['a', [n, n]],
+          ['b', [n, n]],
+        ],
+        [n, n],
+      ),
+      names: ['a', 'b'],
+      feeds: (xs) => xs,
+    },
+    torch: `a=torch.randn(${n},${n}); b=torch.randn(${n},${n}); f=lambda: a@b; ref=lambda: (a.double()@b.double())`,
+    slow: n >= 1024,
+  };
+}
+
+function attentionCase(): Case {
+  // B16·H4 = 64 heads, T128, dh 32: q [64, 128, 32] · kᵀ; k stays [64, 128, 32] (a transposed operand).
+  const q = rnd([64, 128, 32]);
+  const k = rnd([64, 128, 32]);
+  return {
+    name: 'bmm attention 64×(128×32·32×128)',
+    flops: 2 * 64 * 128 * 128 * 32,
+    inputs: [q, k],
+    ours: ([x, y]) => x!.matmul(y!.transpose(-2, -1)),
+    ref: (i) => {
+      const b = Math.floor(i / (128 * 128));
+      const r = Math.floor(i / 128) % 128;
+      const c = i % 128;
+      let s = 0;
+      for (let p = 0; p < 32; p++) s += q.data[(b * 128 + r) * 32 + p]! * k.data[(b * 128 + c) * 32 + p]!;
+      return s;
+    },
+    outSize: 64 * 128 * 128,
+    tf: (tf, [x, y]) => {
+      const Q = tf.tensor3d(x!, [64, 128, 32]);
+      const K = tf.tensor3d(y!, [64, 128, 32]);
+      return { run: () => tf.matMul(Q, K, false, true), at: (i) => i };
+    },
+    onnx: {
+      // ONNX MatMul has no transpose flag: kᵀ is fed materialised, which favours onnxruntime.
+      bytes: onnxModel(
+        'MatMul',
+        [
+          ['q', [64, 128, 32]],
+          ['kt', [64, 32, 128]],
+        ],
+        [64, 128, 128],
+      ),
+      names: ['q', 'kt'],
+      feeds: ([x, y]) => [x!, transpose(y!, 64, 128, 32)],
+      note: 'kᵀ fed pre-transposed',
+    },
+    torch: `q=torch.randn(64,128,32); k=torch.randn(64,128,32); f=lambda: q@k.transpose(-2,-1); ref=lambda: q.double()@k.double().transpose(-2,-1)`,
+  };
+}
+
+function conv1dCase(ks: number): Case {
+  const [B, C, O, L] = [8, 64, 64, 1024];
+  const x = rnd([B, C, L]);
+  const w = rnd([O, C, ks], 0.1);
+  const pad = (ks - 1) / 2;
+  return {
+    name: `conv1d B8 64→64 L1024 k${ks}`,
+    flops: 2 * B * O * C * ks * L,
+    inputs: [x, w],
+    ours: ([a, b]) => F.conv1d(a!, b!, { padding: 'same' }),
+    ref: (i) => {
+      const n = Math.floor(i / (O * L));
+      const o = Math.floor(i / L) % O;
+      const l = i % L;
+      let s = 0;
+      for (let c = 0; c < C; c++)
+        for (let j = 0; j < ks; j++) {
+          const p = l + j - pad;
+          if (p >= 0 && p < L) s += x.data[(n * C + c) * L + p]! * w.data[(o * C + c) * ks + j]!;
+        }
+      return s;
+    },
+    outSize: B * O * L,
+    tf: (tf, [a, b]) => {
+      const X = tf.tensor3d(transpose(a!, B, C, L), [B, L, C]); // NWC
+      // filter [k, Cin, Cout] from [Cout, Cin, k]
+      const wt = new Float32Array(ks * C * O);
+      for (let o = 0; o < O; o++)
+        for (let c = 0; c < C; c++) for (let j = 0; j < ks; j++) wt[(j * C + c) * O + o] = b![(o * C + c) * ks + j]!;
+      const W = tf.tensor3d(wt, [ks, C, O]);
+      return {
+        run: () => tf.conv1d(X, W, 1, 'same'),
+        at: (i) => {
+          const n = Math.floor(i / (O * L));
+          const o = Math.floor(i / L) % O;
+          return (n * L + (i % L)) * O + o;
+        },
+      };
+    },
+    onnx: {
+      bytes: onnxModel(
+        'Conv',
+        [
+          ['x', [B, C, L]],
+          ['w', [O, C, ks]],
+        ],
+        [B, O, L],
+        [
+          ['kernel_shape', [ks]],
+          ['pads', [pad, pad]],
+        ],
+      ),
+      names: ['x', 'w'],
+      feeds: (xs) => xs,
+    },
+    torch: `x=torch.randn(${B},${C},${L}); w=torch.randn(${O},${C},${ks}); f=lambda: torch.nn.functional.conv1d(x,w,padding=${pad}); ref=lambda: torch.nn.functional.conv1d(x.double(),w.double(),padding=${pad})`,
+  };
+}
+
+function conv2dCase(): Case {
+  const [B, C, O, H, W] = [8, 32, 32, 64, 64];
+  const x = rnd([B, C, H, W]);
+  const w = rnd([O, C, 3, 3], 0.1);
+  return {
+    name: 'conv2d B8 32→32 64×64 3×3',
+    flops: 2 * B * O * C * 9 * H * W,
+    inputs: [x, w],
+    ours: ([a, b]) => F.conv2d(a!, b!, { padding: 1 }),
+    ref: (i) => {
+      const n = Math.floor(i / (O * H * W));
+      const o = Math.floor(i / (H * W)) % O;
+      const h = Math.floor(i / W) % H;
+      const v = i % W;
+      let s = 0;
+      for (let c = 0; c < C; c++)
+        for (let dy = 0; dy < 3; dy++)
+          for (let dx = 0; dx < 3; dx++) {
+            const y = h + dy - 1;
+            const z = v + dx - 1;
+            if (y >= 0 && y < H && z >= 0 && z < W)
+              s += x.data[((n * C + c) * H + y) * W + z]! * w.data[((o * C + c) * 3 + dy) * 3 + dx]!;
+          }
+      return s;
+    },
+    outSize: B * O * H * W,
+    tf: (tf, [a, b]) => {
+      const Xc = tf.tensor4d(a!, [B, C, H, W]).transpose<import('@tensorflow/tfjs').Tensor4D>([0, 2, 3, 1]); // NHWC
+      const Wc = tf.tensor4d(b!, [O, C, 3, 3]).transpose<import('@tensorflow/tfjs').Tensor4D>([2, 3, 1, 0]); // [kh, kw, Cin, Cout]
+      return {
+        run: () => tf.conv2d(Xc, Wc, 1, 'same'),
+        at: (i) => {
+          const n = Math.floor(i / (O * H * W));
+          const o = Math.floor(i / (H * W)) % O;
+          const hw = i % (H * W);
+          return (n * H * W + hw) * O + o;
+        },
+      };
+    },
+    onnx: {
+      bytes: onnxModel(
+        'Conv',
+        [
+          ['x', [B, C, H, W]],
+          ['w', [O, C, 3, 3]],
+        ],
+        [B, O, H, W],
+        [
+          ['kernel_shape', [3, 3]],
+          ['pads', [1, 1, 1, 1]],
+        ],
+      ),
+      names: ['x', 'w'],
+      feeds: (xs) => xs,
+    },
+    torch: `x=torch.randn(${B},${C},${H},${W}); w=torch.randn(${O},${C},3,3); f=lambda: torch.nn.functional.conv2d(x,w,padding=1); ref=lambda: torch.nn.functional.conv2d(x.double(),w.double(),padding=1)`,
+    slow: true,
+  };
+}
+
+/** Medians of wall and CPU time (ms) over `reps` runs after `warmup`. */
+async function measure(fn: () => unknown, reps: number, warmup = 1): Promise<{ wall: number; cpu: number }> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await fn();
+    const t1 = performance.now();
+    const d = process.cpuUsage(c0);
+    wall.push(t1 - t0);
+    cpu.push((d.user + d.system) / 1000);
+  }
+  return { wall: median(wall), cpu: median(cpu) };
+}
+
+/** Compares `at(i)` of the output with the float64 reference at 48 sampled points. */
+function check(c: Case, get: (i: number) => number): boolean {
+  const have: number[] = [];
+  const want: number[] = [];
+  for (let s = 0; s < 48; s++) {
+    const i = (s * 2654435761) % c.outSize;
+    have.push(get(i));
+    want.push(c.ref(i));
+  }
+  return allClose(have, want, 2e-3, 2e-3);
+}
+
+const rows: BenchRow[] = [];
+function emit(c: Case, impl: string, t: { wall: number; cpu: number }, ok: boolean, note = ''): void {
+  const row: BenchRow = {
+    package: PKG,
+    case: c.name,
+    impl,
+    unit: 'GFLOP/CPU-s',
+    value: c.flops / (t.cpu * 1e6),
+    higherIsBetter: true,
+    check: ok ? 'ok' : 'fail',
+    note: `${(c.flops / (t.wall * 1e6)).toFixed(1)} GFLOP/s wall${note ? `; ${note}` : ''}`,
+  };
+  if (PART === 'fma') console.log(`ROW ${JSON.stringify(row)}`);
+  else {
+    rows.push(row);
+    record(row);
+  }
+}
+
+async function ours(c: Case, impl: string): Promise<void> {
+  const xs = c.inputs.map((x) => tensor(x.data).reshape(x.shape));
+  let out: Tensor | undefined;
+  const reps = impl.includes('ts') ? (c.slow ? 1 : 3) : c.slow ? 5 : 9;
+  const t = await measure(
+    () => {
+      out?.dispose();
+      out = tidy(() => c.ours(xs));
+    },
+    reps,
+    impl.includes('ts') && c.slow ? 0 : 1,
+  );
+  const y = out!.dataSync();
+  emit(
+    c,
+    impl,
+    t,
+    check(c, (i) => y[i]!),
+  );
+  out!.dispose();
+  for (const x of xs) x.dispose();
+}
+
+async function tfjs(c: Case, backend: 'wasm' | 'cpu'): Promise<void> {
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-wasm');
+  await tf.setBackend(backend);
+  await tf.ready();
+  const slow = backend === 'cpu';
+  const { run, at } = c.tf(
+    tf,
+    c.inputs.map((x) => x.data),
+  );
+  let out: import('@tensorflow/tfjs').Tensor | undefined;
+  const t = await measure(
+    () => {
+      out?.dispose();
+      out = run() as import('@tensorflow/tfjs').Tensor;
+      out.dataSync(); // forces the computation
+    },
+    slow ? (c.slow ? 1 : 3) : c.slow ? 5 : 9,
+    slow && c.slow ? 0 : 1,
+  );
+  const y = out!.dataSync();
+  emit(
+    c,
+    `tfjs-${backend}`,
+    t,
+    check(c, (i) => y[at(i)]!),
+    backend === 'wasm' ? '1 thread (threads fail in Node)' : '',
+  );
+  tf.disposeVariables();
+  tf.engine().reset();
+}
+
+async function onnx(c: Case): Promise<void> {
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+  const session = await ort.InferenceSession.create(c.onnx.bytes, { executionProviders: ['wasm'] });
+  const data = c.onnx.feeds(c.inputs.map((x) => x.data));
+  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+  c.onnx.names.forEach((n, i) => {
+    feeds[n] = new ort.Tensor('float32', data[i]!, c.inputs[i]!.shape);
+  });
+  if (c.name.startsWith('bmm')) feeds.kt = new ort.Tensor('float32', data[1]!, [64, 32, 128]);
+  let y!: Float32Array;
+  const t = await measure(
+    async () => {
+      const r = await session.run(feeds);
+      y = r.y!.data as Float32Array;
+    },
+    c.slow ? 5 : 9,
+  );
+  emit(
+    c,
+    'onnxruntime-web wasm',
+    t,
+    check(c, (i) => y[i]!),
+    `1 thread${c.onnx.note ? `; ${c.onnx.note}` : ''}`,
+  );
+  await session.release();
+}
+
+function torch(cases: Case[]): void {
+  const py = `
+import json, time, resource, sys
+try:
+    import torch
+except ImportError:
+    print(json.dumps({"missing": True})); sys.exit(0)
+torch.set_num_threads(1); torch.manual_seed(0)
+out = []
+for name, code, flops in json.loads(sys.stdin.read()):
+    env = {"torch": torch}
+    exec(code, env)
+    f, ref = env["f"], env["ref"]
+    y = f(); ok = bool(torch.allclose(y.double(), ref(), rtol=2e-3, atol=2e-3))
+    walls, cpus = [], []
+    for _ in range(7):
+        t0 = time.perf_counter(); c0 = time.process_time(); f(); cpus.append(time.process_time() - c0); walls.append(time.perf_counter() - t0)
+    walls.sort(); cpus.sort()
+    out.append({"name": name, "wall": walls[3] * 1e3, "cpu": cpus[3] * 1e3, "ok": ok, "version": torch.__version__})
+print(json.dumps(out))
+`;
+  const r = spawnSync('/usr/bin/python3', ['-c', py], {
+    input: JSON.stringify(cases.map((c) => [c.name, c.torch, c.flops])),
+    env: { ...process.env, OPENBLAS_CORETYPE: 'Cooperlake', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  let res: unknown;
+  try {
+    res = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    console.log(`pytorch: skipped (python3 failed: ${(r.stderr || String(r.error)).slice(0, 200)})`);
+    return;
+  }
+  if (!Array.isArray(res)) {
+    console.log('pytorch: skipped (torch is not installed for /usr/bin/python3)');
+    return;
+  }
+  for (const x of res as { name: string; wall: number; cpu: number; ok: boolean; version: string }[]) {
+    const c = cases.find((k) => k.name === x.name)!;
+    emit(c, `pytorch ${x.version} (1 thread)`, x, x.ok, 'OPENBLAS_CORETYPE=Cooperlake');
+  }
+}
+
+manualSeed(0);
+const cases = [matmulCase(256), matmulCase(1024), attentionCase(), conv1dCase(3), conv1dCase(5), conv2dCase()];
+
+if (PART === 'fma') {
+  if (cpuPath() === 'wasm-fma') for (const c of cases) await ours(c, 'tessera wasm+fma');
+  else console.log('relaxed SIMD does not validate here; no FMA rows');
+} else {
+  const path = cpuPath();
+  for (const c of cases) {
+    await ours(c, path === 'wasm-fma' ? 'tessera wasm+fma' : 'tessera wasm');
+    setCpuPath('ts');
+    await ours(c, 'tessera ts');
+    setCpuPath('auto');
+    await tfjs(c, 'wasm');
+    await tfjs(c, 'cpu');
+    await onnx(c);
+  }
+  torch(cases);
+  if (path !== 'wasm-fma') {
+    // Node 20 validates relaxed SIMD only behind a flag: the FMA rows come from a child process with it.
+    const r = spawnSync(
+      process.execPath,
+      ['--experimental-wasm-relaxed-simd', ...process.execArgv, fileURLToPath(import.meta.url)],
+      { env: { ...process.env, TESSERA_BENCH_PART: 'fma', TESSERA_BENCH_OUT: '' }, encoding: 'utf8', timeout: 240_000 },
+    );
+    for (const line of r.stdout.split('\n'))
+      if (line.startsWith('ROW ')) {
+        const row = JSON.parse(line.slice(4)) as BenchRow;
+        rows.push(row);
+        record(row);
+      } else if (line.trim()) console.log(line);
+    if (r.status !== 0) console.log(`fma child failed: ${r.stderr.slice(0, 400)}`);
+  }
+  // Ratios: ours ÷ each peer, per case.
+  console.log('\nours ÷ peer (GFLOP per CPU-second; > 1 means ours is faster)');
+  for (const c of cases) {
+    const mine = rows.filter((r) => r.case === c.name && r.impl.startsWith('tessera wasm'));
+    const peers = rows.filter((r) => r.case === c.name && !r.impl.startsWith('tessera'));
+    const parts = peers.map(
+      (p) =>
+        `${p.impl}: ${mine.map((m) => `${(m.value / p.value).toFixed(2)}×${m.impl.endsWith('fma') ? ' (fma)' : ''}`).join(' / ')}`,
+    );
+    console.log(`${c.name.padEnd(34)} ${parts.join('  ')}`);
+  }
+}
