@@ -188,7 +188,7 @@ async function benchStep(
 
 const sizes = soft ? [128, 256] : [256, 1024, 2048, 4096];
 for (const n of sizes)
-  for (const v of ['register', 'tiled', 'auto'] as const) {
+  for (const v of ['register', 'register4', 'tiled', 'auto'] as const) {
     if (v === 'tiled' && soft && n > 128) continue; // barriers are slow on CPU "GPUs"; one size shows it
     await benchMatmul(n, n, n, v);
   }

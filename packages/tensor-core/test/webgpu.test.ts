@@ -102,7 +102,7 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
     ['one row', [1, 24], [24, 40], (a, b) => a.matmul(b)],
     ['vector', [24], [3, 24, 8], (a, b) => a.matmul(b)],
   ];
-  for (const variant of ['auto', 'register', 'tiled', 'gemv'] as const)
+  for (const variant of ['auto', 'register', 'register4', 'tiled', 'gemv'] as const)
     test(`matmul (${variant}) matches the CPU`, async () => {
       webgpu.setMatmulVariant(variant);
       try {
@@ -183,15 +183,18 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
         opt.zeroGrad();
       });
     // Warm-up: the pool's high-water mark depends on where submits fall within a step.
-    for (let i = 0; i < 100; i++) step();
+    for (let i = 0; i < 60; i++) step();
     await webgpu.sync();
     const before = memory();
-    for (let i = 0; i < 300; i++) step();
+    for (let i = 0; i < 240; i++) step();
     await webgpu.sync();
     const after = memory();
-    expect(after.numTensors).toBe(before.numTensors);
-    expect(after.numBytes).toBe(before.numBytes);
+    // Tensors can only go down (the GC may collect handles leaked while building the model); the
+    // device's buffers stay exactly the same: every step reuses pooled ones.
+    expect(after.numTensors).toBeLessThanOrEqual(before.numTensors);
+    expect(after.numBytes).toBeLessThanOrEqual(before.numBytes);
     expect(after.webgpu!.buffers).toBe(before.webgpu!.buffers);
     expect(after.webgpu!.bytes).toBe(before.webgpu!.bytes);
+    expect(after.webgpu!.pooledBuffers).toBeGreaterThan(0);
   });
 });

@@ -11,7 +11,7 @@ import { collapse, Params } from './layout.js';
 import { type CType, ctypeOf, WG } from './wgsl/common.wgsl.js';
 import { binaryExpr, compareExpr, fillShader, mapShader, type Operand, unaryExpr } from './wgsl/elementwise.wgsl.js';
 import { gatherShader, scatterAddShader, stridedScatterShader } from './wgsl/index.wgsl.js';
-import { gemvShader, registerShader, tiledShader } from './wgsl/matmul.wgsl.js';
+import { gemvShader, register4Shader, registerShader, tiledShader } from './wgsl/matmul.wgsl.js';
 import { argReduceShader, cumsumShader, reduceShader, sortShader } from './wgsl/reduce.wgsl.js';
 
 /** What a WebGPU Storage's `buf` holds: the buffer and the context (device) it belongs to. */
@@ -32,7 +32,7 @@ export function getContext(): Context {
 }
 
 /** The matmul kernel: chosen per adapter and shape ('auto'), or forced (tests, benchmarks). */
-export type MatmulVariant = 'auto' | 'register' | 'tiled' | 'gemv';
+export type MatmulVariant = 'auto' | 'register' | 'register4' | 'tiled' | 'gemv';
 let matmulVariant: MatmulVariant = 'auto';
 export function setMatmulVariant(v: MatmulVariant): void {
   matmulVariant = v;
@@ -185,14 +185,24 @@ function toWords(data: ArrayLike<number>, dtype: DType): Uint32Array | Float32Ar
 
 // ------------------------------------------------------------------ matmul
 
-function chooseMatmul(a: View, b: View, M: number, N: number, K: number): 'register' | 'tiled' | 'gemv' {
-  const v = matmulVariant;
-  if (v === 'register' || v === 'gemv') return v;
-  if (v === 'tiled') return 'tiled';
+type Variant = 'register' | 'register4' | 'tiled' | 'gemv';
+
+function chooseMatmul(a: View, b: View, M: number, N: number, K: number): Variant {
+  const aligned = K % 4 === 0 && N % 4 === 0;
+  const v4 = aligned && vec4Ready(a) && vec4Ready(b);
+  switch (matmulVariant) {
+    case 'register':
+    case 'gemv':
+      return matmulVariant;
+    case 'register4':
+      return v4 ? 'register4' : 'register';
+    case 'tiled':
+      return aligned ? 'tiled' : 'register';
+  }
   if (M <= 4) return 'gemv';
-  const software = getContext().gpu.adapter.software;
-  if (software || K % 4 !== 0 || N % 4 !== 0 || a.dtype !== 'float32' || b.dtype !== 'float32') return 'register';
-  return 'tiled';
+  // Barriers cost more than they save on CPU "GPUs"; real GPUs get the workgroup-memory tiles.
+  if (!getContext().gpu.adapter.software && aligned && a.dtype === 'float32' && b.dtype === 'float32') return 'tiled';
+  return v4 ? 'register4' : 'register';
 }
 
 /** Row-major with every offset and stride a multiple of 4, as the vec4 kernel binds them. */
@@ -215,10 +225,9 @@ function matmulInto(a: View, b: View, out: Storage): void {
     fillInto(out, nb * M * N, 0);
     return;
   }
-  let variant = chooseMatmul(a, b, M, N, K);
+  const variant = chooseMatmul(a, b, M, N, K);
   const temps: Storage[] = [];
-  if (variant === 'tiled' && (K % 4 !== 0 || N % 4 !== 0)) variant = 'register';
-  // The vec4 kernel wants row-major operands: copy the others (transposed weights in backward).
+  // The tiled kernel wants row-major operands: copy the others (transposed weights in backward).
   const prep = (v: View): View => {
     if (variant !== 'tiled' || vec4Ready(v)) return v;
     const s = contiguous(v, 'matmul');
@@ -229,28 +238,28 @@ function matmulInto(a: View, b: View, out: Storage): void {
   const B = prep(b);
   const batch = collapse(batchShape, [A.strides.slice(0, r - 2), B.strides.slice(0, r - 2)]);
   const br = batch.shape.length;
-  const p = new Params()
+  const head = new Params()
     .u(M, N, K)
     .i(A.offset, B.offset, A.strides[r - 2]!, A.strides[r - 1]!, B.strides[r - 2]!, B.strides[r - 1]!)
     .u(...batch.shape)
     .i(...batch.strides[0]!, ...batch.strides[1]!);
   const ctx = getContext();
   const bufs = [gbuf(A.storage, 'matmul'), gbuf(B.storage, 'matmul'), gbuf(out, 'matmul')];
-  const rows = variant === 'gemv' ? 1 : 4;
-  const wx = variant === 'gemv' ? 64 : 8;
-  const wy = variant === 'gemv' ? 1 : 8;
   const code =
     variant === 'tiled'
       ? shader(`mm:t:${br}`, () => tiledShader(br))
-      : variant === 'gemv'
-        ? shader(`mm:g:${A.dtype}:${B.dtype}:${br}`, () => gemvShader(A.dtype, B.dtype, br))
-        : shader(`mm:r:${A.dtype}:${B.dtype}:${br}`, () => registerShader(A.dtype, B.dtype, br));
-  const gx = variant === 'tiled' ? Math.ceil(N / 32) : Math.ceil(N / 4 / wx);
-  const gy = variant === 'tiled' ? Math.ceil(M / 32) : Math.ceil(M / rows / wy);
+      : variant === 'register4'
+        ? shader(`mm:r4:${br}`, () => register4Shader(br))
+        : variant === 'gemv'
+          ? shader(`mm:g:${A.dtype}:${B.dtype}:${br}`, () => gemvShader(A.dtype, B.dtype, br))
+          : shader(`mm:r:${A.dtype}:${B.dtype}:${br}`, () => registerShader(A.dtype, B.dtype, br));
+  // Workgroups: tiled 32×32 outputs; register 8×8 threads of 4×4; gemv 64 threads of 1×4.
+  const gx = variant === 'tiled' ? Math.ceil(N / 32) : variant === 'gemv' ? Math.ceil(N / 256) : Math.ceil(N / 32);
+  const gy = variant === 'tiled' ? Math.ceil(M / 32) : variant === 'gemv' ? M : Math.ceil(M / 32);
+  const k = ctx.kernel(`matmul-${variant}`, code);
   for (let z0 = 0; z0 < nb; z0 += 65535) {
-    // More than 65535 batches: shift the batch index by a params word per chunk (rare).
-    if (z0 > 0) throw new WebGPUError(`matmul: ${nb} batches exceed the 65535 workgroups per dimension`);
-    ctx.dispatch(ctx.kernel(`matmul-${variant}`, code), bufs, p.build(), [gx, gy, Math.min(nb, 65535)]);
+    const p = Uint32Array.from([...head.build(), z0]);
+    ctx.dispatch(k, bufs, p, [gx, gy, Math.min(nb - z0, 65535)]);
   }
   for (const t of temps) webgpuKernels.free(t);
 }
