@@ -47,6 +47,11 @@ export interface HourglassConfig {
   /** Gumbel: prior rate α (SF ≈ 1/α) and temperature τ. */
   priorAlpha?: number;
   temperature?: number;
+  /**
+   * Gumbel at evaluation: 'sample' draws noisy boundaries as in training (the reference code does, so the
+   * shortening matches training; outputs are then random), 'threshold' takes 1[logit > 0] (deterministic).
+   */
+  gumbelEval?: 'sample' | 'threshold';
   /** Entropy: a spike must exceed the k previous entropies. */
   entropyK?: number;
   /** Hidden width of the boundary predictor (default dFF). */
@@ -164,7 +169,8 @@ export class HourglassLM extends nn.Module {
         if (c.boundary === 'fixed') boundaries = tensor(fixedBoundaries(B, T, c.fixedK!), { shape: [B, T] });
         else if (c.boundary === 'whitespace') boundaries = whitespaceBoundaries(ids, c.spaceIds!);
         else if (c.boundary === 'gumbel') {
-          soft = gumbelSigmoid(bpLogits!, { temperature: c.temperature ?? 0.5, noise: this.training });
+          const noise = this.training || (c.gumbelEval ?? 'sample') === 'sample';
+          soft = gumbelSigmoid(bpLogits!, { temperature: c.temperature ?? 0.5, noise });
           boundaries = soft.detach();
         } else boundaries = bpLogits!.detach().gt(0).float(); // unigram, entropy: the BP's hard decisions
         const residual = h;

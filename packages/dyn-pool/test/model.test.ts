@@ -24,7 +24,7 @@ describe('HourglassLM', () => {
   for (const source of BOUNDARY_SOURCES)
     it(`is causal with ${source} boundaries`, () => {
       manualSeed(3);
-      const model = new HourglassLM(config(source)).eval();
+      const model = new HourglassLM(config(source, { gumbelEval: 'threshold' })).eval();
       noGrad(() =>
         tidy(() => {
           const T = 32;
@@ -59,6 +59,23 @@ describe('HourglassLM', () => {
         let diff = 0;
         for (let v = 7 * V; v < 8 * V; v++) diff += Math.abs(la[v]! - lb[v]!);
         expect(diff).toBeGreaterThan(1e-4);
+      }),
+    );
+  });
+
+  it('Gumbel boundaries are sampled at evaluation by default (as the reference code), thresholded on request', () => {
+    manualSeed(6);
+    noGrad(() =>
+      tidy(() => {
+        const ids = randint(0, V, [1, 64]);
+        const sampled = new HourglassLM(config('gumbel')).eval();
+        const a = Array.from(sampled.forward(ids).boundaries!.dataSync());
+        const b = Array.from(sampled.forward(ids).boundaries!.dataSync());
+        expect(a).not.toEqual(b);
+        const th = new HourglassLM(config('gumbel', { gumbelEval: 'threshold' })).eval();
+        const c = Array.from(th.forward(ids).boundaries!.dataSync());
+        const logits = Array.from(th.forward(ids).bpLogits!.dataSync());
+        expect(c).toEqual(logits.map((z) => (z > 0 ? 1 : 0)));
       }),
     );
   });
