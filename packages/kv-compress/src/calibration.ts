@@ -121,7 +121,7 @@ export function project(pcaRes: PcaResult, x: Float32Array, n: number, width: nu
 }
 
 export interface FitOptions extends Omit<AllocateOptions, 'budgetBits' | 'maxRelError'> {
-  /** Rows the DP simulates (the paper uses the first 32K calibration tokens). */
+  /** Rows the DP simulates (default 512, spread over the calibration set; the paper uses 32K tokens). */
   maxRows?: number;
   /** Key/value split of the budget: bits to keys = 2·share·budget (0.5 = equal, the default). */
   keyShare?: number;
@@ -138,7 +138,8 @@ export function fitPlan(
   opts: FitOptions = {},
 ): KvtcPlan {
   let r = cal.rope ? derotate(rows, cal.ropeBase) : rows;
-  if (opts.maxRows !== undefined && r.n > opts.maxRows) r = subsample(r, opts.maxRows);
+  const maxRows = opts.maxRows ?? 512;
+  if (r.n > maxRows) r = subsample(r, maxRows);
   const share = opts.keyShare ?? 0.5;
   const plans = cal.segments.map((seg) => {
     const x = segmentRows(r, seg);

@@ -59,9 +59,17 @@ export function makePlan(p: number, groups: Group[]): BitPlan {
  * DP over the coefficient rows d [n, r] (row-major, ordered by variance). Exactly one of budgetBits and
  * maxRelError is used (budgetBits when both are given).
  */
-export function allocateBits(d: Float32Array, n: number, r: number, opts: AllocateOptions): AllocateResult {
-  const sizes = [...(opts.sizes ?? DEFAULT_SIZES)].filter((s) => s >= 1 && s <= r);
+export function allocateBits(d0: Float32Array, n: number, r0: number, opts: AllocateOptions): AllocateResult {
   const types = (opts.types ?? DEFAULT_TYPES).filter((t) => t !== 'none');
+  // A coded coordinate costs at least min(bits) (side info aside), so a budget B cannot reach past B / min(bits):
+  // the DP only needs that many leading coordinates (the rest count as uncoded energy).
+  const minBits = Math.min(...types.map((t) => TYPE_BITS[t]));
+  const r = opts.budgetBits !== undefined ? Math.min(r0, Math.floor(opts.budgetBits / minBits)) : r0;
+  const d = r === r0 ? d0 : new Float32Array(n * r);
+  if (r !== r0) for (let i = 0; i < n; i++) d.set(d0.subarray(i * r0, i * r0 + r), i * r);
+  let tail = 0;
+  for (let i = 0; i < n; i++) for (let j = r; j < r0; j++) tail += d0[i * r0 + j]! ** 2;
+  const sizes = [...(opts.sizes ?? DEFAULT_SIZES)].filter((s) => s >= 1 && s <= r);
   let energy = 0;
   const colEnergy = new Float64Array(r);
   for (let i = 0; i < n; i++)
@@ -70,6 +78,7 @@ export function allocateBits(d: Float32Array, n: number, r: number, opts: Alloca
       colEnergy[j]! += v * v;
     }
   for (let j = 0; j < r; j++) energy += colEnergy[j]!;
+  energy += tail;
   const B = Math.max(0, Math.floor(opts.budgetBits ?? r * 16 + 32));
   // delta[(si·T + ti)·(r+1) + end] = simulated error − energy of the block [end − s, end).
   const nt = types.length;
@@ -141,7 +150,7 @@ export function allocateBits(d: Float32Array, n: number, r: number, opts: Alloca
       i -= s;
     }
   }
-  return { plan: makePlan(r, groups), error: curve[chosen]!, energy, curve };
+  return { plan: makePlan(r0, groups), error: curve[chosen]!, energy, curve };
 }
 
 /** Error of any plan on the rows (what the codec will do): the check the DP's optimum is measured against. */

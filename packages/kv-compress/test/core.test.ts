@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { calibrate, fitPlan } from '../src/calibration.js';
 import { allocateBits, type Group, makePlan, planError } from '../src/dp.js';
 import { ChunkDecoder, encodeChunk, roundTrip, segmentBytes } from '../src/kvtc.js';
-import { columnMeans, pca, Rng, scatter, symEig } from '../src/linalg.js';
+import { columnMeans, pca, Rng, scatter, symEig, symEigJacobi } from '../src/linalg.js';
 import { BitReader, BitWriter, crc32, Fnv64, fnv1a64, fromFp8, fromHalf, toFp8, toHalf } from '../src/numeric.js';
 import { dequantizeGroup, type QuantType, quantizeGroup } from '../src/quant.js';
 import { ropeRows } from '../src/rope.js';
@@ -80,12 +80,17 @@ describe('quantisation', () => {
 });
 
 describe('PCA', () => {
-  it('Jacobi eigenvectors satisfy A v = λ v against a float64 check', () => {
+  it.each([
+    ['tridiagonal QL', symEig],
+    ['Jacobi', symEigJacobi],
+  ])('%s eigenvectors satisfy A v = λ v against a float64 check', (_name, solver) => {
     const rng = new Rng(11);
     const p = 12;
     const x = new Float32Array(40 * p).map(() => rng.normal());
     const a = scatter(x, 40, p, columnMeans(x, 40, p));
-    const { values, vectors } = symEig(a, p);
+    const { values, vectors } = solver(a, p);
+    const ref = symEigJacobi(a, p).values;
+    for (let k = 0; k < p; k++) expect(values[k]).toBeCloseTo(ref[k]!, 8);
     for (let k = 0; k < p; k++) {
       if (k > 0) expect(values[k]!).toBeLessThanOrEqual(values[k - 1]!);
       for (let i = 0; i < p; i++) {

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
+//   tessera-kv-compress train [--steps 400] [--seconds 600] [--seed 0] --out model.safetensors
+//   tessera-kv-compress eval --model model.safetensors [--window 16] [--quick]
+//   tessera-kv-compress inspect cache.tkvc
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadModel, saveModel, trainModel } from './eval/model.js';
+import { markdownReport } from './eval/report.js';
+import { runSuite } from './eval/suite.js';
+import { readHeader } from './format.js';
+
+function arg(name: string, fallback?: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+const cmd = process.argv[2];
+if (cmd === 'train') {
+  const out = arg('out', 'retrieval-lm.safetensors')!;
+  const model = trainModel({
+    steps: Number(arg('steps', '400')),
+    maxSeconds: arg('seconds') ? Number(arg('seconds')) : undefined,
+    seed: Number(arg('seed', '0')),
+    log: (s) => console.log(`step ${s.step}  loss ${s.loss.toFixed(4)}  ${s.seconds.toFixed(0)} s`),
+  });
+  writeFileSync(out, saveModel(model));
+  console.log(`wrote ${out}`);
+} else if (cmd === 'eval') {
+  const model = loadModel(new Uint8Array(readFileSync(arg('model', 'retrieval-lm.safetensors')!)));
+  const quick = process.argv.includes('--quick');
+  const r = runSuite(model, {
+    window: Number(arg('window', '16')),
+    samples: quick ? { kv: 8, passkey: 5, vt: 5 } : undefined,
+    log: (l) => console.log(l),
+  });
+  console.log(`\n${markdownReport(r)}`);
+} else if (cmd === 'inspect') {
+  const h = readHeader(new Uint8Array(readFileSync(process.argv[3]!)));
+  console.log(
+    JSON.stringify(
+      {
+        ...h,
+        plan: h.plan?.plans.map((p) => ({ width: p.width, bitsPerToken: p.bitsPerToken, groups: p.groups.length })),
+      },
+      null,
+      2,
+    ),
+  );
+} else {
+  console.log('usage: tessera-kv-compress train|eval|inspect (see the README)');
+  process.exitCode = cmd ? 1 : 0;
+}

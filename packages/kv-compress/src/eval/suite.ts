@@ -1,0 +1,288 @@
+// The whole evaluation: calibrate KVTC on held-out sequences, run every method on the same retrieval samples,
+// and time encode/decode and decompress-vs-re-prefill. Used by bench/eval.bench.ts and the CLI.
+import { nn, noGrad, tensor, tidy } from '@tessera/tensor-core';
+import { H2OStorage, SnapKVStorage, StreamingLLMStorage, TOVAStorage } from '../caches/eviction.js';
+import { type CompressedStorage, HostStorage } from '../caches/host.js';
+import { KVTCStorage } from '../caches/kvtc-storage.js';
+import { FP8Storage, KIVIStorage, LowRankStorage } from '../caches/quantized.js';
+import { type Calibration, calibrate, derotate, fitPlan, type KVRows, type KvtcPlan } from '../calibration.js';
+import { collectKV, concatRows } from '../collect.js';
+import { makePlan } from '../dp.js';
+import { CacheReader, encodeCache, sliceRows } from '../format.js';
+import { roundTrip } from '../kvtc.js';
+import { Rng } from '../linalg.js';
+import { attentionError, pearson, runRetrieval } from './evaluate.js';
+import { kvLookup, passkey, type Sample, trainingSequence, variableTracking } from './tasks.js';
+
+export interface SuiteOptions {
+  sinks?: number;
+  window?: number;
+  every?: number;
+  ratios?: number[];
+  samples?: { kv: number; passkey: number; vt: number };
+  calibrationSequences?: number;
+  seed?: number;
+  log?: (line: string) => void;
+}
+
+export interface MethodRow {
+  method: string;
+  /** fp16 bytes of every token seen / bytes held (sinks, window and side info included) */
+  ratio: number;
+  /** KVTC: ratio on the compressed tokens only, before and after DEFLATE */
+  ratioPacked?: number;
+  ratioDeflated?: number;
+  /** KVTC: fp16 size / serialised TKVC container (header, plan, CRCs included) */
+  ratioContainer?: number;
+  kvAcc: number;
+  passkeyAcc: number;
+  vtAcc: number;
+  /** mean accuracy over the three tasks */
+  acc: number;
+  nll: number;
+  pplRatio: number;
+  attnErr: number;
+  keyErr?: number;
+  valueErr?: number;
+}
+
+export interface SuiteResult {
+  rows: MethodRow[];
+  timings: {
+    context: number;
+    prefillMs: number;
+    decompressMs: number;
+    speedup: number;
+    encodeMBs: number;
+    decodeMBs: number;
+    calibrationMs: number;
+    dpMs: number;
+  };
+  errorPplPearson: number;
+}
+
+/** Top-r PCA coefficients at int4 in groups of 16, r as large as the budget allows: plain truncation. */
+export function truncationPlan(cal: Calibration, ratio: number): KvtcPlan {
+  return {
+    targetRatio: ratio,
+    plans: cal.segments.map((s) => {
+      const budget = Math.floor((s.pca.p * 16) / ratio);
+      let r = 0;
+      while (r < s.pca.rank && (r + 1) * 4 + 32 * Math.ceil((r + 1) / 16) <= budget) r++;
+      const groups = [];
+      for (let st = 0; st < r; st += 16) groups.push({ start: st, size: Math.min(16, r - st), type: 'int4' as const });
+      const p = makePlan(s.pca.p, groups);
+      p.width = r;
+      return p;
+    }),
+  };
+}
+
+export function relFrobenius(x: Float32Array, xh: Float32Array, mean: Float32Array, P: number): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < x.length; i++) {
+    num += (x[i]! - xh[i]!) ** 2;
+    den += (x[i]! - mean[i % P]!) ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult {
+  const log = o.log ?? (() => {});
+  const sinks = o.sinks ?? 4;
+  const window = o.window ?? 16;
+  const every = o.every ?? 16;
+  const ratios = o.ratios ?? [4, 8, 16, 32, 64];
+  const rng = new Rng(o.seed ?? 2026);
+  const n = o.samples ?? { kv: 24, passkey: 10, vt: 12 };
+  const tasks: { name: 'kv' | 'passkey' | 'vt'; samples: Sample[] }[] = [
+    { name: 'kv', samples: Array.from({ length: n.kv }, () => kvLookup(rng, { pairs: 12, maxFiller: 8, queries: 4 })) },
+    {
+      name: 'passkey',
+      samples: Array.from({ length: n.passkey }, (_, i) =>
+        passkey(rng, { length: 96, depth: i / Math.max(1, n.passkey - 1) }),
+      ),
+    },
+    {
+      name: 'vt',
+      samples: Array.from({ length: n.vt }, () => variableTracking(rng, { hops: 1, chains: 3, maxFiller: 8 })),
+    },
+  ];
+  const meanLen =
+    tasks.flatMap((t) => t.samples).reduce((a, s) => a + s.context.length, 0) /
+    tasks.reduce((a, t) => a + t.samples.length, 0);
+
+  // calibration on held-out sequences of the training mix
+  const t0 = performance.now();
+  const calRng = new Rng((o.seed ?? 2026) + 1);
+  const calRows: KVRows = concatRows(
+    Array.from({ length: o.calibrationSequences ?? 24 }, () => {
+      const r = collectKV(model, trainingSequence(calRng, 128).ids);
+      return sliceRows(r, sinks, r.n); // calibration excludes sinks
+    }),
+  );
+  const cross = calibrate(calRows, { mode: 'cross-layer' });
+  const perLayer = calibrate(calRows, { mode: 'per-layer' });
+  const calibrationMs = performance.now() - t0;
+  const t1 = performance.now();
+  const plans = new Map(ratios.map((r) => [r, fitPlan(cross, calRows, { ratio: r })]));
+  const dpMs = performance.now() - t1;
+  log(
+    `calibration: ${calRows.n} rows, PCA ${calibrationMs.toFixed(0)} ms, DP for ${ratios.length} ratios ${dpMs.toFixed(0)} ms`,
+  );
+
+  const kvtc =
+    (cal: Calibration, plan: KvtcPlan, s = sinks) =>
+    () =>
+      new KVTCStorage(cal, plan, { sinks: s, window, every });
+  const budget = Math.max(sinks + 2, Math.round(meanLen / 8));
+  const methods: [string, () => nn.KVCacheStorage, { cal: Calibration; plan: KvtcPlan }?][] = [
+    ['exact', () => new HostStorage()],
+    ...ratios.map(
+      (r) =>
+        [`kvtc ${r}×`, kvtc(cross, plans.get(r)!), { cal: cross, plan: plans.get(r)! }] as [
+          string,
+          () => nn.KVCacheStorage,
+          { cal: Calibration; plan: KvtcPlan },
+        ],
+    ),
+  ];
+  if (ratios.includes(16)) {
+    const pl = fitPlan(perLayer, calRows, { ratio: 16 });
+    methods.push(['kvtc 16× per-layer PCA', kvtc(perLayer, pl), { cal: perLayer, plan: pl }]);
+  }
+  for (const r of [16, 32].filter((x) => ratios.includes(x))) {
+    const tp = truncationPlan(cross, r);
+    methods.push([`pca truncation ${r}×`, kvtc(cross, tp), { cal: cross, plan: tp }]);
+  }
+  if (ratios.includes(64))
+    methods.push(['kvtc 64× no sinks', kvtc(cross, plans.get(64)!, 0), { cal: cross, plan: plans.get(64)! }]);
+  methods.push(
+    ['kivi-2', () => new KIVIStorage({ bits: 2, group: 16, residual: window })],
+    ['kivi-4', () => new KIVIStorage({ bits: 4, group: 16, residual: window })],
+    ['fp8', () => new FP8Storage()],
+    [`h2o 8× (budget ${budget})`, () => new H2OStorage({ budget })],
+    [`tova 8× (budget ${budget})`, () => new TOVAStorage({ budget })],
+    [`snapkv 8× (budget ${budget})`, () => new SnapKVStorage({ budget, window: Math.min(8, budget - 1) })],
+    [`streaming-llm 8× (budget ${budget})`, () => new StreamingLLMStorage({ sinks, window: budget - sinks })],
+    ['svd rank 2', () => new LowRankStorage({ rank: 2 })],
+  );
+
+  // held-out rows for reconstruction error (middle tokens of evaluation contexts)
+  const heldRows = concatRows(
+    tasks[0]!.samples.slice(0, 6).map((s) => sliceRows(collectKV(model, s.context), sinks, s.context.length)),
+  );
+
+  const rows: MethodRow[] = [];
+  let exactRes: Record<string, ReturnType<typeof runRetrieval>> | null = null;
+  for (const [name, make, kv] of methods) {
+    const t = performance.now();
+    const res = Object.fromEntries(tasks.map((task) => [task.name, runRetrieval(model, task.samples, make)]));
+    if (!exactRes) exactRes = res;
+    const all = Object.values(res);
+    const tot = all.reduce((a, r) => a + r.total, 0);
+    const nll = all.reduce((a, r) => a + r.nll, 0) / tot;
+    const exactNll = Object.values(exactRes).reduce((a, r) => a + r.nll, 0) / tot;
+    const fp16 = all.reduce((a, r) => a + r.fp16Bytes, 0);
+    const bytes = all.reduce((a, r) => a + r.bytes, 0);
+    const acc = (r: { correct: number; total: number }) => (100 * r.correct) / Math.max(1, r.total);
+    const row: MethodRow = {
+      method: name,
+      ratio: fp16 / bytes,
+      kvAcc: acc(res.kv!),
+      passkeyAcc: acc(res.passkey!),
+      vtAcc: acc(res.vt!),
+      acc: (acc(res.kv!) + acc(res.passkey!) + acc(res.vt!)) / 3,
+      nll,
+      pplRatio: Math.exp(nll - exactNll),
+      attnErr: attentionError(
+        Object.values(exactRes).flatMap((r) => r.outputs),
+        all.flatMap((r) => r.outputs),
+      ),
+    };
+    const k = all.map((r) => r.kvtc).filter((x) => x !== undefined);
+    if (k.length) {
+      const sum = (f: (x: (typeof k)[0]) => number) => k.reduce((a, x) => a + f(x), 0);
+      row.ratioPacked = sum((x) => x.fp16) / sum((x) => x.packed);
+      row.ratioDeflated = sum((x) => x.fp16) / sum((x) => x.deflated);
+      row.ratioContainer = sum((x) => x.containerFp16) / sum((x) => x.container);
+    }
+    if (kv) {
+      const back = roundTrip(kv.cal, kv.plan, heldRows);
+      const P = heldRows.layers * heldRows.heads * heldRows.headDim;
+      const mean = (kind: 'k' | 'v') => {
+        const m = new Float32Array(P);
+        const f = P / heldRows.layers;
+        for (const s of kv.cal.segments)
+          if (s.kind === kind)
+            for (const [j, l] of s.layers.entries()) m.set(s.pca.mean.subarray(j * f, (j + 1) * f), l * f);
+        return m;
+      };
+      // keys are compared with RoPE undone (the space the PCA mean lives in)
+      row.keyErr = relFrobenius(derotate(heldRows, kv.cal.ropeBase).k, derotate(back, kv.cal.ropeBase).k, mean('k'), P);
+      row.valueErr = relFrobenius(heldRows.v, back.v, mean('v'), P);
+    }
+    rows.push(row);
+    log(
+      `${name.padEnd(30)} ratio ${row.ratio.toFixed(2).padStart(6)}${row.ratioDeflated ? ` (compressed tokens ${row.ratioDeflated.toFixed(1)}×)` : ''}  acc kv ${row.kvAcc.toFixed(1)} pk ${row.passkeyAcc.toFixed(1)} vt ${row.vtAcc.toFixed(1)}  ppl× ${row.pplRatio.toFixed(3)}  attn err ${row.attnErr.toFixed(3)}  (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+    );
+  }
+
+  // error ↔ quality across KVTC ratios
+  const kr = rows.filter((r) => /^kvtc \d+×$/.test(r.method));
+  const errorPplPearson =
+    kr.length > 2
+      ? pearson(
+          kr.map((r) => (r.keyErr! + r.valueErr!) / 2),
+          kr.map((r) => Math.log(r.pplRatio)),
+        )
+      : Number.NaN;
+
+  // timings at a 1K context: prefill vs decompress, encode/decode throughput
+  const ctx = 1024;
+  const ids = Array.from({ length: ctx }, (_, i) => trainingSequence(new Rng(i + 1), 128).ids[i % 128]!);
+  const plan16 = plans.get(16) ?? plans.values().next().value!;
+  const tp = performance.now();
+  const longRows = collectKV(model, ids);
+  const prefillMs = performance.now() - tp;
+  const te = performance.now();
+  const stream = encodeCache(longRows, cross, plan16, { sinks, window: 128, chunkTokens: 256 });
+  const encodeMs = performance.now() - te;
+  const td = performance.now();
+  new CacheReader(stream, cross).rows();
+  const decodeMs = performance.now() - td;
+  const fp16MB = (longRows.n * longRows.layers * longRows.heads * longRows.headDim * 4) / 1e6;
+  // decompress = decode the container and restore a live cache ready to continue
+  const tr = performance.now();
+  KVTCStorage.restore(stream, cross, plan16, { sinks, window: 128 });
+  const restoreMs = performance.now() - tr;
+  // re-prefill through the model (what a cache miss costs), timed again without collection overhead
+  const tq = performance.now();
+  noGrad(() =>
+    tidy(
+      () =>
+        void model.forward(tensor(Int32Array.from(ids), { shape: [1, ctx], dtype: 'int32' }), {
+          cache: new nn.KVCache(),
+        }),
+    ),
+  );
+  const prefill2 = performance.now() - tq;
+  const prefill = Math.min(prefillMs, prefill2);
+  return {
+    rows,
+    timings: {
+      context: ctx,
+      prefillMs: prefill,
+      decompressMs: restoreMs,
+      speedup: prefill / restoreMs,
+      encodeMBs: fp16MB / (encodeMs / 1000),
+      decodeMBs: fp16MB / (decodeMs / 1000),
+      calibrationMs,
+      dpMs,
+    },
+    errorPplPearson,
+  };
+}
+
+export type { CompressedStorage };
