@@ -2,7 +2,7 @@
 // prosody model, for domain shift. `-psdur` prints each segment with its end time (ARPAbet, `pau` for pauses), so
 // alignments are exact here too. Its 16 kHz voices: slt (female, US), rms (male, US), awb (male, Scottish) for
 // training, kal16 (male, US, diphone) held out for test. Rate jitter through `duration_stretch`.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readWavInfo } from '@tessera/datasets';
@@ -38,7 +38,13 @@ export function loadFlite(ctx: Ctx): Engine {
   const root = deb(ctx, 'flite');
   const libRoot = deb(ctx, 'libflite1');
   const bin = join(root, 'usr/bin/flite');
-  const env = { ...process.env, LD_LIBRARY_PATH: join(libRoot, 'usr/lib/x86_64-linux-gnu') };
+  // usr/lib/<multiarch triplet>/libflite.so.1, whatever the machine's architecture
+  const libBase = join(libRoot, 'usr/lib');
+  const libDir = [libBase, ...readdirSync(libBase).map((d) => join(libBase, d))].find((d) =>
+    existsSync(join(d, 'libflite.so.1')),
+  );
+  if (!libDir) throw new Error(`libflite1: no libflite.so.1 under ${libBase}`);
+  const env = { ...process.env, LD_LIBRARY_PATH: libDir };
   const tmp = mkdtempSync(join(tmpdir(), 'flite-'));
   const wav = join(tmp, 'out.wav');
   // `flite --version` exits 1 after printing its version: check the output, not the status
