@@ -79,10 +79,12 @@ describe('speed and pitch', () => {
     }
   });
 
-  test('time stretch keeps pitch and scales length', () => {
-    const y = timeStretch(x, 0.8);
-    expect(y.length).toBe(Math.round(x.length / 0.8));
-    expect(medianF0(y) / 200).toBeCloseTo(1, 2);
+  test('time stretch keeps pitch and scales length, slower and faster', () => {
+    for (const rate of [0.8, 1.25]) {
+      const y = timeStretch(x, rate);
+      expect(y.length).toBe(Math.round(x.length / rate));
+      expect(medianF0(y) / 200).toBeCloseTo(1, 2);
+    }
   });
 
   test('pitch shift +3 and -2 semitones keeps length and moves F0', () => {
