@@ -381,7 +381,7 @@ function makeOptimizer(c: TrainingCase, m: nn.Module) {
     params: keys.map((k) => named.get(k)!),
   }));
   const params = groups ?? m.parameters();
-  // Only the options the fixture sets: an option passed as undefined replaces the default (see the BUG test below).
+  // Only the options the fixture sets.
   const { kind, groups: _g, warmup: _w, total: _t, stepSize: _s, gamma: _m, ...opts } = o;
   if (kind === 'Adam') return new optim.Adam(params, opts as unknown as optim.AdamOptions);
   if (kind === 'AdamW') return new optim.AdamW(params, opts as unknown as optim.AdamOptions);
@@ -469,11 +469,8 @@ describe('optimizer options', () => {
     opt.step();
     return num(w);
   };
-  // BUG: an option passed as undefined replaces its default (the constructors spread {...defaults, ...opts}).
-  // Expected: undefined means "default", as it does for the layers (e.g. Conv1d's stride), so these equal the runs
-  // with the option left out. Got: NaN parameters (Adam: eps undefined → denominator NaN; SGD: dampening undefined →
-  // momentum buffer NaN), and SGD with nesterov and dampening: undefined throws "Nesterov momentum needs ... dampening 0".
-  test.fails('an option given as undefined takes its default (Adam eps, SGD dampening)', () => {
+  // An option passed as undefined takes its default, as it does for the layers (e.g. Conv1d's stride).
+  test('an option given as undefined takes its default (Adam eps, SGD dampening)', () => {
     expect(stepWith((ps) => new optim.Adam(ps, { lr: 0.1, eps: undefined }))).toEqual(
       stepWith((ps) => new optim.Adam(ps, { lr: 0.1 })),
     );

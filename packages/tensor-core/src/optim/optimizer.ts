@@ -24,7 +24,7 @@ export abstract class Optimizer<O extends { lr: number }> {
         ? [{ params: params as Tensor[] }]
         : (params as ({ params: Tensor[] } & Partial<O>)[]);
     if (groups.length === 0) throw new ValueError('optimizer: got an empty parameter list');
-    this.paramGroups = groups.map((g) => ({ ...defaults, ...g }) as ParamGroup<O>);
+    this.paramGroups = groups.map((g) => ({ ...defaults, ...defined(g) }) as ParamGroup<O>);
     const seen = new Set<Tensor>();
     for (const g of this.paramGroups)
       for (const p of g.params) {
@@ -123,6 +123,11 @@ export abstract class Optimizer<O extends { lr: number }> {
       st.scalars = { ...sc };
     }
   }
+}
+
+/** The entries of `o` that are not undefined: an option given as undefined takes its default. */
+export function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Replaces `state.tensors[name]` with `t`, disposing the old tensor. */

@@ -1,7 +1,7 @@
 // SGD (momentum, Nesterov, weight decay), Adam and AdamW, with PyTorch's update rules.
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
-import { Optimizer, type ParamGroup, setState } from './optimizer.js';
+import { defined, Optimizer, type ParamGroup, setState } from './optimizer.js';
 
 export interface SGDOptions {
   lr: number;
@@ -13,7 +13,7 @@ export interface SGDOptions {
 
 export class SGD extends Optimizer<SGDOptions> {
   constructor(params: Tensor[] | (Partial<SGDOptions> & { params: Tensor[] })[], opts: SGDOptions) {
-    super(params, { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...opts });
+    super(params, { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...defined(opts) } as SGDOptions);
     for (const g of this.paramGroups)
       if (g.nesterov && (!(g.momentum! > 0) || g.dampening !== 0))
         throw new ValueError('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
@@ -49,7 +49,13 @@ class AdamBase extends Optimizer<AdamOptions> {
     opts: AdamOptions,
     private readonly decoupled: boolean,
   ) {
-    super(params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: decoupled ? 0.01 : 0, amsgrad: false, ...opts });
+    super(params, {
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: decoupled ? 0.01 : 0,
+      amsgrad: false,
+      ...defined(opts),
+    } as AdamOptions);
     for (const g of this.paramGroups) {
       const [b1, b2] = g.betas!;
       if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1))
