@@ -1,8 +1,10 @@
 // The WebGPU backend in a real browser: the package is built with its own compiler (tsc) into a temp
 // folder, served from localhost, and headless Chromium (--enable-unsafe-webgpu, SwiftShader on machines
-// without a GPU) runs workload.ts through playwright-core. The same workload runs here on the CPU, and
-// the two must agree. Needs a Chromium: CHROMIUM_PATH or /usr/bin/chromium (Debian's `chromium`, which
-// .ci/run installs). Skipped with the reason where there is none, never under CI=true.
+// without a GPU) runs workload.ts through playwright-core: every 2nd row of the conformance table
+// (forward and gradients, checked in the page against the float64 references), and a workload of ops
+// and one training step that also runs here on the CPU, the two compared. Needs a Chromium:
+// CHROMIUM_PATH or /usr/bin/chromium (Debian's `chromium`, which .ci/run installs). Skipped with the
+// reason where there is none, never under CI=true.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -12,6 +14,7 @@ import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as T from '@tessera/tensor-core';
 import { afterAll, expect, test } from 'vitest';
+import { cases } from '../conformance/cases.js';
 import { type Results, workload } from './workload.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -20,19 +23,25 @@ const skip = existsSync(chromium) ? null : `no Chromium at ${chromium} (set CHRO
 if (skip && process.env.CI) throw new Error(`browser test: ${skip}`);
 if (skip) console.warn(`webgpu browser test skipped: ${skip}`);
 
+/** Every EVERY-th row of the conformance table runs in the browser (SwiftShader compiles slowly). */
+const EVERY = 2;
 const out = mkdtempSync(join(tmpdir(), 'tessera-browser-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <title>tensor-core on WebGPU</title>
+<script type="importmap">{ "imports": { "@tessera/tensor-core": "./src/index.js" } }</script>
 <script type="module">
   import * as T from './src/index.js';
-  import { workload } from './test/browser/workload.js';
+  import { workload, tableSubset } from './test/browser/workload.js';
+  import { cases } from './test/conformance/cases.js';
+  import { Nd } from './test/conformance/ref64.js';
   try {
     const results = await workload(T, 'webgpu');
+    const table = await tableSubset(T, cases, Nd, 'webgpu', EVERY);
     const { webgpu } = await import('./src/backends/webgpu/index.js');
-    window.done = { results, adapter: webgpu.adapter() };
+    window.done = { results, table, adapter: webgpu.adapter() };
   } catch (e) {
     window.done = { error: String(e && e.stack || e) };
   }
@@ -41,7 +50,7 @@ const PAGE = `<!doctype html>
 function build(): void {
   const tsc = join(here, '..', '..', 'node_modules', '.bin', 'tsc');
   execFileSync(tsc, ['-p', join(here, 'tsconfig.json'), '--outDir', out], { stdio: 'inherit' });
-  writeFileSync(join(out, 'index.html'), PAGE);
+  writeFileSync(join(out, 'index.html'), PAGE.replace('EVERY', String(EVERY)));
 }
 
 function serve(): Promise<{ url: string; close: () => void }> {
@@ -92,11 +101,14 @@ test.skipIf(skip !== null)(
       await page.waitForFunction(() => (window as { done?: unknown }).done !== undefined, null, { timeout: 60_000 });
       const done = (await page.evaluate(() => (window as { done?: unknown }).done)) as {
         results?: Results;
+        table?: { ran: string[]; failures: string[] };
         adapter?: { name: string; software: boolean };
         error?: string;
       };
       expect(done.error, 'the page threw').toBeUndefined();
       console.info(`browser adapter: ${done.adapter!.name}${done.adapter!.software ? ' (software)' : ''}`);
+      expect(done.table!.ran.length).toBeGreaterThanOrEqual(Math.floor(cases.length / EVERY));
+      expect(done.table!.failures).toEqual([]);
       const got = done.results!;
       expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
       for (const [name, w] of Object.entries(want)) {

@@ -102,6 +102,18 @@ const HELPERS: Record<string, string> = {
 fn nan_() -> f32 { return bitcast<f32>(kNaN); }`,
   inf_: `var<private> kInf: u32 = 0x7f800000u;
 fn inf_() -> f32 { return bitcast<f32>(kInf); }`,
+  // sin and cos to ~1 ulp for moderate |x|: WGSL only promises 2^-11 absolute error (SwiftShader's is
+  // ~4e-5). Cody-Waite reduction by pi/2, then Cephes' sinf/cosf polynomials on [-pi/4, pi/4].
+  sincos_: `fn sincos_(x: f32, shift: i32) -> f32 {
+  let q = round(x * 0.63661977236758134);
+  let r = (x - q * 1.5707963705062866) - q * -4.3711390001862412e-8;
+  let z = r * r;
+  let s = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * r + r;
+  let c = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
+  let i = (i32(q) + shift) & 3;
+  let v = select(s, c, (i & 1) == 1);
+  return select(v, -v, (i & 2) == 2);
+}`,
   isnan_: `fn isnan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }`,
 };
 

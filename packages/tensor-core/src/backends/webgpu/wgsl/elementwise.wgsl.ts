@@ -107,9 +107,9 @@ export function unaryExpr(op: UnaryOp, c: CType, x: string): string {
     case 'rsqrt':
       return `(1.0 / sqrt(${x}))`;
     case 'sin':
-      return `sin(${x})`;
+      return `sincos_(${x}, 0)`;
     case 'cos':
-      return `cos(${x})`;
+      return `sincos_(${x}, 1)`;
     case 'tanh':
       return `tanh_(${x})`;
     case 'sigmoid':
