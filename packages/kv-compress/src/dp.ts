@@ -19,7 +19,9 @@ export interface BitPlan {
   groups: Group[];
   /** Number of leading PCA components the plan touches (trailing 0-bit components are cut from Vᵀ). */
   width: number;
-  /** Exact bits per token: Σ size·bits + side bits. */
+  /** Tokens that share one (shift, scale) per group (1 = the paper's per-token side info). */
+  tokenGroup: number;
+  /** Exact bits per token: Σ size·bits + Σ side bits / tokenGroup. */
   bitsPerToken: number;
 }
 
@@ -31,6 +33,11 @@ export interface AllocateOptions {
   /** Group sizes (the paper: 1, 16, 64, 256, 1024; small sizes help tiny p). */
   sizes?: readonly number[];
   types?: readonly QuantType[];
+  /**
+   * Tokens sharing one shift/scale per group (default 1, the paper's scheme). At small p the 32 side bits per
+   * group and token dominate a high-ratio budget (research note §5); sharing them over 16 tokens frees the bits.
+   */
+  tokenGroup?: number;
 }
 
 export interface AllocateResult {
@@ -46,13 +53,32 @@ export const PAPER_SIZES: readonly number[] = [1, 16, 64, 256, 1024];
 export const DEFAULT_SIZES: readonly number[] = [1, 4, 8, 16, 64, 256, 1024];
 export const DEFAULT_TYPES: readonly QuantType[] = ['int2', 'int4', 'fp8'];
 
-export const planBits = (groups: readonly Group[]): number =>
-  groups.reduce((a, g) => a + (g.type === 'none' ? 0 : g.size * TYPE_BITS[g.type] + SIDE_BITS[g.type]), 0);
+export const planBits = (groups: readonly Group[], tokenGroup = 1): number =>
+  groups.reduce((a, g) => a + (g.type === 'none' ? 0 : g.size * TYPE_BITS[g.type] + SIDE_BITS[g.type] / tokenGroup), 0);
 
-export function makePlan(p: number, groups: Group[]): BitPlan {
+export function makePlan(p: number, groups: Group[], tokenGroup = 1): BitPlan {
   const coded = groups.filter((g) => g.type !== 'none').sort((a, b) => a.start - b.start);
   const width = coded.reduce((w, g) => Math.max(w, g.start + g.size), 0);
-  return { p, groups: coded, width, bitsPerToken: planBits(coded) };
+  return { p, groups: coded, width, tokenGroup, bitsPerToken: planBits(coded, tokenGroup) };
+}
+
+/**
+ * Squared error of quantising columns [start, start + s) of rows [i0, i0 + m) of d [n, r] as one group
+ * (one shift/scale for the m × s block).
+ */
+function blockError(
+  d: Float32Array,
+  r: number,
+  i0: number,
+  m: number,
+  start: number,
+  s: number,
+  t: QuantType,
+  tmp: Float64Array,
+): number {
+  if (m === 1) return quantizeGroup(d, i0 * r + start, s, t).err;
+  for (let i = 0; i < m; i++) for (let j = 0; j < s; j++) tmp[i * s + j] = d[(i0 + i) * r + start + j]!;
+  return quantizeGroup(tmp, 0, m * s, t).err;
 }
 
 /**
@@ -64,6 +90,7 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
   // A coded coordinate costs at least min(bits) (side info aside), so a budget B cannot reach past B / min(bits):
   // the DP only needs that many leading coordinates (the rest count as uncoded energy).
   const minBits = Math.min(...types.map((t) => TYPE_BITS[t]));
+  const m = Math.max(1, Math.floor(opts.tokenGroup ?? 1));
   const r = opts.budgetBits !== undefined ? Math.min(r0, Math.floor(opts.budgetBits / minBits)) : r0;
   const d = r === r0 ? d0 : new Float32Array(n * r);
   if (r !== r0) for (let i = 0; i < n; i++) d.set(d0.subarray(i * r0, i * r0 + r), i * r);
@@ -79,7 +106,9 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
     }
   for (let j = 0; j < r; j++) energy += colEnergy[j]!;
   energy += tail;
-  const B = Math.max(0, Math.floor(opts.budgetBits ?? r * 16 + 32));
+  // costs are counted per block of m tokens, so that shared side info stays an integer
+  const B = Math.max(0, Math.floor((opts.budgetBits ?? r * 16 + 32) * m));
+  const tmp = new Float64Array(m * Math.max(1, ...sizes));
   // delta[(si·T + ti)·(r+1) + end] = simulated error − energy of the block [end − s, end).
   const nt = types.length;
   const delta = new Float64Array(sizes.length * nt * (r + 1));
@@ -90,7 +119,7 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
       const base = (si * nt + ti) * (r + 1);
       for (let end = s; end <= r; end++) {
         let e = 0;
-        for (let i = 0; i < n; i++) e += quantizeGroup(d, i * r + end - s, s, t).err;
+        for (let i = 0; i < n; i += m) e += blockError(d, r, i, Math.min(m, n - i), end - s, s, t, tmp);
         delta[base + end] = e - (prefix[end]! - prefix[end - s]!);
       }
     });
@@ -100,7 +129,7 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
   // choice: -1 inherit from b−1, -2 coordinate i−1 uncoded, else si·nt + ti
   const choice = new Int32Array((r + 1) * W);
   best.fill(energy, 0, W);
-  const costs = sizes.map((s) => types.map((t) => s * TYPE_BITS[t] + SIDE_BITS[t]));
+  const costs = sizes.map((s) => types.map((t) => s * TYPE_BITS[t] * m + SIDE_BITS[t]));
   for (let i = 1; i <= r; i++) {
     const row = i * W;
     for (let b = 0; b <= B; b++) {
@@ -130,6 +159,7 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
   const curve = best.slice(r * W, r * W + W);
   let b = B;
   if (opts.budgetBits === undefined && opts.maxRelError !== undefined) {
+    // the tail energy is outside the DP's r columns only when a budget trimmed them, so cap = ε²·energy here
     const cap = opts.maxRelError ** 2 * energy;
     b = curve.findIndex((e) => e <= cap * (1 + 1e-12));
     if (b < 0) b = B;
@@ -150,17 +180,19 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
       i -= s;
     }
   }
-  return { plan: makePlan(r0, groups), error: curve[chosen]!, energy, curve };
+  return { plan: makePlan(r0, groups, m), error: curve[chosen]!, energy, curve };
 }
 
 /** Error of any plan on the rows (what the codec will do): the check the DP's optimum is measured against. */
-export function planError(d: Float32Array, n: number, r: number, groups: readonly Group[]): number {
+export function planError(d: Float32Array, n: number, r: number, groups: readonly Group[], tokenGroup = 1): number {
   let e = 0;
   const coded = new Uint8Array(r);
+  const tmp = new Float64Array(tokenGroup * Math.max(1, ...groups.map((g) => g.size)));
   for (const g of groups) {
     if (g.type === 'none') continue;
     for (let j = g.start; j < g.start + g.size; j++) coded[j] = 1;
-    for (let i = 0; i < n; i++) e += quantizeGroup(d, i * r + g.start, g.size, g.type).err;
+    for (let i = 0; i < n; i += tokenGroup)
+      e += blockError(d, r, i, Math.min(tokenGroup, n - i), g.start, g.size, g.type, tmp);
   }
   for (let i = 0; i < n; i++) for (let j = 0; j < r; j++) if (!coded[j]) e += d[i * r + j]! ** 2;
   return e;

@@ -379,6 +379,8 @@ export function writeContainer(parts: ContainerParts): Uint8Array {
     w.u16(plan.plans.length);
     for (const p of plan.plans) {
       w.u32(p.width);
+      w.u16(p.tokenGroup);
+      w.u16(0);
       w.u32(p.groups.length);
       for (const g of p.groups) {
         w.u32(g.start);
@@ -467,6 +469,9 @@ export function readHeader(bytes: Uint8Array): CacheHeader {
     const plans: BitPlan[] = [];
     for (let s = 0; s < nseg; s++) {
       const width = r.u32('plan width');
+      const tokenGroup = r.u16('plan tokenGroup');
+      r.u16('reserved');
+      if (tokenGroup === 0) throw new KVFormatError(`${what}: plan segment ${s} has tokenGroup 0`);
       const ng = r.u32('plan group count');
       r.need(ng * 8, 'plan groups');
       const groups: Group[] = [];
@@ -482,7 +487,7 @@ export function readHeader(bytes: Uint8Array): CacheHeader {
           );
         groups.push({ start, size, type });
       }
-      const p = makePlan(width, groups);
+      const p = makePlan(width, groups, tokenGroup);
       p.width = width;
       plans.push(p);
     }

@@ -20,7 +20,7 @@ export function segmentBytes(plan: BitPlan, T: number): { side: number; code: nu
     side += SIDE_BITS[g.type] / 8;
     codeBits += g.size * TYPE_BITS[g.type];
   }
-  const s = side * T;
+  const s = side * Math.ceil(T / plan.tokenGroup);
   const c = Math.ceil((codeBits * T) / 8);
   return { side: s, code: c, total: s + c };
 }
@@ -36,6 +36,10 @@ export function checkPlan(cal: Calibration, plan: KvtcPlan): void {
     );
   plan.plans.forEach((p, i) => {
     const seg = cal.segments[i]!;
+    if (!(Number.isInteger(p.tokenGroup) && p.tokenGroup >= 1 && p.tokenGroup <= 0xffff))
+      throw new KVFormatError(
+        `KVTC plan for segment ${i}: tokenGroup ${p.tokenGroup} must be an integer in [1, 65535]`,
+      );
     if (p.width > seg.pca.rank)
       throw new KVFormatError(
         `KVTC plan for segment ${i} codes ${p.width} components; the calibration keeps ${seg.pca.rank}`,
@@ -60,19 +64,26 @@ export function encodeChunk(cal: Calibration, plan: KvtcPlan, rows: KVRows): Uin
     const d = project(seg.pca, segmentRows(r, seg), T, w);
     const sideView = new DataView(out.buffer, out.byteOffset + off, side);
     const bw = new BitWriter(out.subarray(off + side, off + total));
-    const codes = new Uint8Array(1024);
+    const m = bp.tokenGroup;
+    const maxSize = Math.max(1, ...bp.groups.map((g) => g.size));
+    const codes = new Uint8Array(m * maxSize);
+    const block = new Float32Array(m * maxSize);
     let so = 0;
     for (const g of bp.groups) {
       const bits = TYPE_BITS[g.type];
-      for (let t = 0; t < T; t++) {
-        const q = quantizeGroup(d, t * w + g.start, g.size, g.type, codes, 0);
+      for (let t0 = 0; t0 < T; t0 += m) {
+        const mm = Math.min(m, T - t0);
+        // one (shift, scale) for the mm × size block of tokens t0.. and the group's coefficients
+        for (let i = 0; i < mm; i++)
+          block.set(d.subarray((t0 + i) * w + g.start, (t0 + i) * w + g.start + g.size), i * g.size);
+        const q = quantizeGroup(block, 0, mm * g.size, g.type, codes, 0);
         if (g.type !== 'fp8') {
           sideView.setUint16(so, q.shift, true);
           so += 2;
         }
         sideView.setUint16(so, q.scale, true);
         so += 2;
-        for (let j = 0; j < g.size; j++) bw.write(codes[j]!, bits);
+        for (let j = 0; j < mm * g.size; j++) bw.write(codes[j]!, bits);
       }
     }
     bw.flush();
@@ -113,11 +124,15 @@ export class ChunkDecoder {
     const sideView = new DataView(this.payload.buffer, this.payload.byteOffset + base, side);
     const br = new BitReader(this.payload, base + side);
     const d = new Float32Array(T * w);
-    const codes = new Uint8Array(1024);
+    const m = bp.tokenGroup;
+    const maxSize = Math.max(1, ...bp.groups.map((g) => g.size));
+    const codes = new Uint8Array(m * maxSize);
+    const block = new Float32Array(m * maxSize);
     let so = 0;
     for (const g of bp.groups) {
       const bits = TYPE_BITS[g.type];
-      for (let t = 0; t < T; t++) {
+      for (let t0 = 0; t0 < T; t0 += m) {
+        const mm = Math.min(m, T - t0);
         let shift = 0;
         if (g.type !== 'fp8') {
           shift = sideView.getUint16(so, true);
@@ -125,8 +140,9 @@ export class ChunkDecoder {
         }
         const scale = sideView.getUint16(so, true);
         so += 2;
-        for (let j = 0; j < g.size; j++) codes[j] = br.read(bits);
-        dequantizeGroup(codes, 0, g.size, g.type, shift, scale, d, t * w + g.start);
+        for (let j = 0; j < mm * g.size; j++) codes[j] = br.read(bits);
+        dequantizeGroup(codes, 0, mm * g.size, g.type, shift, scale, block, 0);
+        for (let i = 0; i < mm; i++) d.set(block.subarray(i * g.size, (i + 1) * g.size), (t0 + i) * w + g.start);
       }
     }
     this.coeffs.set(si, d);

@@ -152,6 +152,17 @@ describe('DP bit allocation', () => {
       expect(planError(d, n, r, res.plan.groups)).toBeCloseTo(res.error, 6);
     }
   });
+  it('with side info shared over 2 tokens, matches the brute force on blocks of rows', () => {
+    for (const B of [17, 34, 50, 90]) {
+      const brute = Math.min(
+        ...all.filter((g) => makePlan(r, g, 2).bitsPerToken <= B).map((g) => planError(d, n, r, g, 2)),
+      );
+      const res = allocateBits(d, n, r, { budgetBits: B, sizes, types, tokenGroup: 2 });
+      expect(res.plan.tokenGroup).toBe(2);
+      expect(res.plan.bitsPerToken).toBeLessThanOrEqual(B);
+      expect(res.error).toBeCloseTo(brute, 6);
+    }
+  });
   it('reverse mode returns the fewest bits under an error cap', () => {
     let energy = 0;
     for (const v of d) energy += v * v;
@@ -203,6 +214,25 @@ describe('KVTC codec', () => {
     const bytes = encodeChunk(cal, plan, test);
     const dec = new ChunkDecoder(cal, plan, bytes, 32, test.positions);
     expect(dec.layer(1).k.length).toBe(32 * 16);
+  });
+  it('shares side info over token blocks and counts its bytes exactly', () => {
+    const rows = lowRankRows({ layers: 2, heads: 2, headDim: 8, n: 256, rank: 4, noise: 0.001 });
+    const cal = calibrate(rows, {});
+    const plan = fitPlan(cal, rows, { ratio: 16 }, { tokenGroup: 16 });
+    const test = lowRankRows({ layers: 2, heads: 2, headDim: 8, n: 37, rank: 4, noise: 0.001, start: 300 });
+    const bytes = encodeChunk(cal, plan, test);
+    let expected = 0;
+    for (const p of plan.plans) {
+      expect(p.bitsPerToken).toBeLessThanOrEqual((32 * 16) / 16);
+      const side = p.groups.reduce((a, g) => a + (g.type === 'fp8' ? 2 : 4), 0) * Math.ceil(37 / 16);
+      const code = Math.ceil(
+        (37 * p.groups.reduce((a, g) => a + g.size * (g.type === 'fp8' ? 8 : Number(g.type.slice(3))), 0)) / 8,
+      );
+      expected += side + code;
+    }
+    expect(bytes.length).toBe(expected);
+    const back = roundTrip(cal, plan, test);
+    expect(relErr(back.v, test.v)).toBeLessThan(0.1);
   });
   it('the reverse plan meets its error cap on held-out rows of the same distribution', () => {
     const rows = lowRankRows({ layers: 2, heads: 2, headDim: 8, n: 256, rank: 6, noise: 0.01 });

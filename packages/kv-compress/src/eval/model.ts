@@ -28,7 +28,7 @@ export function trainModel(o: TrainOptions = {}): nn.CausalLM {
   manualSeed(o.seed ?? 0);
   const model = new nn.CausalLM(EVAL_MODEL);
   model.train();
-  const steps = o.steps ?? 600;
+  const steps = o.steps ?? 1200;
   const lr = o.lr ?? 3e-3;
   const opt = new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 });
   const rng = new Rng(o.seed ?? 0);

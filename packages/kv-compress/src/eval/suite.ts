@@ -19,6 +19,8 @@ export interface SuiteOptions {
   window?: number;
   every?: number;
   ratios?: number[];
+  /** tokens sharing one shift/scale per group in the KVTC plans (default 16; the paper uses 1) */
+  tokenGroup?: number;
   samples?: { kv: number; passkey: number; vt: number };
   calibrationSequences?: number;
   seed?: number;
@@ -62,16 +64,16 @@ export interface SuiteResult {
 }
 
 /** Top-r PCA coefficients at int4 in groups of 16, r as large as the budget allows: plain truncation. */
-export function truncationPlan(cal: Calibration, ratio: number): KvtcPlan {
+export function truncationPlan(cal: Calibration, ratio: number, tokenGroup = 1): KvtcPlan {
   return {
     targetRatio: ratio,
     plans: cal.segments.map((s) => {
       const budget = Math.floor((s.pca.p * 16) / ratio);
       let r = 0;
-      while (r < s.pca.rank && (r + 1) * 4 + 32 * Math.ceil((r + 1) / 16) <= budget) r++;
+      while (r < s.pca.rank && (r + 1) * 4 + (32 * Math.ceil((r + 1) / 16)) / tokenGroup <= budget) r++;
       const groups = [];
       for (let st = 0; st < r; st += 16) groups.push({ start: st, size: Math.min(16, r - st), type: 'int4' as const });
-      const p = makePlan(s.pca.p, groups);
+      const p = makePlan(s.pca.p, groups, tokenGroup);
       p.width = r;
       return p;
     }),
@@ -126,7 +128,8 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   const perLayer = calibrate(calRows, { mode: 'per-layer' });
   const calibrationMs = performance.now() - t0;
   const t1 = performance.now();
-  const plans = new Map(ratios.map((r) => [r, fitPlan(cross, calRows, { ratio: r })]));
+  const m = o.tokenGroup ?? 16;
+  const plans = new Map(ratios.map((r) => [r, fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m })]));
   const dpMs = performance.now() - t1;
   log(
     `calibration: ${calRows.n} rows, PCA ${calibrationMs.toFixed(0)} ms, DP for ${ratios.length} ratios ${dpMs.toFixed(0)} ms`,
@@ -149,11 +152,15 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
     ),
   ];
   if (ratios.includes(16)) {
-    const pl = fitPlan(perLayer, calRows, { ratio: 16 });
+    const pl = fitPlan(perLayer, calRows, { ratio: 16 }, { tokenGroup: m });
     methods.push(['kvtc 16× per-layer PCA', kvtc(perLayer, pl), { cal: perLayer, plan: pl }]);
+    if (m !== 1) {
+      const paper = fitPlan(cross, calRows, { ratio: 16 });
+      methods.push(['kvtc 16× per-token side info', kvtc(cross, paper), { cal: cross, plan: paper }]);
+    }
   }
   for (const r of [16, 32].filter((x) => ratios.includes(x))) {
-    const tp = truncationPlan(cross, r);
+    const tp = truncationPlan(cross, r, m);
     methods.push([`pca truncation ${r}×`, kvtc(cross, tp), { cal: cross, plan: tp }]);
   }
   if (ratios.includes(64))
