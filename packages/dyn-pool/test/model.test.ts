@@ -139,4 +139,26 @@ describe('HourglassLM', () => {
       expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.7);
     }
   });
+
+  it('the BCE-trained boundary predictor learns its unigram targets, and the model then pools at them', () => {
+    manualSeed(7);
+    const m = new HourglassLM(config('unigram'));
+    const opt = new optim.Adam(m.parameters(), { lr: 3e-2 });
+    // targets: a boundary after every token 2 (a learnable, content-defined rule)
+    const seq = Array.from({ length: 33 }, (_, i) => [1, 2, 4, 2, 5, 6, 2][(i * 3) % 7]!);
+    const ids = tensor([seq], { dtype: 'int32' });
+    const y = seq.slice(0, 32).map((v) => (v === 2 ? 1 : 0));
+    const targets = tensor([y]);
+    for (let s = 0; s < 12; s++)
+      tidy(() => {
+        m.loss(ids, { boundaryTargets: targets }).loss.backward();
+        opt.step();
+        opt.zeroGrad();
+      });
+    m.eval();
+    const got = noGrad(() =>
+      tidy(() => Array.from(m.forward(ids.slice(1, 0, 32).contiguous()).boundaries!.dataSync())),
+    );
+    expect(got).toEqual(y);
+  });
 });
