@@ -1,0 +1,57 @@
+// The worker pool of the CPU backend: results identical to one thread (rows and batches split), small
+// ops stay on the calling thread, and a worker that throws, exits or hangs fails the op with a typed
+// error instead of a deadlock, after which the backend keeps working on one thread.
+import { afterAll, describe, expect, test } from 'vitest';
+import { cpuThreads, injectWorkerFault, setCpuThreads, WorkerError } from '../src/backends/cpu/pool.js';
+import { manualSeed, randn, type Tensor, tidy } from '../src/index.js';
+
+afterAll(() => setCpuThreads(1));
+
+const run = (f: () => Tensor) => tidy(() => Float32Array.from(f().dataSync()));
+
+describe('CPU worker pool', () => {
+  test('2 and 3 threads give bit-identical results to 1 thread (rows split, batches split, transposed B)', async () => {
+    manualSeed(11);
+    const a = randn([131, 201]);
+    const b = randn([201, 97]);
+    const q = randn([6, 130, 40]);
+    const k = randn([6, 130, 40]);
+    const ops = [() => a.matmul(b), () => q.matmul(k.transpose(-2, -1)), () => a.transpose(0, 1).matmul(a)];
+    await setCpuThreads(1);
+    const one = ops.map(run);
+    for (const n of [2, 3]) {
+      await setCpuThreads(n);
+      expect(cpuThreads()).toBe(n);
+      for (let rep = 0; rep < 2; rep++) for (let i = 0; i < ops.length; i++) expect(run(ops[i]!)).toEqual(one[i]);
+    }
+  }, 30_000);
+
+  test('a worker that throws fails the op with WorkerError; the backend continues on one thread', async () => {
+    manualSeed(12);
+    const a = randn([256, 256]);
+    const want = run(() => a.matmul(a));
+    await setCpuThreads(2);
+    injectWorkerFault('throw');
+    expect(() => tidy(() => a.matmul(a))).toThrow(WorkerError);
+    expect(cpuThreads()).toBe(1);
+    expect(run(() => a.matmul(a))).toEqual(want);
+  }, 30_000);
+
+  test('a worker that exits or hangs is caught by the timeout, not a deadlock', async () => {
+    manualSeed(13);
+    const a = randn([256, 256]);
+    for (const kind of ['exit', 'hang'] as const) {
+      await setCpuThreads(2);
+      injectWorkerFault(kind, 300);
+      const t0 = performance.now();
+      expect(() => tidy(() => a.matmul(a))).toThrow(/did not finish/);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(cpuThreads()).toBe(1);
+    }
+  }, 30_000);
+
+  test('bad thread counts are rejected', async () => {
+    await expect(setCpuThreads(0)).rejects.toThrow(/integer/);
+    await expect(setCpuThreads(1.5)).rejects.toThrow(/integer/);
+  });
+});
