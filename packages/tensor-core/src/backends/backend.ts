@@ -26,7 +26,11 @@ export type UnaryOp =
   | 'reciprocal'
   | 'floor'
   | 'round'
-  | 'logicalNot';
+  | 'logicalNot'
+  // Derivatives of the activations, so their VJPs are one pass instead of a chain of elementwise ops.
+  | 'geluGrad'
+  | 'geluTanhGrad'
+  | 'siluGrad';
 
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum';
 export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';

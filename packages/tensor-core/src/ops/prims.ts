@@ -71,9 +71,6 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
 
 // ---------------------------------------------------------------- elementwise
 
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
-
 /** VJPs of the unary ops, given input x, output y and upstream g. null: no gradient (piecewise constant). */
 const unaryVjp: Record<UnaryOp, ((x: Tensor, y: Tensor, g: Tensor) => Tensor) | null> = {
   neg: (_x, _y, g) => g.neg(),
@@ -90,35 +87,9 @@ const unaryVjp: Record<UnaryOp, ((x: Tensor, y: Tensor, g: Tensor) => Tensor) | 
   tanh: (_x, y, g) => g.mul(y.mul(y).neg().add(1)),
   sigmoid: (_x, y, g) => g.mul(y.mul(y.neg().add(1))),
   relu: (x, _y, g) => g.mul(x.gt(0).float()),
-  // d/dx x·Φ(x) = Φ(x) + x·φ(x)
-  gelu: (x, _y, g) =>
-    g.mul(
-      x
-        .mul(Math.SQRT1_2)
-        .erf()
-        .add(1)
-        .mul(0.5)
-        .add(x.mul(x.mul(x).mul(-0.5).exp()).mul(INV_SQRT_2PI)),
-    ),
-  geluTanh: (x, _y, g) => {
-    const x2 = x.mul(x);
-    const t = x.add(x2.mul(x).mul(0.044715)).mul(SQRT_2_OVER_PI).tanh();
-    const dt = t
-      .mul(t)
-      .neg()
-      .add(1)
-      .mul(
-        x2
-          .mul(3 * 0.044715)
-          .add(1)
-          .mul(SQRT_2_OVER_PI),
-      );
-    return g.mul(t.add(1).mul(0.5).add(x.mul(dt).mul(0.5)));
-  },
-  silu: (x, _y, g) => {
-    const s = x.sigmoid();
-    return g.mul(s.mul(x.mul(s.neg().add(1)).add(1)));
-  },
+  gelu: (x, _y, g) => g.mul(unary('geluGrad', x)),
+  geluTanh: (x, _y, g) => g.mul(unary('geluTanhGrad', x)),
+  silu: (x, _y, g) => g.mul(unary('siluGrad', x)),
   softplus: (x, _y, g) => g.mul(x.sigmoid()),
   erf: (x, _y, g) =>
     g.mul(
@@ -132,6 +103,10 @@ const unaryVjp: Record<UnaryOp, ((x: Tensor, y: Tensor, g: Tensor) => Tensor) | 
   floor: (_x, _y, g) => zerosLike(g),
   round: (_x, _y, g) => zerosLike(g),
   logicalNot: null,
+  // The derivative ops are only used inside VJPs; second derivatives are not supported.
+  geluGrad: null,
+  geluTanhGrad: null,
+  siluGrad: null,
 };
 
 export function unary(op: UnaryOp, x: Tensor): Tensor {

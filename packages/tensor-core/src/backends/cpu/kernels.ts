@@ -69,6 +69,7 @@ export function erf(x: number): number {
 
 const SQRT1_2 = Math.SQRT1_2;
 const GELU_C = Math.sqrt(2 / Math.PI);
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 function unaryFn(op: UnaryOp): (x: number) => number {
   switch (op) {
@@ -123,6 +124,19 @@ function unaryFn(op: UnaryOp): (x: number) => number {
       };
     case 'logicalNot':
       return (x) => (x ? 0 : 1);
+    case 'geluGrad':
+      // Φ(x) + x·φ(x)
+      return (x) => 0.5 * (1 + erf(x * SQRT1_2)) + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI;
+    case 'geluTanhGrad':
+      return (x) => {
+        const t = Math.tanh(GELU_C * (x + 0.044715 * x * x * x));
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x);
+      };
+    case 'siluGrad':
+      return (x) => {
+        const s = x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+        return s * (1 + x * (1 - s));
+      };
   }
 }
 

@@ -86,6 +86,11 @@ const HELPERS: Record<string, string> = {
   let e = exp(x);
   return e / (1.0 + e);
 }`,
+  // d/dx of the tanh-form GELU.
+  geluTanhGrad_: `fn geluTanhGrad_(x: f32) -> f32 {
+  let t = tanh_(0.79788456080286536 * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * 0.79788456080286536 * (1.0 + 0.134145 * x * x);
+}`,
   // a^b with the sign rules of Math.pow for negative bases and integer exponents.
   pow_: `fn pow_(a: f32, b: f32) -> f32 {
   if (b == 0.0) { return 1.0; }

@@ -12,13 +12,15 @@ export interface Operand {
 }
 
 /**
- * A map kernel. Params: [n, rank, shape[rank], then per strided operand (the output first when
+ * A map kernel; `lines` (let statements over v0.., from fused elementwise chains) run before the store.
+ * Params: [n, rank, shape[rank], then per strided operand (the output first when
  * `outStrided`, then the inputs) offset, strides[rank]].
  */
 export function mapShader(
   inputs: readonly Operand[],
   out: { dtype: DType; ctype: CType; strided: boolean },
   expr: (vals: string[]) => string,
+  lines: readonly string[] = [],
 ): string {
   const ops = inputs.length + (out.strided ? 1 : 0);
   const decl = inputs.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<u32>;`);
@@ -49,6 +51,7 @@ ${init}
 ${step}
   }
 ${vals.join('\n')}
+${lines.map((l) => `  ${l}`).join('\n')}
   out0[${dst}] = ${store(out.dtype, out.ctype, expr(inputs.map((_, k) => `v${k}`)))};
 }
 `);
@@ -135,6 +138,12 @@ export function unaryExpr(op: UnaryOp, c: CType, x: string): string {
       return `round(${x})`;
     case 'logicalNot':
       return `select(0.0, 1.0, ${x} == 0.0)`;
+    case 'geluGrad':
+      return `(0.5 * (1.0 + erf_(${x} * 0.70710678118654752)) + ${x} * exp(-0.5 * ${x} * ${x}) * 0.39894228040143268)`;
+    case 'geluTanhGrad':
+      return `geluTanhGrad_(${x})`;
+    case 'siluGrad':
+      return `(sigmoid_(${x}) * (1.0 + ${x} * (1.0 - sigmoid_(${x}))))`;
   }
 }
 
