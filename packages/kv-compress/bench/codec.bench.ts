@@ -36,7 +36,7 @@ function rows(n: number, seed: number, start = 0): KVRows {
   return { layers: L, heads: H, headDim: d, n, k, v, positions };
 }
 
-const cal = rows(2048, 1);
+const cal = rows(1024, 1);
 const t0 = performance.now();
 const calibration = calibrate(cal);
 const pcaMs = performance.now() - t0;
@@ -44,7 +44,7 @@ const test = rows(1024, 2);
 const fp16MB = (test.n * 256 * 2 * 2) / 1e6;
 record({
   package: 'kv-compress',
-  case: 'calibrate PCA p=256, 2048 rows',
+  case: 'calibrate PCA p=256, 1024 rows',
   impl: 'jacobi',
   unit: 'ms',
   value: pcaMs,

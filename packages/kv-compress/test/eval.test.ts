@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { attentionError, pearson } from '../src/eval/evaluate.js';
+import { kvLookup, passkey, trainingSequence, VOCAB, variableTracking } from '../src/eval/tasks.js';
+import { Rng } from '../src/linalg.js';
+
+describe('synthetic retrieval tasks', () => {
+  const rng = new Rng(5);
+  it('key–value lookup answers are the value that follows the key in the context', () => {
+    for (let i = 0; i < 20; i++) {
+      const s = kvLookup(rng, { pairs: 12, maxFiller: 8, queries: 4 });
+      for (const q of s.queries) {
+        const at = s.context.indexOf(q.prompt[1]!);
+        expect(at).toBeGreaterThan(0);
+        expect(s.context[at + 1]).toBe(q.answer[0]);
+        expect(s.context.lastIndexOf(q.prompt[1]!)).toBe(at); // keys are unique
+      }
+    }
+  });
+  it('the passkey sits at the requested depth', () => {
+    for (const depth of [0, 0.5, 1]) {
+      const s = passkey(rng, { length: 100, depth });
+      const at = s.context.indexOf(VOCAB.passkey);
+      expect(at).toBe(1 + Math.round(depth * 100));
+      expect(s.context.slice(at + 1, at + 4)).toEqual(s.queries[0]!.answer);
+    }
+  });
+  it('variable tracking resolves the chain to its bound value', () => {
+    for (let i = 0; i < 20; i++) {
+      const s = variableTracking(rng, { hops: 2, chains: 3 });
+      let name = s.queries[0]!.prompt[1]!;
+      for (;;) {
+        const at = s.context.indexOf(name);
+        const next = s.context[at + 1]!;
+        if (next === VOCAB.assign) name = s.context[at + 2]!;
+        else {
+          expect(next).toBe(s.queries[0]!.answer[0]);
+          break;
+        }
+      }
+    }
+  });
+  it('training targets predict the next token and only mark answers', () => {
+    for (let i = 0; i < 20; i++) {
+      const { ids, targets } = trainingSequence(rng, 128);
+      expect(ids.length).toBe(128);
+      for (let t = 0; t < 127; t++) if (targets[t] !== -100) expect(targets[t]).toBe(ids[t + 1]);
+      expect(targets.some((x) => x !== -100)).toBe(true);
+    }
+  });
+});
+
+describe('metrics', () => {
+  it('attention-output error and Pearson r match hand-computed values', () => {
+    expect(attentionError([Float64Array.from([3, 4])], [Float64Array.from([3, 4.5])])).toBeCloseTo(0.1, 12);
+    expect(pearson([1, 2, 3], [2, 4, 6])).toBeCloseTo(1, 12);
+    expect(pearson([1, 2, 3], [3, 2, 1])).toBeCloseTo(-1, 12);
+  });
+});
