@@ -169,10 +169,33 @@ interface Stats {
 function generate(
   g: PreparedGame,
   hash: string,
-  stats: Stats | undefined,
+  statsIn: Stats | undefined,
 ): { program: CompiledProgram; factory: (...a: unknown[]) => unknown } {
+  let stats = statsIn;
   const gen = new Gen();
   for (const r of g.roles) gen.constant(r);
+  // without measured sizes, tables made only of ground facts are measured from the sheet itself; derived
+  // state-independent relations are assumed large (arithmetic tables such as sum/lt often are)
+  if (!stats) {
+    stats = { rel: new Map(), bucket: new Map() };
+    const facts = new Map<string, Rule[]>();
+    const derived = new Set<string>();
+    for (const r of g.rules) {
+      const k = `${r.head.rel}/${r.head.args.length}`;
+      if (r.body.length || !r.head.args.every(isGround)) derived.add(k);
+      else facts.set(k, [...(facts.get(k) ?? []), r]);
+    }
+    for (const [k, rs] of facts) {
+      if (derived.has(k)) continue;
+      const n = rs[0]!.head.args.length;
+      const distinct = Array.from({ length: n }, (_, c) => new Set(rs.map((r) => termText(r.head.args[c]!))).size);
+      stats.rel.set(k, { n: rs.length, distinct });
+    }
+    for (const k of derived) {
+      const n = Number(k.slice(k.lastIndexOf('/') + 1));
+      stats.rel.set(k, { n: 64 ** Math.min(n, 2), distinct: Array.from({ length: n }, () => 64) });
+    }
+  }
 
   // relations and their classes
   const rels = new Map<string, RelInfo>();
@@ -408,6 +431,7 @@ function generate(
   };
 
   /** A positive atom: loops binding its free variables, calling `inner` with the extended bound set. */
+  let deltaAtom: unknown = null;
   const emitAtom = (
     a: { rel: string; args: Term[] },
     bound: Set<string>,
@@ -463,24 +487,33 @@ function generate(
       return out.join('\n');
     }
     const nb = a.args.map((t) => allBound(t, bound));
+    const isDelta = a === deltaAtom;
     if (nb.every(Boolean)) {
       a.args.forEach((t, i) => {
         out.push(`${R}.t[${i}] = ${texpr(t, bound)};`);
       });
-      out.push(`if (${R}.has()) {`, inner(bound), '}');
+      if (isDelta)
+        out.push(`const f${k} = ${R}.find();`, `if (f${k} >= ${R}.lo && f${k} < ${R}.hi) {`, inner(bound), '}');
+      else out.push(`if (${R}.has()) {`, inner(bound), '}');
       return out.join('\n');
     }
     const cols = nb.map((b, i) => (b ? i : -1)).filter((i) => i >= 0);
     const n = r.arity;
-    // indexes only on finished tables: a relation of the component being computed still grows
-    const useIx = r.cls === STATIC && cols.length > 0 && r.scc !== curScc;
+    // static tables are indexed once; a recursive relation keeps its index up to date while its component grows
+    const useIx = cols.length > 0 && (r.cls === STATIC || (r.scc === curScc && recursive[curScc]!));
     if (useIx) {
       const c1 = cols[0]!;
       const c2 = cols.length > 1 ? cols[1]! : -1;
       out.push(
         `const r${k} = ${R}.rows(${c1}, ${c2}, ${texpr(a.args[c1]!, bound)}, ${c2 >= 0 ? texpr(a.args[c2]!, bound) : 0});`,
-        `if (r${k} !== undefined) ${L}: for (let i${k} = 0, d${k} = ${R}.d; i${k} < r${k}.length; i${k}++) {`,
-        `const o${k} = r${k}[i${k}] * ${n};`,
+        `if (r${k} !== undefined) ${L}: for (let i${k} = 0; i${k} < r${k}.length; i${k}++) {`,
+        `const d${k} = ${R}.d, o${k} = r${k}[i${k}] * ${n};`,
+      );
+      if (isDelta) out.push(`if (r${k}[i${k}] < ${R}.lo || r${k}[i${k}] >= ${R}.hi) continue ${L};`);
+    } else if (isDelta) {
+      out.push(
+        `${L}: for (let i${k} = ${R}.lo; i${k} < ${R}.hi; i${k}++) {`,
+        `const d${k} = ${R}.d, o${k} = i${k} * ${n};`,
       );
     } else {
       // live length: recursive relations grow while their component iterates
@@ -515,7 +548,9 @@ function generate(
     throw new CompileError(`unexpected literal ${l.kind} (or must be removed first)`);
   };
 
-  // rule functions
+  // rule functions; in a recursive component one variant per recursive body literal, which reads only the
+  // previous round's new rows (semi-naive evaluation)
+  const variantsOf = new Map<number, string[]>();
   keyed.forEach((r, ri) => {
     const hr = rel(r.head)!;
     const pos = r.body.filter((l) => l.kind === 'atom');
@@ -527,8 +562,34 @@ function generate(
       });
       return `${lines.join(' ')} H.add();`;
     };
-    const code = emitBody(planOrder(pos, new Set()), negs, new Set(), head, hr.scc);
-    ruleFns.push(`function rule${ri}() { // ${r.head.rel}\nconst H = R[${hr.idx}];\n${code}\n}`);
+    const plan = planOrder(pos, new Set());
+    const recLits = recursive[hr.scc]
+      ? pos.map((l) => (l as { atom: { rel: string; args: Term[] } }).atom).filter((a) => rel(a)?.scc === hr.scc)
+      : [];
+    if (!recLits.length) {
+      deltaAtom = null;
+      const code = emitBody(plan, negs, new Set(), head, hr.scc);
+      ruleFns.push(`function rule${ri}() { // ${r.head.rel}\nconst H = R[${hr.idx}];\n${code}\n}`);
+    } else {
+      const names: string[] = [];
+      recLits.forEach((a, j) => {
+        deltaAtom = a;
+        // the delta literal goes first (it is the smallest table); the rest is planned given its bindings
+        const first = pos.find((l) => (l as { atom: unknown }).atom === a)!;
+        const order = [
+          first,
+          ...planOrder(
+            pos.filter((l) => l !== first),
+            litVars(first),
+          ),
+        ];
+        const code = emitBody(order, negs, new Set(), head, hr.scc);
+        ruleFns.push(`function rule${ri}_${j}() { // ${r.head.rel} (delta ${j})\nconst H = R[${hr.idx}];\n${code}\n}`);
+        names.push(`rule${ri}_${j}`);
+      });
+      deltaAtom = null;
+      variantsOf.set(ri, names);
+    }
     if (!rulesOfRel.has(hr.idx)) rulesOfRel.set(hr.idx, []);
     rulesOfRel.get(hr.idx)!.push(ri);
   });
@@ -538,13 +599,17 @@ function generate(
   const computeFns: string[] = [];
   comps.forEach((c, ci) => {
     const members = c.map((k) => rels.get(k)!);
-    const calls = members.flatMap((m) => (rulesOfRel.get(m.idx) ?? []).map((ri) => `rule${ri}();`));
+    const ris = members.flatMap((m) => rulesOfRel.get(m.idx) ?? []);
     const stamp = (m: RelInfo) => (m.cls === MOVE ? 'C.m' : m.cls === STATE ? 'C.s' : '-2');
-    const lines = members.map((m) => `R[${m.idx}].clear(); R[${m.idx}].v = ${stamp(m)};`);
+    const lines = members.map((m) => `R[${m.idx}].clear(); R[${m.idx}].v = ${stamp(m)}; R[${m.idx}].lo = 0;`);
     if (recursive[ci]) {
-      const sum = members.map((m) => `R[${m.idx}].n`).join(' + ');
-      lines.push(`for (let it = 0; ; it++) { const before = ${sum};`, ...calls, `if (${sum} === before) break; }`);
-    } else lines.push(...calls);
+      const base = ris.filter((ri) => !variantsOf.has(ri)).map((ri) => `rule${ri}();`);
+      const rec = ris.flatMap((ri) => (variantsOf.get(ri) ?? []).map((f) => `${f}();`));
+      const setHi = members.map((m) => `R[${m.idx}].hi = R[${m.idx}].n;`).join(' ');
+      const empty = members.map((m) => `R[${m.idx}].lo === R[${m.idx}].hi`).join(' && ');
+      const setLo = members.map((m) => `R[${m.idx}].lo = R[${m.idx}].hi;`).join(' ');
+      lines.push(...base, `for (;;) {`, setHi, `if (${empty}) break;`, ...rec, setLo, '}');
+    } else lines.push(...ris.map((ri) => `rule${ri}();`));
     computeFns.push(`function comp${ci}() {\n${lines.join('\n')}\n}`);
   });
   const staticOrder = comps

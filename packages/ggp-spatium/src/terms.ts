@@ -2,6 +2,16 @@
 // have equal ids (`distinct` is `!==`), a flat fluent is a (name, args) record, and states are sorted id arrays.
 // Function terms nested to any depth intern the same way, so sheets outside mGDL still compile.
 
+/** MurmurHash3's finaliser: every input bit affects every output bit (linear probing needs good low bits). */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 export class TermTable {
   /** name id per term */
   tn = new Int32Array(1024);
@@ -45,8 +55,11 @@ export class TermTable {
 
   private hash(f: number, n: number, a: ArrayLike<number>): number {
     let h = Math.imul(f ^ (n << 24), 0x9e3779b1);
-    for (let i = 0; i < n; i++) h = Math.imul(h ^ a[i]!, 0x85ebca6b) ^ (h >>> 13);
-    return (h ^ (h >>> 16)) >>> 0;
+    for (let i = 0; i < n; i++) {
+      h = Math.imul(h ^ a[i]!, 0xcc9e2d51);
+      h = Math.imul((h << 15) | (h >>> 17), 0x1b873593);
+    }
+    return fmix(h);
   }
 
   private readonly scratch = new Int32Array(64);
@@ -219,7 +232,10 @@ export class TupleSet {
   private slots: Int32Array;
   private gens: Int32Array;
   private gen = 1;
-  private indexes = new Map<number, Map<number, Int32Array>>();
+  private indexes: Array<{ code: number; c1: number; c2: number; ix: Map<number, number[]> }> = [];
+  /** the delta window [lo, hi) of the current semi-naive round */
+  lo = 0;
+  hi = 0;
   maxRows = 5_000_000;
 
   constructor(
@@ -235,13 +251,16 @@ export class TupleSet {
   clear(): void {
     this.n = 0;
     this.gen++;
-    if (this.indexes.size) this.indexes = new Map();
+    if (this.indexes.length) this.indexes = [];
   }
 
   private hash(src: Int32Array, off: number): number {
     let h = 0x811c9dc5;
-    for (let k = 0; k < this.arity; k++) h = Math.imul(h ^ src[off + k]!, 0x01000193);
-    return (h ^ (h >>> 15)) >>> 0;
+    for (let k = 0; k < this.arity; k++) {
+      h = Math.imul(h ^ src[off + k]!, 0xcc9e2d51);
+      h = Math.imul((h << 15) | (h >>> 17), 0x1b873593);
+    }
+    return fmix(h);
   }
 
   /** Adds the scratch tuple `t`; true if it was new. */
@@ -275,7 +294,38 @@ export class TupleSet {
     this.slots[i] = this.n;
     this.gens[i] = this.gen;
     if (this.n * 2 > this.slots.length) this.rehash();
+    // indexes are kept up to date: recursive relations are looked up while they grow
+    for (let k = 0; k < this.indexes.length; k++) {
+      const x = this.indexes[k]!;
+      this.indexRow(x.c1, x.c2, x.ix, this.n - 1);
+    }
     return true;
+  }
+
+  private indexRow(c1: number, c2: number, ix: Map<number, number[]>, r: number): void {
+    const a = this.arity;
+    const key = c2 < 0 ? this.d[r * a + c1]! : this.d[r * a + c1]! * 67108864 + this.d[r * a + c2]!;
+    const l = ix.get(key);
+    if (l) l.push(r);
+    else ix.set(key, [r]);
+  }
+
+  /** Row index of the scratch tuple `t`, or -1. */
+  find(): number {
+    const a = this.arity;
+    if (a === 0) return this.n > 0 ? 0 : -1;
+    const t = this.t;
+    const mask = this.slots.length - 1;
+    let i = this.hash(t, 0) & mask;
+    const d = this.d;
+    for (;;) {
+      if (this.gens[i] !== this.gen) return -1;
+      const o = (this.slots[i]! - 1) * a;
+      let k = 0;
+      while (k < a && d[o + k] === t[k]) k++;
+      if (k === a) return this.slots[i]! - 1;
+      i = (i + 1) & mask;
+    }
   }
 
   /** Whether the scratch tuple `t` is present. */
@@ -320,22 +370,15 @@ export class TupleSet {
     }
   }
 
-  /** Rows whose columns c1 (and c2 if ≥ 0) equal k1 (and k2); built once per column pair until clear(). */
-  rows(c1: number, c2: number, k1: number, k2: number): Int32Array | undefined {
+  /** Rows whose columns c1 (and c2 if ≥ 0) equal k1 (and k2); the index is built on first use, then maintained. */
+  rows(c1: number, c2: number, k1: number, k2: number): number[] | undefined {
     const code = c1 * 64 + c2 + 1;
-    let ix = this.indexes.get(code);
+    let ix: Map<number, number[]> | undefined;
+    for (let k = 0; k < this.indexes.length; k++) if (this.indexes[k]!.code === code) ix = this.indexes[k]!.ix;
     if (!ix) {
-      const tmp = new Map<number, number[]>();
-      const a = this.arity;
-      for (let r = 0; r < this.n; r++) {
-        const key = c2 < 0 ? this.d[r * a + c1]! : this.d[r * a + c1]! * 67108864 + this.d[r * a + c2]!;
-        let l = tmp.get(key);
-        if (!l) tmp.set(key, (l = []));
-        l.push(r);
-      }
       ix = new Map();
-      for (const [k, l] of tmp) ix.set(k, Int32Array.from(l));
-      this.indexes.set(code, ix);
+      for (let r = 0; r < this.n; r++) this.indexRow(c1, c2, ix, r);
+      this.indexes.push({ code, c1, c2, ix });
     }
     return ix.get(c2 < 0 ? k1 : k1 * 67108864 + k2);
   }
