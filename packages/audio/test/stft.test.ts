@@ -176,3 +176,25 @@ describe('STFT arguments', () => {
     expect(stft([], { nFft: 8 }).nFrames).toBe(1);
   });
 });
+
+describe('STFT -> iSTFT round trip, random configurations', () => {
+  test('40 seeded random sizes (powers of two, smooth, prime), windows, hops and pad modes', () => {
+    let seed = 2024;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const windows = ['hann', 'hamming', 'blackman'] as const;
+    const pads = ['constant', 'reflect', 'edge'] as const;
+    for (let it = 0; it < 40; it++) {
+      const nFft = 8 + Math.floor(rand() * 700);
+      const winLength = Math.max(4, Math.floor(nFft * (0.5 + rand() * 0.5)));
+      const hopLength = Math.max(1, Math.floor((winLength / 2) * (0.3 + rand() * 0.7)));
+      const n = nFft + Math.floor(rand() * 3000);
+      const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.013 * (1 + it)) + 0.2 * (rand() - 0.5));
+      const cfg = { nFft, winLength, hopLength, window: windows[it % 3]!, padMode: pads[(it >> 1) % 3]! };
+      const y = istft(stft(x, cfg), { ...cfg, length: n });
+      expect(maxAbsErr(y, x), JSON.stringify(cfg)).toBeLessThan(1e-4);
+    }
+  });
+});
