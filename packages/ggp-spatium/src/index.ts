@@ -7,6 +7,7 @@ export {
   type SheetReport,
 } from './conformance.js';
 export * from './errors.js';
+export { type LoadGameOptions, loadGame } from './game.js';
 export {
   type Atom,
   atomText,
@@ -22,6 +23,19 @@ export {
 export { InterpreterMachine, loadInterpreter, Prover } from './interpreter.js';
 export { parseKif, printSExpr, type SExpr } from './kif.js';
 export { type GameMachine, goalsOf, randomPlayout, rng } from './machine.js';
+export { type Agent, LocalAgent, type MatchOptions, type MatchRecord, playMatch, RemoteAgent } from './match.js';
 export { checkMgdl, type NormaliseResult, normaliseMgdl } from './mgdl.js';
+export {
+  MonteCarloPlayer,
+  type MoveBias,
+  type Player,
+  playout,
+  RandomPlayer,
+  type SearchOptions,
+  type UctOptions,
+  UctPlayer,
+} from './players.js';
 export { type LoadOptions, type PreparedGame, prepareGame, prepareRules } from './prepare.js';
+export { type Message, parseMessage, playMessage, startMessage, stopMessage } from './protocol.js';
+export { createPlayerServer, type PlayerServer, type ServerOptions } from './server.js';
 export { deOr, type ValidationReport, validateRules } from './validate.js';

@@ -1,0 +1,35 @@
+// loadGame: the state machine API of the issue, on the compiled reasoner with the interpreter as fallback.
+import { CompiledMachine, compileProgram } from './compiler.js';
+import { CompileError } from './errors.js';
+import { parseGdl } from './gdl.js';
+import { InterpreterMachine } from './interpreter.js';
+import type { GameMachine } from './machine.js';
+import { normaliseMgdl } from './mgdl.js';
+import { type LoadOptions, prepareRules } from './prepare.js';
+
+export interface LoadGameOptions extends LoadOptions {
+  /** 'auto' (default): compiled, falling back to the interpreter where the compiler refuses */
+  engine?: 'auto' | 'compiled' | 'interpreter';
+}
+
+/**
+ * Parses, validates and loads a rule sheet. Moves and fluents are canonical GDL text in the text methods
+ * (`legalMoves`, `nextState`, `fluents`); handle methods (`legal`, `next`) serve players' inner loops.
+ */
+export function loadGame(kif: string, opts: LoadGameOptions = {}): GameMachine {
+  const rules = parseGdl(kif);
+  const engine = opts.engine ?? 'auto';
+  if (engine === 'interpreter') {
+    const g = prepareRules(rules, opts);
+    return new InterpreterMachine(g.roles, g.rules) as GameMachine;
+  }
+  // validate the sheet as written; compile its mGDL normal form
+  const g0 = prepareRules(rules, opts);
+  try {
+    const g = prepareRules(normaliseMgdl(rules).rules, { strict: false });
+    return new CompiledMachine(compileProgram({ ...g, warnings: g0.warnings })) as GameMachine;
+  } catch (e) {
+    if (engine === 'compiled' || !(e instanceof CompileError || e instanceof RangeError)) throw e;
+    return new InterpreterMachine(g0.roles, g0.rules) as GameMachine;
+  }
+}

@@ -1,0 +1,174 @@
+// The referee: runs a match between agents (our players in-process, or remote players by URL speaking the GGP
+// protocol), checks every move against its own reasoner, substitutes a random legal move for an illegal,
+// missing or late one, and returns a match record.
+import { loadGame } from './game.js';
+import { type GameMachine, goalsOf, rng } from './machine.js';
+import type { Player } from './players.js';
+import { playMessage, startMessage, stopMessage } from './protocol.js';
+
+export interface Agent {
+  readonly name: string;
+  start(rules: string, role: string, startclock: number, playclock: number, matchId: string): Promise<void>;
+  /** the agent's move given the previous joint move (null at the first ply) */
+  play(lastMoves: string[] | null): Promise<string>;
+  stop(lastMoves: string[] | null): Promise<void>;
+}
+
+/** Wraps an in-process player; it keeps its own reasoner and state, as a remote player would. */
+export class LocalAgent implements Agent {
+  private m!: GameMachine;
+  private s: unknown;
+  private role = 0;
+  private playclock = 1;
+  constructor(
+    readonly player: Player,
+    private readonly seed = 1,
+    /** ms kept from the playclock for overhead */
+    private readonly marginMs = 50,
+  ) {}
+  get name(): string {
+    return this.player.name;
+  }
+  async start(rules: string, role: string, _sc: number, playclock: number): Promise<void> {
+    this.m = loadGame(rules);
+    this.role = this.m.roles().indexOf(role);
+    this.s = this.m.initialState();
+    this.playclock = playclock;
+    this.player.start(this.m, this.role, this.seed);
+  }
+  async play(last: string[] | null): Promise<string> {
+    if (last) {
+      const joint = last.map((t) => this.m.parseMove(t)!);
+      this.s = this.m.next(this.s, joint);
+      (this.player as { observe?: (j: unknown[]) => void }).observe?.(joint);
+    }
+    const mv = this.player.select(this.s, { timeMs: Math.max(1, this.playclock * 1000 - this.marginMs) });
+    return this.m.moveText(mv);
+  }
+  async stop(): Promise<void> {}
+}
+
+/** A remote GGP player reached over HTTP. */
+export class RemoteAgent implements Agent {
+  private id = '';
+  private playclock = 10;
+  constructor(readonly url: string) {}
+  get name(): string {
+    return this.url;
+  }
+  private async post(body: string, timeoutMs: number): Promise<string> {
+    const res = await fetch(this.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/acl' },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return (await res.text()).trim();
+  }
+  async start(rules: string, role: string, sc: number, pc: number, matchId: string): Promise<void> {
+    this.id = matchId;
+    this.playclock = pc;
+    await this.post(startMessage(matchId, role, rules, sc, pc), sc * 1000 + 2000);
+  }
+  async play(last: string[] | null): Promise<string> {
+    return this.post(playMessage(this.id, last), this.playclock * 1000 + 2000);
+  }
+  async stop(last: string[] | null): Promise<void> {
+    await this.post(stopMessage(this.id, last), 5000).catch(() => {});
+  }
+}
+
+export interface MatchRecord {
+  matchId: string;
+  game: string;
+  roles: string[];
+  players: string[];
+  startclock: number;
+  playclock: number;
+  seed: number;
+  /** joint moves per ply, in role order */
+  moves: string[][];
+  /** final goal per role (null: undefined by the sheet) */
+  goals: Array<number | null>;
+  /** illegal, late or failed moves that the referee replaced */
+  errors: string[];
+  /** ms each role took per ply */
+  times: number[][];
+  plies: number;
+}
+
+export interface MatchOptions {
+  game?: string;
+  startclock?: number;
+  playclock?: number;
+  seed?: number;
+  maxPlies?: number;
+  matchId?: string;
+}
+
+export async function playMatch(kif: string, agents: Agent[], opts: MatchOptions = {}): Promise<MatchRecord> {
+  const { startclock = 10, playclock = 1, seed = 1, maxPlies = 1000, game = 'game' } = opts;
+  const matchId = opts.matchId ?? `m${Date.now().toString(36)}${seed}`;
+  const m = loadGame(kif);
+  const roles = m.roles();
+  if (agents.length !== roles.length)
+    throw new Error(`the game has ${roles.length} roles, got ${agents.length} agents`);
+  const rand = rng(seed);
+  const rec: MatchRecord = {
+    matchId,
+    game,
+    roles,
+    players: agents.map((a) => a.name),
+    startclock,
+    playclock,
+    seed,
+    moves: [],
+    goals: [],
+    errors: [],
+    times: [],
+    plies: 0,
+  };
+  await Promise.all(
+    agents.map((a, i) =>
+      a.start(kif, roles[i]!, startclock, playclock, matchId).catch((e: Error) => {
+        rec.errors.push(`start ${roles[i]}: ${e.message}`);
+      }),
+    ),
+  );
+  let s = m.initialState();
+  let last: string[] | null = null;
+  while (!m.isTerminal(s) && rec.plies < maxPlies) {
+    const legal = roles.map((r) => m.legalMoves(s, r));
+    if (legal.some((l) => !l.length)) break;
+    const times: number[] = [];
+    // in-process agents share one thread: ask them in turn so each gets its whole playclock
+    const joint: string[] = [];
+    for (let i = 0; i < agents.length; i++) {
+      const t0 = performance.now();
+      let mv: string | undefined;
+      try {
+        mv = (await agents[i]!.play(last)).toLowerCase().replace(/\s+/g, ' ');
+      } catch (e) {
+        rec.errors.push(`ply ${rec.plies} ${roles[i]}: ${(e as Error).message}`);
+      }
+      const dt = performance.now() - t0;
+      times.push(dt);
+      if (dt > playclock * 1000 + 1000) rec.errors.push(`ply ${rec.plies} ${roles[i]}: late (${dt.toFixed(0)} ms)`);
+      const canon = mv === undefined ? undefined : m.parseMove(mv);
+      const text = canon === undefined ? undefined : m.moveText(canon);
+      if (text === undefined || !legal[i]!.includes(text)) {
+        const sub = legal[i]![(rand() * legal[i]!.length) | 0]!;
+        rec.errors.push(`ply ${rec.plies} ${roles[i]}: illegal move ${mv ?? '(none)'}; played ${sub}`);
+        joint.push(sub);
+      } else joint.push(text);
+    }
+    s = m.nextState(s, joint);
+    rec.moves.push(joint);
+    rec.times.push(times);
+    rec.plies++;
+    last = joint;
+  }
+  rec.goals = goalsOf(m, s);
+  await Promise.all(agents.map((a) => a.stop(last)));
+  return rec;
+}
