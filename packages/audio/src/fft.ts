@@ -78,7 +78,7 @@ class MixedRadixPlan implements ComplexPlan {
           tw[2 * (p * r + k) + 1] = Math.sin(a);
         }
       this.stages.push({ radix: r, len, stride, tw });
-      if (r !== 2 && r !== 3 && r !== 4 && !this.roots.has(r)) {
+      if (r !== 2 && r !== 3 && r !== 4 && r !== 5 && !this.roots.has(r)) {
         const w = new Float64Array(2 * r);
         for (let j = 0; j < r; j++) {
           w[2 * j] = Math.cos((-2 * Math.PI * j) / r);
@@ -223,6 +223,73 @@ class MixedRadixPlan implements ComplexPlan {
           y[o + 2 * s + 1] = b1r * w1i + b1i * w1r;
           y[o + 4 * s] = b2r * w2r - b2i * w2i;
           y[o + 4 * s + 1] = b2r * w2i + b2i * w2r;
+        }
+      }
+      return;
+    }
+    if (r === 5) {
+      const c1 = Math.cos((2 * Math.PI) / 5);
+      const c2 = Math.cos((4 * Math.PI) / 5);
+      const s1 = Math.sin((2 * Math.PI) / 5);
+      const s2 = Math.sin((4 * Math.PI) / 5);
+      for (let p = 0; p < m; p++) {
+        const tb = 2 * p * 5;
+        for (let q = 0; q < s; q++) {
+          const i0 = 2 * (q + s * p);
+          const a0r = x[i0]!;
+          const a0i = x[i0 + 1]!;
+          const a1r = x[i0 + 2 * sm]!;
+          const a1i = x[i0 + 2 * sm + 1]!;
+          const a2r = x[i0 + 4 * sm]!;
+          const a2i = x[i0 + 4 * sm + 1]!;
+          const a3r = x[i0 + 6 * sm]!;
+          const a3i = x[i0 + 6 * sm + 1]!;
+          const a4r = x[i0 + 8 * sm]!;
+          const a4i = x[i0 + 8 * sm + 1]!;
+          const t1r = a1r + a4r;
+          const t1i = a1i + a4i;
+          const t2r = a2r + a3r;
+          const t2i = a2i + a3i;
+          const t3r = a1r - a4r;
+          const t3i = a1i - a4i;
+          const t4r = a2r - a3r;
+          const t4i = a2i - a3i;
+          const b1r = a0r + c1 * t1r + c2 * t2r;
+          const b1i = a0i + c1 * t1i + c2 * t2i;
+          const b2r = a0r + c2 * t1r + c1 * t2r;
+          const b2i = a0i + c2 * t1i + c1 * t2i;
+          const d1r = s1 * t3r + s2 * t4r;
+          const d1i = s1 * t3i + s2 * t4i;
+          const d2r = s2 * t3r - s1 * t4r;
+          const d2i = s2 * t3i - s1 * t4i;
+          // A1 = b1 - i d1, A4 = b1 + i d1, A2 = b2 - i d2, A3 = b2 + i d2; then twiddles w^(p k)
+          const o = 2 * (q + s * 5 * p);
+          y[o] = a0r + t1r + t2r;
+          y[o + 1] = a0i + t1i + t2i;
+          let vr = b1r + d1i;
+          let vi = b1i - d1r;
+          let wr = tw[tb + 2]!;
+          let wi = tw[tb + 3]!;
+          y[o + 2 * s] = vr * wr - vi * wi;
+          y[o + 2 * s + 1] = vr * wi + vi * wr;
+          vr = b2r + d2i;
+          vi = b2i - d2r;
+          wr = tw[tb + 4]!;
+          wi = tw[tb + 5]!;
+          y[o + 4 * s] = vr * wr - vi * wi;
+          y[o + 4 * s + 1] = vr * wi + vi * wr;
+          vr = b2r - d2i;
+          vi = b2i + d2r;
+          wr = tw[tb + 6]!;
+          wi = tw[tb + 7]!;
+          y[o + 6 * s] = vr * wr - vi * wi;
+          y[o + 6 * s + 1] = vr * wi + vi * wr;
+          vr = b1r - d1i;
+          vi = b1i + d1r;
+          wr = tw[tb + 8]!;
+          wi = tw[tb + 9]!;
+          y[o + 8 * s] = vr * wr - vi * wi;
+          y[o + 8 * s + 1] = vr * wi + vi * wr;
         }
       }
       return;
