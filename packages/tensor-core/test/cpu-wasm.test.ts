@@ -4,7 +4,8 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import * as builds from '../src/backends/cpu/wasm/kernels.wasm.js';
 import { Arena, arenaStats, cpuPath, setCpuPath, WasmMemoryError, wasm, wasmCopy } from '../src/backends/cpu/wasm.js';
-import { F, manualSeed, pad, randint, randn, type Tensor, tidy } from '../src/index.js';
+import { F, manualSeed, pad, randint, randn, type Tensor, tensor, tidy } from '../src/index.js';
+import { floor } from '../src/ops/elementwise.js';
 
 afterEach(() => setCpuPath('auto'));
 
@@ -239,4 +240,40 @@ test('pad on the wasm path equals the TypeScript pad (float32 and int32, strided
   setCpuPath('ts');
   const b = tidy(() => Int32Array.from(pad(i.transpose(0, 1), [1, 2, 3, 4], 7).dataSync()));
   expect(a).toEqual(b);
+});
+
+describe('elementwise kernels on the wasm path', () => {
+  test('binary add/sub/mul/div/maximum/minimum equal the TypeScript path bit for bit (odd, broadcast, strided, NaN)', () => {
+    manualSeed(10);
+    const x = randn([3, 17, 255]);
+    const xs = x.flip([2]).slice(1, 0, 17, 2); // [3, 9, 255], negative inner stride
+    const row = randn([255]); // broadcast along rows (stride 0)
+    const col = randn([3, 9, 1]); // broadcast along the inner dim
+    const nan = tensor(Float32Array.from({ length: 4590 }, (_, i) => (i % 7 === 0 ? Number.NaN : i - 2000))).reshape([
+      18, 255,
+    ]);
+    const pairs: [Tensor, Tensor][] = [
+      [xs, row],
+      [xs, col],
+      [col, xs],
+      [x.transpose(0, 2), x.transpose(0, 2)],
+      [nan, nan.flip([1])],
+    ];
+    for (const [p, q] of pairs)
+      for (const op of ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as const) {
+        const f = () => (op === 'maximum' ? p.maximum(q) : op === 'minimum' ? p.minimum(q) : p[op](q));
+        const { wasm, ts } = both(f);
+        expect(wasm).toEqual(ts);
+      }
+  });
+
+  test('unary neg/abs/sqrt/relu/reciprocal/floor equal the TypeScript path bit for bit', () => {
+    const v = tensor(
+      Float32Array.from({ length: 4099 }, (_, i) => (i % 11 === 0 ? Number.NaN : (i - 2049) / 7.3 + (i % 3) * 1e-3)),
+    );
+    for (const op of ['neg', 'abs', 'sqrt', 'relu', 'reciprocal', 'floor'] as const) {
+      const { wasm, ts } = both(() => (op === 'floor' ? floor(v) : v[op]()));
+      expect(wasm).toEqual(ts);
+    }
+  });
 });

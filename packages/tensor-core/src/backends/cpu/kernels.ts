@@ -8,7 +8,7 @@ import { contiguousStrides, isContiguous, numel } from '../../shape.js';
 import type { BinaryOp, CompareOp, Kernels, ReduceOp, Storage, UnaryOp, View } from '../backend.js';
 import { gemm } from './matmul.js';
 import { forEachRow } from './strided.js';
-import { releaseStorageArray, wasmCopy, wasmMatmul, wasmPad } from './wasm.js';
+import { releaseStorageArray, wasmBinary, wasmCopy, wasmMatmul, wasmPad, wasmUnary } from './wasm.js';
 
 const arr = (v: View): AnyTypedArray => v.storage.buf as AnyTypedArray;
 
@@ -264,6 +264,10 @@ export const cpuKernels = {
       numel(x.shape),
     );
     const a = contig(x);
+    if (a instanceof Float32Array && x.dtype === 'float32') {
+      const w = wasmUnary(op, a);
+      if (w) return store(w, 'float32');
+    }
     const f = unaryFn(op);
     // The common activations get a loop without a call per element.
     if (op === 'relu') for (let i = 0; i < a.length; i++) out[i] = a[i]! > 0 ? a[i]! : 0;
@@ -274,6 +278,10 @@ export const cpuKernels = {
   },
 
   binary(op, a, b, dtype: ComputeDType) {
+    if (dtype === 'float32') {
+      const w = wasmBinary(op, a, b);
+      if (w) return store(w, dtype);
+    }
     const out = allocArray(dtype, numel(a.shape));
     const A = arr(a);
     const B = arr(b);

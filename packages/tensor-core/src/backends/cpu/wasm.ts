@@ -5,7 +5,7 @@
 // `setCpuPath('ts')` (or TESSERA_CPU=ts in the environment) forces the TypeScript reference kernels.
 import { TesseraError } from '../../errors.js';
 import { contiguousStrides, numel } from '../../shape.js';
-import type { View } from '../backend.js';
+import type { BinaryOp, UnaryOp, View } from '../backend.js';
 import { collapse } from './strided.js';
 import * as builds from './wasm/kernels.wasm.js';
 
@@ -39,6 +39,18 @@ interface WasmExports {
     idx: number,
   ): void;
   fill32(dst: number, bits: number, n: number): void;
+  unary(op: number, dst: number, src: number, n: number): void;
+  binary(
+    op: number,
+    dst: number,
+    a: number,
+    b: number,
+    nd: number,
+    shape: number,
+    aStrides: number,
+    bStrides: number,
+    idx: number,
+  ): void;
   fma(): number;
 }
 
@@ -369,6 +381,59 @@ export function wasmPad(
     const ost = contiguousStrides(outShape);
     const at = pads.reduce((acc, p, i) => acc + p[0] * ost[i]!, 0);
     if (total > 0) strided(e, T, r.p + at * 4, ost, src, strides, shape);
+    return r.out();
+  } finally {
+    T.done();
+  }
+}
+
+const BINARY_OPS: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5 };
+
+/**
+ * float32 `a op b` (same shape, broadcast as stride 0) into a fresh contiguous array in the arena, for
+ * add, sub, mul, div, maximum, minimum; null otherwise (and for small ops, where the JS loop is as fast).
+ */
+export function wasmBinary(op: BinaryOp, a: View, b: View): Float32Array | null {
+  const code = BINARY_OPS[op];
+  const e = wasm();
+  const total = numel(a.shape);
+  if (!e || code === undefined || total < 4096 || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const A = a.storage.buf as Float32Array;
+  const B = b.storage.buf as Float32Array;
+  const T = new Temps(Arena.of(e));
+  try {
+    const pa = place(e, T, A, a.shape, a.strides, a.offset, total);
+    const pb = place(e, T, B, b.shape, b.strides, b.offset, total);
+    if (pa === null || pb === null) return null;
+    const r = result<Float32Array>(e, T, Float32Array, total, true);
+    const { outer, outerStrides, n, inner } = collapse(a.shape, [contiguousStrides(a.shape), a.strides, b.strides]);
+    const dims = [...outer, n];
+    const nd = dims.length;
+    const meta = T.take(nd * 16);
+    const i32 = new Int32Array(e.memory.buffer, meta, nd * 4);
+    i32.set(dims, 0);
+    i32.set([...outerStrides[1]!, inner[1]!], nd);
+    i32.set([...outerStrides[2]!, inner[2]!], 2 * nd);
+    e.x.binary(code, r.p, pa, pb, nd, meta, meta + nd * 4, meta + nd * 8, meta + nd * 12);
+    return r.out();
+  } finally {
+    T.done();
+  }
+}
+
+const UNARY_OPS: Partial<Record<UnaryOp, number>> = { neg: 0, abs: 1, sqrt: 2, relu: 3, reciprocal: 4, floor: 5 };
+
+/** float32 unary op on a contiguous array (neg, abs, sqrt, relu, reciprocal, floor) into the arena; else null. */
+export function wasmUnary(op: UnaryOp, x: Float32Array): Float32Array | null {
+  const code = UNARY_OPS[op];
+  const e = wasm();
+  const total = x.length;
+  if (!e || code === undefined || total < 4096) return null;
+  const T = new Temps(Arena.of(e));
+  try {
+    const p = place(e, T, x, [total], [1], 0, total)!;
+    const r = result<Float32Array>(e, T, Float32Array, total, true);
+    e.x.unary(code, r.p, p, total);
     return r.out();
   } finally {
     T.done();

@@ -319,3 +319,177 @@ export function copyStrided(
     if (d < 0) return;
   }
 }
+
+// Elementwise float32 binary ops: 0 add, 1 sub, 2 mul, 3 div, 4 maximum, 5 minimum (NaN-propagating, as
+// torch). f32 arithmetic gives the same bits as JS's double arithmetic rounded to float32 for these.
+// @ts-ignore: decorator
+@inline function vop(op: i32, x: v128, y: v128): v128 {
+  switch (op) {
+    case 0:
+      return f32x4.add(x, y);
+    case 1:
+      return f32x4.sub(x, y);
+    case 2:
+      return f32x4.mul(x, y);
+    case 3:
+      return f32x4.div(x, y);
+    case 4:
+      return f32x4.max(x, y);
+    default:
+      return f32x4.min(x, y);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function sop(op: i32, x: f32, y: f32): f32 {
+  switch (op) {
+    case 0:
+      return x + y;
+    case 1:
+      return x - y;
+    case 2:
+      return x * y;
+    case 3:
+      return x / y;
+    case 4:
+      return max<f32>(x, y);
+    default:
+      return min<f32>(x, y);
+  }
+}
+
+// One row of n elements; sa, sb are byte strides (4 = contiguous, 0 = broadcast).
+function binaryRow(op: i32, d: usize, a: usize, sa: usize, b: usize, sb: usize, n: i32): void {
+  let i = 0;
+  if (sa == 4 && sb == 4) {
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i * 4;
+      v128.store(d + o, vop(op, v128.load(a + o), v128.load(b + o)));
+    }
+  } else if (sa == 4 && sb == 0) {
+    const y = v128.load32_splat(b);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i * 4;
+      v128.store(d + o, vop(op, v128.load(a + o), y));
+    }
+  } else if (sa == 0 && sb == 4) {
+    const x = v128.load32_splat(a);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i * 4;
+      v128.store(d + o, vop(op, x, v128.load(b + o)));
+    }
+  }
+  for (; i < n; i++) store<f32>(d + <usize>i * 4, sop(op, load<f32>(a + <usize>i * sa), load<f32>(b + <usize>i * sb)));
+}
+
+/** dst (contiguous) = a op b over an nd-dim view; strides (elements) at `aStrides`, `bStrides`. */
+export function binary(
+  op: i32,
+  dst: usize,
+  a: usize,
+  b: usize,
+  nd: i32,
+  shape: usize,
+  aStrides: usize,
+  bStrides: usize,
+  idx: usize,
+): void {
+  const n1 = nd >= 1 ? load<i32>(shape + <usize>(nd - 1) * 4) : 1;
+  const sa1 = nd >= 1 ? <usize>load<i32>(aStrides + <usize>(nd - 1) * 4) * 4 : 0;
+  const sb1 = nd >= 1 ? <usize>load<i32>(bStrides + <usize>(nd - 1) * 4) * 4 : 0;
+  const n0 = nd >= 2 ? load<i32>(shape + <usize>(nd - 2) * 4) : 1;
+  const sa0 = nd >= 2 ? <usize>load<i32>(aStrides + <usize>(nd - 2) * 4) * 4 : 0;
+  const sb0 = nd >= 2 ? <usize>load<i32>(bStrides + <usize>(nd - 2) * 4) * 4 : 0;
+  const outer = nd - 2;
+  for (let d = 0; d < outer; d++) store<i32>(idx + <usize>d * 4, 0);
+  const rowBytes = <usize>n1 * 4;
+  let ab = a;
+  let bb = b;
+  for (;;) {
+    let ar = ab;
+    let br = bb;
+    for (let r = 0; r < n0; r++) {
+      binaryRow(op, dst, ar, sa1, br, sb1, n1);
+      dst += rowBytes;
+      ar += sa0;
+      br += sb0;
+    }
+    let d = outer - 1;
+    for (; d >= 0; d--) {
+      const ip = idx + <usize>d * 4;
+      const sa = <usize>load<i32>(aStrides + <usize>d * 4) * 4;
+      const sb = <usize>load<i32>(bStrides + <usize>d * 4) * 4;
+      const v = load<i32>(ip) + 1;
+      if (v < load<i32>(shape + <usize>d * 4)) {
+        store<i32>(ip, v);
+        ab += sa;
+        bb += sb;
+        break;
+      }
+      store<i32>(ip, 0);
+      ab -= sa * <usize>(v - 1);
+      bb -= sb * <usize>(v - 1);
+    }
+    if (d < 0) return;
+  }
+}
+
+/**
+ * Contiguous float32 unary ops whose f32 result equals JS's (double, then rounded): 0 neg, 1 abs, 2 sqrt,
+ * 3 relu (x > 0 ? x : 0, so NaN → 0 like the TypeScript kernel), 4 reciprocal, 5 floor.
+ */
+export function unary(op: i32, dst: usize, src: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  const one = f32x4.splat(1);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i * 4;
+    const x = v128.load(src + o);
+    let y: v128;
+    switch (op) {
+      case 0:
+        y = f32x4.neg(x);
+        break;
+      case 1:
+        y = f32x4.abs(x);
+        break;
+      case 2:
+        y = f32x4.sqrt(x);
+        break;
+      case 3:
+        y = v128.and(x, f32x4.gt(x, zero));
+        break;
+      case 4:
+        y = f32x4.div(one, x);
+        break;
+      default:
+        y = f32x4.floor(x);
+    }
+    v128.store(dst + o, y);
+  }
+  for (; i < n; i++) {
+    const o = <usize>i * 4;
+    const x = load<f32>(src + o);
+    let y: f32;
+    switch (op) {
+      case 0:
+        y = -x;
+        break;
+      case 1:
+        y = abs<f32>(x);
+        break;
+      case 2:
+        y = sqrt<f32>(x);
+        break;
+      case 3:
+        y = x > 0 ? x : 0;
+        break;
+      case 4:
+        y = 1 / x;
+        break;
+      default:
+        y = floor<f32>(x);
+    }
+    store<f32>(dst + o, y);
+  }
+}
