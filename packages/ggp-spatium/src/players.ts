@@ -23,6 +23,14 @@ export interface Player<S = unknown, M = unknown> {
 
 /** Scores moves of a role in a state (higher = more likely good); features.ts provides the spatial one. */
 export interface MoveBias<S = unknown, M = unknown> {
+  /** a cheaper variant for playouts (default: `weights`) */
+  playoutWeights?(
+    machine: GameMachine<S, M>,
+    state: S,
+    role: number,
+    moves: M[],
+    lastMoves: M[] | null,
+  ): Float64Array | undefined;
   /** weights per legal move (same order), or undefined for no bias */
   weights(
     machine: GameMachine<S, M>,
@@ -65,7 +73,12 @@ export function playout<S, M>(
     for (let r = 0; r < n; r++) {
       const ls = m.legal(s, r);
       if (!ls.length) return { values: goalsOf(m, s).map((g) => (g ?? 0) / 100), plies };
-      const w = bias && ls.length > 1 ? bias.weights(m, s, r, ls, last) : undefined;
+      const w =
+        bias && ls.length > 1
+          ? bias.playoutWeights
+            ? bias.playoutWeights(m, s, r, ls, last)
+            : bias.weights(m, s, r, ls, last)
+          : undefined;
       joint[r] = w ? ls[sampleIndex(w, rand)]! : ls[(rand() * ls.length) | 0]!;
     }
     s = m.next(s, joint);

@@ -1,0 +1,330 @@
+#!/usr/bin/env node
+// ggp-spatium: validate | mgdl | compile | perf | play | serve | tune | conformance
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { compileProgram } from './compiler.js';
+import { conformSheet, type SheetReport } from './conformance.js';
+import { fmtIssue } from './errors.js';
+import { BoardFeatures } from './features.js';
+import { loadGame } from './game.js';
+import { parseGdl, rulesText } from './gdl.js';
+import { type GameMachine, randomPlayout, rng } from './machine.js';
+import { type Agent, LocalAgent, type MatchRecord, playMatch, RemoteAgent } from './match.js';
+import { checkMgdl, normaliseMgdl } from './mgdl.js';
+import { MonteCarloPlayer, type Player, RandomPlayer, UctPlayer } from './players.js';
+import { prepareRules } from './prepare.js';
+import { createPlayerServer } from './server.js';
+import { tune } from './tune.js';
+import { validateRules } from './validate.js';
+
+const USAGE = `usage: ggp-spatium <command> [options]
+  validate <sheet.kif>                      GDL validity checks (exit 1 on errors)
+  mgdl <sheet.kif> [--print]                is it mGDL, why not; normalise (--print: the normal form)
+  compile <sheet.kif> [--out gen.js]        compile to JavaScript; print timing and relation sizes
+  perf <sheet.kif...> [--seconds 5] [--engine compiled|interpreter]
+                                            random playouts/s (gdl-perf's definition), single thread
+  play <sheet.kif> --players uct,random [--games 1] [--playclock 1] [--startclock 10] [--out dir]
+                                            a match; players: random, mc, uct, uct+features, or http://host:port
+  serve [--port 9147] [--player uct]        GGP protocol player server
+  tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05] [--seed 1] [--out w.json]
+                                            SGA tuning of feature weights and the UCT constant by self-play
+  conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name]
+                                            parse / mGDL / compile / compiled ≡ interpreter over every sheet`;
+
+const read = (f: string) => readFileSync(f, 'utf8');
+const gameName = (f: string) => basename(f).replace(/\.kif$/, '');
+
+function makePlayer(spec: string, machineHint?: GameMachine, weights?: number[]): Player {
+  switch (spec) {
+    case 'random':
+      return new RandomPlayer();
+    case 'mc':
+    case 'montecarlo':
+      return new MonteCarloPlayer();
+    case 'uct':
+      return new UctPlayer();
+    case 'uct+features':
+      return new UctPlayer({ bias: new BoardFeatures(weights), name: 'uct+features' });
+    default:
+      void machineHint;
+      throw new Error(`unknown player '${spec}' (random, mc, uct, uct+features, or a URL)`);
+  }
+}
+
+function agentFor(spec: string, seed: number, weights?: number[]): Agent {
+  if (/^https?:\/\//.test(spec)) return new RemoteAgent(spec);
+  return new LocalAgent(makePlayer(spec, undefined, weights), seed);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const { values: o, positionals: pos } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      print: { type: 'boolean' },
+      seconds: { type: 'string' },
+      engine: { type: 'string' },
+      players: { type: 'string' },
+      games: { type: 'string' },
+      playclock: { type: 'string' },
+      startclock: { type: 'string' },
+      port: { type: 'string' },
+      player: { type: 'string' },
+      generations: { type: 'string' },
+      population: { type: 'string' },
+      seed: { type: 'string' },
+      playouts: { type: 'string' },
+      time: { type: 'string' },
+      only: { type: 'string' },
+      weights: { type: 'string' },
+    },
+  });
+  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+  switch (cmd) {
+    case 'validate': {
+      let bad = 0;
+      for (const f of pos) {
+        const rep = validateRules(parseGdl(read(f)));
+        for (const e of rep.errors) console.log(`${f}:${fmtIssue(e)}`);
+        for (const w of rep.warnings) console.log(`${f}:${fmtIssue(w)} (warning)`);
+        console.log(
+          `${f}: ${rep.errors.length ? 'INVALID' : 'valid'} (${rep.errors.length} errors, ${rep.warnings.length} warnings)`,
+        );
+        if (rep.errors.length) bad++;
+      }
+      return bad ? 1 : 0;
+    }
+    case 'mgdl': {
+      for (const f of pos) {
+        const rules = parseGdl(read(f));
+        const why = checkMgdl(rules);
+        const n = normaliseMgdl(rules);
+        console.log(`${f}: ${why.length ? 'not mGDL' : 'mGDL'}`);
+        for (const w of why) console.log(`  ${fmtIssue(w)}`);
+        console.log(
+          `  normalised: ${n.remaining.length ? 'still not mGDL' : 'mGDL'}; spread ${n.spread.join(', ') || 'nothing'}; or removed`,
+        );
+        for (const w of n.remaining) console.log(`  remaining: ${fmtIssue(w)}`);
+        if (o.print) console.log(rulesText(n.rules));
+      }
+      return 0;
+    }
+    case 'compile': {
+      const f = pos[0]!;
+      const t0 = performance.now();
+      const g = prepareRules(normaliseMgdl(parseGdl(read(f))).rules, { strict: false });
+      const p = compileProgram(g);
+      console.log(
+        `${f}: compiled in ${(performance.now() - t0).toFixed(0)} ms; ${p.rels.length} relations; ${p.source.length} bytes of JavaScript; sha256 ${p.hash.slice(0, 16)}`,
+      );
+      if (o.out) {
+        writeFileSync(o.out, `// generated by ggp-spatium from ${basename(f)}; sha256 ${p.hash}\n${p.source}\n`);
+        console.log(`wrote ${o.out}`);
+      }
+      return 0;
+    }
+    case 'perf': {
+      const secs = num(o.seconds, 5);
+      for (const f of pos) {
+        const t0 = performance.now();
+        const m = loadGame(read(f), { engine: (o.engine as 'compiled' | 'interpreter') ?? 'auto', strict: false });
+        const rand = rng(1);
+        randomPlayout(m, m.initialState(), rand);
+        const first = performance.now() - t0;
+        const w0 = performance.now();
+        while (performance.now() - w0 < Math.min(1000, secs * 200)) randomPlayout(m, m.initialState(), rand);
+        let n = 0;
+        let plies = 0;
+        const t1 = performance.now();
+        while (performance.now() - t1 < secs * 1000) {
+          plies += randomPlayout(m, m.initialState(), rand).plies;
+          n++;
+        }
+        const dt = (performance.now() - t1) / 1000;
+        console.log(
+          `${gameName(f).padEnd(24)} ${m.kind.padEnd(11)} ${(n / dt).toFixed(1).padStart(10)} playouts/s ${((plies + n) / dt).toFixed(0).padStart(9)} states/s  ${(plies / Math.max(1, n)).toFixed(1)} plies  first playout ${first.toFixed(0)} ms`,
+        );
+      }
+      return 0;
+    }
+    case 'play': {
+      const f = pos[0]!;
+      const specs = (o.players ?? 'uct,random').split(',');
+      const games = num(o.games, 1);
+      const recs: MatchRecord[] = [];
+      const weights = o.weights ? (JSON.parse(read(o.weights)) as { weights: number[] }).weights : undefined;
+      for (let gi = 0; gi < games; gi++) {
+        const rec = await playMatch(
+          read(f),
+          specs.map((s, i) => agentFor(s, gi * 10 + i + 1, weights)),
+          {
+            playclock: num(o.playclock, 1),
+            startclock: num(o.startclock, 10),
+            seed: gi + 1,
+            game: gameName(f),
+          },
+        );
+        recs.push(rec);
+        console.log(
+          `game ${gi + 1}: ${rec.roles.map((r, i) => `${r}=${rec.players[i]}:${rec.goals[i]}`).join(' ')} in ${rec.plies} plies${rec.errors.length ? ` (${rec.errors.length} referee corrections)` : ''}`,
+        );
+        if (o.out) {
+          mkdirSync(o.out, { recursive: true });
+          writeFileSync(join(o.out, `${rec.matchId}.json`), JSON.stringify(rec, null, 1));
+        }
+      }
+      return 0;
+    }
+    case 'serve': {
+      const spec = o.player ?? 'uct';
+      const srv = createPlayerServer({
+        port: num(o.port, 9147),
+        makePlayer: () => makePlayer(spec),
+        log: (l) => console.log(`${new Date().toISOString()} ${l}`),
+      });
+      const port = await srv.listen();
+      console.log(`ggp-spatium (${spec}) listening on port ${port}`);
+      await new Promise(() => {});
+      return 0;
+    }
+    case 'tune': {
+      const f = pos[0]!;
+      const res = await tune(read(f), {
+        generations: num(o.generations, 6),
+        population: num(o.population, 8),
+        gamesPerEval: num(o.games, 4),
+        playclock: num(o.playclock, 0.05),
+        seed: num(o.seed, 1),
+        log: (l) => console.log(l),
+      });
+      console.log(
+        `best fitness ${res.fitness.toFixed(3)}; c=${res.c.toFixed(3)} weights=${res.weights.map((w) => w.toFixed(2)).join(',')}`,
+      );
+      if (o.out) writeFileSync(o.out, JSON.stringify(res, null, 1));
+      return 0;
+    }
+    case 'conformance': {
+      const dir = resolve(pos[0] ?? '../shared/ggp-games');
+      const playouts = num(o.playouts, 100);
+      const timeS = num(o.time, 20);
+      const names = [
+        ...readdirSync(dir).filter((f) => f.endsWith('.kif')),
+        ...(existsSync(join(dir, 'test'))
+          ? readdirSync(join(dir, 'test'))
+              .filter((f) => f.endsWith('.kif'))
+              .map((f) => `test/${f}`)
+          : []),
+      ].filter((f) => !o.only || f.includes(o.only));
+      const reports: SheetReport[] = [];
+      for (const [i, f] of names.entries()) {
+        const r = await conformOneIsolated(join(dir, f), f.replace(/\.kif$/, ''), playouts, timeS);
+        reports.push(r);
+        const flag = r.pass ? (r.timedOut ? 'partial' : 'pass') : r.compile ? 'FAIL' : 'no-compile';
+        console.log(
+          `[${i + 1}/${names.length}] ${r.name.padEnd(36)} ${flag.padEnd(10)} ${r.playouts} playouts ${r.states} states${r.error ? `  ${r.error.slice(0, 160)}` : ''}`,
+        );
+      }
+      const c = (p: (r: SheetReport) => boolean) => reports.filter(p).length;
+      const summary = {
+        sheets: reports.length,
+        parse: c((r) => r.parse),
+        valid: c((r) => r.valid),
+        mgdlAsIs: c((r) => r.mgdl),
+        mgdlNormalised: c((r) => r.normalised),
+        compile: c((r) => r.compile),
+        pass: c((r) => r.pass === true && !r.timedOut),
+        passPartial: c((r) => r.pass === true && r.timedOut),
+        fail: c((r) => r.pass === false),
+        playouts,
+        timeLimitS: timeS,
+      };
+      console.log(JSON.stringify(summary));
+      if (o.out) writeFileSync(o.out, JSON.stringify({ summary, reports }, null, 1));
+      return summary.fail ? 1 : 0;
+    }
+    case 'conform-one': {
+      // internal: one sheet in a child process, so a runaway sheet can be killed
+      const [file, name, n, t] = pos;
+      const r = conformSheet(name!, read(file!), { playouts: Number(n), timeLimitMs: Number(t) * 1000, seed: 1 });
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+      return 0;
+    }
+    default:
+      console.log(USAGE);
+      return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
+  }
+}
+
+/** Runs one sheet's conformance in a child process with a hard wall-clock limit (compile included). */
+function conformOneIsolated(file: string, name: string, playouts: number, timeS: number): Promise<SheetReport> {
+  const self = fileURLToPath(import.meta.url);
+  return new Promise((res) => {
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, self, 'conform-one', file, name, String(playouts), String(timeS)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const kill = setTimeout(() => child.kill('SIGKILL'), (timeS * 3 + 30) * 1000);
+    child.on('close', () => {
+      clearTimeout(kill);
+      try {
+        res(JSON.parse(out.trim().split('\n').pop()!) as SheetReport);
+      } catch {
+        const size = existsSync(file) ? statSync(file).size : 0;
+        // what is cheap is still reported: parse, validity and mGDL come from this process
+        let parse = false;
+        let valid = false;
+        let mgdl = false;
+        let normalised = false;
+        try {
+          const rules = parseGdl(read(file));
+          parse = true;
+          valid = validateRules(rules).errors.length === 0;
+          mgdl = checkMgdl(rules).length === 0;
+          normalised = normaliseMgdl(rules).remaining.length === 0;
+        } catch {
+          /* stays false */
+        }
+        res({
+          name,
+          parse,
+          valid,
+          mgdl,
+          normalised,
+          compile: false,
+          pass: null,
+          playouts: 0,
+          states: 0,
+          timedOut: true,
+          compileMs: 0,
+          error: `killed after ${timeS * 3 + 30} s or crashed (${size} bytes): ${err.split('\n').slice(-3).join(' ').slice(0, 200)}`,
+        });
+      }
+    });
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code) process.exitCode = code;
+  },
+  (e: Error) => {
+    console.error(e.message);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,130 @@
+// Tuning by a simple genetic algorithm (Goldberg's SGA: bit-string genomes, fitness-proportional selection,
+// one-point crossover, bit-flip mutation, generational replacement; we keep the best genome, which the plain
+// SGA does not). A genome encodes the UCT constant and the spatial feature weights; fitness is the mean score
+// of UCT+features against plain UCT in self-play, both roles, at equal time per move. Seeded: reproducible.
+import { BoardFeatures, DEFAULT_WEIGHTS, FEATURES } from './features.js';
+import { rng } from './machine.js';
+import { LocalAgent, playMatch } from './match.js';
+import { UctPlayer } from './players.js';
+
+const BITS = 6;
+const GENES = 1 + FEATURES.length;
+const decodeGene = (bits: number[], i: number, lo: number, hi: number) => {
+  let v = 0;
+  for (let k = 0; k < BITS; k++) v = v * 2 + bits[i * BITS + k]!;
+  return lo + ((hi - lo) * v) / (2 ** BITS - 1);
+};
+
+export interface Genome {
+  c: number;
+  weights: number[];
+}
+
+export function decode(bits: number[]): Genome {
+  return {
+    c: decodeGene(bits, 0, 0.1, 1.5),
+    weights: FEATURES.map((_, i) => decodeGene(bits, i + 1, -2, 2)),
+  };
+}
+
+function encodeValue(v: number, lo: number, hi: number): number[] {
+  const q = Math.round(((v - lo) / (hi - lo)) * (2 ** BITS - 1));
+  return Array.from({ length: BITS }, (_, k) => (q >> (BITS - 1 - k)) & 1);
+}
+
+export interface TuneOptions {
+  generations?: number;
+  population?: number;
+  /** games per fitness evaluation (roles alternate) */
+  gamesPerEval?: number;
+  playclock?: number;
+  crossover?: number;
+  mutation?: number;
+  seed?: number;
+  log?: (line: string) => void;
+}
+
+export interface TuneResult extends Genome {
+  fitness: number;
+  history: Array<{ generation: number; best: number; mean: number }>;
+}
+
+/** Score (0..1) of UCT with genome g against plain UCT over `games` games on a two-player sheet. */
+export async function evaluate(
+  kif: string,
+  g: Genome,
+  games: number,
+  playclock: number,
+  seed: number,
+): Promise<number> {
+  let score = 0;
+  for (let i = 0; i < games; i++) {
+    const tuned = new LocalAgent(new UctPlayer({ c: g.c, bias: new BoardFeatures(g.weights) }), seed + i, 0);
+    const plain = new LocalAgent(new UctPlayer(), seed + 1000 + i, 0);
+    const first = i % 2 === 0;
+    const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], { playclock, seed: seed + i });
+    score += (rec.goals[first ? 0 : 1] ?? 0) / 100;
+  }
+  return score / games;
+}
+
+export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneResult> {
+  const {
+    generations = 6,
+    population = 8,
+    gamesPerEval = 4,
+    playclock = 0.05,
+    crossover = 0.7,
+    mutation = 1 / (BITS * GENES),
+    seed = 1,
+    log = () => {},
+  } = opts;
+  const rand = rng(seed);
+  const L = BITS * GENES;
+  // start from the defaults and random genomes
+  const defaults = [...encodeValue(0.7, 0.1, 1.5), ...DEFAULT_WEIGHTS.flatMap((w) => encodeValue(w, -2, 2))];
+  let pop: number[][] = [
+    defaults,
+    ...Array.from({ length: population - 1 }, () => Array.from({ length: L }, () => (rand() < 0.5 ? 1 : 0))),
+  ];
+  let best = { bits: defaults, fitness: -1 };
+  const history: TuneResult['history'] = [];
+  for (let gen = 0; gen < generations; gen++) {
+    const fit: number[] = [];
+    for (const [i, bits] of pop.entries())
+      fit.push(await evaluate(kif, decode(bits), gamesPerEval, playclock, seed * 7919 + gen * 101 + i));
+    fit.forEach((f, i) => {
+      if (f > best.fitness) best = { bits: pop[i]!, fitness: f };
+    });
+    const mean = fit.reduce((a, b) => a + b, 0) / fit.length;
+    history.push({ generation: gen, best: Math.max(...fit), mean });
+    log(`generation ${gen + 1}/${generations}: best ${Math.max(...fit).toFixed(3)} mean ${mean.toFixed(3)}`);
+    // roulette-wheel selection, one-point crossover, bit-flip mutation; the best genome survives
+    const total = fit.reduce((a, b) => a + b + 1e-3, 0);
+    const spin = () => {
+      let x = rand() * total;
+      for (let i = 0; i < pop.length; i++) {
+        x -= fit[i]! + 1e-3;
+        if (x <= 0) return pop[i]!;
+      }
+      return pop[pop.length - 1]!;
+    };
+    const next: number[][] = [best.bits.slice()];
+    while (next.length < population) {
+      let a = spin().slice();
+      let b = spin().slice();
+      if (rand() < crossover) {
+        const cut = 1 + ((rand() * (L - 1)) | 0);
+        [a, b] = [
+          [...a.slice(0, cut), ...b.slice(cut)],
+          [...b.slice(0, cut), ...a.slice(cut)],
+        ];
+      }
+      for (const g of [a, b]) for (let k = 0; k < L; k++) if (rand() < mutation) g[k] = 1 - g[k]!;
+      next.push(a);
+      if (next.length < population) next.push(b);
+    }
+    pop = next;
+  }
+  return { ...decode(best.bits), fitness: best.fitness, history };
+}
