@@ -43,8 +43,11 @@ switch (job) {
   case 'bench':
     code = run(['--filter', '@tessera/bench-app', 'run', 'start', ...rest]);
     break;
+  case 'data':
+    code = run(['--filter', '@tessera/corpus', 'run', 'build-corpus', ...rest]);
+    break;
   default:
-    console.error(`usage: node scripts/run.mjs <test|bench> [args]; got ${job ?? 'nothing'}`);
+    console.error(`usage: node scripts/run.mjs <test|bench|data> [args]; got ${job ?? 'nothing'}`);
     code = 2;
 }
 process.exit(code);
