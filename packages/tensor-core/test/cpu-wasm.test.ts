@@ -277,3 +277,21 @@ describe('elementwise kernels on the wasm path', () => {
     }
   });
 });
+
+test('in-place updates (assign) of arena storages equal the TypeScript path', () => {
+  manualSeed(14);
+  const a = randn([90, 60]);
+  const b = randn([90, 60]);
+  const d = randn([60, 90]);
+  const run = () =>
+    tidy(() => {
+      const x = a.add(b); // an arena storage on the wasm path (binary is bit-identical between paths)
+      x.sub_(d.transpose(0, 1).mul(0.5));
+      x.narrow(0, 3, 40).mul_(2);
+      return Float32Array.from(x.dataSync());
+    });
+  setCpuPath('ts');
+  const ts = run();
+  setCpuPath('auto');
+  expect(run()).toEqual(ts);
+});

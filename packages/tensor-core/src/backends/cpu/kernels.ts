@@ -8,7 +8,7 @@ import { contiguousStrides, isContiguous, numel } from '../../shape.js';
 import type { BinaryOp, CompareOp, Kernels, ReduceOp, Storage, UnaryOp, View } from '../backend.js';
 import { gemm } from './matmul.js';
 import { forEachRow } from './strided.js';
-import { releaseStorageArray, wasmBinary, wasmCopy, wasmMatmul, wasmPad, wasmUnary } from './wasm.js';
+import { releaseStorageArray, wasmAssign, wasmBinary, wasmCopy, wasmMatmul, wasmPad, wasmUnary } from './wasm.js';
 
 const arr = (v: View): AnyTypedArray => v.storage.buf as AnyTypedArray;
 
@@ -575,6 +575,12 @@ export const cpuKernels = {
   assign(dst, src) {
     const D = arr(dst);
     const S = arr(src);
+    if (
+      (D instanceof Float32Array || D instanceof Int32Array) &&
+      (S instanceof Float32Array || S instanceof Int32Array) &&
+      wasmAssign(D, dst.strides, dst.offset, S, src.strides, src.offset, dst.shape)
+    )
+      return;
     forEachRow(dst.shape, [dst.strides, src.strides], [dst.offset, src.offset], (o, n, s) => {
       let di = o[0]!;
       let si = o[1]!;

@@ -356,6 +356,35 @@ export function wasmCopy(
   }
 }
 
+/** In-place dst[view] = src[view] when dst's storage is an arena array (4-byte dtypes); false otherwise. */
+export function wasmAssign(
+  dst: Arr4,
+  dstStrides: readonly number[],
+  dstOffset: number,
+  src: Arr4,
+  srcStrides: readonly number[],
+  srcOffset: number,
+  shape: readonly number[],
+): boolean {
+  const e = wasm();
+  const total = numel(shape);
+  if (!e || total < 4096 || dst.constructor !== src.constructor) return false;
+  const T = new Temps(Arena.of(e));
+  try {
+    const at = T.arena.addressOf(dst);
+    if (at < 0) return false;
+    // Overlapping source and destination keep the TypeScript loop's element order.
+    const sa = T.arena.addressOf(src);
+    if (sa >= 0 && sa < at + dst.byteLength && at < sa + src.byteLength) return false;
+    const ps = place(e, T, src, shape, srcStrides, srcOffset, total);
+    if (ps === null) return false;
+    strided(e, T, at + dstOffset * 4, dstStrides, ps, srcStrides, shape);
+    return true;
+  } finally {
+    T.done();
+  }
+}
+
 /** Constant padding of a 4-byte view into a fresh contiguous array (in the arena where memory is shared). */
 export function wasmPad(
   data: Arr4,
