@@ -29,7 +29,7 @@ const USAGE = `usage: ggp-spatium <command> [options]
   play <sheet.kif> --players uct,random [--games 1] [--playclock 1] [--startclock 10] [--out dir]
                                             a match; players: random, mc, uct, uct+features, or http://host:port
   serve [--port 9147] [--player uct]        GGP protocol player server
-  tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05] [--seed 1] [--out w.json]
+  tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N] [--seed 1] [--out w.json]
                                             SGA tuning of feature weights and the UCT constant by self-play
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name]
                                             parse / mGDL / compile / compiled ≡ interpreter over every sheet`;
@@ -82,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
       time: { type: 'string' },
       only: { type: 'string' },
       weights: { type: 'string' },
+      iterations: { type: 'string' },
     },
   });
   const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
@@ -199,6 +200,7 @@ async function main(argv: string[]): Promise<number> {
         population: num(o.population, 8),
         gamesPerEval: num(o.games, 4),
         playclock: num(o.playclock, 0.05),
+        iterations: o.iterations === undefined ? undefined : Number(o.iterations),
         seed: num(o.seed, 1),
         log: (l) => console.log(l),
       });

@@ -25,6 +25,8 @@ export class LocalAgent implements Agent {
     private readonly seed = 1,
     /** ms kept from the playclock for overhead */
     private readonly marginMs = 50,
+    /** a fixed search budget instead of the clock: reproducible play */
+    private readonly maxIterations?: number,
   ) {}
   get name(): string {
     return this.player.name;
@@ -42,7 +44,9 @@ export class LocalAgent implements Agent {
       this.s = this.m.next(this.s, joint);
       (this.player as { observe?: (j: unknown[]) => void }).observe?.(joint);
     }
-    const mv = this.player.select(this.s, { timeMs: Math.max(1, this.playclock * 1000 - this.marginMs) });
+    const mv = this.maxIterations
+      ? this.player.select(this.s, { timeMs: Number.POSITIVE_INFINITY, maxIterations: this.maxIterations })
+      : this.player.select(this.s, { timeMs: Math.max(1, this.playclock * 1000 - this.marginMs) });
     return this.m.moveText(mv);
   }
   async stop(): Promise<void> {}

@@ -38,6 +38,8 @@ export interface TuneOptions {
   /** games per fitness evaluation (roles alternate) */
   gamesPerEval?: number;
   playclock?: number;
+  /** search iterations per move instead of the playclock (reproducible from the seed) */
+  iterations?: number;
   crossover?: number;
   mutation?: number;
   seed?: number;
@@ -56,11 +58,17 @@ export async function evaluate(
   games: number,
   playclock: number,
   seed: number,
+  iterations?: number,
 ): Promise<number> {
   let score = 0;
   for (let i = 0; i < games; i++) {
-    const tuned = new LocalAgent(new UctPlayer({ c: g.c, bias: new BoardFeatures(g.weights) }), seed + i, 0);
-    const plain = new LocalAgent(new UctPlayer(), seed + 1000 + i, 0);
+    const tuned = new LocalAgent(
+      new UctPlayer({ c: g.c, bias: new BoardFeatures(g.weights) }),
+      seed + i,
+      0,
+      iterations,
+    );
+    const plain = new LocalAgent(new UctPlayer(), seed + 1000 + i, 0, iterations);
     const first = i % 2 === 0;
     const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], { playclock, seed: seed + i });
     score += (rec.goals[first ? 0 : 1] ?? 0) / 100;
@@ -74,6 +82,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     population = 8,
     gamesPerEval = 4,
     playclock = 0.05,
+    iterations,
     crossover = 0.7,
     mutation = 1 / (BITS * GENES),
     seed = 1,
@@ -92,7 +101,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
   for (let gen = 0; gen < generations; gen++) {
     const fit: number[] = [];
     for (const [i, bits] of pop.entries())
-      fit.push(await evaluate(kif, decode(bits), gamesPerEval, playclock, seed * 7919 + gen * 101 + i));
+      fit.push(await evaluate(kif, decode(bits), gamesPerEval, playclock, seed * 7919 + gen * 101 + i, iterations));
     fit.forEach((f, i) => {
       if (f > best.fitness) best = { bits: pop[i]!, fitness: f };
     });
