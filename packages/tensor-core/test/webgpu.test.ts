@@ -91,6 +91,38 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
     expect(Array.from(await oneHot(tensor([2, 0], { dtype: 'int32' }), 3).data())).toEqual([0, 0, 1, 1, 0, 0]);
   });
 
+  test('elementwise chains fuse into one dispatch, and stay correct under in-place writes and frees', async () => {
+    await setBackend('webgpu');
+    const x = tensor([0.5, -1, 2, 3]);
+    const n0 = webgpu.memory().dispatches;
+    const y = x.mul(2).add(1).exp().sub(3).tanh();
+    expect(webgpu.memory().dispatches).toBe(n0); // nothing ran yet
+    const got = Array.from(await y.data());
+    expect(webgpu.memory().dispatches).toBe(n0 + 1);
+    const want = [0.5, -1, 2, 3].map((v) => Math.tanh(Math.exp(2 * v + 1) - 3));
+    expect(maxRelDiff(got, want)).toBeLessThan(1e-6);
+
+    // A pending expression reading x runs before x is written in place.
+    const doubled = x.mul(2);
+    x.add_(10);
+    expect(Array.from(await doubled.data())).toEqual([1, -2, 4, 6]);
+    expect(Array.from(await x.data())).toEqual([10.5, 9, 12, 13]);
+
+    // ... and keeps its inputs' buffers when their tensors are freed and the pool hands them out again.
+    const a = tensor([1, 2, 3, 4]);
+    const e = a.neg().add(1);
+    a.dispose();
+    const other = tensor([9, 9, 9, 9]);
+    expect(Array.from(await e.data())).toEqual([0, -1, -2, -3]);
+    expect(Array.from(await other.data())).toEqual([9, 9, 9, 9]);
+
+    // Dtype changes inside a chain round as separate kernels would (float16, int, bool).
+    const h = tensor([1.0009765625, 2.3, -7.7]);
+    expect(Array.from(await h.to('float16').float().mul(1).data())).toEqual([1.0009765625, 2.30078125, -7.69921875]);
+    expect(Array.from(await h.int().mul(2).data())).toEqual([2, 4, -14]);
+    expect(Array.from(await h.gt(2).logicalNot().int().add(1).data())).toEqual([2, 1, 2]);
+  });
+
   // Shapes with edges in every tile dimension, batches with broadcast strides, transposed operands.
   const shapes: [string, number[], number[], (a: Tensor, b: Tensor) => Tensor][] = [
     ['odd 2-D', [5, 7], [7, 3], (a, b) => a.matmul(b)],

@@ -50,6 +50,8 @@ export class Context {
   private readonly pipelines = new Map<string, Kernel>();
   private readonly usageOf = new WeakMap<GPUBuffer, number>();
   readonly stats: PoolStats = { buffers: 0, bytes: 0, pooledBuffers: 0, pooledBytes: 0 };
+  /** Compute dispatches encoded so far (fusion tests and profiling count them). */
+  dispatches = 0;
   readonly maxBinding: number;
 
   private constructor(gpu: Gpu) {
@@ -202,6 +204,7 @@ export class Context {
     this.pass.setPipeline(k.pipeline);
     this.pass.setBindGroup(0, group);
     this.pass.dispatchWorkgroups(gx, gy, gz);
+    this.dispatches++;
     if (pbuf) this.release(pbuf);
     if (++this.queued >= BATCH) this.flush();
   }

@@ -29,10 +29,10 @@ export const webgpu = {
   adapter(): AdapterDescription {
     return getContext().gpu.adapter;
   },
-  /** Buffers the pool holds (live and idle) and how many pipelines are cached. */
-  memory(): PoolStats & { pipelines: number } {
+  /** Buffers the pool holds (live and idle), cached pipelines, and compute dispatches so far. */
+  memory(): PoolStats & { pipelines: number; dispatches: number } {
     const c = getContext();
-    return { ...c.stats, pipelines: c.pipelineCount };
+    return { ...c.stats, pipelines: c.pipelineCount, dispatches: c.dispatches };
   },
   /** Waits for all submitted work (for timing); rethrows any error the GPU reported. */
   sync(): Promise<void> {

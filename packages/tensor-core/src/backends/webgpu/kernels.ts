@@ -8,16 +8,44 @@ import type { Kernels, Storage, View } from '../backend.js';
 import type { Context } from './context.js';
 import { DeviceLostError, SyncReadError, WebGPUError } from './errors.js';
 import { collapse, Params } from './layout.js';
-import { type CType, ctypeOf, WG } from './wgsl/common.wgsl.js';
+import { type CType, ctypeOf, load, store, WG } from './wgsl/common.wgsl.js';
 import { binaryExpr, compareExpr, fillShader, mapShader, type Operand, unaryExpr } from './wgsl/elementwise.wgsl.js';
 import { gatherShader, scatterAddShader, stridedScatterShader } from './wgsl/index.wgsl.js';
 import { gemvShader, register4Shader, registerShader, tiledShader } from './wgsl/matmul.wgsl.js';
 import { argReduceShader, cumsumShader, reduceShader, sortShader } from './wgsl/reduce.wgsl.js';
 
-/** What a WebGPU Storage's `buf` holds: the buffer and the context (device) it belongs to. */
+/**
+ * What a WebGPU Storage's `buf` holds: the buffer and the context (device) it belongs to, or — for the
+ * result of an elementwise op not yet needed — a lazy expression (fused into one shader when something
+ * needs the buffer). `pins` counts lazy expressions that read this buffer: its release waits for them.
+ */
 export interface GpuBuf {
-  buffer: GPUBuffer;
+  buffer: GPUBuffer | null;
   ctx: Context;
+  lazy: Lazy | null;
+  pins: number;
+  freed: boolean;
+  /** Lazy expressions reading this buffer: computed before anything writes it in place. */
+  readers: Set<GpuBuf> | null;
+}
+
+/** A materialised input of a fused expression, as the output's shape sees it (broadcast strides). */
+interface Leaf {
+  b: GpuBuf;
+  dtype: DType;
+  strides: readonly number[];
+  offset: number;
+  ctype: CType;
+}
+
+/** A fused elementwise chain: `let` lines over leaves v0.. and temporaries t0.., ending in `result`. */
+interface Lazy {
+  leaves: Leaf[];
+  lines: string[];
+  result: string;
+  ctype: CType;
+  dtype: DType;
+  shape: readonly number[];
 }
 
 let current: Context | null = null;
@@ -40,20 +68,29 @@ export function setMatmulVariant(v: MatmulVariant): void {
 
 // ------------------------------------------------------------------ helpers
 
-function gbuf(s: Storage, op: string): GPUBuffer {
-  const b = s.buf as GpuBuf | null;
+function live(b: GpuBuf | null, op: string): GpuBuf {
   const ctx = getContext();
   if (!b) throw new WebGPUError(`${op}: storage already freed`);
   if (b.ctx !== ctx)
     throw new DeviceLostError(
       `${op}: this tensor lives on a WebGPU device that was lost or replaced; recreate it on the current device`,
     );
-  return b.buffer;
+  return b;
+}
+
+/** The storage's buffer, computing a pending fused expression first. */
+function gbuf(s: Storage, op: string): GPUBuffer {
+  const b = live(s.buf as GpuBuf | null, op);
+  if (b.lazy) materialize(b, s.length, op);
+  return b.buffer!;
+}
+
+function newBuf(buffer: GPUBuffer | null, lazy: Lazy | null = null): GpuBuf {
+  return { buffer, ctx: getContext(), lazy, pins: 0, freed: false, readers: null };
 }
 
 function alloc(n: number, dtype: DType, op: string): Storage {
-  const ctx = getContext();
-  const buf: GpuBuf = { buffer: ctx.alloc(Math.max(n, 1) * 4, undefined, op), ctx };
+  const buf = newBuf(getContext().alloc(Math.max(n, 1) * 4, undefined, op));
   return { backend: 'webgpu', dtype, length: n, buf, refs: 0, version: 0 };
 }
 
@@ -81,33 +118,182 @@ function map(
   inputs: { v: View; ctype: CType }[],
   out: { s: Storage; ctype: CType; strides?: readonly number[]; offset?: number },
   expr: (vals: string[]) => string,
-  key: string,
+): void {
+  const leaves = inputs.map((i) => ({
+    b: live(i.v.storage.buf as GpuBuf, op),
+    dtype: i.v.dtype,
+    strides: i.v.strides,
+    offset: i.v.offset,
+    ctype: i.ctype,
+  }));
+  for (const i of inputs) gbuf(i.v.storage, op);
+  runMap(op, shape, leaves, [], expr(leaves.map((_, k) => `v${k}`)), out);
+}
+
+function runMap(
+  op: string,
+  shape: readonly number[],
+  leaves: readonly Leaf[],
+  lines: readonly string[],
+  result: string,
+  out: { s: Storage; ctype: CType; strides?: readonly number[]; offset?: number },
 ): void {
   const n = numel(shape);
+  const dst = gbuf(out.s, op);
   if (n === 0) return;
   const strided = out.strides !== undefined;
-  const all = [...(strided ? [out.strides!] : []), ...inputs.map((i) => i.v.strides)];
-  const offs = [...(strided ? [out.offset ?? 0] : []), ...inputs.map((i) => i.v.offset)];
+  const all = [...(strided ? [out.strides!] : []), ...leaves.map((l) => l.strides)];
+  const offs = [...(strided ? [out.offset ?? 0] : []), ...leaves.map((l) => l.offset)];
   const c = collapse(shape, all.length ? all : [contiguousStrides(shape)]);
   const p = new Params().u(n, c.shape.length).u(...c.shape);
   all.forEach((_, o) => {
     p.i(offs[o]!).i(...c.strides[o]!);
   });
-  const operands: Operand[] = inputs.map((i) => ({ dtype: i.v.dtype, ctype: i.ctype }));
-  const bufs = [...inputs.map((i) => gbuf(i.v.storage, op)), gbuf(out.s, op)];
+  const operands: Operand[] = leaves.map((l) => ({ dtype: l.dtype, ctype: l.ctype }));
+  const bufs = [...leaves.map((l) => l.b.buffer!), dst];
+  const key = `map:${operands.map((o) => `${o.dtype}/${o.ctype}`).join(',')}>${out.s.dtype}/${out.ctype}${strided ? 's' : ''}:${lines.join('')}:${result}`;
   run(
     op,
-    `map:${key}:${operands.map((o) => `${o.dtype}/${o.ctype}`).join(',')}>${out.s.dtype}/${out.ctype}${strided ? 's' : ''}`,
-    () => mapShader(operands, { dtype: out.s.dtype, ctype: out.ctype, strided }, expr),
+    key,
+    () => mapShader(operands, { dtype: out.s.dtype, ctype: out.ctype, strided }, () => result, lines),
     bufs,
     p,
     groupsFor(n),
   );
 }
 
+// ------------------------------------------------------------------ fusion of elementwise chains
+
+/** Fused inputs per shader (bindings: leaves + output + params within the default limit of 8). */
+const MAX_LEAVES = 6;
+/** Statements per fused shader, so a saved activation re-read in backward stays cheap to inline. */
+const MAX_LINES = 24;
+
+const isPlain = (v: View, shape: readonly number[]) =>
+  v.offset === 0 &&
+  v.shape.length === shape.length &&
+  v.shape.every((d, i) => d === shape[i]) &&
+  v.strides.every((st, i) => st === contiguousStrides(shape)[i] || v.shape[i] === 1);
+
+function addLeaf(leaves: Leaf[], l: Leaf): number {
+  const i = leaves.findIndex(
+    (m) =>
+      m.b === l.b &&
+      m.dtype === l.dtype &&
+      m.ctype === l.ctype &&
+      m.offset === l.offset &&
+      m.strides.every((st, d) => st === l.strides[d]),
+  );
+  if (i >= 0) return i;
+  leaves.push(l);
+  return leaves.length - 1;
+}
+
+/** `value` of ctype `from`, stored as `dtype` and read back as ctype `to` (exact for every dtype). */
+function convert(dtype: DType, from: CType, to: CType, value: string): string {
+  if (from === to && (dtype === 'float32' || dtype === 'int32') && ctypeOf(dtype) === from) return value;
+  return load(dtype, to, store(dtype, from, value));
+}
+
+/**
+ * An elementwise op as a lazy storage: inputs that are themselves pending chains, viewed whole, are
+ * inlined (their statements renamed into this one), others become leaves. Nothing runs until a kernel,
+ * a read or an in-place write needs the buffer.
+ */
+function lazyMap(
+  op: string,
+  shape: readonly number[],
+  inputs: { v: View; ctype: CType }[],
+  dtype: DType,
+  ctype: CType,
+  expr: (vals: string[]) => string,
+): Storage {
+  const leaves: Leaf[] = [];
+  const lines: string[] = [];
+  const vals: string[] = [];
+  inputs.forEach((inp, k) => {
+    const b = live(inp.v.storage.buf as GpuBuf, op);
+    const lz = b.lazy;
+    const rest = inputs.length - k - 1;
+    // Half-precision results are stored before use: drivers fold unpack(pack(x)) into x, skipping the rounding.
+    if (
+      lz &&
+      lz.dtype !== 'float16' &&
+      lz.dtype !== 'bfloat16' &&
+      isPlain(inp.v, lz.shape) &&
+      leaves.length + lz.leaves.length + rest <= MAX_LEAVES &&
+      lines.length + lz.lines.length < MAX_LINES
+    ) {
+      const leafMap = lz.leaves.map((l) => addLeaf(leaves, l));
+      const base = lines.length;
+      const rename = (text: string) =>
+        text.replace(/\b([vt])(\d+)\b/g, (_, kind: string, i: string) =>
+          kind === 'v' ? `v${leafMap[Number(i)]}` : `t${base + Number(i)}`,
+        );
+      for (const line of lz.lines) lines.push(rename(line));
+      const t = `t${lines.length}`;
+      lines.push(`let ${t} = ${convert(inp.v.dtype, lz.ctype, inp.ctype, rename(lz.result))};`);
+      vals.push(t);
+    } else {
+      gbuf(inp.v.storage, op);
+      const i = addLeaf(leaves, {
+        b,
+        dtype: inp.v.dtype,
+        strides: inp.v.strides,
+        offset: inp.v.offset,
+        ctype: inp.ctype,
+      });
+      vals.push(`v${i}`);
+    }
+  });
+  const t = `t${lines.length}`;
+  lines.push(`let ${t}: ${ctype} = ${expr(vals)};`);
+  const lazy: Lazy = { leaves, lines, result: t, ctype, dtype, shape: [...shape] };
+  const buf = newBuf(null, lazy);
+  for (const l of leaves) {
+    l.b.pins++;
+    (l.b.readers ??= new Set()).add(buf);
+  }
+  return { backend: 'webgpu', dtype, length: numel(shape), buf, refs: 0, version: 0 };
+}
+
+/** Drops a lazy expression's hold on its leaves (after it ran, or when it is freed unrun). */
+function unpin(b: GpuBuf): void {
+  const lz = b.lazy!;
+  b.lazy = null;
+  for (const l of lz.leaves) {
+    l.b.readers?.delete(b);
+    if (--l.b.pins === 0 && l.b.freed) release(l.b);
+  }
+}
+
+function materialize(b: GpuBuf, n: number, op: string): void {
+  const lz = b.lazy!;
+  const ctx = getContext();
+  b.buffer = ctx.alloc(Math.max(n, 1) * 4, undefined, op);
+  const out: Storage = { backend: 'webgpu', dtype: lz.dtype, length: n, buf: b, refs: 0, version: 0 };
+  b.lazy = null;
+  runMap(op, lz.shape, lz.leaves, lz.lines, lz.result, { s: out, ctype: lz.ctype });
+  b.lazy = lz;
+  unpin(b);
+}
+
+/** Before an in-place write: every pending expression that reads the buffer runs first. */
+function settleReaders(b: GpuBuf, op: string): void {
+  if (!b.readers) return;
+  for (const r of [...b.readers]) if (r.lazy) materialize(r, numel(r.lazy.shape), op);
+}
+
+function release(b: GpuBuf): void {
+  const buffer = b.buffer;
+  b.buffer = null;
+  // Buffers of a lost or replaced device are gone with it.
+  if (buffer && b.ctx === current && b.ctx.gpu.lost === null) b.ctx.release(buffer);
+}
+
 function copyInto(op: string, x: View, dst: Storage, strides?: readonly number[], offset?: number): void {
   const c = ctypeOf(x.dtype);
-  map(op, x.shape, [{ v: x, ctype: c }], { s: dst, ctype: c, strides, offset }, (v) => v[0]!, 'copy');
+  map(op, x.shape, [{ v: x, ctype: c }], { s: dst, ctype: c, strides, offset }, (v) => v[0]!);
 }
 
 function contiguous(x: View, op: string): Storage {
@@ -267,72 +453,45 @@ function matmulInto(a: View, b: View, out: Storage): void {
 // ------------------------------------------------------------------ the table
 
 export const webgpuKernels = {
+  // The elementwise kernels return lazy storages; chains of them run as one fused shader.
   unary(op, x) {
     const c = ctypeOf(x.dtype);
     const dtype: DType = op === 'logicalNot' ? 'bool' : x.dtype;
-    const out = alloc(numel(x.shape), dtype, op);
-    map(op, x.shape, [{ v: x, ctype: c }], { s: out, ctype: c }, (v) => unaryExpr(op, c, v[0]!), `u:${op}`);
-    return out;
+    return lazyMap(op, x.shape, [{ v: x, ctype: c }], dtype, c, (v) => unaryExpr(op, c, v[0]!));
   },
 
   binary(op, a, b, dtype) {
     const c = ctypeOf(dtype);
-    const out = alloc(numel(a.shape), dtype, op);
-    map(
-      op,
-      a.shape,
-      [
-        { v: a, ctype: c },
-        { v: b, ctype: c },
-      ],
-      { s: out, ctype: c },
-      (v) => binaryExpr(op, c, v[0]!, v[1]!),
-      `b:${op}`,
-    );
-    return out;
+    const ins = [
+      { v: a, ctype: c },
+      { v: b, ctype: c },
+    ];
+    return lazyMap(op, a.shape, ins, dtype, c, (v) => binaryExpr(op, c, v[0]!, v[1]!));
   },
 
   compare(op, a, b) {
     const ca = ctypeOf(a.dtype);
     const c: CType = ca === 'f32' || ctypeOf(b.dtype) === 'f32' ? 'f32' : ca === 'u32' ? ctypeOf(b.dtype) : 'i32';
-    const out = alloc(numel(a.shape), 'bool', op);
-    map(
-      op,
-      a.shape,
-      [
-        { v: a, ctype: c },
-        { v: b, ctype: c },
-      ],
-      { s: out, ctype: 'u32' },
-      (v) => compareExpr(op, v[0]!, v[1]!),
-      `c:${op}`,
-    );
-    return out;
+    const ins = [
+      { v: a, ctype: c },
+      { v: b, ctype: c },
+    ];
+    return lazyMap(op, a.shape, ins, 'bool', 'u32', (v) => compareExpr(op, v[0]!, v[1]!));
   },
 
   where(cond, a, b) {
     const c = ctypeOf(a.dtype);
-    const out = alloc(numel(a.shape), a.dtype, 'where');
-    map(
-      'where',
-      a.shape,
-      [
-        { v: cond, ctype: 'u32' },
-        { v: a, ctype: c },
-        { v: b, ctype: c },
-      ],
-      { s: out, ctype: c },
-      (v) => `select(${v[2]}, ${v[1]}, ${v[0]} != 0u)`,
-      'where',
-    );
-    return out;
+    const ins = [
+      { v: cond, ctype: 'u32' as CType },
+      { v: a, ctype: c },
+      { v: b, ctype: c },
+    ];
+    return lazyMap('where', a.shape, ins, a.dtype, c, (v) => `select(${v[2]}, ${v[1]}, ${v[0]} != 0u)`);
   },
 
   cast(x, dtype) {
-    const out = alloc(numel(x.shape), dtype, 'cast');
     const c = ctypeOf(dtype);
-    map('cast', x.shape, [{ v: x, ctype: c }], { s: out, ctype: c }, (v) => v[0]!, 'cast');
-    return out;
+    return lazyMap('cast', x.shape, [{ v: x, ctype: c }], dtype, c, (v) => v[0]!);
   },
 
   copy(x) {
@@ -570,13 +729,17 @@ export const webgpuKernels = {
   },
 
   assign(dst, src) {
+    // Pending expressions that read dst's old values run before it changes.
+    settleReaders(live(dst.storage.buf as GpuBuf, 'assign'), 'assign');
     copyInto('assign', src, dst.storage, dst.strides, dst.offset);
   },
 
   free(s) {
     const b = s.buf as GpuBuf | null;
     s.buf = null;
-    // Buffers of a lost or replaced device are gone with it.
-    if (b && b.ctx === current && b.ctx.gpu.lost === null) b.ctx.release(b.buffer);
+    if (!b) return;
+    if (b.lazy) unpin(b);
+    else if (b.pins > 0) b.freed = true;
+    else release(b);
   },
 } satisfies Kernels;
