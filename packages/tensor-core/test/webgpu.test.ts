@@ -228,5 +228,5 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
     expect(after.webgpu!.buffers).toBe(before.webgpu!.buffers);
     expect(after.webgpu!.bytes).toBe(before.webgpu!.bytes);
     expect(after.webgpu!.pooledBuffers).toBeGreaterThan(0);
-  });
+  }, 180_000);
 });

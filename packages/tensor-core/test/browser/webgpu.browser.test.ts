@@ -98,7 +98,7 @@ test.skipIf(skip !== null)(
     try {
       const page = await browser.newPage();
       await page.goto(server.url);
-      await page.waitForFunction(() => (window as { done?: unknown }).done !== undefined, null, { timeout: 60_000 });
+      await page.waitForFunction(() => (window as { done?: unknown }).done !== undefined, null, { timeout: 180_000 });
       const done = (await page.evaluate(() => (window as { done?: unknown }).done)) as {
         results?: Results;
         table?: { ran: string[]; failures: string[] };
@@ -124,4 +124,6 @@ test.skipIf(skip !== null)(
       server.close();
     }
   },
+  // Build, browser start and SwiftShader's shader compiles: generous on a loaded 2-core machine.
+  240_000,
 );
