@@ -8,9 +8,11 @@
 // row is a median; the headline number is GFLOP per CPU-second of this process (robust to other
 // tenants for one-thread code), the note gives wall-clock GFLOP/s.
 import { spawnSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { allClose, type BenchRow, median, record } from '@tessera/bench-kit';
-import { F, manualSeed, randn, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { F, manualSeed, nn, noGrad, optim, randn, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { setCpuThreads } from '../src/backends/cpu/pool.js';
 import { cpuPath, setCpuPath } from '../src/backends/cpu/wasm.js';
 import { onnxModel } from './onnx-graph.js';
 
@@ -420,16 +422,227 @@ print(json.dumps(out))
   }
 }
 
+// ---- MLP training step: 784-256-256-10, batch 64, cross-entropy, Adam (lr 1e-3), the same graph everywhere.
+const MLP = { B: 64, sizes: [784, 256, 256, 10], steps: 3 };
+const MLP_CASE = 'MLP train step 784-256-256-10 B64 Adam';
+
+function mlpData(): { x: Float32Array; y: Int32Array; ws: Float32Array[] } {
+  manualSeed(42);
+  const { B, sizes } = MLP;
+  const t = randn([B, sizes[0]!]);
+  const x = Float32Array.from(t.dataSync());
+  t.dispose();
+  const y = Int32Array.from({ length: B }, (_, i) => (i * 7) % 10);
+  const ws = sizes.slice(1).map((o, i) => {
+    const w = randn([o, sizes[i]!], { std: 1 / Math.sqrt(sizes[i]!) });
+    const d = Float32Array.from(w.dataSync());
+    w.dispose();
+    return d;
+  });
+  return { x, y, ws };
+}
+
+/** Our step on the current path; returns the losses of the first `MLP.steps` steps and a step function. */
+function oursMlp(): { losses: number[]; step: () => number } {
+  const { B, sizes } = MLP;
+  const d = mlpData();
+  const layers: nn.Linear[] = [];
+  for (let i = 0; i < 3; i++) {
+    const l = new nn.Linear(sizes[i]!, sizes[i + 1]!);
+    noGrad(() => {
+      l.weight.copy_(tensor(d.ws[i]!).reshape([sizes[i + 1]!, sizes[i]!]));
+      l.bias!.copy_(tensor(new Float32Array(sizes[i + 1]!)));
+    });
+    layers.push(l);
+  }
+  const model = new nn.Sequential(layers[0]!, new nn.ReLU(), layers[1]!, new nn.ReLU(), layers[2]!);
+  const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
+  const x = tensor(d.x).reshape([B, sizes[0]!]);
+  const y = tensor(d.y, { dtype: 'int32' });
+  const step = () => {
+    const loss = tidy(() => {
+      const l = F.crossEntropy(model.forward(x), y);
+      opt.zeroGrad();
+      l.backward();
+      return l.itemSync();
+    });
+    opt.step();
+    return loss;
+  };
+  const losses: number[] = [];
+  for (let i = 0; i < MLP.steps; i++) losses.push(step());
+  return { losses, step };
+}
+
+async function tfjsMlp(backend: 'wasm' | 'cpu'): Promise<{ losses: number[]; step: () => number }> {
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-wasm');
+  await tf.setBackend(backend);
+  await tf.ready();
+  const { B, sizes } = MLP;
+  const d = mlpData();
+  const x = tf.tensor2d(d.x, [B, sizes[0]!]);
+  const y = tf.oneHot(tf.tensor1d(d.y, 'int32'), 10);
+  // tfjs wants [in, out] weights: ours are [out, in].
+  const ws = d.ws.map((w, i) => tf.variable(tf.tensor2d(w, [sizes[i + 1]!, sizes[i]!]).transpose()));
+  const bs = sizes.slice(1).map((o) => tf.variable(tf.zeros([o])));
+  const opt = tf.train.adam(1e-3);
+  const step = () => {
+    const loss = opt.minimize(
+      () => {
+        let h: import('@tensorflow/tfjs').Tensor = x;
+        for (let i = 0; i < 3; i++) {
+          h = tf.add(tf.matMul(h, ws[i]!), bs[i]!);
+          if (i < 2) h = tf.relu(h);
+        }
+        return tf.losses.softmaxCrossEntropy(y, h) as import('@tensorflow/tfjs').Scalar;
+      },
+      true,
+      [...ws, ...bs],
+    )!;
+    const v = loss.dataSync()[0]!;
+    loss.dispose();
+    return v;
+  };
+  const losses: number[] = [];
+  for (let i = 0; i < MLP.steps; i++) losses.push(step());
+  return { losses, step };
+}
+
+function emitRow(row: BenchRow): void {
+  if (PART === 'fma') console.log(`ROW ${JSON.stringify(row)}`);
+  else {
+    rows.push(row);
+    record(row);
+  }
+}
+
+let refLosses: number[] | undefined;
+async function benchMlp(impl: string, make: () => Promise<{ losses: number[]; step: () => number }>): Promise<void> {
+  const { losses, step } = await make();
+  // The answer check: the first steps' losses match our TypeScript path (float32 tolerance), and fall.
+  const ok =
+    losses.every(Number.isFinite) &&
+    losses[losses.length - 1]! < losses[0]! &&
+    (!refLosses || allClose(losses, refLosses, 1e-3, 1e-3));
+  const t = await measure(step, impl.startsWith('tfjs-cpu') || impl.endsWith(' ts') ? 3 : 9, 1);
+  emitRow({
+    package: PKG,
+    case: MLP_CASE,
+    impl,
+    unit: 'ms/step (CPU)',
+    value: t.cpu,
+    higherIsBetter: false,
+    check: ok ? 'ok' : 'fail',
+    note: `${t.wall.toFixed(1)} ms wall; losses ${losses.map((l) => l.toFixed(4)).join(' ')}`,
+  });
+}
+
+function torchMlp(): void {
+  const py = `
+import json, time, sys
+try:
+    import torch
+except ImportError:
+    print(json.dumps({"missing": True})); sys.exit(0)
+torch.set_num_threads(1); torch.manual_seed(0)
+m = torch.nn.Sequential(torch.nn.Linear(784,256), torch.nn.ReLU(), torch.nn.Linear(256,256), torch.nn.ReLU(), torch.nn.Linear(256,10))
+opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+x = torch.randn(64,784); y = torch.arange(64) * 7 % 10
+def step():
+    opt.zero_grad(); l = torch.nn.functional.cross_entropy(m(x), y); l.backward(); opt.step(); return l.item()
+losses = [step() for _ in range(3)]
+walls, cpus = [], []
+for _ in range(15):
+    t0 = time.perf_counter(); c0 = time.process_time(); step(); cpus.append(time.process_time() - c0); walls.append(time.perf_counter() - t0)
+walls.sort(); cpus.sort()
+print(json.dumps({"wall": walls[7] * 1e3, "cpu": cpus[7] * 1e3, "ok": losses[-1] < losses[0], "version": torch.__version__}))
+`;
+  const r = spawnSync('/usr/bin/python3', ['-c', py], {
+    env: { ...process.env, OPENBLAS_CORETYPE: 'Cooperlake', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  let x: { missing?: boolean; wall: number; cpu: number; ok: boolean; version: string };
+  try {
+    x = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    console.log(`pytorch MLP: skipped (${(r.stderr || String(r.error)).slice(0, 200)})`);
+    return;
+  }
+  if (x.missing) console.log('pytorch MLP: skipped (torch is not installed for /usr/bin/python3)');
+  else
+    emitRow({
+      package: PKG,
+      case: MLP_CASE,
+      impl: `pytorch ${x.version} (1 thread)`,
+      unit: 'ms/step (CPU)',
+      value: x.cpu,
+      higherIsBetter: false,
+      check: x.ok ? 'ok' : 'fail',
+      note: `${x.wall.toFixed(1)} ms wall; OPENBLAS_CORETYPE=Cooperlake`,
+    });
+}
+
+/** Wall-clock GFLOP/s of matmul 1024² on 1 and 2 threads (only meaningful when both cores are free). */
+async function benchThreads(): Promise<void> {
+  const n = 1024;
+  const a = randn([n, n]);
+  const b = randn([n, n]);
+  const A = a.dataSync();
+  const B = b.dataSync();
+  for (const th of [1, 2]) {
+    await setCpuThreads(th);
+    let out: Tensor | undefined;
+    const t = await measure(() => {
+      out?.dispose();
+      out = a.matmul(b);
+    }, 7);
+    const y = out!.dataSync();
+    const pts = [0, 1, 2, 3].map((s) => s * 262147);
+    const ok = allClose(
+      pts.map((q) => y[q]!),
+      pts.map((q) => {
+        const i = Math.floor(q / n);
+        const j = q % n;
+        let acc = 0;
+        for (let p = 0; p < n; p++) acc += A[i * n + p]! * B[p * n + j]!;
+        return acc;
+      }),
+      1e-3,
+      1e-3,
+    );
+    out!.dispose();
+    emitRow({
+      package: PKG,
+      case: 'matmul 1024² threads (wall)',
+      impl: `tessera ${cpuPath()} ${th} thread${th > 1 ? 's' : ''}`,
+      unit: 'GFLOP/s wall',
+      value: (2 * n ** 3) / (t.wall * 1e6),
+      higherIsBetter: true,
+      check: ok ? 'ok' : 'fail',
+      note: `load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`,
+    });
+  }
+  await setCpuThreads(1);
+  a.dispose();
+  b.dispose();
+}
+
 manualSeed(0);
 const cases = [matmulCase(256), matmulCase(1024), attentionCase(), conv1dCase(3), conv1dCase(5), conv2dCase()];
 
 if (PART === 'fma') {
-  if (cpuPath() === 'wasm-fma') for (const c of cases) await ours(c, 'tessera wasm+fma');
-  else console.log('relaxed SIMD does not validate here; no FMA rows');
+  if (cpuPath() === 'wasm-fma') {
+    for (const c of cases) await ours(c, 'tessera wasm+fma');
+    await benchMlp('tessera wasm+fma', async () => oursMlp());
+    await benchThreads();
+  } else console.log('relaxed SIMD does not validate here; no FMA rows');
 } else {
   const path = cpuPath();
+  const label = path === 'wasm-fma' ? 'tessera wasm+fma' : 'tessera wasm';
   for (const c of cases) {
-    await ours(c, path === 'wasm-fma' ? 'tessera wasm+fma' : 'tessera wasm');
+    await ours(c, label);
     setCpuPath('ts');
     await ours(c, 'tessera ts');
     setCpuPath('auto');
@@ -438,6 +651,15 @@ if (PART === 'fma') {
     await onnx(c);
   }
   torch(cases);
+  setCpuPath('ts');
+  refLosses = oursMlp().losses;
+  await benchMlp('tessera ts', async () => oursMlp());
+  setCpuPath('auto');
+  await benchMlp(label, async () => oursMlp());
+  await benchMlp('tfjs-wasm', () => tfjsMlp('wasm'));
+  await benchMlp('tfjs-cpu', () => tfjsMlp('cpu'));
+  torchMlp();
+  if (path === 'wasm-fma') await benchThreads();
   if (path !== 'wasm-fma') {
     // Node 20 validates relaxed SIMD only behind a flag: the FMA rows come from a child process with it.
     const r = spawnSync(
@@ -455,13 +677,16 @@ if (PART === 'fma') {
   }
   // Ratios: ours ÷ each peer, per case.
   console.log('\nours ÷ peer (GFLOP per CPU-second; > 1 means ours is faster)');
-  for (const c of cases) {
-    const mine = rows.filter((r) => r.case === c.name && r.impl.startsWith('tessera wasm'));
-    const peers = rows.filter((r) => r.case === c.name && !r.impl.startsWith('tessera'));
+  for (const name of [...cases.map((c) => c.name), MLP_CASE]) {
+    const mine = rows.filter((r) => r.case === name && r.impl.startsWith('tessera wasm'));
+    const peers = rows.filter((r) => r.case === name && !r.impl.startsWith('tessera'));
+    const ratio = (m: BenchRow, p: BenchRow) => (m.higherIsBetter ? m.value / p.value : p.value / m.value);
     const parts = peers.map(
       (p) =>
-        `${p.impl}: ${mine.map((m) => `${(m.value / p.value).toFixed(2)}×${m.impl.endsWith('fma') ? ' (fma)' : ''}`).join(' / ')}`,
+        `${p.impl}: ${mine.map((m) => `${ratio(m, p).toFixed(2)}×${m.impl.endsWith('fma') ? ' (fma)' : ''}`).join(' / ')}`,
     );
-    console.log(`${c.name.padEnd(34)} ${parts.join('  ')}`);
+    console.log(`${name.padEnd(34)} ${parts.join('  ')}`);
   }
+  const th = rows.filter((r) => r.case.includes('threads'));
+  if (th.length === 2) console.log(`2 threads ÷ 1 thread (wall): ${(th[1]!.value / th[0]!.value).toFixed(2)}×`);
 }
