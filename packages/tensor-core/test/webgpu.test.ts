@@ -123,6 +123,22 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
     expect(Array.from(await h.gt(2).logicalNot().int().add(1).data())).toEqual([2, 1, 2]);
   });
 
+  test('long reductions split over workgroups match the CPU (sum, max, prod, bool count)', async () => {
+    // The CPU accumulates in float64, the GPU in float32 (a tree): tolerances follow √n·ε.
+    const cases: [string, (x: Tensor) => Tensor, number][] = [
+      ['sum all', (x) => x.sum(), 1e-5],
+      ['mean rows', (x) => x.reshape([3, -1]).mean(1), 1e-5],
+      ['amax strided', (x) => x.reshape([300, 100]).transpose(0, 1).amax([0, 1]), 0],
+      ['prod near 1', (x) => x.mul(1e-4).add(1).prod(), 2e-4],
+      ['count', (x) => x.gt(0).sum(), 0],
+    ];
+    for (const [name, f, tol] of cases) {
+      const want = await on('cpu', 9, () => f(randn([30000])));
+      const got = await on('webgpu', 9, () => f(randn([30000])));
+      expect(maxRelDiff(got, want), name).toBeLessThanOrEqual(tol);
+    }
+  });
+
   // Shapes with edges in every tile dimension, batches with broadcast strides, transposed operands.
   const shapes: [string, number[], number[], (a: Tensor, b: Tensor) => Tensor][] = [
     ['odd 2-D', [5, 7], [7, 3], (a, b) => a.matmul(b)],

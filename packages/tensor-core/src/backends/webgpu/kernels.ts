@@ -501,9 +501,12 @@ export const webgpuKernels = {
   reduce(op, x, dims) {
     const outDtype: DType = x.dtype === 'bool' ? 'int32' : x.dtype;
     const { kept, red, outer, inner } = splitDims(x, dims);
-    const out = alloc(outer, outDtype, op);
-    if (outer === 0) return out;
     const grouped = inner > 256;
+    // Few very long rows (a loss over everything): split each row over many workgroups, then reduce
+    // the partials, so a GPU is not left with a handful of busy workgroups.
+    const chunks = grouped && outer < 256 && inner > 16384 ? Math.ceil(inner / 4096) : 1;
+    const out = alloc(outer * chunks, outDtype, op);
+    if (outer === 0) return out;
     const kr = kept.shape.length;
     const rr = red.shape.length;
     const p = new Params()
@@ -512,16 +515,21 @@ export const webgpuKernels = {
       .u(...kept.shape)
       .i(...kept.strides[0]!)
       .u(...red.shape)
-      .i(...red.strides[0]!);
+      .i(...red.strides[0]!)
+      .u(chunks, Math.ceil(inner / chunks));
     run(
       op,
       `red:${op}:${x.dtype}:${kr}:${rr}:${grouped}`,
       () => reduceShader(op, x.dtype, outDtype, kr, rr, grouped),
       [gbuf(x.storage, op), gbuf(out, op)],
       p,
-      grouped ? outer : groupsFor(outer),
+      grouped ? outer * chunks : groupsFor(outer),
     );
-    return out;
+    if (chunks === 1) return out;
+    const partials: View = { storage: out, shape: [outer, chunks], strides: [chunks, 1], offset: 0, dtype: outDtype };
+    const total: Storage = webgpuKernels.reduce(op, partials, [1]);
+    webgpuKernels.free(out);
+    return total;
   },
 
   argReduce(op, x, dim) {

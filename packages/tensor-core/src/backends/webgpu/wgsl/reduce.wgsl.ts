@@ -38,8 +38,10 @@ function combine(op: ReduceOp, c: CType, a: string, v: string): string {
 
 /**
  * Reduce over `rr` dims for each of the outputs indexed by `kr` kept dims. Params: [outer, inner,
- * offset, keptShape[kr], keptStrides[kr], redShape[rr], redStrides[rr]]. `grouped`: one workgroup per
- * output (a tree in workgroup memory) for long rows; otherwise one thread per output.
+ * offset, keptShape[kr], keptStrides[kr], redShape[rr], redStrides[rr], chunks, chunkLen]. `grouped`:
+ * one workgroup per (output, chunk of the row), a tree in workgroup memory, writing [outer, chunks]
+ * (chunks > 1 splits very long rows over many workgroups; a second pass reduces the partials);
+ * otherwise one thread per output.
  */
 export function reduceShader(op: ReduceOp, dtype: DType, outDtype: DType, kr: number, rr: number, grouped: boolean) {
   const c = ctypeOf(outDtype);
@@ -76,13 +78,17 @@ var<workgroup> sh: array<${c}, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let o = wid.x + wid.y * nwg.x;
+  let g = wid.x + wid.y * nwg.x;
+  let chunks = P[${rst + rr}u];
+  let o = g / chunks;
+  let lo = (g % chunks) * P[${rst + rr + 1}u];
+  let hi = min(P[1], lo + P[${rst + rr + 1}u]);
   let valid = o < P[0];
   var acc: ${c} = ${init(op, c)};
   if (valid) {
     var base = bitcast<i32>(P[2]);
 ${unravel('o', kr, `${ks}u`, [`${kst}u`], ['base'])}
-    for (var j = lid; j < P[1]; j += ${WG}u) {
+    for (var j = lo + lid; j < hi; j += ${WG}u) {
 ${body('j')}
     }
   }
@@ -96,7 +102,7 @@ ${body('j')}
     }
     workgroupBarrier();
   }
-  if (valid && lid == 0u) { out0[o] = ${store(outDtype, c, 'sh[0]')}; }
+  if (valid && lid == 0u) { out0[g] = ${store(outDtype, c, 'sh[0]')}; }
 }
 `);
 }
