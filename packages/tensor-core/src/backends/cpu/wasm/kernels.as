@@ -1,13 +1,15 @@
-// AssemblyScript source of the WASM SIMD128 kernels (built by scripts/build-wasm.mjs into kernels.wasm.ts,
-// twice: plain SIMD128, and with relaxed-SIMD so `madd` becomes one fused multiply-add).
+// AssemblyScript source of the WASM SIMD128 kernels of the CPU backend, built by scripts/build-wasm.mjs into
+// kernels.wasm.ts four times: plain SIMD128 and relaxed-SIMD (where `madd` is one fused multiply-add), each
+// with a private and a shared (threads) memory.
 //
-// gemm: B is packed into 8-column panels (kc × 8, contiguous) and A into 4-row strips (kc × 4,
-// interleaved), K is blocked by KC so a panel stays in L1 and N by NC so the packed block stays in L2.
-// The 4×8 micro-kernel keeps 8 f32x4 accumulators; A comes in as load32_splat, B as two v128 loads.
-// Packing reads any strides (transposed, broadcast, negative), so the kernel itself never sees them.
-// All pointers are byte addresses in the imported memory; strides are in elements.
+// gemm: B is packed into 8-column panels (kc × 8, contiguous); A is read in place when row-major, else packed
+// into 4-row strips (kc × 4, interleaved). K is blocked by KC (384: the K of a 3×3×32 or 5×64 im2col fits one
+// block) so a panel stays in L1, N by NC so the packed block stays in L2. The 4×8 micro-kernel keeps 8 f32x4
+// accumulators; A comes in as load32_splat, B as two v128 loads. Packing reads any strides (transposed,
+// broadcast, negative), so the micro-kernel never sees them. Also: strided copy (im2col), fill, and float32
+// elementwise binary/unary loops. Pointers are byte addresses in the imported memory; strides are in elements.
 
-const KC: i32 = 256;
+const KC: i32 = 384;
 const NC: i32 = 256;
 
 // @ts-ignore: decorator
