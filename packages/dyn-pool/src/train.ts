@@ -197,6 +197,7 @@ export async function train(
     const batch = sampleBatch(corpus.train, corpus.trainTargets, o.batchSize, o.seqLen);
     const r = tidy(() => {
       const parts = model.loss(batch.ids, { boundaryTargets: batch.targets });
+      peakTensor = Math.max(peakTensor, memory().numBytes);
       parts.loss.backward();
       peakTensor = Math.max(peakTensor, memory().numBytes);
       HourglassLM.disposeOutput(parts.output);
