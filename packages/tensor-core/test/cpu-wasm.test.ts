@@ -140,6 +140,8 @@ describe('strided copy (im2col) on the wasm path', () => {
     manualSeed(5);
     const x = randn([3, 17, 255]);
     const views = [x.permute([2, 0, 1]), x.flip([1, 2]), x.slice(2, 1, 255, 3).transpose(0, 1), x.permute([1, 2, 0])];
+    // short rows (1–4 elements) written back to back: the v128-per-row path
+    for (const k of [1, 2, 3, 4, 5]) views.push(randn([41, 53, k]).transpose(0, 1));
     for (const v of views) {
       const { wasm, ts } = both(() => v.contiguous());
       expect(wasm).toEqual(ts);

@@ -177,7 +177,8 @@ export class Arena {
     let p = list?.pop();
     if (p === undefined) {
       p = this.top;
-      ensure(this.e, p + c);
+      // 64 bytes of slack past the top: vector loops may read a few bytes beyond a block.
+      ensure(this.e, p + c + 64);
       this.top = p + c;
     }
     this.live.set(p, c);

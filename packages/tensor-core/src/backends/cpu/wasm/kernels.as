@@ -272,6 +272,9 @@ export function copyStrided(
   for (let d = 0; d < outer; d++) store<i32>(idx + <usize>d * 4, 0);
   const rowBytes = <usize>n2 * 4;
   const dense = s2 == 4 && d2 == 4 && n2 >= 16;
+  // Short contiguous rows written back to back (im2col windows, k ≤ 4): one v128 per row; its spare lanes
+  // are overwritten by the next row, and the last row of each run goes element by element.
+  const short = s2 == 4 && d2 == 4 && n2 <= 4 && d1 == rowBytes && n1 > 1;
   let sb = src;
   let db = dst;
   for (;;) {
@@ -280,9 +283,19 @@ export function copyStrided(
     for (let a = 0; a < n0; a++) {
       let sr = sa;
       let dr = da;
-      if (dense) {
+      if (short) {
+        for (let i = 0; i < n1 - 1; i++) {
+          v128.store(dr, v128.load(sr));
+          sr += s1;
+          dr += d1;
+        }
+        for (let j: usize = 0; j < rowBytes; j += 4) store<i32>(dr + j, load<i32>(sr + j));
+      } else if (dense) {
+        // A v128 loop, not memory.copy: on shared memory V8 makes memory.copy a runtime call (~0.5 µs).
         for (let i = 0; i < n1; i++) {
-          memory.copy(dr, sr, rowBytes);
+          let o: usize = 0;
+          for (; o + 16 <= rowBytes; o += 16) v128.store(dr + o, v128.load(sr + o));
+          for (; o < rowBytes; o += 4) store<i32>(dr + o, load<i32>(sr + o));
           sr += s1;
           dr += d1;
         }
