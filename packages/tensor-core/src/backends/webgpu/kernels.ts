@@ -1,6 +1,7 @@
 // The WebGPU kernels table. Kernels encode their dispatches into the context's open command encoder
 // and return the output Storage at once; only `read` waits for the GPU. `satisfies Kernels` makes a
 // missing or mistyped kernel a compile error.
+import { isGradEnabled } from '../../autograd.js';
 import type { DType } from '../../dtype.js';
 import { f32ToBf16, f32ToF16 } from '../../io/half.js';
 import { contiguousStrides, isContiguous, numel } from '../../shape.js';
@@ -11,7 +12,7 @@ import { collapse, Params } from './layout.js';
 import { type CType, ctypeOf, load, store, WG } from './wgsl/common.wgsl.js';
 import { binaryExpr, compareExpr, fillShader, mapShader, type Operand, unaryExpr } from './wgsl/elementwise.wgsl.js';
 import { gatherShader, scatterAddShader, stridedScatterShader } from './wgsl/index.wgsl.js';
-import { gemvShader, register4Shader, registerShader, tiledShader } from './wgsl/matmul.wgsl.js';
+import { type Epilogue, gemvShader, register4Shader, registerShader, tiledShader } from './wgsl/matmul.wgsl.js';
 import { argReduceShader, cumsumShader, reduceShader, sortShader } from './wgsl/reduce.wgsl.js';
 
 /**
@@ -46,6 +47,10 @@ interface Lazy {
   ctype: CType;
   dtype: DType;
   shape: readonly number[];
+  /** A pending matmul whose output is `acc`: the statements become its epilogue (bias, activation). */
+  mm: { a: View; b: View; shape: readonly number[] } | null;
+  /** Not inlined into consumers (a matmul chain while autograd records: see lazyMap). */
+  sealed: boolean;
 }
 
 let current: Context | null = null;
@@ -175,6 +180,10 @@ const isPlain = (v: View, shape: readonly number[]) =>
   v.shape.every((d, i) => d === shape[i]) &&
   v.strides.every((st, i) => st === contiguousStrides(shape)[i] || v.shape[i] === 1);
 
+/** A whole contiguous view in another shape (a matmul folded [..., m, k]·[k, n] into 2-D). */
+const isReshape = (v: View, shape: readonly number[]) =>
+  v.offset === 0 && isContiguous(v.shape, v.strides) && numel(v.shape) === numel(shape);
+
 function addLeaf(leaves: Leaf[], l: Leaf): number {
   const i = leaves.findIndex(
     (m) =>
@@ -211,19 +220,26 @@ function lazyMap(
   const leaves: Leaf[] = [];
   const lines: string[] = [];
   const vals: string[] = [];
+  let mm: Lazy['mm'] = null;
   inputs.forEach((inp, k) => {
     const b = live(inp.v.storage.buf as GpuBuf, op);
     const lz = b.lazy;
     const rest = inputs.length - k - 1;
+    // A chain absorbs at most one matmul, which binds A and B besides the leaves.
+    const withMm = mm !== null || lz?.mm != null;
     // Half-precision results are stored before use: drivers fold unpack(pack(x)) into x, skipping the rounding.
     if (
       lz &&
+      !lz.sealed &&
+      (!lz.mm || !isGradEnabled() || op === 'add' || op === 'sub') &&
+      !(mm && lz.mm) &&
       lz.dtype !== 'float16' &&
       lz.dtype !== 'bfloat16' &&
-      isPlain(inp.v, lz.shape) &&
-      leaves.length + lz.leaves.length + rest <= MAX_LEAVES &&
+      (isPlain(inp.v, lz.shape) || (lz.mm !== null && lz.lines.length === 0 && isReshape(inp.v, lz.shape))) &&
+      leaves.length + lz.leaves.length + rest <= (withMm ? MAX_LEAVES - 2 : MAX_LEAVES) &&
       lines.length + lz.lines.length < MAX_LINES
     ) {
+      mm ??= lz.mm;
       const leafMap = lz.leaves.map((l) => addLeaf(leaves, l));
       const base = lines.length;
       const rename = (text: string) =>
@@ -248,22 +264,43 @@ function lazyMap(
   });
   const t = `t${lines.length}`;
   lines.push(`let ${t}: ${ctype} = ${expr(vals)};`);
-  const lazy: Lazy = { leaves, lines, result: t, ctype, dtype, shape: [...shape] };
+  // While autograd records, ops that save their inputs (activations, mul) would re-run the matmul in
+  // backward if they inlined it; so a matmul takes only a bias or residual add, and the result is sealed.
+  return pending({
+    leaves,
+    lines,
+    result: t,
+    ctype,
+    dtype,
+    shape: [...shape],
+    mm,
+    sealed: mm !== null && isGradEnabled(),
+  });
+}
+
+/** The buffers a lazy expression reads: its leaves and a pending matmul's operands. */
+const inputsOf = (lz: Lazy): GpuBuf[] => [
+  ...lz.leaves.map((l) => l.b),
+  ...(lz.mm ? [lz.mm.a.storage.buf as GpuBuf, lz.mm.b.storage.buf as GpuBuf] : []),
+];
+
+/** A storage for a lazy expression, pinning what it reads. */
+function pending(lazy: Lazy): Storage {
   const buf = newBuf(null, lazy);
-  for (const l of leaves) {
-    l.b.pins++;
-    (l.b.readers ??= new Set()).add(buf);
+  for (const b of inputsOf(lazy)) {
+    b.pins++;
+    (b.readers ??= new Set()).add(buf);
   }
-  return { backend: 'webgpu', dtype, length: numel(shape), buf, refs: 0, version: 0 };
+  return { backend: 'webgpu', dtype: lazy.dtype, length: numel(lazy.shape), buf, refs: 0, version: 0 };
 }
 
 /** Drops a lazy expression's hold on its leaves (after it ran, or when it is freed unrun). */
 function unpin(b: GpuBuf): void {
   const lz = b.lazy!;
   b.lazy = null;
-  for (const l of lz.leaves) {
-    l.b.readers?.delete(b);
-    if (--l.b.pins === 0 && l.b.freed) release(l.b);
+  for (const i of inputsOf(lz)) {
+    i.readers?.delete(b);
+    if (--i.pins === 0 && i.freed) release(i);
   }
 }
 
@@ -273,9 +310,92 @@ function materialize(b: GpuBuf, n: number, op: string): void {
   b.buffer = ctx.alloc(Math.max(n, 1) * 4, undefined, op);
   const out: Storage = { backend: 'webgpu', dtype: lz.dtype, length: n, buf: b, refs: 0, version: 0 };
   b.lazy = null;
-  runMap(op, lz.shape, lz.leaves, lz.lines, lz.result, { s: out, ctype: lz.ctype });
+  if (lz.mm) runMatmulChain(lz, out, op);
+  else runMap(op, lz.shape, lz.leaves, lz.lines, lz.result, { s: out, ctype: lz.ctype });
   b.lazy = lz;
   unpin(b);
+}
+
+/**
+ * A matmul with the chain that consumed it: fused into the matmul's store when the chain ends in float32
+ * and every leaf is addressed as off + z·zs + row·rs + col·cs; else the product goes through a buffer.
+ */
+function runMatmulChain(lz: Lazy, out: Storage, op: string): void {
+  const { a, b, shape } = lz.mm!;
+  if (lz.lines.length === 0) {
+    matmulInto(a, b, out, null);
+    return;
+  }
+  // Leaves are strided over the chain's shape; the epilogue addresses them over the product's.
+  const r = shape.length;
+  const batch = shape.slice(0, r - 2);
+  const st = lz.leaves.map((l) => restride(lz.shape, l.strides, shape));
+  const zs = st.map((x) => (x ? zStride(batch, x.slice(0, r - 2)) : null));
+  if (lz.dtype === 'float32' && lz.ctype === 'f32' && zs.every((z) => z !== null)) {
+    const leaves = lz.leaves.map((l, k) => ({ l, words: [l.offset, zs[k]!, st[k]![r - 2]!, st[k]![r - 1]!] }));
+    matmulInto(a, b, out, { leaves, lines: lz.lines, result: lz.result });
+    return;
+  }
+  const tmp = alloc(numel(lz.shape), 'float32', op);
+  matmulInto(a, b, tmp, null);
+  const v = `v${lz.leaves.length}`;
+  const acc = (text: string) => text.replace(/\bacc\b/g, v);
+  const leaves = [
+    ...lz.leaves,
+    {
+      b: tmp.buf as GpuBuf,
+      dtype: 'float32' as DType,
+      strides: contiguousStrides(lz.shape),
+      offset: 0,
+      ctype: 'f32' as CType,
+    },
+  ];
+  runMap(op, lz.shape, leaves, lz.lines.map(acc), acc(lz.result), { s: out, ctype: lz.ctype });
+  webgpuKernels.free(tmp);
+}
+
+/**
+ * Strides that address the same elements in `to` as `strides` do in `from` (equal sizes), or null when
+ * no strides can: PyTorch's view rule, stride-0 (broadcast) dims included.
+ */
+function restride(from: readonly number[], strides: readonly number[], to: readonly number[]): number[] | null {
+  if (numel(from) === 0) return contiguousStrides(to);
+  const out = new Array<number>(to.length);
+  let v = to.length - 1;
+  let chunk = strides[from.length - 1] ?? 1;
+  let tn = 1;
+  let vn = 1;
+  for (let d = from.length - 1; d >= 0; d--) {
+    tn *= from[d]!;
+    if (d === 0 || (from[d - 1] !== 1 && strides[d - 1] !== tn * chunk)) {
+      while (v >= 0 && (vn < tn || to[v] === 1)) {
+        out[v] = vn * chunk;
+        vn *= to[v]!;
+        v--;
+      }
+      if (vn !== tn) return null;
+      if (d > 0) {
+        chunk = strides[d - 1]!;
+        tn = 1;
+        vn = 1;
+      }
+    }
+  }
+  return v === -1 ? out : null;
+}
+
+/** The z-stride of a view whose batch dims (row-major, flattened to z) are addressed linearly, or null. */
+function zStride(batch: readonly number[], strides: readonly number[]): number | null {
+  let zs: number | null = null;
+  let span = 1;
+  for (let d = batch.length - 1; d >= 0; d--) {
+    if (batch[d] !== 1) {
+      if (zs === null) zs = span === 1 ? strides[d]! : strides[d]! / span;
+      if (strides[d] !== zs * span) return null;
+    }
+    span *= batch[d]!;
+  }
+  return zs ?? 0;
 }
 
 /** Before an in-place write: every pending expression that reads the buffer runs first. */
@@ -399,7 +519,13 @@ function vec4Ready(v: View): boolean {
   return v.strides.slice(0, r - 1).every((s, i) => s % 4 === 0 || v.shape[i] === 1);
 }
 
-function matmulInto(a: View, b: View, out: Storage): void {
+interface EpilogueLeaves {
+  leaves: { l: Leaf; words: number[] }[];
+  lines: readonly string[];
+  result: string;
+}
+
+function matmulInto(a: View, b: View, out: Storage, epi: EpilogueLeaves | null): void {
   const r = a.shape.length;
   const M = a.shape[r - 2]!;
   const K = a.shape[r - 1]!;
@@ -431,20 +557,28 @@ function matmulInto(a: View, b: View, out: Storage): void {
     .i(...batch.strides[0]!, ...batch.strides[1]!);
   const ctx = getContext();
   const bufs = [gbuf(A.storage, 'matmul'), gbuf(B.storage, 'matmul'), gbuf(out, 'matmul')];
+  const e: Epilogue | null = epi && {
+    leaves: epi.leaves.map(({ l }) => ({ dtype: l.dtype, ctype: l.ctype })),
+    lines: epi.lines,
+    result: epi.result,
+  };
+  for (const { l } of epi?.leaves ?? []) bufs.push(l.b.buffer!);
+  const tail = (epi?.leaves ?? []).flatMap((x) => x.words);
+  const ek = e ? `:${e.leaves.map((l) => `${l.dtype}/${l.ctype}`).join(',')}:${e.lines.join('')}:${e.result}` : '';
   const code =
     variant === 'tiled'
-      ? shader(`mm:t:${br}`, () => tiledShader(br))
+      ? shader(`mm:t:${br}${ek}`, () => tiledShader(br, e))
       : variant === 'register4'
-        ? shader(`mm:r4:${br}`, () => register4Shader(br))
+        ? shader(`mm:r4:${br}${ek}`, () => register4Shader(br, e))
         : variant === 'gemv'
-          ? shader(`mm:g:${A.dtype}:${B.dtype}:${br}`, () => gemvShader(A.dtype, B.dtype, br))
-          : shader(`mm:r:${A.dtype}:${B.dtype}:${br}`, () => registerShader(A.dtype, B.dtype, br));
+          ? shader(`mm:g:${A.dtype}:${B.dtype}:${br}${ek}`, () => gemvShader(A.dtype, B.dtype, br, e))
+          : shader(`mm:r:${A.dtype}:${B.dtype}:${br}${ek}`, () => registerShader(A.dtype, B.dtype, br, e));
   // Workgroups: tiled 32×32 outputs; register 8×8 threads of 4×4; gemv 64 threads of 1×4.
   const gx = variant === 'tiled' ? Math.ceil(N / 32) : variant === 'gemv' ? Math.ceil(N / 256) : Math.ceil(N / 32);
   const gy = variant === 'tiled' ? Math.ceil(M / 32) : variant === 'gemv' ? M : Math.ceil(M / 32);
   const k = ctx.kernel(`matmul-${variant}`, code);
   for (let z0 = 0; z0 < nb; z0 += 65535) {
-    const p = Uint32Array.from([...head.build(), z0]);
+    const p = Uint32Array.from([...head.build(), z0, ...tail], (w) => w >>> 0);
     ctx.dispatch(k, bufs, p, [gx, gy, Math.min(nb - z0, 65535)]);
   }
   for (const t of temps) webgpuKernels.free(t);
@@ -577,12 +711,16 @@ export const webgpuKernels = {
     return out;
   },
 
+  // Lazy too: a following bias add or activation becomes the kernel's epilogue.
   matmul(a, b) {
     const r = a.shape.length;
-    const n = numel(a.shape.slice(0, r - 1)) * b.shape[r - 1]!;
-    const out = alloc(n, 'float32', 'matmul');
-    matmulInto(a, b, out);
-    return out;
+    gbuf(a.storage, 'matmul');
+    gbuf(b.storage, 'matmul');
+    const shape = [...a.shape.slice(0, r - 1), b.shape[r - 1]!];
+    // Own copies of the views: the caller may free its Storage objects before this runs.
+    const own = (v: View): View => ({ ...v, storage: { ...v.storage } });
+    const mm = { a: own(a), b: own(b), shape };
+    return pending({ leaves: [], lines: [], result: 'acc', ctype: 'f32', dtype: 'float32', shape, mm, sealed: false });
   },
 
   gather(x, dim, index) {

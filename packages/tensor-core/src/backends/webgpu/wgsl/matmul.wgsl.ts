@@ -9,17 +9,51 @@
 //  - `gemv`: 1×4 outputs per thread for a few rows (M ≤ 4), so small-M products still fill the device.
 // All accumulate in float32 and write a contiguous [...batch, M, N] output.
 import type { DType } from '../../../dtype.js';
-import { load } from './common.wgsl.js';
+import { type CType, load, withHelpers } from './common.wgsl.js';
 import { unravel } from './reduce.wgsl.js';
 
 /**
  * Params shared by every kernel: [M, N, K, aOff, bOff, aRs, aCs, bRs, bCs, batch[br], aBatch[br], bBatch[br],
  * zBase] (offsets and strides in elements; zBase: first batch of this dispatch, for more than 65535).
  */
-const HEAD = `@group(0) @binding(0) var<storage, read> in0: array<u32>;
-@group(0) @binding(1) var<storage, read> in1: array<u32>;
-@group(0) @binding(2) var<storage, read_write> out0: array<u32>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;`;
+/**
+ * A fused epilogue: elementwise statements applied to each output before it is stored (bias, activation,
+ * residual...). `acc` is the product's value; leaf k is read at (z, row, col) through params
+ * [off, zStride, rowStride, colStride] that follow zBase.
+ */
+export interface Epilogue {
+  leaves: { dtype: DType; ctype: CType }[];
+  lines: readonly string[];
+  result: string;
+}
+
+function head(vec4: boolean, epi: Epilogue | null): string {
+  const t = vec4 ? 'vec4<f32>' : 'u32';
+  const leaves = epi?.leaves ?? [];
+  return [
+    `@group(0) @binding(0) var<storage, read> in0: array<${t}>;`,
+    `@group(0) @binding(1) var<storage, read> in1: array<${t}>;`,
+    `@group(0) @binding(2) var<storage, read_write> out0: array<${t}>;`,
+    ...leaves.map((_, k) => `@group(0) @binding(${3 + k}) var<storage, read> e${k}: array<u32>;`),
+    `@group(0) @binding(${3 + leaves.length}) var<storage, read> P: array<u32>;`,
+  ].join('\n');
+}
+
+/** `fn epi(acc, z, row, col) -> f32`, or an identity when there is no epilogue. */
+function epilogueFn(epi: Epilogue | null, br: number): string {
+  if (!epi) return 'fn epi(acc: f32, z: u32, row: u32, col: u32) -> f32 { return acc; }';
+  const pe = 10 + 3 * br;
+  const at = (k: number, j: number) => `bitcast<i32>(P[${pe + 4 * k + j}u])`;
+  const loads = epi.leaves.map(
+    (l, k) =>
+      `  let v${k} = ${load(l.dtype, l.ctype, `e${k}[u32(${at(k, 0)} + i32(z) * ${at(k, 1)} + i32(row) * ${at(k, 2)} + i32(col) * ${at(k, 3)})]`)};`,
+  );
+  return `fn epi(acc: f32, z: u32, row: u32, col: u32) -> f32 {
+${loads.join('\n')}
+${epi.lines.map((l) => `  ${l}`).join('\n')}
+  return ${epi.result};
+}`;
+}
 
 function offsets(br: number): string {
   return `  let z = gid.z + P[${9 + 3 * br}u];
@@ -33,12 +67,13 @@ ${unravel('z', br, '9u', [`${9 + br}u`, `${9 + 2 * br}u`], ['ao', 'bo'])}
 }
 
 /** Rows per thread × 4 columns per thread; workgroup [wx, wy]. */
-function strided(ta: DType, tb: DType, br: number, rows: number, wx: number, wy: number): string {
+function strided(ta: DType, tb: DType, br: number, rows: number, wx: number, wy: number, epi: Epilogue | null): string {
   const la = (e: string) => load(ta, 'f32', `in0[u32(${e})]`);
   const lb = (e: string) => load(tb, 'f32', `in1[u32(${e})]`);
   const R = Array.from({ length: rows }, (_, r) => r);
   const C = [0, 1, 2, 3];
-  return `${HEAD}
+  return withHelpers(`${head(false, epi)}
+${epilogueFn(epi, br)}
 
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -61,27 +96,26 @@ ${R.map((r) => `    c${r} = fma(vec4<f32>(${la(`a${r} + ka`)}), b, c${r});`).joi
   let base = z * M * N;
 ${R.map(
   (r) => `  if (row0 + ${r}u < M) {
-${C.map((c) => `    if (col0 + ${c}u < N) { out0[base + (row0 + ${r}u) * N + col0 + ${c}u] = bitcast<u32>(c${r}[${c}]); }`).join('\n')}
+${C.map((c) => `    if (col0 + ${c}u < N) { out0[base + (row0 + ${r}u) * N + col0 + ${c}u] = bitcast<u32>(epi(c${r}[${c}], z, row0 + ${r}u, col0 + ${c}u)); }`).join('\n')}
   }`,
 ).join('\n')}
 }
-`;
+`);
 }
 
-export const registerShader = (ta: DType, tb: DType, br: number) => strided(ta, tb, br, 4, 8, 8);
+export const registerShader = (ta: DType, tb: DType, br: number, epi: Epilogue | null = null) =>
+  strided(ta, tb, br, 4, 8, 8, epi);
 
 /**
  * The register kernel with vec4 loads: A read 4 values of K at a time, B 4 columns at a time, 16 FMAs of
  * vec4 per step and still no workgroup memory (the fastest design measured on lavapipe). Operands as
  * for the tiled kernel: row-major, K and N multiples of 4, offsets and strides multiples of 4.
  */
-export function register4Shader(br: number): string {
+export function register4Shader(br: number, epi: Epilogue | null = null): string {
   const R = [0, 1, 2, 3];
   const lanes = ['x', 'y', 'z', 'w'];
-  return `@group(0) @binding(0) var<storage, read> in0: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> in1: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> out0: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;
+  return withHelpers(`${head(true, epi)}
+${epilogueFn(epi, br)}
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -102,21 +136,24 @@ ${R.map((j) => `    let b${j}v = in1[kb + ${j} * bs];`).join('\n')}
 ${R.map((r) => `    let a${r}v = in0[a${r} + k];\n${R.map((j) => `    c${r} = fma(vec4<f32>(a${r}v.${lanes[j]}), b${j}v, c${r});`).join('\n')}`).join('\n')}
   }
   let base = (z * M * N + col0) / 4u;
-${R.map((r) => `  if (row0 + ${r}u < M) { out0[base + (row0 + ${r}u) * N / 4u] = c${r}; }`).join('\n')}
+${R.map((r) => `  if (row0 + ${r}u < M) { out0[base + (row0 + ${r}u) * N / 4u] = ${vec4Epi(`c${r}`, `row0 + ${r}u`, 'col0')}; }`).join('\n')}
 }
-`;
+`);
 }
-export const gemvShader = (ta: DType, tb: DType, br: number) => strided(ta, tb, br, 1, 64, 1);
+
+/** A vec4 of outputs through the epilogue, lane by lane. */
+const vec4Epi = (v: string, row: string, col: string) =>
+  `vec4<f32>(${['x', 'y', 'z', 'w'].map((l, i) => `epi(${v}.${l}, z, ${row}, ${col} + ${i}u)`).join(', ')})`;
+export const gemvShader = (ta: DType, tb: DType, br: number, epi: Epilogue | null = null) =>
+  strided(ta, tb, br, 1, 64, 1, epi);
 
 /**
  * Workgroup-memory tiled float32 kernel. Operands row-major (aCs = bCs = 1) with K, N, the row strides,
  * offsets and batch strides all multiples of 4, so A and B bind as vec4 arrays.
  */
-export function tiledShader(br: number): string {
-  return `@group(0) @binding(0) var<storage, read> in0: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> in1: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> out0: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;
+export function tiledShader(br: number, epi: Epilogue | null = null): string {
+  return withHelpers(`${head(true, epi)}
+${epilogueFn(epi, br)}
 
 const TS = 32u;
 var<workgroup> As: array<array<f32, 32>, 32>;
@@ -169,8 +206,8 @@ ${offsets(br)}
   if (col >= N) { return; }
   for (var r = 0u; r < 4u; r++) {
     let row = tileRow + lid.y * 4u + r;
-    if (row < M) { out0[(z * M * N + row * N + col) / 4u] = acc[r]; }
+    if (row < M) { out0[(z * M * N + row * N + col) / 4u] = ${vec4Epi('acc[r]', 'row', 'col')}; }
   }
 }
-`;
+`);
 }
