@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import * as builds from '../src/backends/cpu/wasm/kernels.wasm.js';
 import { Arena, arenaStats, cpuPath, setCpuPath, WasmMemoryError, wasm, wasmCopy } from '../src/backends/cpu/wasm.js';
-import { F, manualSeed, pad, randint, randn, type Tensor, tensor, tidy } from '../src/index.js';
+import { F, manualSeed, pad, randint, randn, type Tensor, tensor, tidy, where } from '../src/index.js';
 import { floor } from '../src/ops/elementwise.js';
 
 afterEach(() => setCpuPath('auto'));
@@ -296,4 +296,34 @@ test('in-place updates (assign) of arena storages equal the TypeScript path', ()
   const ts = run();
   setCpuPath('auto');
   expect(run()).toEqual(ts);
+});
+
+test('compare, where and leading-dim sums on the wasm path equal the TypeScript path bit for bit', () => {
+  manualSeed(15);
+  const x = randn([6, 33, 255]);
+  const y = randn([33, 1]);
+  const nan = tensor(Float32Array.from({ length: 6 * 33 * 255 }, (_, i) => (i % 5 === 0 ? Number.NaN : i % 7))).reshape(
+    [6, 33, 255],
+  );
+  const cases: (() => Tensor)[] = [
+    () => x.lt(y),
+    () => x.transpose(0, 2).ge(0),
+    () => nan.eq(nan.flip([2])),
+    () => nan.ne(3),
+    () => x.le(nan).logicalNot(),
+    () => where(x.gt(y), x, y),
+    () => where(y.gt(0).expand([6, 33, 255]), x, 0.5),
+    () => x.sum([0, 1]),
+    () => x.sum(0),
+    () => x.permute([2, 0, 1]).contiguous().sum([0]),
+    () => x.flip([0]).sum([0, 1]),
+  ];
+  for (const f of cases) {
+    setCpuPath('auto');
+    const w = tidy(() => Array.from(f().dataSync()));
+    setCpuPath('ts');
+    const t = tidy(() => Array.from(f().dataSync()));
+    setCpuPath('auto');
+    expect(w).toEqual(t);
+  }
 });

@@ -8,7 +8,18 @@ import { contiguousStrides, isContiguous, numel } from '../../shape.js';
 import type { BinaryOp, CompareOp, Kernels, ReduceOp, Storage, UnaryOp, View } from '../backend.js';
 import { gemm } from './matmul.js';
 import { forEachRow } from './strided.js';
-import { releaseStorageArray, wasmAssign, wasmBinary, wasmCopy, wasmMatmul, wasmPad, wasmUnary } from './wasm.js';
+import {
+  releaseStorageArray,
+  wasmAssign,
+  wasmBinary,
+  wasmColumnSum,
+  wasmCompare,
+  wasmCopy,
+  wasmMatmul,
+  wasmPad,
+  wasmUnary,
+  wasmWhere,
+} from './wasm.js';
 
 const arr = (v: View): AnyTypedArray => v.storage.buf as AnyTypedArray;
 
@@ -292,6 +303,8 @@ export const cpuKernels = {
   },
 
   compare(op, a, b) {
+    const w = wasmCompare(op, a, b);
+    if (w) return store(w, 'bool');
     const out = new Uint8Array(numel(a.shape));
     const A = arr(a);
     const B = arr(b);
@@ -306,6 +319,8 @@ export const cpuKernels = {
   },
 
   where(c, a, b) {
+    const w = wasmWhere(c, a, b);
+    if (w) return store(w, 'float32');
     const out = allocArray(a.dtype, numel(a.shape));
     const C = arr(c);
     const A = arr(a);
@@ -346,6 +361,10 @@ export const cpuKernels = {
   },
 
   reduce(op, x, dims) {
+    if (op === 'sum') {
+      const w = wasmColumnSum(x, dims);
+      if (w) return store(w, 'float32');
+    }
     const { data, outer, inner } = reduceLayout(x, dims);
     const out = allocArray(x.dtype === 'bool' ? 'int32' : x.dtype, outer);
     for (let i = 0; i < outer; i++) out[i] = reduceRow(op, data, i * inner, inner);

@@ -4,8 +4,8 @@
 // the part of a storage a view spans (one memcpy), runs the kernel, and copies the result out.
 // `setCpuPath('ts')` (or TESSERA_CPU=ts in the environment) forces the TypeScript reference kernels.
 import { TesseraError } from '../../errors.js';
-import { contiguousStrides, numel } from '../../shape.js';
-import type { BinaryOp, UnaryOp, View } from '../backend.js';
+import { contiguousStrides, isContiguous, numel } from '../../shape.js';
+import type { BinaryOp, CompareOp, UnaryOp, View } from '../backend.js';
 import { collapse } from './strided.js';
 import * as builds from './wasm/kernels.wasm.js';
 
@@ -40,6 +40,30 @@ interface WasmExports {
   ): void;
   fill32(dst: number, bits: number, n: number): void;
   unary(op: number, dst: number, src: number, n: number): void;
+  colsum(dst: number, src: number, R: number, C: number): void;
+  select(
+    dst: number,
+    cond: number,
+    a: number,
+    b: number,
+    nd: number,
+    shape: number,
+    cStrides: number,
+    aStrides: number,
+    bStrides: number,
+    idx: number,
+  ): void;
+  compare(
+    op: number,
+    dst: number,
+    a: number,
+    b: number,
+    nd: number,
+    shape: number,
+    aStrides: number,
+    bStrides: number,
+    idx: number,
+  ): void;
   binary(
     op: number,
     dst: number,
@@ -193,7 +217,7 @@ export class Arena {
     else this.free.set(c, [p]);
   }
   /** A Float32Array or Int32Array view of a block (shared memory only: views survive grows). */
-  view<T extends Float32Array | Int32Array>(
+  view<T extends Float32Array | Int32Array | Uint8Array>(
     ctor: new (b: ArrayBufferLike, o: number, n: number) => T,
     p: number,
     n: number,
@@ -425,9 +449,37 @@ const BINARY_OPS: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, 
  */
 export function wasmBinary(op: BinaryOp, a: View, b: View): Float32Array | null {
   const code = BINARY_OPS[op];
+  if (code === undefined) return null;
+  return elementwise(
+    a,
+    b,
+    (e, d, pa, pb, nd, m) => e.x.binary(code, d, pa, pb, nd, m, m + nd * 4, m + nd * 8, m + nd * 12),
+    Float32Array,
+  );
+}
+
+const COMPARE_OPS: Record<CompareOp, number> = { eq: 0, ne: 1, lt: 2, le: 3, gt: 4, ge: 5 };
+
+/** float32 comparison into a fresh bool (Uint8Array) array in the arena; null for small ops. */
+export function wasmCompare(op: CompareOp, a: View, b: View): Uint8Array | null {
+  const code = COMPARE_OPS[op];
+  return elementwise(
+    a,
+    b,
+    (e, d, pa, pb, nd, m) => e.x.compare(code, d, pa, pb, nd, m, m + nd * 4, m + nd * 8, m + nd * 12),
+    Uint8Array,
+  );
+}
+
+function elementwise<T extends Float32Array | Uint8Array>(
+  a: View,
+  b: View,
+  run: (e: Engine, dst: number, pa: number, pb: number, nd: number, meta: number) => void,
+  ctor: new (buf: ArrayBufferLike, off: number, n: number) => T,
+): T | null {
   const e = wasm();
   const total = numel(a.shape);
-  if (!e || code === undefined || total < 4096 || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  if (!e || total < 4096 || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
   const A = a.storage.buf as Float32Array;
   const B = b.storage.buf as Float32Array;
   const T = new Temps(Arena.of(e));
@@ -435,7 +487,9 @@ export function wasmBinary(op: BinaryOp, a: View, b: View): Float32Array | null 
     const pa = place(e, T, A, a.shape, a.strides, a.offset, total);
     const pb = place(e, T, B, b.shape, b.strides, b.offset, total);
     if (pa === null || pb === null) return null;
-    const r = result<Float32Array>(e, T, Float32Array, total, true);
+    const bytes = ctor === (Uint8Array as unknown) ? 1 : 4;
+    const keep = e.shared;
+    const p = keep ? T.arena.alloc(total * bytes) : T.take(total * bytes);
     const { outer, outerStrides, n, inner } = collapse(a.shape, [contiguousStrides(a.shape), a.strides, b.strides]);
     const dims = [...outer, n];
     const nd = dims.length;
@@ -444,8 +498,81 @@ export function wasmBinary(op: BinaryOp, a: View, b: View): Float32Array | null 
     i32.set(dims, 0);
     i32.set([...outerStrides[1]!, inner[1]!], nd);
     i32.set([...outerStrides[2]!, inner[2]!], 2 * nd);
-    e.x.binary(code, r.p, pa, pb, nd, meta, meta + nd * 4, meta + nd * 8, meta + nd * 12);
-    return r.out();
+    run(e, p, pa, pb, nd, meta);
+    if (keep) return T.arena.view(ctor as never, p, total) as T;
+    const out = new (ctor as unknown as new (n: number) => T)(total);
+    out.set(new ctor(e.memory.buffer, p, total) as never);
+    return out;
+  } finally {
+    T.done();
+  }
+}
+
+/** Byte address of element `offset` of a bool (Uint8Array) view: in place in the arena, else a staged span. */
+function placeBytes(
+  e: Engine,
+  T: Temps,
+  data: Uint8Array,
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+  total: number,
+): number | null {
+  const at = T.arena.addressOf(data);
+  if (at >= 0) return at + offset;
+  const { lo, hi } = span(shape, strides, offset);
+  if (hi - lo + 1 > 4 * total + 4096) return null;
+  const p = T.take(hi - lo + 1);
+  new Uint8Array(e.memory.buffer).set(data.subarray(lo, hi + 1), p);
+  return p + (offset - lo);
+}
+
+/** float32 `where(cond, a, b)` (bool cond, all broadcast to one shape) into the arena; null for small ops. */
+export function wasmWhere(c: View, a: View, b: View): Float32Array | null {
+  const e = wasm();
+  const total = numel(a.shape);
+  if (!e?.shared || total < 4096 || a.dtype !== 'float32' || b.dtype !== 'float32' || c.dtype !== 'bool') return null;
+  const T = new Temps(Arena.of(e));
+  try {
+    const pc = placeBytes(e, T, c.storage.buf as Uint8Array, c.shape, c.strides, c.offset, total);
+    const pa = place(e, T, a.storage.buf as Float32Array, a.shape, a.strides, a.offset, total);
+    const pb = place(e, T, b.storage.buf as Float32Array, b.shape, b.strides, b.offset, total);
+    if (pc === null || pa === null || pb === null) return null;
+    const p = T.arena.alloc(total * 4);
+    const { outer, outerStrides, n, inner } = collapse(a.shape, [c.strides, a.strides, b.strides]);
+    const dims = [...outer, n];
+    const nd = dims.length;
+    const meta = T.take(nd * 20);
+    const i32 = new Int32Array(e.memory.buffer, meta, nd * 5);
+    for (let k = 0; k < 3; k++) i32.set([...outerStrides[k]!, inner[k]!], (k + 1) * nd);
+    i32.set(dims, 0);
+    e.x.select(p, pc, pa, pb, nd, meta, meta + nd * 4, meta + nd * 8, meta + nd * 12, meta + nd * 16);
+    return T.arena.view(Float32Array, p, total);
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * float32 sum over the leading dims `dims` = [0, …, p-1] of a contiguous view (bias and norm-weight gradients)
+ * into the arena, bit-identical to the TypeScript kernel; null for other reductions.
+ */
+export function wasmColumnSum(x: View, dims: readonly number[]): Float32Array | null {
+  const e = wasm();
+  const total = numel(x.shape);
+  if (!e?.shared || total < 4096 || x.dtype !== 'float32' || dims.length === 0) return null;
+  if (dims.some((d, i) => d !== i) || dims.length === x.shape.length) return null;
+  const data = x.storage.buf as Float32Array;
+  if (!isContiguous(x.shape, x.strides)) return null;
+  const R = numel(x.shape.slice(0, dims.length));
+  const C = total / R;
+  const T = new Temps(Arena.of(e));
+  try {
+    const src = place(e, T, data, x.shape, x.strides, x.offset, total);
+    if (src === null) return null;
+    const p = T.arena.alloc(C * 4);
+    e.x.colsum(p, src, R, C);
+    return T.arena.view(Float32Array, p, C);
   } finally {
     T.done();
   }

@@ -508,3 +508,190 @@ export function unary(op: i32, dst: usize, src: usize, n: i32): void {
     store<f32>(dst + o, y);
   }
 }
+
+// float32 comparisons into bytes (0/1): 0 eq, 1 ne, 2 lt, 3 le, 4 gt, 5 ge (NaN compares false, ne true).
+// @ts-ignore: decorator
+@inline function cop(op: i32, x: f32, y: f32): u8 {
+  switch (op) {
+    case 0:
+      return <u8>(x == y);
+    case 1:
+      return <u8>(x != y);
+    case 2:
+      return <u8>(x < y);
+    case 3:
+      return <u8>(x <= y);
+    case 4:
+      return <u8>(x > y);
+    default:
+      return <u8>(x >= y);
+  }
+}
+
+/** dst (contiguous bytes) = a cmp b over an nd-dim float32 view; strides (elements) at `aStrides`, `bStrides`. */
+export function compare(
+  op: i32,
+  dst: usize,
+  a: usize,
+  b: usize,
+  nd: i32,
+  shape: usize,
+  aStrides: usize,
+  bStrides: usize,
+  idx: usize,
+): void {
+  const n1 = nd >= 1 ? load<i32>(shape + <usize>(nd - 1) * 4) : 1;
+  const sa1 = nd >= 1 ? <usize>load<i32>(aStrides + <usize>(nd - 1) * 4) * 4 : 0;
+  const sb1 = nd >= 1 ? <usize>load<i32>(bStrides + <usize>(nd - 1) * 4) * 4 : 0;
+  const n0 = nd >= 2 ? load<i32>(shape + <usize>(nd - 2) * 4) : 1;
+  const sa0 = nd >= 2 ? <usize>load<i32>(aStrides + <usize>(nd - 2) * 4) * 4 : 0;
+  const sb0 = nd >= 2 ? <usize>load<i32>(bStrides + <usize>(nd - 2) * 4) * 4 : 0;
+  const outer = nd - 2;
+  for (let d = 0; d < outer; d++) store<i32>(idx + <usize>d * 4, 0);
+  let ab = a;
+  let bb = b;
+  for (;;) {
+    let ar = ab;
+    let br = bb;
+    for (let r = 0; r < n0; r++) {
+      let x = ar;
+      let y = br;
+      for (let i = 0; i < n1; i++) {
+        store<u8>(dst, cop(op, load<f32>(x), load<f32>(y)));
+        dst += 1;
+        x += sa1;
+        y += sb1;
+      }
+      ar += sa0;
+      br += sb0;
+    }
+    let d = outer - 1;
+    for (; d >= 0; d--) {
+      const ip = idx + <usize>d * 4;
+      const sa = <usize>load<i32>(aStrides + <usize>d * 4) * 4;
+      const sb = <usize>load<i32>(bStrides + <usize>d * 4) * 4;
+      const v = load<i32>(ip) + 1;
+      if (v < load<i32>(shape + <usize>d * 4)) {
+        store<i32>(ip, v);
+        ab += sa;
+        bb += sb;
+        break;
+      }
+      store<i32>(ip, 0);
+      ab -= sa * <usize>(v - 1);
+      bb -= sb * <usize>(v - 1);
+    }
+    if (d < 0) return;
+  }
+}
+
+/**
+ * dst[c] = Σ_r src[r, c] for a contiguous R×C float32 matrix, accumulated in f64 in row order, so the result
+ * equals the TypeScript kernel's bit for bit. Eight columns per pass (four f64x2 accumulators).
+ */
+export function colsum(dst: usize, src: usize, R: i32, C: i32): void {
+  const ld = <usize>C * 4;
+  let c = 0;
+  for (; c + 8 <= C; c += 8) {
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let a2 = f64x2.splat(0);
+    let a3 = f64x2.splat(0);
+    let p = src + <usize>c * 4;
+    for (let r = 0; r < R; r++) {
+      const lo = v128.load(p);
+      const hi = v128.load(p, 16);
+      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(lo));
+      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(lo, lo, 2, 3, 0, 1)));
+      a2 = f64x2.add(a2, f64x2.promote_low_f32x4(hi));
+      a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(hi, hi, 2, 3, 0, 1)));
+      p += ld;
+    }
+    const d = dst + <usize>c * 4;
+    store<f32>(d, <f32>f64x2.extract_lane(a0, 0));
+    store<f32>(d, <f32>f64x2.extract_lane(a0, 1), 4);
+    store<f32>(d, <f32>f64x2.extract_lane(a1, 0), 8);
+    store<f32>(d, <f32>f64x2.extract_lane(a1, 1), 12);
+    store<f32>(d, <f32>f64x2.extract_lane(a2, 0), 16);
+    store<f32>(d, <f32>f64x2.extract_lane(a2, 1), 20);
+    store<f32>(d, <f32>f64x2.extract_lane(a3, 0), 24);
+    store<f32>(d, <f32>f64x2.extract_lane(a3, 1), 28);
+  }
+  for (; c < C; c++) {
+    let acc: f64 = 0;
+    let p = src + <usize>c * 4;
+    for (let r = 0; r < R; r++) {
+      acc += <f64>load<f32>(p);
+      p += ld;
+    }
+    store<f32>(dst + <usize>c * 4, <f32>acc);
+  }
+}
+
+/** dst (contiguous f32) = cond ? a : b over an nd-dim view; cond is bytes; strides in elements. */
+export function select(
+  dst: usize,
+  cond: usize,
+  a: usize,
+  b: usize,
+  nd: i32,
+  shape: usize,
+  cStrides: usize,
+  aStrides: usize,
+  bStrides: usize,
+  idx: usize,
+): void {
+  const n1 = nd >= 1 ? load<i32>(shape + <usize>(nd - 1) * 4) : 1;
+  const sc1 = nd >= 1 ? <usize>load<i32>(cStrides + <usize>(nd - 1) * 4) : 0;
+  const sa1 = nd >= 1 ? <usize>load<i32>(aStrides + <usize>(nd - 1) * 4) * 4 : 0;
+  const sb1 = nd >= 1 ? <usize>load<i32>(bStrides + <usize>(nd - 1) * 4) * 4 : 0;
+  const n0 = nd >= 2 ? load<i32>(shape + <usize>(nd - 2) * 4) : 1;
+  const sc0 = nd >= 2 ? <usize>load<i32>(cStrides + <usize>(nd - 2) * 4) : 0;
+  const sa0 = nd >= 2 ? <usize>load<i32>(aStrides + <usize>(nd - 2) * 4) * 4 : 0;
+  const sb0 = nd >= 2 ? <usize>load<i32>(bStrides + <usize>(nd - 2) * 4) * 4 : 0;
+  const outer = nd - 2;
+  for (let d = 0; d < outer; d++) store<i32>(idx + <usize>d * 4, 0);
+  let cb = cond;
+  let ab = a;
+  let bb = b;
+  for (;;) {
+    let cr = cb;
+    let ar = ab;
+    let br = bb;
+    for (let r = 0; r < n0; r++) {
+      let z = cr;
+      let x = ar;
+      let y = br;
+      for (let i = 0; i < n1; i++) {
+        store<i32>(dst, load<u8>(z) ? load<i32>(x) : load<i32>(y));
+        dst += 4;
+        z += sc1;
+        x += sa1;
+        y += sb1;
+      }
+      cr += sc0;
+      ar += sa0;
+      br += sb0;
+    }
+    let d = outer - 1;
+    for (; d >= 0; d--) {
+      const ip = idx + <usize>d * 4;
+      const sc = <usize>load<i32>(cStrides + <usize>d * 4);
+      const sa = <usize>load<i32>(aStrides + <usize>d * 4) * 4;
+      const sb = <usize>load<i32>(bStrides + <usize>d * 4) * 4;
+      const v = load<i32>(ip) + 1;
+      if (v < load<i32>(shape + <usize>d * 4)) {
+        store<i32>(ip, v);
+        cb += sc;
+        ab += sa;
+        bb += sb;
+        break;
+      }
+      store<i32>(ip, 0);
+      cb -= sc * <usize>(v - 1);
+      ab -= sa * <usize>(v - 1);
+      bb -= sb * <usize>(v - 1);
+    }
+    if (d < 0) return;
+  }
+}
