@@ -47,7 +47,8 @@ async function time(fn: () => Tensor, reps: number) {
     async () => {
       out?.dispose();
       out = fn();
-      await webgpu.sync();
+      // Kernels are lazy (fused chains, matmul epilogues): run this one now, then wait for the GPU.
+      await webgpu.sync(out);
     },
     { reps, warmup: 1, minMs: 100 },
   );

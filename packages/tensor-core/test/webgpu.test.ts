@@ -102,6 +102,10 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
     expect(webgpu.memory().dispatches).toBe(n0 + 1);
     const want = [0.5, -1, 2, 3].map((v) => Math.tanh(Math.exp(2 * v + 1) - 3));
     expect(maxRelDiff(got, want)).toBeLessThan(1e-6);
+    // sync(t) runs a pending chain without reading it (timing, freeing inputs early).
+    const z = x.mul(3).add(1);
+    await webgpu.sync(z);
+    expect(webgpu.memory().dispatches).toBe(n0 + 2);
 
     // A pending expression reading x runs before x is written in place.
     const doubled = x.mul(2);

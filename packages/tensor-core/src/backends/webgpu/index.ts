@@ -1,8 +1,10 @@
 // The WebGPU backend's entry: `await setBackend('webgpu')` imports this module lazily and calls init().
 // A lost device is replaced by the next init(); tensors of the old device then throw DeviceLostError.
+
+import type { View } from '../backend.js';
 import { Context, type PoolStats } from './context.js';
 import type { AdapterDescription, WebGPUOptions } from './device.js';
-import { getContext, type MatmulVariant, setContext, setMatmulVariant, webgpuKernels } from './kernels.js';
+import { getContext, type MatmulVariant, realize, setContext, setMatmulVariant, webgpuKernels } from './kernels.js';
 
 export type { AdapterDescription, WebGPUOptions } from './device.js';
 export type { MatmulVariant } from './kernels.js';
@@ -34,8 +36,12 @@ export const webgpu = {
     const c = getContext();
     return { ...c.stats, pipelines: c.pipelineCount, dispatches: c.dispatches };
   },
-  /** Waits for all submitted work (for timing); rethrows any error the GPU reported. */
-  sync(): Promise<void> {
+  /**
+   * Runs the pending (fused, lazy) work of `tensors`, then waits for everything submitted (for timing);
+   * rethrows any error the GPU reported.
+   */
+  sync(...tensors: View[]): Promise<void> {
+    for (const t of tensors) realize(t.storage);
     return getContext().sync();
   },
   /** Gives idle pooled buffers back to the driver. */

@@ -83,6 +83,11 @@ function live(b: GpuBuf | null, op: string): GpuBuf {
   return b;
 }
 
+/** Runs a pending (lazy) storage's kernels now, e.g. before timing with sync(). */
+export function realize(s: Storage): void {
+  if (s.buf) gbuf(s, 'realize');
+}
+
 /** The storage's buffer, computing a pending fused expression first. */
 function gbuf(s: Storage, op: string): GPUBuffer {
   const b = live(s.buf as GpuBuf | null, op);
