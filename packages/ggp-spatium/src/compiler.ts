@@ -260,8 +260,6 @@ function generate(
   }
 
   const roleIndex = new Map(g.roles.map((r, i) => [r, i]));
-  const ruleFns: string[] = [];
-  const rulesOfRel = new Map<number, number[]>();
 
   // term expression for a fully bound term
   const texpr = (t: Term, bound?: Set<string>, findOnly = false): string => {
@@ -480,6 +478,12 @@ function generate(
     const r = rel(a);
     if (!r) return ''; // never defined: false
     const R = `R[${r.idx}]`;
+    const fullyBound = a.args.every((t) => allBound(t, bound));
+    if (!fullyBound) unboundUse.add(r.idx);
+    if (lazy.has(r.idx) && fullyBound) {
+      // demand-driven: a memoised top-down query for exactly these arguments
+      return `if (Q${r.idx}(${a.args.map((t) => texpr(t, bound)).join(', ')})) {\n${inner(bound)}\n}`;
+    }
     if (r.cls !== STATIC && r.scc !== curScc)
       out.push(`if (${R}.v !== ${r.cls === MOVE ? 'C.m' : 'C.s'}) F[${r.scc}]();`);
     if (r.arity === 0) {
@@ -548,70 +552,146 @@ function generate(
     throw new CompileError(`unexpected literal ${l.kind} (or must be removed first)`);
   };
 
-  // rule functions; in a recursive component one variant per recursive body literal, which reads only the
-  // previous round's new rows (semi-naive evaluation)
-  const variantsOf = new Map<number, string[]>();
-  keyed.forEach((r, ri) => {
-    const hr = rel(r.head)!;
-    const pos = r.body.filter((l) => l.kind === 'atom');
-    const negs = r.body.filter((l) => l.kind !== 'atom');
-    const head = (b: Set<string>) => {
-      const lines = r.head.args.map((t, i) => {
-        if (!allBound(t, b)) throw new CompileError(`unsafe rule for '${r.head.rel}': a head variable is unbound`);
-        return `H.t[${i}] = ${texpr(t, b)};`;
-      });
-      return `${lines.join(' ')} H.add();`;
-    };
-    const plan = planOrder(pos, new Set());
-    const recLits = recursive[hr.scc]
-      ? pos.map((l) => (l as { atom: { rel: string; args: Term[] } }).atom).filter((a) => rel(a)?.scc === hr.scc)
-      : [];
-    if (!recLits.length) {
-      deltaAtom = null;
-      const code = emitBody(plan, negs, new Set(), head, hr.scc);
-      ruleFns.push(`function rule${ri}() { // ${r.head.rel}\nconst H = R[${hr.idx}];\n${code}\n}`);
-    } else {
-      const names: string[] = [];
-      recLits.forEach((a, j) => {
-        deltaAtom = a;
-        // the delta literal goes first (it is the smallest table); the rest is planned given its bindings
-        const first = pos.find((l) => (l as { atom: unknown }).atom === a)!;
-        const order = [
-          first,
-          ...planOrder(
-            pos.filter((l) => l !== first),
-            litVars(first),
-          ),
-        ];
-        const code = emitBody(order, negs, new Set(), head, hr.scc);
-        ruleFns.push(`function rule${ri}_${j}() { // ${r.head.rel} (delta ${j})\nconst H = R[${hr.idx}];\n${code}\n}`);
-        names.push(`rule${ri}_${j}`);
-      });
-      deltaAtom = null;
-      variantsOf.set(ri, names);
-    }
-    if (!rulesOfRel.has(hr.idx)) rulesOfRel.set(hr.idx, []);
-    rulesOfRel.get(hr.idx)!.push(ri);
-  });
+  const pos_ = (r: Rule) => r.body.filter((l) => l.kind === 'atom');
+  const negs_ = (r: Rule) => r.body.filter((l) => l.kind !== 'atom');
+  let lazy = new Set<number>();
+  let unboundUse = new Set<number>();
+  let ruleFns: string[] = [];
+  let computeFns: string[] = [];
+  const rulesOfRel = new Map<number, number[]>();
+  const emitAll = () => {
+    ruleFns = [];
+    computeFns = [];
+    rulesOfRel.clear();
+    unboundUse = new Set();
+    // rule functions; in a recursive component one variant per recursive body literal, which reads only the
+    // previous round's new rows (semi-naive evaluation)
+    const variantsOf = new Map<number, string[]>();
+    const lazyRules = new Map<number, string[]>();
+    keyed.forEach((r, ri) => {
+      const hr = rel(r.head)!;
+      if (lazy.has(hr.idx)) {
+        // head arguments are given: bind them, then prove the body once
+        const out: string[] = [];
+        const b = new Set<string>();
+        r.head.args.forEach((t, i) => {
+          matchCode(`a${i}`, t, b, 'return false', out);
+        });
+        const params = r.head.args.map((_, i) => `a${i}`).join(', ');
+        const code = emitBody(planOrder(pos_(r), b), negs_(r), b, () => 'return true;', hr.scc);
+        ruleFns.push(
+          `function q${ri}(${params}) { // ${r.head.rel} (on demand)\n${out.join('\n')}\n${code}\nreturn false;\n}`,
+        );
+        if (!lazyRules.has(hr.idx)) lazyRules.set(hr.idx, []);
+        lazyRules.get(hr.idx)!.push(`q${ri}`);
+        return;
+      }
+      const pos = pos_(r);
+      const negs = negs_(r);
+      const head = (b: Set<string>) => {
+        const lines = r.head.args.map((t, i) => {
+          if (!allBound(t, b)) throw new CompileError(`unsafe rule for '${r.head.rel}': a head variable is unbound`);
+          return `H.t[${i}] = ${texpr(t, b)};`;
+        });
+        return `${lines.join(' ')} H.add();`;
+      };
+      const plan = planOrder(pos, new Set());
+      const recLits = recursive[hr.scc]
+        ? pos.map((l) => (l as { atom: { rel: string; args: Term[] } }).atom).filter((a) => rel(a)?.scc === hr.scc)
+        : [];
+      if (!recLits.length) {
+        deltaAtom = null;
+        const code = emitBody(plan, negs, new Set(), head, hr.scc);
+        ruleFns.push(`function rule${ri}() { // ${r.head.rel}\nconst H = R[${hr.idx}];\n${code}\n}`);
+      } else {
+        const names: string[] = [];
+        recLits.forEach((a, j) => {
+          deltaAtom = a;
+          // the delta literal goes first (it is the smallest table); the rest is planned given its bindings
+          const first = pos.find((l) => (l as { atom: unknown }).atom === a)!;
+          const order = [
+            first,
+            ...planOrder(
+              pos.filter((l) => l !== first),
+              litVars(first),
+            ),
+          ];
+          const code = emitBody(order, negs, new Set(), head, hr.scc);
+          ruleFns.push(
+            `function rule${ri}_${j}() { // ${r.head.rel} (delta ${j})\nconst H = R[${hr.idx}];\n${code}\n}`,
+          );
+          names.push(`rule${ri}_${j}`);
+        });
+        deltaAtom = null;
+        variantsOf.set(ri, names);
+      }
+      if (!rulesOfRel.has(hr.idx)) rulesOfRel.set(hr.idx, []);
+      rulesOfRel.get(hr.idx)!.push(ri);
+    });
 
-  // compute functions per SCC
+    // compute functions per SCC
+    comps.forEach((c, ci) => {
+      const members = c.map((k) => rels.get(k)!);
+      if (members.every((m) => lazy.has(m.idx))) {
+        computeFns.push(`function comp${ci}() {}`);
+        for (const m of members) {
+          const n = m.arity;
+          const ps = Array.from({ length: n }, (_, i) => `a${i}`);
+          const set = (X: string) => ps.map((x, i) => `${X}.t[${i}] = ${x};`).join(' ');
+          const fns = lazyRules.get(m.idx) ?? [];
+          const stamp = m.cls === MOVE ? 'C.m' : 'C.s';
+          computeFns.push(
+            `function Q${m.idx}(${ps.join(', ')}) { // ${m.name}/${n}: memoised per ${m.cls === MOVE ? 'joint move' : 'state'}`,
+            `const Y = R[${m.idx}], N = NO[${m.idx}];`,
+            `if (Y.v !== ${stamp}) { Y.clear(); N.clear(); Y.v = ${stamp}; }`,
+            `${set('Y')} if (Y.has()) return true;`,
+            `${set('N')} if (N.has()) return false;`,
+            // a call already in progress on the stack: a cycle, which proves nothing; results that met one are not
+            // remembered as false (they may be provable another way once the outer call finishes)
+            `for (let k = 0; k < IPS.length; k++) { const e = IPS[k]; if (e[0] === ${m.idx}${ps.map((x, i) => ` && e[${i + 1}] === ${x}`).join('')}) { C.hit++; return false; } }`,
+            `IPS.push([${m.idx}${ps.map((x) => `, ${x}`).join('')}]);`,
+            'const h0 = C.hit;',
+            `const ok = ${fns.length ? fns.map((f) => `${f}(${ps.join(', ')})`).join(' || ') : 'false'};`,
+            'IPS.pop();',
+            `if (ok) { ${set('Y')} Y.add(); } else if (C.hit === h0) { ${set('N')} N.add(); }`,
+            'return ok;',
+            '}',
+          );
+        }
+        return;
+      }
+      const ris = members.flatMap((m) => rulesOfRel.get(m.idx) ?? []);
+      const stamp = (m: RelInfo) => (m.cls === MOVE ? 'C.m' : m.cls === STATE ? 'C.s' : '-2');
+      const lines = members.map((m) => `R[${m.idx}].clear(); R[${m.idx}].v = ${stamp(m)}; R[${m.idx}].lo = 0;`);
+      if (recursive[ci]) {
+        const base = ris.filter((ri) => !variantsOf.has(ri)).map((ri) => `rule${ri}();`);
+        const rec = ris.flatMap((ri) => (variantsOf.get(ri) ?? []).map((f) => `${f}();`));
+        const setHi = members.map((m) => `R[${m.idx}].hi = R[${m.idx}].n;`).join(' ');
+        const empty = members.map((m) => `R[${m.idx}].lo === R[${m.idx}].hi`).join(' && ');
+        const setLo = members.map((m) => `R[${m.idx}].lo = R[${m.idx}].hi;`).join(' ');
+        lines.push(...base, `for (;;) {`, setHi, `if (${empty}) break;`, ...rec, setLo, '}');
+      } else lines.push(...ris.map((ri) => `rule${ri}();`));
+      computeFns.push(`function comp${ci}() {\n${lines.join('\n')}\n}`);
+    });
+  };
+  // Relations only ever asked with every argument bound (chess's `threatened`, `different_cells`-style views)
+  // are not materialised but answered on demand, memoised per state: full tables of such views can be huge.
+  const KEEP = new Set(['legal', 'next', 'goal', 'terminal', 'init', 'role', 'base', 'input', 'sees']);
+  lazy = new Set([...rels.values()].filter((r) => r.cls !== STATIC && !KEEP.has(r.name)).map((r) => r.idx));
+  for (let round = 0; round < 50; round++) {
+    emitAll();
+    const next = new Set([...lazy].filter((i) => !unboundUse.has(i)));
+    // a component is evaluated one way: all on demand, or all materialised
+    for (const [ci, c] of comps.entries()) {
+      const ms = c.map((k) => rels.get(k)!.idx);
+      if (ms.some((i) => !next.has(i))) for (const i of ms) next.delete(i);
+      void ci;
+    }
+    if (next.size === lazy.size) break;
+    lazy = next;
+  }
+  emitAll();
   const relList = [...rels.values()];
-  const computeFns: string[] = [];
-  comps.forEach((c, ci) => {
-    const members = c.map((k) => rels.get(k)!);
-    const ris = members.flatMap((m) => rulesOfRel.get(m.idx) ?? []);
-    const stamp = (m: RelInfo) => (m.cls === MOVE ? 'C.m' : m.cls === STATE ? 'C.s' : '-2');
-    const lines = members.map((m) => `R[${m.idx}].clear(); R[${m.idx}].v = ${stamp(m)}; R[${m.idx}].lo = 0;`);
-    if (recursive[ci]) {
-      const base = ris.filter((ri) => !variantsOf.has(ri)).map((ri) => `rule${ri}();`);
-      const rec = ris.flatMap((ri) => (variantsOf.get(ri) ?? []).map((f) => `${f}();`));
-      const setHi = members.map((m) => `R[${m.idx}].hi = R[${m.idx}].n;`).join(' ');
-      const empty = members.map((m) => `R[${m.idx}].lo === R[${m.idx}].hi`).join(' && ');
-      const setLo = members.map((m) => `R[${m.idx}].lo = R[${m.idx}].hi;`).join(' ');
-      lines.push(...base, `for (;;) {`, setHi, `if (${empty}) break;`, ...rec, setLo, '}');
-    } else lines.push(...ris.map((ri) => `rule${ri}();`));
-    computeFns.push(`function comp${ci}() {\n${lines.join('\n')}\n}`);
-  });
   const staticOrder = comps
     .map((c, ci) => ({ c, ci }))
     .filter(({ c }) => rels.get(c[0]!)!.cls === STATIC)
@@ -619,6 +699,8 @@ function generate(
 
   const source = [
     '"use strict";',
+    'const NO = R.map((r) => new r.constructor(r.arity, r.name));',
+    'const IPS = [];',
     ...ruleFns,
     ...computeFns,
     `const F = [${comps.map((_, ci) => `comp${ci}`).join(', ')}];`,
@@ -654,6 +736,8 @@ export class Context {
   /** state stamp and move stamp (validity of per-state / per-joint-move relations) */
   s = 0;
   m = 0;
+  /** cycles met by on-demand queries (see Q functions) */
+  hit = 0;
   b: Int32Array[] = [];
   bn: Int32Array;
   joint: Int32Array;

@@ -256,11 +256,15 @@ export class TupleSet {
 
   private hash(src: Int32Array, off: number): number {
     let h = 0x811c9dc5;
-    for (let k = 0; k < this.arity; k++) {
+    const a = this.arity;
+    for (let k = 0; k < a; k++) {
       h = Math.imul(h ^ src[off + k]!, 0xcc9e2d51);
       h = Math.imul((h << 15) | (h >>> 17), 0x1b873593);
     }
-    return fmix(h);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    return h >>> 0;
   }
 
   /** Adds the scratch tuple `t`; true if it was new. */
@@ -272,32 +276,37 @@ export class TupleSet {
       return true;
     }
     const t = this.t;
-    const mask = this.slots.length - 1;
+    const slots = this.slots;
+    const gens = this.gens;
+    const gen = this.gen;
+    const mask = slots.length - 1;
     let i = this.hash(t, 0) & mask;
-    const d = this.d;
+    let d = this.d;
     for (;;) {
-      if (this.gens[i] !== this.gen) break;
-      const o = (this.slots[i]! - 1) * a;
+      if (gens[i] !== gen) break;
+      const o = (slots[i]! - 1) * a;
       let k = 0;
       while (k < a && d[o + k] === t[k]) k++;
       if (k === a) return false;
       i = (i + 1) & mask;
     }
-    if ((this.n + 1) * a > d.length) {
-      if (this.n >= this.maxRows) throw new RangeError(`relation ${this.name} grew past ${this.maxRows} rows`);
+    const n = this.n;
+    if ((n + 1) * a > d.length) {
+      if (n >= this.maxRows) throw new RangeError(`relation ${this.name} grew past ${this.maxRows} rows`);
       const g = new Int32Array(d.length * 2);
       g.set(d);
-      this.d = g;
+      this.d = d = g;
     }
-    this.d.set(t.subarray(0, a), this.n * a);
-    this.n++;
-    this.slots[i] = this.n;
-    this.gens[i] = this.gen;
-    if (this.n * 2 > this.slots.length) this.rehash();
+    const o = n * a;
+    for (let k = 0; k < a; k++) d[o + k] = t[k]!;
+    this.n = n + 1;
+    slots[i] = n + 1;
+    gens[i] = gen;
+    if ((n + 1) * 2 > slots.length) this.rehash();
     // indexes are kept up to date: recursive relations are looked up while they grow
     for (let k = 0; k < this.indexes.length; k++) {
       const x = this.indexes[k]!;
-      this.indexRow(x.c1, x.c2, x.ix, this.n - 1);
+      this.indexRow(x.c1, x.c2, x.ix, n);
     }
     return true;
   }
