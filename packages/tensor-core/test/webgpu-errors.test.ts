@@ -8,6 +8,7 @@ import {
   ShaderCompileError,
   setBackend,
   tensor,
+  ValueError,
   WebGPUError,
   zeros,
 } from '@tessera/tensor-core';
@@ -58,6 +59,19 @@ describe.skipIf(skip !== null)('with an adapter', () => {
     expect(err).toBeInstanceOf(WebGPUError);
     expect((err as Error).message).toContain(name);
     expect(Array.from(await tensor([1, 2]).add(1).data())).toEqual([2, 3]);
+    await cpuStillWorks();
+  });
+
+  test('an out-of-range index in gather or scatterAdd is a ValueError at the next read', async () => {
+    await setBackend('webgpu');
+    const x = tensor([1, 2, 3]);
+    const bad = tensor([0, 5], { dtype: 'int32' });
+    const y = x.gather(0, bad);
+    await expect(y.data()).rejects.toThrow(ValueError);
+    // Reported once; later reads are fine.
+    expect(Array.from(await x.gather(0, tensor([2, 0], { dtype: 'int32' })).data())).toEqual([3, 1]);
+    const z = x.scatterAdd(0, tensor([-1], { dtype: 'int32' }), tensor([1]));
+    await expect(z.data()).rejects.toThrow(/scatterAdd: index -1 out of range for a dim of size 3/);
     await cpuStillWorks();
   });
 

@@ -4,6 +4,8 @@
 // Ordering rule that makes the pool safe without fences: a buffer freed while the open encoder may
 // still use it goes back to the pool only when that encoder is submitted. Every later
 // queue.writeBuffer into a reused buffer is then ordered after the work that read it.
+
+import { ValueError } from '../../errors.js';
 import { acquire, check, type Gpu, typed, type WebGPUOptions } from './device.js';
 import { GPUOutOfMemoryError } from './errors.js';
 
@@ -237,12 +239,16 @@ export class Context {
   }
 
   /** Reads `bytes` at `offset` of `buf` through a pooled MAP_READ buffer. */
+  /**
+   * Reads `bytes` at `offset` of `buf` through a pooled MAP_READ buffer, and with it the 16-byte index
+   * error flag that gather and scatter kernels raise (see `indexFlag`).
+   */
   async read(buf: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
     this.check('read');
-    if (bytes === 0) return new ArrayBuffer(0);
-    const staging = this.alloc(bytes, MAP_READ | COPY_DST, 'read');
+    const staging = this.alloc(bytes + 16, MAP_READ | COPY_DST, 'read');
     this.endPass();
-    this.enc().copyBufferToBuffer(buf, offset, staging, 0, bytes);
+    if (bytes > 0) this.enc().copyBufferToBuffer(buf, offset, staging, 0, bytes);
+    if (this.flag) this.enc().copyBufferToBuffer(this.flag, 0, staging, bytes, 16);
     this.flush();
     try {
       await staging.mapAsync(MAP_MODE_READ, 0, staging.size);
@@ -250,13 +256,32 @@ export class Context {
       this.check('read');
       throw typed(e as GPUError, 'read');
     }
-    const out = staging.getMappedRange(0, staging.size).slice(0, bytes);
+    const mapped = staging.getMappedRange(0, staging.size);
+    const out = mapped.slice(0, bytes);
+    const flag = this.flag ? new Int32Array(mapped.slice(bytes, bytes + 16)) : null;
     staging.unmap();
     this.toPool(staging);
+    if (flag && flag[0] !== 0) {
+      this.upload(this.flag!, new Uint32Array(4));
+      throw new ValueError(
+        `${['gather', 'scatterAdd'][flag[0]! - 1] ?? 'index'}: index ${flag[1]} out of range for a dim of size ${flag[2]} (raised by an earlier GPU kernel)`,
+      );
+    }
     // Validation errors of the work just read surface here, with the driver's message.
     await new Promise((r) => setTimeout(r, 0));
     this.check('read');
     return out;
+  }
+
+  private flag: GPUBuffer | null = null;
+
+  /** Four words that index kernels set on an out-of-range index: [kernel (1 gather, 2 scatterAdd), index, size, 0]. */
+  indexFlag(): GPUBuffer {
+    if (!this.flag) {
+      this.flag = this.alloc(16, STORAGE_USAGE, 'indexFlag');
+      this.upload(this.flag, new Uint32Array(4));
+    }
+    return this.flag;
   }
 
   /** Waits until the device has finished all submitted work. */

@@ -744,7 +744,7 @@ export const webgpuKernels = {
       'gather',
       `gather:${index.dtype}:${r}`,
       () => gatherShader(index.dtype, r),
-      [gbuf(x.storage, 'gather'), gbuf(index.storage, 'gather'), gbuf(out, 'gather')],
+      [gbuf(x.storage, 'gather'), gbuf(index.storage, 'gather'), gbuf(out, 'gather'), getContext().indexFlag()],
       p,
       groupsFor(n),
     );
@@ -768,7 +768,12 @@ export const webgpuKernels = {
       'scatterAdd',
       `scatter:${base.dtype}:${index.dtype}:${r}`,
       () => scatterAddShader(base.dtype, index.dtype, r),
-      [gbuf(index.storage, 'scatterAdd'), gbuf(src.storage, 'scatterAdd'), gbuf(out, 'scatterAdd')],
+      [
+        gbuf(index.storage, 'scatterAdd'),
+        gbuf(src.storage, 'scatterAdd'),
+        gbuf(out, 'scatterAdd'),
+        getContext().indexFlag(),
+      ],
       p,
       groupsFor(n),
     );
