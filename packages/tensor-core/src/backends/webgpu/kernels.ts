@@ -1,5 +1,7 @@
 // The WebGPU kernels table. Kernels encode their dispatches into the context's open command encoder
-// and return the output Storage at once; only `read` waits for the GPU. `satisfies Kernels` makes a
+// and return the output Storage at once; only `read` waits for the GPU. Elementwise kernels and matmul
+// return lazy storages instead: chains of them run as one generated shader (a matmul's consumer as its
+// epilogue) when a kernel, a read or an in-place write needs the buffer. `satisfies Kernels` makes a
 // missing or mistyped kernel a compile error.
 import { isGradEnabled } from '../../autograd.js';
 import type { DType } from '../../dtype.js';
