@@ -24,7 +24,7 @@ const model = trained
 const quick = process.env.KV_EVAL_QUICK === '1';
 const t0 = performance.now();
 const r = runSuite(model, {
-  samples: quick ? { kv: 4, passkey: 3, vt: 3 } : { kv: 16, passkey: 8, vt: 8 },
+  samples: quick ? { kv: 4, passkey: 3, vt: 3 } : { kv: 12, passkey: 6, vt: 6 },
   calibrationSequences: quick ? 8 : 16,
   log: (l) => console.log(l),
 });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
-//   tessera-kv-compress train [--steps 1200] [--seconds 600] [--seed 0] --out model.safetensors
+//   tessera-kv-compress train [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--quick]
 //   tessera-kv-compress inspect cache.tkvc
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -21,6 +21,8 @@ if (cmd === 'train') {
     steps: Number(arg('steps', '1200')),
     maxSeconds: arg('seconds') ? Number(arg('seconds')) : undefined,
     seed: Number(arg('seed', '0')),
+    lr: Number(arg('lr', '3e-3')),
+    init: arg('init') ? new Uint8Array(readFileSync(arg('init')!)) : undefined,
     log: (s) => console.log(`step ${s.step}  loss ${s.loss.toFixed(4)}  ${s.seconds.toFixed(0)} s`),
   });
   writeFileSync(out, saveModel(model));

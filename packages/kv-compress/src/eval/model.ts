@@ -22,11 +22,13 @@ export interface TrainOptions {
   /** stop early after this many seconds */
   maxSeconds?: number;
   log?: (s: { step: number; loss: number; seconds: number }) => void;
+  /** continue from these weights (safetensors) instead of a fresh initialisation */
+  init?: Uint8Array;
 }
 
 export function trainModel(o: TrainOptions = {}): nn.CausalLM {
   manualSeed(o.seed ?? 0);
-  const model = new nn.CausalLM(EVAL_MODEL);
+  const model = o.init ? loadModel(o.init) : new nn.CausalLM(EVAL_MODEL);
   model.train();
   const steps = o.steps ?? 1200;
   const lr = o.lr ?? 3e-3;
