@@ -479,10 +479,25 @@ function generate(
     if (!r) return ''; // never defined: false
     const R = `R[${r.idx}]`;
     const fullyBound = a.args.every((t) => allBound(t, bound));
-    if (!fullyBound) unboundUse.add(r.idx);
-    if (lazy.has(r.idx) && fullyBound) {
-      // demand-driven: a memoised top-down query for exactly these arguments
-      return `if (Q${r.idx}(${a.args.map((t) => texpr(t, bound)).join(', ')})) {\n${inner(bound)}\n}`;
+    let mask = 0;
+    a.args.forEach((t, i) => {
+      if (allBound(t, bound)) mask |= 1 << i;
+    });
+    if (mask === 0 && r.arity > 0) unboundUse.add(r.idx);
+    if (!masksOf.has(r.idx)) masksOf.set(r.idx, new Set());
+    masksOf.get(r.idx)!.add(mask);
+    if (lazy.has(r.idx)) {
+      // demand-driven: a memoised top-down query for these bound arguments
+      const argsB = a.args.filter((_, i) => mask & (1 << i)).map((t) => texpr(t, bound));
+      const call = `Q${r.idx}_${mask}(${argsB.join(', ')})`;
+      if (fullyBound) return `if (${call}) {\n${inner(bound)}\n}`;
+      out.push(`const r${k} = ${call};`, `${L}: for (let i${k} = 0; i${k} < r${k}.n; i${k}++) {`);
+      out.push(`const d${k} = r${k}.d, o${k} = i${k} * ${r.arity};`);
+      a.args.forEach((t, i) => {
+        if (!(mask & (1 << i))) matchCode(`d${k}[o${k} + ${i}]`, t, bound, fail, out);
+      });
+      out.push(inner(bound), '}');
+      return out.join('\n');
     }
     if (r.cls !== STATIC && r.scc !== curScc)
       out.push(`if (${R}.v !== ${r.cls === MOVE ? 'C.m' : 'C.s'}) F[${r.scc}]();`);
@@ -556,6 +571,7 @@ function generate(
   const negs_ = (r: Rule) => r.body.filter((l) => l.kind !== 'atom');
   let lazy = new Set<number>();
   let unboundUse = new Set<number>();
+  const masksOf = new Map<number, Set<number>>();
   let ruleFns: string[] = [];
   let computeFns: string[] = [];
   const rulesOfRel = new Map<number, number[]>();
@@ -567,23 +583,36 @@ function generate(
     // rule functions; in a recursive component one variant per recursive body literal, which reads only the
     // previous round's new rows (semi-naive evaluation)
     const variantsOf = new Map<number, string[]>();
-    const lazyRules = new Map<number, string[]>();
+    const lazyRules = new Map<string, string[]>();
     keyed.forEach((r, ri) => {
       const hr = rel(r.head)!;
       if (lazy.has(hr.idx)) {
-        // head arguments are given: bind them, then prove the body once
-        const out: string[] = [];
-        const b = new Set<string>();
-        r.head.args.forEach((t, i) => {
-          matchCode(`a${i}`, t, b, 'return false', out);
-        });
-        const params = r.head.args.map((_, i) => `a${i}`).join(', ');
-        const code = emitBody(planOrder(pos_(r), b), negs_(r), b, () => 'return true;', hr.scc);
-        ruleFns.push(
-          `function q${ri}(${params}) { // ${r.head.rel} (on demand)\n${out.join('\n')}\n${code}\nreturn false;\n}`,
-        );
-        if (!lazyRules.has(hr.idx)) lazyRules.set(hr.idx, []);
-        lazyRules.get(hr.idx)!.push(`q${ri}`);
+        // one function per binding pattern asked: bound head arguments are given, the body enumerates the rest
+        for (const mask of masksOf.get(hr.idx) ?? []) {
+          const out: string[] = [];
+          const b = new Set<string>();
+          const params: string[] = [];
+          r.head.args.forEach((t, i) => {
+            if (!(mask & (1 << i))) return;
+            params.push(`a${i}`);
+            matchCode(`a${i}`, t, b, 'return', out);
+          });
+          const tail = (bb: Set<string>) => {
+            const lines = r.head.args.map((t, i) => {
+              if (!allBound(t, bb))
+                throw new CompileError(`unsafe rule for '${r.head.rel}': a head variable is unbound`);
+              return `O.t[${i}] = ${texpr(t, bb)};`;
+            });
+            return `${lines.join(' ')} O.add();${mask === (1 << r.head.args.length) - 1 ? ' return;' : ''}`;
+          };
+          const code = emitBody(planOrder(pos_(r), b), negs_(r), b, tail, hr.scc);
+          ruleFns.push(
+            `function q${ri}_${mask}(O${params.map((x) => `, ${x}`).join('')}) { // ${r.head.rel} (on demand)\n${out.join('\n')}\n${code}\n}`,
+          );
+          const key = `${hr.idx}_${mask}`;
+          if (!lazyRules.has(key)) lazyRules.set(key, []);
+          lazyRules.get(key)!.push(`q${ri}_${mask}`);
+        }
         return;
       }
       const pos = pos_(r);
@@ -636,27 +665,63 @@ function generate(
         computeFns.push(`function comp${ci}() {}`);
         for (const m of members) {
           const n = m.arity;
-          const ps = Array.from({ length: n }, (_, i) => `a${i}`);
-          const set = (X: string) => ps.map((x, i) => `${X}.t[${i}] = ${x};`).join(' ');
-          const fns = lazyRules.get(m.idx) ?? [];
-          const stamp = m.cls === MOVE ? 'C.m' : 'C.s';
-          computeFns.push(
-            `function Q${m.idx}(${ps.join(', ')}) { // ${m.name}/${n}: memoised per ${m.cls === MOVE ? 'joint move' : 'state'}`,
-            `const Y = R[${m.idx}], N = NO[${m.idx}];`,
-            `if (Y.v !== ${stamp}) { Y.clear(); N.clear(); Y.v = ${stamp}; }`,
-            `${set('Y')} if (Y.has()) return true;`,
-            `${set('N')} if (N.has()) return false;`,
-            // a call already in progress on the stack: a cycle, which proves nothing; results that met one are not
-            // remembered as false (they may be provable another way once the outer call finishes)
-            `for (let k = 0; k < IPS.length; k++) { const e = IPS[k]; if (e[0] === ${m.idx}${ps.map((x, i) => ` && e[${i + 1}] === ${x}`).join('')}) { C.hit++; return false; } }`,
-            `IPS.push([${m.idx}${ps.map((x) => `, ${x}`).join('')}]);`,
-            'const h0 = C.hit;',
-            `const ok = ${fns.length ? fns.map((f) => `${f}(${ps.join(', ')})`).join(' || ') : 'false'};`,
-            'IPS.pop();',
-            `if (ok) { ${set('Y')} Y.add(); } else if (C.hit === h0) { ${set('N')} N.add(); }`,
-            'return ok;',
-            '}',
-          );
+          for (const mask of masksOf.get(m.idx) ?? []) {
+            const ps = Array.from({ length: n }, (_, i) => `a${i}`).filter((_, i) => mask & (1 << i));
+            const key =
+              ps.length === 0
+                ? '0'
+                : ps.length === 1
+                  ? ps[0]!
+                  : ps.length === 2
+                    ? `${ps[0]} * 67108864 + ${ps[1]}`
+                    : `${ps.join(" + ',' + ")}`;
+            const fns = lazyRules.get(`${m.idx}_${mask}`) ?? [];
+            const stamp = m.cls === MOVE ? 'C.m' : 'C.s';
+            const M = `MM${m.idx}_${mask}`;
+            if (mask === (1 << n) - 1) {
+              // every argument given: a yes/no answer, memoised in two tuple sets per state
+              const set = (X: string) => ps.map((x, i) => `${X}.t[${i}] = ${x};`).join(' ');
+              computeFns.push(
+                `function Q${m.idx}_${mask}(${ps.join(', ')}) { // ${m.name}/${n}: memoised per ${m.cls === MOVE ? 'joint move' : 'state'}`,
+                `const Y = R[${m.idx}], N = NO[${m.idx}];`,
+                `if (Y.v !== ${stamp}) { Y.clear(); N.clear(); Y.v = ${stamp}; }`,
+                `${set('Y')} if (Y.has()) return true;`,
+                `${set('N')} if (N.has()) return false;`,
+                // a call already in progress (a cycle) proves nothing; a "no" that met one is not remembered
+                `for (let k = 0; k < IPS.length; k++) { const e = IPS[k]; if (e[0] === ${m.idx}${ps.map((x, i) => ` && e[${i + 1}] === ${x}`).join('')}) { C.hit++; return false; } }`,
+                `IPS.push([${m.idx}${ps.map((x) => `, ${x}`).join('')}]);`,
+                'const h0 = C.hit;',
+                `let ok = false; const O = { add() { ok = true; }, t: [] };`,
+                ...fns.map((f) => `if (!ok) ${f}(O${ps.map((x) => `, ${x}`).join('')});`),
+                'IPS.pop();',
+                `if (ok) { ${set('Y')} Y.add(); } else if (C.hit === h0) { ${set('N')} N.add(); }`,
+                'return ok;',
+                '}',
+              );
+              continue;
+            }
+            computeFns.push(
+              `const ${M} = { v: -1, map: new Map() };`,
+              `function Q${m.idx}_${mask}(${ps.join(', ')}) { // ${m.name}/${n}, memoised per ${m.cls === MOVE ? 'joint move' : 'state'}`,
+              `if (${M}.v !== ${stamp}) { ${M}.v = ${stamp}; ${M}.map = new Map(); }`,
+              `const key = ${key};`,
+              `let e = ${M}.map.get(key);`,
+              // a call in progress (a cycle): hand back what it has so far and make it iterate
+              'if (e !== undefined) { if (!e.done) { C.hit++; e.own++; } return e.rows; }',
+              `e = { rows: new TS(${n}, '${m.name}', 2), done: false, own: 0 };`,
+              `${M}.map.set(key, e);`,
+              'const h0 = C.hit;',
+              'for (;;) {',
+              'const n0 = e.rows.n, own0 = e.own;',
+              ...fns.map((f) => `${f}(e.rows${ps.map((x) => `, ${x}`).join('')});`),
+              'if (e.own === own0 || e.rows.n === n0) break;',
+              '}',
+              // answers that leaned on an outer call still in progress are not final: forget them
+              `if (C.hit - h0 === e.own) e.done = true; else ${M}.map.delete(key);`,
+              'return e.rows;',
+              '}',
+            );
+          }
         }
         return;
       }
@@ -676,18 +741,32 @@ function generate(
   };
   // Relations only ever asked with every argument bound (chess's `threatened`, `different_cells`-style views)
   // are not materialised but answered on demand, memoised per state: full tables of such views can be huge.
+  const relList0 = [...rels.values()];
   const KEEP = new Set(['legal', 'next', 'goal', 'terminal', 'init', 'role', 'base', 'input', 'sees']);
   lazy = new Set([...rels.values()].filter((r) => r.cls !== STATIC && !KEEP.has(r.name)).map((r) => r.idx));
+  let masksSeen = -1;
   for (let round = 0; round < 50; round++) {
     emitAll();
-    const next = new Set([...lazy].filter((i) => !unboundUse.has(i)));
+    // recursive components are answered on demand only if no one asks them with every argument free
+    // on demand: views only ever asked with every argument given, and wide views (5+ arguments: chess's
+    // `queen_move_ig`-style tables, whose full extension is huge) that no one asks with every argument free
+    const next = new Set(
+      [...lazy].filter((i) => {
+        const ms = masksOf.get(i) ?? new Set<number>();
+        const n = relList0[i]!.arity;
+        const allFull = [...ms].every((m) => m === (1 << n) - 1);
+        return allFull || (n >= 5 && !unboundUse.has(i));
+      }),
+    );
     // a component is evaluated one way: all on demand, or all materialised
     for (const [ci, c] of comps.entries()) {
       const ms = c.map((k) => rels.get(k)!.idx);
       if (ms.some((i) => !next.has(i))) for (const i of ms) next.delete(i);
       void ci;
     }
-    if (next.size === lazy.size) break;
+    const nm = [...masksOf.values()].reduce((a, m) => a + m.size, 0);
+    if (next.size === lazy.size && nm === masksSeen) break;
+    masksSeen = nm;
     lazy = next;
   }
   emitAll();
@@ -699,7 +778,8 @@ function generate(
 
   const source = [
     '"use strict";',
-    'const NO = R.map((r) => new r.constructor(r.arity, r.name));',
+    'const TS = R[0].constructor;',
+    'const NO = R.map((r) => new TS(r.arity, r.name));',
     'const IPS = [];',
     ...ruleFns,
     ...computeFns,

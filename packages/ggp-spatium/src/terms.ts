@@ -241,11 +241,13 @@ export class TupleSet {
   constructor(
     readonly arity: number,
     readonly name: string,
+    /** initial row capacity (a power of two); small for the many per-query answer sets */
+    cap = 16,
   ) {
-    this.d = new Int32Array(Math.max(1, arity) * 16);
+    this.d = new Int32Array(Math.max(1, arity) * cap);
     this.t = new Int32Array(Math.max(1, arity));
-    this.slots = new Int32Array(64);
-    this.gens = new Int32Array(64);
+    this.slots = new Int32Array(cap * 4);
+    this.gens = new Int32Array(cap * 4);
   }
 
   clear(): void {
