@@ -1,4 +1,4 @@
-import { keep, memory, randn, tensor, tidy, zeros } from '@tessera/tensor-core';
+import { keep, memory, randn, type Tensor, tensor, tidy, zeros } from '@tessera/tensor-core';
 import { expect, test } from 'vitest';
 
 test('tidy disposes what the function created, except what it returns or keeps', () => {
@@ -53,4 +53,79 @@ test('a training-like loop does not grow memory', () => {
 
 test('tidy refuses async functions', () => {
   expect(() => tidy(async () => tensor([1]) as never)).toThrow(/synchronous/);
+});
+
+test('every op releases its intermediates: outside tidy, only the output stays alive', async () => {
+  const { F, randint, stack } = await import('@tessera/tensor-core');
+  const x3 = () => randn([2, 3, 8]);
+  const ops: [string, () => Tensor[], (...a: Tensor[]) => Tensor | Tensor[]][] = [
+    ['add scalar', () => [randn([3])], (a) => a.add(1)],
+    ['where scalar', () => [randn([3]), tensor([true, false, true])], (a, c) => a.where(c, 0)],
+    ['layerNorm', () => [x3(), randn([8]), randn([8])], (x, w, b) => F.layerNorm(x, [8], { weight: w, bias: b })],
+    ['rmsNorm', () => [x3(), randn([8])], (x, w) => F.rmsNorm(x, [8], { weight: w })],
+    ['batchNorm', () => [x3(), zeros([3]), zeros([3]).add(1)], (x, m, v) => F.batchNorm(x, m, v, { training: true })],
+    ['groupNorm', () => [randn([2, 4, 5])], (x) => F.groupNorm(x, 2)],
+    [
+      'crossEntropy',
+      () => [randn([4, 5]), randint(0, 5, [4]), randn([5]).abs()],
+      (x, t, w) => F.crossEntropy(x, t, { weight: w, labelSmoothing: 0.1, ignoreIndex: 2 }),
+    ],
+    ['crossEntropy probs', () => [randn([4, 5]), randn([4, 5]).softmax(1)], (x, p) => F.crossEntropy(x, p)],
+    ['nllLoss', () => [randn([4, 5]), randint(0, 5, [4])], (x, t) => F.nllLoss(x, t)],
+    ['mse', () => [randn([4]), randn([4])], (a, b) => F.mseLoss(a, b)],
+    ['l1', () => [randn([4]), randn([4])], (a, b) => F.l1Loss(a, b)],
+    [
+      'bce',
+      () => [randn([4]), randn([4]).sigmoid(), randn([4]).abs()],
+      (x, y, pw) => F.binaryCrossEntropyWithLogits(x, y, { posWeight: pw }),
+    ],
+    ['klDiv', () => [randn([3, 4]), randn([3, 4]).softmax(1)], (x, p) => F.klDiv(x, p, { reduction: 'batchmean' })],
+    [
+      'sdpa causal gqa',
+      () => [randn([1, 4, 5, 8]), randn([1, 2, 5, 8]), randn([1, 2, 5, 8])],
+      (q, k, v) => F.scaledDotProductAttention(q, k, v, { isCausal: true }),
+    ],
+    ['conv1d', () => [x3(), randn([4, 3, 3]), randn([4])], (x, w, b) => F.conv1d(x, w, { bias: b, padding: 'same' })],
+    ['conv2d', () => [randn([1, 2, 5, 5]), randn([3, 2, 3, 3])], (x, w) => F.conv2d(x, w, { stride: 2, padding: 1 })],
+    [
+      'convTranspose1d',
+      () => [x3(), randn([3, 2, 3]), randn([2])],
+      (x, w, b) => F.convTranspose1d(x, w, { bias: b, stride: 2, padding: 1 }),
+    ],
+    ['maxPool1d', () => [x3()], (x) => F.maxPool1d(x, 2)],
+    ['avgPool1d', () => [x3()], (x) => F.avgPool1d(x, 3, { padding: 1 })],
+    ['softmax', () => [x3()], (x) => x.softmax(-1)],
+    ['logSoftmax', () => [x3()], (x) => x.logSoftmax(1)],
+    ['logsumexp', () => [x3()], (x) => x.logsumexp(-1)],
+    ['var/std/mean', () => [x3()], (x) => [x.var(1), x.std(), x.mean(2)]],
+    ['matmul 1-D', () => [randn([8]), randn([2, 8, 3])], (a, b) => a.matmul(b)],
+    [
+      'embedding paddingIdx',
+      () => [randint(0, 5, [2, 3]), randn([5, 4], { requiresGrad: true })],
+      (i, w) => F.embedding(i, w, { paddingIdx: 0 }),
+    ],
+    ['dropout', () => [x3()], (x) => F.dropout(x, 0.3)],
+    [
+      'repeat/indexSelect/stack/tril',
+      () => [randn([3, 3]), randint(0, 3, [4])],
+      (x, i) => [x.repeat([2, 1]), x.indexSelect(0, i), stack([x, x]), x.tril()],
+    ],
+    [
+      'topk / max(dim)',
+      () => [x3()],
+      (x) => {
+        const t = x.topk(2);
+        const m = x.max(1);
+        return [t.values, t.indices, m.values, m.indices];
+      },
+    ],
+  ];
+  for (const [name, make, op] of ops) {
+    const inputs = make();
+    const before = memory().numTensors;
+    const out = op(...inputs);
+    const outs = Array.isArray(out) ? out : [out];
+    expect(memory().numTensors - before, name).toBe(outs.length);
+    for (const t of [...outs, ...inputs]) t.dispose();
+  }
 });

@@ -2,6 +2,7 @@ import {
   cat,
   io,
   manualSeed,
+  memory,
   nn,
   noGrad,
   randint,
@@ -231,5 +232,41 @@ describe('CausalLM with a KV cache', () => {
     ]);
     expect(seen[2]).toEqual([0, 1, 2, 1, 4]);
     expect(cache.length(0)).toBe(4);
+  });
+});
+
+describe('building and running modules leaks nothing', () => {
+  test('constructing a model creates exactly its parameters and buffers', () => {
+    const before = memory().numTensors;
+    const builders: (() => nn.Module)[] = [
+      () => new nn.Sequential(new nn.Linear(8, 16), new nn.Tanh(), new nn.Linear(16, 3)),
+      () =>
+        new nn.Sequential(
+          new nn.Conv1d(2, 4, 3),
+          new nn.BatchNorm1d(4),
+          new nn.Conv2d(1, 2, 3),
+          new nn.GroupNorm(2, 4),
+        ),
+      () => new nn.Sequential(new nn.Embedding(10, 4, { paddingIdx: 0 }), new nn.LayerNorm(4), new nn.RMSNorm(4)),
+      () => new nn.LSTM(3, 4, { numLayers: 2, bidirectional: true }),
+      () => new nn.MultiheadAttention(8, 2),
+      () => new nn.CausalLM({ vocabSize: 11, dModel: 8, nLayers: 2, nHeads: 2, positions: 'learned', maxSeqLen: 16 }),
+    ];
+    for (const make of builders) {
+      const m = make();
+      expect(memory().numTensors - before).toBe(m.stateDict().size);
+      for (const t of m.stateDict().values()) t.dispose();
+      expect(memory().numTensors).toBe(before);
+    }
+  });
+
+  test('forward and backward inside tidy leave only the gradients', () => {
+    const lm = new nn.CausalLM({ vocabSize: 11, dModel: 8, nLayers: 2, nHeads: 2, nKvHeads: 1 });
+    const ids = randint(0, 11, [2, 5]);
+    const step = () => tidy(() => lm.forward(ids).sum().backward());
+    step();
+    const before = memory().numTensors;
+    for (let i = 0; i < 3; i++) step();
+    expect(memory().numTensors).toBe(before);
   });
 });

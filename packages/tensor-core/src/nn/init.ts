@@ -1,16 +1,12 @@
 // Parameter initialisation with PyTorch's default distributions (values differ, distributions match).
 import { noGrad } from '../autograd.js';
 import { rand, randn } from '../ops/random.js';
+import { tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 
 /** U(-bound, bound) of the given shape. */
 export function uniform(shape: readonly number[], bound: number): Tensor {
-  return noGrad(() => {
-    const u = rand(shape);
-    const out = u.mul(2 * bound).sub(bound);
-    u.dispose();
-    return out;
-  });
+  return noGrad(() => tidy(() => rand(shape).mul(2 * bound).sub(bound)));
 }
 
 export function normal(shape: readonly number[], std = 1, mean = 0): Tensor {

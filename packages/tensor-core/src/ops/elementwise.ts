@@ -97,9 +97,14 @@ export function operands(op: string, a: TensorLike, b: TensorLike, forceFloat = 
   if (forceFloat) dtype = 'float32';
   const shape = broadcastShapes(op, ta?.shape ?? [], tb?.shape ?? []);
   const conv = (v: TensorLike): Tensor => {
+    // Intermediate handles (the scalar, a cast) are released here; the returned view keeps their storage.
+    const temps: Tensor[] = [];
     let t = typeof v === 'object' ? v : P.scalarLike(like, v, dtype);
-    if (t.dtype !== dtype) t = t.to(dtype);
-    return sameShape(t.shape, shape) ? t : t.expand(shape);
+    if (t !== v) temps.push(t);
+    if (t.dtype !== dtype) temps.push((t = t.to(dtype)));
+    const out = sameShape(t.shape, shape) ? t : t.expand(shape);
+    for (const x of temps) if (x !== out) x.dispose();
+    return out;
   };
   return [conv(a), conv(b), dtype];
 }

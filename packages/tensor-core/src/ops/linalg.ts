@@ -1,7 +1,9 @@
 // matmul (batched, broadcasting), convolutions and pooling. Convolutions are im2col — a strided window
 // view (asStrided) made contiguous — followed by the blocked matmul kernel; their gradients come from
 // autograd through the same primitives (the asStrided VJP is col2im).
+
 import { DTypeError, fmtShape, ShapeError, ValueError } from '../errors.js';
+import { tidy } from '../runtime.js';
 import { broadcastShapes } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { cat, pad } from './movement.js';
@@ -13,49 +15,53 @@ function float(op: string, x: Tensor): void {
 }
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  float('matmul', a);
-  float('matmul', b);
-  if (a.ndim === 0 || b.ndim === 0)
-    throw new ShapeError(`matmul: both operands need at least 1 dim; got ${fmtShape(a.shape)} x ${fmtShape(b.shape)}`);
-  const a2 = a.ndim === 1 ? a.unsqueeze(0) : a;
-  const b2 = b.ndim === 1 ? b.unsqueeze(-1) : b;
-  const m = a2.shape[a2.ndim - 2]!;
-  const k = a2.shape[a2.ndim - 1]!;
-  const k2 = b2.shape[b2.ndim - 2]!;
-  const n = b2.shape[b2.ndim - 1]!;
-  if (k !== k2)
-    throw new ShapeError(`matmul expects [..., m, k] x [..., k, n]; got ${fmtShape(a.shape)} x ${fmtShape(b.shape)}`);
-  const tmp: Tensor[] = [];
-  let y: Tensor;
-  if (b2.ndim === 2 && a2.ndim > 2) {
-    // [..., m, k] · [k, n]: one big GEMM over all rows, so B is packed once.
-    const af = a2.reshape([-1, k]);
-    const yf = P.matmul(af, b2);
-    y = yf.reshape([...a2.shape.slice(0, -1), n]);
-    tmp.push(af, yf);
-  } else {
-    const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
-    const ae =
-      a2.ndim === batch.length + 2 && a2.shape.slice(0, -2).every((s, i) => s === batch[i])
-        ? a2
-        : a2.expand([...batch, m, k]);
-    const be =
-      b2.ndim === batch.length + 2 && b2.shape.slice(0, -2).every((s, i) => s === batch[i])
-        ? b2
-        : b2.expand([...batch, k, n]);
-    y = P.matmul(ae, be);
-    tmp.push(ae, be);
-  }
-  let out = y;
-  if (a.ndim === 1) out = out.squeeze(-2);
-  if (b.ndim === 1) {
-    const o2 = out.squeeze(-1);
-    if (out !== y) out.dispose();
-    out = o2;
-  }
-  if (out !== y) tmp.push(y);
-  for (const t of new Set([a2, b2, ...tmp])) if (t !== a && t !== b && t !== out) t.dispose();
-  return out;
+  return tidy(() => {
+    float('matmul', a);
+    float('matmul', b);
+    if (a.ndim === 0 || b.ndim === 0)
+      throw new ShapeError(
+        `matmul: both operands need at least 1 dim; got ${fmtShape(a.shape)} x ${fmtShape(b.shape)}`,
+      );
+    const a2 = a.ndim === 1 ? a.unsqueeze(0) : a;
+    const b2 = b.ndim === 1 ? b.unsqueeze(-1) : b;
+    const m = a2.shape[a2.ndim - 2]!;
+    const k = a2.shape[a2.ndim - 1]!;
+    const k2 = b2.shape[b2.ndim - 2]!;
+    const n = b2.shape[b2.ndim - 1]!;
+    if (k !== k2)
+      throw new ShapeError(`matmul expects [..., m, k] x [..., k, n]; got ${fmtShape(a.shape)} x ${fmtShape(b.shape)}`);
+    const tmp: Tensor[] = [];
+    let y: Tensor;
+    if (b2.ndim === 2 && a2.ndim > 2) {
+      // [..., m, k] · [k, n]: one big GEMM over all rows, so B is packed once.
+      const af = a2.reshape([-1, k]);
+      const yf = P.matmul(af, b2);
+      y = yf.reshape([...a2.shape.slice(0, -1), n]);
+      tmp.push(af, yf);
+    } else {
+      const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+      const ae =
+        a2.ndim === batch.length + 2 && a2.shape.slice(0, -2).every((s, i) => s === batch[i])
+          ? a2
+          : a2.expand([...batch, m, k]);
+      const be =
+        b2.ndim === batch.length + 2 && b2.shape.slice(0, -2).every((s, i) => s === batch[i])
+          ? b2
+          : b2.expand([...batch, k, n]);
+      y = P.matmul(ae, be);
+      tmp.push(ae, be);
+    }
+    let out = y;
+    if (a.ndim === 1) out = out.squeeze(-2);
+    if (b.ndim === 1) {
+      const o2 = out.squeeze(-1);
+      if (out !== y) out.dispose();
+      out = o2;
+    }
+    if (out !== y) tmp.push(y);
+    for (const t of new Set([a2, b2, ...tmp])) if (t !== a && t !== b && t !== out) t.dispose();
+    return out;
+  });
 }
 
 export interface ConvOptions {
@@ -76,80 +82,82 @@ const tuple = (v: number | readonly number[] | undefined, n: number, dflt: numbe
 
 /** Convolution over `sd` spatial dims (1 or 2): x [N, C, ...spatial], w [O, C/groups, ...kernel]. */
 function convNd(op: string, x: Tensor, w: Tensor, opts: ConvOptions, sd: number): Tensor {
-  float(op, x);
-  float(op, w);
-  const groups = opts.groups ?? 1;
-  if (x.ndim !== sd + 2 || w.ndim !== sd + 2)
-    throw new ShapeError(
-      `${op} expects input [N, C, ${sd === 1 ? 'L' : 'H, W'}] and weight [O, C/groups, ${sd === 1 ? 'k' : 'kh, kw'}]; got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`,
-    );
-  const [N, C] = [x.shape[0]!, x.shape[1]!];
-  const O = w.shape[0]!;
-  if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0 || O % groups !== 0 || w.shape[1] !== C / groups)
-    throw new ShapeError(
-      `${op}: input channels ${C} and weight ${fmtShape(w.shape)} do not fit groups = ${groups} (weight dim 1 must be C/groups)`,
-    );
-  const ks = w.shape.slice(2);
-  const stride = tuple(opts.stride, sd, 1, 'stride');
-  const dil = tuple(opts.dilation, sd, 1, 'dilation');
-  if (stride.some((s) => s === 0) || dil.some((d) => d === 0))
-    throw new ValueError(`${op}: stride and dilation must be ≥ 1`);
-  let padL: number[];
-  let padR: number[];
-  if (opts.padding === 'same') {
-    if (stride.some((s) => s !== 1))
-      throw new ValueError(`${op}: padding 'same' needs stride 1; got ${fmtShape(stride)}`);
-    const total = ks.map((k, i) => dil[i]! * (k - 1));
-    padL = total.map((t) => Math.floor(t / 2));
-    padR = total.map((t, i) => t - padL[i]!);
-  } else if (opts.padding === 'valid' || opts.padding === undefined) {
-    padL = padR = new Array(sd).fill(0);
-  } else padL = padR = tuple(opts.padding, sd, 0, 'padding');
-  const sp = x.shape.slice(2).map((s, i) => s + padL[i]! + padR[i]!);
-  const outSp = sp.map((s, i) => Math.floor((s - dil[i]! * (ks[i]! - 1) - 1) / stride[i]!) + 1);
-  if (outSp.some((s) => s <= 0))
-    throw new ShapeError(
-      `${op}: input ${fmtShape(x.shape)} is too small for kernel ${fmtShape(ks)} (padding ${fmtShape(padL)})`,
-    );
-  const padArg: number[] = [];
-  for (let i = sd - 1; i >= 0; i--) padArg.push(padL[i]!, padR[i]!);
-  const xp = padArg.some((p) => p) ? pad(x, padArg) : x;
-  const g = groups;
-  const Cg = C / g;
-  const Og = O / g;
-  // Window view [g, N, ...out, Cg, ...k] over the padded, contiguous input.
-  const spStr = sp.map((_, i) => sp.slice(i + 1).reduce((a, b) => a * b, 1));
-  const plane = sp.reduce((a, b) => a * b, 1);
-  const shape = [g, N, ...outSp, Cg, ...ks];
-  const strides = [
-    Cg * plane,
-    C * plane,
-    ...spStr.map((s, i) => s * stride[i]!),
-    plane,
-    ...spStr.map((s, i) => s * dil[i]!),
-  ];
-  const win = P.asStrided(xp, shape, strides, 0);
-  const K = Cg * ks.reduce((a, b) => a * b, 1);
-  const M = N * outSp.reduce((a, b) => a * b, 1);
-  const cols = win.reshape([g, M, K]); // im2col: the one copy
-  const wt = w.reshape([g, Og, K]).transpose(1, 2); // [g, K, Og]
-  const y = P.matmul(cols, wt); // [g, M, Og]
-  const y5 = y.reshape([g, N, ...outSp, Og]);
-  const perm = [1, 0, sd + 2, ...outSp.map((_, i) => 2 + i)]; // [N, g, Og, ...out]
-  const yp = y5.permute(perm);
-  let out = yp.reshape([N, O, ...outSp]);
-  const tmps = [win, cols, wt, y, y5, yp];
-  if (xp !== x) tmps.push(xp);
-  if (opts.bias) {
-    if (opts.bias.ndim !== 1 || opts.bias.shape[0] !== O)
-      throw new ShapeError(`${op}: bias must be [${O}]; got ${fmtShape(opts.bias.shape)}`);
-    const b = opts.bias.reshape([O, ...new Array(sd).fill(1)]);
-    const ob = out.add(b);
-    tmps.push(b, out);
-    out = ob;
-  }
-  for (const t of tmps) if (t !== out) t.dispose();
-  return out;
+  return tidy(() => {
+    float(op, x);
+    float(op, w);
+    const groups = opts.groups ?? 1;
+    if (x.ndim !== sd + 2 || w.ndim !== sd + 2)
+      throw new ShapeError(
+        `${op} expects input [N, C, ${sd === 1 ? 'L' : 'H, W'}] and weight [O, C/groups, ${sd === 1 ? 'k' : 'kh, kw'}]; got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`,
+      );
+    const [N, C] = [x.shape[0]!, x.shape[1]!];
+    const O = w.shape[0]!;
+    if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0 || O % groups !== 0 || w.shape[1] !== C / groups)
+      throw new ShapeError(
+        `${op}: input channels ${C} and weight ${fmtShape(w.shape)} do not fit groups = ${groups} (weight dim 1 must be C/groups)`,
+      );
+    const ks = w.shape.slice(2);
+    const stride = tuple(opts.stride, sd, 1, 'stride');
+    const dil = tuple(opts.dilation, sd, 1, 'dilation');
+    if (stride.some((s) => s === 0) || dil.some((d) => d === 0))
+      throw new ValueError(`${op}: stride and dilation must be ≥ 1`);
+    let padL: number[];
+    let padR: number[];
+    if (opts.padding === 'same') {
+      if (stride.some((s) => s !== 1))
+        throw new ValueError(`${op}: padding 'same' needs stride 1; got ${fmtShape(stride)}`);
+      const total = ks.map((k, i) => dil[i]! * (k - 1));
+      padL = total.map((t) => Math.floor(t / 2));
+      padR = total.map((t, i) => t - padL[i]!);
+    } else if (opts.padding === 'valid' || opts.padding === undefined) {
+      padL = padR = new Array(sd).fill(0);
+    } else padL = padR = tuple(opts.padding, sd, 0, 'padding');
+    const sp = x.shape.slice(2).map((s, i) => s + padL[i]! + padR[i]!);
+    const outSp = sp.map((s, i) => Math.floor((s - dil[i]! * (ks[i]! - 1) - 1) / stride[i]!) + 1);
+    if (outSp.some((s) => s <= 0))
+      throw new ShapeError(
+        `${op}: input ${fmtShape(x.shape)} is too small for kernel ${fmtShape(ks)} (padding ${fmtShape(padL)})`,
+      );
+    const padArg: number[] = [];
+    for (let i = sd - 1; i >= 0; i--) padArg.push(padL[i]!, padR[i]!);
+    const xp = padArg.some((p) => p) ? pad(x, padArg) : x;
+    const g = groups;
+    const Cg = C / g;
+    const Og = O / g;
+    // Window view [g, N, ...out, Cg, ...k] over the padded, contiguous input.
+    const spStr = sp.map((_, i) => sp.slice(i + 1).reduce((a, b) => a * b, 1));
+    const plane = sp.reduce((a, b) => a * b, 1);
+    const shape = [g, N, ...outSp, Cg, ...ks];
+    const strides = [
+      Cg * plane,
+      C * plane,
+      ...spStr.map((s, i) => s * stride[i]!),
+      plane,
+      ...spStr.map((s, i) => s * dil[i]!),
+    ];
+    const win = P.asStrided(xp, shape, strides, 0);
+    const K = Cg * ks.reduce((a, b) => a * b, 1);
+    const M = N * outSp.reduce((a, b) => a * b, 1);
+    const cols = win.reshape([g, M, K]); // im2col: the one copy
+    const wt = w.reshape([g, Og, K]).transpose(1, 2); // [g, K, Og]
+    const y = P.matmul(cols, wt); // [g, M, Og]
+    const y5 = y.reshape([g, N, ...outSp, Og]);
+    const perm = [1, 0, sd + 2, ...outSp.map((_, i) => 2 + i)]; // [N, g, Og, ...out]
+    const yp = y5.permute(perm);
+    let out = yp.reshape([N, O, ...outSp]);
+    const tmps = [win, cols, wt, y, y5, yp];
+    if (xp !== x) tmps.push(xp);
+    if (opts.bias) {
+      if (opts.bias.ndim !== 1 || opts.bias.shape[0] !== O)
+        throw new ShapeError(`${op}: bias must be [${O}]; got ${fmtShape(opts.bias.shape)}`);
+      const b = opts.bias.reshape([O, ...new Array(sd).fill(1)]);
+      const ob = out.add(b);
+      tmps.push(b, out);
+      out = ob;
+    }
+    for (const t of tmps) if (t !== out) t.dispose();
+    return out;
+  });
 }
 
 export const conv1d = (x: Tensor, w: Tensor, opts: ConvOptions = {}) => convNd('conv1d', x, w, opts, 1);
@@ -166,41 +174,43 @@ export interface ConvTransposeOptions {
 
 /** x [N, Cin, L], w [Cin, Cout/groups, k] (PyTorch's layout): matmul to columns, then col2im. */
 export function convTranspose1d(x: Tensor, w: Tensor, opts: ConvTransposeOptions = {}): Tensor {
-  float('convTranspose1d', x);
-  float('convTranspose1d', w);
-  const { stride: s = 1, padding: p = 0, outputPadding: op = 0, dilation: d = 1, groups: g = 1 } = opts;
-  if (x.ndim !== 3 || w.ndim !== 3)
-    throw new ShapeError(
-      `convTranspose1d expects input [N, Cin, L] and weight [Cin, Cout/groups, k]; got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`,
-    );
-  const [N, Cin, L] = x.shape as [number, number, number];
-  const [Cw, Og, k] = w.shape as [number, number, number];
-  if (Cw !== Cin || Cin % g !== 0)
-    throw new ShapeError(
-      `convTranspose1d: weight ${fmtShape(w.shape)} does not fit input channels ${Cin} and groups ${g}`,
-    );
-  if (op >= s && op >= d)
-    throw new ValueError(`convTranspose1d: outputPadding ${op} must be smaller than stride or dilation`);
-  const Cout = Og * g;
-  const Lout = (L - 1) * s - 2 * p + d * (k - 1) + op + 1;
-  if (Lout <= 0) throw new ShapeError(`convTranspose1d: output length ${Lout} ≤ 0 for input ${fmtShape(x.shape)}`);
-  const Lfull = Math.max((L - 1) * s + d * (k - 1) + 1, p + Lout);
-  const xg = x.reshape([N, g, Cin / g, L]);
-  const wg = w.reshape([g, Cin / g, Og * k]).transpose(1, 2); // [g, Og·k, Cin/g]
-  const we = wg.unsqueeze(0).expand([N, g, Og * k, Cin / g]);
-  const cols = P.matmul(we, xg); // [N, g, Og·k, L]
-  const c4 = cols.reshape([N, Cout, k, L]);
-  const full = P.asStridedScatter(c4, [N, Cout, Lfull], [Cout * Lfull, Lfull, d, s], 0);
-  let out = full.slice(2, p, p + Lout);
-  const tmps = [xg, wg, we, cols, c4, full];
-  if (opts.bias) {
-    const b = opts.bias.reshape([Cout, 1]);
-    const ob = out.add(b);
-    tmps.push(b, out);
-    out = ob;
-  }
-  for (const t of tmps) if (t !== out) t.dispose();
-  return out;
+  return tidy(() => {
+    float('convTranspose1d', x);
+    float('convTranspose1d', w);
+    const { stride: s = 1, padding: p = 0, outputPadding: op = 0, dilation: d = 1, groups: g = 1 } = opts;
+    if (x.ndim !== 3 || w.ndim !== 3)
+      throw new ShapeError(
+        `convTranspose1d expects input [N, Cin, L] and weight [Cin, Cout/groups, k]; got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`,
+      );
+    const [N, Cin, L] = x.shape as [number, number, number];
+    const [Cw, Og, k] = w.shape as [number, number, number];
+    if (Cw !== Cin || Cin % g !== 0)
+      throw new ShapeError(
+        `convTranspose1d: weight ${fmtShape(w.shape)} does not fit input channels ${Cin} and groups ${g}`,
+      );
+    if (op >= s && op >= d)
+      throw new ValueError(`convTranspose1d: outputPadding ${op} must be smaller than stride or dilation`);
+    const Cout = Og * g;
+    const Lout = (L - 1) * s - 2 * p + d * (k - 1) + op + 1;
+    if (Lout <= 0) throw new ShapeError(`convTranspose1d: output length ${Lout} ≤ 0 for input ${fmtShape(x.shape)}`);
+    const Lfull = Math.max((L - 1) * s + d * (k - 1) + 1, p + Lout);
+    const xg = x.reshape([N, g, Cin / g, L]);
+    const wg = w.reshape([g, Cin / g, Og * k]).transpose(1, 2); // [g, Og·k, Cin/g]
+    const we = wg.unsqueeze(0).expand([N, g, Og * k, Cin / g]);
+    const cols = P.matmul(we, xg); // [N, g, Og·k, L]
+    const c4 = cols.reshape([N, Cout, k, L]);
+    const full = P.asStridedScatter(c4, [N, Cout, Lfull], [Cout * Lfull, Lfull, d, s], 0);
+    let out = full.slice(2, p, p + Lout);
+    const tmps = [xg, wg, we, cols, c4, full];
+    if (opts.bias) {
+      const b = opts.bias.reshape([Cout, 1]);
+      const ob = out.add(b);
+      tmps.push(b, out);
+      out = ob;
+    }
+    for (const t of tmps) if (t !== out) t.dispose();
+    return out;
+  });
 }
 
 export interface Pool1dOptions {
@@ -226,29 +236,33 @@ function windows(op: string, x: Tensor, kernel: number, o: Pool1dOptions, padVal
 }
 
 export function maxPool1d(x: Tensor, kernel: number, opts: Pool1dOptions = {}): Tensor {
-  const win = windows('maxPool1d', x, kernel, opts, Number.NEGATIVE_INFINITY);
-  const { values, indices } = win.max(-1);
-  indices.dispose();
-  win.dispose();
-  if (x.ndim === 2) {
-    const v = values.squeeze(0);
-    values.dispose();
-    return v;
-  }
-  return values;
+  return tidy(() => {
+    const win = windows('maxPool1d', x, kernel, opts, Number.NEGATIVE_INFINITY);
+    const { values, indices } = win.max(-1);
+    indices.dispose();
+    win.dispose();
+    if (x.ndim === 2) {
+      const v = values.squeeze(0);
+      values.dispose();
+      return v;
+    }
+    return values;
+  });
 }
 
 /** Average pooling; padded zeros count in the mean (PyTorch's countIncludePad = true). */
 export function avgPool1d(x: Tensor, kernel: number, opts: Omit<Pool1dOptions, 'dilation'> = {}): Tensor {
-  const win = windows('avgPool1d', x, kernel, opts, 0);
-  const m = win.mean(-1);
-  win.dispose();
-  if (x.ndim === 2) {
-    const v = m.squeeze(0);
-    m.dispose();
-    return v;
-  }
-  return m;
+  return tidy(() => {
+    const win = windows('avgPool1d', x, kernel, opts, 0);
+    const m = win.mean(-1);
+    win.dispose();
+    if (x.ndim === 2) {
+      const v = m.squeeze(0);
+      m.dispose();
+      return v;
+    }
+    return m;
+  });
 }
 
 export { cat };

@@ -1,6 +1,8 @@
 // Movement: views (reshape, permute, expand, slice, flip: strides only, no copy), and the indexing
 // and joining ops built on the gather/scatterAdd/cat/pad/sort primitives.
+
 import { DTypeError, fmtShape, ShapeError, ValueError } from '../errors.js';
+import { tidy } from '../runtime.js';
 import { contiguousStrides, isContiguous, normDim, normDims, numel, sameShape } from '../shape.js';
 import type { Dims, Tensor } from '../tensor.js';
 import * as P from './prims.js';
@@ -175,14 +177,16 @@ export function slice(x: Tensor, dim: number, start?: number, end?: number, step
 }
 
 export function select(x: Tensor, dim: number, index: number): Tensor {
-  const d = normDim(dim, x.ndim, 'select');
-  const n = x.shape[d]!;
-  const i = index < 0 ? index + n : index;
-  if (i < 0 || i >= n) throw new ValueError(`select: index ${index} out of range for dim ${dim} of size ${n}`);
-  const s = slice(x, d, i, i + 1);
-  const out = squeeze(s, d);
-  s.dispose();
-  return out;
+  return tidy(() => {
+    const d = normDim(dim, x.ndim, 'select');
+    const n = x.shape[d]!;
+    const i = index < 0 ? index + n : index;
+    if (i < 0 || i >= n) throw new ValueError(`select: index ${index} out of range for dim ${dim} of size ${n}`);
+    const s = slice(x, d, i, i + 1);
+    const out = squeeze(s, d);
+    s.dispose();
+    return out;
+  });
 }
 
 export function flip(x: Tensor, dims: Dims): Tensor {
@@ -202,25 +206,27 @@ export function contiguous(x: Tensor): Tensor {
 }
 
 export function repeat(x: Tensor, reps: readonly number[]): Tensor {
-  if (reps.length < x.ndim)
-    throw new ShapeError(`repeat: ${reps.length} repeats for a tensor of rank ${x.ndim}; need at least ${x.ndim}`);
-  const lead = reps.length - x.ndim;
-  const src = reshape(x, [...new Array(lead).fill(1), ...x.shape]);
-  // [a, b] → [1, a, 1, b] → expand [r0, a, r1, b] → reshape [r0·a, r1·b]
-  const inter: number[] = [];
-  const big: number[] = [];
-  src.shape.forEach((s, i) => {
-    inter.push(1, s);
-    big.push(reps[i]!, s);
+  return tidy(() => {
+    if (reps.length < x.ndim)
+      throw new ShapeError(`repeat: ${reps.length} repeats for a tensor of rank ${x.ndim}; need at least ${x.ndim}`);
+    const lead = reps.length - x.ndim;
+    const src = reshape(x, [...new Array(lead).fill(1), ...x.shape]);
+    // [a, b] → [1, a, 1, b] → expand [r0, a, r1, b] → reshape [r0·a, r1·b]
+    const inter: number[] = [];
+    const big: number[] = [];
+    src.shape.forEach((s, i) => {
+      inter.push(1, s);
+      big.push(reps[i]!, s);
+    });
+    const u = reshape(src, inter);
+    const e = expand(u, big);
+    const out = reshape(
+      e,
+      src.shape.map((s, i) => s * reps[i]!),
+    );
+    for (const t of [src, u, e]) if (t !== out) t.dispose();
+    return out;
   });
-  const u = reshape(src, inter);
-  const e = expand(u, big);
-  const out = reshape(
-    e,
-    src.shape.map((s, i) => s * reps[i]!),
-  );
-  for (const t of [src, u, e]) if (t !== out) t.dispose();
-  return out;
 }
 
 export function split(x: Tensor, size: number | readonly number[], dim = 0): Tensor[] {
@@ -284,19 +290,21 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
 }
 
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
-  checkIndex('indexSelect', index);
-  if (index.ndim > 1) throw new ShapeError(`indexSelect: index must be 1-D; got ${fmtShape(index.shape)}`);
-  const d = normDim(dim, x.ndim, 'indexSelect');
-  // index [n] → [1,..,n,..,1] → expand to the output shape; gather reads it with stride 0.
-  const shape = [...x.shape];
-  shape[d] = index.size;
-  const ishape = x.shape.map((_, i) => (i === d ? index.size : 1));
-  const r = reshape(index, ishape);
-  const e = expand(r, shape);
-  const out = P.gather(x, d, e);
-  r.dispose();
-  e.dispose();
-  return out;
+  return tidy(() => {
+    checkIndex('indexSelect', index);
+    if (index.ndim > 1) throw new ShapeError(`indexSelect: index must be 1-D; got ${fmtShape(index.shape)}`);
+    const d = normDim(dim, x.ndim, 'indexSelect');
+    // index [n] → [1,..,n,..,1] → expand to the output shape; gather reads it with stride 0.
+    const shape = [...x.shape];
+    shape[d] = index.size;
+    const ishape = x.shape.map((_, i) => (i === d ? index.size : 1));
+    const r = reshape(index, ishape);
+    const e = expand(r, shape);
+    const out = P.gather(x, d, e);
+    r.dispose();
+    e.dispose();
+    return out;
+  });
 }
 
 export function cat(xs: readonly Tensor[], dim = 0): Tensor {
@@ -314,15 +322,17 @@ export function cat(xs: readonly Tensor[], dim = 0): Tensor {
 }
 
 export function stack(xs: readonly Tensor[], dim = 0): Tensor {
-  if (xs.length === 0) throw new ValueError('stack: expected at least one tensor');
-  const d = normDim(dim, xs[0]!.ndim + 1, 'stack');
-  for (const t of xs)
-    if (!sameShape(t.shape, xs[0]!.shape))
-      throw new ShapeError(`stack: all shapes must be equal; got ${xs.map((v) => fmtShape(v.shape)).join(', ')}`);
-  const us = xs.map((t) => unsqueeze(t, d));
-  const out = P.cat(us, d);
-  for (const u of us) u.dispose();
-  return out;
+  return tidy(() => {
+    if (xs.length === 0) throw new ValueError('stack: expected at least one tensor');
+    const d = normDim(dim, xs[0]!.ndim + 1, 'stack');
+    for (const t of xs)
+      if (!sameShape(t.shape, xs[0]!.shape))
+        throw new ShapeError(`stack: all shapes must be equal; got ${xs.map((v) => fmtShape(v.shape)).join(', ')}`);
+    const us = xs.map((t) => unsqueeze(t, d));
+    const out = P.cat(us, d);
+    for (const u of us) u.dispose();
+    return out;
+  });
 }
 
 /**
@@ -361,17 +371,21 @@ function triMask(x: Tensor, diagonal: number, upper: boolean): Tensor {
 }
 
 export function tril(x: Tensor, diagonal = 0): Tensor {
-  const m = triMask(x, diagonal, false);
-  const out = x.where(m, 0);
-  m.dispose();
-  return out;
+  return tidy(() => {
+    const m = triMask(x, diagonal, false);
+    const out = x.where(m, 0);
+    m.dispose();
+    return out;
+  });
 }
 
 export function triu(x: Tensor, diagonal = 0): Tensor {
-  const m = triMask(x, diagonal, true);
-  const out = x.where(m, 0);
-  m.dispose();
-  return out;
+  return tidy(() => {
+    const m = triMask(x, diagonal, true);
+    const out = x.where(m, 0);
+    m.dispose();
+    return out;
+  });
 }
 
 export function sort(x: Tensor, dim = -1, descending = false): { values: Tensor; indices: Tensor } {
@@ -379,15 +393,17 @@ export function sort(x: Tensor, dim = -1, descending = false): { values: Tensor;
 }
 
 export function topk(x: Tensor, k: number, dim = -1, largest = true): { values: Tensor; indices: Tensor } {
-  const d = normDim(dim, x.ndim, 'topk');
-  if (!Number.isInteger(k) || k < 0 || k > x.shape[d]!)
-    throw new ValueError(`topk: k = ${k} out of range for dim ${dim} of size ${x.shape[d]}`);
-  const s = P.sort(x, d, largest);
-  const values = slice(s.values, d, 0, k);
-  const indices = slice(s.indices, d, 0, k);
-  s.values.dispose();
-  s.indices.dispose();
-  return { values, indices };
+  return tidy(() => {
+    const d = normDim(dim, x.ndim, 'topk');
+    if (!Number.isInteger(k) || k < 0 || k > x.shape[d]!)
+      throw new ValueError(`topk: k = ${k} out of range for dim ${dim} of size ${x.shape[d]}`);
+    const s = P.sort(x, d, largest);
+    const values = slice(s.values, d, 0, k);
+    const indices = slice(s.indices, d, 0, k);
+    s.values.dispose();
+    s.indices.dispose();
+    return { values, indices };
+  });
 }
 
 /** One-hot int32 encoding of int32 class indices, a new last dim of `numClasses`. */

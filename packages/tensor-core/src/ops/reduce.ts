@@ -1,5 +1,7 @@
 // Reductions over any dims with keepdim, and their composites (mean, var, std, logsumexp).
+
 import { DTypeError } from '../errors.js';
+import { tidy } from '../runtime.js';
 import { normDim, normDims } from '../shape.js';
 import type { Dims, Tensor } from '../tensor.js';
 import * as P from './prims.js';
@@ -20,15 +22,17 @@ export function prod(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 }
 
 export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
-  noHalf('mean', x);
-  const dims = normDims(dim, x.ndim, 'mean');
-  const n = dims.reduce((a, d) => a * x.shape[d]!, 1);
-  const f = x.dtype === 'float32' ? x : x.float();
-  const s = P.reduce('sum', f, dims, keepdim);
-  const out = s.div(n);
-  s.dispose();
-  if (f !== x) f.dispose();
-  return out;
+  return tidy(() => {
+    noHalf('mean', x);
+    const dims = normDims(dim, x.ndim, 'mean');
+    const n = dims.reduce((a, d) => a * x.shape[d]!, 1);
+    const f = x.dtype === 'float32' ? x : x.float();
+    const s = P.reduce('sum', f, dims, keepdim);
+    const out = s.div(n);
+    s.dispose();
+    if (f !== x) f.dispose();
+    return out;
+  });
 }
 
 export function amax(x: Tensor, dim?: Dims, keepdim = false): Tensor {
@@ -87,40 +91,46 @@ function extremeDim(op: 'argmax' | 'argmin', x: Tensor, dim: number, keepdim: bo
 
 /** log Σ exp(x), shifted by the (detached) max for stability. */
 export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
-  const dims = normDims(dim, x.ndim, 'logsumexp');
-  const m = P.withoutGrad(() => P.reduce('max', x, dims, true));
-  // All -inf rows would give NaN through (x - m); shift by 0 there instead, as PyTorch does.
-  const safe = P.withoutGrad(() => m.where(m.abs().lt(Number.POSITIVE_INFINITY), 0));
-  const z = x.sub(safe);
-  const e = z.exp();
-  const s = P.reduce('sum', e, dims, true);
-  const l = s.log();
-  const out0 = l.add(safe);
-  const out = keepdim ? out0 : out0.squeeze(dims);
-  for (const t of [m, safe, z, e, s, l]) t.dispose();
-  if (out !== out0) out0.dispose();
-  return out;
+  return tidy(() => {
+    const dims = normDims(dim, x.ndim, 'logsumexp');
+    const m = P.withoutGrad(() => P.reduce('max', x, dims, true));
+    // All -inf rows would give NaN through (x - m); shift by 0 there instead, as PyTorch does.
+    const safe = P.withoutGrad(() => m.where(m.abs().lt(Number.POSITIVE_INFINITY), 0));
+    const z = x.sub(safe);
+    const e = z.exp();
+    const s = P.reduce('sum', e, dims, true);
+    const l = s.log();
+    const out0 = l.add(safe);
+    const out = keepdim ? out0 : out0.squeeze(dims);
+    for (const t of [m, safe, z, e, s, l]) t.dispose();
+    if (out !== out0) out0.dispose();
+    return out;
+  });
 }
 
 /** Variance with Bessel's correction by default (correction = 1), like torch.var. */
 export function variance(x: Tensor, dim?: Dims, opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
-  const { correction = 1, keepdim = false } = opts;
-  const dims = normDims(dim, x.ndim, 'var');
-  const n = dims.reduce((a, d) => a * x.shape[d]!, 1);
-  const mu = mean(x, dims, true);
-  const c = x.sub(mu);
-  const sq = c.mul(c);
-  const s = P.reduce('sum', sq, dims, keepdim);
-  const out = s.div(Math.max(0, n - correction));
-  for (const t of [mu, c, sq, s]) t.dispose();
-  return out;
+  return tidy(() => {
+    const { correction = 1, keepdim = false } = opts;
+    const dims = normDims(dim, x.ndim, 'var');
+    const n = dims.reduce((a, d) => a * x.shape[d]!, 1);
+    const mu = mean(x, dims, true);
+    const c = x.sub(mu);
+    const sq = c.mul(c);
+    const s = P.reduce('sum', sq, dims, keepdim);
+    const out = s.div(Math.max(0, n - correction));
+    for (const t of [mu, c, sq, s]) t.dispose();
+    return out;
+  });
 }
 
 export function std(x: Tensor, dim?: Dims, opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
-  const v = variance(x, dim, opts);
-  const out = v.sqrt();
-  v.dispose();
-  return out;
+  return tidy(() => {
+    const v = variance(x, dim, opts);
+    const out = v.sqrt();
+    v.dispose();
+    return out;
+  });
 }
 
 export function cumsum(x: Tensor, dim: number): Tensor {

@@ -1,6 +1,8 @@
 // Scaled dot-product attention: softmax(q kᵀ · scale + mask) v, with causal and additive/boolean masks
 // and grouped-query attention (k/v with fewer heads are repeated across query-head groups).
+
 import { fmtShape, ShapeError, ValueError } from '../../errors.js';
+import { tidy } from '../../runtime.js';
 import type { Tensor } from '../../tensor.js';
 import { tril } from '../movement.js';
 import { dropout } from './norm.js';
@@ -17,56 +19,58 @@ export interface SdpaOptions {
 
 /** q [..., Hq, Lq, d], k/v [..., Hkv, Lk, d] with Hq a multiple of Hkv. */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions = {}): Tensor {
-  if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim)
-    throw new ShapeError(
-      `scaledDotProductAttention expects q, k, v of one rank ≥ 2; got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`,
-    );
-  const d = q.shape[q.ndim - 1]!;
-  const tmp: Tensor[] = [];
-  let kk = k;
-  let vv = v;
-  if (q.ndim >= 3 && k.shape[k.ndim - 3] !== q.shape[q.ndim - 3]) {
-    const hq = q.shape[q.ndim - 3]!;
-    const hk = k.shape[k.ndim - 3]!;
-    if (hq % hk !== 0)
-      throw new ShapeError(`scaledDotProductAttention: ${hq} query heads are not a multiple of ${hk} kv heads`);
-    kk = repeatHeads(k, hq / hk);
-    vv = repeatHeads(v, hq / hk);
-    tmp.push(kk, vv);
-  }
-  const scale = opts.scale ?? 1 / Math.sqrt(d);
-  const kt = kk.transpose(-2, -1);
-  const s0 = q.matmul(kt);
-  let s = s0.mul(scale);
-  tmp.push(kt, s0);
-  const Lq = q.shape[q.ndim - 2]!;
-  const Lk = k.shape[k.ndim - 2]!;
-  if (opts.isCausal) {
-    if (opts.attnMask) throw new ValueError('scaledDotProductAttention: give either attnMask or isCausal, not both');
-    // Bottom-right aligned is not PyTorch's default; top-left (query i sees keys ≤ i) is.
-    const ones = s.detach().mul(0).add(1).slice(-2, 0, 1).squeeze(-2); // [..., Lk] of ones
-    const sq = ones.unsqueeze(-2).expand([...ones.shape.slice(0, -1), Lq, Lk]);
-    const m = tril(sq).gt(0);
-    const masked = s.where(m, Number.NEGATIVE_INFINITY);
-    tmp.push(ones, sq, m, s);
-    s = masked;
-  } else if (opts.attnMask) {
-    const m = opts.attnMask;
-    const masked = m.dtype === 'bool' ? s.where(m, Number.NEGATIVE_INFINITY) : s.add(m);
+  return tidy(() => {
+    if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim)
+      throw new ShapeError(
+        `scaledDotProductAttention expects q, k, v of one rank ≥ 2; got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`,
+      );
+    const d = q.shape[q.ndim - 1]!;
+    const tmp: Tensor[] = [];
+    let kk = k;
+    let vv = v;
+    if (q.ndim >= 3 && k.shape[k.ndim - 3] !== q.shape[q.ndim - 3]) {
+      const hq = q.shape[q.ndim - 3]!;
+      const hk = k.shape[k.ndim - 3]!;
+      if (hq % hk !== 0)
+        throw new ShapeError(`scaledDotProductAttention: ${hq} query heads are not a multiple of ${hk} kv heads`);
+      kk = repeatHeads(k, hq / hk);
+      vv = repeatHeads(v, hq / hk);
+      tmp.push(kk, vv);
+    }
+    const scale = opts.scale ?? 1 / Math.sqrt(d);
+    const kt = kk.transpose(-2, -1);
+    const s0 = q.matmul(kt);
+    let s = s0.mul(scale);
+    tmp.push(kt, s0);
+    const Lq = q.shape[q.ndim - 2]!;
+    const Lk = k.shape[k.ndim - 2]!;
+    if (opts.isCausal) {
+      if (opts.attnMask) throw new ValueError('scaledDotProductAttention: give either attnMask or isCausal, not both');
+      // Bottom-right aligned is not PyTorch's default; top-left (query i sees keys ≤ i) is.
+      const ones = s.detach().mul(0).add(1).slice(-2, 0, 1).squeeze(-2); // [..., Lk] of ones
+      const sq = ones.unsqueeze(-2).expand([...ones.shape.slice(0, -1), Lq, Lk]);
+      const m = tril(sq).gt(0);
+      const masked = s.where(m, Number.NEGATIVE_INFINITY);
+      tmp.push(ones, sq, m, s);
+      s = masked;
+    } else if (opts.attnMask) {
+      const m = opts.attnMask;
+      const masked = m.dtype === 'bool' ? s.where(m, Number.NEGATIVE_INFINITY) : s.add(m);
+      tmp.push(s);
+      s = masked;
+    }
+    let p = softmax(s, -1);
     tmp.push(s);
-    s = masked;
-  }
-  let p = softmax(s, -1);
-  tmp.push(s);
-  if (opts.dropoutP && opts.training !== false) {
-    const pd = dropout(p, opts.dropoutP, true);
+    if (opts.dropoutP && opts.training !== false) {
+      const pd = dropout(p, opts.dropoutP, true);
+      tmp.push(p);
+      p = pd;
+    }
+    const out = p.matmul(vv);
     tmp.push(p);
-    p = pd;
-  }
-  const out = p.matmul(vv);
-  tmp.push(p);
-  for (const t of tmp) if (t !== k && t !== v) t.dispose();
-  return out;
+    for (const t of tmp) if (t !== k && t !== v) t.dispose();
+    return out;
+  });
 }
 
 function repeatHeads(x: Tensor, n: number): Tensor {
