@@ -64,6 +64,10 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
     .option('--warmup <n>', 'linear warm-up steps', int('warmup', 0))
     .option('--clip <x>', 'gradient-norm clip', num('clip'), 0.25)
     .option('--dropout <x>', 'dropout', num('dropout'), 0)
+    .option('--ln <where>', "LayerNorm placement: 'pre' (default) or 'post' (the paper)", (v: string) => {
+      if (v !== 'pre' && v !== 'post') throw new InvalidArgumentError(`ln must be 'pre' or 'post'; got '${v}'`);
+      return v;
+    })
     .option('--sf <k>', 'fixed pooling: shortening factor', int('sf'), 3)
     .option('--alpha <x>', 'Gumbel: prior boundary rate α (SF ≈ 1/α)', num('alpha'), 0.2)
     .option('--unigram-vocab <n>', 'unigram: tokenizer vocabulary size', int('unigram-vocab'), 1000)
@@ -121,6 +125,7 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
           boundary: o.boundary,
           maxSeqLen: o.seqLen,
           dropout: o.dropout,
+          ln: o.ln,
           fixedK: o.sf,
           spaceIds: corpus.vocab.spaceIds(),
           priorAlpha: o.alpha,
@@ -203,7 +208,9 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
       else
         out(
           `${ev.bpc.toFixed(4)} bpc on ${ev.tokens} characters, SF ${ev.shorteningFactor.toFixed(2)}, ${ev.tokensPerSecond.toFixed(0)} tok/s` +
-            (r.unknown ? `; ${r.unknown} characters outside the vocabulary were scored as the unknown symbol` : ''),
+            (r.unknown
+              ? `; ${r.unknown} characters of the text are outside the vocabulary (read as the unknown symbol)`
+              : ''),
         );
     });
 

@@ -64,7 +64,9 @@ describe('training, checkpoints and the CLI', () => {
     const other = join(dir, 'other.txt');
     writeFileSync(other, `${text(100)} zebra`);
     const ev = await run(['eval', ck, other]);
-    expect(ev[0]).toMatch(/bpc on \d+ characters, SF [\d.]+, \d+ tok\/s; \d+ characters outside the vocabulary/);
+    expect(ev[0]).toMatch(
+      /bpc on \d+ characters, SF [\d.]+, \d+ tok\/s; \d+ characters of the text are outside the vocabulary/,
+    );
     await expect(run(['eval', ck, other, '--strict'])).rejects.toThrow(/"z" \(U\+007A\) .* not in the vocabulary/);
     const gen = await run(['generate', ck, '-p', 'the ', '-n', '20', '--seed', '1']);
     expect([...gen.at(-1)!].length).toBe(24);
