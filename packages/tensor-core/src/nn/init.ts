@@ -6,7 +6,13 @@ import type { Tensor } from '../tensor.js';
 
 /** U(-bound, bound) of the given shape. */
 export function uniform(shape: readonly number[], bound: number): Tensor {
-  return noGrad(() => tidy(() => rand(shape).mul(2 * bound).sub(bound)));
+  return noGrad(() =>
+    tidy(() =>
+      rand(shape)
+        .mul(2 * bound)
+        .sub(bound),
+    ),
+  );
 }
 
 export function normal(shape: readonly number[], std = 1, mean = 0): Tensor {
