@@ -2,16 +2,19 @@
 // entropy spikes of the model's own predictions, end-to-end Gumbel-sigmoid with a Binomial prior, and the
 // boundary predictor (BP) that the unigram, entropy and Gumbel sources share. b_t = 1 means x_t closes its
 // group; unigram targets come from unigram.ts, fixed boundaries from pooling.ts.
-import { F, nn, rand, type Tensor, tensor, tidy, ValueError } from '@tessera/tensor-core';
+import { F, nn, rand, type Tensor, tidy, ValueError, zeros } from '@tessera/tensor-core';
 
-/** Whitespace boundaries: b_t = 1 where x_t is one of `spaceIds` (the space closes its word's group). */
+/**
+ * Whitespace boundaries: b_t = 1 where x_t is one of `spaceIds` (the space closes its word's group). Computed
+ * with tensor ops, so no read back to the host.
+ */
 export function whitespaceBoundaries(ids: Tensor, spaceIds: readonly number[]): Tensor {
   if (ids.ndim !== 2) throw new ValueError(`whitespaceBoundaries: ids must be [B, T]; got ${ids.ndim}-D`);
-  const v = ids.dataSync();
-  const set = new Set(spaceIds);
-  const out = new Float32Array(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = set.has(v[i]!) ? 1 : 0;
-  return tensor(out, { shape: ids.shape });
+  return tidy(() => {
+    let b = zeros(ids.shape);
+    for (const id of new Set(spaceIds)) b = b.add(ids.eq(id).float());
+    return b;
+  });
 }
 
 /**
