@@ -38,6 +38,30 @@ describe.skipIf(!haveSheets)('conformance: compiled vs interpreter', () => {
     expect(r).toMatchObject({ parse: true, valid: true, normalised: true, compile: true, pass: true, playouts: n });
     expect(r.states).toBeGreaterThan(n * 5);
   });
+  test('on-demand views (wide, recursive, asked bound) agree with the interpreter', () => {
+    const kif = `(role r) (init (at 1)) (init (wall 4))
+      (succ 1 2) (succ 2 3) (succ 3 4) (succ 4 5) (succ 5 6)
+      (<= (path ?a ?b ?c ?d ?e) (true (at ?a)) (succ ?a ?b) (succ ?b ?c) (succ ?c ?d) (succ ?d ?e))
+      (<= (below ?x ?z) (succ ?x ?z) (not (true (wall ?z))))
+      (<= (below ?x ?z) (succ ?x ?y) (not (true (wall ?y))) (below ?y ?z))
+      (<= (legal r (go ?b)) (true (at ?a)) (path ?a ?b ?c ?d ?e))
+      (<= (legal r (hop ?b)) (true (at ?a)) (succ ?a ?b) (succ ?b ?c) (below ?a ?c))
+      (<= (legal r stay) (true (at ?a)))
+      (<= (next (at ?b)) (does r (go ?b)))
+      (<= (next (at ?b)) (does r (hop ?b)))
+      (<= (next (at ?a)) (does r stay) (true (at ?a)))
+      (<= (next (wall ?w)) (true (wall ?w)) (not (true (at 3))))
+      (<= terminal (true (at 6)))
+      (<= terminal (true (at 5)))
+      (<= (goal r 100) (true (at 5)))
+      (<= (goal r 0) (not (true (at 5))))`;
+    const c = loadCompiled(kif);
+    expect(c.program.source).toContain('(on demand)');
+    const r = checkConformance(loadInterpreter(kif) as GameMachine, c as GameMachine, { playouts: 40, seed: 2 });
+    expect(r.mismatches).toEqual([]);
+    const s = c.initialState();
+    expect(c.legalMoves(s, 'r')).toEqual(['(go 2)', '(hop 2)', 'stay']);
+  });
   test('the check finds a difference: a sheet with one rule changed does not conform', () => {
     const good = sheet('ticTacToe');
     const bad = good.replace('(<= (next (control oplayer))', '(<= (next (control xplayer))');
