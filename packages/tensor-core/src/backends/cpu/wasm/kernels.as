@@ -37,16 +37,34 @@ function packB(b: usize, brs: i32, bcs: i32, kc: i32, nc: i32, pb: usize): void 
         dst += 32;
       }
     } else if (nr == 8 && brs == 1) {
-      // Transposed B: each panel column is contiguous along p.
-      for (let jj = 0; jj < 8; jj++) {
-        let src = b + <usize>((q + jj) * bcs) * 4;
-        let d = dst + <usize>jj * 4;
-        for (let p = 0; p < kc; p++) {
-          store<f32>(d, load<f32>(src));
-          src += 4;
-          d += 32;
+      // Transposed B (ABᵀ: attention scores, backward passes): each panel column is contiguous along p, so
+      // 4×4 blocks are loaded as columns and transposed with shuffles.
+      const c0 = b + <usize>(q * bcs) * 4;
+      const cs = <usize>bcs * 4;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        const o = <usize>p * 4;
+        const d = dst + <usize>p * 32;
+        for (let h: usize = 0; h < 2; h++) {
+          const base = c0 + 4 * h * cs + o;
+          const v0 = v128.load(base);
+          const v1 = v128.load(base + cs);
+          const v2 = v128.load(base + 2 * cs);
+          const v3 = v128.load(base + 3 * cs);
+          const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
+          const t1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
+          const t2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+          const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+          const dh = d + h * 16;
+          v128.store(dh, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+          v128.store(dh, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 32);
+          v128.store(dh, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 64);
+          v128.store(dh, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 96);
         }
       }
+      for (; p < kc; p++)
+        for (let jj = 0; jj < 8; jj++)
+          store<f32>(dst + <usize>(p * 8 + jj) * 4, load<f32>(c0 + <usize>jj * cs + <usize>p * 4));
     } else {
       for (let p = 0; p < kc; p++) {
         const row = b + <usize>(p * brs) * 4;
