@@ -31,7 +31,7 @@ const USAGE = `usage: ggp-spatium <command> [options]
   serve [--port 9147] [--player uct]        GGP protocol player server
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N] [--seed 1] [--out w.json]
                                             SGA tuning of feature weights and the UCT constant by self-play
-  conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name]
+  conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name] [--inprocess]
                                             parse / mGDL / compile / compiled ≡ interpreter over every sheet`;
 
 const read = (f: string) => readFileSync(f, 'utf8');
@@ -59,7 +59,8 @@ function agentFor(spec: string, seed: number, weights?: number[]): Agent {
   return new LocalAgent(makePlayer(spec, undefined, weights), seed);
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Runs one CLI command; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   const { values: o, positionals: pos } = parseArgs({
     args: rest,
@@ -83,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
       only: { type: 'string' },
       weights: { type: 'string' },
       iterations: { type: 'string' },
+      inprocess: { type: 'boolean' },
     },
   });
   const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
@@ -224,7 +226,9 @@ async function main(argv: string[]): Promise<number> {
       ].filter((f) => !o.only || f.includes(o.only));
       const reports: SheetReport[] = [];
       for (const [i, f] of names.entries()) {
-        const r = await conformOneIsolated(join(dir, f), f.replace(/\.kif$/, ''), playouts, timeS);
+        const r = o.inprocess
+          ? conformSheet(f.replace(/\.kif$/, ''), read(join(dir, f)), { playouts, timeLimitMs: timeS * 1000, seed: 1 })
+          : await conformOneIsolated(join(dir, f), f.replace(/\.kif$/, ''), playouts, timeS);
         reports.push(r);
         const flag = r.pass ? (r.timedOut ? 'partial' : 'pass') : r.compile ? 'FAIL' : 'no-compile';
         console.log(
@@ -321,12 +325,15 @@ function conformOneIsolated(file: string, name: string, playouts: number, timeS:
   });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code) process.exitCode = code;
-  },
-  (e: Error) => {
-    console.error(e.message);
-    process.exitCode = 1;
-  },
-);
+// run only as the entry script (tests import main)
+const entry = process.argv[1] ? resolve(process.argv[1]) : '';
+if (entry === fileURLToPath(import.meta.url) || entry.endsWith('/ggp-spatium') || entry.endsWith('cli.js'))
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code) process.exitCode = code;
+    },
+    (e: Error) => {
+      console.error(e.message);
+      process.exitCode = 1;
+    },
+  );
