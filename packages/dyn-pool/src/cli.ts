@@ -75,6 +75,11 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
     .option('--valid-fraction <x>', 'held-out fraction of the text', num('valid-fraction'), 0.05)
     .option('--eval-every <n>', 'validation BPC every n steps', int('eval-every'))
     .option('--eval-tokens <n>', 'at most this many validation tokens', int('eval-tokens'), 16384)
+    .option(
+      '--eval-stride <n>',
+      'score windows every n characters, only their last n (default: --seq-len)',
+      int('eval-stride'),
+    )
     .option('--checkpoint-every <n>', 'checkpoint every n steps', int('checkpoint-every'), 100)
     .option('--resume', 'continue the run saved in --checkpoint (a larger --steps stretches its schedule)')
     .option('--stop-at <step>', 'save and stop at this step (to train in pieces; --resume continues)', int('stop-at'))
@@ -158,7 +163,7 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
         },
         resume,
       );
-      const ev = evaluate(model, corpus, { seqLen: o.seqLen, maxTokens: o.evalTokens });
+      const ev = evaluate(model, corpus, { seqLen: o.seqLen, maxTokens: o.evalTokens, stride: o.evalStride });
       const summary = {
         boundary: model.config.boundary,
         steps: stats.step,
@@ -190,6 +195,7 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
     .argument('<text>', 'UTF-8 text file')
     .option('--strict', 'characters outside the vocabulary are an error (default: the unknown symbol)')
     .option('--max-tokens <n>', 'score at most this many characters', int('max-tokens'))
+    .option('--stride <n>', 'windows every n characters, scoring their last n (paper: 512 of 2048)', int('stride'))
     .option('--json', 'print JSON')
     .action(async (ckpt: string, file: string, o) => {
       const t = loadTrained(new Uint8Array(await readFile(ckpt)));
@@ -202,7 +208,11 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
         tokenizer: t.tokenizer,
       });
       const rss0 = process.memoryUsage().rss;
-      const ev = evaluate(t.model, corpus, { seqLen: t.config.model.maxSeqLen, maxTokens: o.maxTokens });
+      const ev = evaluate(t.model, corpus, {
+        seqLen: t.config.model.maxSeqLen,
+        maxTokens: o.maxTokens,
+        stride: o.stride,
+      });
       const r = { ...ev, unknown: corpus.unknownInValid, peakRssBytes: Math.max(rss0, process.memoryUsage().rss) };
       if (o.json) out(JSON.stringify(r));
       else

@@ -110,4 +110,24 @@ describe('training, checkpoints and the CLI', () => {
     const out = generate(t.model, corpus.valid.slice(0, 30), { maxNewTokens: 3, temperature: 0 });
     expect(out.length).toBe(33);
   });
+
+  it('evaluates in overlapping windows: each character scored once, with more context', () => {
+    manualSeed(2);
+    const corpus = prepareCorpus(text(300), { source: 'fixed' });
+    const model = new HourglassLM({
+      vocabSize: corpus.vocab.size,
+      dModel: 16,
+      nHeads: 2,
+      layers: [1, 1, 1],
+      boundary: 'fixed',
+      fixedK: 2,
+      maxSeqLen: 16,
+    });
+    const plain = evaluate(model, corpus, { seqLen: 16, maxTokens: 64 });
+    expect(plain.tokens).toBe(64);
+    const strided = evaluate(model, corpus, { seqLen: 16, maxTokens: 64, stride: 4 });
+    expect(strided.tokens).toBe(64); // 16 + 12 windows × 4
+    expect(evaluate(model, corpus, { seqLen: 16, maxTokens: 64, stride: 16 }).bpc).toBeCloseTo(plain.bpc, 6);
+    expect(() => evaluate(model, corpus, { seqLen: 16, stride: 17 })).toThrow(/stride must be an integer in \[1, 16\]/);
+  });
 });
