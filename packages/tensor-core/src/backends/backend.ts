@@ -59,6 +59,21 @@ export interface View {
 
 export type BackendName = 'cpu' | 'webgpu';
 
+/** Scalars of one Adam/AdamW step (PyTorch's order): bias corrections are folded in by the caller. */
+export interface AdamScalars {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** L2 decay added to the gradient (Adam) or decoupled p·(1 − lr·wd) first (AdamW). */
+  weightDecay: number;
+  decoupled: boolean;
+  /** lr / (1 − β1^t) */
+  stepSize: number;
+  /** √(1 − β2^t) */
+  bc2Sqrt: number;
+}
+
 export interface Kernels {
   unary(op: UnaryOp, x: View): Storage;
   /** `a` and `b` are already broadcast to one shape (stride-0 dims). */
@@ -101,4 +116,34 @@ export interface Kernels {
   /** In-place write of `src` (same shape) into the strided view `dst`. */
   assign(dst: View, src: View): void;
   free(s: Storage): void;
+  // Fused kernels (float32 only; callers fall back to composites for other dtypes).
+  /** softmax (or log-softmax) over the last dim: row max, exp-sum and normalise in one pass per row. */
+  softmax(x: View, log: boolean): Storage;
+  /** The VJP of `softmax` from its output `y`: y·(g − Σg·y), or for log-softmax g − exp(y)·Σg. */
+  softmaxBackward(y: View, g: View, log: boolean): Storage;
+  /**
+   * Layer norm (or RMS norm) of rows of the last `n` elements, with optional affine `weight`/`bias` [n]:
+   * [y, mean, rstd], the last two one per row (mean is 0 for RMS norm).
+   */
+  layerNorm(
+    x: View,
+    n: number,
+    weight: View | null,
+    bias: View | null,
+    eps: number,
+    rms: boolean,
+  ): [Storage, Storage, Storage];
+  /** dx, and dweight/dbias [n] (column sums) when `needW`/`needB`, of `layerNorm` from its saved statistics. */
+  layerNormBackward(
+    g: View,
+    x: View,
+    mean: View,
+    rstd: View,
+    weight: View | null,
+    rms: boolean,
+    needW: boolean,
+    needB: boolean,
+  ): [Storage, Storage | null, Storage | null];
+  /** One in-place Adam/AdamW step of contiguous float32 `p`, `m` (exp_avg), `v` (exp_avg_sq) from `grad`. */
+  adam(p: View, grad: View, m: View, v: View, s: AdamScalars): void;
 }

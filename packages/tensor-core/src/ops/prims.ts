@@ -3,7 +3,16 @@
 // adding a primitive means one function here, one kernel per backend (backends/backend.ts) and one
 // conformance row.
 import { type GradNode, isGradEnabled, noGrad } from '../autograd.js';
-import type { ArgReduceOp, BackendName, BinaryOp, CompareOp, ReduceOp, Storage, UnaryOp } from '../backends/backend.js';
+import type {
+  AdamScalars,
+  ArgReduceOp,
+  BackendName,
+  BinaryOp,
+  CompareOp,
+  ReduceOp,
+  Storage,
+  UnaryOp,
+} from '../backends/backend.js';
 import type { ComputeDType, DType } from '../dtype.js';
 import { isFloat } from '../dtype.js';
 import { AutogradError, DTypeError, fmtShape, ShapeError } from '../errors.js';
@@ -333,6 +342,65 @@ export function sort(x: Tensor, dim: number, descending: boolean): { values: Ten
   const indices = make(is, x.shape);
   record(values, 'sort', [x], [indices], (g, [idx]) => [scatterAdd(zerosOf(x.shape, g.dtype, x), dim, idx!, g)]);
   return { values, indices };
+}
+
+// ---------------------------------------------------------------- fused (float32; composites cover the rest)
+
+/** softmax (or log-softmax) over the last dim, in one kernel; its VJP is one kernel too. */
+export function softmax(x: Tensor, log: boolean): Tensor {
+  const op = log ? 'logSoftmax' : 'softmax';
+  use(op, x);
+  const y = make(k(x).softmax(x, log), x.shape);
+  return record(y, op, [x], [y], (g, [sy]) => [make(k(g).softmaxBackward(sy!, g, log), x.shape)]);
+}
+
+/**
+ * Layer norm (or RMS norm) over the last `n` elements of each row, with optional affine weight/bias
+ * (contiguous, n elements). The kernel saves each row's mean and rstd for the fused backward.
+ */
+export function layerNorm(
+  x: Tensor,
+  n: number,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps: number,
+  rms: boolean,
+): Tensor {
+  const op = rms ? 'rmsNorm' : 'layerNorm';
+  const affine = [weight, bias].filter((t): t is Tensor => t !== null);
+  use(op, x, ...affine);
+  const rows = n === 0 ? 0 : x.size / n;
+  const [ys, ms, rs] = k(x).layerNorm(x, n, weight, bias, eps, rms);
+  const y = make(ys, x.shape);
+  const mean = make(ms, [rows]);
+  const rstd = make(rs, [rows]);
+  const out = record(y, op, [x, ...affine], [x, mean, rstd, ...(weight ? [weight] : [])], (g, [sx, sm, sr, sw]) => {
+    const [dx, dw, db] = k(g).layerNormBackward(
+      g,
+      sx!,
+      sm!,
+      sr!,
+      sw ?? null,
+      rms,
+      weight?.requiresGrad ?? false,
+      bias?.requiresGrad ?? false,
+    );
+    return [
+      make(dx, x.shape),
+      ...(weight ? [dw && make(dw, weight.shape)] : []),
+      ...(bias ? [db && make(db, bias.shape)] : []),
+    ];
+  });
+  mean.dispose();
+  rstd.dispose();
+  return out;
+}
+
+/** One in-place Adam/AdamW step of `p`, `m`, `v` (same shape, contiguous float32) from `grad`. */
+export function adamStep(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, s: AdamScalars): void {
+  use('adam', p, grad, m, v);
+  k(p).adam(p, grad, m, v, s);
+  for (const t of [p, m, v]) t.storage.version++;
 }
 
 // ---------------------------------------------------------------- views (no kernel, only strides)

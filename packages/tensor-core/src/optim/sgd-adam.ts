@@ -1,5 +1,7 @@
 // SGD (momentum, Nesterov, weight decay), Adam and AdamW, with PyTorch's update rules.
 import { ValueError } from '../errors.js';
+import { adamStep, zerosLike } from '../ops/prims.js';
+import { isContiguous, sameShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { defined, Optimizer, type ParamGroup, setState } from './optimizer.js';
 
@@ -72,6 +74,24 @@ class AdamBase extends Optimizer<AdamOptions> {
     const [b1, b2] = g.betas!;
     const t = (state.scalars.step ?? 0) + 1;
     state.scalars.step = t;
+    if (!g.amsgrad && fusable(p, grad, state.tensors.exp_avg, state.tensors.exp_avg_sq)) {
+      // One in-place pass over p, grad and both moments (the composite below takes ~10).
+      if (!state.tensors.exp_avg) setState(state, 'exp_avg', zerosLike(p));
+      if (!state.tensors.exp_avg_sq) setState(state, 'exp_avg_sq', zerosLike(p));
+      const m = state.tensors.exp_avg!;
+      const v = state.tensors.exp_avg_sq!;
+      adamStep(p, grad, m, v, {
+        lr: g.lr,
+        beta1: b1,
+        beta2: b2,
+        eps: g.eps!,
+        weightDecay: g.weightDecay!,
+        decoupled: this.decoupled,
+        stepSize: g.lr / (1 - b1 ** t),
+        bc2Sqrt: Math.sqrt(1 - b2 ** t),
+      });
+      return;
+    }
     let d = grad;
     if (g.weightDecay) {
       if (this.decoupled) p.mul_(1 - g.lr * g.weightDecay);
@@ -96,6 +116,13 @@ class AdamBase extends Optimizer<AdamOptions> {
     const denom = vHat.sqrt().div(Math.sqrt(bc2)).add(g.eps!);
     p.sub_(m.div(denom).mul(g.lr / bc1));
   }
+}
+
+/** The fused step wants contiguous float32 tensors of one shape (moments absent on the first step). */
+function fusable(p: Tensor, grad: Tensor, m?: Tensor, v?: Tensor): boolean {
+  return [p, grad, m, v].every(
+    (t) => !t || (t.dtype === 'float32' && isContiguous(t.shape, t.strides) && sameShape(t.shape, p.shape)),
+  );
 }
 
 /** Adam with L2 weight decay added to the gradient (torch.optim.Adam). */

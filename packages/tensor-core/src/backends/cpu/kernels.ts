@@ -6,6 +6,7 @@ import { ValueError } from '../../errors.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../io/half.js';
 import { contiguousStrides, isContiguous, numel } from '../../shape.js';
 import type { BinaryOp, CompareOp, Kernels, ReduceOp, Storage, UnaryOp, View } from '../backend.js';
+import { fusedKernels } from './fused.js';
 import { gemm } from './matmul.js';
 import { forEachRow } from './strided.js';
 import {
@@ -269,6 +270,7 @@ function around(shape: readonly number[], dim: number) {
 }
 
 export const cpuKernels = {
+  ...fusedKernels,
   unary(op, x) {
     const out = allocArray(
       x.dtype === 'bool' || op === 'logicalNot' ? (op === 'logicalNot' ? 'bool' : x.dtype) : x.dtype,

@@ -13,6 +13,14 @@ import { DeviceLostError, SyncReadError, WebGPUError } from './errors.js';
 import { collapse, Params } from './layout.js';
 import { type CType, ctypeOf, load, store, WG } from './wgsl/common.wgsl.js';
 import { binaryExpr, compareExpr, fillShader, mapShader, type Operand, unaryExpr } from './wgsl/elementwise.wgsl.js';
+import {
+  adamShader,
+  layerNormBackwardShader,
+  layerNormColumnsShader,
+  layerNormShader,
+  softmaxBackwardShader,
+  softmaxShader,
+} from './wgsl/fused.wgsl.js';
 import { gatherShader, scatterAddShader, stridedScatterShader } from './wgsl/index.wgsl.js';
 import { type Epilogue, gemvShader, register4Shader, registerShader, tiledShader } from './wgsl/matmul.wgsl.js';
 import { argReduceShader, cumsumShader, reduceShader, sortShader } from './wgsl/reduce.wgsl.js';
@@ -591,6 +599,21 @@ function matmulInto(a: View, b: View, out: Storage, epi: EpilogueLeaves | null):
   for (const t of temps) webgpuKernels.free(t);
 }
 
+// ------------------------------------------------------------------ fused row kernels
+
+/** A float32 view as a contiguous buffer and offset: its own when it is one, else a copy (kept in `temps`). */
+function dense(v: View, op: string, temps: Storage[]): { buf: GPUBuffer; off: number } {
+  if (v.dtype === 'float32' && isContiguous(v.shape, v.strides)) return { buf: gbuf(v.storage, op), off: v.offset };
+  const s = contiguous(v, op);
+  temps.push(s);
+  return { buf: gbuf(s, op), off: 0 };
+}
+
+const lastDim = (v: View) => (v.shape.length ? v.shape[v.shape.length - 1]! : 1);
+const freeAll = (temps: Storage[]) => {
+  for (const t of temps) webgpuKernels.free(t);
+};
+
 // ------------------------------------------------------------------ the table
 
 export const webgpuKernels = {
@@ -899,5 +922,114 @@ export const webgpuKernels = {
     if (b.lazy) unpin(b);
     else if (b.pins > 0) b.freed = true;
     else release(b);
+  },
+
+  // Fused row kernels: one workgroup per row (see wgsl/fused.wgsl.ts).
+  softmax(x, log) {
+    const n = lastDim(x);
+    const total = numel(x.shape);
+    const rows = n === 0 ? 0 : total / n;
+    const out = alloc(total, 'float32', 'softmax');
+    if (rows === 0 || n === 0) return out;
+    const temps: Storage[] = [];
+    const X = dense(x, 'softmax', temps);
+    const p = new Params().u(rows, n, X.off);
+    run('softmax', `softmax:${log}`, () => softmaxShader(log), [X.buf, gbuf(out, 'softmax')], p, rows);
+    freeAll(temps);
+    return out;
+  },
+
+  softmaxBackward(y, g, log) {
+    const n = lastDim(y);
+    const total = numel(y.shape);
+    const rows = n === 0 ? 0 : total / n;
+    const out = alloc(total, 'float32', 'softmaxBackward');
+    if (rows === 0 || n === 0) return out;
+    const temps: Storage[] = [];
+    const Y = dense(y, 'softmaxBackward', temps);
+    const G = dense(g, 'softmaxBackward', temps);
+    const p = new Params().u(rows, n, Y.off, G.off);
+    const bufs = [Y.buf, G.buf, gbuf(out, 'softmaxBackward')];
+    run('softmaxBackward', `softmaxBwd:${log}`, () => softmaxBackwardShader(log), bufs, p, rows);
+    freeAll(temps);
+    return out;
+  },
+
+  layerNorm(x, n, weight, bias, eps, rms) {
+    const total = numel(x.shape);
+    const rows = n === 0 ? 0 : total / n;
+    const y = alloc(total, 'float32', 'layerNorm');
+    const mean = alloc(rows, 'float32', 'layerNorm');
+    const rstd = alloc(rows, 'float32', 'layerNorm');
+    if (rows === 0) return [y, mean, rstd];
+    const temps: Storage[] = [];
+    const X = dense(x, 'layerNorm', temps);
+    const W = weight && dense(weight, 'layerNorm', temps);
+    const B = bias && dense(bias, 'layerNorm', temps);
+    const p = new Params().u(rows, n, X.off, W?.off ?? 0, B?.off ?? 0).f(eps);
+    const bufs = [X.buf, ...(W ? [W.buf] : []), ...(B ? [B.buf] : [])];
+    bufs.push(gbuf(y, 'layerNorm'), gbuf(mean, 'layerNorm'), gbuf(rstd, 'layerNorm'));
+    run('layerNorm', `ln:${rms}:${!!W}:${!!B}`, () => layerNormShader(rms, !!W, !!B), bufs, p, rows);
+    freeAll(temps);
+    return [y, mean, rstd];
+  },
+
+  layerNormBackward(g, x, mean, rstd, weight, rms, needW, needB) {
+    const total = numel(x.shape);
+    const rows = numel(mean.shape);
+    const n = rows === 0 ? 0 : total / rows;
+    const op = 'layerNormBackward';
+    const dx = alloc(total, 'float32', op);
+    const dw = needW || needB ? alloc(n, 'float32', op) : null;
+    const db = needW || needB ? alloc(n, 'float32', op) : null;
+    if (rows === 0 || n === 0) {
+      if (dw) fillInto(dw, n, 0);
+      if (db) fillInto(db, n, 0);
+    } else {
+      const temps: Storage[] = [];
+      const G = dense(g, op, temps);
+      const X = dense(x, op, temps);
+      const M = dense(mean, op, temps);
+      const R = dense(rstd, op, temps);
+      const W = weight && dense(weight, op, temps);
+      const p = new Params().u(rows, n, G.off, X.off, M.off, R.off, W?.off ?? 0);
+      const bufs = [G.buf, X.buf, M.buf, R.buf, ...(W ? [W.buf] : []), gbuf(dx, op)];
+      run(op, `lnBwd:${rms}:${!!W}`, () => layerNormBackwardShader(rms, !!W), bufs, p, rows);
+      if (dw && db) {
+        const pc = new Params().u(rows, n, G.off, X.off, M.off, R.off);
+        const cb = [G.buf, X.buf, M.buf, R.buf, gbuf(dw, op), gbuf(db, op)];
+        run(op, 'lnCols', () => layerNormColumnsShader, cb, pc, groupsFor(n));
+      }
+      freeAll(temps);
+    }
+    const keepW = needW ? dw : null;
+    const keepB = needB ? db : null;
+    if (dw && !needW) webgpuKernels.free(dw);
+    if (db && !needB) webgpuKernels.free(db);
+    return [dx, keepW, keepB];
+  },
+
+  adam(p, grad, m, v, s) {
+    const n = numel(p.shape);
+    if (n === 0) return;
+    const temps: Storage[] = [];
+    const G = dense(grad, 'adam', temps);
+    const bufs = [gbuf(p.storage, 'adam'), G.buf, gbuf(m.storage, 'adam'), gbuf(v.storage, 'adam')];
+    // Pending expressions that read the old values run before the update overwrites them.
+    for (const t of [p, m, v]) settleReaders(live(t.storage.buf as GpuBuf, 'adam'), 'adam');
+    const prm = new Params()
+      .u(n, p.offset, G.off, m.offset, v.offset)
+      .f(1 - s.lr * s.weightDecay)
+      .f(s.weightDecay)
+      .f(s.beta1)
+      .f(1 - s.beta1)
+      .f(s.beta2)
+      .f(1 - s.beta2)
+      .f(s.bc2Sqrt)
+      .f(s.eps)
+      .f(s.stepSize)
+      .u((s.weightDecay !== 0 ? 1 : 0) | (s.decoupled ? 2 : 0));
+    run('adam', 'adam', () => adamShader, [bufs[0]!, bufs[1]!, bufs[2]!, bufs[3]!], prm, groupsFor(n));
+    freeAll(temps);
   },
 } satisfies Kernels;

@@ -4,6 +4,7 @@ import { noGrad } from '../../autograd.js';
 import { DTypeError, fmtShape, ShapeError, ValueError } from '../../errors.js';
 import { tidy } from '../../runtime.js';
 import type { Tensor } from '../../tensor.js';
+import * as P from '../prims.js';
 import { fromHost } from '../prims.js';
 import { bernoulliMask } from '../random.js';
 
@@ -12,6 +13,21 @@ function lastDims(op: string, x: Tensor, normalizedShape: readonly number[]): nu
   if (n > x.ndim || normalizedShape.some((s, i) => x.shape[x.ndim - n + i] !== s))
     throw new ShapeError(`${op}: normalizedShape ${fmtShape(normalizedShape)} does not end input ${fmtShape(x.shape)}`);
   return Array.from({ length: n }, (_, i) => x.ndim - n + i);
+}
+
+/** The fused primitive takes float32 throughout, weight/bias shaped like the normalised dims. */
+function canFuse(x: Tensor, normalizedShape: readonly number[], ...wb: (Tensor | null | undefined)[]): boolean {
+  return (
+    x.dtype === 'float32' &&
+    wb.every(
+      (t) =>
+        !t ||
+        (t.dtype === 'float32' &&
+          t.backend === x.backend &&
+          t.ndim === normalizedShape.length &&
+          t.shape.every((s, i) => s === normalizedShape[i])),
+    )
+  );
 }
 
 function affine(y: Tensor, weight?: Tensor | null, bias?: Tensor | null): Tensor {
@@ -38,6 +54,10 @@ export function layerNorm(
   return tidy(() => {
     const dims = lastDims('layerNorm', x, normalizedShape);
     const { eps = 1e-5 } = opts;
+    if (canFuse(x, normalizedShape, opts.weight, opts.bias)) {
+      const n = normalizedShape.reduce((a, b) => a * b, 1);
+      return P.layerNorm(x, n, opts.weight ?? null, opts.bias ?? null, eps, false);
+    }
     const mu = x.mean(dims, true);
     const c = x.sub(mu);
     const v = c.mul(c).mean(dims, true);
@@ -57,6 +77,10 @@ export function rmsNorm(
   return tidy(() => {
     const dims = lastDims('rmsNorm', x, normalizedShape);
     const { eps = 1.1920928955078125e-7 } = opts;
+    if (canFuse(x, normalizedShape, opts.weight)) {
+      const n = normalizedShape.reduce((a, b) => a * b, 1);
+      return P.layerNorm(x, n, opts.weight ?? null, null, eps, true);
+    }
     const ms = x.mul(x).mean(dims, true);
     const r = ms.add(eps).rsqrt();
     const y = x.mul(r);

@@ -1,0 +1,187 @@
+// Fused CPU kernels (TypeScript): softmax / log-softmax over the last dim and its VJP, layer norm (and RMS
+// norm) forward with its saved row statistics and a one-pass backward, and the in-place Adam/AdamW update.
+// Each replaces a chain of 4–10 elementwise and reduction kernels, each a full pass over memory, with one.
+// float32 only: the prims fall back to their composites for other dtypes.
+import { numel } from '../../shape.js';
+import type { AdamScalars, Kernels, Storage, View } from '../backend.js';
+import { forEachRow } from './strided.js';
+
+const fr = Math.fround;
+
+function store(buf: Float32Array): Storage {
+  return { backend: 'cpu', dtype: 'float32', length: buf.length, buf, refs: 0, version: 0 };
+}
+
+/** The view's elements, row-major: a subarray when it is contiguous, else a copy. */
+function dense(v: View): Float32Array {
+  const a = v.storage.buf as Float32Array;
+  const n = numel(v.shape);
+  let contiguous = true;
+  for (let d = v.shape.length - 1, s = 1; d >= 0; d--) {
+    if (v.shape[d] !== 1 && v.strides[d] !== s) contiguous = false;
+    s *= v.shape[d]!;
+  }
+  if (contiguous) return a.subarray(v.offset, v.offset + n);
+  const out = new Float32Array(n);
+  let oi = 0;
+  forEachRow(v.shape, [v.strides], [v.offset], (o, len, s) => {
+    let ai = o[0]!;
+    const st = s[0]!;
+    for (let i = 0; i < len; i++, ai += st) out[oi++] = a[ai]!;
+  });
+  return out;
+}
+
+const lastDim = (v: View) => (v.shape.length ? v.shape[v.shape.length - 1]! : 1);
+
+export const fusedKernels = {
+  softmax(x, log) {
+    const X = dense(x);
+    const n = lastDim(x);
+    const out = new Float32Array(X.length);
+    for (let r = 0; r < X.length; r += n) {
+      let m = Number.NEGATIVE_INFINITY;
+      for (let i = r; i < r + n; i++) if (X[i]! > m) m = X[i]!;
+      // A row of -inf (or one with NaN) gives NaN, as PyTorch's does.
+      if (m === Number.NEGATIVE_INFINITY) m = Number.NaN;
+      let s = 0;
+      if (log) {
+        for (let i = r; i < r + n; i++) s += Math.exp(X[i]! - m);
+        const l = m + Math.log(s);
+        for (let i = r; i < r + n; i++) out[i] = X[i]! - l;
+      } else {
+        for (let i = r; i < r + n; i++) {
+          const e = Math.exp(X[i]! - m);
+          out[i] = e;
+          s += e;
+        }
+        const inv = 1 / s;
+        for (let i = r; i < r + n; i++) out[i] = out[i]! * inv;
+      }
+    }
+    return store(out);
+  },
+
+  softmaxBackward(y, g, log) {
+    const Y = dense(y);
+    const G = dense(g);
+    const n = lastDim(y);
+    const out = new Float32Array(Y.length);
+    for (let r = 0; r < Y.length; r += n) {
+      let s = 0;
+      if (log) {
+        for (let i = r; i < r + n; i++) s += G[i]!;
+        for (let i = r; i < r + n; i++) out[i] = G[i]! - Math.exp(Y[i]!) * s;
+      } else {
+        for (let i = r; i < r + n; i++) s += G[i]! * Y[i]!;
+        for (let i = r; i < r + n; i++) out[i] = Y[i]! * (G[i]! - s);
+      }
+    }
+    return store(out);
+  },
+
+  layerNorm(x, n, weight, bias, eps, rms) {
+    const X = dense(x);
+    const W = weight && dense(weight);
+    const B = bias && dense(bias);
+    const rows = n === 0 ? 0 : X.length / n;
+    const y = new Float32Array(X.length);
+    const mean = new Float32Array(rows);
+    const rstd = new Float32Array(rows);
+    for (let r = 0, o = 0; r < rows; r++, o += n) {
+      let mu = 0;
+      if (!rms) {
+        for (let i = o; i < o + n; i++) mu += X[i]!;
+        mu /= n;
+      }
+      // Two passes (mean, then centred squares), as the composite did: no cancellation.
+      let ss = 0;
+      for (let i = o; i < o + n; i++) {
+        const c = X[i]! - mu;
+        ss += c * c;
+      }
+      const rs = 1 / Math.sqrt(fr(ss / n) + eps);
+      mean[r] = mu;
+      rstd[r] = rs;
+      for (let i = 0; i < n; i++) {
+        let v = (X[o + i]! - mu) * rs;
+        if (W) v *= W[i]!;
+        if (B) v += B[i]!;
+        y[o + i] = v;
+      }
+    }
+    return [store(y), store(mean), store(rstd)];
+  },
+
+  layerNormBackward(g, x, mean, rstd, weight, rms, needW, needB) {
+    const G = dense(g);
+    const X = dense(x);
+    const M = dense(mean);
+    const R = dense(rstd);
+    const W = weight && dense(weight);
+    const rows = M.length;
+    const n = rows === 0 ? 0 : X.length / rows;
+    const dx = new Float32Array(X.length);
+    const dw = needW ? new Float64Array(n) : null;
+    const db = needB ? new Float64Array(n) : null;
+    for (let r = 0, o = 0; r < rows; r++, o += n) {
+      const mu = M[r]!;
+      const rs = R[r]!;
+      // dx = rstd · (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·w; RMS norm drops the mean(ĝ) term.
+      let sg = 0;
+      let sgx = 0;
+      for (let i = 0; i < n; i++) {
+        const gi = G[o + i]!;
+        const xh = (X[o + i]! - mu) * rs;
+        const gh = W ? gi * W[i]! : gi;
+        sg += gh;
+        sgx += gh * xh;
+        if (dw) dw[i] = dw[i]! + gi * xh;
+        if (db) db[i] = db[i]! + gi;
+      }
+      const a = rms ? 0 : sg / n;
+      const b = sgx / n;
+      for (let i = 0; i < n; i++) {
+        const xh = (X[o + i]! - mu) * rs;
+        const gh = W ? G[o + i]! * W[i]! : G[o + i]!;
+        dx[o + i] = rs * (gh - a - xh * b);
+      }
+    }
+    return [store(dx), dw && store(Float32Array.from(dw)), db && store(Float32Array.from(db))];
+  },
+
+  adam(p, grad, m, v, s: AdamScalars) {
+    const P = p.storage.buf as Float32Array;
+    const M = m.storage.buf as Float32Array;
+    const V = v.storage.buf as Float32Array;
+    const G = dense(grad);
+    const n = G.length;
+    // Every constant and every step rounded to float32 as the composite's scalar tensors and kernels were,
+    // so the fused update matches it (and PyTorch's goldens) to the last bit in almost every element.
+    const decay = fr(1 - s.lr * s.weightDecay);
+    const wd = fr(s.weightDecay);
+    const b1 = fr(s.beta1);
+    const c1 = fr(1 - s.beta1);
+    const b2 = fr(s.beta2);
+    const c2 = fr(1 - s.beta2);
+    const bc2 = fr(s.bc2Sqrt);
+    const eps = fr(s.eps);
+    const step = fr(s.stepSize);
+    const useWd = s.weightDecay !== 0;
+    for (let i = 0; i < n; i++) {
+      const pi = p.offset + i;
+      let pv = P[pi]!;
+      let d = G[i]!;
+      if (useWd) {
+        if (s.decoupled) pv = fr(pv * decay);
+        else d = fr(d + fr(pv * wd));
+      }
+      const mv = fr(fr(M[m.offset + i]! * b1) + fr(d * c1));
+      const vv = fr(fr(V[v.offset + i]! * b2) + fr(fr(d * d) * c2));
+      M[m.offset + i] = mv;
+      V[v.offset + i] = vv;
+      const denom = fr(fr(fr(Math.sqrt(vv)) / bc2) + eps);
+      P[pi] = pv - fr(fr(mv / denom) * step);
+    }
+  },
+} satisfies Pick<Kernels, 'softmax' | 'softmaxBackward' | 'layerNorm' | 'layerNormBackward' | 'adam'>;
