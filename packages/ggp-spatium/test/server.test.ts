@@ -66,6 +66,15 @@ describe.skipIf(!haveSheets)('player server', () => {
     expect((await post('(ABORT m3)')).text).toBe('aborted');
   });
 
+  test('a playclock too short to think still gets a legal move at once', async () => {
+    const rules = sheet('connectFour').replace(/;[^\n]*/g, '');
+    expect((await post(startMessage('q1', 'red', rules, 0, 0))).text).toBe('ready');
+    const t0 = performance.now();
+    const mv = await post('(PLAY q1 NIL)');
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(mv.text).toMatch(/^\(drop [1-8]\)$/);
+    expect((await post('(ABORT q1)')).text).toBe('aborted');
+  });
   test('the referee plays a match against the server by URL and writes a record', async () => {
     const rec = await playMatch(sheet('ticTacToe'), [new RemoteAgent(url), new LocalAgent(new RandomPlayer(), 3)], {
       startclock: 1,
