@@ -847,6 +847,7 @@ export class CompiledMachine implements GameMachine<CState, number> {
   private readonly terminalRel: number;
   private readonly goalRel: number;
   private readonly initRel: number;
+  private readonly seesRel: number;
   private readonly sc: number[];
 
   constructor(readonly program: CompiledProgram) {
@@ -873,6 +874,7 @@ export class CompiledMachine implements GameMachine<CState, number> {
     this.terminalRel = find('terminal', 0);
     this.goalRel = find('goal', 2);
     this.initRel = find('init', 1);
+    this.seesRel = find('sees', 2);
     this.sc = program.computeOf;
     // state-independent relations, once (with an empty state loaded)
     this.load({ ids: new Int32Array(0) });
@@ -968,6 +970,24 @@ export class CompiledMachine implements GameMachine<CState, number> {
       return id;
     });
     return this.next(s, joint);
+  }
+  percepts(s: CState, jointMoves: ReadonlyArray<string | number>, role: string): string[] {
+    const r = this.roleIndex(role);
+    const joint = jointMoves.map((m) => (typeof m === 'number' ? m : this.parseMove(m)!));
+    this.load(s);
+    const C = this.C;
+    let changed = false;
+    for (let i = 0; i < joint.length; i++)
+      if (C.joint[i] !== joint[i]) {
+        C.joint[i] = joint[i]!;
+        changed = true;
+      }
+    if (changed) C.m++;
+    const R = this.ensure(this.seesRel, 'C.m');
+    if (!R) return [];
+    const out = new Set<string>();
+    for (let i = 0; i < R.n; i++) if (R.d[2 * i] === C.roleT[r]) out.add(this.T.text(R.d[2 * i + 1]!));
+    return [...out].sort();
   }
   isTerminal(s: CState): boolean {
     this.load(s);

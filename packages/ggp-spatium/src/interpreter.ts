@@ -387,6 +387,13 @@ export class InterpreterMachine implements GameMachine<IState, Ground> {
       throw new IllegalMoveError(`expected ${this.roleNames.length} moves (one per role), got ${joint.length}`);
     return this.next(s, joint);
   }
+  percepts(s: IState, jointMoves: ReadonlyArray<string | Ground>, role: string): string[] {
+    const joint = jointMoves.map((m) => (typeof m === 'string' ? this.parseMove(m)! : m));
+    this.ctx(s, joint);
+    const out = this.prover.ask('sees', [this.roleNames[this.roleIndex(role)]!, 0]).map((t) => gtext(t[1]!));
+    this.ctx(s, null);
+    return [...new Set(out)].sort();
+  }
   isTerminal(s: IState): boolean {
     this.ctx(s, null);
     return this.prover.ask('terminal', []).length > 0;

@@ -27,6 +27,8 @@ export interface GameMachine<S = unknown, M = unknown> {
   parseMove(text: string): M | undefined;
   /** a key equal for equal states (for transposition tables) */
   stateKey(state: S): string;
+  /** GDL-II: what `role` sees when `jointMoves` are played in `state` (canonical text, sorted) */
+  percepts(state: S, jointMoves: ReadonlyArray<string | M>, role: string): string[];
 }
 
 /** Goal of every role, with null for undefined (the max value if a sheet gives several). */

@@ -170,3 +170,36 @@ describe.skipIf(!haveSheets).each(engines)('edge cases on the %s', (_name, load)
     expect(() => m.legalMoves(s, 'nobody')).toThrow(/unknown role/);
   });
 });
+
+describe.each(engines)('GDL-II on the %s', (_name, load) => {
+  // a tiny game with the random role and private percepts: random hides a coin, the guesser sees a hint
+  const kif = `(role random) (role guesser)
+    (init (phase hide))
+    (<= (legal random (hide ?c)) (true (phase hide)) (coin ?c))
+    (<= (legal random noop) (true (phase guess)))
+    (<= (legal guesser noop) (true (phase hide)))
+    (<= (legal guesser (guess ?c)) (true (phase guess)) (coin ?c))
+    (coin heads) (coin tails)
+    (<= (sees guesser (hint ?c)) (does random (hide ?c)) (not (true (secret))))
+    (<= (sees random (told ?c)) (does guesser (guess ?c)))
+    (<= (next (hidden ?c)) (does random (hide ?c)))
+    (<= (next (hidden ?c)) (true (hidden ?c)))
+    (<= (next (phase guess)) (true (phase hide)))
+    (<= (next (phase done)) (true (phase guess)))
+    (<= (next (right)) (does guesser (guess ?c)) (true (hidden ?c)))
+    (<= terminal (true (phase done)))
+    (<= (goal guesser 100) (true right)) (<= (goal guesser 0) (not (true right)))
+    (goal random 0)`;
+  test('sees gives each role its percepts', () => {
+    const m = load(kif);
+    const s = m.initialState();
+    expect(m.roles()).toEqual(['random', 'guesser']);
+    expect(m.percepts(s, ['(hide tails)', 'noop'], 'guesser')).toEqual(['(hint tails)']);
+    expect(m.percepts(s, ['(hide tails)', 'noop'], 'random')).toEqual([]);
+    const t = m.nextState(s, ['(hide tails)', 'noop']);
+    expect(m.percepts(t, ['noop', '(guess heads)'], 'random')).toEqual(['(told heads)']);
+    const u = m.nextState(t, ['noop', '(guess tails)']);
+    expect(m.isTerminal(u)).toBe(true);
+    expect(m.goal(u, 'guesser')).toBe(100);
+  });
+});
