@@ -93,6 +93,8 @@ const PAGE = 65536;
 const BASE = PAGE;
 const MAX_PAGES = 65536;
 
+const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+
 function decode(b64: string): Uint8Array<ArrayBuffer> {
   const s = atob(b64);
   const out = new Uint8Array(s.length);
@@ -102,7 +104,9 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
 
 function load(): Engine | null {
   if (typeof WebAssembly !== 'object') return null;
-  const shared = typeof SharedArrayBuffer === 'function';
+  // Shared memory needs SharedArrayBuffer (browsers: cross-origin isolated pages); TESSERA_WASM_SHARED=0
+  // forces the private-memory engine, whose results are copied out of wasm memory instead of kept there.
+  const shared = typeof SharedArrayBuffer === 'function' && env?.TESSERA_WASM_SHARED !== '0';
   const order: [Engine['path'], string, boolean][] = [
     ['wasm-fma', builds.relaxedShared, true],
     ['wasm-fma', builds.relaxed, false],
@@ -127,7 +131,6 @@ function load(): Engine | null {
   return null;
 }
 
-const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
 let engine: Engine | null | undefined;
 let forceTs = env?.TESSERA_CPU === 'ts';
 
