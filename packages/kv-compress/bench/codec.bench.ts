@@ -45,7 +45,7 @@ const fp16MB = (test.n * 256 * 2 * 2) / 1e6;
 record({
   package: 'kv-compress',
   case: 'calibrate PCA p=256, 1024 rows',
-  impl: 'jacobi',
+  impl: 'tridiagonal QL',
   unit: 'ms',
   value: pcaMs,
   higherIsBetter: false,
