@@ -31,7 +31,7 @@ const USAGE = `usage: ggp-spatium <command> [options]
   serve [--port 9147] [--player uct]        GGP protocol player server
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N] [--seed 1] [--out w.json]
                                             SGA tuning of feature weights and the UCT constant by self-play
-  conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name] [--inprocess]
+  conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name] [--from i] [--to j] [--inprocess]
                                             parse / mGDL / compile / compiled ≡ interpreter over every sheet`;
 
 const read = (f: string) => readFileSync(f, 'utf8');
@@ -85,6 +85,8 @@ export async function main(argv: string[]): Promise<number> {
       weights: { type: 'string' },
       iterations: { type: 'string' },
       inprocess: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
     },
   });
   const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
@@ -223,7 +225,9 @@ export async function main(argv: string[]): Promise<number> {
               .filter((f) => f.endsWith('.kif'))
               .map((f) => `test/${f}`)
           : []),
-      ].filter((f) => !o.only || f.includes(o.only));
+      ]
+        .filter((f) => !o.only || f.includes(o.only))
+        .slice(num(o.from, 1) - 1, num(o.to, Number.POSITIVE_INFINITY));
       const reports: SheetReport[] = [];
       for (const [i, f] of names.entries()) {
         const r = o.inprocess
