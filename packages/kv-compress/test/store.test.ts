@@ -1,7 +1,9 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, describe, expect, it } from 'vitest';
+import { IndexedDBBackend } from '../src/idb.js';
 import { FileBackend } from '../src/node.js';
 import { KVCacheStore, MemoryBackend, prefixKey, type StoreBackend, unwrapEntry, wrapEntry } from '../src/store.js';
 
@@ -13,6 +15,7 @@ afterAll(async () => {
 
 const backends: [string, () => Promise<StoreBackend>][] = [
   ['memory', async () => new MemoryBackend()],
+  ['IndexedDB (fake-indexeddb)', async () => new IndexedDBBackend('t', new IDBFactory())],
   [
     'filesystem',
     async () => {
