@@ -234,7 +234,8 @@ export async function main(argv: string[]): Promise<number> {
           ? conformSheet(f.replace(/\.kif$/, ''), read(join(dir, f)), { playouts, timeLimitMs: timeS * 1000, seed: 1 })
           : await conformOneIsolated(join(dir, f), f.replace(/\.kif$/, ''), playouts, timeS);
         reports.push(r);
-        const flag = r.pass ? (r.timedOut ? 'partial' : 'pass') : r.compile ? 'FAIL' : 'no-compile';
+        const killed = r.error?.startsWith('killed') ?? false;
+        const flag = r.pass ? (r.timedOut ? 'partial' : 'pass') : killed ? 'killed' : r.compile ? 'FAIL' : 'no-compile';
         console.log(
           `[${i + 1}/${names.length}] ${r.name.padEnd(36)} ${flag.padEnd(10)} ${r.playouts} playouts ${r.states} states${r.error ? `  ${r.error.slice(0, 160)}` : ''}`,
         );
@@ -250,6 +251,8 @@ export async function main(argv: string[]): Promise<number> {
         pass: c((r) => r.pass === true && !r.timedOut),
         passPartial: c((r) => r.pass === true && r.timedOut),
         fail: c((r) => r.pass === false),
+        /** ran past the hard limit (compile + check): unknown */
+        killed: c((r) => r.error?.startsWith('killed') ?? false),
         playouts,
         timeLimitS: timeS,
       };
@@ -322,7 +325,7 @@ function conformOneIsolated(file: string, name: string, playouts: number, timeS:
           states: 0,
           timedOut: true,
           compileMs: 0,
-          error: `killed after ${timeS * 3 + 30} s or crashed (${size} bytes): ${err.split('\n').slice(-3).join(' ').slice(0, 200)}`,
+          error: `killed after ${timeS * 3 + 30} s or crashed (${size} bytes; parse/valid/mGDL from the parent): ${err.split('\n').slice(-3).join(' ').slice(0, 200)}`,
         });
       }
     });
