@@ -893,6 +893,7 @@ if (PART === 'fma') {
   for (const name of [...cases.map((c) => c.name), MLP_CASE, TR_CASE]) {
     const mine = rows.filter((r) => r.case === name && r.impl.startsWith('tessera wasm'));
     const peers = rows.filter((r) => r.case === name && !r.impl.startsWith('tessera'));
+    if (!mine.length || !peers.length) continue;
     const ratio = (m: BenchRow, p: BenchRow) => (m.higherIsBetter ? m.value / p.value : p.value / m.value);
     const parts = peers.map(
       (p) =>
