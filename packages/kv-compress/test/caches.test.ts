@@ -188,6 +188,28 @@ describe('CausalLM decoding through each cache', () => {
         expect(relErr(g, reference[i]!)).toBeLessThan(tol);
       });
     });
+  it('KVTC re-compresses every c tokens while decoding, keeping sinks and a window of w to w + c − 1 raw', () => {
+    const s = new KVTCStorage(cal, fitPlan(cal, calRows, { ratio: 8 }), { sinks: 4, window: 8, every: 4 });
+    const cache = new nn.KVCache(s);
+    noGrad(() => {
+      for (const [i, ids] of [prompt, ...cont.map((t) => [t])].entries()) {
+        tidy(
+          () => void model.forward(tensor(Int32Array.from(ids), { shape: [1, ids.length], dtype: 'int32' }), { cache }),
+        );
+        const L = 40 + i;
+        const chunks = s.chunks;
+        let at = 4;
+        for (const c of chunks) {
+          expect(c.start).toBe(at);
+          expect(c.count % 4).toBe(0);
+          at += c.count;
+        }
+        expect(L - at).toBeGreaterThanOrEqual(8);
+        expect(L - at).toBeLessThan(12);
+      }
+    });
+    expect(s.chunks.length).toBeGreaterThan(2); // the prefill chunk, then one every 4 decoded tokens
+  });
   it('a serialised KVTC cache restores and continues exactly like the live one', () => {
     const plan = fitPlan(cal, calRows, { ratio: 4 });
     const live = new KVTCStorage(cal, plan, { sinks: 4, window: 8, every: 4 });
