@@ -5,8 +5,17 @@
 import { numel } from '../../shape.js';
 import type { AdamScalars, Kernels, Storage, View } from '../backend.js';
 import { forEachRow } from './strided.js';
+import { Arena, releaseStorageArray, wasm, wasmUnary } from './wasm.js';
 
 const fr = Math.fround;
+
+/** An output array: in the wasm arena where the engine shares its memory (no GC churn), else on the JS heap. */
+function alloc(n: number): Float32Array {
+  const e = wasm();
+  if (!e?.shared || n === 0) return new Float32Array(n);
+  const a = Arena.of(e);
+  return a.view(Float32Array, a.alloc(n * 4), n);
+}
 
 function store(buf: Float32Array): Storage {
   return { backend: 'cpu', dtype: 'float32', length: buf.length, buf, refs: 0, version: 0 };
@@ -32,50 +41,73 @@ function dense(v: View): Float32Array {
   return out;
 }
 
+/**
+ * exp of every element: a new array from the wasm kernel, or (on the TypeScript path and for small
+ * inputs) computed in place in `a` when `inPlace`, else in a new array.
+ */
+function expOf(a: Float32Array, inPlace = true): Float32Array {
+  const w = wasmUnary('exp', a);
+  if (w) return w;
+  const out = inPlace ? a : alloc(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = Math.exp(a[i]!);
+  return out;
+}
+
 const lastDim = (v: View) => (v.shape.length ? v.shape[v.shape.length - 1]! : 1);
 
 export const fusedKernels = {
   softmax(x, log) {
     const X = dense(x);
     const n = lastDim(x);
-    const out = new Float32Array(X.length);
+    // z = x − rowmax, then exp by the wasm SIMD kernel where it runs (one vector pass beats Math.exp per
+    // element several times over), then the row sums and the normalisation.
+    const z = alloc(X.length);
     for (let r = 0; r < X.length; r += n) {
       let m = Number.NEGATIVE_INFINITY;
       for (let i = r; i < r + n; i++) if (X[i]! > m) m = X[i]!;
       // A row of -inf (or one with NaN) gives NaN, as PyTorch's does.
       if (m === Number.NEGATIVE_INFINITY) m = Number.NaN;
+      for (let i = r; i < r + n; i++) z[i] = X[i]! - m;
+    }
+    const e = expOf(z, !log);
+    for (let r = 0; r < X.length; r += n) {
       let s = 0;
+      for (let i = r; i < r + n; i++) s += e[i]!;
       if (log) {
-        for (let i = r; i < r + n; i++) s += Math.exp(X[i]! - m);
-        const l = m + Math.log(s);
-        for (let i = r; i < r + n; i++) out[i] = X[i]! - l;
+        const l = Math.log(s);
+        for (let i = r; i < r + n; i++) z[i] = z[i]! - l;
       } else {
-        for (let i = r; i < r + n; i++) {
-          const e = Math.exp(X[i]! - m);
-          out[i] = e;
-          s += e;
-        }
         const inv = 1 / s;
-        for (let i = r; i < r + n; i++) out[i] = out[i]! * inv;
+        for (let i = r; i < r + n; i++) e[i] = e[i]! * inv;
       }
     }
-    return store(out);
+    if (log) {
+      if (e !== z) releaseStorageArray(e);
+      return store(z);
+    }
+    if (e !== z) releaseStorageArray(z);
+    return store(e);
   },
 
   softmaxBackward(y, g, log) {
     const Y = dense(y);
     const G = dense(g);
     const n = lastDim(y);
-    const out = new Float32Array(Y.length);
+    if (log) {
+      // g − softmax·Σg, softmax = exp(y).
+      const out = expOf(Y, false);
+      for (let r = 0; r < Y.length; r += n) {
+        let s = 0;
+        for (let i = r; i < r + n; i++) s += G[i]!;
+        for (let i = r; i < r + n; i++) out[i] = G[i]! - out[i]! * s;
+      }
+      return store(out);
+    }
+    const out = alloc(Y.length);
     for (let r = 0; r < Y.length; r += n) {
       let s = 0;
-      if (log) {
-        for (let i = r; i < r + n; i++) s += G[i]!;
-        for (let i = r; i < r + n; i++) out[i] = G[i]! - Math.exp(Y[i]!) * s;
-      } else {
-        for (let i = r; i < r + n; i++) s += G[i]! * Y[i]!;
-        for (let i = r; i < r + n; i++) out[i] = Y[i]! * (G[i]! - s);
-      }
+      for (let i = r; i < r + n; i++) s += G[i]! * Y[i]!;
+      for (let i = r; i < r + n; i++) out[i] = Y[i]! * (G[i]! - s);
     }
     return store(out);
   },
@@ -85,9 +117,9 @@ export const fusedKernels = {
     const W = weight && dense(weight);
     const B = bias && dense(bias);
     const rows = n === 0 ? 0 : X.length / n;
-    const y = new Float32Array(X.length);
-    const mean = new Float32Array(rows);
-    const rstd = new Float32Array(rows);
+    const y = alloc(X.length);
+    const mean = alloc(rows);
+    const rstd = alloc(rows);
     for (let r = 0, o = 0; r < rows; r++, o += n) {
       let mu = 0;
       if (!rms) {
@@ -121,7 +153,7 @@ export const fusedKernels = {
     const W = weight && dense(weight);
     const rows = M.length;
     const n = rows === 0 ? 0 : X.length / rows;
-    const dx = new Float32Array(X.length);
+    const dx = alloc(X.length);
     const dw = needW ? new Float64Array(n) : null;
     const db = needB ? new Float64Array(n) : null;
     for (let r = 0, o = 0; r < rows; r++, o += n) {
@@ -147,7 +179,12 @@ export const fusedKernels = {
         dx[o + i] = rs * (gh - a - xh * b);
       }
     }
-    return [store(dx), dw && store(Float32Array.from(dw)), db && store(Float32Array.from(db))];
+    const f32 = (a: Float64Array) => {
+      const o = alloc(a.length);
+      o.set(a);
+      return store(o);
+    };
+    return [store(dx), dw && f32(dw), db && f32(db)];
   },
 
   adam(p, grad, m, v, s: AdamScalars) {
