@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
-//   tessera-kv-compress train [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
+//   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--quick]
 //   tessera-kv-compress inspect cache.tkvc
 import { readFileSync, writeFileSync } from 'node:fs';
-import { loadModel, saveModel, trainModel } from './eval/model.js';
+import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from './eval/model.js';
 import { markdownReport } from './eval/report.js';
 import { runSuite } from './eval/suite.js';
 import { readHeader } from './format.js';
@@ -22,6 +22,7 @@ if (cmd === 'train') {
     maxSeconds: arg('seconds') ? Number(arg('seconds')) : undefined,
     seed: Number(arg('seed', '0')),
     lr: Number(arg('lr', '3e-3')),
+    config: arg('size') === 'wide' ? EVAL_MODEL_WIDE : EVAL_MODEL,
     init: arg('init') ? new Uint8Array(readFileSync(arg('init')!)) : undefined,
     log: (s) => console.log(`step ${s.step}  loss ${s.loss.toFixed(4)}  ${s.seconds.toFixed(0)} s`),
   });

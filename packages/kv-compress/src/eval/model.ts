@@ -13,7 +13,11 @@ export const EVAL_MODEL: nn.CausalLMConfig = {
   dFF: 128,
 };
 
+/** A wider variant: 4 layers × 4 KV heads × d_head 16, p = 256 per K and V (the research note's LM-S size of p). */
+export const EVAL_MODEL_WIDE: nn.CausalLMConfig = { ...EVAL_MODEL, nLayers: 4, nKvHeads: 4 };
+
 export interface TrainOptions {
+  config?: nn.CausalLMConfig;
   steps?: number;
   batch?: number;
   length?: number;
@@ -28,7 +32,7 @@ export interface TrainOptions {
 
 export function trainModel(o: TrainOptions = {}): nn.CausalLM {
   manualSeed(o.seed ?? 0);
-  const model = o.init ? loadModel(o.init) : new nn.CausalLM(EVAL_MODEL);
+  const model = o.init ? loadModel(o.init) : new nn.CausalLM(o.config ?? EVAL_MODEL);
   model.train();
   const steps = o.steps ?? 1200;
   const lr = o.lr ?? 3e-3;
@@ -75,7 +79,8 @@ export function saveModel(model: nn.CausalLM): Uint8Array {
 
 export function loadModel(bytes: Uint8Array): nn.CausalLM {
   const state = io.loadSafetensors(bytes);
-  const model = new nn.CausalLM(EVAL_MODEL);
+  const config = state.metadata.config ? (JSON.parse(state.metadata.config) as nn.CausalLMConfig) : EVAL_MODEL;
+  const model = new nn.CausalLM(config);
   model.loadStateDict(state.tensors);
   model.eval();
   return model;
