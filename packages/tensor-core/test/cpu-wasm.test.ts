@@ -2,6 +2,7 @@
 // odd sizes and on transposed, strided, flipped and broadcast operands; strided copies (im2col windows,
 // permutes, flips, int32); the committed .wasm against its source.
 import { afterEach, describe, expect, test } from 'vitest';
+import type { View } from '../src/backends/backend.js';
 import * as builds from '../src/backends/cpu/wasm/kernels.wasm.js';
 import { Arena, arenaStats, cpuPath, setCpuPath, WasmMemoryError, wasm, wasmCopy } from '../src/backends/cpu/wasm.js';
 import { F, manualSeed, pad, randint, randn, type Tensor, tensor, tidy, where } from '../src/index.js';
@@ -338,5 +339,37 @@ test('compare, where and leading-dim sums on the wasm path equal the TypeScript 
     const t = tidy(() => Array.from(f().dataSync()));
     setCpuPath('auto');
     expect(w).toEqual(t);
+  }
+});
+
+test('the wasm Adam/AdamW step equals the TypeScript fused kernel bit for bit (operands staged from JS arrays, p at an offset)', async () => {
+  const { cpuKernels } = await import('../src/backends/cpu/kernels.js');
+  const { fusedKernels } = await import('../src/backends/cpu/fused.js');
+  const n = 4099;
+  const rnd = (seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 3);
+  const view = (buf: Float32Array, offset = 0): View => ({
+    storage: { backend: 'cpu', dtype: 'float32', length: buf.length, buf, refs: 1, version: 0 },
+    shape: [n],
+    strides: [1],
+    offset,
+    dtype: 'float32',
+  });
+  for (const [decoupled, weightDecay] of [
+    [false, 0],
+    [false, 0.01],
+    [true, 0.01],
+  ] as const) {
+    const s = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, decoupled, stepSize: 0.01, bc2Sqrt: 0.05 };
+    const g = rnd(1);
+    const run = (k: typeof fusedKernels.adam) => {
+      // p at an offset inside a larger storage, m/v fresh, v non-negative
+      const p = new Float32Array(n + 5);
+      p.set(rnd(2), 5);
+      const m = rnd(3);
+      const v = rnd(4).map(Math.abs);
+      for (let step = 0; step < 3; step++) k(view(p, 5), view(g), view(m), view(v), s);
+      return [p, m, v];
+    };
+    expect(run(cpuKernels.adam)).toEqual(run(fusedKernels.adam));
   }
 });

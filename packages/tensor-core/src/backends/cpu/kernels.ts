@@ -11,6 +11,7 @@ import { gemm } from './matmul.js';
 import { forEachRow } from './strided.js';
 import {
   releaseStorageArray,
+  wasmAdam,
   wasmAssign,
   wasmBinary,
   wasmColumnSum,
@@ -271,6 +272,11 @@ function around(shape: readonly number[], dim: number) {
 
 export const cpuKernels = {
   ...fusedKernels,
+
+  adam(p, grad, m, v, s) {
+    if (!wasmAdam(p, grad, m, v, s)) fusedKernels.adam(p, grad, m, v, s);
+  },
+
   unary(op, x) {
     const out = allocArray(
       x.dtype === 'bool' || op === 'logicalNot' ? (op === 'logicalNot' ? 'bool' : x.dtype) : x.dtype,

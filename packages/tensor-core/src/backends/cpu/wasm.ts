@@ -5,7 +5,7 @@
 // `setCpuPath('ts')` (or TESSERA_CPU=ts in the environment) forces the TypeScript reference kernels.
 import { TesseraError } from '../../errors.js';
 import { contiguousStrides, isContiguous, numel } from '../../shape.js';
-import type { BinaryOp, CompareOp, UnaryOp, View } from '../backend.js';
+import type { AdamScalars, BinaryOp, CompareOp, UnaryOp, View } from '../backend.js';
 import { collapse } from './strided.js';
 import * as builds from './wasm/kernels.wasm.js';
 
@@ -41,6 +41,23 @@ interface WasmExports {
   fill32(dst: number, bits: number, n: number): void;
   unary(op: number, dst: number, src: number, n: number): void;
   colsum(dst: number, src: number, R: number, C: number): void;
+  adam(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    decay: number,
+    wd: number,
+    b1: number,
+    c1: number,
+    b2: number,
+    c2: number,
+    bc2: number,
+    eps: number,
+    step: number,
+    flags: number,
+  ): void;
   select(
     dst: number,
     cond: number,
@@ -576,6 +593,55 @@ export function wasmColumnSum(x: View, dims: readonly number[]): Float32Array | 
     const p = T.arena.alloc(C * 4);
     e.x.colsum(p, src, R, C);
     return T.arena.view(Float32Array, p, C);
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * The fused Adam/AdamW step in wasm SIMD, bit-identical to the TypeScript kernel (every operation rounded to
+ * float32 in the same order). Parameters and moments outside the arena are staged and copied back. False
+ * where the TypeScript kernel should run (small or non-contiguous tensors).
+ */
+export function wasmAdam(p: View, grad: View, m: View, v: View, s: AdamScalars): boolean {
+  const e = wasm();
+  const n = numel(p.shape);
+  if (!e || n < 4096) return false;
+  for (const t of [p, grad, m, v])
+    if (t.dtype !== 'float32' || !isContiguous(t.shape, t.strides) || numel(t.shape) !== n) return false;
+  const T = new Temps(Arena.of(e));
+  try {
+    const back: [Float32Array, number, number][] = [];
+    const inPlace = (t: View): number => {
+      const data = t.storage.buf as Float32Array;
+      const at = place(e, T, data, [n], [1], t.offset, n)!;
+      if (T.arena.addressOf(data) < 0) back.push([data, t.offset, at]);
+      return at;
+    };
+    const pp = inPlace(p);
+    const pm = inPlace(m);
+    const pv = inPlace(v);
+    const pg = place(e, T, grad.storage.buf as Float32Array, [n], [1], grad.offset, n)!;
+    const fr = Math.fround;
+    e.x.adam(
+      pp,
+      pg,
+      pm,
+      pv,
+      n,
+      fr(1 - s.lr * s.weightDecay),
+      fr(s.weightDecay),
+      fr(s.beta1),
+      fr(1 - s.beta1),
+      fr(s.beta2),
+      fr(1 - s.beta2),
+      fr(s.bc2Sqrt),
+      fr(s.eps),
+      fr(s.stepSize),
+      (s.weightDecay !== 0 ? 1 : 0) | (s.decoupled ? 2 : 0),
+    );
+    for (const [data, off, at] of back) data.set(new Float32Array(e.memory.buffer, at, n), off);
+    return true;
   } finally {
     T.done();
   }

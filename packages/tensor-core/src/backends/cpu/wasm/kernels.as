@@ -713,3 +713,69 @@ export function select(
     if (d < 0) return;
   }
 }
+
+/**
+ * One in-place Adam/AdamW step over n contiguous float32 elements, every operation rounded to float32 in the
+ * same order as the TypeScript kernel (no fused multiply-add), so both give the same bits. flags: 1 weight
+ * decay, 2 decoupled (AdamW).
+ */
+export function adam(
+  p: usize,
+  g: usize,
+  m: usize,
+  v: usize,
+  n: i32,
+  decay: f32,
+  wd: f32,
+  b1: f32,
+  c1: f32,
+  b2: f32,
+  c2: f32,
+  bc2: f32,
+  eps: f32,
+  step: f32,
+  flags: i32,
+): void {
+  const useWd = (flags & 1) != 0;
+  const decoupled = (flags & 2) != 0;
+  const vdecay = f32x4.splat(decay);
+  const vwd = f32x4.splat(wd);
+  const vb1 = f32x4.splat(b1);
+  const vc1 = f32x4.splat(c1);
+  const vb2 = f32x4.splat(b2);
+  const vc2 = f32x4.splat(c2);
+  const vbc2 = f32x4.splat(bc2);
+  const veps = f32x4.splat(eps);
+  const vstep = f32x4.splat(step);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i * 4;
+    let pv = v128.load(p + o);
+    let d = v128.load(g + o);
+    if (useWd) {
+      if (decoupled) pv = f32x4.mul(pv, vdecay);
+      else d = f32x4.add(d, f32x4.mul(pv, vwd));
+    }
+    const mv = f32x4.add(f32x4.mul(v128.load(m + o), vb1), f32x4.mul(d, vc1));
+    const vv = f32x4.add(f32x4.mul(v128.load(v + o), vb2), f32x4.mul(f32x4.mul(d, d), vc2));
+    v128.store(m + o, mv);
+    v128.store(v + o, vv);
+    const denom = f32x4.add(f32x4.div(f32x4.sqrt(vv), vbc2), veps);
+    v128.store(p + o, f32x4.sub(pv, f32x4.mul(f32x4.div(mv, denom), vstep)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i * 4;
+    let pv = load<f32>(p + o);
+    let d = load<f32>(g + o);
+    if (useWd) {
+      if (decoupled) pv = pv * decay;
+      else d = d + pv * wd;
+    }
+    const mv = load<f32>(m + o) * b1 + d * c1;
+    const vv = load<f32>(v + o) * b2 + d * d * c2;
+    store<f32>(m + o, mv);
+    store<f32>(v + o, vv);
+    const denom = sqrt<f32>(vv) / bc2 + eps;
+    store<f32>(p + o, pv - (mv / denom) * step);
+  }
+}
