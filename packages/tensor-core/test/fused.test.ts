@@ -189,6 +189,54 @@ describe.each(PATHS)('fused softmax on %s', (path) => {
   });
 });
 
+// ------------------------------------------------------------------ crossEntropy
+
+describe.each(PATHS)('fused crossEntropy on %s', (path) => {
+  test.each([1, 3, 17, 255])('%i classes, an ignored row: loss (mean, sum, none) and gradient', async (C) => {
+    await use(path);
+    const N = 7;
+    const X = randArr(N * C, 5 * C, 10);
+    const r = rng(C);
+    const T = Int32Array.from({ length: N }, (_, i) => (i === 2 ? -100 : Math.floor(r() * C)));
+    const lp = softmax64(X, C, true);
+    const per = Array.from(T, (t, i) => (t === -100 ? 0 : -lp[i * C + t]!));
+    const valid = T.filter((t) => t !== -100).length;
+    const sum = per.reduce((a, b) => a + b, 0);
+    for (const reduction of ['mean', 'sum', 'none'] as const) {
+      const x = tensor(X, { shape: [N, C], requiresGrad: true });
+      const t = tensor(T, { shape: [N], dtype: 'int32' });
+      const loss = F.crossEntropy(x, t, { reduction });
+      const want = reduction === 'none' ? per : [reduction === 'sum' ? sum : sum / valid];
+      expect(worst(await host(loss), want), reduction).toBeLessThan(2e-6);
+      // d/dx of Σ loss·w: (softmax − onehot)·w_row (1/valid for mean, 1 for sum), 0 on the ignored row.
+      const w = reduction === 'none' ? Float32Array.from({ length: N }, (_, i) => i + 1) : null;
+      const l = w ? loss.mul(tensor(w, { shape: [N] })).sum() : loss;
+      l.backward();
+      const p = softmax64(X, C, false);
+      const dx = new Float64Array(N * C);
+      for (let i = 0; i < N; i++) {
+        if (T[i] === -100) continue;
+        const s = w ? w[i]! : reduction === 'mean' ? 1 / valid : 1;
+        for (let c = 0; c < C; c++) dx[i * C + c] = (p[i * C + c]! - (c === T[i] ? 1 : 0)) * s;
+      }
+      expect(worst(await host(x.grad!), dx), `${reduction} grad`).toBeLessThan(2e-6);
+      for (const u of new Set([x, t, loss, l])) u.dispose();
+    }
+  });
+
+  test('a target out of range is an index error', async () => {
+    await use(path);
+    const x = tensor(randArr(6, 1), { shape: [2, 3] });
+    const t = tensor([0, 3], { dtype: 'int32' });
+    await expect(async () => {
+      const l = F.crossEntropy(x, t);
+      await l.data();
+    }).rejects.toThrow(/out of range/);
+    x.dispose();
+    t.dispose();
+  });
+});
+
 // ------------------------------------------------------------------ layerNorm / rmsNorm
 
 describe.each(PATHS)('fused layerNorm on %s', (path) => {

@@ -144,6 +144,13 @@ export interface Kernels {
     needW: boolean,
     needB: boolean,
   ): [Storage, Storage | null, Storage | null];
+  /**
+   * Cross-entropy of logits rows `x` [N, C] at int32 `target` [N]: [loss, logsumexp] per row, the loss 0 where
+   * the target is `ignoreIndex`. A target outside [0, C) is an index error (CPU at once, WebGPU at the next read).
+   */
+  crossEntropy(x: View, target: View, ignoreIndex: number): [Storage, Storage];
+  /** (softmax(x) − onehot(target))·g per row, 0 on ignored rows, from the saved logsumexp. */
+  crossEntropyBackward(x: View, target: View, lse: View, g: View, ignoreIndex: number): Storage;
   /** One in-place Adam/AdamW step of contiguous float32 `p`, `m` (exp_avg), `v` (exp_avg_sq) from `grad`. */
   adam(p: View, grad: View, m: View, v: View, s: AdamScalars): void;
 }

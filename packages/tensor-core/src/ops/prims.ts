@@ -396,6 +396,22 @@ export function layerNorm(
   return out;
 }
 
+/**
+ * Cross-entropy per row of float32 logits [N, C] at int32 targets [N] (0 where the target is ignoreIndex):
+ * logsumexp and the pick in one kernel, the VJP (softmax − onehot)·g in one more.
+ */
+export function crossEntropy(x: Tensor, target: Tensor, ignoreIndex: number): Tensor {
+  use('crossEntropy', x, target);
+  const [ls, lses] = k(x).crossEntropy(x, target, ignoreIndex);
+  const loss = make(ls, [x.shape[0]!]);
+  const lse = make(lses, [x.shape[0]!]);
+  const out = record(loss, 'crossEntropy', [x], [x, target, lse], (g, [sx, st, sl]) => [
+    make(k(g).crossEntropyBackward(sx!, st!, sl!, g, ignoreIndex), x.shape),
+  ]);
+  lse.dispose();
+  return out;
+}
+
 /** One in-place Adam/AdamW step of `p`, `m`, `v` (same shape, contiguous float32) from `grad`. */
 export function adamStep(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, s: AdamScalars): void {
   use('adam', p, grad, m, v);

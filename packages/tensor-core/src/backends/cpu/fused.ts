@@ -2,6 +2,7 @@
 // norm) forward with its saved row statistics and a one-pass backward, and the in-place Adam/AdamW update.
 // Each replaces a chain of 4–10 elementwise and reduction kernels, each a full pass over memory, with one.
 // float32 only: the prims fall back to their composites for other dtypes.
+import { ValueError } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { AdamScalars, Kernels, Storage, View } from '../backend.js';
 import { forEachRow } from './strided.js';
@@ -110,6 +111,69 @@ export const fusedKernels = {
       for (let i = r; i < r + n; i++) out[i] = Y[i]! * (G[i]! - s);
     }
     return store(out);
+  },
+
+  crossEntropy(x, target, ignoreIndex) {
+    const X = dense(x);
+    const [N, C] = x.shape as [number, number];
+    const T = target.storage.buf as Int32Array;
+    const loss = alloc(N);
+    const lse = alloc(N);
+    // z = x − rowmax; exp by the wasm kernel; lse = max + log Σ exp; loss = lse − x[target].
+    const z = alloc(X.length);
+    const mx = new Float64Array(N);
+    for (let r = 0, o = 0; r < N; r++, o += C) {
+      let m = Number.NEGATIVE_INFINITY;
+      for (let i = o; i < o + C; i++) if (X[i]! > m) m = X[i]!;
+      if (m === Number.NEGATIVE_INFINITY) m = Number.NaN;
+      mx[r] = m;
+      for (let i = o; i < o + C; i++) z[i] = X[i]! - m;
+    }
+    const e = expOf(z);
+    for (let r = 0, o = 0; r < N; r++, o += C) {
+      let s = 0;
+      for (let i = o; i < o + C; i++) s += e[i]!;
+      const l = mx[r]! + Math.log(s);
+      lse[r] = l;
+      loss[r] = 0; // arena blocks are not zeroed
+      const t = T[target.offset + r * target.strides[0]!]!;
+      if (t === ignoreIndex) continue;
+      if (t < 0 || t >= C) {
+        releaseStorageArray(z);
+        if (e !== z) releaseStorageArray(e);
+        throw new ValueError(`crossEntropy: target ${t} out of range for ${C} classes`);
+      }
+      loss[r] = l - X[o + t]!;
+    }
+    if (e !== z) releaseStorageArray(e);
+    releaseStorageArray(z);
+    return [store(loss), store(lse)];
+  },
+
+  crossEntropyBackward(x, target, lse, g, ignoreIndex) {
+    const X = dense(x);
+    const L = dense(lse);
+    const G = dense(g);
+    const [N, C] = x.shape as [number, number];
+    const T = target.storage.buf as Int32Array;
+    const z = alloc(X.length);
+    for (let r = 0, o = 0; r < N; r++, o += C) {
+      const l = L[r]!;
+      for (let i = o; i < o + C; i++) z[i] = X[i]! - l;
+    }
+    const p = expOf(z);
+    if (p !== z) releaseStorageArray(z);
+    for (let r = 0, o = 0; r < N; r++, o += C) {
+      const t = T[target.offset + r * target.strides[0]!]!;
+      if (t === ignoreIndex) {
+        p.fill(0, o, o + C);
+        continue;
+      }
+      const gr = G[r]!;
+      for (let i = o; i < o + C; i++) p[i] = p[i]! * gr;
+      if (t >= 0 && t < C) p[o + t] = p[o + t]! - gr;
+    }
+    return store(p);
   },
 
   layerNorm(x, n, weight, bias, eps, rms) {
@@ -221,4 +285,7 @@ export const fusedKernels = {
       P[pi] = pv - fr(fr(mv / denom) * step);
     }
   },
-} satisfies Pick<Kernels, 'softmax' | 'softmaxBackward' | 'layerNorm' | 'layerNormBackward' | 'adam'>;
+} satisfies Pick<
+  Kernels,
+  'softmax' | 'softmaxBackward' | 'crossEntropy' | 'crossEntropyBackward' | 'layerNorm' | 'layerNormBackward' | 'adam'
+>;

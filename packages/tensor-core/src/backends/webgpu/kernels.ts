@@ -15,6 +15,8 @@ import { type CType, ctypeOf, load, store, WG } from './wgsl/common.wgsl.js';
 import { binaryExpr, compareExpr, fillShader, mapShader, type Operand, unaryExpr } from './wgsl/elementwise.wgsl.js';
 import {
   adamShader,
+  crossEntropyBackwardShader,
+  crossEntropyShader,
   layerNormBackwardShader,
   layerNormColumnsShader,
   layerNormShader,
@@ -953,6 +955,37 @@ export const webgpuKernels = {
     run('softmaxBackward', `softmaxBwd:${log}`, () => softmaxBackwardShader(log), bufs, p, rows);
     freeAll(temps);
     return out;
+  },
+
+  crossEntropy(x, target, ignoreIndex) {
+    const [N, C] = x.shape as [number, number];
+    const loss = alloc(N, 'float32', 'crossEntropy');
+    const lse = alloc(N, 'float32', 'crossEntropy');
+    if (N === 0) return [loss, lse];
+    const temps: Storage[] = [];
+    const X = dense(x, 'crossEntropy', temps);
+    const p = new Params().u(N, C).i(X.off, target.offset, target.strides[0]!, ignoreIndex);
+    const bufs = [X.buf, gbuf(target.storage, 'crossEntropy'), gbuf(loss, 'crossEntropy'), gbuf(lse, 'crossEntropy')];
+    bufs.push(getContext().indexFlag());
+    run('crossEntropy', 'ce', crossEntropyShader, bufs, p, N);
+    freeAll(temps);
+    return [loss, lse];
+  },
+
+  crossEntropyBackward(x, target, lse, g, ignoreIndex) {
+    const [N, C] = x.shape as [number, number];
+    const op = 'crossEntropyBackward';
+    const dx = alloc(N * C, 'float32', op);
+    if (N * C === 0) return dx;
+    const temps: Storage[] = [];
+    const X = dense(x, op, temps);
+    const L = dense(lse, op, temps);
+    const G = dense(g, op, temps);
+    const p = new Params().u(N * C, C).i(X.off, target.offset, target.strides[0]!, ignoreIndex, L.off, G.off);
+    const bufs = [X.buf, gbuf(target.storage, op), L.buf, G.buf, gbuf(dx, op)];
+    run(op, 'ceBwd', () => crossEntropyBackwardShader, bufs, p, groupsFor(N * C));
+    freeAll(temps);
+    return dx;
   },
 
   layerNorm(x, n, weight, bias, eps, rms) {

@@ -5,6 +5,7 @@ import { DTypeError, fmtShape, ShapeError, ValueError } from '../../errors.js';
 import { tidy } from '../../runtime.js';
 import { sameShape } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
+import * as P from '../prims.js';
 import { logSoftmax } from './softmax.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -61,6 +62,21 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
     const C = input.shape[1]!;
     if (weight && (weight.ndim !== 1 || weight.shape[0] !== C))
       throw new ShapeError(`crossEntropy: weight must be [${C}]; got ${fmtShape(weight.shape)}`);
+    if (
+      input.ndim === 2 &&
+      input.dtype === 'float32' &&
+      target.dtype === 'int32' &&
+      target.ndim === 1 &&
+      target.shape[0] === input.shape[0] &&
+      !weight &&
+      labelSmoothing === 0
+    ) {
+      // The common case (logits [N, C], class targets, no weights or smoothing) as one fused primitive.
+      const per = P.crossEntropy(input, target, ignoreIndex);
+      if (reduction !== 'mean') return reduce(per, reduction);
+      const denom = target.ne(ignoreIndex).float().sum();
+      return per.sum().div(denom);
+    }
     const logp = logSoftmax(input, 1);
     if (isFloatTarget(target)) {
       if (!sameShape(target.shape, input.shape))

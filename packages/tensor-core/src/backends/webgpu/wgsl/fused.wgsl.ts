@@ -213,3 +213,71 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   Pm[P[1] + i] = p - (m / denom) * f(13u);
 }
 `;
+
+/**
+ * Cross-entropy rows. Params: [rows, C, xOffset, tOffset, tStride, ignoreIndex]. Writes loss (0 on ignored
+ * rows) and logsumexp per row; a target outside [0, C) raises the index flag (a ValueError at the next read).
+ */
+export function crossEntropyShader(): string {
+  return withHelpers(`@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> T: array<i32>;
+@group(0) @binding(2) var<storage, read_write> LOSS: array<f32>;
+@group(0) @binding(3) var<storage, read_write> LSE: array<f32>;
+@group(0) @binding(4) var<storage, read_write> flag: array<atomic<i32>>;
+@group(0) @binding(5) var<storage, read> P: array<u32>;
+var<workgroup> sh: array<f32, ${WG}>;
+
+${ROW_MAIN}
+  let xb = P[2] + r * n;
+  var m0 = ${NEG_INF};
+${rowLoop('      m0 = max(m0, X[xb + j]);')}
+${tree('sh', 'm0', 'm1', 'max')}
+  let m = select(m1, nan_(), m1 == ${NEG_INF});
+  var s0 = 0.0;
+${rowLoop('      s0 += exp(X[xb + j] - m);')}
+${tree('sh', 's0', 's', 'sum')}
+  if (valid && lid == 0u) {
+    let l = m + log(s);
+    LSE[r] = l;
+    let t = T[i32(P[3]) + i32(r) * bitcast<i32>(P[4])];
+    var loss = 0.0;
+    if (t != bitcast<i32>(P[5])) {
+      if (t < 0 || t >= i32(n)) {
+        if (atomicCompareExchangeWeak(&flag[0], 0, 1).exchanged) {
+          atomicStore(&flag[1], t);
+          atomicStore(&flag[2], i32(n));
+        }
+      } else {
+        loss = l - X[xb + u32(t)];
+      }
+    }
+    LOSS[r] = loss;
+  }
+}
+`);
+}
+
+/** Params: [total, C, xOffset, tOffset, tStride, ignoreIndex, lseOffset, gOffset]. One thread per element. */
+export const crossEntropyBackwardShader = `@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> T: array<i32>;
+@group(0) @binding(2) var<storage, read> LSE: array<f32>;
+@group(0) @binding(3) var<storage, read> G: array<f32>;
+@group(0) @binding(4) var<storage, read_write> DX: array<f32>;
+@group(0) @binding(5) var<storage, read> P: array<u32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = gid.x + gid.y * nwg.x * ${WG}u;
+  if (e >= P[0]) { return; }
+  let c = P[1];
+  let r = e / c;
+  let col = i32(e % c);
+  let t = T[i32(P[3]) + i32(r) * bitcast<i32>(P[4])];
+  if (t == bitcast<i32>(P[5])) {
+    DX[e] = 0.0;
+    return;
+  }
+  let p = exp(X[P[2] + e] - LSE[P[6] + r]);
+  DX[e] = (p - select(0.0, 1.0, col == t)) * G[P[7] + r];
+}
+`;
