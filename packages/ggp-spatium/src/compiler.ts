@@ -338,6 +338,11 @@ function generate(
     return { iter: n, fan: Math.max(0.5, n / 4 ** nb) };
   };
 
+  const safeEstimate = (l: Literal, bound: Set<string>) => {
+    const e = estimate(l, bound);
+    return Number.isFinite(e.iter) && Number.isFinite(e.fan) ? e : { iter: 1e6, fan: 1e3 };
+  };
+
   /** Orders positive literals by least estimated work (exhaustive over subsets up to 12 literals, else greedy). */
   const planOrder = (pos: Literal[], bound0: Set<string>): Literal[] => {
     const n = pos.length;
@@ -349,22 +354,25 @@ function generate(
       return b;
     };
     if (n > 12) {
+      // greedy (bodies can be long: bit masks would overflow past 31 literals)
       const out: Literal[] = [];
-      let mask = 0;
+      const used = new Array<boolean>(n).fill(false);
+      const b = new Set(bound0);
       while (out.length < n) {
-        const b = boundOf(mask);
         let best = -1;
         let bc = Number.POSITIVE_INFINITY;
         for (let i = 0; i < n; i++) {
-          if (mask & (1 << i)) continue;
-          const e = estimate(pos[i]!, b);
-          if (e.iter * Math.max(1, e.fan) < bc) {
-            bc = e.iter * Math.max(1, e.fan);
+          if (used[i]) continue;
+          const e = safeEstimate(pos[i]!, b);
+          const c = e.iter * Math.max(1, e.fan);
+          if (best < 0 || c < bc) {
+            bc = c;
             best = i;
           }
         }
-        mask |= 1 << best;
+        used[best] = true;
         out.push(pos[best]!);
+        for (const v of varsOf[best]!) b.add(v);
       }
       return out;
     }
@@ -379,7 +387,7 @@ function generate(
       const b = boundOf(m);
       for (let i = 0; i < n; i++) {
         if (m & (1 << i)) continue;
-        const e = estimate(pos[i]!, b);
+        const e = safeEstimate(pos[i]!, b);
         const m2 = m | (1 << i);
         const c = cost[m]! + fan[m]! * e.iter;
         if (c < cost[m2]! - 1e-9) {
@@ -390,7 +398,10 @@ function generate(
       }
     }
     const order: Literal[] = [];
-    for (let m = full; m; m &= ~(1 << last[m]!)) order.unshift(pos[last[m]!]!);
+    for (let m = full; m; m &= ~(1 << last[m]!)) {
+      if (last[m]! < 0) return pos; // no finite plan (cannot happen with finite estimates): keep the written order
+      order.unshift(pos[last[m]!]!);
+    }
     return order;
   };
 

@@ -62,6 +62,16 @@ describe.skipIf(!haveSheets)('conformance: compiled vs interpreter', () => {
     const s = c.initialState();
     expect(c.legalMoves(s, 'r')).toEqual(['(go 2)', '(hop 2)', 'stay']);
   });
+  test('a rule body longer than 31 literals compiles (hitori has such rules)', () => {
+    const lits = Array.from({ length: 40 }, (_, i) => `(v${i} ?x${i})`).join(' ');
+    const facts = Array.from({ length: 40 }, (_, i) => `(v${i} ${i})`).join(' ');
+    const kif = `(role r) (init s) ${facts} (<= (legal r (go ?x0 ?x39)) (true s) ${lits}) (<= (next t) (does r (go 0 39))) (<= terminal (true t)) (goal r 100)`;
+    const c = loadCompiled(kif);
+    expect(c.legalMoves(c.initialState(), 'r')).toEqual(['(go 0 39)']);
+    expect(checkConformance(loadInterpreter(kif) as GameMachine, c as GameMachine, { playouts: 2 }).mismatches).toEqual(
+      [],
+    );
+  });
   test('the check finds a difference: a sheet with one rule changed does not conform', () => {
     const good = sheet('ticTacToe');
     const bad = good.replace('(<= (next (control oplayer))', '(<= (next (control xplayer))');
