@@ -373,3 +373,45 @@ test('the wasm Adam/AdamW step equals the TypeScript fused kernel bit for bit (o
     expect(run(cpuKernels.adam)).toEqual(run(fusedKernels.adam));
   }
 });
+
+test('wasm exp is within 1 ulp of the correctly rounded float32 exp, with the IEEE special cases', () => {
+  const xs: number[] = [];
+  for (let x = -110; x <= 90; x += 0.0137) xs.push(x);
+  xs.push(
+    0,
+    -0,
+    1e-30,
+    -1e-30,
+    88.72,
+    88.73,
+    -87.3,
+    -103.9,
+    -104.5,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+  );
+  xs.push(Number.NaN, 1, 2, 3);
+  const x = tensor(Float32Array.from(xs));
+  const got = tidy(() => Float32Array.from(x.exp().dataSync()));
+  const bits = new Int32Array(got.buffer);
+  const want = Float32Array.from(x.dataSync(), (v) => Math.exp(v));
+  const wbits = new Int32Array(want.buffer);
+  let worst = 0;
+  for (let i = 0; i < xs.length; i++) {
+    if (Number.isNaN(want[i]!)) {
+      expect(got[i]).toBeNaN();
+      continue;
+    }
+    if (!Number.isFinite(want[i]!) || want[i] === 0) {
+      expect(got[i]).toBe(want[i]);
+      continue;
+    }
+    // denormal results: absolute error below one denormal step of 2^-149 × 4
+    if (want[i]! < 1.2e-38) {
+      expect(Math.abs(got[i]! - want[i]!)).toBeLessThan(4 * 2 ** -149 + 1e-6 * want[i]!);
+      continue;
+    }
+    worst = Math.max(worst, Math.abs(bits[i]! - wbits[i]!));
+  }
+  expect(worst).toBeLessThanOrEqual(1);
+});

@@ -647,9 +647,18 @@ export function wasmAdam(p: View, grad: View, m: View, v: View, s: AdamScalars):
   }
 }
 
-const UNARY_OPS: Partial<Record<UnaryOp, number>> = { neg: 0, abs: 1, sqrt: 2, relu: 3, reciprocal: 4, floor: 5 };
+// exp (6) is a vector polynomial, within about 1 ulp of the correctly rounded result; the others are exact.
+const UNARY_OPS: Partial<Record<UnaryOp, number>> = {
+  neg: 0,
+  abs: 1,
+  sqrt: 2,
+  relu: 3,
+  reciprocal: 4,
+  floor: 5,
+  exp: 6,
+};
 
-/** float32 unary op on a contiguous array (neg, abs, sqrt, relu, reciprocal, floor) into the arena; else null. */
+/** float32 unary op on a contiguous array (neg, abs, sqrt, relu, reciprocal, floor, exp) into the arena; else null. */
 export function wasmUnary(op: UnaryOp, x: Float32Array): Float32Array | null {
   const code = UNARY_OPS[op];
   const e = wasm();

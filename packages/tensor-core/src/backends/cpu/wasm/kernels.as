@@ -467,9 +467,34 @@ export function binary(
   }
 }
 
+// exp(x) = 2^n · e^r with n = round(x / ln 2) and |r| ≤ ln2 / 2: r is reduced with ln 2 split in two (the
+// Cody–Waite trick), e^r is 1 + r + r²·P(r) with the degree-5 minimax P of Cephes' expf (≈ 1 ulp), and 2^n
+// is applied as two exact powers so results down to the denormals and up to the overflow to +inf are right.
+// x is clamped to [-104, 89]; NaN stays NaN through min/max.
+// @ts-ignore: decorator
+@inline function vexp(x: v128): v128 {
+  const xc = f32x4.max(f32x4.min(x, f32x4.splat(89)), f32x4.splat(-104));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504089)));
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let q = f32x4.splat(1.9875691500e-4);
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(1.3981999507e-3));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(8.3334519073e-3));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(4.1665795894e-2));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(1.6666665459e-1));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(5.0000001201e-1));
+  const er = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q, r), r), r), f32x4.splat(1));
+  const ni = i32x4.trunc_sat_f32x4_s(n);
+  const n1 = i32x4.shr_s(ni, 1);
+  const n2 = i32x4.sub(ni, n1);
+  const s1 = i32x4.shl(i32x4.add(n1, i32x4.splat(127)), 23);
+  const s2 = i32x4.shl(i32x4.add(n2, i32x4.splat(127)), 23);
+  return f32x4.mul(f32x4.mul(er, s1), s2);
+}
+
 /**
- * Contiguous float32 unary ops whose f32 result equals JS's (double, then rounded): 0 neg, 1 abs, 2 sqrt,
- * 3 relu (x > 0 ? x : 0, so NaN → 0 like the TypeScript kernel), 4 reciprocal, 5 floor.
+ * Contiguous float32 unary ops: 0 neg, 1 abs, 2 sqrt, 3 relu (x > 0 ? x : 0, so NaN → 0 like the TypeScript
+ * kernel), 4 reciprocal, 5 floor — each equal to JS's double result rounded to float32 — and 6 exp (≈ 1 ulp).
  */
 export function unary(op: i32, dst: usize, src: usize, n: i32): void {
   const zero = f32x4.splat(0);
@@ -495,10 +520,19 @@ export function unary(op: i32, dst: usize, src: usize, n: i32): void {
       case 4:
         y = f32x4.div(one, x);
         break;
-      default:
+      case 5:
         y = f32x4.floor(x);
+        break;
+      default:
+        y = vexp(x);
     }
     v128.store(dst + o, y);
+  }
+  if (op == 6) {
+    // The tail through the same vector code, so every element gets the same function: arena blocks are
+    // 16-byte multiples, so the spare lanes stay inside dst's block (and the load inside the memory).
+    if (i < n) v128.store(dst + <usize>i * 4, vexp(v128.load(src + <usize>i * 4)));
+    return;
   }
   for (; i < n; i++) {
     const o = <usize>i * 4;
