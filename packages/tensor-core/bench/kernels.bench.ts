@@ -1,8 +1,9 @@
-// First CPU kernel benchmarks (TypeScript kernels): matmul 256² and 1024², the batched QKᵀ of attention
-// (64 × 128×32 · 32×128), and conv1d B8 64→64 L1024 k5 'same'. Every answer is checked at sampled
-// points against a float64 dot product; a naive JS triple loop runs beside ours as the baseline.
+// First CPU kernel benchmarks on the active CPU path (wasm SIMD by default; TESSERA_CPU=ts for the TypeScript
+// kernels): matmul 256² and 1024², the batched QKᵀ of attention (64 × 128×32 · 32×128), and conv1d B8 64→64
+// L1024 k5 'same'. Every answer is checked at sampled points against a float64 dot product; a naive JS triple
+// loop runs beside ours as the baseline.
 import { allClose, record, timeit } from '@tessera/bench-kit';
-import { F, manualSeed, randn, type Tensor, tidy } from '@tessera/tensor-core';
+import { cpuPath, F, manualSeed, randn, type Tensor, tidy } from '@tessera/tensor-core';
 
 manualSeed(0);
 
@@ -65,7 +66,7 @@ function benchMatmul(n: number) {
   record({
     package: 'tensor-core',
     case: `matmul ${n}²`,
-    impl: 'tessera cpu (ts)',
+    impl: `tessera cpu (${cpuPath()})`,
     unit: 'GFLOP/s',
     value: gf,
     higherIsBetter: true,
@@ -114,7 +115,7 @@ function benchAttention() {
   record({
     package: 'tensor-core',
     case: 'bmm attention 64×(128×32·32×128)',
-    impl: 'tessera cpu (ts)',
+    impl: `tessera cpu (${cpuPath()})`,
     unit: 'GFLOP/s',
     value: flops / (t.medianMs * 1e6),
     higherIsBetter: true,
@@ -155,7 +156,7 @@ function benchConv1d() {
   record({
     package: 'tensor-core',
     case: 'conv1d B8 64→64 L1024 k5',
-    impl: 'tessera cpu (ts)',
+    impl: `tessera cpu (${cpuPath()})`,
     unit: 'GFLOP/s',
     value: flops / (t.medianMs * 1e6),
     higherIsBetter: true,

@@ -2,6 +2,8 @@
 
 export { enableGrad, isGradEnabled, noGrad } from './autograd.js';
 export type { BackendName, Kernels } from './backends/backend.js';
+export { cpuThreads, setCpuThreads, WorkerError } from './backends/cpu/pool.js';
+export { arenaStats, type CpuPath, cpuPath, setCpuPath, WasmMemoryError } from './backends/cpu/wasm.js';
 export {
   DeviceLostError,
   GPUOutOfMemoryError,
