@@ -13,20 +13,45 @@ import type { KVCache } from './kv-cache.js';
 import { Linear } from './layers.js';
 import { Module } from './module.js';
 
+// Host-side tables are rebuilt for every call otherwise; a small LRU keyed by their arguments keeps the
+// trigonometry and mask loops out of the training step.
+const ropeCache = new Map<string, { cos: Float32Array; sin: Float32Array }>();
+const maskCache = new Map<string, Uint8Array>();
+
+function memo<V>(cache: Map<string, V>, key: string, make: () => V): V {
+  let v = cache.get(key);
+  if (v) {
+    cache.delete(key);
+  } else {
+    v = make();
+    if (cache.size >= 64) cache.delete(cache.keys().next().value as string);
+  }
+  cache.set(key, v);
+  return v;
+}
+
+function ropeTables(T: number, d: number, offset: number, base: number) {
+  return memo(ropeCache, `${T},${d},${offset},${base}`, () => {
+    const half = d / 2;
+    const cos = new Float32Array(T * d);
+    const sin = new Float32Array(T * d);
+    for (let t = 0; t < T; t++)
+      for (let i = 0; i < half; i++) {
+        const a = (offset + t) * base ** (-(2 * i) / d);
+        cos[t * d + i] = cos[t * d + i + half] = Math.cos(a);
+        sin[t * d + i] = sin[t * d + i + half] = Math.sin(a);
+      }
+    return { cos, sin };
+  });
+}
+
 /** Applies RoPE to x [B, H, T, d] for absolute positions offset, offset+1, … (d even). */
 export function applyRope(x: Tensor, offset = 0, base = 10000): Tensor {
   const d = x.shape[x.ndim - 1]!;
   const T = x.shape[x.ndim - 2]!;
   if (d % 2 !== 0) throw new ShapeError(`applyRope: head dim must be even; got ${d}`);
   const half = d / 2;
-  const cos = new Float32Array(T * d);
-  const sin = new Float32Array(T * d);
-  for (let t = 0; t < T; t++)
-    for (let i = 0; i < half; i++) {
-      const a = (offset + t) * base ** (-(2 * i) / d);
-      cos[t * d + i] = cos[t * d + i + half] = Math.cos(a);
-      sin[t * d + i] = sin[t * d + i + half] = Math.sin(a);
-    }
+  const { cos, sin } = ropeTables(T, d, offset, base);
   return tidy(() => {
     const c = fromHost(x, cos, [T, d], 'float32');
     const s = fromHost(x, sin, [T, d], 'float32');
@@ -100,8 +125,11 @@ export class CausalSelfAttention extends Module {
       const L = kv.k.shape[2]!;
       // Causal, bottom-right aligned: query i (of T new ones) sees keys j ≤ L − T + i, which holds for full
       // caches and for policies that keep kept keys in order.
-      const mask = new Uint8Array(T * L);
-      for (let i = 0; i < T; i++) for (let j = 0; j <= L - T + i; j++) mask[i * L + j] = 1;
+      const mask = memo(maskCache, `${T},${L}`, () => {
+        const m = new Uint8Array(T * L);
+        for (let i = 0; i < T; i++) for (let j = 0; j <= L - T + i; j++) m[i * L + j] = 1;
+        return m;
+      });
       let attnMask: Tensor = fromHost(x, mask, [T, L], 'bool');
       if (ctx.positionBias) {
         const bias = ctx.positionBias(T, L, start, start + T - L);
