@@ -270,3 +270,30 @@ describe('building and running modules leaks nothing', () => {
     expect(memory().numTensors).toBe(before);
   });
 });
+
+describe('KV cache hooks', () => {
+  test('applyRope inverse undoes the rotation', () => {
+    const x = randn([1, 2, 5, 8]);
+    const back = nn.applyRope(nn.applyRope(x, 3), 3, 10000, true);
+    const a = x.dataSync();
+    const b = back.dataSync();
+    for (let i = 0; i < a.length; i++) expect(b[i]).toBeCloseTo(a[i]!, 5);
+  });
+
+  test('a cache can start at a given position (a restored prefix)', () => {
+    manualSeed(9);
+    const lm = new nn.CausalLM({ vocabSize: 9, dModel: 8, nLayers: 1, nHeads: 2 });
+    lm.eval();
+    const ids = randint(0, 9, [1, 6]);
+    const full = lm.forward(ids);
+    // Restore the first 4 tokens' keys/values into a fresh cache that starts at position 4.
+    const c1 = new nn.KVCache();
+    lm.forward(ids.slice(1, 0, 4), { cache: c1 });
+    const stored = new nn.ConcatStorage();
+    stored.append(0, c1.read(0)!);
+    const c2 = new nn.KVCache(stored, { startPosition: 4 });
+    const tail = lm.forward(ids.slice(1, 4), { cache: c2 });
+    expect(maxDiff(full.slice(1, 4), tail)).toBeLessThan(1e-5);
+    expect(() => new nn.KVCache(undefined, { startPosition: -1 })).toThrow(/startPosition/);
+  });
+});

@@ -45,8 +45,11 @@ function ropeTables(T: number, d: number, offset: number, base: number) {
   });
 }
 
-/** Applies RoPE to x [B, H, T, d] for absolute positions offset, offset+1, … (d even). */
-export function applyRope(x: Tensor, offset = 0, base = 10000): Tensor {
+/**
+ * Applies RoPE to x [B, H, T, d] for absolute positions offset, offset+1, … (d even). `inverse` rotates back
+ * (kv-compress undoes RoPE on keys before its PCA).
+ */
+export function applyRope(x: Tensor, offset = 0, base = 10000, inverse = false): Tensor {
   const d = x.shape[x.ndim - 1]!;
   const T = x.shape[x.ndim - 2]!;
   if (d % 2 !== 0) throw new ShapeError(`applyRope: head dim must be even; got ${d}`);
@@ -58,7 +61,7 @@ export function applyRope(x: Tensor, offset = 0, base = 10000): Tensor {
     const x1 = x.slice(-1, 0, half);
     const x2 = x.slice(-1, half);
     const rot = cat([x2.neg(), x1], -1); // rotate_half
-    return x.mul(c).add(rot.mul(s));
+    return inverse ? x.mul(c).sub(rot.mul(s)) : x.mul(c).add(rot.mul(s));
   });
 }
 
@@ -147,8 +150,9 @@ export class CausalSelfAttention extends Module {
         const s = q.matmul(rep(kv.k).transpose(-2, -1)).mul(1 / Math.sqrt(this.headDim));
         const masked = attnMask.dtype === 'bool' ? s.where(attnMask, Number.NEGATIVE_INFINITY) : s.add(attnMask);
         const p = softmax(masked, -1);
-        ctx.cache!.observe(layer, p.detach());
         o = p.matmul(rep(kv.v));
+        // After the output is computed, so a policy may evict inside observe().
+        ctx.cache!.observe(layer, p.detach());
       } else
         o = scaledDotProductAttention(q, kv.k, kv.v, {
           attnMask,

@@ -57,11 +57,20 @@ export class ConcatStorage implements KVCacheStorage {
 
 export class KVCache {
   private readonly seen = new Map<number, number>();
-  constructor(readonly storage: KVCacheStorage = new ConcatStorage()) {}
+  private readonly start: number;
+  /** `startPosition`: where positions begin, e.g. for a cache restored after a stored prefix of that length. */
+  constructor(
+    readonly storage: KVCacheStorage = new ConcatStorage(),
+    opts: { startPosition?: number } = {},
+  ) {
+    this.start = opts.startPosition ?? 0;
+    if (!Number.isInteger(this.start) || this.start < 0)
+      throw new ValueError(`KVCache: startPosition must be a non-negative integer; got ${opts.startPosition}`);
+  }
 
   /** Absolute position of the next token for `layer` (RoPE offset); differs from length() when evicting. */
   position(layer: number): number {
-    return this.seen.get(layer) ?? 0;
+    return this.seen.get(layer) ?? this.start;
   }
 
   length(layer: number): number {
@@ -88,6 +97,7 @@ export class KVCache {
     this.storage.observe?.(layer, probs);
   }
 
+  /** Empties the storage; positions start again at `startPosition`. */
   reset(): void {
     this.storage.reset();
     this.seen.clear();
