@@ -754,7 +754,10 @@ function generate(
   // are not materialised but answered on demand, memoised per state: full tables of such views can be huge.
   const relList0 = [...rels.values()];
   const KEEP = new Set(['legal', 'next', 'goal', 'terminal', 'init', 'role', 'base', 'input', 'sees']);
-  lazy = new Set([...rels.values()].filter((r) => r.cls !== STATIC && !KEEP.has(r.name)).map((r) => r.idx));
+  // (binding patterns are bit masks: relations wider than 30 arguments are always materialised)
+  lazy = new Set(
+    [...rels.values()].filter((r) => r.cls !== STATIC && !KEEP.has(r.name) && r.arity <= 30).map((r) => r.idx),
+  );
   let masksSeen = -1;
   for (let round = 0; round < 50; round++) {
     emitAll();
