@@ -310,10 +310,11 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
     for (let i = 0; i < 60; i++) step();
     await webgpu.sync();
     const before = memory();
-    for (let i = 0; i < 120; i++) step();
+    // 60 + 470 + 470 = 1,000 steps, as the issue asks.
+    for (let i = 0; i < 470; i++) step();
     await webgpu.sync();
     const settled = memory();
-    for (let i = 0; i < 120; i++) step();
+    for (let i = 0; i < 470; i++) step();
     await webgpu.sync();
     const after = memory();
     // Tensors can only go down (the GC may collect handles leaked while building the model).
