@@ -151,6 +151,20 @@ export interface Kernels {
   crossEntropy(x: View, target: View, ignoreIndex: number): [Storage, Storage];
   /** (softmax(x) − onehot(target))·g per row, 0 on ignored rows, from the saved logsumexp. */
   crossEntropyBackward(x: View, target: View, lse: View, g: View, ignoreIndex: number): Storage;
+  /**
+   * One LSTM step from the gate pre-activations `gates` [B, 4H] (i, f, g, o, biases added) and the cell `c`
+   * [B, H]: [2, B, H] = [h, c'] with c' = σ(f)·c + σ(i)·tanh(g), h = σ(o)·tanh(c').
+   */
+  lstmCell(gates: View, c: View): Storage;
+  /** The VJP of `lstmCell` from the output gradient `g` [2, B, H]: B·5H values, dgates [B, 4H] then dc [B, H]. */
+  lstmCellBackward(gates: View, c: View, g: View): Storage;
+  /**
+   * One GRU step from the input projection `xp` [B, 3H] (r, z, n, with bias_ih), the hidden projection `hh`
+   * [B, 3H] (with bias_hh) and `h` [B, H]: h' [B, H] = (1 − z)·n + z·h, n = tanh(xp_n + r·hh_n).
+   */
+  gruCell(xp: View, hh: View, h: View): Storage;
+  /** The VJP of `gruCell` from `g` [B, H]: B·7H values, dxp [B, 3H] then dhh [B, 3H] then dh [B, H]. */
+  gruCellBackward(xp: View, hh: View, h: View, g: View): Storage;
   /** One in-place Adam/AdamW step of contiguous float32 `p`, `m` (exp_avg), `v` (exp_avg_sq) from `grad`. */
   adam(p: View, grad: View, m: View, v: View, s: AdamScalars): void;
 }

@@ -1,11 +1,13 @@
 // GRU and LSTM, multi-layer, bidirectional, batch-first, with torch.nn's parameter names and gate orders
 // (LSTM: i, f, g, o; GRU: r, z, n with the hidden bias inside the reset product). The input projection of
 // all time steps is one matmul per layer and direction, so the per-step work is one small matmul and the
-// gate arithmetic.
+// gate arithmetic: one fused cell primitive for float32 (forward and backward one kernel each), the
+// elementwise composite otherwise.
 import { fmtShape, ShapeError } from '../errors.js';
 import { dropout } from '../ops/composite/norm.js';
 import { zeros } from '../ops/creation.js';
 import { cat, stack } from '../ops/movement.js';
+import { gruCell, lstmCell } from '../ops/prims.js';
 import { tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { uniform } from './init.js';
@@ -17,6 +19,12 @@ export interface RNNOptions {
   batchFirst?: boolean;
   bidirectional?: boolean;
   dropout?: number;
+}
+
+let fusedCells = true;
+/** Internal (tests, benchmarks): false runs the elementwise composite cells even for float32. */
+export function setFusedCells(on: boolean): void {
+  fusedCells = on;
 }
 
 interface Weights {
@@ -138,6 +146,10 @@ export class LSTM extends RNNBase {
         // Both biases are already in xp; one sigmoid over all four gate blocks (the g block is recomputed
         // with tanh) keeps the per-step op count at nine.
         const g = xp.add(h!.matmul(w.whh.transpose(0, 1)));
+        if (fusedCells && g.dtype === 'float32' && c!.dtype === 'float32') {
+          const hc = lstmCell(g, c!);
+          return [hc.select(0, 0), hc.select(0, 1)];
+        }
         const s = g.sigmoid();
         const gg = g.slice(1, 2 * H, 3 * H).tanh();
         const c2 = s
@@ -166,6 +178,8 @@ export class GRU extends RNNBase {
       const { output, final } = this.run(x, init, (w, xp, [hp]) => {
         let hh = hp!.matmul(w.whh.transpose(0, 1));
         if (w.bhh) hh = hh.add(w.bhh);
+        if (fusedCells && xp.dtype === 'float32' && hh.dtype === 'float32' && hp!.dtype === 'float32')
+          return [gruCell(xp, hh, hp!)];
         const rz = xp
           .slice(1, 0, 2 * H)
           .add(hh.slice(1, 0, 2 * H))

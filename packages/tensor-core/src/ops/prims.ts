@@ -412,6 +412,62 @@ export function crossEntropy(x: Tensor, target: Tensor, ignoreIndex: number): Te
   return out;
 }
 
+function cellCheck(op: string, ts: Tensor[], shapes: number[][]): void {
+  use(op, ...ts);
+  ts.forEach((t, i) => {
+    if (t.dtype !== 'float32') throw new DTypeError(`${op}: float32 only; got ${t.dtype}`);
+    if (!sameShape(t.shape, shapes[i]!))
+      throw new ShapeError(`${op}: expected ${fmtShape(shapes[i]!)}; got ${fmtShape(t.shape)}`);
+  });
+}
+
+/**
+ * One fused LSTM step: gate pre-activations `gates` [B, 4H] (i, f, g, o; biases added) and cell `c` [B, H]
+ * → [2, B, H] = [h, c'] (take them with select(0, ·)). Its VJP is one kernel that recomputes the gates.
+ */
+export function lstmCell(gates: Tensor, c: Tensor): Tensor {
+  const [B, H] = [c.shape[0] ?? 0, c.shape[1] ?? 0];
+  cellCheck(
+    'lstmCell',
+    [gates, c],
+    [
+      [B, 4 * H],
+      [B, H],
+    ],
+  );
+  const out = make(k(c).lstmCell(gates, c), [2, B, H]);
+  return record(out, 'lstmCell', [gates, c], [gates, c], (g, [sg, sc]) => {
+    const s = k(g).lstmCellBackward(sg!, sc!, g);
+    return [new Tensor(s, [B, 4 * H]), new Tensor(s, [B, H], undefined, 4 * B * H)];
+  });
+}
+
+/**
+ * One fused GRU step: input projection `xp` [B, 3H] (r, z, n; bias_ih added), hidden projection `hh`
+ * [B, 3H] (bias_hh added) and `h` [B, H] → h' [B, H]. Its VJP is one kernel giving dxp, dhh and dh.
+ */
+export function gruCell(xp: Tensor, hh: Tensor, h: Tensor): Tensor {
+  const [B, H] = [h.shape[0] ?? 0, h.shape[1] ?? 0];
+  cellCheck(
+    'gruCell',
+    [xp, hh, h],
+    [
+      [B, 3 * H],
+      [B, 3 * H],
+      [B, H],
+    ],
+  );
+  const out = make(k(h).gruCell(xp, hh, h), [B, H]);
+  return record(out, 'gruCell', [xp, hh, h], [xp, hh, h], (g, [sx, sr, sh]) => {
+    const s = k(g).gruCellBackward(sx!, sr!, sh!, g);
+    return [
+      new Tensor(s, [B, 3 * H]),
+      new Tensor(s, [B, 3 * H], undefined, 3 * B * H),
+      new Tensor(s, [B, H], undefined, 6 * B * H),
+    ];
+  });
+}
+
 /** One in-place Adam/AdamW step of `p`, `m`, `v` (same shape, contiguous float32) from `grad`. */
 export function adamStep(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, s: AdamScalars): void {
   use('adam', p, grad, m, v);

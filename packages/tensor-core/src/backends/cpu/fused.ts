@@ -1,5 +1,7 @@
 // Fused CPU kernels (TypeScript): softmax / log-softmax over the last dim and its VJP, layer norm (and RMS
-// norm) forward with its saved row statistics and a one-pass backward, and the in-place Adam/AdamW update.
+// norm) forward with its saved row statistics and a one-pass backward, the LSTM and GRU cells (gate
+// arithmetic of one time step, forward and a backward that recomputes the gates), and the in-place Adam/AdamW
+// update.
 // Each replaces a chain of 4–10 elementwise and reduction kernels, each a full pass over memory, with one.
 // float32 only: the prims fall back to their composites for other dtypes.
 import { ValueError } from '../../errors.js';
@@ -53,6 +55,8 @@ function expOf(a: Float32Array, inPlace = true): Float32Array {
   for (let i = 0; i < a.length; i++) out[i] = Math.exp(a[i]!);
   return out;
 }
+
+const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 const lastDim = (v: View) => (v.shape.length ? v.shape[v.shape.length - 1]! : 1);
 
@@ -176,6 +180,105 @@ export const fusedKernels = {
     return store(p);
   },
 
+  lstmCell(gates, c) {
+    const G = dense(gates);
+    const C = dense(c);
+    const [B, H] = c.shape as [number, number];
+    const BH = B * H;
+    const out = alloc(2 * BH);
+    for (let b = 0; b < B; b++) {
+      const gb = b * 4 * H;
+      for (let j = 0; j < H; j++) {
+        const e = b * H + j;
+        const c2 = sigmoid(G[gb + H + j]!) * C[e]! + sigmoid(G[gb + j]!) * Math.tanh(G[gb + 2 * H + j]!);
+        out[e] = sigmoid(G[gb + 3 * H + j]!) * Math.tanh(c2);
+        out[BH + e] = c2;
+      }
+    }
+    return store(out);
+  },
+
+  lstmCellBackward(gates, c, g) {
+    const G = dense(gates);
+    const C = dense(c);
+    const D = dense(g);
+    const [B, H] = c.shape as [number, number];
+    const BH = B * H;
+    const out = alloc(5 * BH);
+    for (let b = 0; b < B; b++) {
+      const gb = b * 4 * H;
+      for (let j = 0; j < H; j++) {
+        const e = b * H + j;
+        const i = sigmoid(G[gb + j]!);
+        const f = sigmoid(G[gb + H + j]!);
+        const gg = Math.tanh(G[gb + 2 * H + j]!);
+        const o = sigmoid(G[gb + 3 * H + j]!);
+        const cv = C[e]!;
+        const tc = Math.tanh(f * cv + i * gg);
+        const dh = D[e]!;
+        const dc = D[BH + e]! + dh * o * (1 - tc * tc);
+        out[gb + j] = dc * gg * i * (1 - i);
+        out[gb + H + j] = dc * cv * f * (1 - f);
+        out[gb + 2 * H + j] = dc * i * (1 - gg * gg);
+        out[gb + 3 * H + j] = dh * tc * o * (1 - o);
+        out[4 * BH + e] = dc * f;
+      }
+    }
+    return store(out);
+  },
+
+  gruCell(xp, hh, h) {
+    const X = dense(xp);
+    const R = dense(hh);
+    const Hs = dense(h);
+    const [B, H] = h.shape as [number, number];
+    const out = alloc(B * H);
+    for (let b = 0; b < B; b++) {
+      const gb = b * 3 * H;
+      for (let j = 0; j < H; j++) {
+        const e = b * H + j;
+        const r = sigmoid(X[gb + j]! + R[gb + j]!);
+        const z = sigmoid(X[gb + H + j]! + R[gb + H + j]!);
+        const n = Math.tanh(X[gb + 2 * H + j]! + r * R[gb + 2 * H + j]!);
+        out[e] = n + z * (Hs[e]! - n);
+      }
+    }
+    return store(out);
+  },
+
+  gruCellBackward(xp, hh, h, g) {
+    const X = dense(xp);
+    const R = dense(hh);
+    const Hs = dense(h);
+    const D = dense(g);
+    const [B, H] = h.shape as [number, number];
+    const BH = B * H;
+    const out = alloc(7 * BH);
+    for (let b = 0; b < B; b++) {
+      const gb = b * 3 * H;
+      const hb = 3 * BH + gb;
+      for (let j = 0; j < H; j++) {
+        const e = b * H + j;
+        const r = sigmoid(X[gb + j]! + R[gb + j]!);
+        const z = sigmoid(X[gb + H + j]! + R[gb + H + j]!);
+        const hn = R[gb + 2 * H + j]!;
+        const n = Math.tanh(X[gb + 2 * H + j]! + r * hn);
+        const d = D[e]!;
+        const dn = d * (1 - z) * (1 - n * n);
+        const dr = dn * hn * r * (1 - r);
+        const dz = d * (Hs[e]! - n) * z * (1 - z);
+        out[gb + j] = dr;
+        out[gb + H + j] = dz;
+        out[gb + 2 * H + j] = dn;
+        out[hb + j] = dr;
+        out[hb + H + j] = dz;
+        out[hb + 2 * H + j] = dn * r;
+        out[6 * BH + e] = d * z;
+      }
+    }
+    return store(out);
+  },
+
   layerNorm(x, n, weight, bias, eps, rms) {
     const X = dense(x);
     const W = weight && dense(weight);
@@ -287,5 +390,15 @@ export const fusedKernels = {
   },
 } satisfies Pick<
   Kernels,
-  'softmax' | 'softmaxBackward' | 'crossEntropy' | 'crossEntropyBackward' | 'layerNorm' | 'layerNormBackward' | 'adam'
+  | 'softmax'
+  | 'softmaxBackward'
+  | 'crossEntropy'
+  | 'crossEntropyBackward'
+  | 'layerNorm'
+  | 'layerNormBackward'
+  | 'lstmCell'
+  | 'lstmCellBackward'
+  | 'gruCell'
+  | 'gruCellBackward'
+  | 'adam'
 >;

@@ -17,9 +17,13 @@ import {
   adamShader,
   crossEntropyBackwardShader,
   crossEntropyShader,
+  gruCellBackwardShader,
+  gruCellShader,
   layerNormBackwardShader,
   layerNormColumnsShader,
   layerNormShader,
+  lstmCellBackwardShader,
+  lstmCellShader,
   softmaxBackwardShader,
   softmaxShader,
 } from './wgsl/fused.wgsl.js';
@@ -1040,6 +1044,67 @@ export const webgpuKernels = {
     if (dw && !needW) webgpuKernels.free(dw);
     if (db && !needB) webgpuKernels.free(db);
     return [dx, keepW, keepB];
+  },
+
+  lstmCell(gates, c) {
+    const [B, H] = c.shape as [number, number];
+    const op = 'lstmCell';
+    const out = alloc(2 * B * H, 'float32', op);
+    if (B * H === 0) return out;
+    const temps: Storage[] = [];
+    const G = dense(gates, op, temps);
+    const C = dense(c, op, temps);
+    const p = new Params().u(B * H, H, G.off, C.off);
+    run(op, 'lstmCell', lstmCellShader, [G.buf, C.buf, gbuf(out, op)], p, groupsFor(B * H));
+    freeAll(temps);
+    return out;
+  },
+
+  lstmCellBackward(gates, c, g) {
+    const [B, H] = c.shape as [number, number];
+    const op = 'lstmCellBackward';
+    const out = alloc(5 * B * H, 'float32', op);
+    if (B * H === 0) return out;
+    const temps: Storage[] = [];
+    const G = dense(gates, op, temps);
+    const C = dense(c, op, temps);
+    const D = dense(g, op, temps);
+    const p = new Params().u(B * H, H, G.off, C.off, D.off);
+    run(op, 'lstmCellBwd', lstmCellBackwardShader, [G.buf, C.buf, D.buf, gbuf(out, op)], p, groupsFor(B * H));
+    freeAll(temps);
+    return out;
+  },
+
+  gruCell(xp, hh, h) {
+    const [B, H] = h.shape as [number, number];
+    const op = 'gruCell';
+    const out = alloc(B * H, 'float32', op);
+    if (B * H === 0) return out;
+    const temps: Storage[] = [];
+    const X = dense(xp, op, temps);
+    const R = dense(hh, op, temps);
+    const S = dense(h, op, temps);
+    const p = new Params().u(B * H, H, X.off, R.off, S.off);
+    run(op, 'gruCell', gruCellShader, [X.buf, R.buf, S.buf, gbuf(out, op)], p, groupsFor(B * H));
+    freeAll(temps);
+    return out;
+  },
+
+  gruCellBackward(xp, hh, h, g) {
+    const [B, H] = h.shape as [number, number];
+    const op = 'gruCellBackward';
+    const out = alloc(7 * B * H, 'float32', op);
+    if (B * H === 0) return out;
+    const temps: Storage[] = [];
+    const X = dense(xp, op, temps);
+    const R = dense(hh, op, temps);
+    const S = dense(h, op, temps);
+    const D = dense(g, op, temps);
+    const p = new Params().u(B * H, H, X.off, R.off, S.off, D.off);
+    const bufs = [X.buf, R.buf, S.buf, D.buf, gbuf(out, op)];
+    run(op, 'gruCellBwd', gruCellBackwardShader, bufs, p, groupsFor(B * H));
+    freeAll(temps);
+    return out;
   },
 
   adam(p, grad, m, v, s) {

@@ -1,5 +1,5 @@
 // Fused row kernels (float32): softmax / log-softmax and its VJP, layer norm (and RMS norm) forward and
-// backward, and the in-place Adam/AdamW update. Row kernels run one workgroup per row: strided loops over
+// backward, and the in-place Adam/AdamW update; and the LSTM / GRU cells (one thread per state element). Row kernels run one workgroup per row: strided loops over
 // the row, then a tree in workgroup memory. Barriers sit only in uniform control flow (rows past the end
 // still take part, with `valid` false), as WGSL's uniformity analysis requires. Inputs are contiguous;
 // params carry their offsets.
@@ -281,3 +281,111 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   DX[e] = (p - select(0.0, 1.0, col == t)) * G[P[7] + r];
 }
 `;
+
+/** One thread per (row, unit) of the [B, H] state: `e` and the split of the dispatch over x·y. */
+const CELL_MAIN = `@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = gid.x + gid.y * nwg.x * ${WG}u;
+  if (e >= P[0]) { return; }
+  let H = P[1];
+  let b = e / H;
+  let j = e % H;`;
+
+/** LSTM cell. Params: [B·H, H, gatesOffset, cOffset]. Writes [h, c'] ([2, B, H]). */
+export function lstmCellShader(): string {
+  return withHelpers(`@group(0) @binding(0) var<storage, read> G: array<f32>;
+@group(0) @binding(1) var<storage, read> C: array<f32>;
+@group(0) @binding(2) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(3) var<storage, read> P: array<u32>;
+
+${CELL_MAIN}
+  let gb = P[2] + b * 4u * H + j;
+  let c2 = sigmoid_(G[gb + H]) * C[P[3] + e] + sigmoid_(G[gb]) * tanh_(G[gb + 2u * H]);
+  OUT[e] = sigmoid_(G[gb + 3u * H]) * tanh_(c2);
+  OUT[P[0] + e] = c2;
+}
+`);
+}
+
+/** LSTM cell VJP. Params: [B·H, H, gatesOffset, cOffset, gOffset]. Writes dgates [B, 4H] then dc [B, H]. */
+export function lstmCellBackwardShader(): string {
+  return withHelpers(`@group(0) @binding(0) var<storage, read> G: array<f32>;
+@group(0) @binding(1) var<storage, read> C: array<f32>;
+@group(0) @binding(2) var<storage, read> D: array<f32>;
+@group(0) @binding(3) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(4) var<storage, read> P: array<u32>;
+
+${CELL_MAIN}
+  let gb = P[2] + b * 4u * H + j;
+  let i = sigmoid_(G[gb]);
+  let f = sigmoid_(G[gb + H]);
+  let g = tanh_(G[gb + 2u * H]);
+  let o = sigmoid_(G[gb + 3u * H]);
+  let c = C[P[3] + e];
+  let tc = tanh_(f * c + i * g);
+  let dh = D[P[4] + e];
+  let dc = D[P[4] + P[0] + e] + dh * o * (1.0 - tc * tc);
+  let ob = b * 4u * H + j;
+  OUT[ob] = dc * g * i * (1.0 - i);
+  OUT[ob + H] = dc * c * f * (1.0 - f);
+  OUT[ob + 2u * H] = dc * i * (1.0 - g * g);
+  OUT[ob + 3u * H] = dh * tc * o * (1.0 - o);
+  OUT[4u * P[0] + e] = dc * f;
+}
+`);
+}
+
+/** GRU cell. Params: [B·H, H, xpOffset, hhOffset, hOffset]. Writes h' [B, H]. */
+export function gruCellShader(): string {
+  return withHelpers(`@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> R: array<f32>;
+@group(0) @binding(2) var<storage, read> Hs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(4) var<storage, read> P: array<u32>;
+
+${CELL_MAIN}
+  let xb = P[2] + b * 3u * H + j;
+  let rb = P[3] + b * 3u * H + j;
+  let r = sigmoid_(X[xb] + R[rb]);
+  let z = sigmoid_(X[xb + H] + R[rb + H]);
+  let n = tanh_(X[xb + 2u * H] + r * R[rb + 2u * H]);
+  OUT[e] = n + z * (Hs[P[4] + e] - n);
+}
+`);
+}
+
+/**
+ * GRU cell VJP. Params: [B·H, H, xpOffset, hhOffset, hOffset, gOffset]. Writes dxp [B, 3H], dhh [B, 3H],
+ * then dh [B, H].
+ */
+export function gruCellBackwardShader(): string {
+  return withHelpers(`@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> R: array<f32>;
+@group(0) @binding(2) var<storage, read> Hs: array<f32>;
+@group(0) @binding(3) var<storage, read> D: array<f32>;
+@group(0) @binding(4) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(5) var<storage, read> P: array<u32>;
+
+${CELL_MAIN}
+  let xb = P[2] + b * 3u * H + j;
+  let rb = P[3] + b * 3u * H + j;
+  let r = sigmoid_(X[xb] + R[rb]);
+  let z = sigmoid_(X[xb + H] + R[rb + H]);
+  let hn = R[rb + 2u * H];
+  let n = tanh_(X[xb + 2u * H] + r * hn);
+  let d = D[P[5] + e];
+  let dn = d * (1.0 - z) * (1.0 - n * n);
+  let dr = dn * hn * r * (1.0 - r);
+  let dz = d * (Hs[P[4] + e] - n) * z * (1.0 - z);
+  let ob = b * 3u * H + j;
+  let hb = 3u * P[0] + ob;
+  OUT[ob] = dr;
+  OUT[ob + H] = dz;
+  OUT[ob + 2u * H] = dn;
+  OUT[hb] = dr;
+  OUT[hb + H] = dz;
+  OUT[hb + 2u * H] = dn * r;
+  OUT[6u * P[0] + e] = d * z;
+}
+`);
+}
