@@ -3,13 +3,31 @@ import { CompiledMachine, compileProgram } from './compiler.js';
 import { CompileError } from './errors.js';
 import { parseGdl } from './gdl.js';
 import { InterpreterMachine } from './interpreter.js';
-import type { GameMachine } from './machine.js';
+import { type GameMachine, rng } from './machine.js';
 import { normaliseMgdl } from './mgdl.js';
 import { type LoadOptions, prepareRules } from './prepare.js';
 
 export interface LoadGameOptions extends LoadOptions {
   /** 'auto' (default): compiled, falling back to the interpreter where the compiler refuses */
   engine?: 'auto' | 'compiled' | 'interpreter';
+  /** 'auto': ms of random plies tried on the compiled reasoner before trusting it (default 1500) */
+  probeMs?: number;
+}
+
+function probe(m: GameMachine, ms: number): void {
+  const t0 = performance.now();
+  const rand = rng(1);
+  let s = m.initialState();
+  for (let ply = 0; ply < 30 && performance.now() - t0 < ms; ply++) {
+    if (m.isTerminal(s)) break;
+    const joint = m.roles().map((_, r) => {
+      const l = m.legal(s, r);
+      return l[(rand() * l.length) | 0];
+    });
+    if (joint.some((x) => x === undefined)) break;
+    s = m.next(s, joint);
+  }
+  m.goalValues(s, 0);
 }
 
 /**
@@ -27,7 +45,10 @@ export function loadGame(kif: string, opts: LoadGameOptions = {}): GameMachine {
   const g0 = prepareRules(rules, opts);
   try {
     const g = prepareRules(normaliseMgdl(rules).rules, { strict: false });
-    return new CompiledMachine(compileProgram({ ...g, warnings: g0.warnings })) as GameMachine;
+    const m = new CompiledMachine(compileProgram({ ...g, warnings: g0.warnings })) as GameMachine;
+    // a short random probe: tables that outgrow their limit only show once states are evaluated
+    if (engine === 'auto') probe(m, opts.probeMs ?? 1500);
+    return m;
   } catch (e) {
     if (engine === 'compiled' || !(e instanceof CompileError || e instanceof RangeError)) throw e;
     return new InterpreterMachine(g0.roles, g0.rules) as GameMachine;
