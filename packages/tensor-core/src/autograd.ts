@@ -96,7 +96,9 @@ export function backward(root: Tensor, gradient: Tensor | undefined, retainGraph
       if (!g) continue;
       grads.delete(t);
       const node = t.gradNode;
-      if (t.retainsGrad || !node) t.accumulateGrad(g);
+      // A leaf takes ownership of g; a non-leaf that retains its gradient keeps a copy, since g flows on.
+      if (!node) t.accumulateGrad(g);
+      else if (t.retainsGrad) t.accumulateGrad(g.clone());
       if (node) {
         if (node.released)
           throw new AutogradError(
@@ -130,7 +132,7 @@ export function backward(root: Tensor, gradient: Tensor | undefined, retainGraph
         }
         if (!retainGraph) releaseNode(t);
       }
-      if (!(t.retainsGrad || !node)) g.disposeInternal();
+      if (node) g.disposeInternal();
     }
   } finally {
     gradEnabled = prev;

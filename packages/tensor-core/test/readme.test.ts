@@ -438,10 +438,8 @@ describe('README claims', () => {
     x.dispose();
   });
 
-  // Source bug (not fixed here): a retained non-leaf gradient cannot accumulate. runBackward hands the
-  // incoming gradient to accumulateGrad, which disposes it when .grad already exists, and then runs the
-  // node's VJP on that disposed tensor. Remove `.fails` once fixed: this should give h.grad [2, 2, 2] x 2.
-  test.fails('autograd: retainGrad() + accumulation (known bug: DisposedError)', () => {
+  // A retained non-leaf gradient accumulates across backward() calls, and the inputs still get theirs.
+  test('autograd: retainGrad() + accumulation', () => {
     const x = tensor([1, 2, 3], { requiresGrad: true });
     try {
       tidy(() => {
@@ -450,6 +448,7 @@ describe('README claims', () => {
         y.backward(tensor([1, 1, 1]), { retainGraph: true });
         y.backward(tensor([1, 1, 1]));
         expect(Array.from(h.grad!.dataSync())).toEqual([4, 4, 4]);
+        expect(Array.from(x.grad!.dataSync())).toEqual([8, 16, 24]); // 2 × (2 · 2x)
       });
     } finally {
       x.dispose();
