@@ -51,5 +51,6 @@ if (cmd === 'train') {
   );
 } else {
   console.log('usage: tessera-kv-compress train|eval|inspect (see the README)');
-  process.exitCode = cmd ? 1 : 0;
+  // --help and no command are requests for the usage, not errors.
+  process.exitCode = cmd && cmd !== '--help' && cmd !== '-h' && cmd !== 'help' ? 1 : 0;
 }
