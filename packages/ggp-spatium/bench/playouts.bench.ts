@@ -3,7 +3,7 @@
 // checked against the other on seeded playouts first. Peer numbers are those measured on this VM in the research
 // note (§2, `../shared/research/ggp.md`): ggp-base prover and Sancho 1.61c; ratios use the loaded-run best, the
 // figures the issue quotes. Absolute numbers move with machine load: compare ratios.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median, record } from '@tessera/bench-kit';
@@ -11,7 +11,15 @@ import { checkConformance } from '../src/conformance.js';
 import { loadGame } from '../src/game.js';
 import { type GameMachine, randomPlayout, rng } from '../src/machine.js';
 
-const SHEETS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/ggp-games');
+// The base sheets live beside the repository (../shared/ggp-games); GGP_GAMES points elsewhere.
+const SHEETS =
+  process.env.GGP_GAMES ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/ggp-games');
+if (!existsSync(SHEETS)) {
+  console.log(
+    `ggp-spatium: no rule sheets at ${SHEETS}; set GGP_GAMES to a folder of .kif files to run this benchmark`,
+  );
+  process.exit(0);
+}
 const PEERS: Record<string, { prover: number; sancho: number }> = {
   ticTacToe: { prover: 275, sancho: 73_900 },
   connectFour: { prover: 36, sancho: 37_600 },
