@@ -17,7 +17,7 @@ export {
   type LossParts,
   needsPredictor,
 } from './model.js';
-export { downsample, fixedBoundaries, numSegments, upsample } from './pooling.js';
+export { downsample, fixedBoundaries, numSegments, numSegmentsAsync, upsample } from './pooling.js';
 export {
   type Corpus,
   type EvalResult,

@@ -14,7 +14,7 @@ import {
   predictiveEntropy,
   whitespaceBoundaries,
 } from './boundaries.js';
-import { downsample, fixedBoundaries, upsample } from './pooling.js';
+import { downsample, fixedBoundaries, numSegments, numSegmentsAsync, upsample } from './pooling.js';
 
 export type BoundarySource = 'none' | 'fixed' | 'whitespace' | 'unigram' | 'entropy' | 'gumbel';
 
@@ -139,9 +139,57 @@ export class HourglassLM extends nn.Module {
 
   /**
    * ids [B, T] int32. `boundaryTargets` [B, T] (unigram) are only needed for the loss; the model always pools
-   * at the BP's own hard decisions for the unigram, entropy and Gumbel sources.
+   * at the BP's own hard decisions for the unigram, entropy and Gumbel sources. Reads the shortened length back
+   * synchronously, so it needs a backend with synchronous reads (CPU); `forwardAsync` runs on every backend.
    */
   forward(ids: Tensor): HourglassOutput {
+    const c = this.config;
+    const T = this.checkIds(ids)[1];
+    return tidy(() => {
+      if (getBackend() === 'cpu') {
+        // (a host check; other backends skip it rather than read back)
+        const vmax = ids.max().itemSync();
+        const vmin = ids.min().itemSync();
+        if (vmin < 0 || vmax >= c.vocabSize)
+          throw new ValueError(`HourglassLM: token ids must be in [0, ${c.vocabSize}); got [${vmin}, ${vmax}]`);
+      }
+      const front = this.front(ids);
+      const pool = front.soft ?? front.boundaries;
+      return this.back(front, pool ? numSegments(pool) : T);
+    });
+  }
+
+  /**
+   * `forward` for every backend: the few host-side values (the token-id range and the shortened length) are
+   * read back with `await t.data()`. Same result as `forward` on the same backend and seed.
+   */
+  async forwardAsync(ids: Tensor): Promise<HourglassOutput> {
+    const c = this.config;
+    const T = this.checkIds(ids)[1];
+    const [lo, hi] = tidy(() => [ids.min(), ids.max()]);
+    const vmin = await lo.item();
+    const vmax = await hi.item();
+    lo.dispose();
+    hi.dispose();
+    if (vmin < 0 || vmax >= c.vocabSize)
+      throw new ValueError(`HourglassLM: token ids must be in [0, ${c.vocabSize}); got [${vmin}, ${vmax}]`);
+    const front = tidy(() => this.front(ids));
+    const pool = front.soft ?? front.boundaries;
+    let S: number;
+    try {
+      S = pool ? await numSegmentsAsync(pool) : T;
+    } catch (e) {
+      for (const t of [front.h, front.boundaries, front.soft, front.bpLogits]) t?.dispose();
+      throw e;
+    }
+    return tidy(() => {
+      const out = this.back(front, S);
+      front.h.dispose();
+      return out;
+    });
+  }
+
+  private checkIds(ids: Tensor): [number, number] {
     const c = this.config;
     if (ids.ndim !== 2 || ids.dtype !== 'int32')
       throw new ValueError(`HourglassLM expects int32 ids [B, T]; got ${ids.dtype} [${ids.shape}]`);
@@ -151,50 +199,61 @@ export class HourglassLM extends nn.Module {
         `HourglassLM: sequence of ${T} tokens is longer than the trained maxSeqLen ${c.maxSeqLen}; evaluate in windows (see evaluate) or slide the context`,
       );
     if (T === 0) throw new ValueError('HourglassLM: empty sequence');
-    return tidy(() => {
-      if (getBackend() === 'cpu') {
-        // (a host check; other backends skip it rather than read back)
-        const vmax = ids.max().itemSync();
-        const vmin = ids.min().itemSync();
-        if (vmin < 0 || vmax >= c.vocabSize)
-          throw new ValueError(`HourglassLM: token ids must be in [0, ${c.vocabSize}); got [${vmin}, ${vmax}]`);
-      }
-      let h = this.embed.forward(ids);
-      for (const b of this.pre.items) h = b.forward(h);
-      let boundaries: Tensor | null = null;
-      let soft: Tensor | null = null;
-      let bpLogits: Tensor | null = null;
-      let shortLength = T;
-      if (c.boundary === 'none') {
-        for (const b of this.short.items) h = b.forward(h);
-      } else {
-        if (this.bp) bpLogits = this.bp.forward(h);
-        if (c.boundary === 'fixed') boundaries = tensor(fixedBoundaries(B, T, c.fixedK!), { shape: [B, T] });
-        else if (c.boundary === 'whitespace') boundaries = whitespaceBoundaries(ids, c.spaceIds!);
-        else if (c.boundary === 'gumbel') {
-          const noise = this.training || (c.gumbelEval ?? 'sample') === 'sample';
-          soft = gumbelSigmoid(bpLogits!, { temperature: c.temperature ?? 0.5, noise });
-          boundaries = soft.detach();
-        } else boundaries = bpLogits!.detach().gt(0).float(); // unigram, entropy: the BP's hard decisions
-        const residual = h;
-        let s = downsample(h, soft ?? boundaries, this.nullGroup!);
-        shortLength = s.shape[1]!;
-        s = this.downNorm!.forward(s);
-        for (const b of this.short.items) s = b.forward(s);
-        h = upsample(s, soft ?? boundaries).add(residual);
-      }
-      for (const b of this.post.items) h = b.forward(h);
-      if (this.normF) h = this.normF.forward(h);
-      const logits = this.head.forward(h);
-      return { logits, boundaries, bpLogits, softBoundaries: soft, shortLength };
-    });
+    return [B, T];
+  }
+
+  /** Embedding, pre blocks and boundaries: everything before the data-dependent shortened length. */
+  private front(ids: Tensor): { h: Tensor; boundaries: Tensor | null; soft: Tensor | null; bpLogits: Tensor | null } {
+    const c = this.config;
+    const [B, T] = ids.shape as [number, number];
+    let h = this.embed.forward(ids);
+    for (const b of this.pre.items) h = b.forward(h);
+    let boundaries: Tensor | null = null;
+    let soft: Tensor | null = null;
+    let bpLogits: Tensor | null = null;
+    if (c.boundary !== 'none') {
+      if (this.bp) bpLogits = this.bp.forward(h);
+      if (c.boundary === 'fixed') boundaries = tensor(fixedBoundaries(B, T, c.fixedK!), { shape: [B, T] });
+      else if (c.boundary === 'whitespace') boundaries = whitespaceBoundaries(ids, c.spaceIds!);
+      else if (c.boundary === 'gumbel') {
+        const noise = this.training || (c.gumbelEval ?? 'sample') === 'sample';
+        soft = gumbelSigmoid(bpLogits!, { temperature: c.temperature ?? 0.5, noise });
+        boundaries = soft.detach();
+      } else boundaries = bpLogits!.detach().gt(0).float(); // unigram, entropy: the BP's hard decisions
+    }
+    return { h, boundaries, soft, bpLogits };
+  }
+
+  /** Pooling (with S = numSegments of the boundaries), shortened blocks, up-sampling, post blocks, head. */
+  private back(
+    front: { h: Tensor; boundaries: Tensor | null; soft: Tensor | null; bpLogits: Tensor | null },
+    segments: number,
+  ): HourglassOutput {
+    const c = this.config;
+    const { boundaries, soft, bpLogits } = front;
+    let h = front.h;
+    let shortLength = h.shape[1]!;
+    if (c.boundary === 'none') {
+      for (const b of this.short.items) h = b.forward(h);
+    } else {
+      const residual = h;
+      let s = downsample(h, soft ?? boundaries!, this.nullGroup!, segments);
+      shortLength = s.shape[1]!;
+      s = this.downNorm!.forward(s);
+      for (const b of this.short.items) s = b.forward(s);
+      h = upsample(s, soft ?? boundaries!).add(residual);
+    }
+    for (const b of this.post.items) h = b.forward(h);
+    if (this.normF) h = this.normF.forward(h);
+    const logits = this.head.forward(h);
+    return { logits, boundaries, bpLogits, softBoundaries: soft, shortLength };
   }
 
   /**
    * Loss on ids [B, T + 1] (inputs are the first T, targets the last T): next-character cross-entropy plus,
    * with weight 1, the BP's BCE (unigram targets given in `boundaryTargets` [B, T] for the inputs; entropy
    * spikes of this forward pass) or the Binomial prior (Gumbel). BCE is taken on logits; the reference code
-   * applies BCEWithLogits to probabilities, a quirk not copied.
+   * applies BCEWithLogits to probabilities, a quirk not copied. Synchronous reads (CPU); see `lossAsync`.
    */
   loss(ids: Tensor, opts: { boundaryTargets?: Tensor } = {}): LossParts & { output: HourglassOutput } {
     const c = this.config;
@@ -204,21 +263,77 @@ export class HourglassLM extends nn.Module {
     const target = ids.slice(1, 1).contiguous();
     const output = this.forward(input);
     return tidy(() => {
-      const lm = F.crossEntropy(output.logits.reshape([B * T, c.vocabSize]), target.reshape([B * T]));
-      let boundary: Tensor | null = null;
-      if (c.boundary === 'unigram') {
-        if (!opts.boundaryTargets)
-          throw new ValueError('HourglassLM.loss: the unigram source needs boundaryTargets from the tokenizer');
-        boundary = F.binaryCrossEntropyWithLogits(output.bpLogits!, opts.boundaryTargets);
-      } else if (c.boundary === 'entropy') {
-        const H = predictiveEntropy(output.logits);
-        const y = tensor(entropySpikes(H.dataSync(), B, T, c.entropyK ?? 2), { shape: [B, T] });
-        boundary = F.binaryCrossEntropyWithLogits(output.bpLogits!, y);
-      } else if (c.boundary === 'gumbel') boundary = binomialPriorLoss(output.softBoundaries!, c.priorAlpha ?? 0.2);
-      const loss = boundary ? lm.add(boundary) : lm;
+      const spikes =
+        c.boundary === 'entropy'
+          ? entropySpikes(predictiveEntropy(output.logits).dataSync(), B, T, c.entropyK ?? 2)
+          : null;
       const nBoundaries = output.boundaries ? output.boundaries.sum().itemSync() : B * T;
-      return { loss, lm, boundary, nBoundaries, nTokens: B * T, output };
+      return this.lossParts(output, target, opts, spikes, nBoundaries);
     });
+  }
+
+  /**
+   * `loss` for every backend (forward with `forwardAsync`; the entropy-spike targets and the boundary count are
+   * read back with `await t.data()`). Call `backward()` on the returned `loss` as usual.
+   */
+  async lossAsync(
+    ids: Tensor,
+    opts: { boundaryTargets?: Tensor } = {},
+  ): Promise<LossParts & { output: HourglassOutput }> {
+    const c = this.config;
+    const [B, T1] = ids.shape as [number, number];
+    const T = T1 - 1;
+    const [input, target] = tidy(() => [ids.slice(1, 0, T).contiguous(), ids.slice(1, 1).contiguous()]);
+    try {
+      const output = await this.forwardAsync(input);
+      const [H, count] = tidy(() => [
+        c.boundary === 'entropy' ? predictiveEntropy(output.logits) : null,
+        output.boundaries ? output.boundaries.sum() : null,
+      ]);
+      const spikes = H ? entropySpikes(await H.data(), B, T, c.entropyK ?? 2) : null;
+      const nBoundaries = count ? await count.item() : B * T;
+      H?.dispose();
+      count?.dispose();
+      return tidy(() => this.lossParts(output, target, opts, spikes, nBoundaries));
+    } finally {
+      input.dispose();
+      target.dispose();
+    }
+  }
+
+  /**
+   * `loss.backward()` for every backend. On backends other than the CPU it then reads back the gradient of the
+   * boundary predictor's output layer ([1, hidden] floats): on tensor-core's WebGPU backend that gradient is a
+   * deferred [1, n] matmul which, used unread in a later element-wise op (as `optim.clipGradNorm` does), fails
+   * in `createBindGroup`; once read it is a plain buffer. A no-op on top of `backward()` on the CPU.
+   */
+  async backwardAsync(loss: Tensor): Promise<void> {
+    tidy(() => loss.backward());
+    const g = this.bp?.fc2.weight.grad;
+    if (g && getBackend() !== 'cpu') await g.data();
+  }
+
+  private lossParts(
+    output: HourglassOutput,
+    target: Tensor,
+    opts: { boundaryTargets?: Tensor },
+    spikes: Float32Array | null,
+    nBoundaries: number,
+  ): LossParts & { output: HourglassOutput } {
+    const c = this.config;
+    const [B, T] = target.shape as [number, number];
+    const lm = F.crossEntropy(output.logits.reshape([B * T, c.vocabSize]), target.reshape([B * T]));
+    let boundary: Tensor | null = null;
+    if (c.boundary === 'unigram') {
+      if (!opts.boundaryTargets)
+        throw new ValueError('HourglassLM.loss: the unigram source needs boundaryTargets from the tokenizer');
+      boundary = F.binaryCrossEntropyWithLogits(output.bpLogits!, opts.boundaryTargets);
+    } else if (c.boundary === 'entropy') {
+      const y = tensor(spikes!, { shape: [B, T] });
+      boundary = F.binaryCrossEntropyWithLogits(output.bpLogits!, y);
+    } else if (c.boundary === 'gumbel') boundary = binomialPriorLoss(output.softBoundaries!, c.priorAlpha ?? 0.2);
+    const loss = boundary ? lm.add(boundary) : lm;
+    return { loss, lm, boundary, nBoundaries, nTokens: B * T, output };
   }
 
   /** Disposes the tensors of an output. */

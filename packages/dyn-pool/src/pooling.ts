@@ -12,9 +12,16 @@ import { arange, cat, type Tensor, tidy, ValueError } from '@tessera/tensor-core
 /** Number of groups the shortened sequence keeps (without the null group): the largest row sum of b. */
 export function numSegments(boundaries: Tensor): number {
   if (boundaries.ndim !== 2) throw new ValueError(`numSegments: boundaries must be [B, T]; got ${boundaries.ndim}-D`);
-  const B = boundaries.shape[0]!;
-  const T = boundaries.shape[1]!;
-  const v = boundaries.detach().dataSync();
+  return countSegments(boundaries.detach().dataSync(), boundaries.shape[0]!, boundaries.shape[1]!);
+}
+
+/** `numSegments` with an async read back, for backends that cannot read synchronously (WebGPU). */
+export async function numSegmentsAsync(boundaries: Tensor): Promise<number> {
+  if (boundaries.ndim !== 2) throw new ValueError(`numSegments: boundaries must be [B, T]; got ${boundaries.ndim}-D`);
+  return countSegments(await boundaries.data(), boundaries.shape[0]!, boundaries.shape[1]!);
+}
+
+function countSegments(v: ArrayLike<number>, B: number, T: number): number {
   let S = 0;
   for (let r = 0; r < B; r++) {
     let s = 0;
@@ -43,10 +50,16 @@ function assignment(index: Tensor, hardIndex: Tensor, S: number, normDim: 1 | 2)
  * Mean-pools h [B, T, d] over the segments closed by boundaries b [B, T] (0/1 floats, possibly carrying a
  * straight-through gradient) and prepends the null group [d]: returns [B, S + 1, d].
  */
-export function downsample(h: Tensor, boundaries: Tensor, nullGroup: Tensor): Tensor {
+export function downsample(
+  h: Tensor,
+  boundaries: Tensor,
+  nullGroup: Tensor,
+  /** numSegments(boundaries), when the caller has it already (e.g. read back asynchronously). */
+  segments?: number,
+): Tensor {
   checkPair('downsample', h, boundaries);
   const [B, , d] = h.shape as [number, number, number];
-  const S = numSegments(boundaries);
+  const S = segments ?? numSegments(boundaries);
   return tidy(() => {
     const nul = nullGroup.reshape([1, 1, d]).expand([B, 1, d]);
     if (S === 0) return nul.contiguous();

@@ -4,6 +4,7 @@
 import {
   checkpointFromBytes,
   F,
+  getBackend,
   io,
   memory,
   multinomial,
@@ -17,7 +18,13 @@ import {
   tidy,
   ValueError,
 } from '@tessera/tensor-core';
-import { type BoundarySource, type HourglassConfig, HourglassLM } from './model.js';
+import {
+  type BoundarySource,
+  type HourglassConfig,
+  HourglassLM,
+  type HourglassOutput,
+  type LossParts,
+} from './model.js';
 import { UnigramTokenizer } from './unigram.js';
 import { CharVocab, TextInputError } from './vocab.js';
 
@@ -129,16 +136,16 @@ export function makeOptimizer(model: HourglassLM, o: { lr: number; warmup: numbe
   return { opt, sched };
 }
 
-function sampleBatch(
+async function sampleBatch(
   data: Int32Array,
   targets: Uint8Array | null,
   B: number,
   T: number,
-): { ids: Tensor; targets?: Tensor } {
+): Promise<{ ids: Tensor; targets?: Tensor }> {
   if (data.length < T + 1)
     throw new ValueError(`training text has ${data.length} characters; a window of ${T + 1} is needed`);
   const starts = randint(0, data.length - T, [B]);
-  const s = starts.dataSync();
+  const s = await starts.data();
   starts.dispose();
   const ids = new Int32Array(B * (T + 1));
   const tg = targets ? new Float32Array(B * T) : null;
@@ -195,19 +202,33 @@ export async function train(
   model.train();
   const last = Math.min(o.steps, o.stopAt ?? o.steps);
   for (let step = start + 1; step <= last; step++) {
-    const batch = sampleBatch(corpus.train, corpus.trainTargets, o.batchSize, o.seqLen);
-    const r = tidy(() => {
-      const parts = model.loss(batch.ids, { boundaryTargets: batch.targets });
+    const batch = await sampleBatch(corpus.train, corpus.trainTargets, o.batchSize, o.seqLen);
+    const update = (parts: LossParts & { output: HourglassOutput }, backward = true) => {
       peakTensor = Math.max(peakTensor, memory().numBytes);
-      parts.loss.backward();
+      if (backward) parts.loss.backward();
       peakTensor = Math.max(peakTensor, memory().numBytes);
       HourglassLM.disposeOutput(parts.output);
       optim.clipGradNorm(model.parameters(), clip).dispose();
       opt.step();
       sched.step();
       opt.zeroGrad();
-      return { lm: parts.lm.itemSync(), nb: parts.nBoundaries, nt: parts.nTokens };
-    });
+    };
+    let r: { lm: number; nb: number; nt: number };
+    if (getBackend() === 'cpu')
+      r = tidy(() => {
+        const parts = model.loss(batch.ids, { boundaryTargets: batch.targets });
+        update(parts);
+        return { lm: parts.lm.itemSync(), nb: parts.nBoundaries, nt: parts.nTokens };
+      });
+    else {
+      // backends without synchronous reads (WebGPU): the same step, reading back with await
+      const parts = await model.lossAsync(batch.ids, { boundaryTargets: batch.targets });
+      peakTensor = Math.max(peakTensor, memory().numBytes);
+      await model.backwardAsync(parts.loss);
+      tidy(() => update(parts, false));
+      r = { lm: await parts.lm.item(), nb: parts.nBoundaries, nt: parts.nTokens };
+      for (const t of new Set([parts.loss, parts.lm, parts.boundary])) t?.dispose();
+    }
     batch.ids.dispose();
     batch.targets?.dispose();
     if (!Number.isFinite(r.lm)) throw new ValueError(`training diverged at step ${step} (loss ${r.lm})`);

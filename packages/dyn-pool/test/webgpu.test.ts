@@ -1,0 +1,176 @@
+// HourglassLM on tensor-core's WebGPU backend: forwardAsync / lossAsync (which read the shortened length, the
+// entropy targets and the boundary count back with `await t.data()`) give the same loss as the synchronous CPU
+// path, for one forward and after one training step, for every boundary source; `train` runs on webgpu.
+// Runs wherever an adapter exists (CI: Dawn on Mesa lavapipe); skipped with the reason elsewhere, never
+// under CI=true.
+import { manualSeed, memory, optim, SyncReadError, setBackend, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { afterAll, describe, expect, test } from 'vitest';
+import {
+  BOUNDARY_SOURCES,
+  type BoundarySource,
+  type HourglassConfig,
+  HourglassLM,
+  prepareCorpus,
+  train,
+} from '../src/index.js';
+
+const skip = await setBackend('webgpu').then(
+  () => null,
+  (e: Error) => {
+    if (process.env.CI) throw e;
+    return e.message;
+  },
+);
+await setBackend('cpu');
+if (skip) console.warn(`dyn-pool webgpu tests skipped (no WebGPU adapter): ${skip}`);
+
+afterAll(() => setBackend('cpu'));
+
+const V = 11;
+const SPACE = 3;
+const B = 2;
+const T = 16;
+function config(boundary: BoundarySource): HourglassConfig {
+  return {
+    vocabSize: V,
+    dModel: 16,
+    nHeads: 2,
+    dFF: 32,
+    layers: [1, 1, 1],
+    boundary,
+    maxSeqLen: 32,
+    fixedK: 3,
+    spaceIds: [SPACE],
+  };
+}
+
+// Fixed data (host arrays), so both backends see the same batch.
+const IDS = Int32Array.from({ length: B * (T + 1) }, (_, i) => (i % 5 === 4 ? SPACE : (i * 7 + 1) % V));
+const UNIGRAM = Float32Array.from({ length: B * T }, (_, i) => (i % 4 === 3 ? 1 : 0));
+
+interface Run {
+  loss0: number;
+  loss1: number;
+  shortLength: number;
+  nBoundaries: number;
+}
+
+/** One loss, one Adam step, the loss again; sync (`loss`) or async (`lossAsync`) on the current backend. */
+async function run(backend: 'cpu' | 'webgpu', source: BoundarySource, mode: 'sync' | 'async'): Promise<Run> {
+  await setBackend(backend);
+  manualSeed(7);
+  const model = new HourglassLM(config(source)).train();
+  const opt = new optim.Adam(model.parameters(), { lr: 1e-2 });
+  const ids = tensor(IDS, { shape: [B, T + 1], dtype: 'int32' });
+  const targets = tensor(UNIGRAM, { shape: [B, T] });
+  const opts = { boundaryTargets: targets };
+  const lossOf = async () => {
+    if (mode === 'sync') return tidy(() => model.loss(ids, opts));
+    return model.lossAsync(ids, opts);
+  };
+  const p0 = await lossOf();
+  const shortLength = p0.output.shortLength;
+  const nBoundaries = p0.nBoundaries;
+  if (mode === 'sync') tidy(() => p0.loss.backward());
+  else await model.backwardAsync(p0.loss);
+  tidy(() => optim.clipGradNorm(model.parameters(), 0.25).dispose());
+  opt.step();
+  opt.zeroGrad();
+  const loss0 = await p0.loss.item();
+  const p1 = await lossOf();
+  const loss1 = await p1.loss.item();
+  for (const p of [p0, p1]) {
+    HourglassLM.disposeOutput(p.output);
+    for (const t of new Set<Tensor | null>([p.loss, p.lm, p.boundary])) t?.dispose();
+  }
+  ids.dispose();
+  targets.dispose();
+  return { loss0, loss1, shortLength, nBoundaries };
+}
+
+function close(got: Run, want: Run, what: string): void {
+  expect(got.shortLength, `${what}: shortened length`).toBe(want.shortLength);
+  expect(got.nBoundaries, `${what}: boundaries`).toBe(want.nBoundaries);
+  expect(Math.abs(got.loss0 - want.loss0) / Math.abs(want.loss0), `${what}: loss`).toBeLessThan(1e-5);
+  expect(Math.abs(got.loss1 - want.loss1) / Math.abs(want.loss1), `${what}: loss after a step`).toBeLessThan(1e-4);
+}
+
+describe('HourglassLM async entry points on the CPU', () => {
+  test('forwardAsync / lossAsync equal forward / loss, for every boundary source', async () => {
+    for (const source of BOUNDARY_SOURCES) {
+      const want = await run('cpu', source, 'sync');
+      const got = await run('cpu', source, 'async');
+      expect(got, source).toEqual(want);
+      expect(want.loss1, source).toBeLessThan(want.loss0);
+    }
+  });
+});
+
+describe.skipIf(skip !== null)('HourglassLM on webgpu', () => {
+  test('the synchronous forward refuses with a typed error (use forwardAsync)', async () => {
+    await setBackend('webgpu');
+    manualSeed(1);
+    const model = new HourglassLM(config('whitespace'));
+    const ids = tensor(IDS.subarray(0, T), { shape: [1, T], dtype: 'int32' });
+    expect(() => model.forward(ids)).toThrow(SyncReadError);
+    const out = await model.forwardAsync(ids);
+    expect(out.logits.backend).toBe('webgpu');
+    expect(out.logits.shape).toEqual([1, T, V]);
+    HourglassLM.disposeOutput(out);
+    ids.dispose();
+    await expect(model.forwardAsync(tensor([[0, V]], { dtype: 'int32' }))).rejects.toThrow(/token ids must be in/);
+  });
+
+  for (const source of BOUNDARY_SOURCES)
+    test(`${source}: one forward and one training step give the CPU's loss`, async () => {
+      const want = await run('cpu', source, 'sync');
+      const got = await run('webgpu', source, 'async');
+      close(got, want, source);
+    });
+
+  test('async training steps leave the tensor count flat, for every source', async () => {
+    await setBackend('webgpu');
+    const ids = tensor(IDS, { shape: [B, T + 1], dtype: 'int32' });
+    const targets = tensor(UNIGRAM, { shape: [B, T] });
+    for (const source of BOUNDARY_SOURCES) {
+      manualSeed(2);
+      const model = new HourglassLM(config(source)).train();
+      const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
+      const counts: number[] = [];
+      for (let k = 0; k < 3; k++) {
+        const p = await model.lossAsync(ids, { boundaryTargets: targets });
+        await model.backwardAsync(p.loss);
+        HourglassLM.disposeOutput(p.output);
+        for (const t of new Set<Tensor | null>([p.loss, p.lm, p.boundary])) t?.dispose();
+        tidy(() => optim.clipGradNorm(model.parameters(), 0.25).dispose());
+        opt.step();
+        opt.zeroGrad();
+        counts.push(memory().numTensors);
+      }
+      // (≤: tensors of earlier tests that the garbage collector reclaims may leave the count meanwhile)
+      expect(counts[2], source).toBeLessThanOrEqual(counts[1]!);
+    }
+    ids.dispose();
+    targets.dispose();
+  });
+
+  for (const source of ['whitespace', 'gumbel'] as const)
+    test(`train() runs on webgpu as on the CPU (${source})`, async () => {
+      const text = 'the cat sat on the mat and the dog ate the hat '.repeat(20);
+      const once = async (backend: 'cpu' | 'webgpu') => {
+        await setBackend(backend);
+        manualSeed(5);
+        const corpus = prepareCorpus(text, { source });
+        const model = new HourglassLM({
+          ...config(source),
+          vocabSize: corpus.vocab.size,
+          spaceIds: corpus.vocab.spaceIds(),
+        });
+        return train(model, corpus, { steps: 2, batchSize: 2, seqLen: 16 });
+      };
+      const want = await once('cpu');
+      const got = await once('webgpu');
+      expect(got.shorteningFactor).toBe(want.shorteningFactor);
+      expect(Math.abs(got.trainBpc - want.trainBpc) / want.trainBpc).toBeLessThan(1e-4);
+    });
+});
