@@ -326,3 +326,25 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
     expect(after.webgpu!.pooledBuffers).toBeGreaterThan(0);
   }, 180_000);
 });
+
+describe.skipIf(skip !== null)('lazy chains on webgpu', () => {
+  test('a chain that reads a pending matmul twice (g·g of a weight gradient) keeps its operands alive', async () => {
+    // Regression: inlining the pending matmul for the first input, then materialising it for the second,
+    // released the matmul's operands before the new chain pinned them (createBindGroup on a freed buffer).
+    const run = async (backend: 'cpu' | 'webgpu') => {
+      await setBackend(backend);
+      manualSeed(3);
+      const m = new nn.Sequential(new nn.Linear(8, 32), new nn.GELU(), new nn.Linear(32, 1));
+      const x = randn([4, 8]);
+      const y = randn([4]).sigmoid();
+      F.binaryCrossEntropyWithLogits(m.forward(x).squeeze(-1), y).backward();
+      const norm = await optim.clipGradNorm(m.parameters(), 0.01).data();
+      const g = await m.parameters()[2]!.grad!.data();
+      return [norm[0]!, ...Array.from(g)];
+    };
+    const cpu = await run('cpu');
+    const gpu = await run('webgpu');
+    await setBackend('cpu');
+    expect(maxRelDiff(gpu, cpu)).toBeLessThan(1e-4);
+  });
+});

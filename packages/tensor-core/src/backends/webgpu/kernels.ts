@@ -242,6 +242,7 @@ function lazyMap(
   const lines: string[] = [];
   const vals: string[] = [];
   let mm: Lazy['mm'] = null;
+  const held: GpuBuf[] = [];
   inputs.forEach((inp, k) => {
     const b = live(inp.v.storage.buf as GpuBuf, op);
     const lz = b.lazy;
@@ -261,6 +262,12 @@ function lazyMap(
       lines.length + lz.lines.length < MAX_LINES
     ) {
       mm ??= lz.mm;
+      // Hold what the inlined chain reads until this chain pins it: a later input may materialize that
+      // same chain (g.mul(g)), which unpins its inputs and could release them in between.
+      for (const i of inputsOf(lz)) {
+        i.pins++;
+        held.push(i);
+      }
       const leafMap = lz.leaves.map((l) => addLeaf(leaves, l));
       const base = lines.length;
       const rename = (text: string) =>
@@ -287,7 +294,7 @@ function lazyMap(
   lines.push(`let ${t}: ${ctype} = ${expr(vals)};`);
   // While autograd records, ops that save their inputs (activations, mul) would re-run the matmul in
   // backward if they inlined it; so a matmul takes only a bias or residual add, and the result is sealed.
-  return pending({
+  const out = pending({
     leaves,
     lines,
     result: t,
@@ -297,6 +304,8 @@ function lazyMap(
     mm,
     sealed: mm !== null && isGradEnabled(),
   });
+  for (const i of held) if (--i.pins === 0 && i.freed) release(i);
+  return out;
 }
 
 /** The buffers a lazy expression reads: its leaves and a pending matmul's operands. */
