@@ -302,15 +302,10 @@ export class HourglassLM extends nn.Module {
   }
 
   /**
-   * `loss.backward()` for every backend. On backends other than the CPU it then reads back the gradient of the
-   * boundary predictor's output layer ([1, hidden] floats): on tensor-core's WebGPU backend that gradient is a
-   * deferred [1, n] matmul which, used unread in a later element-wise op (as `optim.clipGradNorm` does), fails
-   * in `createBindGroup`; once read it is a plain buffer. A no-op on top of `backward()` on the CPU.
+   * `loss.backward()` for every backend (kept async so callers on WebGPU and CPU share one training loop).
    */
   async backwardAsync(loss: Tensor): Promise<void> {
     tidy(() => loss.backward());
-    const g = this.bp?.fc2.weight.grad;
-    if (g && getBackend() !== 'cpu') await g.data();
   }
 
   private lossParts(
