@@ -49,8 +49,25 @@ record({
   unit: 'ms',
   value: pcaMs,
   higherIsBetter: false,
-  check: 'n/a',
+  check: pcaOk() ? 'ok' : 'fail',
+  note: 'basis rows orthonormal, energies descending',
 });
+
+/** Every segment's basis has orthonormal rows (VVᵀ = I) and its energies are sorted, non-negative. */
+function pcaOk(): boolean {
+  for (const { pca } of calibration.segments) {
+    const { p, rank, basis, energies } = pca;
+    for (let i = 0; i < rank; i++) {
+      if (!(energies[i]! >= 0) || (i > 0 && energies[i]! > energies[i - 1]! * (1 + 1e-6))) return false;
+      for (let j = i; j < rank; j++) {
+        let d = 0;
+        for (let k = 0; k < p; k++) d += basis[i * p + k]! * basis[j * p + k]!;
+        if (Math.abs(d - (i === j ? 1 : 0)) > 1e-3) return false;
+      }
+    }
+  }
+  return true;
+}
 
 for (const ratio of [16, 32]) {
   const t1 = performance.now();
