@@ -4,45 +4,15 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { setCpuPath } from '../src/backends/cpu/wasm.js';
 import { F, optim, setBackend, type Tensor, tensor } from '../src/index.js';
+import { pathsFor, probeWebgpu, randArr, rng, usePath } from './support.js';
 
-const gpuSkip = await setBackend('webgpu').then(
-  () => null,
-  (e: Error) => {
-    if (process.env.CI) throw e;
-    return e.message;
-  },
-);
-await setBackend('cpu');
-if (gpuSkip) console.warn(`fused webgpu tests skipped: ${gpuSkip}`);
-
-type Path = 'cpu-wasm' | 'cpu-ts' | 'webgpu';
-const PATHS: Path[] = gpuSkip ? ['cpu-wasm', 'cpu-ts'] : ['cpu-wasm', 'cpu-ts', 'webgpu'];
+const gpuSkip = await probeWebgpu('fused');
+const PATHS = pathsFor(gpuSkip);
 
 afterAll(async () => {
   setCpuPath('auto');
   await setBackend('cpu');
 });
-
-async function use(path: Path): Promise<void> {
-  setCpuPath(path === 'cpu-ts' ? 'ts' : 'auto');
-  await setBackend(path === 'webgpu' ? 'webgpu' : 'cpu');
-}
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const randArr = (n: number, seed: number, scale = 4) => {
-  const r = rng(seed);
-  return Float32Array.from({ length: n }, () => (r() - 0.5) * scale);
-};
 
 const host = async (t: Tensor) => Float32Array.from(await t.data());
 
@@ -134,7 +104,7 @@ function layerNorm64(
 
 describe.each(PATHS)('fused softmax on %s', (path) => {
   test.each([1, 3, 17, 255])('softmax and logSoftmax, rows of %i: values and gradients', async (n) => {
-    await use(path);
+    await usePath(path);
     const rows = 5;
     const X = randArr(rows * n, n);
     const G = randArr(rows * n, n + 1);
@@ -151,7 +121,7 @@ describe.each(PATHS)('fused softmax on %s', (path) => {
   });
 
   test('strided input (a transposed view) and a dim other than the last', async () => {
-    await use(path);
+    await usePath(path);
     const [rows, n] = [6, 17];
     const X = randArr(rows * n, 7);
     const xt = tensor(X, { shape: [rows, n] });
@@ -166,7 +136,7 @@ describe.each(PATHS)('fused softmax on %s', (path) => {
   });
 
   test('-inf, huge and all -inf rows', async () => {
-    await use(path);
+    await usePath(path);
     const inf = Number.POSITIVE_INFINITY;
     const rowsIn = [
       [-inf, 0, 1, 2],
@@ -193,7 +163,7 @@ describe.each(PATHS)('fused softmax on %s', (path) => {
 
 describe.each(PATHS)('fused crossEntropy on %s', (path) => {
   test.each([1, 3, 17, 255])('%i classes, an ignored row: loss (mean, sum, none) and gradient', async (C) => {
-    await use(path);
+    await usePath(path);
     const N = 7;
     const X = randArr(N * C, 5 * C, 10);
     const r = rng(C);
@@ -225,7 +195,7 @@ describe.each(PATHS)('fused crossEntropy on %s', (path) => {
   });
 
   test('a target out of range is an index error', async () => {
-    await use(path);
+    await usePath(path);
     const x = tensor(randArr(6, 1), { shape: [2, 3] });
     const t = tensor([0, 3], { dtype: 'int32' });
     await expect(async () => {
@@ -241,7 +211,7 @@ describe.each(PATHS)('fused crossEntropy on %s', (path) => {
 
 describe.each(PATHS)('fused layerNorm on %s', (path) => {
   test.each([1, 3, 17, 255])('layerNorm and rmsNorm, rows of %i: values and gradients', async (n) => {
-    await use(path);
+    await usePath(path);
     const rows = 6;
     const X = randArr(rows * n, 3 * n);
     const G = randArr(rows * n, 3 * n + 1);
@@ -268,7 +238,7 @@ describe.each(PATHS)('fused layerNorm on %s', (path) => {
   });
 
   test('strided input (a transposed view)', async () => {
-    await use(path);
+    await usePath(path);
     const [rows, n] = [5, 33];
     const X = randArr(rows * n, 11);
     const G = randArr(rows * n, 12);
@@ -328,7 +298,7 @@ describe('fused Adam/AdamW', () => {
       const ref = adam64(P0, grads, o);
       const results: Float32Array[] = [];
       for (const path of PATHS) {
-        await use(path);
+        await usePath(path);
         const p = tensor(P0, { shape: [15, 17], requiresGrad: true });
         const Opt = name === 'Adam' ? optim.Adam : optim.AdamW;
         const opt = new Opt([p], { lr: o.lr, betas: [o.b1, o.b2], eps: o.eps, weightDecay: wd });
@@ -356,7 +326,7 @@ describe('paths agree', () => {
     const G = randArr(rows * n, 42);
     const outs: Float32Array[][] = [];
     for (const path of PATHS) {
-      await use(path);
+      await usePath(path);
       const x = tensor(X, { shape: [rows, n], requiresGrad: true });
       const g = tensor(G, { shape: [rows, n] });
       const y1 = F.softmax(x, -1);

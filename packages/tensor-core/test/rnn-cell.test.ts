@@ -6,46 +6,16 @@ import { setCpuPath } from '../src/backends/cpu/wasm.js';
 import { nn, setBackend, type Tensor, tensor } from '../src/index.js';
 import { setFusedCells } from '../src/nn/recurrent.js';
 import { gruCell, lstmCell } from '../src/ops/prims.js';
+import { pathsFor, probeWebgpu, randArr, usePath } from './support.js';
 
-const gpuSkip = await setBackend('webgpu').then(
-  () => null,
-  (e: Error) => {
-    if (process.env.CI) throw e;
-    return e.message;
-  },
-);
-await setBackend('cpu');
-if (gpuSkip) console.warn(`rnn-cell webgpu tests skipped: ${gpuSkip}`);
-
-type Path = 'cpu-wasm' | 'cpu-ts' | 'webgpu';
-const PATHS: Path[] = gpuSkip ? ['cpu-wasm', 'cpu-ts'] : ['cpu-wasm', 'cpu-ts', 'webgpu'];
+const gpuSkip = await probeWebgpu('rnn-cell');
+const PATHS = pathsFor(gpuSkip);
 
 afterAll(async () => {
   setFusedCells(true);
   setCpuPath('auto');
   await setBackend('cpu');
 });
-
-async function use(path: Path): Promise<void> {
-  setCpuPath(path === 'cpu-ts' ? 'ts' : 'auto');
-  await setBackend(path === 'webgpu' ? 'webgpu' : 'cpu');
-}
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const randArr = (n: number, seed: number, scale = 4) => {
-  const r = rng(seed);
-  return Float32Array.from({ length: n }, () => (r() - 0.5) * scale);
-};
 
 const host = async (t: Tensor) => Float64Array.from(await t.data());
 
@@ -110,7 +80,7 @@ const SIZES: [number, number][] = [1, 3].flatMap((B) => [1, 5, 17].map((H): [num
 
 describe.each(PATHS)('fused RNN cells on %s', (path) => {
   test.each(SIZES)('lstmCell B=%i H=%i: forward and gradients', async (B, H) => {
-    await use(path);
+    await usePath(path);
     const G = randArr(B * 4 * H, 7 * B + H, 6);
     const C = randArr(B * H, 11 * B + H, 4);
     const W = randArr(2 * B * H, 13 * B + H, 2);
@@ -128,7 +98,7 @@ describe.each(PATHS)('fused RNN cells on %s', (path) => {
   });
 
   test.each(SIZES)('gruCell B=%i H=%i: forward and gradients', async (B, H) => {
-    await use(path);
+    await usePath(path);
     const X = randArr(B * 3 * H, 17 * B + H, 6);
     const R = randArr(B * 3 * H, 19 * B + H, 6);
     const S = randArr(B * H, 23 * B + H, 2);
@@ -149,7 +119,7 @@ describe.each(PATHS)('fused RNN cells on %s', (path) => {
   });
 
   test('strided (non-contiguous) inputs', async () => {
-    await use(path);
+    await usePath(path);
     const B = 3;
     const H = 5;
     const G = randArr(4 * H * B, 31, 6);
@@ -167,7 +137,7 @@ describe.each(PATHS)('fused RNN cells on %s', (path) => {
   });
 
   test('shape errors', async () => {
-    await use(path);
+    await usePath(path);
     expect(() => lstmCell(tensor(randArr(8, 1), { shape: [1, 8] }), tensor(randArr(3, 1), { shape: [1, 3] }))).toThrow(
       /expected/,
     );
@@ -219,7 +189,7 @@ describe.each(PATHS)('RNN layers fused vs composite on %s', (path) => {
     ['GRU no bias', 'GRU', { bias: false }],
   ];
   test.each(CASES)('%s: outputs and gradients unchanged', async (_name, kind, opts) => {
-    await use(path);
+    await usePath(path);
     const m = kind === 'LSTM' ? new nn.LSTM(4, 5, opts) : new nn.GRU(4, 5, opts);
     const a = await layerRun(m, opts.batchFirst ?? false, false);
     const b = await layerRun(m, opts.batchFirst ?? false, true);
