@@ -2,7 +2,13 @@
 
 export { enableGrad, isGradEnabled, noGrad } from './autograd.js';
 export type { BackendName, Kernels } from './backends/backend.js';
-export { cpuThreads, setCpuThreads, WorkerError } from './backends/cpu/pool.js';
+export {
+  type CpuThreadsOptions,
+  cpuThreads,
+  cpuThreadsUnavailableReason,
+  setCpuThreads,
+  WorkerError,
+} from './backends/cpu/pool.js';
 export { arenaStats, type CpuPath, cpuPath, setCpuPath, WasmMemoryError } from './backends/cpu/wasm.js';
 export {
   DeviceLostError,

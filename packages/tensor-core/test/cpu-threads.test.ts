@@ -1,9 +1,20 @@
 // The worker pool of the CPU backend: results identical to one thread (rows and batches split), small
 // ops stay on the calling thread, and a worker that throws, exits or hangs fails the op with a typed
-// error instead of a deadlock, after which the backend keeps working on one thread.
+// error instead of a deadlock, after which the backend keeps working on one thread. The same for the
+// busy-wait mode a browser's main thread needs ({ wait: 'spin' }); where threads cannot run,
+// setCpuThreads falls back to one thread and says why. (test/browser/threads.browser.test.ts runs the
+// Web Worker pool in Chromium.)
 import { afterAll, describe, expect, test } from 'vitest';
-import { cpuThreads, injectWorkerFault, setCpuThreads, WorkerError } from '../src/backends/cpu/pool.js';
-import { manualSeed, randn, type Tensor, tidy } from '../src/index.js';
+import {
+  cpuPoolJobs,
+  cpuThreads,
+  cpuThreadsUnavailableReason,
+  injectWorkerFault,
+  setCpuThreads,
+  WorkerError,
+} from '../src/backends/cpu/pool.js';
+import { setCpuPath } from '../src/backends/cpu/wasm.js';
+import { F, manualSeed, randn, type Tensor, tidy } from '../src/index.js';
 
 afterAll(() => setCpuThreads(1));
 
@@ -51,8 +62,58 @@ describe('CPU worker pool', () => {
     }
   }, 30_000);
 
+  test('a fixed thread count is deterministic: matmul and convs bit-identical across runs, and split on the pool', async () => {
+    manualSeed(14);
+    const a = randn([300, 170]);
+    const b = randn([170, 260]);
+    const x = randn([4, 32, 512]);
+    const w1 = randn([32, 32, 5]);
+    const img = randn([2, 16, 32, 32]);
+    const w2 = randn([16, 16, 3, 3]);
+    const ops = [
+      () => a.matmul(b),
+      () => F.conv1d(x, w1, { padding: 'same' }),
+      () => F.conv2d(img, w2, { padding: 1 }),
+    ];
+    await setCpuThreads(1);
+    const one = ops.map(run);
+    expect(await setCpuThreads(2)).toBe(2);
+    expect(cpuThreadsUnavailableReason()).toBeNull();
+    const first = ops.map(run);
+    const jobs = cpuPoolJobs();
+    expect(jobs).toBeGreaterThanOrEqual(ops.length); // each op (its im2col matmul) was split
+    for (let rep = 0; rep < 3; rep++) expect(ops.map(run)).toEqual(first);
+    expect(first).toEqual(one);
+  }, 30_000);
+
+  test("{ wait: 'spin' } (a browser main thread's mode): same bits, and a hung worker still times out", async () => {
+    manualSeed(15);
+    const a = randn([256, 256]);
+    const want = run(() => a.matmul(a));
+    expect(await setCpuThreads(2, { wait: 'spin' })).toBe(2);
+    expect(run(() => a.matmul(a))).toEqual(want);
+    expect(cpuPoolJobs()).toBe(1);
+    injectWorkerFault('hang', 300);
+    expect(() => tidy(() => a.matmul(a))).toThrow(WorkerError);
+    expect(cpuThreads()).toBe(1);
+    expect(cpuThreadsUnavailableReason()).toMatch(/did not finish/);
+    expect(run(() => a.matmul(a))).toEqual(want);
+  }, 30_000);
+
+  test('no wasm path: setCpuThreads falls back to 1 thread without an error and says why', async () => {
+    setCpuPath('ts');
+    try {
+      expect(await setCpuThreads(2)).toBe(1);
+      expect(cpuThreadsUnavailableReason()).toMatch(/TypeScript kernels/);
+    } finally {
+      setCpuPath('auto');
+    }
+  });
+
   test('bad thread counts are rejected', async () => {
     await expect(setCpuThreads(0)).rejects.toThrow(/integer/);
     await expect(setCpuThreads(1.5)).rejects.toThrow(/integer/);
+    await expect(setCpuThreads(2, { wait: 'sleep' as never })).rejects.toThrow(/wait/);
+    await expect(setCpuThreads(2, { timeoutMs: 0 })).rejects.toThrow(/timeoutMs/);
   });
 });

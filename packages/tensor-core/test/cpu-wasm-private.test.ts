@@ -49,7 +49,11 @@ test('private memory: matmul, conv, copy, pad, elementwise agree with the TypeSc
   expect(w.arenaStats()!.liveBytes).toBe(0); // nothing kept in wasm memory between ops
 });
 
-test('private memory: no thread pool', async () => {
-  const { setCpuThreads } = await import('../src/backends/cpu/pool.js');
-  await expect(setCpuThreads(2)).rejects.toThrow(/shared memory/);
+test('private memory: no thread pool; setCpuThreads falls back to 1 thread and says why', async () => {
+  const { cpuThreads, cpuThreadsUnavailableReason, setCpuThreads } = await import('../src/backends/cpu/pool.js');
+  await expect(setCpuThreads(2)).resolves.toBe(1);
+  expect(cpuThreads()).toBe(1);
+  expect(cpuThreadsUnavailableReason()).toMatch(/not shared/);
+  await setCpuThreads(1);
+  expect(cpuThreadsUnavailableReason()).toBeNull();
 });

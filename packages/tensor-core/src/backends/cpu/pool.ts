@@ -1,10 +1,18 @@
-// A worker_threads pool over the shared wasm memory that splits large matmuls: batches across threads
-// when there are enough of them, else each product's rows (in multiples of 4). Each worker instantiates
-// the same module on the same memory, sleeps in Atomics.wait on its control word and is woken by
-// Atomics.notify, so nothing spins. Each element of C is computed by one thread in the same order as the
-// serial kernel, so results do not depend on the thread count. Small ops (< MIN_FLOPS) stay on the
-// calling thread. A worker that throws marks its job failed; one that dies or hangs is found by a
+// A worker pool over the shared wasm memory that splits large matmuls: batches across threads when there
+// are enough of them, else each product's rows (in multiples of 4). Node runs worker_threads; browsers run
+// Web Workers (a Blob URL of the self-contained script below, so any bundler — or none — ships it). Each
+// worker instantiates the same module on the same memory, sleeps in Atomics.wait on its control word and
+// is woken by Atomics.notify, so nothing spins. Each element of C is computed by one thread in the same
+// order as the serial kernel, so results do not depend on the thread count. Small ops (< MIN_FLOPS) stay
+// on the calling thread. A worker that throws marks its job failed; one that dies or hangs is found by a
 // timeout; either way the op throws a WorkerError and the backend goes back to one thread.
+//
+// The ops are synchronous, so the calling thread must wait for the workers inside the op. Browsers forbid
+// Atomics.wait on the main thread (and Atomics.waitAsync cannot finish a synchronous op), so there the
+// pool stays off unless the caller accepts a busy-wait ({ wait: 'spin' }); inside a Web Worker, in Node
+// and in Deno the caller sleeps. Where threads cannot run (no shared memory: a page that is not
+// cross-origin isolated; no Worker; the TypeScript path) setCpuThreads falls back to one thread without an
+// error, and cpuThreadsUnavailableReason() says why.
 import { TesseraError, ValueError } from '../../errors.js';
 import { Arena, type GemmRunner, MAX_THREADS, scratch, serialGemm, setGemmRunner, wasm } from './wasm.js';
 
@@ -16,56 +24,76 @@ const REC = 13; // i32 words per gemm record: a ars acs b brs bcs c ldc i0 i1 n 
 // Control words per worker: 0 job sequence (or -1: stop), 1 done sequence (negative: failed), 2 records, 3 count.
 const CTRL = 4;
 
-const workerSource = `
-const { workerData, parentPort } = require('node:worker_threads');
-const { module, memory, ctrl: at, index } = workerData;
-const inst = new WebAssembly.Instance(module, { env: { memory } });
-const gemm = inst.exports.gemm;
-const ctrl = new Int32Array(memory.buffer, at + index * ${CTRL * 4}, ${CTRL});
-parentPort.postMessage('ready');
-let seen = 0;
-for (;;) {
-  Atomics.wait(ctrl, 0, seen);
-  const seq = Atomics.load(ctrl, 0);
-  if (seq < 0) break;
-  seen = seq;
-  let status = seq;
-  try {
-    const count = ctrl[3];
-    if (count === -1) throw new Error('test: worker throws');
-    if (count === -2) process.exit(3);
-    if (count === -3) Atomics.wait(ctrl, 0, seq);
-    const r = new Int32Array(memory.buffer, ctrl[2], count * ${REC});
-    for (let t = 0; t < count; t++) {
-      const o = t * ${REC};
-      gemm(r[o], r[o + 1], r[o + 2], r[o + 3], r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8], r[o + 9], r[o + 10], r[o + 11], r[o + 12]);
+// The job loop, shared by both kinds of worker. `d` is { module, memory, ctrl, index }; `exit` ends the
+// worker without answering (the test hook for a crash). Negative counts are test hooks: -1 throws,
+// -2 exits, -3 hangs.
+const jobLoop = `
+function start(d, post, exit) {
+  const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
+  const gemm = inst.exports.gemm;
+  const ctrl = new Int32Array(d.memory.buffer, d.ctrl + d.index * ${CTRL * 4}, ${CTRL});
+  post('ready');
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(ctrl, 0, seen);
+    const seq = Atomics.load(ctrl, 0);
+    if (seq < 0) return;
+    seen = seq;
+    let status = seq;
+    try {
+      const count = ctrl[3];
+      if (count === -1) throw new Error('test: worker throws');
+      if (count === -2) return exit();
+      if (count === -3) Atomics.wait(ctrl, 0, seq);
+      const r = new Int32Array(d.memory.buffer, ctrl[2], count * ${REC});
+      for (let t = 0; t < count; t++) {
+        const o = t * ${REC};
+        gemm(r[o], r[o + 1], r[o + 2], r[o + 3], r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8], r[o + 9], r[o + 10], r[o + 11], r[o + 12]);
+      }
+    } catch (e) {
+      status = -seq;
     }
-  } catch (e) {
-    status = -seq;
+    Atomics.store(ctrl, 1, status);
+    Atomics.notify(ctrl, 1);
   }
-  Atomics.store(ctrl, 1, status);
-  Atomics.notify(ctrl, 1);
 }
 `;
 
-interface NodeWorker {
-  terminate(): Promise<number>;
-  unref(): void;
-  once(ev: 'message' | 'error' | 'exit', fn: (v: unknown) => void): void;
-  on(ev: 'error', fn: (v: unknown) => void): void;
+const nodeWorkerSource = `${jobLoop}
+const { workerData, parentPort } = require('node:worker_threads');
+start(workerData, (m) => parentPort.postMessage(m), () => process.exit(3));
+`;
+
+// A classic (not module) worker: it imports nothing, so a Blob URL of it runs under any bundler.
+const webWorkerSource = `${jobLoop}
+self.onmessage = (ev) => {
+  self.onmessage = null;
+  start(ev.data, (m) => self.postMessage(m), () => self.close());
+};
+`;
+
+interface PoolWorker {
+  terminate(): unknown;
 }
 
 interface Pool {
-  workers: NodeWorker[];
+  workers: PoolWorker[];
   ctrl: Int32Array;
   ctrlPtr: number;
   seq: number;
   timeoutMs: number;
+  /** the calling thread sleeps in Atomics.wait (true) or busy-waits (false) for the workers */
+  sleep: boolean;
+  /** set when a worker died between ops; the next op stops the pool and runs on one thread */
+  dead: string | null;
   /** test hook: the next job of worker 1 throws (-1), exits (-2) or hangs (-3) */
   fault: number;
+  /** ops that ran on the pool (for tests: proves the threaded path ran) */
+  jobs: number;
 }
 
 let pool: Pool | null = null;
+let unavailable: string | null = null;
 
 /** Threads the CPU matmul uses (1 = no pool). */
 export function cpuThreads(): number {
@@ -73,43 +101,176 @@ export function cpuThreads(): number {
 }
 
 /**
- * Starts (or stops, with 1) the worker pool: `n` threads in all, the calling one included. Node only
- * (worker_threads; no flags needed), and only where the wasm memory is shared.
+ * Why the last `setCpuThreads(n > 1)` got one thread (or why the pool stopped since), or null when the
+ * threads asked for are running. E.g. a page that is not cross-origin isolated has no shared memory.
  */
-export async function setCpuThreads(n: number, opts: { timeoutMs?: number } = {}): Promise<void> {
+export function cpuThreadsUnavailableReason(): string | null {
+  return unavailable;
+}
+
+export interface CpuThreadsOptions {
+  /** how long an op waits for a worker before it counts as crashed or hung (default 30 s) */
+  timeoutMs?: number;
+  /**
+   * How the calling thread waits for the workers inside an op. 'auto' (default) sleeps in Atomics.wait,
+   * and where that is not allowed (a browser's main thread) runs on one thread instead. 'spin' busy-waits
+   * on the shared control word: it lets the synchronous ops use workers on a browser's main thread, at the
+   * cost of a core spinning while the workers finish.
+   */
+  wait?: 'auto' | 'spin';
+}
+
+type Env = { process?: { versions?: { node?: string } }; crossOriginIsolated?: boolean; Worker?: unknown };
+const g = globalThis as Env;
+
+/** Whether this thread may block in Atomics.wait (not on a browser's main thread). */
+function canSleep(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts (or stops, with 1) the worker pool: `n` threads in all, the calling one included. Node (worker_threads,
+ * no flags) and browsers (Web Workers; the page must be cross-origin isolated — served with
+ * `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy: require-corp` — so that the
+ * wasm memory can be shared). Where threads cannot run it falls back to one thread without an error; the
+ * result is the number of threads now in use and `cpuThreadsUnavailableReason()` says why it is fewer.
+ */
+export async function setCpuThreads(n: number, opts: CpuThreadsOptions = {}): Promise<number> {
   if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS)
     throw new ValueError(`setCpuThreads: expected an integer in [1, ${MAX_THREADS}]; got ${n}`);
+  const { timeoutMs = 30_000, wait = 'auto' } = opts;
+  if (!(timeoutMs > 0)) throw new ValueError(`setCpuThreads: timeoutMs must be > 0; got ${timeoutMs}`);
+  if (wait !== 'auto' && wait !== 'spin')
+    throw new ValueError(`setCpuThreads: wait must be 'auto' or 'spin'; got ${String(wait)}`);
   await stopPool();
-  if (n === 1) return;
+  unavailable = null;
+  if (n === 1) return 1;
+  const why = await startPool(n, timeoutMs, wait);
+  if (why) unavailable = `setCpuThreads(${n}): ${why}; running on 1 thread`;
+  return cpuThreads();
+}
+
+/** Starts the pool, or returns why it cannot run here. */
+async function startPool(n: number, timeoutMs: number, wait: 'auto' | 'spin'): Promise<string | null> {
+  const isNode = typeof g.process?.versions?.node === 'string';
   const e = wasm();
-  if (!e?.shared)
-    throw new ValueError('setCpuThreads: threads need the wasm path with shared memory (SharedArrayBuffer)');
-  let wt: { Worker: new (src: string, o: object) => NodeWorker };
-  try {
-    wt = (await import('node:worker_threads')) as never;
-  } catch {
-    throw new ValueError('setCpuThreads: worker_threads is not available here (Node only for now)');
-  }
+  if (!e) return "threads need the wasm path, and the CPU backend runs the TypeScript kernels (cpuPath() is 'ts')";
+  if (!e.shared)
+    return g.crossOriginIsolated === false
+      ? 'the page is not cross-origin isolated, so the wasm memory cannot be shared: serve it with the headers ' +
+          "'Cross-Origin-Opener-Policy: same-origin' and 'Cross-Origin-Embedder-Policy: require-corp' (or credentialless)"
+      : 'the wasm memory is not shared (no SharedArrayBuffer here, or TESSERA_WASM_SHARED=0)';
+  const sleep = wait === 'auto';
+  if (sleep && !canSleep())
+    return (
+      "this thread may not block in Atomics.wait (a browser's main thread) and the tensor ops are synchronous: " +
+      "run tessera inside a Web Worker, where threads work, or pass { wait: 'spin' } to busy-wait for the workers"
+    );
   const ctrlPtr = Arena.of(e).alloc(MAX_THREADS * CTRL * 4);
   const ctrl = new Int32Array(e.memory.buffer, ctrlPtr, MAX_THREADS * CTRL);
   ctrl.fill(0);
-  const workers: NodeWorker[] = [];
-  for (let i = 1; i < n; i++) {
-    const w = new wt.Worker(workerSource, {
-      eval: true,
-      workerData: { module: e.module, memory: e.memory, ctrl: ctrlPtr, index: i },
-    });
-    workers.push(w);
-    await new Promise<void>((resolve, reject) => {
-      w.once('message', () => resolve());
-      w.once('error', (err) => reject(new WorkerError(`setCpuThreads: worker ${i} failed to start: ${err}`)));
-    });
-    // A failure is reported through the control words; the event must not crash the process.
-    w.on('error', () => {});
-    w.unref();
+  const p: Pool = { workers: [], ctrl, ctrlPtr, seq: 0, timeoutMs, sleep, dead: null, fault: 0, jobs: 0 };
+  const died = (i: number, what: string) => {
+    p.dead ??= `worker ${i} ${what}`;
+  };
+  try {
+    for (let i = 1; i < n; i++) {
+      const data = { module: e.module, memory: e.memory, ctrl: ctrlPtr, index: i };
+      p.workers.push(isNode ? await nodeWorker(data, i, died) : await webWorker(data, i, died));
+    }
+  } catch (err) {
+    for (const w of p.workers) void Promise.resolve(w.terminate()).catch(() => {});
+    Arena.of(e).release(ctrlPtr);
+    return (err as Error).message;
   }
-  pool = { workers, ctrl, ctrlPtr, seq: 0, timeoutMs: opts.timeoutMs ?? 30_000, fault: 0 };
+  pool = p;
   setGemmRunner(pooledGemm);
+  return null;
+}
+
+interface WorkerData {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctrl: number;
+  index: number;
+}
+
+interface NodeWorker {
+  terminate(): Promise<number>;
+  unref(): void;
+  once(ev: 'message' | 'error' | 'exit', fn: (v: unknown) => void): void;
+  on(ev: 'error' | 'exit', fn: (v: unknown) => void): void;
+}
+
+async function nodeWorker(data: WorkerData, i: number, died: (i: number, what: string) => void): Promise<PoolWorker> {
+  // The specifier is a variable so that browser bundlers do not try to resolve a Node built-in.
+  const spec = 'node:worker_threads';
+  let wt: { Worker: new (src: string, o: object) => NodeWorker };
+  try {
+    wt = (await import(/* @vite-ignore */ spec)) as never;
+  } catch {
+    throw new Error('worker_threads is not available here');
+  }
+  const w = new wt.Worker(nodeWorkerSource, { eval: true, workerData: data });
+  await new Promise<void>((resolve, reject) => {
+    w.once('message', () => resolve());
+    w.once('error', (err) => reject(new Error(`worker ${i} failed to start: ${err}`)));
+  });
+  // A failure during an op is reported through the control words; the events must not crash the process.
+  w.on('error', (err) => died(i, `failed: ${err}`));
+  w.on('exit', (code) => died(i, `exited (code ${code})`));
+  w.unref();
+  return w;
+}
+
+interface WebWorker {
+  terminate(): void;
+  postMessage(m: unknown): void;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onerror: ((ev: { message?: string; preventDefault?: () => void }) => void) | null;
+  onmessageerror: ((ev: unknown) => void) | null;
+}
+
+let blobUrl: string | undefined;
+
+async function webWorker(data: WorkerData, i: number, died: (i: number, what: string) => void): Promise<PoolWorker> {
+  const W = g.Worker as (new (url: string, o?: object) => WebWorker) | undefined;
+  if (typeof W !== 'function') throw new Error('no Worker constructor here (neither Node nor a browser)');
+  // One Blob URL for all workers, kept for the page's life: a later pool reuses it.
+  blobUrl ??= URL.createObjectURL(new Blob([webWorkerSource], { type: 'text/javascript' }));
+  let w: WebWorker;
+  try {
+    w = new W(blobUrl, { name: `tessera-cpu-${i}` });
+  } catch (err) {
+    // A Content-Security-Policy without `worker-src blob:` refuses the worker.
+    throw new Error(`worker ${i} could not be created (${(err as Error).message}); a CSP must allow worker-src blob:`);
+  }
+  try {
+    await new Promise<void>((resolve, reject) => {
+      w.onmessage = () => resolve();
+      w.onerror = (ev) => {
+        ev.preventDefault?.();
+        reject(new Error(`worker ${i} failed to start: ${ev.message ?? 'error event (blocked by a CSP?)'}`));
+      };
+      w.onmessageerror = () => reject(new Error(`worker ${i} could not receive the wasm module and memory`));
+      // Throws a DataCloneError where the memory cannot be shared with a worker.
+      w.postMessage(data);
+    });
+  } catch (err) {
+    w.terminate();
+    throw err;
+  }
+  w.onmessage = null;
+  w.onerror = (ev) => {
+    ev.preventDefault?.();
+    died(i, `failed: ${ev.message ?? 'error event'}`);
+  };
+  return w;
 }
 
 async function stopPool(): Promise<void> {
@@ -121,7 +282,7 @@ async function stopPool(): Promise<void> {
     Atomics.store(p.ctrl, i * CTRL, -1);
     Atomics.notify(p.ctrl, i * CTRL);
   }
-  await Promise.all(p.workers.map((w) => w.terminate()));
+  await Promise.all(p.workers.map((w) => Promise.resolve(w.terminate()).catch(() => {})));
 }
 
 /** Test hook: makes worker 1's next job throw, exit or hang. */
@@ -131,10 +292,34 @@ export function injectWorkerFault(kind: 'throw' | 'exit' | 'hang', timeoutMs?: n
   if (timeoutMs !== undefined) pool.timeoutMs = timeoutMs;
 }
 
+/** Test hook: how many ops the running pool has split (0 without a pool). */
+export function cpuPoolJobs(): number {
+  return pool?.jobs ?? 0;
+}
+
+/** Waits until ctrl[c] leaves `v` or `left` ms pass: asleep where allowed, else busy. */
+function waitWord(p: Pool, c: number, v: number, left: number): void {
+  if (p.sleep) {
+    Atomics.wait(p.ctrl, c, v, left);
+    return;
+  }
+  const end = performance.now() + left;
+  while (Atomics.load(p.ctrl, c) === v && performance.now() < end) {
+    // busy-wait: the caller chose { wait: 'spin' } (a browser's main thread may not sleep)
+  }
+}
+
 const pooledGemm: GemmRunner = (e, s, tasks) => {
   const p = pool;
   const T = p ? p.workers.length + 1 : 1;
   if (!p || 2 * s.m * s.n * s.k * tasks.length < MIN_FLOPS) return serialGemm(e, s, tasks);
+  if (p.dead) {
+    // A worker died while idle: no op was in flight, so this one runs on one thread and the reason is kept.
+    unavailable = `the CPU pool stopped: ${p.dead}; running on 1 thread`;
+    void stopPool();
+    return serialGemm(e, s, tasks);
+  }
+  p.jobs++;
   // Shares: records [thread][...]
   const shares: number[][][] = Array.from({ length: T }, () => []);
   const rec = (t: { a: number; b: number; c: number }, i0: number, i1: number, th: number) =>
@@ -189,13 +374,15 @@ const pooledGemm: GemmRunner = (e, s, tasks) => {
           failed.push(`worker ${w} did not finish within ${p.timeoutMs} ms (crashed or hung)`);
           break;
         }
-        Atomics.wait(p.ctrl, c, v, left);
+        waitWord(p, c, v, left);
       }
     }
     // A failed pool cannot be trusted any more: stop it and leak this op's records (a hung worker may
     // still read them). Later ops run on one thread.
-    if (failed.length) void stopPool();
-    else for (const b of blocks) arena.release(b);
+    if (failed.length) {
+      unavailable = `the CPU pool stopped: ${failed.join('; ')}; running on 1 thread`;
+      void stopPool();
+    } else for (const b of blocks) arena.release(b);
   }
   if (failed.length)
     throw new WorkerError(`matmul: ${failed.join('; ')}; the CPU pool is stopped, ops continue on 1 thread`);
