@@ -67,6 +67,14 @@ interface Lazy {
   mm: { a: View; b: View; shape: readonly number[] } | null;
   /** Not inlined into consumers (a matmul chain while autograd records: see lazyMap). */
   sealed: boolean;
+  /**
+   * A matmul chain this one inlined while autograd records (an activation of `x·Wᵀ + b`): the matmul's
+   * store also writes that chain's value `value` into its buffer `b`, so backward reads the
+   * pre-activation without running the matmul again.
+   */
+  also?: { b: GpuBuf; value: string } | null;
+  /** On such an inlined chain: the chain that computes it as a by-product (run that one instead). */
+  partner?: GpuBuf | null;
 }
 
 let current: Context | null = null;
@@ -242,6 +250,7 @@ function lazyMap(
   const lines: string[] = [];
   const vals: string[] = [];
   let mm: Lazy['mm'] = null;
+  let also: Lazy['also'] = null;
   const held: GpuBuf[] = [];
   inputs.forEach((inp, k) => {
     const b = live(inp.v.storage.buf as GpuBuf, op);
@@ -250,7 +259,36 @@ function lazyMap(
     // A chain absorbs at most one matmul, which binds A and B besides the leaves.
     const withMm = mm !== null || lz?.mm != null;
     // Half-precision results are stored before use: drivers fold unpack(pack(x)) into x, skipping the rounding.
-    if (
+    // While autograd records, a unary op (an activation) takes a whole matmul chain whose epilogue can
+    // fuse, and the matmul stores both: the chain's value (which the VJP saves) and the activation.
+    const dual =
+      lz !== null &&
+      lz.mm !== null &&
+      isGradEnabled() &&
+      inputs.length === 1 &&
+      ctype === 'f32' &&
+      dtype === 'float32' &&
+      lz.dtype === 'float32' &&
+      lz.ctype === 'f32' &&
+      !lz.also &&
+      !lz.partner &&
+      isPlain(inp.v, lz.shape) &&
+      lz.leaves.length <= MAX_LEAVES - 3 &&
+      lines.length + lz.lines.length < MAX_LINES &&
+      epilogueWords(lz) !== null;
+    if (dual) {
+      for (const i of inputsOf(lz)) {
+        i.pins++;
+        held.push(i);
+      }
+      for (const l of lz.leaves) addLeaf(leaves, l);
+      for (const line of lz.lines) lines.push(line);
+      const t = `t${lines.length}`;
+      lines.push(`let ${t} = ${lz.result};`);
+      vals.push(t);
+      mm = lz.mm;
+      also = { b, value: t };
+    } else if (
       lz &&
       !lz.sealed &&
       (!lz.mm || !isGradEnabled() || op === 'add' || op === 'sub') &&
@@ -303,7 +341,11 @@ function lazyMap(
     shape: [...shape],
     mm,
     sealed: mm !== null && isGradEnabled(),
+    also,
   });
+  // (Set inside the forEach above, which TypeScript does not see.)
+  const dualOf = also as Lazy['also'];
+  if (dualOf) dualOf.b.lazy!.partner = out.buf as GpuBuf;
   for (const i of held) if (--i.pins === 0 && i.freed) release(i);
   return out;
 }
@@ -328,6 +370,10 @@ function pending(lazy: Lazy): Storage {
 function unpin(b: GpuBuf): void {
   const lz = b.lazy!;
   b.lazy = null;
+  // The inlined chain computes on its own again; a freed inlined chain is not stored.
+  const other = lz.also?.b.lazy;
+  if (other?.partner === b) other.partner = null;
+  if (lz.partner?.lazy?.also?.b === b) lz.partner.lazy.also = null;
   for (const i of inputsOf(lz)) {
     i.readers?.delete(b);
     if (--i.pins === 0 && i.freed) release(i);
@@ -336,13 +382,22 @@ function unpin(b: GpuBuf): void {
 
 function materialize(b: GpuBuf, n: number, op: string): void {
   const lz = b.lazy!;
+  // Computed as a by-product of the activation that inlined it: run that (one dispatch for both).
+  const p = lz.partner?.lazy;
+  if (p?.also?.b === b) {
+    materialize(lz.partner!, numel(p.shape), op);
+    return;
+  }
   const ctx = getContext();
   b.buffer = ctx.alloc(Math.max(n, 1) * 4, undefined, op);
   const out: Storage = { backend: 'webgpu', dtype: lz.dtype, length: n, buf: b, refs: 0, version: 0 };
+  const also = lz.also?.b.lazy ? lz.also : null;
+  if (also) also.b.buffer = ctx.alloc(Math.max(n, 1) * 4, undefined, op);
   b.lazy = null;
-  if (lz.mm) runMatmulChain(lz, out, op);
+  if (lz.mm) runMatmulChain(lz, out, op, also);
   else runMap(op, lz.shape, lz.leaves, lz.lines, lz.result, { s: out, ctype: lz.ctype });
   b.lazy = lz;
+  if (also) unpin(also.b);
   unpin(b);
 }
 
@@ -350,22 +405,20 @@ function materialize(b: GpuBuf, n: number, op: string): void {
  * A matmul with the chain that consumed it: fused into the matmul's store when the chain ends in float32
  * and every leaf is addressed as off + z·zs + row·rs + col·cs; else the product goes through a buffer.
  */
-function runMatmulChain(lz: Lazy, out: Storage, op: string): void {
-  const { a, b, shape } = lz.mm!;
+function runMatmulChain(lz: Lazy, out: Storage, op: string, also: Lazy['also'] = null): void {
+  const { a, b } = lz.mm!;
   if (lz.lines.length === 0) {
     matmulInto(a, b, out, null);
     return;
   }
-  // Leaves are strided over the chain's shape; the epilogue addresses them over the product's.
-  const r = shape.length;
-  const batch = shape.slice(0, r - 2);
-  const st = lz.leaves.map((l) => restride(lz.shape, l.strides, shape));
-  const zs = st.map((x) => (x ? zStride(batch, x.slice(0, r - 2)) : null));
-  if (lz.dtype === 'float32' && lz.ctype === 'f32' && zs.every((z) => z !== null)) {
-    const leaves = lz.leaves.map((l, k) => ({ l, words: [l.offset, zs[k]!, st[k]![r - 2]!, st[k]![r - 1]!] }));
-    matmulInto(a, b, out, { leaves, lines: lz.lines, result: lz.result });
+  const words = lz.dtype === 'float32' && lz.ctype === 'f32' ? epilogueWords(lz) : null;
+  if (words) {
+    const leaves = lz.leaves.map((l, k) => ({ l, words: words[k]! }));
+    const save = also ? { buffer: also.b.buffer!, value: also.value } : null;
+    matmulInto(a, b, out, { leaves, lines: lz.lines, result: lz.result, save });
     return;
   }
+  if (also) throw new WebGPUError(`${op}: internal: a dual-output matmul chain lost its epilogue`);
   const tmp = alloc(numel(lz.shape), 'float32', op);
   matmulInto(a, b, tmp, null);
   const v = `v${lz.leaves.length}`;
@@ -382,6 +435,25 @@ function runMatmulChain(lz: Lazy, out: Storage, op: string): void {
   ];
   runMap(op, lz.shape, leaves, lz.lines.map(acc), acc(lz.result), { s: out, ctype: lz.ctype });
   webgpuKernels.free(tmp);
+}
+
+/**
+ * Each leaf's epilogue address words [off, zStride, rowStride, colStride] over the product's shape, or
+ * null when some leaf cannot be addressed so (then the product goes through a buffer).
+ */
+function epilogueWords(lz: Lazy): number[][] | null {
+  const shape = lz.mm!.shape;
+  const r = shape.length;
+  const batch = shape.slice(0, r - 2);
+  const out: number[][] = [];
+  for (const l of lz.leaves) {
+    // Leaves are strided over the chain's shape; the epilogue addresses them over the product's.
+    const st = restride(lz.shape, l.strides, shape);
+    const zs = st && zStride(batch, st.slice(0, r - 2));
+    if (!st || zs === null) return null;
+    out.push([l.offset, zs, st[r - 2]!, st[r - 1]!]);
+  }
+  return out;
 }
 
 /**
@@ -553,6 +625,8 @@ interface EpilogueLeaves {
   leaves: { l: Leaf; words: number[] }[];
   lines: readonly string[];
   result: string;
+  /** Also store this temporary (an activation's input) into `buffer`, contiguous like the output. */
+  save: { buffer: GPUBuffer; value: string } | null;
 }
 
 function matmulInto(a: View, b: View, out: Storage, epi: EpilogueLeaves | null): void {
@@ -591,10 +665,14 @@ function matmulInto(a: View, b: View, out: Storage, epi: EpilogueLeaves | null):
     leaves: epi.leaves.map(({ l }) => ({ dtype: l.dtype, ctype: l.ctype })),
     lines: epi.lines,
     result: epi.result,
+    save: epi.save?.value ?? null,
   };
   for (const { l } of epi?.leaves ?? []) bufs.push(l.b.buffer!);
+  if (epi?.save) bufs.push(epi.save.buffer);
   const tail = (epi?.leaves ?? []).flatMap((x) => x.words);
-  const ek = e ? `:${e.leaves.map((l) => `${l.dtype}/${l.ctype}`).join(',')}:${e.lines.join('')}:${e.result}` : '';
+  const ek = e
+    ? `:${e.leaves.map((l) => `${l.dtype}/${l.ctype}`).join(',')}:${e.lines.join('')}:${e.result}:${e.save}`
+    : '';
   const code =
     variant === 'tiled'
       ? shader(`mm:t:${br}${ek}`, () => tiledShader(br, e))

@@ -25,6 +25,11 @@ export interface Epilogue {
   leaves: { dtype: DType; ctype: CType }[];
   lines: readonly string[];
   result: string;
+  /**
+   * A temporary also stored, contiguous like the output, into binding `save` (after the leaves): the
+   * pre-activation that an activation's backward reads, written by the same dispatch.
+   */
+  save?: string | null;
 }
 
 function head(vec4: boolean, epi: Epilogue | null): string {
@@ -35,7 +40,8 @@ function head(vec4: boolean, epi: Epilogue | null): string {
     `@group(0) @binding(1) var<storage, read> in1: array<${t}>;`,
     `@group(0) @binding(2) var<storage, read_write> out0: array<${t}>;`,
     ...leaves.map((_, k) => `@group(0) @binding(${3 + k}) var<storage, read> e${k}: array<u32>;`),
-    `@group(0) @binding(${3 + leaves.length}) var<storage, read> P: array<u32>;`,
+    ...(epi?.save ? [`@group(0) @binding(${3 + leaves.length}) var<storage, read_write> save: array<u32>;`] : []),
+    `@group(0) @binding(${3 + leaves.length + (epi?.save ? 1 : 0)}) var<storage, read> P: array<u32>;`,
   ].join('\n');
 }
 
@@ -51,6 +57,7 @@ function epilogueFn(epi: Epilogue | null, br: number): string {
   return `fn epi(acc: f32, z: u32, row: u32, col: u32) -> f32 {
 ${loads.join('\n')}
 ${epi.lines.map((l) => `  ${l}`).join('\n')}
+${epi.save ? `  save[(z * P[0] + row) * P[1] + col] = bitcast<u32>(${epi.save});` : ''}
   return ${epi.result};
 }`;
 }
