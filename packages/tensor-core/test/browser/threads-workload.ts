@@ -1,0 +1,117 @@
+// The CPU worker pool as a browser sees it, written once and run in two places of one page
+// (threads.browser.test.ts): inside a dedicated Web Worker, where the calling thread may sleep in
+// Atomics.wait, and on the page's main thread, which may only busy-wait ({ wait: 'spin' }). Threaded
+// matmuls and convolutions must equal the 1-thread path bit for bit, run to run, and match float64 dot
+// products; a worker that throws or hangs must fail the op with a WorkerError. It takes the library as
+// an argument, so the browser build needs no bundler.
+import type * as Pool from '../../src/backends/cpu/pool.js';
+import type * as TC from '../../src/index.js';
+
+export interface ThreadsReport {
+  isolated: boolean;
+  path: string;
+  /** threads setCpuThreads(2, opts) gave, and the reason when fewer */
+  threads: number;
+  reason: string | null;
+  /** per op: how many times the pool split it in one run (0: the threaded path never ran) */
+  jobs: Record<string, number>;
+  /** per op: 2 threads equal 1 thread bit for bit, and a second 2-thread run equals the first */
+  sameAsOneThread: Record<string, boolean>;
+  repeatable: Record<string, boolean>;
+  /** largest |matmul − float64| / (1 + |ref|) at sampled points, on 2 threads */
+  matmulError: number;
+  /** what a throwing and a hanging worker did to the op: the error's class name and message */
+  faults: { kind: string; error: string; message: string; threadsAfter: number }[];
+  /** the backend after the faults: a matmul on one thread still equals the 1-thread answer */
+  recovered: boolean;
+}
+
+export async function threadsWorkload(
+  T: typeof TC,
+  P: typeof Pool,
+  opts: Pool.CpuThreadsOptions,
+): Promise<ThreadsReport> {
+  T.manualSeed(3);
+  const a = T.randn([300, 170]);
+  const b = T.randn([170, 260]);
+  const q = T.randn([8, 128, 64]);
+  const x = T.randn([4, 32, 512]);
+  const w1 = T.randn([32, 32, 5]);
+  const img = T.randn([2, 16, 32, 32]);
+  const w2 = T.randn([16, 16, 3, 3]);
+  // Every op is above the pool's 4 MFLOP threshold (the convolutions through their im2col matmul).
+  const ops: Record<string, () => TC.Tensor> = {
+    matmul: () => a.matmul(b),
+    'batched q·qᵀ': () => q.matmul(q.transpose(-2, -1)),
+    conv1d: () => T.F.conv1d(x, w1, { padding: 'same' }),
+    conv2d: () => T.F.conv2d(img, w2, { padding: 1 }),
+  };
+  const jobs: Record<string, number> = {};
+  const runAll = () => {
+    const out: Record<string, Float32Array> = {};
+    for (const [name, f] of Object.entries(ops)) {
+      const j0 = P.cpuPoolJobs();
+      out[name] = T.tidy(() => Float32Array.from(f().dataSync()));
+      jobs[name] = P.cpuPoolJobs() - j0;
+    }
+    return out;
+  };
+  const same = (u: Float32Array, v: Float32Array) => u.length === v.length && u.every((z, i) => Object.is(z, v[i]));
+
+  await P.setCpuThreads(1);
+  const one = runAll();
+  const threads = await P.setCpuThreads(2, opts);
+  const reason = P.cpuThreadsUnavailableReason();
+  const two = runAll();
+  const again = runAll();
+  const sameAsOneThread: Record<string, boolean> = {};
+  const repeatable: Record<string, boolean> = {};
+  for (const name of Object.keys(ops)) {
+    sameAsOneThread[name] = same(two[name]!, one[name]!);
+    repeatable[name] = same(again[name]!, two[name]!);
+  }
+
+  const A = a.dataSync();
+  const B = b.dataSync();
+  let matmulError = 0;
+  for (let s = 0; s < 64; s++) {
+    const i = (s * 97) % 300;
+    const j = (s * 31) % 260;
+    let ref = 0;
+    for (let p = 0; p < 170; p++) ref += A[i * 170 + p]! * B[p * 260 + j]!;
+    matmulError = Math.max(matmulError, Math.abs(two.matmul![i * 260 + j]! - ref) / (1 + Math.abs(ref)));
+  }
+
+  const faults: ThreadsReport['faults'] = [];
+  if (threads === 2)
+    for (const kind of ['throw', 'hang'] as const) {
+      await P.setCpuThreads(2, opts);
+      P.injectWorkerFault(kind, 500);
+      let error = 'none';
+      let message = '';
+      try {
+        T.tidy(() => a.matmul(b).dataSync());
+      } catch (e) {
+        error = e instanceof P.WorkerError ? 'WorkerError' : String((e as Error)?.name);
+        message = String((e as Error)?.message);
+      }
+      faults.push({ kind, error, message, threadsAfter: P.cpuThreads() });
+    }
+  const recovered = same(
+    T.tidy(() => Float32Array.from(a.matmul(b).dataSync())),
+    one.matmul!,
+  );
+  await P.setCpuThreads(1);
+  return {
+    isolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
+    path: T.cpuPath(),
+    threads,
+    reason,
+    jobs,
+    sameAsOneThread,
+    repeatable,
+    matmulError,
+    faults,
+    recovered,
+  };
+}
