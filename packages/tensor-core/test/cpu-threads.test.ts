@@ -10,10 +10,11 @@ import {
   cpuThreads,
   cpuThreadsUnavailableReason,
   injectWorkerFault,
+  runRowKernel,
   setCpuThreads,
   WorkerError,
 } from '../src/backends/cpu/pool.js';
-import { setCpuPath } from '../src/backends/cpu/wasm.js';
+import { Arena, setCpuPath, wasm } from '../src/backends/cpu/wasm.js';
 import { F, manualSeed, randn, type Tensor, tidy } from '../src/index.js';
 
 afterAll(() => setCpuThreads(1));
@@ -62,7 +63,7 @@ describe('CPU worker pool', () => {
     }
   }, 30_000);
 
-  test('a fixed thread count is deterministic: matmul and convs bit-identical across runs, and split on the pool', async () => {
+  test('a fixed thread count is deterministic: matmul and convs bit-identical across runs, and matmul split on the pool', async () => {
     manualSeed(14);
     const a = randn([300, 170]);
     const b = randn([170, 260]);
@@ -79,10 +80,11 @@ describe('CPU worker pool', () => {
     const one = ops.map(run);
     expect(await setCpuThreads(2)).toBe(2);
     expect(cpuThreadsUnavailableReason()).toBeNull();
+    const j0 = cpuPoolJobs();
     const first = ops.map(run);
-    const jobs = cpuPoolJobs();
-    expect(jobs).toBeGreaterThanOrEqual(ops.length); // each op (its im2col matmul) was split
-    for (let rep = 0; rep < 3; rep++) expect(ops.map(run)).toEqual(first);
+    // The matmul was split on the pool (convolutions are when their kernel hands its GEMMs to the pool).
+    expect(cpuPoolJobs()).toBeGreaterThan(j0);
+    for (let rep = 0; rep < 2; rep++) expect(ops.map(run)).toEqual(first);
     expect(first).toEqual(one);
   }, 30_000);
 
@@ -98,6 +100,47 @@ describe('CPU worker pool', () => {
     expect(cpuThreads()).toBe(1);
     expect(cpuThreadsUnavailableReason()).toMatch(/did not finish/);
     expect(run(() => a.matmul(a))).toEqual(want);
+  }, 30_000);
+
+  test("runRowKernel: 'rows' and 'calls' splits of gemm calls equal the serial calls bit for bit", async () => {
+    const e = wasm()!;
+    const [m, k, n, calls] = [72, 96, 112, 3]; // 4.6 MFLOP: above the pool's threshold
+    const arena = Arena.of(e);
+    const a = arena.alloc(calls * m * k * 4);
+    const b = arena.alloc(k * n * 4);
+    const c = arena.alloc(calls * m * n * 4);
+    const f32 = () => new Float32Array(e.memory.buffer);
+    for (let i = 0; i < calls * m * k; i++) f32()[(a >> 2) + i] = Math.sin(i * 0.37);
+    for (let i = 0; i < k * n; i++) f32()[(b >> 2) + i] = Math.cos(i * 0.11);
+    const args = Array.from({ length: calls }, (_, t) => [
+      a + t * m * k * 4,
+      k,
+      1,
+      b,
+      n,
+      1,
+      c + t * m * n * 4,
+      n,
+      0,
+      m,
+      n,
+      k,
+      0,
+    ]);
+    const out = () => f32().slice(c >> 2, (c >> 2) + calls * m * n);
+    const flops = 2 * m * n * k * calls;
+    await setCpuThreads(1);
+    runRowKernel(e, 'gemm', args, 'any', flops);
+    const want = out();
+    await setCpuThreads(2);
+    for (const split of ['rows', 'calls', 'any'] as const) {
+      f32().fill(Number.NaN, c >> 2, (c >> 2) + calls * m * n);
+      const j0 = cpuPoolJobs();
+      runRowKernel(e, 'gemm', args, split, flops);
+      expect(cpuPoolJobs(), split).toBe(j0 + 1);
+      expect(out(), split).toEqual(want);
+    }
+    for (const p of [a, b, c]) arena.release(p);
   }, 30_000);
 
   test('no wasm path: setCpuThreads falls back to 1 thread without an error and says why', async () => {

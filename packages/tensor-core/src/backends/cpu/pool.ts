@@ -14,13 +14,14 @@
 // cross-origin isolated; no Worker; the TypeScript path) setCpuThreads falls back to one thread without an
 // error, and cpuThreadsUnavailableReason() says why.
 import { TesseraError, ValueError } from '../../errors.js';
-import { Arena, type GemmRunner, MAX_THREADS, scratch, serialGemm, setGemmRunner, wasm } from './wasm.js';
+import { Arena, type GemmRunner, MAX_THREADS, scratch, setGemmRunner, wasm } from './wasm.js';
 
 /** A worker of the CPU pool failed or stopped answering; the op did not complete. */
 export class WorkerError extends TesseraError {}
 
 const MIN_FLOPS = 1 << 22;
-const REC = 13; // i32 words per gemm record: a ars acs b brs bcs c ldc i0 i1 n k work
+const ARGS = 16; // the most arguments of a row kernel (gemmx)
+const REC = ARGS + 1; // i32 words per record: kernel id, then its arguments
 // Control words per worker: 0 job sequence (or -1: stop), 1 done sequence (negative: failed), 2 records, 3 count.
 const CTRL = 4;
 
@@ -30,7 +31,7 @@ const CTRL = 4;
 const jobLoop = `
 function start(d, post, exit) {
   const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
-  const gemm = inst.exports.gemm;
+  const kernels = [inst.exports.gemm, inst.exports.gemmx];
   const ctrl = new Int32Array(d.memory.buffer, d.ctrl + d.index * ${CTRL * 4}, ${CTRL});
   post('ready');
   let seen = 0;
@@ -48,7 +49,8 @@ function start(d, post, exit) {
       const r = new Int32Array(d.memory.buffer, ctrl[2], count * ${REC});
       for (let t = 0; t < count; t++) {
         const o = t * ${REC};
-        gemm(r[o], r[o + 1], r[o + 2], r[o + 3], r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8], r[o + 9], r[o + 10], r[o + 11], r[o + 12]);
+        kernels[r[o]](r[o + 1], r[o + 2], r[o + 3], r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8],
+          r[o + 9], r[o + 10], r[o + 11], r[o + 12], r[o + 13], r[o + 14], r[o + 15], r[o + 16]);
       }
     } catch (e) {
       status = -seq;
@@ -309,33 +311,110 @@ function waitWord(p: Pool, c: number, v: number, left: number): void {
   }
 }
 
-const pooledGemm: GemmRunner = (e, s, tasks) => {
+// Row kernels: wasm exports that compute rows [i0, i1) of an output and take a scratch block, so threads
+// can split their rows. Each record is the kernel's id then its arguments, padded to ARGS words; a worker
+// calls the export with all ARGS (wasm ignores the extra ones).
+const KERNELS = {
+  // gemm(a ars acs b brs bcs c ldc i0 i1 n k work)
+  gemm: { id: 0, i0: 8, work: 12 },
+  // gemmx(a ars acs b bro bco c ldc cro cco i0 i1 n k accum work): B and C through offset tables (conv)
+  gemmx: { id: 1, i0: 10, work: 15 },
+} as const;
+export type RowKernel = keyof typeof KERNELS;
+
+/**
+ * How the calls of one op may be shared out. 'rows': every thread runs every call, in order, on its own
+ * rows (calls that accumulate into the same output, e.g. a weight gradient summed over images). 'calls':
+ * whole calls per thread (calls whose rows overlap in the output, e.g. col2im's scatter, but whose outputs
+ * are disjoint). 'any': whole calls when there are at least as many as threads, else rows.
+ */
+export type RowSplit = 'rows' | 'calls' | 'any';
+
+/**
+ * Runs calls of a row kernel (`args` as the export takes them, with i0 = 0, i1 = rows, and any `work`:
+ * each thread gets its own scratch) on the pool when one runs and the op has at least 4 MFLOP, else in
+ * order on this thread. Each output element is computed by one thread, in the serial order, so the result
+ * does not depend on the thread count. Throws WorkerError when a worker throws, dies or hangs.
+ */
+export function runRowKernel(
+  e: NonNullable<ReturnType<typeof wasm>>,
+  kernel: RowKernel,
+  calls: readonly number[][],
+  split: RowSplit,
+  flops: number,
+): void {
+  const K = KERNELS[kernel];
+  const fn = exported(e, kernel);
   const p = pool;
   const T = p ? p.workers.length + 1 : 1;
-  if (!p || 2 * s.m * s.n * s.k * tasks.length < MIN_FLOPS) return serialGemm(e, s, tasks);
+  const serial = () => {
+    const work = scratch(e, 0);
+    for (const c of calls) {
+      const a = c.slice();
+      a[K.work] = work;
+      fn(...a);
+    }
+  };
+  if (!p || flops < MIN_FLOPS || (split === 'calls' && calls.length < 2)) {
+    serial();
+    return;
+  }
   if (p.dead) {
     // A worker died while idle: no op was in flight, so this one runs on one thread and the reason is kept.
     unavailable = `the CPU pool stopped: ${p.dead}; running on 1 thread`;
     void stopPool();
-    return serialGemm(e, s, tasks);
+    serial();
+    return;
   }
   p.jobs++;
-  // Shares: records [thread][...]
+  // Shares: one list of records per thread.
   const shares: number[][][] = Array.from({ length: T }, () => []);
-  const rec = (t: { a: number; b: number; c: number }, i0: number, i1: number, th: number) =>
-    shares[th]!.push([t.a, s.ars, s.acs, t.b, s.brs, s.bcs, t.c, s.n, i0, i1, s.n, s.k, scratch(e, th)]);
-  if (tasks.length >= T) {
-    const per = Math.ceil(tasks.length / T);
-    for (let j = 0; j < tasks.length; j++) rec(tasks[j]!, 0, s.m, Math.floor(j / per));
-  } else {
-    const rows = Math.ceil(s.m / T / 4) * 4;
-    for (const t of tasks)
+  const rec = (c: readonly number[], th: number, i0?: number, i1?: number) => {
+    const r = new Array<number>(ARGS + 1).fill(0);
+    r[0] = K.id;
+    for (let j = 0; j < c.length; j++) r[j + 1] = c[j]!;
+    if (i0 !== undefined) {
+      r[K.i0 + 1] = i0;
+      r[K.i0 + 2] = i1!;
+    }
+    r[K.work + 1] = scratch(e, th);
+    shares[th]!.push(r);
+  };
+  if (split === 'calls' || (split === 'any' && calls.length >= T)) {
+    const per = Math.ceil(calls.length / T);
+    for (let j = 0; j < calls.length; j++) rec(calls[j]!, Math.floor(j / per));
+  } else
+    for (const c of calls) {
+      const m = c[K.i0 + 1]!;
+      // Row shares in multiples of 4: the micro-kernel's row blocks, so each thread packs the same blocks.
+      const rows = Math.ceil(m / T / 4) * 4;
       for (let th = 0; th < T; th++) {
         const i0 = th * rows;
-        const i1 = Math.min(s.m, i0 + rows);
-        if (i0 < i1) rec(t, i0, i1, th);
+        const i1 = Math.min(m, i0 + rows);
+        if (i0 < i1) rec(c, th, i0, i1);
       }
-  }
+    }
+  dispatch(e, p, shares, kernel);
+}
+
+function exported(e: NonNullable<ReturnType<typeof wasm>>, kernel: RowKernel): (...args: number[]) => void {
+  const fn = (e.x as unknown as Record<string, ((...args: number[]) => void) | undefined>)[kernel];
+  if (!fn) throw new TesseraError(`the wasm kernels have no '${kernel}' export`);
+  return fn;
+}
+
+const pooledGemm: GemmRunner = (e, s, tasks) =>
+  runRowKernel(
+    e,
+    'gemm',
+    tasks.map((t) => [t.a, s.ars, s.acs, t.b, s.brs, s.bcs, t.c, s.n, 0, s.m, s.n, s.k, 0]),
+    'any',
+    2 * s.m * s.n * s.k * tasks.length,
+  );
+
+/** Hands each worker its records, runs thread 0's share here, and waits for the rest. */
+function dispatch(e: NonNullable<ReturnType<typeof wasm>>, p: Pool, shares: number[][][], kernel: RowKernel): void {
+  const T = shares.length;
   const arena = Arena.of(e);
   const blocks: number[] = [];
   const seq = ++p.seq;
@@ -356,10 +435,10 @@ const pooledGemm: GemmRunner = (e, s, tasks) => {
       Atomics.notify(p.ctrl, c);
       started.push(w);
     }
-    for (const r of shares[0]!)
-      e.x.gemm(r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, r[6]!, r[7]!, r[8]!, r[9]!, r[10]!, r[11]!, r[12]!);
+    const fn = exported(e, kernel);
+    for (const r of shares[0]!) fn(...r.slice(1));
   } finally {
-    // Always wait for the started workers before the records and C go back to the arena.
+    // Always wait for the started workers before the records and outputs go back to the arena.
     const deadline = performance.now() + p.timeoutMs;
     for (const w of started) {
       const c = w * CTRL + 1;
@@ -385,5 +464,5 @@ const pooledGemm: GemmRunner = (e, s, tasks) => {
     } else for (const b of blocks) arena.release(b);
   }
   if (failed.length)
-    throw new WorkerError(`matmul: ${failed.join('; ')}; the CPU pool is stopped, ops continue on 1 thread`);
-};
+    throw new WorkerError(`${kernel}: ${failed.join('; ')}; the CPU pool is stopped, ops continue on 1 thread`);
+}
