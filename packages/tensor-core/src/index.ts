@@ -79,7 +79,7 @@ export {
   where,
 } from './ops/elementwise.js';
 export { matmul } from './ops/linalg.js';
-export { cat, chunk, oneHot, pad, split, stack } from './ops/movement.js';
+export { argsort, cat, chunk, oneHot, pad, split, stack } from './ops/movement.js';
 export {
   bernoulli,
   getRngState,

@@ -473,6 +473,9 @@ export class Tensor implements View {
   sort(dim = -1, descending = false): { values: Tensor; indices: Tensor } {
     return M.sort(this, dim, descending);
   }
+  argsort(dim = -1, descending = false): Tensor {
+    return M.argsort(this, dim, descending);
+  }
   topk(k: number, dim = -1, largest = true): { values: Tensor; indices: Tensor } {
     return M.topk(this, k, dim, largest);
   }

@@ -392,6 +392,13 @@ export function sort(x: Tensor, dim = -1, descending = false): { values: Tensor;
   return P.sort(x, normDim(dim, x.ndim, 'sort'), descending);
 }
 
+/** Indices that sort `x` along `dim` (stable: ties keep their order; NaN sorts as the largest). */
+export function argsort(x: Tensor, dim = -1, descending = false): Tensor {
+  const s = P.sort(x, normDim(dim, x.ndim, 'argsort'), descending);
+  s.values.dispose();
+  return s.indices;
+}
+
 export function topk(x: Tensor, k: number, dim = -1, largest = true): { values: Tensor; indices: Tensor } {
   return tidy(() => {
     const d = normDim(dim, x.ndim, 'topk');

@@ -29,7 +29,8 @@ import {
 } from './wgsl/fused.wgsl.js';
 import { gatherShader, scatterAddShader, stridedScatterShader } from './wgsl/index.wgsl.js';
 import { type Epilogue, gemvShader, register4Shader, registerShader, tiledShader } from './wgsl/matmul.wgsl.js';
-import { argReduceShader, cumsumShader, reduceShader, sortShader } from './wgsl/reduce.wgsl.js';
+import { argReduceShader, cumsumShader, reduceShader } from './wgsl/reduce.wgsl.js';
+import { SORT_TILE, sortLocalShader, sortStepShader } from './wgsl/sort.wgsl.js';
 
 /**
  * What a WebGPU Storage's `buf` holds: the buffer and the context (device) it belongs to, or — for the
@@ -141,6 +142,8 @@ function run(name: string, key: string, make: () => string, bufs: GPUBuffer[], p
 }
 
 const groupsFor = (n: number) => Math.ceil(n / WG);
+/** The smallest power of two ≥ n (1 for n ≤ 1). */
+const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
 
 /**
  * One thread per element of `shape`: inputs read through their strides, the output written
@@ -945,6 +948,8 @@ export const webgpuKernels = {
     return out;
   },
 
+  // Bitonic: short lines sort inside one workgroup tile each (many lines per tile); longer lines merge
+  // through global key/index buffers (see wgsl/sort.wgsl.ts).
   sort(x, dim, descending) {
     const n = numel(x.shape);
     const vals = alloc(n, x.dtype, 'sort');
@@ -954,19 +959,45 @@ export const webgpuKernels = {
     const keptIdx = x.shape.map((_, i) => i).filter((i) => i !== dim);
     const kr = keptIdx.length;
     const len = x.shape[dim]!;
-    const p = new Params()
-      .u(n / len, len)
-      .i(x.offset, x.strides[dim]!, ost[dim]!)
-      .u(...keptIdx.map((i) => x.shape[i]!))
-      .i(...keptIdx.map((i) => x.strides[i]!), ...keptIdx.map((i) => ost[i]!));
-    run(
-      'sort',
-      `sort:${x.dtype}:${kr}:${descending}`,
-      () => sortShader(x.dtype, kr, descending),
-      [gbuf(x.storage, 'sort'), gbuf(vals, 'sort'), gbuf(inds, 'sort')],
-      p,
-      groupsFor(n),
-    );
+    const lines = n / len;
+    const Pw = pow2(len);
+    const T = Math.min(SORT_TILE, Pw * pow2(lines));
+    const tiles = Math.ceil((lines * Pw) / T);
+    const head = (kFirst: number, kLast: number, jFirst: number) =>
+      new Params()
+        .u(lines, len, Pw, T, kFirst, kLast, jFirst)
+        .i(x.offset, x.strides[dim]!, ost[dim]!)
+        .u(...keptIdx.map((i) => x.shape[i]!))
+        .i(...keptIdx.map((i) => x.strides[i]!), ...keptIdx.map((i) => ost[i]!));
+    const local = (from: boolean, to: boolean, bufs: GPUBuffer[], p: Params) =>
+      run(
+        'sort',
+        `sort:${x.dtype}:${kr}:${descending}:${from}:${to}`,
+        () => sortLocalShader(x.dtype, kr, descending, from, to),
+        bufs,
+        p,
+        tiles,
+      );
+    const xin = gbuf(x.storage, 'sort');
+    const outs = [gbuf(vals, 'sort'), gbuf(inds, 'sort')];
+    if (Pw <= T) {
+      local(true, true, [xin, ...outs], head(2, Pw, 0));
+      return [vals, inds];
+    }
+    const keys = alloc(lines * Pw, 'int32', 'sort');
+    const idx = alloc(lines * Pw, 'int32', 'sort');
+    const g = [gbuf(keys, 'sort'), gbuf(idx, 'sort')];
+    local(true, false, [xin, ...g], head(2, T, 0));
+    for (let k = 2 * T; k <= Pw; k *= 2) {
+      for (let j = k / 2; j >= T; j /= 2) {
+        const p = new Params().u((lines * Pw) / 2, Pw, k, j);
+        run('sort', 'sortStep', () => sortStepShader, g, p, groupsFor((lines * Pw) / 2));
+      }
+      if (k === Pw) local(false, true, [xin, ...outs, ...g], head(k, k, T / 2));
+      else local(false, false, g, head(k, k, T / 2));
+    }
+    webgpuKernels.free(keys);
+    webgpuKernels.free(idx);
     return [vals, inds];
   },
 

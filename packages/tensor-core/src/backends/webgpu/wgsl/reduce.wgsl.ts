@@ -1,4 +1,4 @@
-// Reductions, arg-reductions, cumulative sums and sorting. Kept dims and reduced dims are unravelled
+// Reductions, arg-reductions and cumulative sums (sorting: sort.wgsl.ts). Kept dims and reduced dims are unravelled
 // separately, each through the input's own strides; the ranks are baked into the shader (few shapes
 // in practice), the sizes and strides are params.
 import type { DType } from '../../../dtype.js';
@@ -159,53 +159,6 @@ ${unravel('o', kr, '5u', [`${5 + kr}u`, `${5 + 2 * kr}u`], ['ib', 'ob'])}
     acc = acc + ${load(dtype, c, 'in0[u32(ib + j * dsi)]')};
     out0[u32(ob + j * dso)] = ${store(outDtype, c, 'acc')};
   }
-}
-`);
-}
-
-/**
- * Stable sort by rank: each thread counts the elements of its line that sort before its own and
- * writes itself there (O(len²) per line, fully parallel, no barriers). NaN sorts as the largest.
- * Params as cumsum's. Outputs: values (raw words), int32 indices.
- */
-export function sortShader(dtype: DType, kr: number, descending: boolean): string {
-  const c = ctypeOf(dtype);
-  const lt =
-    c === 'f32'
-      ? `fn lt_(a: f32, b: f32) -> bool {
-  if (isnan_(a)) { return false; }
-  if (isnan_(b)) { return true; }
-  return a < b;
-}`
-      : `fn lt_(a: ${c}, b: ${c}) -> bool { return a < b; }`;
-  const before = descending ? '(lt_(v, w) || (!lt_(w, v) && m < l))' : '(lt_(w, v) || (!lt_(v, w) && m < l))';
-  return withHelpers(`@group(0) @binding(0) var<storage, read> in0: array<u32>;
-@group(0) @binding(1) var<storage, read_write> out0: array<u32>;
-@group(0) @binding(2) var<storage, read_write> out1: array<u32>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;
-${lt}
-
-@compute @workgroup_size(${WG})
-fn main(${LINEAR}) {
-  let t = ${LINEAR_INDEX};
-  let len = P[1];
-  if (t >= P[0] * len) { return; }
-  let line = t / len;
-  let l = t % len;
-  var ib = bitcast<i32>(P[2]);
-  var ob = 0;
-${unravel('line', kr, '5u', [`${5 + kr}u`, `${5 + 2 * kr}u`], ['ib', 'ob'])}
-  let dsi = bitcast<i32>(P[3]);
-  let dso = bitcast<i32>(P[4]);
-  let raw = in0[u32(ib + i32(l) * dsi)];
-  let v = ${load(dtype, c, 'raw')};
-  var r = 0u;
-  for (var m = 0u; m < len; m++) {
-    let w = ${load(dtype, c, 'in0[u32(ib + i32(m) * dsi)]')};
-    if (${before}) { r++; }
-  }
-  out0[u32(ob + i32(r) * dso)] = raw;
-  out1[u32(ob + i32(r) * dso)] = l;
 }
 `);
 }
