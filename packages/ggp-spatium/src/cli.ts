@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { compileProgram } from './compiler.js';
 import { conformSheet, type SheetReport } from './conformance.js';
 import { fmtIssue } from './errors.js';
+import { duel, duelTable } from './experiment.js';
 import { BoardFeatures } from './features.js';
 import { loadGame } from './game.js';
 import { parseGdl, rulesText } from './gdl.js';
@@ -17,7 +18,7 @@ import { checkMgdl, normaliseMgdl } from './mgdl.js';
 import { MonteCarloPlayer, type Player, RandomPlayer, UctPlayer } from './players.js';
 import { prepareRules } from './prepare.js';
 import { createPlayerServer } from './server.js';
-import { tune } from './tune.js';
+import { type Genome, genomePlayer, tune } from './tune.js';
 import { validateRules } from './validate.js';
 
 const USAGE = `usage: ggp-spatium <command> [options]
@@ -28,6 +29,9 @@ const USAGE = `usage: ggp-spatium <command> [options]
                                             random playouts/s (gdl-perf's definition), single thread
   play <sheet.kif> --players uct,random [--games 1] [--playclock 1] [--startclock 10] [--out dir]
                                             a match; players: random, mc, uct, uct+features, or http://host:port
+  versus <sheet.kif...> [--players uct+features,uct] [--games 40] [--iterations N | --playclock 0.2]
+         [--weights tuned.json] [--seed 1]  a duel per sheet, colours alternated; a table with 95% Wilson intervals
+                                            (uct+tuned: the sheet's genome from --weights, keyed by sheet name)
   serve [--port 9147] [--player uct]        GGP protocol player server
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N] [--seed 1] [--out w.json]
                                             SGA tuning of feature weights and the UCT constant by self-play
@@ -183,6 +187,48 @@ export async function main(argv: string[]): Promise<number> {
           writeFileSync(join(o.out, `${rec.matchId}.json`), JSON.stringify(rec, null, 1));
         }
       }
+      return 0;
+    }
+    case 'versus': {
+      const specs = (o.players ?? 'uct+tuned,uct').split(',');
+      if (specs.length !== 2) throw new Error('versus takes two players');
+      const file = o.weights ? (JSON.parse(read(o.weights)) as Record<string, Genome> | Genome) : undefined;
+      const rows = [];
+      const budget = o.iterations ? `${o.iterations} iterations per move` : `${num(o.playclock, 0.2)} s per move`;
+      console.log(`versus: ${specs.join(' vs ')}, ${budget}, colours alternated`);
+      for (const f of pos) {
+        const name = gameName(f);
+        const genome =
+          file && 'weights' in file ? (file as Genome) : (file as Record<string, Genome> | undefined)?.[name];
+        const make = (spec: string): Player => {
+          if (spec === 'uct+tuned') {
+            if (!genome) throw new Error(`no tuned genome for ${name} in ${o.weights ?? '(no --weights)'}`);
+            return genomePlayer(genome, 'uct+tuned');
+          }
+          return makePlayer(spec);
+        };
+        const r = await duel(
+          read(f),
+          () => make(specs[0]!),
+          () => make(specs[1]!),
+          {
+            games: num(o.games, 40),
+            iterations: o.iterations ? Number(o.iterations) : undefined,
+            playclock: num(o.playclock, 0.2),
+            seed: num(o.seed, 1),
+            game: name,
+            progress: (n, r) => {
+              if (n % 10 === 0 || n === num(o.games, 40))
+                console.log(
+                  `  ${name} ${n} games: ${r.wins}/${r.draws}/${r.losses} score ${(100 * r.score).toFixed(0)}% [${(100 * r.lo).toFixed(0)}, ${(100 * r.hi).toFixed(0)}]`,
+                );
+            },
+          },
+        );
+        rows.push(r);
+      }
+      console.log(duelTable(rows));
+      if (o.out) writeFileSync(o.out, JSON.stringify({ budget, rows }, null, 1));
       return 0;
     }
     case 'serve': {

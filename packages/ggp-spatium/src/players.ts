@@ -94,7 +94,7 @@ function sampleIndex(w: Float64Array, rand: () => number): number {
   let x = rand() * sum;
   for (let i = 0; i < w.length; i++) {
     x -= w[i]!;
-    if (x <= 0) return i;
+    if (x <= 0 && w[i]! > 0) return i;
   }
   return w.length - 1;
 }
@@ -115,7 +115,10 @@ export class MonteCarloPlayer<S, M> implements Player<S, M> {
     const m = this.m;
     const t0 = performance.now();
     const mine = m.legal(state, this.role);
-    if (mine.length === 1) return mine[0]!;
+    if (mine.length === 1) {
+      this.info = { iterations: 0 };
+      return mine[0]!;
+    }
     const n = m.roles().length;
     const sum = new Float64Array(mine.length);
     const cnt = new Float64Array(mine.length);
@@ -317,7 +320,11 @@ export class UctPlayer<S, M> implements Player<S, M> {
     const root = this.node(state);
     const mine = root.terminal ? this.m.legal(state, this.role) : root.legal[this.role]!;
     if (!mine.length) throw new Error('no legal move');
-    if (mine.length === 1 && !opts.maxIterations) return mine[0]!;
+    // one move: nothing to decide (no pondering either, so iteration-bounded duels cost only the mover's search)
+    if (mine.length === 1) {
+      this.info = { iterations: 0, nodes: this.tt.size, ms: 0, value: 0 };
+      return mine[0]!;
+    }
     let it = 0;
     const max = opts.maxIterations ?? Number.POSITIVE_INFINITY;
     while (it < max) {

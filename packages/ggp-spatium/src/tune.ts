@@ -1,14 +1,20 @@
 // Tuning by a simple genetic algorithm (Goldberg's SGA: bit-string genomes, fitness-proportional selection,
 // one-point crossover, bit-flip mutation, generational replacement; we keep the best genome, which the plain
 // SGA does not). A genome encodes the UCT constant and the spatial feature weights; fitness is the mean score
-// of UCT+features against plain UCT in self-play, both roles, at equal time per move. Seeded: reproducible.
+// of UCT+features against plain UCT in self-play, both roles, at equal time per move (or equal iterations).
+// Seeded: with iteration budgets the whole run is reproducible.
 import { BoardFeatures, DEFAULT_WEIGHTS, FEATURES } from './features.js';
 import { rng } from './machine.js';
 import { LocalAgent, playMatch } from './match.js';
 import { UctPlayer } from './players.js';
 
 const BITS = 6;
-const GENES = 1 + FEATURES.length;
+/** genes: the UCT constant, the progressive-bias weight, then one weight per feature */
+const GENES = 2 + FEATURES.length;
+const C_RANGE = [0.1, 1.5] as const;
+const PRIOR_RANGE = [0, 4] as const;
+/** the win feature only makes sense with a positive weight; the others may come out either way */
+const weightRange = (i: number): readonly [number, number] => (FEATURES[i] === 'win' ? [0, 6] : [-3, 3]);
 const decodeGene = (bits: number[], i: number, lo: number, hi: number) => {
   let v = 0;
   for (let k = 0; k < BITS; k++) v = v * 2 + bits[i * BITS + k]!;
@@ -17,18 +23,36 @@ const decodeGene = (bits: number[], i: number, lo: number, hi: number) => {
 
 export interface Genome {
   c: number;
+  /** progressive-bias weight of the feature prior in UCT selection */
+  priorWeight: number;
   weights: number[];
 }
 
+export const GENOME_BITS = BITS * GENES;
+
 export function decode(bits: number[]): Genome {
   return {
-    c: decodeGene(bits, 0, 0.1, 1.5),
-    weights: FEATURES.map((_, i) => decodeGene(bits, i + 1, -2, 2)),
+    c: decodeGene(bits, 0, ...C_RANGE),
+    priorWeight: decodeGene(bits, 1, ...PRIOR_RANGE),
+    weights: FEATURES.map((_, i) => decodeGene(bits, i + 2, ...weightRange(i))),
   };
 }
 
+export function encode(g: Genome): number[] {
+  return [
+    ...encodeValue(g.c, ...C_RANGE),
+    ...encodeValue(g.priorWeight, ...PRIOR_RANGE),
+    ...g.weights.flatMap((w, i) => encodeValue(w, ...weightRange(i))),
+  ];
+}
+
+/** The player a genome describes. */
+export function genomePlayer(g: Genome, name = 'uct+features'): UctPlayer<unknown, unknown> {
+  return new UctPlayer({ c: g.c, priorWeight: g.priorWeight, bias: new BoardFeatures(g.weights), name });
+}
+
 function encodeValue(v: number, lo: number, hi: number): number[] {
-  const q = Math.round(((v - lo) / (hi - lo)) * (2 ** BITS - 1));
+  const q = Math.max(0, Math.min(2 ** BITS - 1, Math.round(((v - lo) / (hi - lo)) * (2 ** BITS - 1))));
   return Array.from({ length: BITS }, (_, k) => (q >> (BITS - 1 - k)) & 1);
 }
 
@@ -62,12 +86,7 @@ export async function evaluate(
 ): Promise<number> {
   let score = 0;
   for (let i = 0; i < games; i++) {
-    const tuned = new LocalAgent(
-      new UctPlayer({ c: g.c, bias: new BoardFeatures(g.weights) }),
-      seed + i,
-      0,
-      iterations,
-    );
+    const tuned = new LocalAgent(genomePlayer(g), seed + i, 0, iterations);
     const plain = new LocalAgent(new UctPlayer(), seed + 1000 + i, 0, iterations);
     const first = i % 2 === 0;
     const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], { playclock, seed: seed + i });
@@ -91,7 +110,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
   const rand = rng(seed);
   const L = BITS * GENES;
   // start from the defaults and random genomes
-  const defaults = [...encodeValue(0.7, 0.1, 1.5), ...DEFAULT_WEIGHTS.flatMap((w) => encodeValue(w, -2, 2))];
+  const defaults = encode({ c: 0.7, priorWeight: 1, weights: DEFAULT_WEIGHTS });
   let pop: number[][] = [
     defaults,
     ...Array.from({ length: population - 1 }, () => Array.from({ length: L }, () => (rand() < 0.5 ? 1 : 0))),

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { BoardFeatures, boardFromSheet, detectBoard } from '../src/features.js';
 import { loadGame } from '../src/game.js';
 import type { GameMachine } from '../src/machine.js';
-import { decode, tune } from '../src/tune.js';
+import { decode, encode, GENOME_BITS, tune } from '../src/tune.js';
 import { haveSheets, sheet } from './sheets.js';
 
 describe.skipIf(!haveSheets)('board extension and spatial features', () => {
@@ -26,9 +26,9 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     const last = ['(mark 1 1)', 'noop'].map((t) => m.parseMove(t)!);
     const fs = f.features(m, s, 1, moves, last)!.map((x) => [...x]);
     // proximity 1/(1+chebyshev), edge 1/(1+distance to the border), contact/8, friendly/8, capture
-    expect(fs[0]).toEqual([0.5, 1, 1 / 8, 0, 0]);
-    expect(fs[1]).toEqual([0.5, 0.5, 1 / 8, 0, 0]);
-    expect(fs[2]).toEqual([1 / 3, 1, 0, 0, 0]);
+    expect(fs[0]).toEqual([0.5, 1, 1 / 8, 0, 0, 0]);
+    expect(fs[1]).toEqual([0.5, 0.5, 1 / 8, 0, 0, 0]);
+    expect(fs[2]).toEqual([1 / 3, 1, 0, 0, 0, 0]);
     const w = f.weights(m, s, 1, moves, last)!;
     expect(w[0]).toBeCloseTo(Math.exp(0.5 * 1 - 0.3 * 1 + 0.5 / 8), 12);
   });
@@ -46,6 +46,45 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     const fs = new BoardFeatures().features(m, s, 0, moves, null)!;
     const cap = moves.filter((_, i) => fs[i]![4] === 1).map((x) => m.moveText(x));
     expect(cap).toEqual(['(move 1 4 2 5)']);
+    // white's own pieces count as friendly (not as the blank): (move 2 2 1 3) lands at (1 3), whose neighbours
+    // other than the source (2 2) are (1 2) empty (that piece went to (1 4)), (2 3) empty, (1 4) white, (2 4) empty
+    const i = moves.findIndex((x) => m.moveText(x) === '(move 2 2 1 3)');
+    expect(fs[i]![2]).toBe(1 / 8);
+    expect(fs[i]![3]).toBe(1 / 8);
+    // (move 1 4 2 5) captures at (2 5); no white piece touches that cell
+    expect(fs[moves.findIndex((x) => m.moveText(x) === '(move 1 4 2 5)')]![3]).toBe(0);
+  });
+  test('boards that start empty are found from sampled states (connectFour, hex)', () => {
+    const c4 = detectBoard(loadGame(sheet('connectFour')) as GameMachine)!;
+    expect(c4).toMatchObject({ functor: 'cell', xArg: 0, yArg: 1, minX: 1, maxX: 8, minY: 1, maxY: 6 });
+    expect(c4.blank).toBeUndefined();
+    // hex also keeps (connected <group> <col> <row>); the one-content-per-cell board is (cell <col> <row> <colour>)
+    const hex = detectBoard(loadGame(sheet('hex')) as GameMachine)!;
+    expect(hex).toMatchObject({ functor: 'cell', xArg: 0, yArg: 1, minX: 1, maxX: 9 });
+  });
+  test('win feature and the decisive-move check (connectFour: red has three in row 1)', () => {
+    const m = loadGame(sheet('connectFour')) as GameMachine;
+    let s = m.initialState();
+    for (const j of [
+      ['(drop 1)', 'noop'],
+      ['noop', '(drop 1)'],
+      ['(drop 2)', 'noop'],
+      ['noop', '(drop 2)'],
+      ['(drop 3)', 'noop'],
+      ['noop', '(drop 3)'],
+    ])
+      s = m.nextState(s, j);
+    const moves = m.legal(s, 0);
+    const f = new BoardFeatures();
+    const fs = f.features(m, s, 0, moves, null)!;
+    const win = moves.filter((_, i) => fs[i]![5] === 1).map((x) => m.moveText(x));
+    expect(win).toEqual(['(drop 4)']);
+    // the landing cell of (drop 4) is (4 1): neighbours (3 1) red, (3 2) black → contact 2/8, friendly 1/8
+    const i4 = moves.findIndex((x) => m.moveText(x) === '(drop 4)');
+    expect([fs[i4]![2], fs[i4]![3]]).toEqual([2 / 8, 1 / 8]);
+    // in playouts the winning drop is played outright
+    const pw = f.playoutWeights(m, s, 0, moves, null)!;
+    expect([...pw].map((x, i) => (x > 0 ? m.moveText(moves[i]!) : null)).filter(Boolean)).toEqual(['(drop 4)']);
   });
   test('SGA tuning is reproducible from its seed', async () => {
     const kif = sheet('ticTacToe');
@@ -58,7 +97,13 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     expect(a.history.length).toBe(2);
     expect(a.fitness).toBeGreaterThanOrEqual(0);
     expect(a.fitness).toBeLessThanOrEqual(1);
-    expect(decode(Array(36).fill(0))).toEqual({ c: 0.1, weights: [-2, -2, -2, -2, -2] });
-    expect(decode(Array(36).fill(1)).c).toBeCloseTo(1.5, 12);
+    expect(GENOME_BITS).toBe(48);
+    expect(decode(Array(48).fill(0))).toEqual({ c: 0.1, priorWeight: 0, weights: [-3, -3, -3, -3, -3, 0] });
+    expect(decode(Array(48).fill(1)).c).toBeCloseTo(1.5, 12);
+    const g = { c: 0.7, priorWeight: 1, weights: [1, -0.3, 0.5, 0.3, 1.5, 3] };
+    // 6-bit genes: decoding an encoding is within half a quantisation step of the value
+    const back = decode(encode(g));
+    expect(Math.abs(back.c - g.c)).toBeLessThanOrEqual(1.4 / 63 / 2 + 1e-12);
+    back.weights.forEach((w, i) => expect(Math.abs(w - g.weights[i]!)).toBeLessThanOrEqual(6 / 63 / 2 + 1e-12));
   });
 });

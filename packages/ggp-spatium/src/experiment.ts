@@ -1,0 +1,158 @@
+// Duels between two players on a sheet, colours alternated, with 95% Wilson intervals: the experiment behind
+// the issue's claim that spatial features with tuned weights beat plain UCT. A game scores 1 for a win, ½ for a
+// draw (equal goals), 0 for a loss, for the first player. Per-move search effort is recorded for both sides so
+// equal-time and equal-iteration runs can be told apart.
+import { LocalAgent, playMatch } from './match.js';
+import type { Player } from './players.js';
+
+/** Wilson score interval for `k` successes in `n` trials (k may be fractional: draws count ½). */
+export function wilson(k: number, n: number, z = 1.96): [number, number] {
+  if (n <= 0) return [0, 1];
+  const p = k / n;
+  const z2 = z * z;
+  const den = 1 + z2 / n;
+  const mid = (p + z2 / (2 * n)) / den;
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / den;
+  return [Math.max(0, mid - half), Math.min(1, mid + half)];
+}
+
+export interface DuelOptions {
+  games: number;
+  /** search iterations per move (equal effort, reproducible); else `playclock` seconds per move */
+  iterations?: number;
+  playclock?: number;
+  seed?: number;
+  game?: string;
+  /** called after each game */
+  progress?: (done: number, r: DuelResult) => void;
+}
+
+export interface DuelResult {
+  game: string;
+  a: string;
+  b: string;
+  games: number;
+  wins: number;
+  draws: number;
+  losses: number;
+  /** (wins + draws/2) / games, for player a */
+  score: number;
+  lo: number;
+  hi: number;
+  /** mean search iterations and ms per decision (moves with a choice only), per side */
+  itersA: number;
+  itersB: number;
+  msA: number;
+  msB: number;
+  plies: number;
+}
+
+/** Records the search statistics of each decision a player makes. */
+class Meter<S, M> implements Player<S, M> {
+  iters = 0;
+  ms = 0;
+  n = 0;
+  constructor(readonly inner: Player<S, M>) {}
+  get name() {
+    return this.inner.name;
+  }
+  start(...a: Parameters<Player<S, M>['start']>) {
+    this.inner.start(...a);
+  }
+  observe(joint: M[]) {
+    (this.inner as { observe?: (j: M[]) => void }).observe?.(joint);
+  }
+  select(state: S, opts: Parameters<Player<S, M>['select']>[1]): M {
+    const t0 = performance.now();
+    const mv = this.inner.select(state, opts);
+    const info = this.inner.lastInfo?.();
+    if (info && (info.iterations ?? 0) > 0) {
+      this.iters += info.iterations;
+      this.ms += performance.now() - t0;
+      this.n++;
+    }
+    return mv;
+  }
+  lastInfo() {
+    return this.inner.lastInfo?.() ?? {};
+  }
+}
+
+/** Plays `games` games of `makeA()` against `makeB()`, a moving first in the even games. */
+export async function duel(
+  kif: string,
+  makeA: () => Player,
+  makeB: () => Player,
+  opts: DuelOptions,
+): Promise<DuelResult> {
+  const { games, iterations, playclock = 0.2, seed = 1, game = 'game' } = opts;
+  const r: DuelResult = {
+    game,
+    a: '',
+    b: '',
+    games: 0,
+    wins: 0,
+    draws: 0,
+    losses: 0,
+    score: 0,
+    lo: 0,
+    hi: 1,
+    itersA: 0,
+    itersB: 0,
+    msA: 0,
+    msB: 0,
+    plies: 0,
+  };
+  const tot = { ia: 0, ib: 0, ma: 0, mb: 0, na: 0, nb: 0, plies: 0 };
+  for (let g = 0; g < games; g++) {
+    const A = new Meter(makeA());
+    const B = new Meter(makeB());
+    r.a = A.name;
+    r.b = B.name;
+    const first = g % 2 === 0;
+    const agents = [
+      new LocalAgent(A as Player, seed * 1000 + 2 * g, 0, iterations),
+      new LocalAgent(B as Player, seed * 1000 + 2 * g + 1, 0, iterations),
+    ];
+    const rec = await playMatch(kif, first ? agents : [agents[1]!, agents[0]!], {
+      playclock,
+      seed: seed * 1000 + g,
+      game,
+    });
+    const ga = rec.goals[first ? 0 : 1] ?? 0;
+    const gb = rec.goals[first ? 1 : 0] ?? 0;
+    if (ga > gb) r.wins++;
+    else if (ga === gb) r.draws++;
+    else r.losses++;
+    tot.ia += A.iters;
+    tot.ib += B.iters;
+    tot.ma += A.ms;
+    tot.mb += B.ms;
+    tot.na += A.n;
+    tot.nb += B.n;
+    tot.plies += rec.plies;
+    r.games = g + 1;
+    r.score = (r.wins + r.draws / 2) / r.games;
+    [r.lo, r.hi] = wilson(r.wins + r.draws / 2, r.games);
+    r.itersA = tot.ia / Math.max(1, tot.na);
+    r.itersB = tot.ib / Math.max(1, tot.nb);
+    r.msA = tot.ma / Math.max(1, tot.na);
+    r.msB = tot.mb / Math.max(1, tot.nb);
+    r.plies = tot.plies / r.games;
+    opts.progress?.(r.games, r);
+  }
+  return r;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+
+/** A Markdown table of duel results. */
+export function duelTable(rows: DuelResult[]): string {
+  const head = `| game | games | W / D / L | score of ${rows[0]?.a ?? 'a'} | 95% Wilson | iterations/move (a / b) | ms/move (a / b) |`;
+  const sep = '|---|---:|---|---:|---|---|---|';
+  const lines = rows.map(
+    (r) =>
+      `| ${r.game} | ${r.games} | ${r.wins} / ${r.draws} / ${r.losses} | ${pct(r.score)} | ${pct(r.lo)} – ${pct(r.hi)} | ${r.itersA.toFixed(0)} / ${r.itersB.toFixed(0)} | ${r.msA.toFixed(0)} / ${r.msB.toFixed(0)} |`,
+  );
+  return [head, sep, ...lines].join('\n');
+}
