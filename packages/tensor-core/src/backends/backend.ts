@@ -74,6 +74,15 @@ export interface AdamScalars {
   bc2Sqrt: number;
 }
 
+/** A convolution's geometry, one entry per spatial dim (1 or 2): x [N, C, ...S], w [O, C/groups, ...K]. */
+export interface ConvGeometry {
+  stride: readonly number[];
+  /** zeros [before, after] per spatial dim */
+  padding: readonly (readonly [number, number])[];
+  dilation: readonly number[];
+  groups: number;
+}
+
 export interface Kernels {
   unary(op: UnaryOp, x: View): Storage;
   /** `a` and `b` are already broadcast to one shape (stride-0 dims). */
@@ -165,6 +174,13 @@ export interface Kernels {
   gruCell(xp: View, hh: View, h: View): Storage;
   /** The VJP of `gruCell` from `g` [B, H]: B·7H values, dxp [B, 3H] then dhh [B, 3H] then dh [B, H]. */
   gruCellBackward(xp: View, hh: View, h: View, g: View): Storage;
+  // Optional: a backend without them (or returning null from `conv`) runs convolutions as the im2col composite.
+  /** float32 convolution [N, O, ...out] in one kernel (no im2col matrix); null where the composite should run. */
+  conv?(x: View, w: View, geo: ConvGeometry): Storage | null;
+  /** The VJP of `conv` for its input (a transposed convolution, col2im fused): [N, C, ...S]. */
+  convBackwardInput?(g: View, w: View, xShape: readonly number[], geo: ConvGeometry): Storage;
+  /** The VJP of `conv` for its weight: Σ over the batch of g · im2col(x)ᵀ, [O, C/groups, ...K]. */
+  convBackwardWeight?(g: View, x: View, wShape: readonly number[], geo: ConvGeometry): Storage;
   /** One in-place Adam/AdamW step of contiguous float32 `p`, `m` (exp_avg), `v` (exp_avg_sq) from `grad`. */
   adam(p: View, grad: View, m: View, v: View, s: AdamScalars): void;
 }

@@ -1,6 +1,7 @@
-// matmul (batched, broadcasting), convolutions and pooling. Convolutions are im2col — a strided window
-// view (asStrided) made contiguous — followed by the blocked matmul kernel; their gradients come from
-// autograd through the same primitives (the asStrided VJP is col2im).
+// matmul (batched, broadcasting), convolutions and pooling. Convolutions are one `conv` primitive where the
+// backend has the kernel (CPU wasm: implicit GEMM, no im2col matrix); elsewhere, and as the reference, im2col
+// — a strided window view (asStrided) made contiguous — followed by the blocked matmul kernel, whose
+// gradients come from autograd through the same primitives (the asStrided VJP is col2im).
 
 import { DTypeError, fmtShape, ShapeError, ValueError } from '../errors.js';
 import { tidy } from '../runtime.js';
@@ -118,35 +119,40 @@ function convNd(op: string, x: Tensor, w: Tensor, opts: ConvOptions, sd: number)
       throw new ShapeError(
         `${op}: input ${fmtShape(x.shape)} is too small for kernel ${fmtShape(ks)} (padding ${fmtShape(padL)})`,
       );
-    const padArg: number[] = [];
-    for (let i = sd - 1; i >= 0; i--) padArg.push(padL[i]!, padR[i]!);
-    const xp = padArg.some((p) => p) ? pad(x, padArg) : x;
-    const g = groups;
-    const Cg = C / g;
-    const Og = O / g;
-    // Window view [g, N, ...out, Cg, ...k] over the padded, contiguous input.
-    const spStr = sp.map((_, i) => sp.slice(i + 1).reduce((a, b) => a * b, 1));
-    const plane = sp.reduce((a, b) => a * b, 1);
-    const shape = [g, N, ...outSp, Cg, ...ks];
-    const strides = [
-      Cg * plane,
-      C * plane,
-      ...spStr.map((s, i) => s * stride[i]!),
-      plane,
-      ...spStr.map((s, i) => s * dil[i]!),
-    ];
-    const win = P.asStrided(xp, shape, strides, 0);
-    const K = Cg * ks.reduce((a, b) => a * b, 1);
-    const M = N * outSp.reduce((a, b) => a * b, 1);
-    const cols = win.reshape([g, M, K]); // im2col: the one copy
-    const wt = w.reshape([g, Og, K]).transpose(1, 2); // [g, K, Og]
-    const y = P.matmul(cols, wt); // [g, M, Og]
-    const y5 = y.reshape([g, N, ...outSp, Og]);
-    const perm = [1, 0, sd + 2, ...outSp.map((_, i) => 2 + i)]; // [N, g, Og, ...out]
-    const yp = y5.permute(perm);
-    let out = yp.reshape([N, O, ...outSp]);
-    const tmps = [win, cols, wt, y, y5, yp];
-    if (xp !== x) tmps.push(xp);
+    const tmps: Tensor[] = [];
+    const geo = { stride, padding: padL.map((l, i) => [l, padR[i]!] as const), dilation: dil, groups };
+    const im2col = (): Tensor => {
+      const padArg: number[] = [];
+      for (let i = sd - 1; i >= 0; i--) padArg.push(padL[i]!, padR[i]!);
+      const xp = padArg.some((p) => p) ? pad(x, padArg) : x;
+      const g = groups;
+      const Cg = C / g;
+      const Og = O / g;
+      // Window view [g, N, ...out, Cg, ...k] over the padded, contiguous input.
+      const spStr = sp.map((_, i) => sp.slice(i + 1).reduce((a, b) => a * b, 1));
+      const plane = sp.reduce((a, b) => a * b, 1);
+      const shape = [g, N, ...outSp, Cg, ...ks];
+      const strides = [
+        Cg * plane,
+        C * plane,
+        ...spStr.map((s, i) => s * stride[i]!),
+        plane,
+        ...spStr.map((s, i) => s * dil[i]!),
+      ];
+      const win = P.asStrided(xp, shape, strides, 0);
+      const K = Cg * ks.reduce((a, b) => a * b, 1);
+      const M = N * outSp.reduce((a, b) => a * b, 1);
+      const cols = win.reshape([g, M, K]); // im2col: the one copy
+      const wt = w.reshape([g, Og, K]).transpose(1, 2); // [g, K, Og]
+      const y = P.matmul(cols, wt); // [g, M, Og]
+      const y5 = y.reshape([g, N, ...outSp, Og]);
+      const perm = [1, 0, sd + 2, ...outSp.map((_, i) => 2 + i)]; // [N, g, Og, ...out]
+      const yp = y5.permute(perm);
+      tmps.push(win, cols, wt, y, y5, yp);
+      if (xp !== x) tmps.push(xp);
+      return yp.reshape([N, O, ...outSp]);
+    };
+    let out = P.conv(x, w, geo, [N, O, ...outSp]) ?? im2col();
     if (opts.bias) {
       if (opts.bias.ndim !== 1 || opts.bias.shape[0] !== O)
         throw new ShapeError(`${op}: bias must be [${O}]; got ${fmtShape(opts.bias.shape)}`);

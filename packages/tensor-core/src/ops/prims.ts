@@ -9,6 +9,7 @@ import type {
   BackendName,
   BinaryOp,
   CompareOp,
+  ConvGeometry,
   ReduceOp,
   Storage,
   UnaryOp,
@@ -258,6 +259,22 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return record(y, 'matmul', [a, b], [a, b], (g, [sa, sb]) => [
     a.requiresGrad ? matmul(g, sb!.transpose(-2, -1)) : null,
     b.requiresGrad ? matmul(sa!.transpose(-2, -1), g) : null,
+  ]);
+}
+
+/**
+ * Convolution in one kernel where the backend has one (the CPU wasm path: implicit GEMM), with one-kernel
+ * VJPs; null otherwise, and the caller composes im2col + matmul instead.
+ */
+export function conv(x: Tensor, w: Tensor, geo: ConvGeometry, outShape: readonly number[]): Tensor | null {
+  use('conv', x, w);
+  const kx = k(x);
+  const s = kx.conv?.(x, w, geo);
+  if (!s) return null;
+  const y = make(s, outShape);
+  return record(y, 'conv', [x, w], [x, w], (g, [sx, sw]) => [
+    x.requiresGrad ? make(kx.convBackwardInput!(g, sw!, x.shape, geo), x.shape) : null,
+    w.requiresGrad ? make(kx.convBackwardWeight!(g, sx!, w.shape, geo), w.shape) : null,
   ]);
 }
 

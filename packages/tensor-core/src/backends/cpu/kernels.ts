@@ -16,6 +16,9 @@ import {
   wasmBinary,
   wasmColumnSum,
   wasmCompare,
+  wasmConv,
+  wasmConvBackwardInput,
+  wasmConvBackwardWeight,
   wasmCopy,
   wasmMatmul,
   wasmPad,
@@ -619,4 +622,13 @@ export const cpuKernels = {
     releaseStorageArray(s.buf);
     s.buf = null;
   },
+
+  // Implicit-GEMM convolutions on the wasm path; on the TypeScript path `conv` declines and the op runs as
+  // its im2col composite (the reference).
+  conv(x, w, geo) {
+    const y = wasmConv(x, w, geo);
+    return y && store(y, 'float32');
+  },
+  convBackwardInput: (g, w, xShape, geo) => store(wasmConvBackwardInput(g, w, xShape, geo), 'float32'),
+  convBackwardWeight: (g, x, wShape, geo) => store(wasmConvBackwardWeight(g, x, wShape, geo), 'float32'),
 } satisfies Kernels;

@@ -5,7 +5,7 @@
 // `setCpuPath('ts')` (or TESSERA_CPU=ts in the environment) forces the TypeScript reference kernels.
 import { TesseraError } from '../../errors.js';
 import { contiguousStrides, isContiguous, numel } from '../../shape.js';
-import type { AdamScalars, BinaryOp, CompareOp, UnaryOp, View } from '../backend.js';
+import type { AdamScalars, BinaryOp, CompareOp, ConvGeometry, UnaryOp, View } from '../backend.js';
 import { collapse } from './strided.js';
 import * as builds from './wasm/kernels.wasm.js';
 
@@ -29,6 +29,24 @@ interface WasmExports {
     work: number,
   ): void;
   gemmWorkBytes(): number;
+  gemmx(
+    a: number,
+    ars: number,
+    acs: number,
+    b: number,
+    bro: number,
+    bco: number,
+    c: number,
+    ldc: number,
+    cro: number,
+    cco: number,
+    i0: number,
+    i1: number,
+    n: number,
+    k: number,
+    accum: number,
+    work: number,
+  ): void;
   copyStrided(
     dst: number,
     src: number,
@@ -761,6 +779,260 @@ export function wasmMatmul(a: View, b: View, contig: (v: View) => Float32Array):
       bcs: B.strides[r - 1]!,
     };
     runner(e, shape, tasks);
+    return res.out();
+  } finally {
+    T.done();
+  }
+}
+
+// ---------------------------------------------------------------- convolutions (implicit GEMM)
+
+/** A convolution in 2-D terms (a 1-D one is H = 1): sizes, and the im2col offset tables for given strides. */
+interface ConvPlan {
+  N: number;
+  C: number;
+  O: number;
+  groups: number;
+  Cg: number;
+  Og: number;
+  /** rows of the im2col matrix per group: Cg·kh·kw */
+  K: number;
+  H: number;
+  W: number;
+  Hp: number;
+  Wp: number;
+  Ho: number;
+  Wo: number;
+  kh: number;
+  kw: number;
+  st: [number, number];
+  dil: [number, number];
+  pad: [number, number, number, number];
+}
+
+function plan(xShape: readonly number[], wShape: readonly number[], geo: ConvGeometry): ConvPlan {
+  const one = xShape.length === 3;
+  const [N, C] = [xShape[0]!, xShape[1]!];
+  const H = one ? 1 : xShape[2]!;
+  const W = xShape[xShape.length - 1]!;
+  const kh = one ? 1 : wShape[2]!;
+  const kw = wShape[wShape.length - 1]!;
+  const st: [number, number] = one ? [1, geo.stride[0]!] : [geo.stride[0]!, geo.stride[1]!];
+  const dil: [number, number] = one ? [1, geo.dilation[0]!] : [geo.dilation[0]!, geo.dilation[1]!];
+  const ph = one ? [0, 0] : geo.padding[0]!;
+  const pw = geo.padding[geo.padding.length - 1]!;
+  const pad: [number, number, number, number] = [ph[0]!, ph[1]!, pw[0], pw[1]];
+  const Hp = H + pad[0] + pad[1];
+  const Wp = W + pad[2] + pad[3];
+  const O = wShape[0]!;
+  const groups = geo.groups;
+  return {
+    N,
+    C,
+    O,
+    groups,
+    Cg: C / groups,
+    Og: O / groups,
+    K: (C / groups) * kh * kw,
+    H,
+    W,
+    Hp,
+    Wp,
+    Ho: Math.floor((Hp - dil[0] * (kh - 1) - 1) / st[0]) + 1,
+    Wo: Math.floor((Wp - dil[1] * (kw - 1) - 1) / st[1]) + 1,
+    kh,
+    kw,
+    st,
+    dil,
+    pad,
+  };
+}
+
+/**
+ * The im2col matrix of one (image, group) over an input with element strides [sC, sH, sW]: row r = (c, dy, dx)
+ * starts at rows[r], column j = (h, w) adds cols[j]. Written into `T` temps; returns the two byte addresses.
+ */
+function im2colTables(e: Engine, T: Temps, q: ConvPlan, sC: number, sH: number, sW: number): [number, number] {
+  const rows = T.take(q.K * 4 + 4);
+  const cols = T.take(q.Ho * q.Wo * 4 + 4);
+  const r32 = new Int32Array(e.memory.buffer, rows, q.K);
+  let r = 0;
+  for (let c = 0; c < q.Cg; c++)
+    for (let dy = 0; dy < q.kh; dy++)
+      for (let dx = 0; dx < q.kw; dx++) r32[r++] = c * sC + dy * q.dil[0] * sH + dx * q.dil[1] * sW;
+  const c32 = new Int32Array(e.memory.buffer, cols, q.Ho * q.Wo);
+  let j = 0;
+  for (let h = 0; h < q.Ho; h++) for (let w = 0; w < q.Wo; w++) c32[j++] = h * q.st[0] * sH + w * q.st[1] * sW;
+  return [rows, cols];
+}
+
+/** i32 table [0, s, 2s, …) of `n` entries in a temp. */
+function ramp(e: Engine, T: Temps, n: number, s: number): number {
+  const p = T.take(n * 4 + 4);
+  const t = new Int32Array(e.memory.buffer, p, n);
+  for (let i = 0; i < n; i++) t[i] = i * s;
+  return p;
+}
+
+/** Byte address of a float32 view's elements in contiguous order: in place when contiguous, else a staged copy. */
+function dense(e: Engine, T: Temps, v: View): number {
+  const data = v.storage.buf as Float32Array;
+  const total = numel(v.shape);
+  if (isContiguous(v.shape, v.strides)) {
+    const p = place(e, T, data, [total], [1], v.offset, total);
+    if (p !== null) return p;
+  }
+  const src = place(e, T, data, v.shape, v.strides, v.offset, total);
+  const p = T.take(total * 4 + 4);
+  if (src === null) new Float32Array(e.memory.buffer).set(densify(v), p >> 2);
+  else strided(e, T, p, contiguousStrides(v.shape), src, v.strides, v.shape);
+  return p;
+}
+
+/** A strided view's elements in order, in plain JS (for views that touch a small part of a huge storage). */
+function densify(v: View): Float32Array {
+  const out = new Float32Array(numel(v.shape));
+  const a = v.storage.buf as Float32Array;
+  const idx = new Array<number>(v.shape.length).fill(0);
+  for (let i = 0; i < out.length; i++) {
+    let o = v.offset;
+    for (let d = 0; d < idx.length; d++) o += idx[d]! * v.strides[d]!;
+    out[i] = a[o]!;
+    for (let d = idx.length - 1; d >= 0; d--) {
+      if (++idx[d]! < v.shape[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * The input as the kernels read it: its own storage and strides when unpadded, else a zero-padded contiguous
+ * copy. Returns the byte address of element [0, 0, 0, 0] and the element strides [sN, sC, sH, sW].
+ */
+function convInput(e: Engine, T: Temps, x: View, q: ConvPlan): { p: number; s: [number, number, number, number] } {
+  const one = x.shape.length === 3;
+  const padded = q.pad.some((v) => v !== 0);
+  const data = x.storage.buf as Float32Array;
+  const total = numel(x.shape);
+  const src = padded ? null : place(e, T, data, x.shape, x.strides, x.offset, total);
+  if (src !== null) {
+    const [sN, sC] = [x.strides[0]!, x.strides[1]!];
+    return { p: src, s: [sN, sC, one ? 0 : x.strides[2]!, x.strides[x.strides.length - 1]!] };
+  }
+  const shape4 = [q.N, q.C, q.H, q.W];
+  const st4 = one ? [x.strides[0]!, x.strides[1]!, 0, x.strides[2]!] : [...x.strides];
+  const padShape = [q.N, q.C, q.Hp, q.Wp];
+  const ps = contiguousStrides(padShape);
+  const p = T.take(numel(padShape) * 4 + 4);
+  e.x.fill32(p, 0, numel(padShape));
+  const inner = p + (q.pad[0] * ps[2]! + q.pad[2]) * 4;
+  const from = place(e, T, data, x.shape, x.strides, x.offset, total);
+  if (from === null) {
+    const d = T.take(total * 4 + 4);
+    new Float32Array(e.memory.buffer).set(densify(x), d >> 2);
+    strided(e, T, inner, ps, d, contiguousStrides(shape4), shape4);
+  } else strided(e, T, inner, ps, from, st4, shape4);
+  return { p, s: ps as [number, number, number, number] };
+}
+
+/**
+ * float32 convolution on the wasm path: per (image, group) one implicit GEMM, weight [Og, K] as A (read in
+ * place), the input as B through im2col offset tables, the output written in NC(H)W order. Null off the wasm
+ * path or for shapes it does not cover.
+ */
+export function wasmConv(x: View, w: View, geo: ConvGeometry): Float32Array | null {
+  const e = wasm();
+  const sd = x.shape.length - 2;
+  if (!e || x.dtype !== 'float32' || w.dtype !== 'float32' || sd < 1 || sd > 2) return null;
+  const q = plan(x.shape, w.shape, geo);
+  const HW = q.Ho * q.Wo;
+  const T = new Temps(Arena.of(e));
+  try {
+    const X = convInput(e, T, x, q);
+    const pw = dense(e, T, w);
+    const [rows, cols] = im2colTables(e, T, q, X.s[1], X.s[2], X.s[3]);
+    const res = result(e, T, Float32Array, q.N * q.O * HW, true);
+    const work = scratch(e, 0);
+    for (let n = 0; n < q.N; n++)
+      for (let g = 0; g < q.groups; g++) {
+        const b = X.p + (n * X.s[0] + g * q.Cg * X.s[1]) * 4;
+        const c = res.p + (n * q.O + g * q.Og) * HW * 4;
+        e.x.gemmx(pw + g * q.Og * q.K * 4, q.K, 1, b, rows, cols, c, HW, 0, 0, 0, q.Og, HW, q.K, 0, work);
+      }
+    return res.out();
+  } finally {
+    T.done();
+  }
+}
+
+/** The wasm engine for a backward pass whose forward ran on it (even if the path was switched since). */
+function backwardEngine(): Engine {
+  const e = getEngine();
+  if (!e) throw new TesseraError('conv backward: the wasm engine is missing, but the forward ran on it');
+  return e;
+}
+
+/**
+ * Gradient of a convolution for its input: per (image, group) Wᵀ·g [K, HW], scattered and summed into the
+ * (padded) input by the GEMM's store through the im2col tables (col2im without the column matrix).
+ */
+export function wasmConvBackwardInput(g: View, w: View, xShape: readonly number[], geo: ConvGeometry): Float32Array {
+  const e = backwardEngine();
+  const q = plan(xShape, w.shape, geo);
+  const HW = q.Ho * q.Wo;
+  const T = new Temps(Arena.of(e));
+  try {
+    const pg = dense(e, T, g);
+    const pw = dense(e, T, w);
+    const total = numel(xShape);
+    const res = result(e, T, Float32Array, total, true);
+    const padded = q.pad.some((v) => v !== 0);
+    const padShape = [q.N, q.C, q.Hp, q.Wp];
+    const ps = contiguousStrides(padShape);
+    const dx = padded ? T.take(numel(padShape) * 4 + 4) : res.p;
+    e.x.fill32(dx, 0, padded ? numel(padShape) : total);
+    const [rows, cols] = im2colTables(e, T, q, ps[1]!, ps[2]!, ps[3]!);
+    const bro = ramp(e, T, q.Og, HW);
+    const bco = ramp(e, T, HW, 1);
+    const work = scratch(e, 0);
+    for (let n = 0; n < q.N; n++)
+      for (let gi = 0; gi < q.groups; gi++) {
+        const c = dx + (n * ps[0]! + gi * q.Cg * ps[1]!) * 4;
+        const b = pg + (n * q.O + gi * q.Og) * HW * 4;
+        // A = W_gᵀ: A[r, o] = W[o, r], rows adjacent (ars 1), columns K apart.
+        e.x.gemmx(pw + gi * q.Og * q.K * 4, 1, q.K, b, bro, bco, c, 0, rows, cols, 0, q.K, HW, q.Og, 1, work);
+      }
+    if (padded) {
+      const shape4 = [q.N, q.C, q.H, q.W];
+      strided(e, T, res.p, contiguousStrides(shape4), dx + (q.pad[0] * ps[2]! + q.pad[2]) * 4, ps, shape4);
+    }
+    return res.out();
+  } finally {
+    T.done();
+  }
+}
+
+/** Gradient of a convolution for its weight: Σ over images of g [Og, HW] · im2col(x)ᵀ [HW, K], per group. */
+export function wasmConvBackwardWeight(g: View, x: View, wShape: readonly number[], geo: ConvGeometry): Float32Array {
+  const e = backwardEngine();
+  const q = plan(x.shape, wShape, geo);
+  const HW = q.Ho * q.Wo;
+  const T = new Temps(Arena.of(e));
+  try {
+    const pg = dense(e, T, g);
+    const X = convInput(e, T, x, q);
+    const [rows, cols] = im2colTables(e, T, q, X.s[1], X.s[2], X.s[3]);
+    const res = result(e, T, Float32Array, q.O * q.K, true);
+    e.x.fill32(res.p, 0, q.O * q.K);
+    const work = scratch(e, 0);
+    for (let gi = 0; gi < q.groups; gi++)
+      for (let n = 0; n < q.N; n++) {
+        const a = pg + (n * q.O + gi * q.Og) * HW * 4;
+        const b = X.p + (n * X.s[0] + gi * q.Cg * X.s[1]) * 4;
+        // B[p, r] = im2col[r, p]: the column table walks the rows of this GEMM, the row table its columns.
+        e.x.gemmx(a, HW, 1, b, cols, rows, res.p + gi * q.Og * q.K * 4, q.K, 0, 0, 0, q.Og, q.K, HW, 1, work);
+      }
     return res.out();
   } finally {
     T.done();

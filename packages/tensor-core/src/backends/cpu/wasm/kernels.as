@@ -6,7 +6,8 @@
 // into 4-row strips (kc × 4, interleaved). K is blocked by KC (384: the K of a 3×3×32 or 5×64 im2col fits one
 // block) so a panel stays in L1, N by NC so the packed block stays in L2. The 4×8 micro-kernel keeps 8 f32x4
 // accumulators; A comes in as load32_splat, B as two v128 loads. Packing reads any strides (transposed,
-// broadcast, negative), so the micro-kernel never sees them. Also: strided copy (im2col), fill, and float32
+// broadcast, negative), so the micro-kernel never sees them. gemmx: the same loops with B (and C) addressed
+// through offset tables, the implicit GEMM of convolutions. Also: strided copy, fill, and float32
 // elementwise binary/unary loops. Pointers are byte addresses in the imported memory; strides are in elements.
 
 const KC: i32 = 384;
@@ -193,9 +194,9 @@ function micro(
   }
 }
 
-/** Bytes of scratch `gemm` needs at `work`: a packed B block, a packed A strip and an edge tile. */
+/** Bytes of scratch `gemm`/`gemmx` need at `work`: a packed B block, a packed A strip and two 4×8 tiles. */
 export function gemmWorkBytes(): i32 {
-  return (KC * NC + KC * 4 + 32) * 4;
+  return (KC * NC + KC * 4 + 64) * 4;
 }
 
 /**
@@ -246,6 +247,161 @@ export function gemm(
         const crow = c + <usize>(i * ldc + j0) * 4;
         for (let q = 0; q < nc; q += 8)
           micro(ap, ai, as, pb + <usize>(q * kc) * 4, kc, crow + <usize>q * 4, ldc, mr, min(8, nc - q), k0 > 0, tile);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- implicit GEMM (convolutions)
+//
+// gemmx is gemm with B and (optionally) C addressed through offset tables instead of two strides:
+// B[p, j] = b[bro[p] + bco[j]], C[i, j] = c[cro[i] + cco[j]] (element offsets, i32 tables). A convolution's
+// im2col matrix has exactly this form — row p = (channel, tap) gives one offset, column j = output position
+// another — so the packing step reads the input in place and the im2col matrix is never written
+// (implicit GEMM). The same tables with roles swapped give the weight gradient (B = im2colᵀ) and, as the
+// scatter-add store of C, the input gradient (col2im). Columns that are 8 consecutive elements pack with
+// v128 loads; rows that are 4 consecutive elements pack as transposed 4×4 blocks; anything else by element.
+
+// Packs B[p, j] = b[ro[p] + co[j]] for p < kc, j < nc into ceil(nc/8) panels of kc × 8, zero padded.
+function packBx(b: usize, ro: usize, co: usize, kc: i32, nc: i32, pb: usize): void {
+  for (let q = 0; q < nc; q += 8) {
+    const nr = min(8, nc - q);
+    const cq = co + <usize>q * 4;
+    const c0 = load<i32>(cq);
+    let dense = nr == 8;
+    for (let jj = 1; dense && jj < 8; jj++) dense = load<i32>(cq + <usize>jj * 4) == c0 + jj;
+    let dst = pb + <usize>(q * kc) * 4;
+    if (dense) {
+      for (let p = 0; p < kc; p++) {
+        const src = b + <usize>((load<i32>(ro + <usize>p * 4) + c0) * 4);
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+        dst += 32;
+      }
+      continue;
+    }
+    let p = 0;
+    if (nr == 8) {
+      // Columns that are not adjacent (weight gradient: j = channel·tap): 4 rows at a time when the rows
+      // are adjacent elements (p = output position), each column loaded as a v128 and transposed.
+      for (; p + 4 <= kc; p += 4) {
+        const rp = ro + <usize>p * 4;
+        const r0 = load<i32>(rp);
+        if (load<i32>(rp, 4) != r0 + 1 || load<i32>(rp, 8) != r0 + 2 || load<i32>(rp, 12) != r0 + 3) {
+          for (let pp = 0; pp < 4; pp++) {
+            const r = load<i32>(rp + <usize>pp * 4);
+            const d = dst + <usize>(p + pp) * 32;
+            for (let jj = 0; jj < 8; jj++)
+              store<f32>(d + <usize>jj * 4, load<f32>(b + <usize>((r + load<i32>(cq + <usize>jj * 4)) * 4)));
+          }
+          continue;
+        }
+        const d = dst + <usize>p * 32;
+        for (let h: usize = 0; h < 2; h++) {
+          const ch = cq + h * 16;
+          const v0 = v128.load(b + <usize>((r0 + load<i32>(ch)) * 4));
+          const v1 = v128.load(b + <usize>((r0 + load<i32>(ch, 4)) * 4));
+          const v2 = v128.load(b + <usize>((r0 + load<i32>(ch, 8)) * 4));
+          const v3 = v128.load(b + <usize>((r0 + load<i32>(ch, 12)) * 4));
+          const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
+          const t1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
+          const t2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+          const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+          const dh = d + h * 16;
+          v128.store(dh, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+          v128.store(dh, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 32);
+          v128.store(dh, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 64);
+          v128.store(dh, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 96);
+        }
+      }
+    }
+    for (; p < kc; p++) {
+      const r = load<i32>(ro + <usize>p * 4);
+      const d = dst + <usize>p * 32;
+      for (let jj = 0; jj < 8; jj++)
+        store<f32>(d + <usize>jj * 4, jj < nr ? load<f32>(b + <usize>((r + load<i32>(cq + <usize>jj * 4)) * 4)) : 0);
+    }
+  }
+}
+
+// C[cro[i] + cco[j]] += tile[i, j] for i < mr, j < nr (a 4×8 tile, rows 32 bytes apart). Rows one after
+// another, so overlapping targets (col2im: neighbouring taps hit the same input element) add up correctly.
+function scatterTile(t: usize, c: usize, cro: usize, cco: usize, mr: i32, nr: i32): void {
+  const c0 = load<i32>(cco);
+  let dense = nr == 8;
+  for (let jj = 1; dense && jj < 8; jj++) dense = load<i32>(cco + <usize>jj * 4) == c0 + jj;
+  for (let ii = 0; ii < mr; ii++) {
+    const r = load<i32>(cro + <usize>ii * 4);
+    const row = t + <usize>ii * 32;
+    if (dense) {
+      const d = c + <usize>((r + c0) * 4);
+      v128.store(d, f32x4.add(v128.load(d), v128.load(row)));
+      v128.store(d, f32x4.add(v128.load(d, 16), v128.load(row, 16)), 16);
+    } else
+      for (let jj = 0; jj < nr; jj++) {
+        const d = c + <usize>((r + load<i32>(cco + <usize>jj * 4)) * 4);
+        store<f32>(d, load<f32>(d) + load<f32>(row + <usize>jj * 4));
+      }
+  }
+}
+
+/**
+ * C = A·B (or C += A·B when `accum`) with A an m×k strided matrix, B[p, j] = b[bro[p] + bco[j]], and C either
+ * row-major (cro = 0: row stride `ldc`) or scattered, C[i, j] += at c[cro[i] + cco[j]] (always accumulated).
+ * Rows [i0, i1) only. Tables are i32 element offsets (negative ones allowed); pointers are byte addresses.
+ */
+export function gemmx(
+  a: usize,
+  ars: i32,
+  acs: i32,
+  b: usize,
+  bro: usize,
+  bco: usize,
+  c: usize,
+  ldc: i32,
+  cro: usize,
+  cco: usize,
+  i0: i32,
+  i1: i32,
+  n: i32,
+  k: i32,
+  accum: i32,
+  work: usize,
+): void {
+  if (k == 0) return;
+  const pb = work;
+  const pa = work + <usize>(KC * NC) * 4;
+  const tile = pa + <usize>KC * 16;
+  const tile2 = tile + 128;
+  const kb = (k + KC - 1) / KC;
+  const kstep = (k + kb - 1) / kb;
+  for (let k0 = 0; k0 < k; k0 += kstep) {
+    const kc = min(kstep, k - k0);
+    for (let j0 = 0; j0 < n; j0 += NC) {
+      const nc = min(NC, n - j0);
+      packBx(b, bro + <usize>k0 * 4, bco + <usize>j0 * 4, kc, nc, pb);
+      for (let i = i0; i < i1; i += 4) {
+        const mr = min(4, i1 - i);
+        const a0 = a + <usize>(i * ars + k0 * acs) * 4;
+        let ap: usize = pa;
+        let ai: usize = 4;
+        let as: usize = 16;
+        if (mr == 4 && acs == 1) {
+          ap = a0;
+          ai = <usize>ars * 4;
+          as = 4;
+        } else packA(a0, ars, acs, mr, kc, pa);
+        if (cro == 0) {
+          const crow = c + <usize>(i * ldc + j0) * 4;
+          for (let q = 0; q < nc; q += 8)
+            micro(ap, ai, as, pb + <usize>(q * kc) * 4, kc, crow + <usize>q * 4, ldc, mr, min(8, nc - q), accum != 0 || k0 > 0, tile);
+        } else {
+          const ri = cro + <usize>i * 4;
+          for (let q = 0; q < nc; q += 8) {
+            micro(ap, ai, as, pb + <usize>(q * kc) * 4, kc, tile2, 8, 4, 8, false, tile);
+            scatterTile(tile2, c, ri, cco + <usize>(j0 + q) * 4, mr, min(8, nc - q));
+          }
+        }
       }
     }
   }
