@@ -153,6 +153,13 @@ describe('CPU worker pool', () => {
     }
   });
 
+  test('the README example runs as written', async () => {
+    const n = await setCpuThreads(2); // threads now in use, the calling one included
+    if (n < 2) console.warn(cpuThreadsUnavailableReason());
+    expect(n).toBe(2); // Node with shared memory: nothing stands in the way
+    await setCpuThreads(1);
+  });
+
   test('bad thread counts are rejected', async () => {
     await expect(setCpuThreads(0)).rejects.toThrow(/integer/);
     await expect(setCpuThreads(1.5)).rejects.toThrow(/integer/);
