@@ -584,6 +584,205 @@ print(json.dumps({"wall": walls[7] * 1e3, "cpu": cpus[7] * 1e3, "ok": losses[-1]
 
 // 2 threads vs 1 on matmul 1024² is bench/threads.bench.ts (wall and CPU time, load, others' CPU).
 
+// ---- Transformer training step: 2 pre-LN blocks, d128, 4 heads, T128, B16, FFN 512 ReLU, vocab 256, causal,
+// learned positions, LM head without bias, cross-entropy; AdamW (tfjs has no AdamW: Adam there). 6.0 GFLOP/step.
+const TR_CASE = 'transformer train step d128 L2 T128 B16';
+
+function trIds(): { ids: Int32Array; tgt: Int32Array } {
+  const ids = Int32Array.from({ length: 16 * 128 }, (_, i) => (i * 31 + 7) % 256);
+  const tgt = Int32Array.from({ length: 16 * 128 }, (_, i) => (i * 17 + 3) % 256);
+  return { ids, tgt };
+}
+
+function oursTransformer(): { losses: number[]; step: () => number } {
+  manualSeed(5);
+  const model = new nn.CausalLM({
+    vocabSize: 256,
+    dModel: 128,
+    nLayers: 2,
+    nHeads: 4,
+    dFF: 512,
+    maxSeqLen: 128,
+    positions: 'learned',
+    activation: 'relu',
+  });
+  const opt = new optim.AdamW(model.parameters(), { lr: 1e-3 });
+  const d = trIds();
+  const ids = tensor(d.ids, { dtype: 'int32' }).reshape([16, 128]);
+  const tgt = tensor(d.tgt, { dtype: 'int32' });
+  const step = () => {
+    const l = tidy(() => {
+      const loss = F.crossEntropy(model.forward(ids).reshape([-1, 256]), tgt);
+      opt.zeroGrad();
+      loss.backward();
+      return loss.itemSync();
+    });
+    opt.step();
+    return l;
+  };
+  return { losses: [step(), step()], step };
+}
+
+async function tfjsTransformer(): Promise<{ losses: number[]; step: () => number }> {
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-wasm');
+  await tf.setBackend('wasm');
+  await tf.ready();
+  type T = import('@tensorflow/tfjs').Tensor;
+  const [B, S, D, H, Dh, FF, V] = [16, 128, 128, 4, 32, 512, 256];
+  const w = (shape: number[], std: number) => tf.variable(tf.randomNormal(shape, 0, std, 'float32', 5));
+  const ones = (n: number) => tf.variable(tf.ones([n]));
+  const zeros = (n: number) => tf.variable(tf.zeros([n]));
+  const tok = w([V, D], 0.02);
+  const pos = w([S, D], 0.01);
+  const blocks = [0, 1].map(() => ({
+    g1: ones(D),
+    b1: zeros(D),
+    wqkv: w([D, 3 * D], 1 / Math.sqrt(D)),
+    bqkv: zeros(3 * D),
+    wo: w([D, D], 1 / Math.sqrt(D)),
+    bo: zeros(D),
+    g2: ones(D),
+    b2: zeros(D),
+    w1: w([D, FF], 1 / Math.sqrt(D)),
+    c1: zeros(FF),
+    w2: w([FF, D], 1 / Math.sqrt(FF)),
+    c2: zeros(D),
+  }));
+  const gf = ones(D);
+  const bf = zeros(D);
+  const head = w([D, V], 1 / Math.sqrt(D));
+  const vars = [tok, pos, gf, bf, head, ...blocks.flatMap((b) => Object.values(b))];
+  const d = trIds();
+  const idsHot = tf.oneHot(tf.tensor1d(d.ids, 'int32'), V).toFloat();
+  const onehot = tf.oneHot(tf.tensor1d(d.tgt, 'int32'), V);
+  const mask = tf.linalg
+    .bandPart(tf.ones([S, S]), -1, 0)
+    .sub(1)
+    .mul(1e9); // 0 on/below the diagonal, -1e9 above
+  const ln = (x: T, g: T, b: T) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return x.sub(mean).div(variance.add(1e-5).sqrt()).mul(g).add(b);
+  };
+  const heads = (x: T) => x.reshape([B, S, H, Dh]).transpose([0, 2, 1, 3]);
+  const opt = tf.train.adam(1e-3);
+  const step = () => {
+    const loss = opt.minimize(
+      () => {
+        // one-hot matmul: tfjs-wasm has no UnsortedSegmentSum, the gradient of gather
+        let h: T = tf.matMul(idsHot, tok).reshape([B, S, D]).add(pos);
+        for (const p of blocks) {
+          const x = ln(h, p.g1, p.b1).reshape([B * S, D]);
+          const [q, k, v] = tf.split(tf.matMul(x, p.wqkv).add(p.bqkv), 3, -1) as [T, T, T];
+          const att = tf.softmax(tf.matMul(heads(q!), heads(k!), false, true).div(Math.sqrt(Dh)).add(mask));
+          const o = tf
+            .matMul(att, heads(v!))
+            .transpose([0, 2, 1, 3])
+            .reshape([B * S, D]);
+          h = h.add(tf.matMul(o, p.wo).add(p.bo).reshape([B, S, D]));
+          const y = ln(h, p.g2, p.b2).reshape([B * S, D]);
+          const f = tf.matMul(tf.relu(tf.matMul(y, p.w1).add(p.c1)), p.w2).add(p.c2);
+          h = h.add(f.reshape([B, S, D]));
+        }
+        const logits = tf.matMul(ln(h, gf, bf).reshape([B * S, D]), head);
+        return tf.losses.softmaxCrossEntropy(onehot, logits) as import('@tensorflow/tfjs').Scalar;
+      },
+      true,
+      vars,
+    )!;
+    const v = loss.dataSync()[0]!;
+    loss.dispose();
+    return v;
+  };
+  return { losses: [step(), step()], step };
+}
+
+async function benchTransformer(
+  impl: string,
+  make: () => Promise<{ losses: number[]; step: () => number }>,
+  reps: number,
+) {
+  const { losses, step } = await make();
+  // Check: the loss starts near ln(256) = 5.55 (random init; tfjs's head init gives ≈ 6), stays finite and falls.
+  const ok = losses.every(Number.isFinite) && Math.abs(losses[0]! - Math.log(256)) < 1 && losses[1]! < losses[0]!;
+  const t = await measure(step, reps, 0);
+  emitRow({
+    package: PKG,
+    case: TR_CASE,
+    impl,
+    unit: 'ms/step (CPU)',
+    value: t.cpu,
+    higherIsBetter: false,
+    check: ok ? 'ok' : 'fail',
+    note: `${t.wall.toFixed(0)} ms wall; losses ${losses.map((l) => l.toFixed(4)).join(' ')}`,
+  });
+}
+
+function torchTransformer(): void {
+  const py = `
+import json, time, sys, math
+try:
+    import torch
+except ImportError:
+    print(json.dumps({"missing": True})); sys.exit(0)
+torch.set_num_threads(1); torch.manual_seed(0)
+B, S, D, H, FF, V = 16, 128, 128, 4, 512, 256
+class Block(torch.nn.Module):
+    def __init__(s):
+        super().__init__(); s.n1 = torch.nn.LayerNorm(D); s.qkv = torch.nn.Linear(D, 3*D); s.o = torch.nn.Linear(D, D)
+        s.n2 = torch.nn.LayerNorm(D); s.f1 = torch.nn.Linear(D, FF); s.f2 = torch.nn.Linear(FF, D)
+    def forward(s, h, mask):
+        q, k, v = s.qkv(s.n1(h)).view(B, S, 3, H, D // H).permute(2, 0, 3, 1, 4)
+        a = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(D // H) + mask, -1)
+        h = h + s.o((a @ v).transpose(1, 2).reshape(B, S, D))
+        return h + s.f2(torch.relu(s.f1(s.n2(h))))
+tok = torch.nn.Embedding(V, D); pos = torch.nn.Embedding(S, D); blocks = torch.nn.ModuleList([Block(), Block()])
+nf = torch.nn.LayerNorm(D); head = torch.nn.Linear(D, V, bias=False)
+params = [p for m in (tok, pos, blocks, nf, head) for p in m.parameters()]
+opt = torch.optim.AdamW(params, lr=1e-3)
+ids = (torch.arange(B * S) * 31 + 7) % 256; tgt = (torch.arange(B * S) * 17 + 3) % 256; ids = ids.view(B, S)
+mask = torch.triu(torch.full((S, S), float('-inf')), 1)
+def step():
+    h = tok(ids) + pos.weight
+    for b in blocks: h = b(h, mask)
+    l = torch.nn.functional.cross_entropy(head(nf(h)).view(-1, V), tgt)
+    opt.zero_grad(); l.backward(); opt.step(); return l.item()
+losses = [step(), step()]
+walls, cpus = [], []
+for _ in range(5):
+    t0 = time.perf_counter(); c0 = time.process_time(); step(); cpus.append(time.process_time() - c0); walls.append(time.perf_counter() - t0)
+walls.sort(); cpus.sort()
+print(json.dumps({"wall": walls[2] * 1e3, "cpu": cpus[2] * 1e3, "losses": losses, "version": torch.__version__}))
+`;
+  const r = spawnSync('/usr/bin/python3', ['-c', py], {
+    env: { ...process.env, OPENBLAS_CORETYPE: 'Cooperlake', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  let x: { missing?: boolean; wall: number; cpu: number; losses: number[]; version: string };
+  try {
+    x = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    console.log(`pytorch transformer: skipped (${(r.stderr || String(r.error)).slice(0, 200)})`);
+    return;
+  }
+  if (x.missing) {
+    console.log('pytorch transformer: skipped (torch is not installed for /usr/bin/python3)');
+    return;
+  }
+  const ok = Math.abs(x.losses[0]! - Math.log(256)) < 0.5 && x.losses[1]! < x.losses[0]!;
+  emitRow({
+    package: PKG,
+    case: TR_CASE,
+    impl: `pytorch ${x.version} (1 thread)`,
+    unit: 'ms/step (CPU)',
+    value: x.cpu,
+    higherIsBetter: false,
+    check: ok ? 'ok' : 'fail',
+    note: `${x.wall.toFixed(0)} ms wall; OPENBLAS_CORETYPE=Cooperlake; losses ${x.losses.map((l) => l.toFixed(4)).join(' ')}`,
+  });
+}
+
 manualSeed(0);
 const cases = [matmulCase(256), matmulCase(1024), attentionCase(), conv1dCase(3), conv1dCase(5), conv2dCase()];
 
