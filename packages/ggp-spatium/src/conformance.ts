@@ -4,6 +4,7 @@
 import { CompiledMachine, compileProgram } from './compiler.js';
 import { fmtIssue } from './errors.js';
 import { parseGdl, type Rule } from './gdl.js';
+import { GroundingError, groundedFromPrepared } from './ground.js';
 import { InterpreterMachine } from './interpreter.js';
 import { type GameMachine, rng } from './machine.js';
 import { checkMgdl, normaliseMgdl } from './mgdl.js';
@@ -33,6 +34,8 @@ export interface ConformanceOptions {
   timeLimitMs?: number;
   /** stop at the first mismatch (default true) */
   stopEarly?: boolean;
+  /** conformSheet: also check the grounded reasoner where it builds (default true) */
+  grounded?: boolean;
 }
 
 const eq = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -104,6 +107,11 @@ export interface SheetReport {
   states: number;
   timedOut: boolean;
   compileMs: number;
+  /** the grounded net was built (false: refused, too large or cyclic; the compiler serves the sheet) */
+  grounded?: boolean;
+  /** grounded ≡ interpreter over the same seeded playouts (null: not built or not run) */
+  groundPass?: boolean | null;
+  groundError?: string;
   error?: string;
   mgdlReasons?: string[];
 }
@@ -122,6 +130,8 @@ export function conformSheet(name: string, kif: string, opts: ConformanceOptions
     states: 0,
     timedOut: false,
     compileMs: 0,
+    grounded: false,
+    groundPass: null,
   };
   let rules: Rule[];
   try {
@@ -162,6 +172,21 @@ export function conformSheet(name: string, kif: string, opts: ConformanceOptions
     if (!rep.pass) {
       const m = r.mismatches[0]!;
       rep.error = `playout ${m.playout} ply ${m.ply}: ${m.what}: expected ${m.expected.slice(0, 200)} got ${m.got.slice(0, 200)}`;
+    }
+    if (opts.grounded !== false) {
+      try {
+        const gm = groundedFromPrepared(g);
+        rep.grounded = true;
+        const q = checkConformance(ref, gm, opts);
+        rep.groundPass = q.mismatches.length === 0;
+        if (!rep.groundPass) {
+          const m = q.mismatches[0]!;
+          rep.groundError = `playout ${m.playout} ply ${m.ply}: ${m.what}: expected ${m.expected.slice(0, 200)} got ${m.got.slice(0, 200)}`;
+        }
+      } catch (e) {
+        if (!(e instanceof GroundingError || e instanceof RangeError)) throw e;
+        rep.groundError = (e as Error).message.split('\n')[0];
+      }
     }
   } catch (e) {
     rep.pass = false;

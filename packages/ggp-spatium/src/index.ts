@@ -20,6 +20,7 @@ export {
   type Term,
   termText,
 } from './gdl.js';
+export { GroundingError, GroundMachine, type GroundOptions, type GState, loadGrounded } from './ground.js';
 export { InterpreterMachine, loadInterpreter, Prover } from './interpreter.js';
 export { parseKif, printSExpr, type SExpr } from './kif.js';
 export { type GameMachine, goalsOf, randomPlayout, rng } from './machine.js';

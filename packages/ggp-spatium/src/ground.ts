@@ -1,0 +1,1043 @@
+// Grounded reasoner: for sheets whose ground program is small, a propositional network evaluated by
+// propagating only changes, in the manner of Sancho's "forward dead-reckoning" propnet (Draper & Rose) and
+// ggplib's trigger-based propagator, written from their published descriptions.
+//
+// Grounding: a relaxed fixpoint over the prepared rules. State-independent relations are computed exactly
+// (stratified, `not` exact); state-dependent ones over-approximately: `true` ranges over every fluent reachable
+// so far, `does` over every move legal so far, and `not` of a state-dependent literal is assumed to hold, which
+// makes the computation monotone. It repeats until neither the fluents (from `next`) nor the moves (from `legal`)
+// grow. Every rule whose head is state-dependent is then instantiated over the relaxed model: each instance is
+// an AND of ground literals (static ones are folded away), each ground atom an OR of its instances.
+//
+// Evaluation: every node keeps a counter of satisfied inputs (a negated input is satisfied while false) and is
+// true while the counter reaches its threshold (all inputs for an AND, one for an OR). Changing a fluent or a
+// move adds ±1 to its targets' counters and recurses only into nodes whose value flips, so a ply of
+// breakthrough touches a few hundred counters, not the whole net. This is exact on acyclic nets; a sheet whose
+// ground dependencies form a cycle (positive recursion that does not unroll) is refused, and so are sheets past
+// the size budget: `loadGame` then uses the relational compiler. States are bitsets over the reachable fluents;
+// moves are ids. Checked against the interpreter by the conformance harness.
+import { createHash } from 'node:crypto';
+import { CompileError, IllegalMoveError } from './errors.js';
+import { isVar, type Literal, parseTerm, type Rule, rulesText, type Term } from './gdl.js';
+import type { GameMachine } from './machine.js';
+import { type LoadOptions, type PreparedGame, prepareGame } from './prepare.js';
+import { sccs } from './validate.js';
+
+/** The sheet's ground program is too large for the grounded reasoner, or not acyclic (the compiler takes it). */
+export class GroundingError extends CompileError {}
+
+export interface GroundOptions {
+  /** rows visited while grounding before giving up (default 4e6) */
+  maxSteps?: number;
+  /** nodes of the net before giving up (default 400,000) */
+  maxNodes?: number;
+}
+
+// ---- ground terms: interned ids ≥ 1; a constant has no arguments
+
+class Terms {
+  private ids = new Map<string, number>();
+  fn: string[] = [''];
+  args: number[][] = [[]];
+  private texts: Array<string | undefined> = [''];
+  intern(f: string, a: number[]): number {
+    const k = a.length ? `${f}(${a.join(',')}` : f;
+    let id = this.ids.get(k);
+    if (id === undefined) {
+      id = this.fn.length;
+      this.ids.set(k, id);
+      this.fn.push(f);
+      this.args.push(a);
+      this.texts.push(undefined);
+    }
+    return id;
+  }
+  find(f: string, a: number[]): number {
+    return this.ids.get(a.length ? `${f}(${a.join(',')}` : f) ?? 0;
+  }
+  text(id: number): string {
+    let t = this.texts[id];
+    if (t === undefined) {
+      const a = this.args[id]!;
+      t = a.length ? `(${this.fn[id]} ${a.map((x) => this.text(x)).join(' ')})` : this.fn[id]!;
+      this.texts[id] = t;
+    }
+    return t;
+  }
+  /** the id of a ground term, or 0 if it was never built */
+  lookup(t: Term): number {
+    if (typeof t === 'string') return this.find(t, []);
+    if (isVar(t)) return 0;
+    const a: number[] = [];
+    for (const x of t.args) {
+      const id = this.lookup(x);
+      if (!id) return 0;
+      a.push(id);
+    }
+    return this.find(t.f, a);
+  }
+}
+
+// ---- relation tables with hash indexes on bound-column masks
+
+class Table {
+  /** rows in insertion order; each carries its ordinal after the columns (semi-naive ranges use it) */
+  rows: number[][] = [];
+  private keys = new Set<string>();
+  private idx = new Map<number, Map<string, number[][]>>();
+  constructor(readonly arity: number) {}
+  has(t: number[]): boolean {
+    return this.keys.has(t.join(','));
+  }
+  add(t: number[]): boolean {
+    const k = t.join(',');
+    if (this.keys.has(k)) return false;
+    this.keys.add(k);
+    t.push(this.rows.length);
+    this.rows.push(t);
+    for (const [mask, m] of this.idx) {
+      const kk = keyOf(t, mask);
+      const l = m.get(kk);
+      if (l) l.push(t);
+      else m.set(kk, [t]);
+    }
+    return true;
+  }
+  lookup(mask: number, key: string): number[][] {
+    let m = this.idx.get(mask);
+    if (!m) {
+      m = new Map();
+      for (const t of this.rows) {
+        const kk = keyOf(t, mask);
+        const l = m.get(kk);
+        if (l) l.push(t);
+        else m.set(kk, [t]);
+      }
+      this.idx.set(mask, m);
+    }
+    return m.get(key) ?? EMPTY;
+  }
+}
+const EMPTY: number[][] = [];
+function keyOf(t: number[], mask: number): string {
+  let k = '';
+  for (let i = 0; i < 31 && mask >>> i; i++) if (mask & (1 << i)) k += `${t[i]},`;
+  return k;
+}
+
+// ---- rules with numbered variables: a pattern is a constant id (> 0), a variable -(i+1), or a compound
+
+type Pat = number | { f: string; a: Pat[] };
+interface GLit {
+  /** 'same': a negated distinct */
+  kind: 'pos' | 'neg' | 'distinct' | 'same';
+  rel: string; // relation key name/arity ('true/1', 'does/2')
+  args: Pat[];
+  vars: number[];
+}
+interface GRule {
+  head: string;
+  hargs: Pat[];
+  lits: GLit[];
+  nvars: number;
+  src: Rule;
+}
+
+const patVars = (p: Pat, out: number[]) => {
+  if (typeof p === 'number') {
+    if (p < 0 && !out.includes(-p - 1)) out.push(-p - 1);
+  } else for (const x of p.a) patVars(x, out);
+  return out;
+};
+
+/** What the grounder hands to the net builder. */
+interface GroundProgram {
+  terms: Terms;
+  roles: number[];
+  fluents: number[]; // reachable fluents (base index = position)
+  moves: number[][]; // per role: reachable moves
+  init: number[];
+  /** instances: head atom key → list of bodies; a body literal is [sign, atomKey] */
+  instances: Map<string, Array<Array<[boolean, string]>>>;
+  /** state-dependent relations (name/arity) */
+  dynamic: Set<string>;
+  tables: Map<string, Table>;
+}
+
+const atomKey = (rel: string, t: number[]) => `${rel}|${t.join(',')}`;
+
+function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
+  const maxSteps = opts.maxSteps ?? 4e6;
+  let steps = 0;
+  const T = new Terms();
+  if (g.rules.some((r) => r.head.rel === 'sees'))
+    throw new GroundingError('GDL-II percepts (sees) are left to the compiler');
+  const key = (rel: string, n: number) => `${rel}/${n}`;
+  // number variables per rule and turn terms into patterns
+  const toPat = (t: Term, vars: Map<string, number>): Pat => {
+    if (typeof t === 'string') return T.intern(t, []);
+    if (isVar(t)) {
+      let i = vars.get(t.v);
+      if (i === undefined) {
+        i = vars.size;
+        vars.set(t.v, i);
+      }
+      return -(i + 1);
+    }
+    return { f: t.f, a: t.args.map((x) => toPat(x, vars)) };
+  };
+  const rules: GRule[] = g.rules.map((r) => {
+    const vars = new Map<string, number>();
+    const lits: GLit[] = [];
+    const lit = (l: Literal, neg: boolean) => {
+      if (l.kind === 'atom') {
+        const args = l.atom.args.map((a) => toPat(a, vars));
+        const vs: number[] = [];
+        for (const a of args) patVars(a, vs);
+        lits.push({ kind: neg ? 'neg' : 'pos', rel: key(l.atom.rel, l.atom.args.length), args, vars: vs });
+      } else if (l.kind === 'not') lit(l.lit, !neg);
+      else if (l.kind === 'distinct') {
+        const args = [toPat(l.a, vars), toPat(l.b, vars)];
+        const vs: number[] = [];
+        for (const a of args) patVars(a, vs);
+        lits.push({ kind: neg ? 'same' : 'distinct', rel: '', args, vars: vs });
+      } else throw new GroundingError('`or` should have been removed before grounding');
+    };
+    // positive literals first so that their variables are numbered first (not needed for correctness)
+    for (const l of r.body) lit(l, false);
+    const hargs = r.head.args.map((a) => toPat(a, vars));
+    return { head: key(r.head.rel, r.head.args.length), hargs, lits, nvars: vars.size, src: r };
+  });
+  // relation classes: dynamic = depends on true/does
+  const deps = new Map<string, Set<string>>();
+  for (const r of rules) {
+    let s = deps.get(r.head);
+    if (!s) deps.set(r.head, (s = new Set()));
+    for (const l of r.lits) if (l.rel) s.add(l.rel);
+  }
+  const dynamic = new Set<string>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [h, s] of deps)
+      if (!dynamic.has(h) && [...s].some((x) => x === 'true/1' || x === 'does/2' || dynamic.has(x))) {
+        dynamic.add(h);
+        changed = true;
+      }
+  }
+  const tables = new Map<string, Table>();
+  const tab = (k: string) => {
+    let t = tables.get(k);
+    if (!t) tables.set(k, (t = new Table(Number(k.slice(k.lastIndexOf('/') + 1)))));
+    return t;
+  };
+  const isStatic = (rel: string) => rel !== 'true/1' && rel !== 'does/2' && !dynamic.has(rel);
+  const TRUE = tab('true/1');
+  const DOES = tab('does/2');
+
+  // build a bound pattern's id (interning it: a term built here may appear in a table later)
+  const build = (p: Pat, env: Int32Array): number => {
+    if (typeof p === 'number') return p > 0 ? p : env[-p - 1]!;
+    return T.intern(
+      p.f,
+      p.a.map((x) => build(x, env)),
+    );
+  };
+  const match = (p: Pat, id: number, env: Int32Array, trail: number[]): boolean => {
+    if (typeof p === 'number') {
+      if (p > 0) return p === id;
+      const v = -p - 1;
+      const cur = env[v]!;
+      if (cur) return cur === id;
+      env[v] = id;
+      trail.push(v);
+      return true;
+    }
+    const a = T.args[id]!;
+    if (T.fn[id] !== p.f || a.length !== p.a.length) return false;
+    for (let i = 0; i < a.length; i++) if (!match(p.a[i]!, a[i]!, env, trail)) return false;
+    return true;
+  };
+
+  /**
+   * Literal order: greedily the positive literal with the fewest expected rows (the delta literal of a
+   * semi-naive step first), tests as soon as their variables are bound.
+   */
+  const plan = (r: GRule, first: GLit | undefined): Array<{ l: GLit; mask: number }> => {
+    const out: Array<{ l: GLit; mask: number }> = [];
+    const bound = new Set<number>();
+    const pos = r.lits.filter((l) => l.kind === 'pos');
+    const tests = r.lits.filter((l) => l.kind !== 'pos');
+    const placeTests = () => {
+      for (let i = 0; i < tests.length; i++)
+        if (tests[i]!.vars.every((v) => bound.has(v))) {
+          out.push({ l: tests[i]!, mask: 0 });
+          tests.splice(i--, 1);
+        }
+    };
+    const boundArg = (a: Pat) => patVars(a, []).every((v) => bound.has(v));
+    placeTests();
+    while (pos.length) {
+      let best = 0;
+      let bc = Number.POSITIVE_INFINITY;
+      pos.forEach((l, i) => {
+        const n = Math.max(1, tables.get(l.rel)?.rows.length ?? 0);
+        const nb = l.args.filter(boundArg).length;
+        const c = l === first ? -1 : nb === l.args.length ? 0 : n ** ((l.args.length - nb) / l.args.length);
+        if (c < bc) {
+          bc = c;
+          best = i;
+        }
+      });
+      const l = pos.splice(best, 1)[0]!;
+      let mask = 0;
+      // (no index on columns past 30: masks are 31-bit)
+      l.args.forEach((a, i) => {
+        if (i < 30 && boundArg(a)) mask |= 1 << i;
+      });
+      out.push({ l, mask });
+      for (const v of l.vars) bound.add(v);
+      placeTests();
+    }
+    if (tests.length) throw new GroundingError(`unsafe rule ${rulesText([r.src])}`);
+    return out;
+  };
+
+  /**
+   * Enumerates the bindings of a rule's body over the tables; `exactNeg` decides which negative literals are
+   * tested (the others are assumed to hold). `range` limits a positive literal to rows with ordinals in
+   * [lo, hi) (semi-naive evaluation); `first` is planned first.
+   */
+  const solve = (
+    r: GRule,
+    exactNeg: (rel: string) => boolean,
+    emit: (env: Int32Array) => void,
+    range?: Map<GLit, [number, number]>,
+    first?: GLit,
+  ) => {
+    const order = plan(r, first);
+    const env = new Int32Array(r.nvars);
+    const trail: number[] = [];
+    const go = (i: number): void => {
+      if (i === order.length) {
+        emit(env);
+        return;
+      }
+      const { l, mask } = order[i]!;
+      if (l.kind === 'distinct' || l.kind === 'same') {
+        if ((build(l.args[0]!, env) !== build(l.args[1]!, env)) === (l.kind === 'distinct')) go(i + 1);
+        return;
+      }
+      if (l.kind === 'neg') {
+        if (!exactNeg(l.rel) || !tables.get(l.rel)?.has(l.args.map((a) => build(a, env)))) go(i + 1);
+        return;
+      }
+      const t = tables.get(l.rel);
+      if (!t) return;
+      let rows: number[][];
+      if (mask === 0) rows = t.rows;
+      else {
+        let k = '';
+        for (let c = 0; c < l.args.length; c++) if (mask & (1 << c)) k += `${build(l.args[c]!, env)},`;
+        rows = t.lookup(mask, k);
+      }
+      const rg = range?.get(l);
+      const lo = rg ? rg[0] : 0;
+      const hi = rg ? rg[1] : Number.POSITIVE_INFINITY;
+      const na = l.args.length;
+      // rows may grow while we iterate (recursive relations): the fixpoint loop catches up
+      for (let j = 0, n = rows.length; j < n; j++) {
+        const row = rows[j]!;
+        const ord = row[na]!;
+        if (ord < lo) continue;
+        if (ord >= hi) break;
+        if (++steps > maxSteps) throw new GroundingError(`grounding exceeds ${maxSteps} steps`);
+        const t0 = trail.length;
+        let ok = true;
+        for (let c = 0; c < na && ok; c++) if (!(mask & (1 << c))) ok = match(l.args[c]!, row[c]!, env, trail);
+        if (ok) go(i + 1);
+        while (trail.length > t0) env[trail.pop()!] = 0;
+      }
+    };
+    go(0);
+  };
+
+  /** rows of each positive literal's table already joined (semi-naive bookkeeping), per rule */
+  const seenRows = new Map<GRule, number[]>();
+  const evalRule = (r: GRule, add: (env: Int32Array) => void) => {
+    const pos = r.lits.filter((l) => l.kind === 'pos');
+    const now = pos.map((l) => tables.get(l.rel)?.rows.length ?? 0);
+    const seen = seenRows.get(r);
+    seenRows.set(r, now);
+    if (!seen) {
+      solve(r, isStatic, add);
+      return;
+    }
+    // new bindings use at least one new row: literal i new, those before it old, those after it any
+    pos.forEach((li, i) => {
+      if (now[i]! <= seen[i]!) return;
+      const range = new Map<GLit, [number, number]>();
+      pos.forEach((lj, j) => {
+        range.set(lj, j < i ? [0, seen[j]!] : j === i ? [seen[i]!, now[i]!] : [0, now[j]!]);
+      });
+      solve(r, isStatic, add, range, li);
+    });
+  };
+
+  const rulesOf = new Map<string, GRule[]>();
+  for (const r of rules) rulesOf.set(r.head, [...(rulesOf.get(r.head) ?? []), r]);
+  const rels = [...new Set([...rules.map((r) => r.head)])];
+  const comps = sccs(rels, (n) => [...(deps.get(n) ?? [])].filter((x) => rulesOf.has(x)));
+  const evalComp = (c: string[]): boolean => {
+    let any = false;
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const h of c)
+        for (const r of rulesOf.get(h) ?? [])
+          evalRule(r, (env) => {
+            if (tab(h).add(r.hargs.map((p) => build(p, env)))) changed = any = true;
+          });
+    }
+    return any;
+  };
+  for (const c of comps) if (!dynamic.has(c[0]!)) evalComp(c);
+  const roles = g.roles.map((r) => T.intern(r, []));
+  const init = tab('init/1').rows.map((t) => t[0]!);
+  for (const f of init) TRUE.add([f]);
+  const dynComps = comps.filter((c) => dynamic.has(c[0]!));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const c of dynComps) if (evalComp(c)) grew = true;
+    for (const [f] of tab('next/1').rows) if (TRUE.add([f!])) grew = true;
+    for (const [r, m] of tab('legal/2').rows) if (DOES.add([r!, m!])) grew = true;
+  }
+  // instances of state-dependent rules; static literals are satisfied by construction and dropped
+  const instances = new Map<string, Array<Array<[boolean, string]>>>();
+  const seen = new Set<string>();
+  for (const r of rules) {
+    if (!dynamic.has(r.head)) continue;
+    const dyn = r.lits.filter((l) => l.rel && !isStatic(l.rel));
+    solve(r, isStatic, (env) => {
+      const head = atomKey(
+        r.head,
+        r.hargs.map((p) => build(p, env)),
+      );
+      const body: Array<[boolean, string]> = dyn.map((l) => [
+        l.kind === 'pos',
+        atomKey(
+          l.rel,
+          l.args.map((a) => build(a, env)),
+        ),
+      ]);
+      const k = `${head}<=${body.map(([s, a]) => (s ? a : `~${a}`)).join(';')}`;
+      if (seen.has(k)) return;
+      seen.add(k);
+      const l = instances.get(head);
+      if (l) l.push(body);
+      else instances.set(head, [body]);
+    });
+  }
+  const moves = roles.map((r) => DOES.rows.filter((t) => t[0] === r).map((t) => t[1]!));
+  return { terms: T, roles, fluents: TRUE.rows.map((t) => t[0]!), moves, init, instances, dynamic, tables };
+}
+
+// ---- the net
+
+/** Immutable description of a net, shared by every machine built from it (cached per rule sheet). */
+interface Net {
+  terms: Terms;
+  roleNames: string[];
+  roles: number[];
+  nNodes: number;
+  need: Int32Array;
+  /** outgoing edges, CSR: target * 2 + (1 if negated) */
+  outStart: Int32Array;
+  out: Int32Array;
+  /** initial values with every fluent and move false */
+  value0: Uint8Array;
+  count0: Int32Array;
+  fluents: Int32Array; // base index → fluent term id
+  fluentIndex: Map<number, number>;
+  baseNode: Int32Array; // base index → node
+  nextNode: Int32Array; // base index → node of (next f), or -1
+  moveIds: Int32Array[]; // per role: legal entry → move term id
+  legalNode: Int32Array[]; // per role: legal entry → node (or -1 when the move is never legal)
+  inputNode: Array<Map<number, number>>; // per role: move term id → node
+  /** node → legal entry + 1 (0: not a legal node); the role is legalRole[node] */
+  legalEntry: Int32Array;
+  legalRole: Int32Array;
+  /** per role: the literal (node * 2 + negated) every gated legal entry also needs, or -1 */
+  gate: Int32Array;
+  gatedEntry: Uint8Array[];
+  terminalNode: number; // -1: never terminal
+  goalNodes: Int32Array[];
+  goalValues: Int32Array[];
+  init: Uint32Array;
+  words: number;
+}
+
+const netCache = new Map<string, Net | GroundingError>();
+
+function buildNet(g: PreparedGame, opts: GroundOptions): Net {
+  const maxNodes = opts.maxNodes ?? 400_000;
+  const gp = ground(g, opts);
+  const T = gp.terms;
+  const nodeOf = new Map<string, number>();
+  const need: number[] = [];
+  const inputs: number[][] = []; // src * 2 + neg
+  const newNode = (n: number) => {
+    if (need.length >= maxNodes) throw new GroundingError(`the ground net exceeds ${maxNodes} nodes`);
+    need.push(n);
+    inputs.push([]);
+    return need.length - 1;
+  };
+  const fluents = Int32Array.from(gp.fluents);
+  const fluentIndex = new Map<number, number>();
+  const baseNode = new Int32Array(fluents.length);
+  fluents.forEach((f, i) => {
+    fluentIndex.set(f, i);
+    baseNode[i] = newNode(1);
+    nodeOf.set(atomKey('true/1', [f]), baseNode[i]!);
+  });
+  const inputNode = gp.roles.map(() => new Map<number, number>());
+  gp.roles.forEach((r, ri) => {
+    for (const m of gp.moves[ri]!) {
+      const n = newNode(1);
+      inputNode[ri]!.set(m, n);
+      nodeOf.set(atomKey('does/2', [r, m]), n);
+    }
+  });
+  // derived atoms: an OR node each; static atoms of game relations are constant-true nodes
+  for (const h of gp.instances.keys()) nodeOf.set(h, newNode(1));
+  const roleIdx = new Map(gp.roles.map((r, i) => [r, i]));
+  const doesOf = new Map<number, [number, number]>(); // does node → [role index, move id]
+  gp.roles.forEach((_, ri) => {
+    for (const [m, n] of inputNode[ri]!) doesOf.set(n, [ri, m]);
+  });
+  const addBody = (or: number, lits: number[]) => {
+    if (lits.length === 0) need[or] = 0;
+    else if (lits.length === 1) inputs[or]!.push(lits[0]!);
+    else {
+      const and = newNode(lits.length);
+      inputs[and]!.push(...lits);
+      inputs[or]!.push(and * 2);
+    }
+  };
+  for (const [h, bodies] of gp.instances) {
+    const or = nodeOf.get(h)!;
+    // Bodies equal but for one positive `does` of a role are grouped: (rest) ∧ OR(does of those moves). Every
+    // role makes exactly one move per step, so when the group covers most of the role's moves (frame rules:
+    // "any move but those touching this cell") the OR is written as NOT OR(the other moves): a few edges per
+    // move instead of one per cell.
+    const groups = new Map<string, { rest: number[]; role: number; moves: Set<number> }>();
+    for (const body of bodies) {
+      const lits: number[] = [];
+      let possible = true;
+      for (const [sign, a] of body) {
+        const n = nodeOf.get(a);
+        if (n === undefined) {
+          // an atom with no instance is always false
+          if (sign) possible = false;
+          continue;
+        }
+        lits.push(n * 2 + (sign ? 0 : 1));
+      }
+      if (!possible) continue;
+      const does = lits.filter((l) => !(l & 1) && doesOf.has(l >> 1));
+      if (does.length !== 1) {
+        addBody(or, lits);
+        continue;
+      }
+      const [ri, m] = doesOf.get(does[0]! >> 1)!;
+      const rest = lits.filter((l) => l !== does[0]).sort((x, y) => x - y);
+      const k = `${ri}|${rest.join(',')}`;
+      const gr = groups.get(k);
+      if (gr) gr.moves.add(m);
+      else groups.set(k, { rest, role: ri, moves: new Set([m]) });
+    }
+    for (const { rest, role, moves } of groups.values()) {
+      const all = gp.moves[role]!;
+      if (moves.size === 1) {
+        addBody(or, [...rest, inputNode[role]!.get([...moves][0]!)! * 2]);
+        continue;
+      }
+      if (moves.size === all.length) {
+        addBody(or, rest); // some move of the role is always made
+        continue;
+      }
+      const x = newNode(1);
+      if (moves.size * 2 > all.length) {
+        for (const m of all) if (!moves.has(m)) inputs[x]!.push(inputNode[role]!.get(m)! * 2);
+        addBody(or, [...rest, x * 2 + 1]);
+      } else {
+        for (const m of moves) inputs[x]!.push(inputNode[role]!.get(m)! * 2);
+        addBody(or, [...rest, x * 2]);
+      }
+    }
+  }
+  void roleIdx;
+  const constNode = () => newNode(0);
+  const staticAtom = (rel: string, t: number[]) => gp.tables.get(rel)?.has(t) ?? false;
+  const nodeFor = (rel: string, t: number[]): number => {
+    const n = nodeOf.get(atomKey(rel, t));
+    if (n !== undefined) return n;
+    if (!gp.dynamic.has(rel) && staticAtom(rel, t)) return constNode();
+    return -1;
+  };
+  // roles' legal entries, goals, terminal, next
+  const moveIds: Int32Array[] = [];
+  const legalNode: Int32Array[] = [];
+  gp.roles.forEach((r, ri) => {
+    const ms = gp.moves[ri]!;
+    moveIds.push(Int32Array.from(ms));
+    legalNode.push(Int32Array.from(ms, (m) => nodeFor('legal/2', [r, m])));
+  });
+  const terminalNode = nodeFor('terminal/0', []);
+  const goalRows = (gp.tables.get('goal/2')?.rows ?? []).map((t) => t.slice(0, 2));
+  const goalNodes: Int32Array[] = [];
+  const goalValues: Int32Array[] = [];
+  gp.roles.forEach((r) => {
+    const rows = goalRows.filter((t) => t[0] === r && /^\d+$/.test(T.text(t[1]!)));
+    const ns = rows.map((t) => nodeFor('goal/2', t));
+    goalNodes.push(Int32Array.from(ns.filter((n) => n >= 0)));
+    goalValues.push(Int32Array.from(rows.filter((_, i) => ns[i]! >= 0).map((t) => Number(T.text(t[1]!)))));
+  });
+  const nextNode = Int32Array.from(fluents, (f) => nodeFor('next/1', [f]));
+  // An OR whose one input is an AND read by nobody else becomes that AND (one flip per change instead of two).
+  const firstDerived = fluents.length + gp.moves.reduce((a, m) => a + m.length, 0);
+  const observed = new Set<number>([terminalNode, ...nextNode, ...goalNodes.flatMap((g) => [...g])]);
+  for (const ns of legalNode) for (const n of ns) observed.add(n);
+  const consumers = new Int32Array(need.length);
+  for (const ins of inputs) for (const e of ins) consumers[e >> 1]!++;
+  for (let o = firstDerived; o < need.length; o++) {
+    for (;;) {
+      const ins = inputs[o]!;
+      if (need[o] !== 1 || ins.length !== 1 || ins[0]! & 1) break;
+      const x = ins[0]! >> 1;
+      if (x < firstDerived || consumers[x] !== 1 || observed.has(x) || need[x] === 0) break;
+      need[o] = need[x]!;
+      inputs[o] = inputs[x]!;
+      inputs[x] = [];
+      need[x] = 1;
+      consumers[x] = 0;
+    }
+  }
+  // Gates: the literal most of a role's legal moves share (whose turn it is) is taken out of their ANDs and
+  // tested once when moves are listed, so a change of turn does not flip every legal move of both roles.
+  const gate = new Int32Array(gp.roles.length).fill(-1);
+  const gatedEntry: Uint8Array[] = legalNode.map((ns) => new Uint8Array(ns.length));
+  legalNode.forEach((ns, r) => {
+    const ok = (n: number) => n >= firstDerived && consumers[n] === 0 && need[n] === inputs[n]!.length && need[n]! > 0;
+    const freq = new Map<number, number>();
+    for (const n of ns) if (ok(n)) for (const e of new Set(inputs[n])) freq.set(e, (freq.get(e) ?? 0) + 1);
+    let g = -1;
+    let best = 1;
+    for (const [e, c] of freq) if (c > best) [g, best] = [e, c];
+    if (g < 0) return;
+    gate[r] = g;
+    ns.forEach((n, i) => {
+      if (!ok(n)) return;
+      const k = inputs[n]!.indexOf(g);
+      if (k < 0) return;
+      inputs[n]!.splice(k, 1);
+      need[n]!--;
+      consumers[g >> 1]!--;
+      gatedEntry[r]![i] = 1;
+    });
+  });
+  // CSR of outgoing edges and a topological sweep for the values with everything off
+  const nNodes = need.length;
+  const outCount = new Int32Array(nNodes + 1);
+  for (const ins of inputs) for (const e of ins) outCount[e >> 1]!++;
+  const outStart = new Int32Array(nNodes + 1);
+  for (let i = 0; i < nNodes; i++) outStart[i + 1] = outStart[i]! + outCount[i]!;
+  const out = new Int32Array(outStart[nNodes]!);
+  const fill = outStart.slice(0, nNodes);
+  inputs.forEach((ins, t) => {
+    for (const e of ins) out[fill[e >> 1]!++] = t * 2 + (e & 1);
+  });
+  const indeg = Int32Array.from(inputs, (x) => x.length);
+  const queue: number[] = [];
+  for (let i = 0; i < nNodes; i++) if (!indeg[i]) queue.push(i);
+  const value0 = new Uint8Array(nNodes);
+  const count0 = new Int32Array(nNodes);
+  const needA = Int32Array.from(need);
+  // base and input nodes are off; their threshold of 1 with no inputs keeps them off in the sweep
+  for (let q = 0; q < queue.length; q++) {
+    const i = queue[q]!;
+    value0[i] = count0[i]! >= needA[i]! ? 1 : 0;
+    for (let k = outStart[i]!; k < outStart[i + 1]!; k++) {
+      const e = out[k]!;
+      const t = e >> 1;
+      if ((value0[i]! ^ (e & 1)) === 1) count0[t]!++;
+      if (--indeg[t]! === 0) queue.push(t);
+    }
+  }
+  if (queue.length !== nNodes) throw new GroundingError('the ground rules are recursive (a cycle in the net)');
+  const legalEntry = new Int32Array(nNodes);
+  const legalRole = new Int32Array(nNodes);
+  legalNode.forEach((ns, r) => {
+    ns.forEach((n, i) => {
+      if (n < 0) return;
+      legalEntry[n] = i + 1;
+      legalRole[n] = r;
+    });
+  });
+  const words = Math.max(1, Math.ceil(fluents.length / 32));
+  const init = new Uint32Array(words);
+  for (const f of gp.init) {
+    const b = fluentIndex.get(f)!;
+    init[b >> 5]! |= 1 << (b & 31);
+  }
+  return {
+    terms: T,
+    roleNames: g.roles,
+    roles: gp.roles,
+    nNodes,
+    need: needA,
+    outStart,
+    out,
+    value0,
+    count0,
+    fluents,
+    fluentIndex,
+    baseNode,
+    nextNode,
+    moveIds,
+    legalNode,
+    inputNode,
+    legalEntry,
+    legalRole,
+    gate,
+    gatedEntry,
+    terminalNode,
+    goalNodes,
+    goalValues,
+    init,
+    words,
+  };
+}
+
+/** Builds (or takes from the cache) the net of a prepared sheet; throws GroundingError where it refuses. */
+export function groundNet(g: PreparedGame, opts: GroundOptions = {}): Net {
+  const hash = createHash('sha256')
+    .update(`${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}`)
+    .digest('hex');
+  const hit = netCache.get(hash);
+  if (hit instanceof GroundingError) throw hit;
+  if (hit) return hit;
+  try {
+    const net = buildNet(g, opts);
+    netCache.set(hash, net);
+    return net;
+  } catch (e) {
+    if (e instanceof GroundingError) netCache.set(hash, e);
+    throw e;
+  }
+}
+
+const popcnt = (x: number) => {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+};
+
+/** A state: the set of true fluents as a bitset over the net's reachable fluents. */
+export type GState = Uint32Array;
+
+export class GroundMachine implements GameMachine<GState, number> {
+  readonly kind = 'grounded';
+  private readonly value: Uint8Array;
+  private readonly count: Int32Array;
+  private readonly out: Int32Array;
+  private readonly outStart: Int32Array;
+  private readonly need: Int32Array;
+  private readonly legalEntry: Int32Array;
+  private readonly legalRole: Int32Array;
+  /** the fluents currently set in the net, and the state object they came from */
+  private readonly cur: Uint32Array;
+  private curRef: GState | null = null;
+  /** per role: bitset over legal entries; which entries are gated; how many are set, ungated and gated */
+  private readonly legalBits: Uint32Array[];
+  private readonly gatedBits: Uint32Array[];
+  private readonly countU: Int32Array;
+  private readonly countG: Int32Array;
+  private readonly scratch: Uint32Array;
+  private readonly pick: Int32Array;
+
+  constructor(readonly net: Net) {
+    this.value = net.value0.slice();
+    this.count = net.count0.slice();
+    this.out = net.out;
+    this.outStart = net.outStart;
+    this.need = net.need;
+    this.legalEntry = net.legalEntry;
+    this.legalRole = net.legalRole;
+    this.cur = new Uint32Array(net.words);
+    this.scratch = new Uint32Array(net.words);
+    const words = (m: Int32Array) => new Uint32Array(Math.max(1, Math.ceil(m.length / 32)));
+    this.legalBits = net.moveIds.map(words);
+    this.gatedBits = net.moveIds.map(words);
+    this.countU = new Int32Array(net.roles.length);
+    this.countG = new Int32Array(net.roles.length);
+    this.pick = new Int32Array(net.roles.length);
+    net.legalNode.forEach((ns, r) => {
+      ns.forEach((n, i) => {
+        const g = net.gatedEntry[r]![i]!;
+        if (g) this.gatedBits[r]![i >> 5]! |= 1 << (i & 31);
+        if (n >= 0 && this.value[n]) {
+          this.legalBits[r]![i >> 5]! |= 1 << (i & 31);
+          if (g) this.countG[r]!++;
+          else this.countU[r]!++;
+        }
+      });
+    });
+  }
+
+  /** Sets node `n` to `v` and propagates the change to every node whose value flips. */
+  private set(n: number, v: number): void {
+    const value = this.value;
+    value[n] = v;
+    const le = this.legalEntry[n]!;
+    if (le) {
+      const r = this.legalRole[n]!;
+      const i = le - 1;
+      const w = i >> 5;
+      const bit = 1 << (i & 31);
+      const cnt = this.gatedBits[r]![w]! & bit ? this.countG : this.countU;
+      if (v) {
+        this.legalBits[r]![w]! |= bit;
+        cnt[r]!++;
+      } else {
+        this.legalBits[r]![w]! &= ~bit;
+        cnt[r]!--;
+      }
+    }
+    const out = this.out;
+    const need = this.need;
+    const count = this.count;
+    for (let k = this.outStart[n]!, end = this.outStart[n + 1]!; k < end; k++) {
+      const e = out[k]!;
+      const t = e >> 1;
+      const c = (count[t] = count[t]! + ((v ^ (e & 1)) === 1 ? 1 : -1));
+      const nv = c >= need[t]! ? 1 : 0;
+      if (nv !== value[t]) this.set(t, nv);
+    }
+  }
+
+  /** Whether role r's gated legal entries count now (its gate literal holds). */
+  private open(r: number): boolean {
+    const g = this.net.gate[r]!;
+    return g < 0 || (this.value[g >> 1]! ^ (g & 1)) === 1;
+  }
+
+  /** Makes the net's fluents equal to `s` (only the differing ones propagate). */
+  private load(s: GState): void {
+    if (s === this.curRef) return;
+    const cur = this.cur;
+    const base = this.net.baseNode;
+    for (let w = 0; w < cur.length; w++) {
+      let x = (cur[w]! ^ s[w]!) >>> 0;
+      while (x) {
+        const b = 31 - Math.clz32(x & -x);
+        x &= x - 1;
+        const i = (w << 5) | b;
+        this.set(base[i]!, (s[w]! >>> b) & 1);
+      }
+      cur[w] = s[w]!;
+    }
+    this.curRef = s;
+  }
+
+  /** Sets the joint move's inputs, writes the successor's fluents into `dst`, clears the inputs. */
+  private step(joint: ArrayLike<number>, dst: Uint32Array): void {
+    const net = this.net;
+    const n = net.roles.length;
+    for (let r = 0; r < n; r++) {
+      const node = net.inputNode[r]!.get(joint[r]!);
+      if (node === undefined)
+        throw new IllegalMoveError(
+          `'${net.terms.text(joint[r]!)}' is never a legal move of ${net.roleNames[r]} in this game`,
+        );
+      this.pick[r] = node;
+      this.set(node, 1);
+    }
+    dst.fill(0);
+    const nx = net.nextNode;
+    const value = this.value;
+    for (let i = 0; i < nx.length; i++) {
+      const nn = nx[i]!;
+      if (nn >= 0 && value[nn]) dst[i >> 5]! |= 1 << (i & 31);
+    }
+    for (let r = 0; r < n; r++) this.set(this.pick[r]!, 0);
+  }
+
+  roles(): string[] {
+    return [...this.net.roleNames];
+  }
+  initialState(): GState {
+    return this.net.init.slice();
+  }
+  legal(s: GState, r: number): number[] {
+    this.load(s);
+    const bits = this.legalBits[r]!;
+    const gated = this.gatedBits[r]!;
+    const open = this.open(r);
+    const ids = this.net.moveIds[r]!;
+    const out: number[] = [];
+    for (let w = 0; w < bits.length; w++) {
+      let x = open ? bits[w]! : bits[w]! & ~gated[w]!;
+      while (x) {
+        const b = 31 - Math.clz32(x & -x);
+        x &= x - 1;
+        out.push(ids[(w << 5) | b]!);
+      }
+    }
+    return out;
+  }
+  legalMoves(s: GState, role: string): string[] {
+    return this.legal(s, this.roleIndex(role))
+      .map((m) => this.net.terms.text(m))
+      .sort();
+  }
+  next(s: GState, joint: ReadonlyArray<number>): GState {
+    this.load(s);
+    const dst = new Uint32Array(this.net.words);
+    this.step(joint, dst);
+    return dst;
+  }
+  nextState(s: GState, jointMoves: ReadonlyArray<string | number>): GState {
+    if (jointMoves.length !== this.net.roles.length)
+      throw new IllegalMoveError(`expected ${this.net.roles.length} moves (one per role), got ${jointMoves.length}`);
+    const joint = jointMoves.map((m, r) => {
+      if (typeof m === 'number') return m;
+      const id = this.parseMove(m);
+      if (id === undefined)
+        throw new IllegalMoveError(`'${m}' is never a legal move of ${this.net.roleNames[r]} in this game`);
+      return id;
+    });
+    return this.next(s, joint);
+  }
+  isTerminal(s: GState): boolean {
+    this.load(s);
+    return this.net.terminalNode >= 0 && this.value[this.net.terminalNode] === 1;
+  }
+  goalValues(s: GState, r: number): number[] {
+    this.load(s);
+    const ns = this.net.goalNodes[r]!;
+    const vs = this.net.goalValues[r]!;
+    const out: number[] = [];
+    for (let i = 0; i < ns.length; i++) if (this.value[ns[i]!] && !out.includes(vs[i]!)) out.push(vs[i]!);
+    return out.sort((a, b) => a - b);
+  }
+  goal(s: GState, role: string): number | null {
+    const v = this.goalValues(s, this.roleIndex(role));
+    return v.length ? v[v.length - 1]! : null;
+  }
+  fluents(s: GState): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.net.fluents.length; i++)
+      if ((s[i >> 5]! >>> (i & 31)) & 1) out.push(this.net.terms.text(this.net.fluents[i]!));
+    return out.sort();
+  }
+  moveText(m: number): string {
+    return this.net.terms.text(m);
+  }
+  parseMove(text: string): number | undefined {
+    let t: Term;
+    try {
+      t = parseTerm(text);
+    } catch {
+      return undefined;
+    }
+    return this.net.terms.lookup(t) || undefined;
+  }
+  stateKey(s: GState): string {
+    let k = '';
+    for (let w = 0; w < s.length; w++) k += String.fromCharCode(s[w]! & 0xffff, s[w]! >>> 16);
+    return k;
+  }
+  percepts(): string[] {
+    // sheets with `sees` rules are not grounded (see ground())
+    return [];
+  }
+
+  /**
+   * gdl-perf's random playout from `s` inside the net, without building intermediate states: a uniformly random
+   * legal move per role until terminal (or `maxPlies`), then every role's goal (null: undefined). The same
+   * `rand` sequence from the same state gives the same playout.
+   */
+  playout(s: GState, rand: () => number, maxPlies = 10_000): { plies: number; goals: Array<number | null> } {
+    this.load(s);
+    this.curRef = null;
+    const net = this.net;
+    const n = net.roles.length;
+    const joint = new Int32Array(n);
+    const value = this.value;
+    const cur = this.cur;
+    const nxt = this.scratch;
+    const base = net.baseNode;
+    let plies = 0;
+    for (; plies < maxPlies; plies++) {
+      if (net.terminalNode >= 0 && value[net.terminalNode]) break;
+      let stuck = false;
+      for (let r = 0; r < n; r++) {
+        const open = this.open(r);
+        const cnt = this.countU[r]! + (open ? this.countG[r]! : 0);
+        if (!cnt) {
+          stuck = true;
+          break;
+        }
+        // the k-th legal entry: deterministic for a state whatever the net's history
+        let k = (rand() * cnt) | 0;
+        const bits = this.legalBits[r]!;
+        const gated = this.gatedBits[r]!;
+        let w = 0;
+        let x = 0;
+        for (; ; w++) {
+          x = open ? bits[w]! : bits[w]! & ~gated[w]!;
+          const c = popcnt(x);
+          if (k < c) break;
+          k -= c;
+        }
+        while (k-- > 0) x &= x - 1;
+        joint[r] = net.moveIds[r]![(w << 5) | (31 - Math.clz32(x & -x))]!;
+      }
+      if (stuck) break;
+      this.step(joint, nxt);
+      for (let w = 0; w < cur.length; w++) {
+        let x = (cur[w]! ^ nxt[w]!) >>> 0;
+        while (x) {
+          const b = 31 - Math.clz32(x & -x);
+          x &= x - 1;
+          this.set(base[(w << 5) | b]!, (nxt[w]! >>> b) & 1);
+        }
+        cur[w] = nxt[w]!;
+      }
+    }
+    const goals: Array<number | null> = [];
+    for (let r = 0; r < n; r++) {
+      const ns = net.goalNodes[r]!;
+      let best: number | null = null;
+      for (let i = 0; i < ns.length; i++)
+        if (value[ns[i]!] && (best === null || net.goalValues[r]![i]! > best)) best = net.goalValues[r]![i]!;
+      goals.push(best);
+    }
+    return { plies, goals };
+  }
+
+  private roleIndex(role: string): number {
+    const i = this.net.roleNames.indexOf(role.toLowerCase());
+    if (i < 0) throw new IllegalMoveError(`unknown role '${role}'; roles are ${this.net.roleNames.join(', ')}`);
+    return i;
+  }
+}
+
+/** The grounded machine of a prepared sheet (throws GroundingError where the net would be too large or cyclic). */
+export function groundedFromPrepared(g: PreparedGame, opts: GroundOptions = {}): GroundMachine {
+  return new GroundMachine(groundNet(g, opts));
+}
+
+/** Loads a sheet on the grounded reasoner (throws GroundingError where it refuses). */
+export function loadGrounded(kif: string, opts: LoadOptions & GroundOptions = {}): GroundMachine {
+  return groundedFromPrepared(prepareGame(kif, opts), opts);
+}
