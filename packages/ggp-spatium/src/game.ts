@@ -1,15 +1,22 @@
-// loadGame: the state machine API of the issue, on the compiled reasoner with the interpreter as fallback.
+// loadGame: the state machine API of the issue: the grounded net where the sheet's ground program is small, else
+// the relational compiler, with the interpreter as the last fallback.
 import { CompiledMachine, compileProgram } from './compiler.js';
 import { CompileError } from './errors.js';
 import { parseGdl } from './gdl.js';
+import { GroundingError, type GroundOptions, groundedFromPrepared } from './ground.js';
 import { InterpreterMachine } from './interpreter.js';
 import { type GameMachine, rng } from './machine.js';
 import { normaliseMgdl } from './mgdl.js';
 import { type LoadOptions, prepareRules } from './prepare.js';
 
 export interface LoadGameOptions extends LoadOptions {
-  /** 'auto' (default): compiled, falling back to the interpreter where the compiler refuses */
-  engine?: 'auto' | 'compiled' | 'interpreter';
+  /**
+   * 'auto' (default): the grounded net where grounding stays within `ground`'s budget and the net is acyclic,
+   * else compiled, falling back to the interpreter where the compiler refuses
+   */
+  engine?: 'auto' | 'grounded' | 'compiled' | 'interpreter';
+  /** budget of the grounded reasoner (rows visited while grounding, nodes of the net) */
+  ground?: GroundOptions;
   /** 'auto': ms of random plies tried on the compiled reasoner before trusting it (default 1500) */
   probeMs?: number;
 }
@@ -41,8 +48,16 @@ export function loadGame(kif: string, opts: LoadGameOptions = {}): GameMachine {
     const g = prepareRules(rules, opts);
     return new InterpreterMachine(g.roles, g.rules) as GameMachine;
   }
-  // validate the sheet as written; compile its mGDL normal form
+  // validate the sheet as written; ground it, or compile its mGDL normal form
   const g0 = prepareRules(rules, opts);
+  if (engine === 'grounded') return groundedFromPrepared(g0, opts.ground) as GameMachine;
+  if (engine === 'auto') {
+    try {
+      return groundedFromPrepared(g0, opts.ground) as GameMachine;
+    } catch (e) {
+      if (!(e instanceof GroundingError || e instanceof RangeError)) throw e;
+    }
+  }
   try {
     const g = prepareRules(normaliseMgdl(rules).rules, { strict: false });
     const m = new CompiledMachine(compileProgram({ ...g, warnings: g0.warnings })) as GameMachine;
