@@ -5,6 +5,7 @@ import { deflateSync, inflateSync } from 'fflate';
 import type { Calibration, KVRows, KvtcPlan, Segment } from './calibration.js';
 import type { BitPlan, Group } from './dp.js';
 import { makePlan } from './dp.js';
+import { rangeDecodePayload, rangeEncodePayload } from './entropy.js';
 import {
   CalibrationMismatchError,
   ChecksumError,
@@ -23,7 +24,9 @@ export const FORMAT_VERSION = 1;
 
 /** Section kinds and codecs of the cache container. */
 export const SectionKind = { rawKeys: 1, rawValues: 2, kvtcChunk: 3 } as const;
-export const Codec = { fp16: 0, kvtcPacked: 2, kvtcDeflate: 3 } as const;
+export const Codec = { fp16: 0, kvtcPacked: 2, kvtcDeflate: 3, kvtcRange: 4 } as const;
+/** The adaptive range coder's models cap a symbol's probability, so it cannot shrink data more than this. */
+const MAX_RANGE_RATIO = 1 << 16;
 const ALL_LAYERS = 0xffff;
 /** DEFLATE cannot expand more than 1032:1; a chunk claiming more is rejected before allocation. */
 const MAX_INFLATE_RATIO = 1032;
@@ -273,10 +276,14 @@ export interface Section {
 export interface StoredChunk {
   start: number;
   count: number;
-  /** packed payload, DEFLATEd when `deflated` */
+  /** packed payload, DEFLATEd when `deflated`, range-coded when `range` */
   bytes: Uint8Array;
   deflated: boolean;
+  range?: boolean;
 }
+
+/** Entropy stage of a chunk: DEFLATE (the paper's), the adaptive range coder (entropy.ts), or the smaller. */
+export type EntropyCoder = 'deflate' | 'range' | 'best';
 
 export interface ContainerParts {
   cal: Calibration | null;
@@ -294,13 +301,29 @@ export interface ContainerParts {
   chunks: StoredChunk[];
 }
 
-/** Packs a chunk: DEFLATE when it helps (level 0 disables), otherwise stored packed. */
-export function packChunk(payload: Uint8Array, start: number, count: number, level = 6): StoredChunk {
-  if (level > 0) {
+/**
+ * Packs a chunk: DEFLATE when it helps (level 0 disables), otherwise stored packed. With `coder` 'range' or
+ * 'best' (which needs the plan, to parse the payload into symbols) the range-coded form is used when smaller.
+ */
+export function packChunk(
+  payload: Uint8Array,
+  start: number,
+  count: number,
+  level = 6,
+  coder: EntropyCoder = 'deflate',
+  plan?: KvtcPlan,
+): StoredChunk {
+  let best: StoredChunk = { start, count, bytes: payload, deflated: false };
+  if (level > 0 && coder !== 'range') {
     const z = deflateSync(payload, { level: level as 1 });
-    if (z.length < payload.length) return { start, count, bytes: z, deflated: true };
+    if (z.length < best.bytes.length) best = { start, count, bytes: z, deflated: true };
   }
-  return { start, count, bytes: payload, deflated: false };
+  if (level > 0 && coder !== 'deflate') {
+    if (!plan) throw new ValueError(`packChunk: the '${coder}' coder needs the plan`);
+    const r = rangeEncodePayload(plan, count, payload);
+    if (r.length < best.bytes.length) best = { start, count, bytes: r, deflated: false, range: true };
+  }
+  return best;
 }
 
 function halfBytes(x: Float32Array): Uint8Array {
@@ -349,7 +372,7 @@ export function writeContainer(parts: ContainerParts): Uint8Array {
   for (const c of parts.chunks)
     payloads.push({
       kind: SectionKind.kvtcChunk,
-      codec: c.deflated ? Codec.kvtcDeflate : Codec.kvtcPacked,
+      codec: c.range ? Codec.kvtcRange : c.deflated ? Codec.kvtcDeflate : Codec.kvtcPacked,
       layer: ALL_LAYERS,
       start: c.start,
       count: c.count,
@@ -525,7 +548,7 @@ export function readHeader(bytes: Uint8Array): CacheHeader {
         );
     } else if (s.kind === SectionKind.kvtcChunk) {
       if (!plan) throw new KVFormatError(`${what}: KVTC section ${i} but the header has no plan`);
-      if (s.codec !== Codec.kvtcPacked && s.codec !== Codec.kvtcDeflate)
+      if (s.codec !== Codec.kvtcPacked && s.codec !== Codec.kvtcDeflate && s.codec !== Codec.kvtcRange)
         throw new KVFormatError(`${what}: KVTC section ${i} has unknown codec ${s.codec}`);
       const expect = chunkBytes(plan, s.tokenCount);
       if (s.codec === Codec.kvtcPacked && s.length !== expect)
@@ -535,6 +558,10 @@ export function readHeader(bytes: Uint8Array): CacheHeader {
       if (s.codec === Codec.kvtcDeflate && expect > s.length * MAX_INFLATE_RATIO + 64)
         throw new KVFormatError(
           `${what}: KVTC section ${i} claims ${expect} bytes from ${s.length} DEFLATE bytes (more than DEFLATE can expand)`,
+        );
+      if (s.codec === Codec.kvtcRange && expect > s.length * MAX_RANGE_RATIO + 64)
+        throw new KVFormatError(
+          `${what}: KVTC section ${i} claims ${expect} bytes from ${s.length} range-coded bytes (more than the coder can shrink)`,
         );
     } else throw new KVFormatError(`${what}: section ${i} has unknown kind ${s.kind}`);
     sections.push(s);
@@ -648,6 +675,7 @@ export class CacheReader {
           `KV cache stream: section ${i} inflates to ${payload.length} bytes; expected ${expect}`,
         );
     }
+    if (s.codec === Codec.kvtcRange) payload = rangeDecodePayload(this.header.plan!, s.tokenCount, raw, expect);
     const dec = new ChunkDecoder(
       this.cal!,
       this.header.plan!,
@@ -716,6 +744,8 @@ export interface EncodeOptions {
   chunkTokens?: number;
   /** DEFLATE level 0–9 (0: store packed; default 6) */
   level?: number;
+  /** entropy stage (default 'deflate') */
+  coder?: EntropyCoder;
 }
 
 function layerRows(rows: KVRows, l: number, from: number, to: number): { k: Float32Array; v: Float32Array } {
@@ -754,7 +784,16 @@ export function encodeCache(rows: KVRows, cal: Calibration, plan: KvtcPlan, opts
   const chunks: StoredChunk[] = [];
   for (let s = sinks; s < sinks + compressed; s += c) {
     const e = Math.min(s + c, sinks + compressed);
-    chunks.push(packChunk(encodeChunk(cal, plan, sliceRows(rows, s, e)), s, e - s, opts.level ?? 6));
+    chunks.push(
+      packChunk(
+        encodeChunk(cal, plan, sliceRows(rows, s, e)),
+        s,
+        e - s,
+        opts.level ?? 6,
+        opts.coder ?? 'deflate',
+        plan,
+      ),
+    );
   }
   const rawK: Float32Array[] = [];
   const rawV: Float32Array[] = [];

@@ -32,6 +32,7 @@ export {
   planBits,
   planError,
 } from './dp.js';
+export { FreqModel, RangeDecoder, RangeEncoder, rangeDecodePayload, rangeEncodePayload } from './entropy.js';
 export {
   CalibrationMismatchError,
   ChecksumError,
@@ -46,6 +47,7 @@ export {
   calibrationFingerprint,
   decodeCache,
   type EncodeOptions,
+  type EntropyCoder,
   encodeCache,
   packChunk,
   readCalibration,

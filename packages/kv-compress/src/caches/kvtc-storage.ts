@@ -6,7 +6,7 @@
 import { nn } from '@tessera/tensor-core';
 import type { Calibration, KVRows, KvtcPlan } from '../calibration.js';
 import { ValueError } from '../errors.js';
-import { CacheReader, packChunk, type StoredChunk, writeContainer } from '../format.js';
+import { CacheReader, type EntropyCoder, packChunk, type StoredChunk, writeContainer } from '../format.js';
 import { ChunkDecoder, checkPlan, encodeChunk } from '../kvtc.js';
 import { type CacheStats, HostStorage, type LayerBuf } from './host.js';
 
@@ -19,6 +19,8 @@ export interface KVTCStorageOptions {
   every?: number;
   /** DEFLATE level (0 = packed only; default 6) */
   level?: number;
+  /** entropy stage: 'deflate' (default, the paper's), 'range' (adaptive range coder) or 'best' (the smaller) */
+  coder?: EntropyCoder;
 }
 
 export class KVTCStorage extends HostStorage {
@@ -63,7 +65,7 @@ export class KVTCStorage extends HostStorage {
     if (n <= 0) return;
     const rows = this.gather(this.done, this.done + n);
     const payload = encodeChunk(this.cal, this.plan, rows);
-    this.chunks.push(packChunk(payload, this.done, n, this.opts.level ?? 6));
+    this.chunks.push(packChunk(payload, this.done, n, this.opts.level ?? 6, this.opts.coder ?? 'deflate', this.plan));
     // attention reads what a decoder would produce
     const dec = new ChunkDecoder(this.cal, this.plan, payload, n, rows.positions);
     const f = this.cal.heads * this.cal.headDim;
@@ -193,6 +195,7 @@ export class KVTCStorage extends HostStorage {
           count: sec.tokenCount,
           bytes: bytes.slice(sec.offset, sec.offset + sec.length),
           deflated: sec.codec === 3,
+          range: sec.codec === 4,
         });
     });
     return { storage: s, cache: new PrefixKVCache(s, h.firstPosition + h.tokens) };
