@@ -12,12 +12,14 @@ export {
 export { arenaStats, type CpuPath, cpuPath, setCpuPath, WasmMemoryError } from './backends/cpu/wasm.js';
 export {
   DeviceLostError,
+  FeatureUnsupportedError,
   GPUOutOfMemoryError,
   NoAdapterError,
   ShaderCompileError,
   SyncReadError,
   WebGPUError,
 } from './backends/webgpu/errors.js';
+export { setWebgpuF16Compute } from './backends/webgpu/options.js';
 export type { DType } from './dtype.js';
 export {
   AutogradError,

@@ -10,6 +10,8 @@ export interface AdapterDescription {
   architecture: string;
   /** A CPU implementation (lavapipe, SwiftShader, WARP): fast kernels differ there, and timings mean little. */
   software: boolean;
+  /** The device has `shader-f16` (f16 arithmetic in WGSL), so f16 compute can be turned on. */
+  f16: boolean;
 }
 
 export interface WebGPUOptions {
@@ -63,7 +65,7 @@ function describe(adapter: GPUAdapter): AdapterDescription {
   const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   const text = `${name} ${vendor} ${architecture}`.toLowerCase();
   const software = fallback || /llvmpipe|lavapipe|swiftshader|warp|software|cpu/.test(text);
-  return { name, vendor, architecture, software };
+  return { name, vendor, architecture, software, f16: false };
 }
 
 /** Requests an adapter and a device with the adapter's larger limits. */
@@ -91,13 +93,15 @@ export async function acquire(opts: WebGPUOptions = {}): Promise<Gpu> {
     const v = adapter.limits[k];
     if (typeof v === 'number') requiredLimits[k] = v;
   }
+  // f16 arithmetic where the adapter has it (used only when f16 compute is turned on).
+  const f16 = adapter.features?.has('shader-f16') === true;
   let device: GPUDevice;
   try {
-    device = await adapter.requestDevice({ requiredLimits });
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures: f16 ? ['shader-f16'] : [] });
   } catch (e) {
     throw new NoAdapterError(`WebGPU: requestDevice failed on ${describe(adapter).name}: ${(e as Error).message}`);
   }
-  const g: Gpu = { device, adapter: describe(adapter), lost: null, errors: [] };
+  const g: Gpu = { device, adapter: { ...describe(adapter), f16 }, lost: null, errors: [] };
   device.lost.then((info) => {
     g.lost = `${info.reason}: ${info.message}`;
   });

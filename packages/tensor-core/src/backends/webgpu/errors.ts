@@ -19,3 +19,6 @@ export class ShaderCompileError extends WebGPUError {}
 
 /** A synchronous read of GPU memory, which WebGPU cannot do: use `await t.data()`. */
 export class SyncReadError extends WebGPUError {}
+
+/** An option that needs a WebGPU feature the adapter lacks (f16 compute without `shader-f16`). */
+export class FeatureUnsupportedError extends WebGPUError {}

@@ -4,7 +4,16 @@
 import type { View } from '../backend.js';
 import { Context, type PoolStats } from './context.js';
 import type { AdapterDescription, WebGPUOptions } from './device.js';
-import { getContext, type MatmulVariant, realize, setContext, setMatmulVariant, webgpuKernels } from './kernels.js';
+import {
+  getContext,
+  lastMatmul,
+  type MatmulVariant,
+  realize,
+  setContext,
+  setF16Compute,
+  setMatmulVariant,
+  webgpuKernels,
+} from './kernels.js';
 
 export type { AdapterDescription, WebGPUOptions } from './device.js';
 export type { MatmulVariant } from './kernels.js';
@@ -51,6 +60,15 @@ export const webgpu = {
   /** Forces a matmul kernel ('auto' picks per adapter and shape). */
   setMatmulVariant(v: MatmulVariant): void {
     setMatmulVariant(v);
+  },
+  /** The kernel the last matmul ran ('gemvSplitK', 'tiled', ...). */
+  lastMatmul,
+  /**
+   * f16 compute for matmuls: operands rounded to f16, f16 products, f32 sums. Needs the adapter's
+   * `shader-f16` (see `adapter().f16`); FeatureUnsupportedError otherwise. A new device starts without it.
+   */
+  setF16Compute(on: boolean): void {
+    setF16Compute(on);
   },
   /** The raw device (advanced use; e.g. `destroy()` in device-loss tests). */
   device(): GPUDevice {

@@ -9,7 +9,7 @@ import { f32ToBf16, f32ToF16 } from '../../io/half.js';
 import { contiguousStrides, isContiguous, numel } from '../../shape.js';
 import type { Kernels, Storage, View } from '../backend.js';
 import type { Context } from './context.js';
-import { DeviceLostError, SyncReadError, WebGPUError } from './errors.js';
+import { DeviceLostError, FeatureUnsupportedError, SyncReadError, WebGPUError } from './errors.js';
 import { collapse, Params } from './layout.js';
 import { type CType, ctypeOf, load, store, WG } from './wgsl/common.wgsl.js';
 import { binaryExpr, compareExpr, fillShader, mapShader, type Operand, unaryExpr } from './wgsl/elementwise.wgsl.js';
@@ -28,7 +28,14 @@ import {
   softmaxShader,
 } from './wgsl/fused.wgsl.js';
 import { gatherShader, scatterAddShader, stridedScatterShader } from './wgsl/index.wgsl.js';
-import { type Epilogue, gemvShader, register4Shader, registerShader, tiledShader } from './wgsl/matmul.wgsl.js';
+import {
+  type Epilogue,
+  gemvShader,
+  gemvSplitKShader,
+  register4Shader,
+  registerShader,
+  tiledShader,
+} from './wgsl/matmul.wgsl.js';
 import { argReduceShader, cumsumShader, reduceShader } from './wgsl/reduce.wgsl.js';
 import { SORT_TILE, sortLocalShader, sortStepShader } from './wgsl/sort.wgsl.js';
 
@@ -81,6 +88,8 @@ interface Lazy {
 let current: Context | null = null;
 
 export function setContext(c: Context | null): void {
+  // A new device starts in float32 (it may lack shader-f16).
+  if (c !== current) f16Compute = false;
   current = c;
 }
 
@@ -90,10 +99,27 @@ export function getContext(): Context {
 }
 
 /** The matmul kernel: chosen per adapter and shape ('auto'), or forced (tests, benchmarks). */
-export type MatmulVariant = 'auto' | 'register' | 'register4' | 'tiled' | 'gemv';
+export type MatmulVariant = 'auto' | 'register' | 'register4' | 'tiled' | 'gemv' | 'gemvSplitK';
 let matmulVariant: MatmulVariant = 'auto';
 export function setMatmulVariant(v: MatmulVariant): void {
   matmulVariant = v;
+}
+/** The kernel the last matmul ran (tests check the choice by shape). */
+let lastVariant: Variant | null = null;
+export const lastMatmul = (): Variant | null => lastVariant;
+
+/**
+ * f16 compute: matmul operands rounded to f16 and multiplied in f16, products summed in f32 (twice the
+ * arithmetic rate on GPUs with packed f16). Off by default; needs the adapter's `shader-f16`.
+ */
+let f16Compute = false;
+export function setF16Compute(on: boolean): void {
+  const a = getContext().gpu.adapter;
+  if (on && !a.f16)
+    throw new FeatureUnsupportedError(
+      `setF16Compute: the adapter ${a.name} does not expose the WebGPU feature 'shader-f16'; matmuls stay float32`,
+    );
+  f16Compute = on;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -596,21 +622,33 @@ function toWords(data: ArrayLike<number>, dtype: DType): Uint32Array | Float32Ar
 
 // ------------------------------------------------------------------ matmul
 
-type Variant = 'register' | 'register4' | 'tiled' | 'gemv';
+type Variant = 'register' | 'register4' | 'tiled' | 'gemv' | 'gemvSplitK';
+
+/** K from which a few-row product splits K over a workgroup (below it one thread per 4 outputs is enough). */
+const SPLIT_K_MIN = 256;
 
 function chooseMatmul(a: View, b: View, M: number, N: number, K: number): Variant {
+  const v = chooseKernel(a, b, M, N, K);
+  // The f16 path has the strided kernels only (f16 loads of any layout).
+  return f16Compute && (v === 'register4' || v === 'tiled') ? 'register' : v;
+}
+
+function chooseKernel(a: View, b: View, M: number, N: number, K: number): Variant {
   const aligned = K % 4 === 0 && N % 4 === 0;
   const v4 = aligned && vec4Ready(a) && vec4Ready(b);
   switch (matmulVariant) {
     case 'register':
     case 'gemv':
       return matmulVariant;
+    case 'gemvSplitK':
+      return M <= 4 ? 'gemvSplitK' : 'register';
     case 'register4':
       return v4 ? 'register4' : 'register';
     case 'tiled':
       return aligned ? 'tiled' : 'register';
   }
-  if (M <= 4) return 'gemv';
+  // Decode steps (a row or few times a weight): split the long K over a workgroup.
+  if (M <= 4) return K >= SPLIT_K_MIN ? 'gemvSplitK' : 'gemv';
   // Barriers cost more than they save on CPU "GPUs"; real GPUs get the workgroup-memory tiles.
   if (!getContext().gpu.adapter.software && aligned && a.dtype === 'float32' && b.dtype === 'float32') return 'tiled';
   return v4 ? 'register4' : 'register';
@@ -676,17 +714,30 @@ function matmulInto(a: View, b: View, out: Storage, epi: EpilogueLeaves | null):
   const ek = e
     ? `:${e.leaves.map((l) => `${l.dtype}/${l.ctype}`).join(',')}:${e.lines.join('')}:${e.result}:${e.save}`
     : '';
+  // B's K stride 1 (a transposed weight): the split-K threads walk K; else they walk N.
+  const kMajor = B.strides[r - 2] === 1 && N > 1;
+  const h = f16Compute;
+  const dt = `${A.dtype}:${B.dtype}:${br}:${h}`;
   const code =
     variant === 'tiled'
       ? shader(`mm:t:${br}${ek}`, () => tiledShader(br, e))
       : variant === 'register4'
         ? shader(`mm:r4:${br}${ek}`, () => register4Shader(br, e))
         : variant === 'gemv'
-          ? shader(`mm:g:${A.dtype}:${B.dtype}:${br}${ek}`, () => gemvShader(A.dtype, B.dtype, br, e))
-          : shader(`mm:r:${A.dtype}:${B.dtype}:${br}${ek}`, () => registerShader(A.dtype, B.dtype, br, e));
-  // Workgroups: tiled 32×32 outputs; register 8×8 threads of 4×4; gemv 64 threads of 1×4.
-  const gx = variant === 'tiled' ? Math.ceil(N / 32) : variant === 'gemv' ? Math.ceil(N / 256) : Math.ceil(N / 32);
-  const gy = variant === 'tiled' ? Math.ceil(M / 32) : variant === 'gemv' ? M : Math.ceil(M / 32);
+          ? shader(`mm:g:${dt}${ek}`, () => gemvShader(A.dtype, B.dtype, br, e, h))
+          : variant === 'gemvSplitK'
+            ? shader(`mm:sk:${dt}:${kMajor}${ek}`, () => gemvSplitKShader(A.dtype, B.dtype, br, kMajor, e, h))
+            : shader(`mm:r:${dt}${ek}`, () => registerShader(A.dtype, B.dtype, br, e, h));
+  lastVariant = variant;
+  // Workgroups: tiled 32×32 outputs; register 8×8 threads of 4×4; gemv 64 threads of 1×4; split-K
+  // 4 (K-major) or 64 columns and every row.
+  const gx =
+    variant === 'gemv'
+      ? Math.ceil(N / 256)
+      : variant === 'gemvSplitK'
+        ? Math.ceil(N / (kMajor ? 4 : 64))
+        : Math.ceil(N / 32);
+  const gy = variant === 'gemv' ? M : variant === 'gemvSplitK' ? 1 : Math.ceil(M / 32);
   const k = ctx.kernel(`matmul-${variant}`, code);
   for (let z0 = 0; z0 < nb; z0 += 65535) {
     const p = Uint32Array.from([...head.build(), z0, ...tail], (w) => w >>> 0);

@@ -1,4 +1,4 @@
-// Batched matmul, four kernels chosen per adapter and shape (kernels.ts):
+// Batched matmul, five kernels chosen per adapter and shape (kernels.ts):
 //  - `register`: 4×4 outputs per thread in registers, operands read through their strides, no
 //    workgroup memory and no barriers. Fastest measured on CPU "GPUs" (lavapipe, SwiftShader), where
 //    barriers are expensive, and it handles every layout (transposed, broadcast batch) without copies.
@@ -6,7 +6,9 @@
 //  - `tiled`: 32×32 output tile per 8×8 workgroup, 4×4 per thread, A and B tiles staged in workgroup
 //    memory, vec4 loads and FMAs along N (the tfjs / onnxruntime-web design, our own code). For real
 //    GPUs; needs row-major operands with K and N multiples of 4.
-//  - `gemv`: 1×4 outputs per thread for a few rows (M ≤ 4), so small-M products still fill the device.
+//  - `gemv`: 1×4 outputs per thread for a few rows (M ≤ 4) and short K, so small-M products still fill
+//    the device.
+//  - `gemvSplitK`: M ≤ 4 and long K (decode steps): 256 threads share each few columns' K, then sum.
 // All accumulate in float32 and write a contiguous [...batch, M, N] output.
 import type { DType } from '../../../dtype.js';
 import { type CType, load, withHelpers } from './common.wgsl.js';
@@ -74,12 +76,26 @@ ${unravel('z', br, '9u', [`${9 + br}u`, `${9 + 2 * br}u`], ['ao', 'bo'])}
 }
 
 /** Rows per thread × 4 columns per thread; workgroup [wx, wy]. */
-function strided(ta: DType, tb: DType, br: number, rows: number, wx: number, wy: number, epi: Epilogue | null): string {
+function strided(
+  ta: DType,
+  tb: DType,
+  br: number,
+  rows: number,
+  wx: number,
+  wy: number,
+  epi: Epilogue | null,
+  half: boolean,
+): string {
   const la = (e: string) => load(ta, 'f32', `in0[u32(${e})]`);
   const lb = (e: string) => load(tb, 'f32', `in1[u32(${e})]`);
+  // f16 compute: operands rounded to f16, each product rounded to f16, sums in f32.
+  const vb = half ? 'vec4<f16>' : 'vec4<f32>';
+  const mac = (a: string, c: string) => (half ? `${c} + vec4<f32>(f16(${a}) * b)` : `fma(vec4<f32>(${a}), b, ${c})`);
   const R = Array.from({ length: rows }, (_, r) => r);
   const C = [0, 1, 2, 3];
-  return withHelpers(`${head(false, epi)}
+  return enableF16(
+    half,
+    withHelpers(`${head(false, epi)}
 ${epilogueFn(epi, br)}
 
 @compute @workgroup_size(${wx}, ${wy})
@@ -96,9 +112,9 @@ ${C.map((c) => `  let b${c} = bo + i32(min(col0 + ${c}u, N - 1u)) * bcs;`).join(
 ${R.map((r) => `  var c${r} = vec4<f32>(0.0);`).join('\n')}
   for (var k = 0; k < i32(K); k++) {
     let kb = k * brs;
-    let b = vec4<f32>(${C.map((c) => lb(`b${c} + kb`)).join(', ')});
+    let b = ${vb}(vec4<f32>(${C.map((c) => lb(`b${c} + kb`)).join(', ')}));
     let ka = k * acs;
-${R.map((r) => `    c${r} = fma(vec4<f32>(${la(`a${r} + ka`)}), b, c${r});`).join('\n')}
+${R.map((r) => `    c${r} = ${mac(la(`a${r} + ka`), `c${r}`)};`).join('\n')}
   }
   let base = z * M * N;
 ${R.map(
@@ -107,11 +123,15 @@ ${C.map((c) => `    if (col0 + ${c}u < N) { out0[base + (row0 + ${r}u) * N + col
   }`,
 ).join('\n')}
 }
-`);
+`),
+  );
 }
 
-export const registerShader = (ta: DType, tb: DType, br: number, epi: Epilogue | null = null) =>
-  strided(ta, tb, br, 4, 8, 8, epi);
+/** `enable f16;` leads the module (it must precede every declaration). */
+const enableF16 = (half: boolean, code: string) => (half ? `enable f16;\n${code}` : code);
+
+export const registerShader = (ta: DType, tb: DType, br: number, epi: Epilogue | null = null, half = false) =>
+  strided(ta, tb, br, 4, 8, 8, epi, half);
 
 /**
  * The register kernel with vec4 loads: A read 4 values of K at a time, B 4 columns at a time, 16 FMAs of
@@ -151,8 +171,8 @@ ${R.map((r) => `  if (row0 + ${r}u < M) { out0[base + (row0 + ${r}u) * N / 4u] =
 /** A vec4 of outputs through the epilogue, lane by lane. */
 const vec4Epi = (v: string, row: string, col: string) =>
   `vec4<f32>(${['x', 'y', 'z', 'w'].map((l, i) => `epi(${v}.${l}, z, ${row}, ${col} + ${i}u)`).join(', ')})`;
-export const gemvShader = (ta: DType, tb: DType, br: number, epi: Epilogue | null = null) =>
-  strided(ta, tb, br, 1, 64, 1, epi);
+export const gemvShader = (ta: DType, tb: DType, br: number, epi: Epilogue | null = null, half = false) =>
+  strided(ta, tb, br, 1, 64, 1, epi, half);
 
 /**
  * Workgroup-memory tiled float32 kernel. Operands row-major (aCs = bCs = 1) with K, N, the row strides,
@@ -217,4 +237,69 @@ ${offsets(br)}
   }
 }
 `);
+}
+
+/**
+ * Split-K GEMV for M ≤ 4 and long K (a language model's decode step: one token's row times a weight).
+ * A workgroup of 256 threads owns a few columns and splits K among its threads, then sums the partial
+ * products in workgroup memory; so a long K runs over 256 threads instead of one, and the loads stay
+ * coalesced: with B's K stride 1 (a transposed row-major weight, as nn.Linear passes it) 64 threads
+ * walk K for each of 4 columns; with B's N stride 1, 64 columns each get 4 slices of K.
+ */
+export function gemvSplitKShader(
+  ta: DType,
+  tb: DType,
+  br: number,
+  kMajor: boolean,
+  epi: Epilogue | null = null,
+  half = false,
+) {
+  const la = (e: string) => load(ta, 'f32', `in0[u32(${e})]`);
+  const lb = (e: string) => load(tb, 'f32', `in1[u32(${e})]`);
+  // C columns per workgroup × S slices of K = 256 threads.
+  const [C, S] = kMajor ? [4, 64] : [64, 4];
+  const slice = kMajor ? `li % ${S}u` : `li / ${C}u`;
+  const column = kMajor ? `li / ${S}u` : `li % ${C}u`;
+  const partner = kMajor ? 'li + s' : `li + s * ${C}u`;
+  const R = [0, 1, 2, 3];
+  return enableF16(
+    half,
+    withHelpers(`${head(false, epi)}
+${epilogueFn(epi, br)}
+
+var<workgroup> red: array<array<f32, 256>, 4>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let gid = wid;
+  let M = P[0];
+  let N = P[1];
+  let K = P[2];
+${offsets(br)}
+  let sl = ${slice};
+  let col = wid.x * ${C}u + ${column};
+  let bcol = bo + i32(min(col, N - 1u)) * bcs;
+${R.map((r) => `  let a${r} = ao + i32(min(${r}u, M - 1u)) * ars;`).join('\n')}
+  var acc = vec4<f32>(0.0);
+  for (var k = i32(sl); k < i32(K); k += ${S}) {
+    let b = ${lb('bcol + k * brs')};
+    let a = vec4<f32>(${R.map((r) => la(`a${r} + k * acs`)).join(', ')});
+    acc = ${half ? 'acc + vec4<f32>(vec4<f16>(a) * f16(b))' : 'fma(a, vec4<f32>(b), acc)'};
+  }
+${R.map((r) => `  red[${r}][li] = acc[${r}];`).join('\n')}
+  workgroupBarrier();
+  for (var s = ${S / 2}u; s > 0u; s >>= 1u) {
+    if (sl < s) {
+${R.map((r) => `      red[${r}][li] += red[${r}][${partner}];`).join('\n')}
+    }
+    workgroupBarrier();
+  }
+  if (sl != 0u || col >= N) { return; }
+  let base = z * M * N;
+  for (var r = 0u; r < M; r++) {
+    out0[base + r * N + col] = bitcast<u32>(epi(red[r][li], z, r, col));
+  }
+}
+`),
+  );
 }
