@@ -15,7 +15,7 @@ import {
   WorkerError,
 } from '../src/backends/cpu/pool.js';
 import { Arena, setCpuPath, wasm } from '../src/backends/cpu/wasm.js';
-import { F, manualSeed, randn, type Tensor, tidy } from '../src/index.js';
+import { F, manualSeed, randn, type Tensor, tensor, tidy } from '../src/index.js';
 
 afterAll(() => setCpuThreads(1));
 
@@ -63,7 +63,7 @@ describe('CPU worker pool', () => {
     }
   }, 30_000);
 
-  test('a fixed thread count is deterministic: matmul and convs bit-identical across runs, and matmul split on the pool', async () => {
+  test('a fixed thread count is deterministic: matmul, convs and their gradients bit-identical to 1 thread and run to run, each split on the pool', async () => {
     manualSeed(14);
     const a = randn([300, 170]);
     const b = randn([170, 260]);
@@ -71,20 +71,34 @@ describe('CPU worker pool', () => {
     const w1 = randn([32, 32, 5]);
     const img = randn([2, 16, 32, 32]);
     const w2 = randn([16, 16, 3, 3]);
-    const ops = [
-      () => a.matmul(b),
-      () => F.conv1d(x, w1, { padding: 'same' }),
-      () => F.conv2d(img, w2, { padding: 1 }),
-    ];
+    // Forward, input gradient (the pool takes whole images: col2im's rows overlap) and weight gradient
+    // (the pool splits rows: the images accumulate into it) of one convolution.
+    const grads = (f: typeof F.conv1d, xv: Tensor, wv: Tensor, opts: Parameters<typeof F.conv1d>[2]) => () =>
+      tidy(() => {
+        const xx = tensor(xv.dataSync()).reshape(xv.shape).requiresGrad_();
+        const ww = tensor(wv.dataSync()).reshape(wv.shape).requiresGrad_();
+        const y = f(xx, ww, opts);
+        y.mul(y.detach().cos()).sum().backward();
+        return [y, xx.grad!, ww.grad!].map((t) => Float32Array.from(t.dataSync()));
+      });
+    const ops: Record<string, () => Float32Array[]> = {
+      matmul: () => [run(() => a.matmul(b))],
+      conv1d: grads(F.conv1d, x, w1, { padding: 'same' }),
+      conv2d: grads(F.conv2d, img, w2, { padding: 1 }),
+    };
+    const all = () => Object.values(ops).map((f) => f());
     await setCpuThreads(1);
-    const one = ops.map(run);
+    const one = all();
     expect(await setCpuThreads(2)).toBe(2);
     expect(cpuThreadsUnavailableReason()).toBeNull();
-    const j0 = cpuPoolJobs();
-    const first = ops.map(run);
-    // The matmul was split on the pool (convolutions are when their kernel hands its GEMMs to the pool).
-    expect(cpuPoolJobs()).toBeGreaterThan(j0);
-    for (let rep = 0; rep < 2; rep++) expect(ops.map(run)).toEqual(first);
+    for (const [name, f] of Object.entries(ops)) {
+      const j0 = cpuPoolJobs();
+      f();
+      // matmul: 1 split; a convolution: forward, input and weight gradient, 3 splits.
+      expect(cpuPoolJobs() - j0, `${name} split on the pool`).toBe(name === 'matmul' ? 1 : 3);
+    }
+    const first = all();
+    expect(all()).toEqual(first);
     expect(first).toEqual(one);
   }, 30_000);
 

@@ -14,7 +14,16 @@
 // cross-origin isolated; no Worker; the TypeScript path) setCpuThreads falls back to one thread without an
 // error, and cpuThreadsUnavailableReason() says why.
 import { TesseraError, ValueError } from '../../errors.js';
-import { Arena, type GemmRunner, MAX_THREADS, scratch, setGemmRunner, wasm } from './wasm.js';
+import {
+  Arena,
+  type GemmRunner,
+  type GemmxRunner,
+  MAX_THREADS,
+  scratch,
+  setGemmRunner,
+  setGemmxRunner,
+  wasm,
+} from './wasm.js';
 
 /** A worker of the CPU pool failed or stopped answering; the op did not complete. */
 export class WorkerError extends TesseraError {}
@@ -192,6 +201,7 @@ async function startPool(n: number, timeoutMs: number, wait: 'auto' | 'spin'): P
   }
   pool = p;
   setGemmRunner(pooledGemm);
+  setGemmxRunner(pooledGemmx);
   return null;
 }
 
@@ -280,6 +290,7 @@ async function stopPool(): Promise<void> {
   if (!p) return;
   pool = null;
   setGemmRunner(null);
+  setGemmxRunner(null);
   for (let i = 1; i <= p.workers.length; i++) {
     Atomics.store(p.ctrl, i * CTRL, -1);
     Atomics.notify(p.ctrl, i * CTRL);
@@ -411,6 +422,8 @@ const pooledGemm: GemmRunner = (e, s, tasks) =>
     'any',
     2 * s.m * s.n * s.k * tasks.length,
   );
+
+const pooledGemmx: GemmxRunner = (e, calls, split, flops) => runRowKernel(e, 'gemmx', calls, split, flops);
 
 /** Hands each worker its records, runs thread 0's share here, and waits for the rest. */
 function dispatch(e: NonNullable<ReturnType<typeof wasm>>, p: Pool, shares: number[][][], kernel: RowKernel): void {

@@ -724,6 +724,24 @@ export function setGemmRunner(r: GemmRunner | null): void {
 }
 
 /**
+ * Runs the gemmx calls of one convolution (all 16 arguments, i0 = 0, i1 = rows; `work` is set per thread), in
+ * order on this thread; the worker pool replaces it for large ops (pool.ts). `split` says how threads may share
+ * them: 'rows' when calls accumulate into one output, 'calls' when a call's rows overlap in its output.
+ */
+export type GemmxRunner = (e: Engine, calls: number[][], split: 'rows' | 'calls' | 'any', flops: number) => void;
+
+const serialGemmx: GemmxRunner = (e, calls) => {
+  const work = scratch(e, 0);
+  const gemmx = e.x.gemmx as (...args: number[]) => void;
+  for (const c of calls) gemmx(...c.slice(0, 15), work);
+};
+let gemmxRunner: GemmxRunner = serialGemmx;
+
+export function setGemmxRunner(r: GemmxRunner | null): void {
+  gemmxRunner = r ?? serialGemmx;
+}
+
+/**
  * Batched matmul on the wasm path: `a` [...batch, m, k] · `b` [...batch, k, n] (batch dims broadcast,
  * any strides) into a fresh contiguous Float32Array (in the arena where memory is shared). Null when
  * the TypeScript kernel should run.
@@ -953,13 +971,14 @@ export function wasmConv(x: View, w: View, geo: ConvGeometry): Float32Array | nu
     const pw = dense(e, T, w);
     const [rows, cols] = im2colTables(e, T, q, X.s[1], X.s[2], X.s[3]);
     const res = result(e, T, Float32Array, q.N * q.O * HW, true);
-    const work = scratch(e, 0);
+    const calls: number[][] = [];
     for (let n = 0; n < q.N; n++)
       for (let g = 0; g < q.groups; g++) {
         const b = X.p + (n * X.s[0] + g * q.Cg * X.s[1]) * 4;
         const c = res.p + (n * q.O + g * q.Og) * HW * 4;
-        e.x.gemmx(pw + g * q.Og * q.K * 4, q.K, 1, b, rows, cols, c, HW, 0, 0, 0, q.Og, HW, q.K, 0, work);
+        calls.push([pw + g * q.Og * q.K * 4, q.K, 1, b, rows, cols, c, HW, 0, 0, 0, q.Og, HW, q.K, 0, 0]);
       }
+    gemmxRunner(e, calls, 'any', 2 * q.N * q.O * q.K * HW);
     return res.out();
   } finally {
     T.done();
@@ -995,14 +1014,16 @@ export function wasmConvBackwardInput(g: View, w: View, xShape: readonly number[
     const [rows, cols] = im2colTables(e, T, q, ps[1]!, ps[2]!, ps[3]!);
     const bro = ramp(e, T, q.Og, HW);
     const bco = ramp(e, T, HW, 1);
-    const work = scratch(e, 0);
+    const calls: number[][] = [];
     for (let n = 0; n < q.N; n++)
       for (let gi = 0; gi < q.groups; gi++) {
         const c = dx + (n * ps[0]! + gi * q.Cg * ps[1]!) * 4;
         const b = pg + (n * q.O + gi * q.Og) * HW * 4;
         // A = W_gᵀ: A[r, o] = W[o, r], rows adjacent (ars 1), columns K apart.
-        e.x.gemmx(pw + gi * q.Og * q.K * 4, 1, q.K, b, bro, bco, c, 0, rows, cols, 0, q.K, HW, q.Og, 1, work);
+        calls.push([pw + gi * q.Og * q.K * 4, 1, q.K, b, bro, bco, c, 0, rows, cols, 0, q.K, HW, q.Og, 1, 0]);
       }
+    // The scatter store of one call's rows overlaps (col2im): threads take whole calls (disjoint images/groups).
+    gemmxRunner(e, calls, 'calls', 2 * q.N * q.O * q.K * HW);
     if (padded) {
       const shape4 = [q.N, q.C, q.H, q.W];
       strided(e, T, res.p, contiguousStrides(shape4), dx + (q.pad[0] * ps[2]! + q.pad[2]) * 4, ps, shape4);
@@ -1025,14 +1046,16 @@ export function wasmConvBackwardWeight(g: View, x: View, wShape: readonly number
     const [rows, cols] = im2colTables(e, T, q, X.s[1], X.s[2], X.s[3]);
     const res = result(e, T, Float32Array, q.O * q.K, true);
     e.x.fill32(res.p, 0, q.O * q.K);
-    const work = scratch(e, 0);
+    const calls: number[][] = [];
     for (let gi = 0; gi < q.groups; gi++)
       for (let n = 0; n < q.N; n++) {
         const a = pg + (n * q.O + gi * q.Og) * HW * 4;
         const b = X.p + (n * X.s[0] + gi * q.Cg * X.s[1]) * 4;
         // B[p, r] = im2col[r, p]: the column table walks the rows of this GEMM, the row table its columns.
-        e.x.gemmx(a, HW, 1, b, cols, rows, res.p + gi * q.Og * q.K * 4, q.K, 0, 0, 0, q.Og, q.K, HW, 1, work);
+        calls.push([a, HW, 1, b, cols, rows, res.p + gi * q.Og * q.K * 4, q.K, 0, 0, 0, q.Og, q.K, HW, 1, 0]);
       }
+    // The images accumulate into one weight gradient: threads split its rows, each summing in the serial order.
+    gemmxRunner(e, calls, 'rows', 2 * q.N * q.O * q.K * HW);
     return res.out();
   } finally {
     T.done();
