@@ -462,6 +462,10 @@ interface Net {
   moveIds: Int32Array[]; // per role: legal entry → move term id
   legalNode: Int32Array[]; // per role: legal entry → node (or -1 when the move is never legal)
   inputNode: Array<Map<number, number>>; // per role: move term id → node
+  inputOf: Int32Array[]; // the same as arrays indexed by move term id (-1: none)
+  /** base and next nodes of fluent i → i + 1: their flips keep "next differs from now" as a bitset */
+  diffIdx: Int32Array;
+  diff0: Uint32Array;
   /** node → legal entry + 1 (0: not a legal node); the role is legalRole[node] */
   legalEntry: Int32Array;
   legalRole: Int32Array;
@@ -508,7 +512,6 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
   });
   // derived atoms: an OR node each; static atoms of game relations are constant-true nodes
   for (const h of gp.instances.keys()) nodeOf.set(h, newNode(1));
-  const roleIdx = new Map(gp.roles.map((r, i) => [r, i]));
   const doesOf = new Map<number, [number, number]>(); // does node → [role index, move id]
   gp.roles.forEach((_, ri) => {
     for (const [m, n] of inputNode[ri]!) doesOf.set(n, [ri, m]);
@@ -522,13 +525,26 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
       inputs[or]!.push(and * 2);
     }
   };
+  const moveSets = new Map<string, number>();
+  const moveSet = (k: number, ns: number[]) => {
+    ns.sort((x, y) => x - y);
+    const key = `${k}:${ns.join(',')}`;
+    let n = moveSets.get(key);
+    if (n === undefined) {
+      n = newNode(k);
+      for (const x of ns) inputs[n]!.push(x * 2);
+      moveSets.set(key, n);
+    }
+    return n;
+  };
   for (const [h, bodies] of gp.instances) {
     const or = nodeOf.get(h)!;
-    // Bodies equal but for one positive `does` of a role are grouped: (rest) ∧ OR(does of those moves). Every
-    // role makes exactly one move per step, so when the group covers most of the role's moves (frame rules:
-    // "any move but those touching this cell") the OR is written as NOT OR(the other moves): a few edges per
-    // move instead of one per cell.
-    const groups = new Map<string, { rest: number[]; role: number; moves: Set<number> }>();
+    // Bodies equal but for one positive `does` are grouped: (rest) ∧ OR(those does). Every role makes exactly
+    // one move per step, so when the group covers most of its roles' moves (frame rules: "any move but those
+    // touching this cell") the OR is written over the other moves C instead: it holds unless every role of the
+    // group plays a move in C, a threshold node (count of C's inputs ≥ number of roles) negated. A few edges per
+    // move instead of one per cell, and a pass (noop) changes counters but flips nothing.
+    const groups = new Map<string, { rest: number[]; moves: Set<number> }>();
     for (const body of bodies) {
       const lits: number[] = [];
       let possible = true;
@@ -547,34 +563,29 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
         addBody(or, lits);
         continue;
       }
-      const [ri, m] = doesOf.get(does[0]! >> 1)!;
       const rest = lits.filter((l) => l !== does[0]).sort((x, y) => x - y);
-      const k = `${ri}|${rest.join(',')}`;
+      const k = rest.join(',');
       const gr = groups.get(k);
-      if (gr) gr.moves.add(m);
-      else groups.set(k, { rest, role: ri, moves: new Set([m]) });
+      if (gr) gr.moves.add(does[0]! >> 1);
+      else groups.set(k, { rest, moves: new Set([does[0]! >> 1]) });
     }
-    for (const { rest, role, moves } of groups.values()) {
-      const all = gp.moves[role]!;
+    for (const { rest, moves } of groups.values()) {
       if (moves.size === 1) {
-        addBody(or, [...rest, inputNode[role]!.get([...moves][0]!)! * 2]);
+        addBody(or, [...rest, [...moves][0]! * 2]);
         continue;
       }
-      if (moves.size === all.length) {
-        addBody(or, rest); // some move of the role is always made
+      const rs = new Set([...moves].map((n) => doesOf.get(n)![0]));
+      const others: number[] = [];
+      for (const r of rs) for (const n of inputNode[r]!.values()) if (!moves.has(n)) others.push(n);
+      if (others.length === 0) {
+        addBody(or, rest); // every role of the group always plays one of these
         continue;
       }
-      const x = newNode(1);
-      if (moves.size * 2 > all.length) {
-        for (const m of all) if (!moves.has(m)) inputs[x]!.push(inputNode[role]!.get(m)! * 2);
-        addBody(or, [...rest, x * 2 + 1]);
-      } else {
-        for (const m of moves) inputs[x]!.push(inputNode[role]!.get(m)! * 2);
-        addBody(or, [...rest, x * 2]);
-      }
+      // (the same move set recurs for every head about one cell: one node serves them all)
+      if (moves.size <= others.length) addBody(or, [...rest, moveSet(1, [...moves]) * 2]);
+      else addBody(or, [...rest, moveSet(rs.size, others) * 2 + 1]);
     }
   }
-  void roleIdx;
   const constNode = () => newNode(0);
   const staticAtom = (rel: string, t: number[]) => gp.tables.get(rel)?.has(t) ?? false;
   const nodeFor = (rel: string, t: number[]): number => {
@@ -688,6 +699,21 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     const b = fluentIndex.get(f)!;
     init[b >> 5]! |= 1 << (b & 31);
   }
+  const inputOf = inputNode.map((mp) => {
+    const a = new Int32Array(T.fn.length).fill(-1);
+    for (const [m, n] of mp) a[m] = n;
+    return a;
+  });
+  const diffIdx = new Int32Array(nNodes);
+  const diff0 = new Uint32Array(words);
+  baseNode.forEach((n, i) => {
+    diffIdx[n] = i + 1;
+    const x = nextNode[i]!;
+    if (x >= 0) {
+      diffIdx[x] = i + 1;
+      if (value0[x]) diff0[i >> 5]! |= 1 << (i & 31);
+    }
+  });
   return {
     terms: T,
     roleNames: g.roles,
@@ -705,6 +731,9 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     moveIds,
     legalNode,
     inputNode,
+    inputOf,
+    diffIdx,
+    diff0,
     legalEntry,
     legalRole,
     gate,
@@ -753,6 +782,9 @@ export class GroundMachine implements GameMachine<GState, number> {
   private readonly need: Int32Array;
   private readonly legalEntry: Int32Array;
   private readonly legalRole: Int32Array;
+  private readonly diffIdx: Int32Array;
+  /** fluents whose next value differs from their current one */
+  private readonly diff: Uint32Array;
   /** the fluents currently set in the net, and the state object they came from */
   private readonly cur: Uint32Array;
   private curRef: GState | null = null;
@@ -772,6 +804,8 @@ export class GroundMachine implements GameMachine<GState, number> {
     this.need = net.need;
     this.legalEntry = net.legalEntry;
     this.legalRole = net.legalRole;
+    this.diffIdx = net.diffIdx;
+    this.diff = net.diff0.slice();
     this.cur = new Uint32Array(net.words);
     this.scratch = new Uint32Array(net.words);
     const words = (m: Int32Array) => new Uint32Array(Math.max(1, Math.ceil(m.length / 32)));
@@ -797,6 +831,8 @@ export class GroundMachine implements GameMachine<GState, number> {
   private set(n: number, v: number): void {
     const value = this.value;
     value[n] = v;
+    const di = this.diffIdx[n]!;
+    if (di) this.diff[(di - 1) >> 5]! ^= 1 << ((di - 1) & 31);
     const le = this.legalEntry[n]!;
     if (le) {
       const r = this.legalRole[n]!;
@@ -853,21 +889,17 @@ export class GroundMachine implements GameMachine<GState, number> {
     const net = this.net;
     const n = net.roles.length;
     for (let r = 0; r < n; r++) {
-      const node = net.inputNode[r]!.get(joint[r]!);
-      if (node === undefined)
+      const node = net.inputOf[r]![joint[r]!] ?? -1;
+      if (node < 0)
         throw new IllegalMoveError(
           `'${net.terms.text(joint[r]!)}' is never a legal move of ${net.roleNames[r]} in this game`,
         );
       this.pick[r] = node;
       this.set(node, 1);
     }
-    dst.fill(0);
-    const nx = net.nextNode;
-    const value = this.value;
-    for (let i = 0; i < nx.length; i++) {
-      const nn = nx[i]!;
-      if (nn >= 0 && value[nn]) dst[i >> 5]! |= 1 << (i & 31);
-    }
+    const cur = this.cur;
+    const diff = this.diff;
+    for (let w = 0; w < dst.length; w++) dst[w] = cur[w]! ^ diff[w]!;
     for (let r = 0; r < n; r++) this.set(this.pick[r]!, 0);
   }
 
