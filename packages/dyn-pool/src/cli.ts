@@ -2,10 +2,21 @@
 // ACL 2023, arXiv 2211.09761) on any UTF-8 text file.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { manualSeed } from '@tessera/tensor-core';
+import { getBackend, manualSeed, setBackend } from '@tessera/tensor-core';
 import { Command, InvalidArgumentError } from 'commander';
 import { BOUNDARY_SOURCES, type BoundarySource, HourglassLM } from './model.js';
-import { evaluate, generate, loadTrained, prepareCorpus, train } from './train.js';
+import {
+  type Corpus,
+  type EvalOptions,
+  evaluate,
+  evaluateAsync,
+  type GenerateOptions,
+  generate,
+  generateAsync,
+  loadTrainedAsync,
+  prepareCorpus,
+  train,
+} from './train.js';
 import { decodeUtf8, TextInputError } from './vocab.js';
 
 const int =
@@ -32,6 +43,20 @@ const source = (v: string): BoundarySource => {
     throw new InvalidArgumentError(`boundary must be one of ${BOUNDARY_SOURCES.join(', ')}; got '${v}'`);
   return v as BoundarySource;
 };
+
+const BACKENDS = ['cpu', 'webgpu'] as const;
+const backendOption = (v: string): (typeof BACKENDS)[number] => {
+  if (!(BACKENDS as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`backend must be one of ${BACKENDS.join(', ')}; got '${v}'`);
+  return v as (typeof BACKENDS)[number];
+};
+const BACKEND_HELP = "tensor-core backend: 'cpu' (default) or 'webgpu'";
+
+// The CPU keeps the synchronous paths; other backends read back with await (same results).
+const evaluateOn = (model: HourglassLM, corpus: Pick<Corpus, 'valid'>, o: EvalOptions) =>
+  getBackend() === 'cpu' ? Promise.resolve(evaluate(model, corpus, o)) : evaluateAsync(model, corpus, o);
+const generateOn = (model: HourglassLM, prompt: Int32Array, o: GenerateOptions) =>
+  getBackend() === 'cpu' ? Promise.resolve(generate(model, prompt, o)) : generateAsync(model, prompt, o);
 
 async function readText(path: string): Promise<string> {
   if (!existsSync(path)) throw new TextInputError(`${path}: no such file`);
@@ -64,7 +89,7 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
     .option('--warmup <n>', 'linear warm-up steps', int('warmup', 0))
     .option('--clip <x>', 'gradient-norm clip', num('clip'), 0.25)
     .option('--dropout <x>', 'dropout', num('dropout'), 0)
-    .option('--ln <where>', "LayerNorm placement: 'pre' (default) or 'post' (the paper)", (v: string) => {
+    .option('--ln <where>', "LayerNorm placement: 'post' (the paper; default) or 'pre'", (v: string) => {
       if (v !== 'pre' && v !== 'post') throw new InvalidArgumentError(`ln must be 'pre' or 'post'; got '${v}'`);
       return v;
     })
@@ -84,17 +109,19 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
     .option('--resume', 'continue the run saved in --checkpoint (a larger --steps stretches its schedule)')
     .option('--stop-at <step>', 'save and stop at this step (to train in pieces; --resume continues)', int('stop-at'))
     .option('--seed <n>', 'random seed', int('seed', 0), 0)
+    .option('--backend <name>', BACKEND_HELP, backendOption, 'cpu')
     .option('--no-progress', 'no progress line')
     .option('--json', 'print the final statistics as JSON')
     .action(async (file: string, o) => {
       const text = await readText(file);
       const validText = o.valid ? await readText(o.valid) : undefined;
+      await setBackend(o.backend);
       manualSeed(o.seed);
       let model: HourglassLM;
       let resume: Parameters<typeof train>[3];
       let corpus: ReturnType<typeof prepareCorpus>;
       if (o.resume && existsSync(o.checkpoint)) {
-        const t = loadTrained(new Uint8Array(await readFile(o.checkpoint)), { steps: o.steps });
+        const t = await loadTrainedAsync(new Uint8Array(await readFile(o.checkpoint)), { steps: o.steps });
         model = t.model;
         resume = { step: t.step, opt: t.opt, sched: t.sched };
         corpus = prepareCorpus(text, {
@@ -163,7 +190,7 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
         },
         resume,
       );
-      const ev = evaluate(model, corpus, { seqLen: o.seqLen, maxTokens: o.evalTokens, stride: o.evalStride });
+      const ev = await evaluateOn(model, corpus, { seqLen: o.seqLen, maxTokens: o.evalTokens, stride: o.evalStride });
       const summary = {
         boundary: model.config.boundary,
         steps: stats.step,
@@ -196,9 +223,11 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
     .option('--strict', 'characters outside the vocabulary are an error (default: the unknown symbol)')
     .option('--max-tokens <n>', 'score at most this many characters', int('max-tokens'))
     .option('--stride <n>', 'windows every n characters, scoring their last n (paper: 512 of 2048)', int('stride'))
+    .option('--backend <name>', BACKEND_HELP, backendOption, 'cpu')
     .option('--json', 'print JSON')
     .action(async (ckpt: string, file: string, o) => {
-      const t = loadTrained(new Uint8Array(await readFile(ckpt)));
+      await setBackend(o.backend);
+      const t = await loadTrainedAsync(new Uint8Array(await readFile(ckpt)));
       const text = await readText(file);
       if (o.strict) t.vocab.encode(text, { onUnknown: 'error' });
       const corpus = prepareCorpus(text, {
@@ -208,7 +237,7 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
         tokenizer: t.tokenizer,
       });
       const rss0 = process.memoryUsage().rss;
-      const ev = evaluate(t.model, corpus, {
+      const ev = await evaluateOn(t.model, corpus, {
         seqLen: t.config.model.maxSeqLen,
         maxTokens: o.maxTokens,
         stride: o.stride,
@@ -233,12 +262,14 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
     .option('-t, --temperature <x>', 'sampling temperature (0 = greedy)', num('temperature'), 0.8)
     .option('-k, --top-k <n>', 'sample from the k most likely characters', int('top-k'))
     .option('--seed <n>', 'random seed', int('seed', 0), 0)
+    .option('--backend <name>', BACKEND_HELP, backendOption, 'cpu')
     .action(async (ckpt: string, o) => {
-      const t = loadTrained(new Uint8Array(await readFile(ckpt)));
+      await setBackend(o.backend);
+      const t = await loadTrainedAsync(new Uint8Array(await readFile(ckpt)));
       manualSeed(o.seed);
       const { ids, unknown } = t.vocab.encode(o.prompt);
       if (unknown) out(`note: ${unknown} prompt characters are outside the vocabulary (read as the unknown symbol)`);
-      const gen = generate(t.model, ids, { maxNewTokens: o.length, temperature: o.temperature, topK: o.topK });
+      const gen = await generateOn(t.model, ids, { maxNewTokens: o.length, temperature: o.temperature, topK: o.topK });
       out(t.vocab.decode(gen));
     });
   return program;

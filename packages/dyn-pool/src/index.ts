@@ -20,17 +20,24 @@ export {
 export { downsample, fixedBoundaries, numSegments, numSegmentsAsync, upsample } from './pooling.js';
 export {
   type Corpus,
+  type EvalOptions,
   type EvalResult,
   evaluate,
+  evaluateAsync,
+  type GenerateOptions,
   generate,
+  generateAsync,
   loadTrained,
+  loadTrainedAsync,
   makeOptimizer,
+  pickToken,
   prepareCorpus,
   readCheckpointConfig,
   type SavedConfig,
   type TrainOptions,
   type TrainStats,
   train,
+  writeCheckpoint,
 } from './train.js';
 export { type UnigramPiece, UnigramTokenizer, type UnigramTrainOptions, WORD_PREFIX } from './unigram.js';
 export { CharVocab, decodeUtf8, firstInvalidUtf8, TextInputError, UNK } from './vocab.js';

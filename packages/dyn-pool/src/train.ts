@@ -2,17 +2,21 @@
 // following the paper's recipe at small scale: Adam, linear warm-up then cosine, gradient clipping, random
 // windows of the character stream, total loss = LM cross-entropy + boundary loss (weight 1).
 import {
+  type Checkpoint,
   checkpointFromBytes,
   F,
   getBackend,
+  getRngState,
+  gumbel,
   io,
   memory,
-  multinomial,
   noGrad,
   optim,
   Progress,
   randint,
   saveCheckpoint,
+  setBackend,
+  setRngState,
   type Tensor,
   tensor,
   tidy,
@@ -242,7 +246,10 @@ export async function train(
     const entry: TrainStats['history'][number] = { step, bpc };
     if (o.evalEvery && step % o.evalEvery === 0) {
       const c0 = process.cpuUsage();
-      entry.validBpc = evaluate(model, corpus, { seqLen: o.seqLen, maxTokens: o.evalTokens }).bpc;
+      const eo = { seqLen: o.seqLen, maxTokens: o.evalTokens };
+      entry.validBpc = (
+        getBackend() === 'cpu' ? evaluate(model, corpus, eo) : await evaluateAsync(model, corpus, eo)
+      ).bpc;
       model.train();
       const c1 = process.cpuUsage(c0);
       evalCpu += (c1.user + c1.system) / 1e6;
@@ -250,7 +257,7 @@ export async function train(
     }
     history.push(entry);
     if (o.checkpoint && ((o.checkpointEvery && step % o.checkpointEvery === 0) || step === last))
-      await saveCheckpoint(o.checkpoint, {
+      await writeCheckpoint(o.checkpoint, {
         model,
         optimizer: opt,
         step,
@@ -274,6 +281,30 @@ export async function train(
   };
 }
 
+/**
+ * Writes a training checkpoint atomically (tensor-core's `saveCheckpoint`). Its serialiser reads tensors
+ * synchronously, so the state of a model on another backend (WebGPU) is first copied to the CPU with
+ * `await t.to('cpu')`; the bytes are the same either way.
+ */
+export async function writeCheckpoint(path: string, ck: Checkpoint): Promise<void> {
+  if (ck.model.parameters().every((p) => p.backend === 'cpu')) return saveCheckpoint(path, ck);
+  const toCpu = async (m: Map<string, Tensor>) =>
+    new Map(await Promise.all([...m].map(async ([k, t]) => [k, await t.to('cpu')] as const)));
+  const m = await toCpu(ck.model.stateDict());
+  const optState = ck.optimizer?.stateDict();
+  const t = optState ? await toCpu(optState.tensors) : new Map<string, Tensor>();
+  try {
+    // Stand-ins that hand the serialiser the CPU copies.
+    const model = { stateDict: () => m } as unknown as Checkpoint['model'];
+    const optimizer = optState
+      ? ({ stateDict: () => ({ tensors: t, meta: optState.meta }) } as unknown as Checkpoint['optimizer'])
+      : undefined;
+    await saveCheckpoint(path, { ...ck, model, optimizer });
+  } finally {
+    for (const x of [...m.values(), ...t.values()]) x.dispose();
+  }
+}
+
 export interface EvalResult {
   bpc: number;
   tokens: number;
@@ -286,70 +317,151 @@ export interface EvalResult {
  * Bits per character on the validation split. Windows of seqLen + 1 characters start every `stride` characters
  * (default seqLen: consecutive windows); the first window scores all its positions, later ones only their last
  * `stride`, so each character is scored once, with at least seqLen − stride characters of context — the paper
- * evaluates with 2048-character windows and stride 512.
+ * evaluates with 2048-character windows and stride 512. Synchronous reads (CPU); `evaluateAsync` runs on every
+ * backend.
  */
-export function evaluate(
+export function evaluate(model: HourglassLM, corpus: Pick<Corpus, 'valid'>, o: EvalOptions): EvalResult {
+  const ev = new Evaluation(model, corpus, o);
+  noGrad(() => {
+    for (const batch of ev.batches()) {
+      tidy(() => {
+        const out = model.forward(batch.ids);
+        ev.add(batch, ev.score(batch, out).dataSync(), out.boundaries?.dataSync() ?? null);
+        HourglassLM.disposeOutput(out);
+      });
+      batch.ids.dispose();
+      batch.targets.dispose();
+    }
+  });
+  return ev.result();
+}
+
+/** `evaluate` for every backend (WebGPU included): the same windows and sums, read back with `await`. */
+export async function evaluateAsync(
   model: HourglassLM,
   corpus: Pick<Corpus, 'valid'>,
-  o: { seqLen: number; maxTokens?: number; batchSize?: number; stride?: number },
-): EvalResult {
-  const T = o.seqLen;
-  const stride = o.stride ?? T;
-  if (!Number.isInteger(stride) || stride < 1 || stride > T)
-    throw new ValueError(`evaluate: stride must be an integer in [1, ${T}]; got ${stride}`);
-  const data = corpus.valid;
-  if (data.length < T + 1)
-    throw new ValueError(`evaluate: the validation text has ${data.length} characters; ${T + 1} are needed`);
-  const limit = Math.min(data.length - 1, o.maxTokens ?? Number.POSITIVE_INFINITY);
-  const starts: number[] = [];
-  for (let s = 0; s + T + 1 <= data.length && (s === 0 || s + T - stride < limit); s += stride) starts.push(s);
-  const V = model.config.vocabSize;
-  const B = o.batchSize ?? 8;
-  model.eval();
-  let nats = 0;
-  let tokens = 0;
-  let boundaries = 0;
-  let pooled = 0;
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  noGrad(() => {
-    for (let w0 = 0; w0 < starts.length; w0 += B) {
-      const nb = Math.min(B, starts.length - w0);
+  o: EvalOptions,
+): Promise<EvalResult> {
+  const ev = new Evaluation(model, corpus, o);
+  for (const batch of ev.batches()) {
+    try {
+      const out = await noGrad(() => model.forwardAsync(batch.ids));
+      try {
+        const ce = noGrad(() => tidy(() => ev.score(batch, out)));
+        try {
+          ev.add(batch, await ce.data(), out.boundaries ? await out.boundaries.data() : null);
+        } finally {
+          ce.dispose();
+        }
+      } finally {
+        HourglassLM.disposeOutput(out);
+      }
+    } finally {
+      batch.ids.dispose();
+      batch.targets.dispose();
+    }
+  }
+  return ev.result();
+}
+
+export interface EvalOptions {
+  seqLen: number;
+  maxTokens?: number;
+  batchSize?: number;
+  stride?: number;
+}
+
+interface EvalBatch {
+  /** Index of the first window of the batch, and the number of windows in it. */
+  w0: number;
+  nb: number;
+  ids: Tensor;
+  targets: Tensor;
+}
+
+/** Windows, batches and running sums of an evaluation; the backends differ only in how they read back. */
+class Evaluation {
+  private readonly T: number;
+  private readonly stride: number;
+  private readonly starts: number[] = [];
+  private nats = 0;
+  private tokens = 0;
+  private boundaries = 0;
+  private pooled = 0;
+  private readonly t0 = performance.now();
+  private readonly cpu0 = process.cpuUsage();
+
+  constructor(
+    private readonly model: HourglassLM,
+    private readonly corpus: Pick<Corpus, 'valid'>,
+    private readonly o: EvalOptions,
+  ) {
+    const T = o.seqLen;
+    const stride = o.stride ?? T;
+    if (!Number.isInteger(stride) || stride < 1 || stride > T)
+      throw new ValueError(`evaluate: stride must be an integer in [1, ${T}]; got ${stride}`);
+    const data = corpus.valid;
+    if (data.length < T + 1)
+      throw new ValueError(`evaluate: the validation text has ${data.length} characters; ${T + 1} are needed`);
+    const limit = Math.min(data.length - 1, o.maxTokens ?? Number.POSITIVE_INFINITY);
+    for (let s = 0; s + T + 1 <= data.length && (s === 0 || s + T - stride < limit); s += stride) this.starts.push(s);
+    this.T = T;
+    this.stride = stride;
+    model.eval();
+  }
+
+  *batches(): Generator<EvalBatch> {
+    const { T } = this;
+    const B = this.o.batchSize ?? 8;
+    const data = this.corpus.valid;
+    for (let w0 = 0; w0 < this.starts.length; w0 += B) {
+      const nb = Math.min(B, this.starts.length - w0);
       const ids = new Int32Array(nb * T);
       const tgt = new Int32Array(nb * T);
       for (let r = 0; r < nb; r++) {
-        const at = starts[w0 + r]!;
+        const at = this.starts[w0 + r]!;
         ids.set(data.subarray(at, at + T), r * T);
         tgt.set(data.subarray(at + 1, at + T + 1), r * T);
       }
-      tidy(() => {
-        const out = model.forward(tensor(ids, { shape: [nb, T], dtype: 'int32' }));
-        const ce = F.crossEntropy(out.logits.reshape([nb * T, V]), tensor(tgt, { shape: [nb * T], dtype: 'int32' }), {
-          reduction: 'none',
-        }).dataSync();
-        const b = out.boundaries?.dataSync();
-        for (let r = 0; r < nb; r++) {
-          const first = w0 + r === 0 ? 0 : T - stride;
-          for (let t = first; t < T; t++) {
-            nats += ce[r * T + t]!;
-            tokens++;
-          }
-          for (let t = 0; t < T; t++) boundaries += b ? b[r * T + t]! : 1;
-          pooled += T;
-        }
-        HourglassLM.disposeOutput(out);
-      });
+      yield {
+        w0,
+        nb,
+        ids: tensor(ids, { shape: [nb, T], dtype: 'int32' }),
+        targets: tensor(tgt, { shape: [nb * T], dtype: 'int32' }),
+      };
     }
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(cpu0);
-  return {
-    bpc: nats / tokens / Math.LN2,
-    tokens,
-    shorteningFactor: boundaries > 0 ? pooled / boundaries : Number.POSITIVE_INFINITY,
-    tokensPerSecond: pooled / seconds,
-    tokensPerCpuSecond: pooled / ((c.user + c.system) / 1e6),
-  };
+  }
+
+  /** Per-position cross-entropy (nats) [nb · T] of a forward output. */
+  score(batch: EvalBatch, out: HourglassOutput): Tensor {
+    const V = this.model.config.vocabSize;
+    return F.crossEntropy(out.logits.reshape([batch.nb * this.T, V]), batch.targets, { reduction: 'none' });
+  }
+
+  add(batch: EvalBatch, ce: ArrayLike<number>, b: ArrayLike<number> | null): void {
+    const { T, stride } = this;
+    for (let r = 0; r < batch.nb; r++) {
+      const first = batch.w0 + r === 0 ? 0 : T - stride;
+      for (let t = first; t < T; t++) {
+        this.nats += ce[r * T + t]!;
+        this.tokens++;
+      }
+      for (let t = 0; t < T; t++) this.boundaries += b ? b[r * T + t]! : 1;
+      this.pooled += T;
+    }
+  }
+
+  result(): EvalResult {
+    const seconds = (performance.now() - this.t0) / 1000;
+    const c = process.cpuUsage(this.cpu0);
+    return {
+      bpc: this.nats / this.tokens / Math.LN2,
+      tokens: this.tokens,
+      shorteningFactor: this.boundaries > 0 ? this.pooled / this.boundaries : Number.POSITIVE_INFINITY,
+      tokensPerSecond: this.pooled / seconds,
+      tokensPerCpuSecond: this.pooled / ((c.user + c.system) / 1e6),
+    };
+  }
 }
 
 /** Reads a checkpoint's config without loading its tensors. */
@@ -379,6 +491,8 @@ export function loadTrained(
   sched: optim.LRScheduler;
 } {
   const config = readCheckpointConfig(bytes);
+  // Checkpoints written while pre-LN was the default carry no `ln`; the model now records it.
+  config.model.ln ??= 'pre';
   if (opts.steps !== undefined && opts.steps > config.train.steps) config.train.steps = opts.steps;
   const model = new HourglassLM(config.model);
   const { opt, sched } = makeOptimizer(model, config.train);
@@ -396,35 +510,138 @@ export function loadTrained(
 }
 
 /**
+ * `loadTrained` onto the active backend, whichever it is: tensor-core's checkpoint reader checks its CRC with
+ * synchronous reads, so on another backend (WebGPU) the checkpoint is read on the CPU and its state moved
+ * with `await t.to(backend)`. The RNG ends in the checkpoint's state, as with `loadTrained`.
+ */
+export async function loadTrainedAsync(
+  bytes: Uint8Array,
+  opts: { steps?: number } = {},
+): Promise<ReturnType<typeof loadTrained>> {
+  const backend = getBackend();
+  if (backend === 'cpu') return loadTrained(bytes, opts);
+  await setBackend('cpu');
+  let cpu: ReturnType<typeof loadTrained>;
+  try {
+    cpu = loadTrained(bytes, opts);
+  } finally {
+    await setBackend(backend);
+  }
+  const rng = getRngState(); // building the model below draws initial weights; the checkpoint's RNG wins
+  const model = new HourglassLM(cpu.config.model);
+  const { opt, sched } = makeOptimizer(model, cpu.config.train);
+  setRngState(rng);
+  const move = async (m: Map<string, Tensor>) =>
+    new Map(await Promise.all([...m].map(async ([k, t]) => [k, await t.to(backend)] as const)));
+  const weights = await move(cpu.model.stateDict());
+  const optState = cpu.opt.stateDict();
+  const moments = await move(optState.tensors);
+  try {
+    model.loadStateDict(weights);
+    opt.loadStateDict({ tensors: moments, meta: optState.meta });
+  } finally {
+    for (const x of [...weights.values(), ...moments.values()]) x.dispose();
+    for (const x of cpu.model.stateDict().values()) x.dispose();
+    for (const x of cpu.opt.stateDict().tensors.values()) x.dispose();
+  }
+  sched.setStep(cpu.sched.lastStep);
+  return { ...cpu, model, opt, sched };
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** Softmax temperature; 0 is greedy (argmax). Default 1. */
+  temperature?: number;
+  /** Sample from the k most likely characters only. */
+  topK?: number;
+}
+
+/**
  * Samples maxNewTokens characters after the prompt ids. The model re-reads its last maxSeqLen tokens each step
  * (pooling boundaries depend on the whole window), so prompts longer than that are cut from the left.
+ * Sampling is Gumbel-max on the host — argmax_c (l_c / τ + g_c) over the top-k logits, g standard Gumbel
+ * noise from tensor-core's seeded generator — so every backend draws the same characters for a seed.
+ * Synchronous reads (CPU); `generateAsync` runs on every backend.
  */
-export function generate(
-  model: HourglassLM,
-  prompt: Int32Array,
-  o: { maxNewTokens: number; temperature?: number; topK?: number },
-): Int32Array {
-  if (prompt.length === 0) throw new ValueError('generate: empty prompt');
-  const { temperature = 1, topK } = o;
-  const out = Array.from(prompt);
-  const L = model.config.maxSeqLen;
-  model.eval();
+export function generate(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): Int32Array {
+  const out = startGeneration(model, prompt, o);
+  const V = model.config.vocabSize;
+  const temperature = o.temperature ?? 1;
   noGrad(() => {
     for (let s = 0; s < o.maxNewTokens; s++) {
-      const ctx = out.slice(-L);
+      const ctx = out.slice(-model.config.maxSeqLen);
       const next = tidy(() => {
         const res = model.forward(tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' }));
-        const last = res.logits.select(1, ctx.length - 1); // [1, V]
-        if (temperature === 0) return last.argmax(-1).dataSync()[0]!;
-        let l = last.div(temperature);
-        if (topK !== undefined && topK < l.shape[1]!) {
-          const kth = l.topk(topK, -1).values.slice(1, topK - 1, topK);
-          l = l.where(l.ge(kth), Number.NEGATIVE_INFINITY);
-        }
-        return multinomial(l.softmax(-1), 1, { replacement: true }).dataSync()[0]!;
+        const logits = res.logits.select(1, ctx.length - 1).dataSync();
+        const noise = temperature === 0 ? null : gumbel([V]).dataSync();
+        return pickToken(logits, noise, temperature, o.topK);
       });
       out.push(next);
     }
   });
   return Int32Array.from(out);
+}
+
+/** `generate` for every backend (WebGPU included): the same draws, read back with `await`. */
+export async function generateAsync(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): Promise<Int32Array> {
+  const out = startGeneration(model, prompt, o);
+  const V = model.config.vocabSize;
+  const temperature = o.temperature ?? 1;
+  for (let s = 0; s < o.maxNewTokens; s++) {
+    const ctx = out.slice(-model.config.maxSeqLen);
+    const ids = tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' });
+    const res = await noGrad(() => model.forwardAsync(ids)).finally(() => ids.dispose());
+    const last = tidy(() => res.logits.select(1, ctx.length - 1).contiguous());
+    HourglassLM.disposeOutput(res);
+    const g = temperature === 0 ? null : gumbel([V]);
+    try {
+      out.push(pickToken(await last.data(), g ? await g.data() : null, temperature, o.topK));
+    } finally {
+      last.dispose();
+      g?.dispose();
+    }
+  }
+  return Int32Array.from(out);
+}
+
+function startGeneration(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): number[] {
+  if (prompt.length === 0) throw new ValueError('generate: empty prompt');
+  const { temperature = 1, topK } = o;
+  if (!(Number.isInteger(o.maxNewTokens) && o.maxNewTokens >= 0))
+    throw new ValueError(`generate: maxNewTokens must be a non-negative integer; got ${o.maxNewTokens}`);
+  if (!(Number.isFinite(temperature) && temperature >= 0))
+    throw new ValueError(`generate: temperature must be a finite number ≥ 0; got ${temperature}`);
+  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1))
+    throw new ValueError(`generate: topK must be an integer ≥ 1; got ${topK}`);
+  model.eval();
+  return Array.from(prompt);
+}
+
+/**
+ * The next token from the last position's logits: argmax when `noise` is null (temperature 0), otherwise
+ * Gumbel-max, argmax_c (l_c / τ + g_c), which draws c with probability softmax(l / τ)_c; with topK only
+ * logits ≥ the k-th largest take part (ties included).
+ */
+export function pickToken(
+  logits: ArrayLike<number>,
+  noise: ArrayLike<number> | null,
+  temperature: number,
+  topK?: number,
+): number {
+  const V = logits.length;
+  let kth = Number.NEGATIVE_INFINITY;
+  if (topK !== undefined && topK < V) kth = Array.from(logits).sort((a, b) => b - a)[topK - 1]!;
+  let best = -1;
+  let bestScore = Number.NEGATIVE_INFINITY;
+  for (let c = 0; c < V; c++) {
+    const l = logits[c]!;
+    if (!(l >= kth)) continue;
+    const score = noise ? l / temperature + noise[c]! : l;
+    if (best < 0 || score > bestScore) {
+      best = c;
+      bestScore = score;
+    }
+  }
+  if (best < 0) throw new ValueError('generate: the logits are not finite');
+  return best;
 }

@@ -1,15 +1,25 @@
 // HourglassLM on tensor-core's WebGPU backend: forwardAsync / lossAsync (which read the shortened length, the
 // entropy targets and the boundary count back with `await t.data()`) give the same loss as the synchronous CPU
-// path, for one forward and after one training step, for every boundary source; `train` runs on webgpu.
+// path, for one forward and after one training step, for every boundary source; `train` runs on webgpu;
+// evaluateAsync / generateAsync and the CLI's --backend webgpu give the CPU's BPC and characters.
 // Runs wherever an adapter exists (CI: Dawn on Mesa lavapipe); skipped with the reason elsewhere, never
 // under CI=true.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { manualSeed, memory, optim, SyncReadError, setBackend, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import { afterAll, describe, expect, test } from 'vitest';
+import { makeProgram } from '../src/cli.js';
 import {
   BOUNDARY_SOURCES,
   type BoundarySource,
+  evaluate,
+  evaluateAsync,
+  generate,
+  generateAsync,
   type HourglassConfig,
   HourglassLM,
+  loadTrained,
   prepareCorpus,
   train,
 } from '../src/index.js';
@@ -106,6 +116,39 @@ describe('HourglassLM async entry points on the CPU', () => {
   });
 });
 
+const TEXT = 'the cat sat on the mat and the dog ate the hat '.repeat(20);
+
+/** A small model of `source` with random weights, on the current backend, and its corpus. */
+function small(source: BoundarySource) {
+  manualSeed(5);
+  const corpus = prepareCorpus(TEXT, { source, validFraction: 0.2 });
+  const model = new HourglassLM({ ...config(source), vocabSize: corpus.vocab.size, spaceIds: corpus.vocab.spaceIds() });
+  return { corpus, model };
+}
+
+describe('evaluateAsync and generateAsync on the CPU', () => {
+  test('equal evaluate and generate exactly', async () => {
+    for (const source of ['whitespace', 'gumbel'] as const) {
+      const { corpus, model } = small(source);
+      manualSeed(3);
+      const want = evaluate(model, corpus, { seqLen: 16, stride: 8, batchSize: 3 });
+      manualSeed(3);
+      const got = await evaluateAsync(model, corpus, { seqLen: 16, stride: 8, batchSize: 3 });
+      expect(got.bpc, source).toBe(want.bpc);
+      expect(got.tokens, source).toBe(want.tokens);
+      expect(got.shorteningFactor, source).toBe(want.shorteningFactor);
+      const prompt = corpus.vocab.encode('the ').ids;
+      for (const o of [{ temperature: 0 }, { temperature: 0.8, topK: 4 }]) {
+        manualSeed(9);
+        const g1 = generate(model, prompt, { maxNewTokens: 12, ...o });
+        manualSeed(9);
+        const g2 = await generateAsync(model, prompt, { maxNewTokens: 12, ...o });
+        expect(Array.from(g2), `${source} ${JSON.stringify(o)}`).toEqual(Array.from(g1));
+      }
+    }
+  });
+});
+
 describe.skipIf(skip !== null)('HourglassLM on webgpu', () => {
   test('the synchronous forward refuses with a typed error (use forwardAsync)', async () => {
     await setBackend('webgpu');
@@ -173,4 +216,83 @@ describe.skipIf(skip !== null)('HourglassLM on webgpu', () => {
       expect(got.shorteningFactor).toBe(want.shorteningFactor);
       expect(Math.abs(got.trainBpc - want.trainBpc) / want.trainBpc).toBeLessThan(1e-4);
     });
+
+  test('evaluateAsync and generateAsync give the CPU BPC and characters', async () => {
+    for (const source of ['whitespace', 'entropy'] as const) {
+      await setBackend('cpu');
+      const cpu = small(source);
+      const want = evaluate(cpu.model, cpu.corpus, { seqLen: 16, stride: 8 });
+      const prompt = cpu.corpus.vocab.encode('the ').ids;
+      manualSeed(9);
+      const wantGen = generate(cpu.model, prompt, { maxNewTokens: 10, temperature: 0.8 });
+      await setBackend('webgpu');
+      const gpu = small(source);
+      const got = await evaluateAsync(gpu.model, gpu.corpus, { seqLen: 16, stride: 8 });
+      expect(got.tokens).toBe(want.tokens);
+      expect(got.shorteningFactor, source).toBe(want.shorteningFactor);
+      expect(Math.abs(got.bpc - want.bpc) / want.bpc, source).toBeLessThan(1e-5);
+      manualSeed(9);
+      const gotGen = await generateAsync(gpu.model, prompt, { maxNewTokens: 10, temperature: 0.8 });
+      expect(Array.from(gotGen), source).toEqual(Array.from(wantGen));
+    }
+  });
+
+  test('the CLI trains, checkpoints, evaluates and samples with --backend webgpu as on the CPU', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-gpu-'));
+    const file = join(dir, 'text.txt');
+    writeFileSync(file, TEXT);
+    const cli = async (args: string[]) => {
+      const lines: string[] = [];
+      await makeProgram((l) => lines.push(l), { exitOverride: true }).parseAsync(['node', 'dyn-pool', ...args]);
+      return lines;
+    };
+    const args = (ckpt: string) => [
+      'train',
+      file,
+      '-o',
+      ckpt,
+      '-b',
+      'whitespace',
+      '--d-model',
+      '16',
+      '--heads',
+      '2',
+      '--layers',
+      '1,1,1',
+      '--seq-len',
+      '16',
+      '--batch',
+      '2',
+      '--steps',
+      '3',
+      '--eval-tokens',
+      '64',
+      '--no-progress',
+      '--json',
+    ];
+    const c = join(dir, 'cpu.ckpt');
+    const g = join(dir, 'gpu.ckpt');
+    const cpu = JSON.parse((await cli(args(c))).at(-1)!);
+    const gpu = JSON.parse((await cli([...args(g), '--backend', 'webgpu'])).at(-1)!);
+    expect(Math.abs(gpu.validBpc - cpu.validBpc) / cpu.validBpc).toBeLessThan(1e-4);
+    await setBackend('cpu');
+    // the checkpoint written from webgpu holds the same weights (read back on the CPU)
+    const mc = loadTrained(readFileSync(c)).model.stateDict();
+    const mg = loadTrained(readFileSync(g)).model.stateDict();
+    for (const [k, t] of mc) {
+      const a = t.dataSync();
+      const b = mg.get(k)!.dataSync();
+      for (let i = 0; i < a.length; i++) expect(Math.abs(b[i]! - a[i]!), k).toBeLessThan(1e-4);
+    }
+    const ev = async (backend: string) =>
+      JSON.parse((await cli(['eval', g, file, '--json', '--backend', backend])).at(-1)!).bpc as number;
+    const evCpu = await ev('cpu');
+    expect(Math.abs((await ev('webgpu')) - evCpu) / evCpu).toBeLessThan(1e-5);
+    const gen = async (backend: string) =>
+      (await cli(['generate', g, '-p', 'the ', '-n', '12', '--backend', backend]))[0];
+    const genCpu = await gen('cpu');
+    expect(genCpu).toMatch(/^the /);
+    expect(await gen('webgpu')).toBe(genCpu);
+    await setBackend('cpu');
+  });
 });
