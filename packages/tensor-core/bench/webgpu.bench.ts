@@ -1,6 +1,8 @@
 // WebGPU kernel benchmarks on whatever adapter is present, named in every row: the matmul kernels side
-// by side (register-tiled without barriers, workgroup-memory vec4 tiles, GEMV, and the per-adapter
-// choice), the batched QKᵀ of attention, elementwise and reduction bandwidth, and whole training steps.
+// by side (register-tiled without barriers, workgroup-memory vec4 tiles, GEMV, split-K GEMV for decode
+// steps, f16 compute where the adapter has shader-f16, and the per-adapter choice), the batched QKᵀ of
+// attention, the bitonic sort, elementwise and reduction bandwidth, and whole training steps. Matmul rows
+// give GFLOP/s and, in the note, GB/s of their minimum traffic (operands read once, output written once).
 // Every answer is checked (float64 dot products at sampled points, or the CPU backend); times include
 // waiting for the GPU. On software adapters (lavapipe, SwiftShader) sizes stay small: they prove
 // correctness, not speed.
@@ -28,6 +30,7 @@ function sampled(
   B: number,
   m: number,
   n: number,
+  tol = 1e-3,
 ) {
   const want: number[] = [];
   const have: number[] = [];
@@ -38,7 +41,7 @@ function sampled(
     want.push(dot(b, i, j));
     have.push(got[(b * m + i) * n + j]!);
   }
-  return allClose(have, want, 1e-3, 1e-3);
+  return allClose(have, want, tol, tol);
 }
 
 async function time(fn: () => Tensor, reps: number) {
@@ -55,13 +58,21 @@ async function time(fn: () => Tensor, reps: number) {
   return { t, out: out! as Tensor };
 }
 
-async function benchMatmul(m: number, k: number, n: number, variant: MatmulVariant) {
+/**
+ * `a` [m, k] · `b` [k, n] with one kernel; `weightT`: b is the transposed view of a row-major [n, k]
+ * weight, as nn.Linear passes it (the decode-step GEMV's layout); `f16`: f16 compute on.
+ */
+async function benchMatmul(m: number, k: number, n: number, variant: MatmulVariant, weightT = false, f16 = false) {
   const a = randn([m, k]);
-  const b = randn([k, n]);
+  const w = weightT ? randn([n, k]) : null;
+  const b = w ? w.transpose(0, 1) : randn([k, n]);
   const A = await a.data();
-  const B = await b.data();
+  const B = await (await b.to('cpu')).contiguous().data();
   webgpu.setMatmulVariant(variant);
+  if (f16) webgpu.setF16Compute(true);
   const { t, out } = await time(() => a.matmul(b), m * n * k > 2 ** 27 ? 3 : 5);
+  const ran = webgpu.lastMatmul();
+  webgpu.setF16Compute(false);
   webgpu.setMatmulVariant('auto');
   const ok = sampled(
     await out.data(),
@@ -73,18 +84,47 @@ async function benchMatmul(m: number, k: number, n: number, variant: MatmulVaria
     1,
     m,
     n,
+    // f16 products: 2^-11 relative per term.
+    f16 ? 2e-2 : 1e-3,
   );
+  const gbs = (4 * (m * k + k * n + m * n)) / (t.medianMs * 1e6);
   record({
     package: 'tensor-core',
-    case: m === n && n === k ? `matmul ${n}²` : `matmul ${m}×${k}·${k}×${n}`,
-    impl: impl(variant),
+    case: `${m === n && n === k ? `matmul ${n}²` : `matmul ${m}×${k}·${k}×${n}`}${weightT ? ' (Wᵀ)' : ''}`,
+    impl: impl(`${variant === 'auto' ? `auto→${ran}` : ran}${f16 ? ' f16' : ''}`),
     unit: 'GFLOP/s',
     value: (2 * m * n * k) / (t.medianMs * 1e6),
     higherIsBetter: true,
     check: ok ? 'ok' : 'fail',
-    note,
+    note: `${gbs.toPrecision(3)} GB/s; ${note}`,
   });
-  for (const v of [a, b, out]) v.dispose();
+  for (const v of [a, b, out, ...(w ? [w] : [])]) v.dispose();
+}
+
+/** Bitonic sort of `rows` lines of `len` along the last dim: indices checked against the CPU's sort. */
+async function benchSort(rows: number, len: number) {
+  const x = randn([rows, len]);
+  const { t, out } = await time(() => x.sort(-1, true).indices, 3);
+  const got = await out.data();
+  const xc = await x.to('cpu');
+  await setBackend('cpu');
+  const cpuT = await timeitAsync(async () => xc.sort(-1, true).indices.dispose(), { reps: 3, warmup: 1, minMs: 100 });
+  const want = xc.sort(-1, true).indices;
+  const ok = allClose(got, await want.data(), 0, 0);
+  await setBackend('webgpu');
+  const n = rows * len;
+  record({
+    package: 'tensor-core',
+    case: `sort ${rows}×${len} descending`,
+    impl: impl('bitonic'),
+    // Read once, values and indices written once.
+    unit: 'GB/s',
+    value: (12 * n) / (t.medianMs * 1e6),
+    higherIsBetter: true,
+    check: ok ? 'ok' : 'fail',
+    note: `${(n / (t.medianMs * 1e3)).toPrecision(3)} M elements/s; cpu ${cpuT.medianMs.toFixed(1)} ms (${(cpuT.medianMs / t.medianMs).toFixed(2)}× cpu/gpu); ${note}`,
+  });
+  for (const v of [x, out, xc, want]) v.dispose();
 }
 
 async function benchAttention() {
@@ -193,9 +233,23 @@ for (const n of sizes)
     if (v === 'tiled' && soft && n > 128) continue; // barriers are slow on CPU "GPUs"; one size shows it
     await benchMatmul(n, n, n, v);
   }
-await benchMatmul(1, soft ? 256 : 4096, soft ? 256 : 4096, 'gemv');
-await benchMatmul(1, soft ? 256 : 4096, soft ? 256 : 4096, 'register');
+// Decode steps: one token (and 4) times a transposed weight; GEMV vs split-K GEMV vs the register kernel.
+const D = soft ? 1024 : 4096;
+for (const m of [1, 4])
+  for (const v of ['gemv', 'gemvSplitK', 'register', 'auto'] as const) await benchMatmul(m, D, D, v, true);
+await benchMatmul(1, D, D, 'gemv');
+await benchMatmul(1, D, D, 'gemvSplitK');
+if (adapter.f16)
+  for (const [m, n] of [
+    [soft ? 128 : 1024, soft ? 128 : 1024],
+    [1, D],
+  ] as const) {
+    await benchMatmul(m, n, n, 'auto', m === 1);
+    await benchMatmul(m, n, n, 'auto', m === 1, true);
+  }
 await benchAttention();
+await benchSort(soft ? 64 : 1024, 1000);
+await benchSort(1, soft ? 2 ** 16 : 2 ** 20);
 const N = soft ? 2 ** 20 : 2 ** 24;
 await benchBandwidth('add', N, (x, y) => x.add(y), 12 * N);
 await benchBandwidth('gelu', N, (x) => x.gelu(), 8 * N);

@@ -16,6 +16,7 @@ import {
 } from '@tessera/tensor-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { init, webgpu } from '../src/backends/webgpu/index.js';
+import { pickMatmul } from '../src/backends/webgpu/kernels.js';
 import { f16ToF32, f32ToF16 } from '../src/io/half.js';
 import { erf64 } from './conformance/ref64.js';
 import { probeWebgpu, randArr, rng } from './support.js';
@@ -239,6 +240,16 @@ describe.skipIf(skip !== null)('bitonic sort', () => {
 
 // ------------------------------------------------------------------ split-K GEMV
 
+test('the split-K GEMV is chosen for few rows and long K on GPUs, the barrier-free GEMV on software adapters', () => {
+  const at = (M: number, K: number, software: boolean) => pickMatmul({ M, K, software, aligned: true, v4: true });
+  expect(at(1, 4096, false)).toBe('gemvSplitK');
+  expect(at(4, 256, false)).toBe('gemvSplitK');
+  expect(at(4, 255, false)).toBe('gemv');
+  expect(at(5, 4096, false)).toBe('tiled');
+  expect(at(1, 4096, true)).toBe('gemv');
+  expect(at(64, 4096, true)).toBe('register4');
+});
+
 describe.skipIf(skip !== null)('split-K GEMV (decode-step shapes)', () => {
   const shapes: [string, number, number, number, boolean][] = [
     // name, M, K, N, B given as the transpose of a row-major [N, K] weight (as nn.Linear passes it)
@@ -265,11 +276,15 @@ describe.skipIf(skip !== null)('split-K GEMV (decode-step shapes)', () => {
       try {
         await setBackend('webgpu');
         const n0 = webgpu.memory().dispatches;
+        const aligned = K % 4 === 0 && N % 4 === 0;
         const gpu = await run('webgpu');
         expect(webgpu.memory().dispatches - n0).toBe(1); // bias and relu in the GEMV's store
         // float32 sums of K terms in another order: √K·ε relative to the row's magnitude.
         expect(maxRelDiff(gpu, cpu)).toBeLessThan(2e-5 * Math.sqrt(K / 64));
-        if (variant === 'auto') expect(webgpu.lastMatmul()).toBe(K >= 256 ? 'gemvSplitK' : 'gemv');
+        if (variant === 'auto')
+          expect(webgpu.lastMatmul()).toBe(
+            pickMatmul({ M, K, software: webgpu.adapter().software, aligned, v4: false }),
+          );
       } finally {
         webgpu.setMatmulVariant('auto');
       }

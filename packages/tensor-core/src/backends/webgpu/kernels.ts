@@ -622,7 +622,7 @@ function toWords(data: ArrayLike<number>, dtype: DType): Uint32Array | Float32Ar
 
 // ------------------------------------------------------------------ matmul
 
-type Variant = 'register' | 'register4' | 'tiled' | 'gemv' | 'gemvSplitK';
+export type Variant = 'register' | 'register4' | 'tiled' | 'gemv' | 'gemvSplitK';
 
 /** K from which a few-row product splits K over a workgroup (below it one thread per 4 outputs is enough). */
 const SPLIT_K_MIN = 256;
@@ -647,11 +647,20 @@ function chooseKernel(a: View, b: View, M: number, N: number, K: number): Varian
     case 'tiled':
       return aligned ? 'tiled' : 'register';
   }
-  // Decode steps (a row or few times a weight): split the long K over a workgroup.
-  if (M <= 4) return K >= SPLIT_K_MIN ? 'gemvSplitK' : 'gemv';
-  // Barriers cost more than they save on CPU "GPUs"; real GPUs get the workgroup-memory tiles.
-  if (!getContext().gpu.adapter.software && aligned && a.dtype === 'float32' && b.dtype === 'float32') return 'tiled';
-  return v4 ? 'register4' : 'register';
+  const float = a.dtype === 'float32' && b.dtype === 'float32';
+  return pickMatmul({ M, K, software: getContext().gpu.adapter.software, aligned: aligned && float, v4 });
+}
+
+/**
+ * The automatic choice, by adapter and shape. Barriers cost more than they save on CPU "GPUs" (measured
+ * on lavapipe: the split-K GEMV and the tiled kernel lose there), so software adapters get the
+ * barrier-free kernels; GPUs get the workgroup-memory tiles, and for decode steps (a few rows times a
+ * weight, long K) the split-K GEMV.
+ */
+export function pickMatmul(s: { M: number; K: number; software: boolean; aligned: boolean; v4: boolean }): Variant {
+  if (s.M <= 4) return !s.software && s.K >= SPLIT_K_MIN ? 'gemvSplitK' : 'gemv';
+  if (!s.software && s.aligned) return 'tiled';
+  return s.v4 ? 'register4' : 'register';
 }
 
 /** Row-major with every offset and stride a multiple of 4, as the vec4 kernel binds them. */
