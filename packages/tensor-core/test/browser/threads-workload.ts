@@ -39,19 +39,34 @@ export async function threadsWorkload(
   const w1 = T.randn([32, 32, 5]);
   const img = T.randn([2, 16, 32, 32]);
   const w2 = T.randn([16, 16, 3, 3]);
-  // Every op is above the pool's 4 MFLOP threshold (the convolutions through their im2col matmul).
-  const ops: Record<string, () => TC.Tensor> = {
-    matmul: () => a.matmul(b),
-    'batched q·qᵀ': () => q.matmul(q.transpose(-2, -1)),
-    conv1d: () => T.F.conv1d(x, w1, { padding: 'same' }),
-    conv2d: () => T.F.conv2d(img, w2, { padding: 1 }),
+  // Every op is above the pool's 4 MFLOP threshold; the convolution's gradients go through the pool too
+  // (input gradient: whole images per thread; weight gradient: rows, the images summed in order).
+  const values = (f: () => TC.Tensor) => () => T.tidy(() => Float32Array.from(f().dataSync()));
+  const ops: Record<string, () => Float32Array> = {
+    matmul: values(() => a.matmul(b)),
+    'batched q·qᵀ': values(() => q.matmul(q.transpose(-2, -1))),
+    conv1d: values(() => T.F.conv1d(x, w1, { padding: 'same' })),
+    conv2d: values(() => T.F.conv2d(img, w2, { padding: 1 })),
+    'conv2d gradients': () =>
+      T.tidy(() => {
+        const xx = T.tensor(img.dataSync()).reshape(img.shape).requiresGrad_();
+        const ww = T.tensor(w2.dataSync()).reshape(w2.shape).requiresGrad_();
+        const y = T.F.conv2d(xx, ww, { padding: 1 });
+        y.mul(y.detach().cos()).sum().backward();
+        const dx = xx.grad!.dataSync();
+        const dw = ww.grad!.dataSync();
+        const out = new Float32Array(dx.length + dw.length);
+        out.set(dx);
+        out.set(dw, dx.length);
+        return out;
+      }),
   };
   const jobs: Record<string, number> = {};
   const runAll = () => {
     const out: Record<string, Float32Array> = {};
     for (const [name, f] of Object.entries(ops)) {
       const j0 = P.cpuPoolJobs();
-      out[name] = T.tidy(() => Float32Array.from(f().dataSync()));
+      out[name] = f();
       jobs[name] = P.cpuPoolJobs() - j0;
     }
     return out;
