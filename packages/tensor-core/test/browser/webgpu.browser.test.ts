@@ -102,11 +102,13 @@ test.skipIf(skip !== null)(
       const done = (await page.evaluate(() => (window as { done?: unknown }).done)) as {
         results?: Results;
         table?: { ran: string[]; failures: string[] };
-        adapter?: { name: string; software: boolean };
+        adapter?: { name: string; software: boolean; f16: boolean };
         error?: string;
       };
       expect(done.error, 'the page threw').toBeUndefined();
-      console.info(`browser adapter: ${done.adapter!.name}${done.adapter!.software ? ' (software)' : ''}`);
+      console.info(
+        `browser adapter: ${done.adapter!.name}${done.adapter!.software ? ' (software)' : ''}, shader-f16: ${done.adapter!.f16 ? 'yes' : 'no'}`,
+      );
       expect(done.table!.ran.length).toBeGreaterThanOrEqual(Math.floor(cases.length / EVERY));
       expect(done.table!.failures).toEqual([]);
       const got = done.results!;

@@ -23,6 +23,22 @@ export async function workload(T: typeof TC, backend: 'cpu' | 'webgpu'): Promise
   await put('amax', a.amax(1));
   await put('cumsum', a.cumsum(1));
   await put('sort', a.sort(-1).values);
+  // A line longer than the bitonic sort's workgroup tile (global merge steps), with ties; argsort, topk.
+  const long = T.randint(0, 50, [2, 2500]).float();
+  const sorted = long.sort(-1, true);
+  await put('sort long values', sorted.values);
+  await put('sort long indices', sorted.indices);
+  await put('argsort', T.argsort(a, 0));
+  await put('topk', a.topk(3, 1).indices);
+  // A decode-step product: one row times a transposed weight with a long, odd K; bias and SiLU fused.
+  const wd = T.randn([7, 301]);
+  await put(
+    'gemv',
+    T.randn([1, 301])
+      .matmul(wd.transpose(0, 1))
+      .add(T.randn([7]))
+      .silu(),
+  );
   await put('argmax', a.argmax(1));
   await put('where', a.where(a.gt(0).logicalNot(), a.mul(-2)));
   await put('conv1d', T.F.conv1d(T.randn([2, 3, 10]), T.randn([4, 3, 3]), { padding: 1 }));
@@ -32,6 +48,17 @@ export async function workload(T: typeof TC, backend: 'cpu' | 'webgpu'): Promise
   const w = T.randn([8, 3], { requiresGrad: true });
   T.F.crossEntropy(a.matmul(w).tanh(), y).backward();
   await put('gradient', w.grad!);
+  // Linear + activation while autograd records (one matmul dispatch storing the pre-activation too).
+  const lw = T.randn([8, 4], { requiresGrad: true });
+  const lb = T.randn([4], { requiresGrad: true });
+  a.matmul(lw)
+    .add(lb)
+    .silu()
+    .mul(T.randn([5, 4]))
+    .sum()
+    .backward();
+  await put('linear silu grad w', lw.grad!);
+  await put('linear silu grad b', lb.grad!);
 
   // One full training step: forward, backward, AdamW update.
   const model = new T.nn.Sequential(new T.nn.Linear(8, 16), new T.nn.GELU(), new T.nn.Linear(16, 3));
