@@ -184,7 +184,43 @@ export interface FeatureOptions {
   effects?: boolean;
 }
 
-type Grid = Map<number, { c: string; owner: number }>;
+/** What a fluent says about the board: the cell's index in the grid, its content code and owner (-1: none). */
+interface CellNote {
+  i: number;
+  code: number;
+  owner: number;
+}
+
+/** The occupied cells of one state on a dense array over the board's box (reused between states). */
+export class Grid {
+  readonly w: number;
+  readonly h: number;
+  /** content code + 1 per cell; 0 = empty (or the blank mark) */
+  readonly content: Int32Array;
+  readonly owner: Int8Array;
+  readonly used: number[] = [];
+  constructor(readonly b: Board) {
+    this.w = b.maxX - b.minX + 1;
+    this.h = b.maxY - b.minY + 1;
+    this.content = new Int32Array(this.w * this.h);
+    this.owner = new Int8Array(this.w * this.h);
+  }
+  /** cell index of (x, y), or -1 off the board */
+  at(x: number, y: number): number {
+    const i = x - this.b.minX;
+    const j = y - this.b.minY;
+    return i >= 0 && j >= 0 && i < this.w && j < this.h ? i * this.h + j : -1;
+  }
+  clear(): void {
+    for (const i of this.used) this.content[i] = 0;
+    this.used.length = 0;
+  }
+  set(n: CellNote): void {
+    if (!this.content[n.i]) this.used.push(n.i);
+    this.content[n.i] = n.code + 1;
+    this.owner[n.i] = n.owner;
+  }
+}
 
 /**
  * Spatial move features → move weights exp(w·f): proximity to the last moves, distance to the edge, contact
@@ -197,7 +233,10 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
   readonly opts: Required<FeatureOptions>;
   private board: Board | null | undefined;
   private readonly moveCache = new Map<unknown, ReturnType<typeof moveCells>>();
-  private readonly fluentCache = new Map<string, { x: number; y: number; c: string; owner: number } | null>();
+  /** per fluent (id on the compiled reasoner, else text): its cell, or null for other fluents */
+  private readonly notes = new Map<number | string, CellNote | null>();
+  private readonly codes = new Map<string, number>();
+  private grids: Grid[] = [];
   private roleNames: string[] = [];
 
   constructor(
@@ -226,29 +265,70 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     return c;
   }
 
-  /** The occupied cells of a state: cell key x·1000+y → content and owning role. */
-  grid(m: GameMachine<S, M>, s: S): Grid {
+  private note(m: GameMachine<S, M>, key: number | string): CellNote | null {
+    let e = this.notes.get(key);
+    if (e !== undefined) return e;
     const b = this.board!;
-    const grid: Grid = new Map();
     const table = b.coord.size ? b.coord : undefined;
-    for (const t of m.fluents(s)) {
-      let e = this.fluentCache.get(t);
-      if (e === undefined) {
-        const p = parseFluent(t);
-        if (p.f === b.functor && p.args.length > Math.max(b.xArg, b.yArg)) {
-          const c = p.args.filter((_, i) => i !== b.xArg && i !== b.yArg).join(' ');
-          e = {
-            x: asCoord(p.args[b.xArg]!, table),
-            y: asCoord(p.args[b.yArg]!, table),
-            c,
-            owner: ownerOf(c, this.roleNames),
-          };
-        } else e = null;
-        this.fluentCache.set(t, e);
-      }
-      if (e && e.c !== b.blank) grid.set(e.x * 1000 + e.y, { c: e.c, owner: e.owner });
+    // keys: a compiled fluent id (≥ 0), -1 - a grounded fluent index, or the fluent's text
+    let text: string;
+    if (typeof key === 'string') text = key;
+    else if (key >= 0) text = (m as unknown as { termText(id: number): string }).termText(key);
+    else {
+      const net = (m as unknown as { net: { fluents: Int32Array; terms: { text(id: number): string } } }).net;
+      text = net.terms.text(net.fluents[-1 - key]!);
     }
-    return grid;
+    const p = parseFluent(text);
+    e = null;
+    if (p.f === b.functor && p.args.length > Math.max(b.xArg, b.yArg)) {
+      const c = p.args.filter((_, i) => i !== b.xArg && i !== b.yArg).join(' ');
+      const i = (this.grids[0] ??= new Grid(b)).at(asCoord(p.args[b.xArg]!, table), asCoord(p.args[b.yArg]!, table));
+      if (i >= 0 && c !== b.blank) {
+        let code = this.codes.get(c);
+        if (code === undefined) this.codes.set(c, (code = this.codes.size));
+        e = { i, code, owner: ownerOf(c, this.roleNames) };
+      }
+    }
+    this.notes.set(key, e);
+    return e;
+  }
+
+  /**
+   * The occupied cells of a state, in reusable grid `slot`. Building fluent texts (and sorting them) at every
+   * playout ply costs more than the playout itself, so the two fast reasoners are read by fluent number where
+   * their public shape allows it — the compiled one's `CState.ids` with `termText`, the grounded one's bitset
+   * over `net.fluents` — and any other reasoner through `fluents()`.
+   */
+  grid(m: GameMachine<S, M>, s: S, slot = 0): Grid {
+    const g = (this.grids[slot] ??= new Grid(this.board!));
+    g.clear();
+    const ids = (s as { ids?: unknown }).ids;
+    const net = (m as { net?: { fluents?: unknown; terms?: { text?: unknown } } }).net;
+    if (ids instanceof Int32Array && typeof (m as { termText?: unknown }).termText === 'function') {
+      for (let k = 0; k < ids.length; k++) {
+        const e = this.note(m, ids[k]!);
+        if (e) g.set(e);
+      }
+    } else if (
+      s instanceof Uint32Array &&
+      net?.fluents instanceof Int32Array &&
+      typeof net.terms?.text === 'function'
+    ) {
+      for (let wd = 0; wd < s.length; wd++) {
+        let bits = s[wd]!;
+        while (bits) {
+          const low = bits & -bits;
+          const e = this.note(m, -1 - (wd * 32 + 31 - Math.clz32(low)));
+          if (e) g.set(e);
+          bits ^= low;
+        }
+      }
+    } else
+      for (const t of m.fluents(s)) {
+        const e = this.note(m, t);
+        if (e) g.set(e);
+      }
+    return g;
   }
 
   /** The other roles' moves when each has exactly one (turn-taking games); undefined otherwise. */
@@ -285,7 +365,7 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     if (!b) return undefined;
     const w = this.weights_;
     const effects = !cheap && this.opts.effects;
-    const grid = effects || w[2] !== 0 || w[3] !== 0 || w[4] !== 0 ? this.grid(m, s) : undefined;
+    const grid = effects || w[2] !== 0 || w[3] !== 0 || w[4] !== 0 ? this.grid(m, s, 1) : undefined;
     const others = effects ? this.othersJoint(m, s, role) : undefined;
     const lastCells = (last ?? []).map((x) => this.cells(m, x)).filter((x) => x && !Number.isNaN(x.tx));
     return moves.map((mv) => {
@@ -297,9 +377,10 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
         f[5] = this.outcome(m, s2, role);
         // drop-style moves name a column only: the landing cell is the one the move fills with the role's piece
         if (!c || Number.isNaN(c.ty)) {
-          for (const [k, v] of this.grid(m, s2))
-            if (v.owner === role && grid.get(k)?.c !== v.c) {
-              c = { tx: Math.floor(k / 1000), ty: k - Math.floor(k / 1000) * 1000 };
+          const g2 = this.grid(m, s2, 2);
+          for (const k of g2.used)
+            if (g2.owner[k] === role && grid.content[k] !== g2.content[k]) {
+              c = { tx: b.minX + Math.floor(k / g2.h), ty: b.minY + (k % g2.h) };
               break;
             }
         }
@@ -320,15 +401,15 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
           for (let dy = -1; dy <= 1; dy++) {
             if (!dx && !dy) continue;
             if (c.sx === c.tx + dx && c.sy === c.ty + dy) continue;
-            const v = grid.get((c.tx + dx) * 1000 + c.ty + dy);
-            if (v === undefined) continue;
+            const k = grid.at(c.tx + dx, c.ty + dy);
+            if (k < 0 || !grid.content[k]) continue;
             contact++;
-            if (v.owner === role) friendly++;
+            if (grid.owner[k] === role) friendly++;
           }
         f[2] = contact / 8;
         f[3] = friendly / 8;
-        const at = grid.get(c.tx * 1000 + c.ty);
-        f[4] = at !== undefined && at.owner >= 0 && at.owner !== role ? 1 : 0;
+        const k = grid.at(c.tx, c.ty);
+        f[4] = k >= 0 && grid.content[k] && grid.owner[k] >= 0 && grid.owner[k] !== role ? 1 : 0;
       }
       return f;
     });
@@ -361,7 +442,60 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
           }
       }
     }
-    return this.weights(m, s, role, moves, last, true);
+    return this.cheapWeights(m, s, role, moves, last, b);
+  }
+
+  /** exp(w·f) over the features read off the move and the board, without per-move allocations (playouts). */
+  private cheapWeights(m: GameMachine<S, M>, s: S, role: number, moves: M[], last: M[] | null, b: Board): Float64Array {
+    const w = this.weights_;
+    const grid = w[2] !== 0 || w[3] !== 0 || w[4] !== 0 ? this.grid(m, s, 0) : undefined;
+    let lx0 = Number.NaN;
+    let ly0 = Number.NaN;
+    let lx1 = Number.NaN;
+    let ly1 = Number.NaN;
+    if (last)
+      for (const x of last) {
+        const l = this.cells(m, x);
+        if (!l || Number.isNaN(l.tx)) continue;
+        if (Number.isNaN(lx0)) [lx0, ly0] = [l.tx, l.ty];
+        else [lx1, ly1] = [l.tx, l.ty];
+      }
+    const out = new Float64Array(moves.length);
+    for (let i = 0; i < moves.length; i++) {
+      const c = this.cells(m, moves[i]!);
+      if (!c) {
+        out[i] = 1;
+        continue;
+      }
+      const oneD = Number.isNaN(c.ty);
+      let z = 0;
+      if (!Number.isNaN(lx0)) {
+        let d = Math.max(Math.abs(lx0 - c.tx), oneD || Number.isNaN(ly0) ? 0 : Math.abs(ly0 - c.ty));
+        if (!Number.isNaN(lx1))
+          d = Math.min(d, Math.max(Math.abs(lx1 - c.tx), oneD || Number.isNaN(ly1) ? 0 : Math.abs(ly1 - c.ty)));
+        z += w[0]! / (1 + d);
+      }
+      const ex = Math.min(c.tx - b.minX, b.maxX - c.tx);
+      const ey = oneD ? ex : Math.min(c.ty - b.minY, b.maxY - c.ty);
+      z += w[1]! / (1 + Math.max(0, Math.min(ex, ey)));
+      if (grid && !oneD) {
+        let contact = 0;
+        let friendly = 0;
+        for (let dx = -1; dx <= 1; dx++)
+          for (let dy = -1; dy <= 1; dy++) {
+            if ((!dx && !dy) || (c.sx === c.tx + dx && c.sy === c.ty + dy)) continue;
+            const k = grid.at(c.tx + dx, c.ty + dy);
+            if (k < 0 || !grid.content[k]) continue;
+            contact++;
+            if (grid.owner[k] === role) friendly++;
+          }
+        const k = grid.at(c.tx, c.ty);
+        const capture = k >= 0 && grid.content[k] && grid.owner[k] >= 0 && grid.owner[k] !== role ? 1 : 0;
+        z += (w[2]! * contact) / 8 + (w[3]! * friendly) / 8 + w[4]! * capture;
+      }
+      out[i] = Math.exp(Math.max(-20, Math.min(20, z)));
+    }
+    return out;
   }
 
   weights(

@@ -162,6 +162,15 @@ interface Node<S, M> {
   children: Map<number, Node<S, M>>;
 }
 
+/** Visit counts and value sums of one role's moves at a search root (what root-parallel search merges). */
+export interface RootStats {
+  /** canonical GDL text of each move */
+  moves: string[];
+  n: number[];
+  w: number[];
+  iterations: number;
+}
+
 export interface UctOptions {
   /** exploration constant C in UCB1 (values are in [0, 1]) */
   c?: number;
@@ -190,6 +199,8 @@ export class UctPlayer<S, M> implements Player<S, M> {
   private readonly bias?: MoveBias<S, M>;
   private readonly biasPlayouts: boolean;
   private lastJoint: M[] | null = null;
+  private lastRoot: Node<S, M> | null = null;
+  private lastIterations = 0;
 
   constructor(opts: UctOptions = {}) {
     this.c = opts.c ?? 0.7;
@@ -323,6 +334,7 @@ export class UctPlayer<S, M> implements Player<S, M> {
     // one move: nothing to decide (no pondering either, so iteration-bounded duels cost only the mover's search)
     if (mine.length === 1) {
       this.info = { iterations: 0, nodes: this.tt.size, ms: 0, value: 0 };
+      this.lastRoot = null;
       return mine[0]!;
     }
     let it = 0;
@@ -332,6 +344,8 @@ export class UctPlayer<S, M> implements Player<S, M> {
       this.iterate(root);
       it++;
     }
+    this.lastRoot = root;
+    this.lastIterations = it;
     const n = root.n[this.role]!;
     let best = 0;
     for (let i = 1; i < n.length; i++) if (n[i]! > n[best]!) best = i;
@@ -346,5 +360,17 @@ export class UctPlayer<S, M> implements Player<S, M> {
 
   lastInfo(): Record<string, number> {
     return this.info;
+  }
+
+  /** The player's own root statistics after the last `select` (empty before any search). */
+  rootStats(): RootStats {
+    const root = this.lastRoot;
+    if (!root || root.terminal) return { moves: [], n: [], w: [], iterations: 0 };
+    return {
+      moves: root.legal[this.role]!.map((x) => this.m.moveText(x)),
+      n: [...root.n[this.role]!],
+      w: [...root.w[this.role]!],
+      iterations: this.lastIterations,
+    };
   }
 }
