@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
 //   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
-//   tessera-kv-compress eval --model model.safetensors [--window 16] [--quick]
+//   tessera-kv-compress curriculum [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--seed 0] --out model.safetensors
+//   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
 //   tessera-kv-compress inspect cache.tkvc
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from './eval/model.js';
 import { markdownReport } from './eval/report.js';
-import { runSuite } from './eval/suite.js';
+import { RETRIEVAL_SUITE, runSuite } from './eval/suite.js';
+import { encodeText, TEXT_VOCAB_SIZE } from './eval/tasks.js';
+import { trainCurriculum } from './eval/train.js';
 import { readHeader } from './format.js';
 
 function arg(name: string, fallback?: string): string | undefined {
@@ -28,12 +31,38 @@ if (cmd === 'train') {
   });
   writeFileSync(out, saveModel(model));
   console.log(`wrote ${out}`);
+} else if (cmd === 'curriculum') {
+  // corpus text (the corpus builder's data/text/en/train.txt); the first 4 MB are plenty for these steps
+  const textPath = arg('text');
+  const text = textPath ? encodeText(readFileSync(textPath, 'utf8').slice(0, 4_000_000)) : undefined;
+  const ckpt = arg('checkpoint');
+  const res = trainCurriculum({
+    seed: Number(arg('seed', '0')),
+    text,
+    resume: ckpt && existsSync(ckpt) ? new Uint8Array(readFileSync(ckpt)) : undefined,
+    checkpoint: ckpt ? { every: 100, save: (b) => writeFileSync(ckpt, b) } : undefined,
+    maxSeconds: arg('seconds') ? Number(arg('seconds')) : undefined,
+    log: (s) =>
+      console.log(
+        `step ${s.step}/${s.steps}  T ${s.length}  answer loss ${s.loss.toFixed(4)}  text loss ${s.textLoss.toFixed(4)}  ${s.seconds.toFixed(0)} s`,
+      ),
+  });
+  if (res.done) {
+    const out = arg('out', 'retrieval-lm-v2.safetensors')!;
+    writeFileSync(out, saveModel(res.model));
+    console.log(`wrote ${out}`);
+  } else console.log(`stopped at step ${res.step}; run the same command again to resume from ${ckpt}`);
 } else if (cmd === 'eval') {
   const model = loadModel(new Uint8Array(readFileSync(arg('model', 'retrieval-lm.safetensors')!)));
   const quick = process.argv.includes('--quick');
+  const textPath = arg('text');
+  const v2 = model.config.vocabSize >= TEXT_VOCAB_SIZE;
+  const n = Number(arg('samples', v2 ? '200' : '0'));
   const r = runSuite(model, {
-    window: Number(arg('window', '16')),
-    samples: quick ? { kv: 8, passkey: 5, vt: 5 } : undefined,
+    ...(v2 ? RETRIEVAL_SUITE : {}),
+    window: Number(arg('window', v2 ? String(RETRIEVAL_SUITE.window) : '16')),
+    samples: quick ? { kv: 8, passkey: 5, vt: 5 } : n ? { kv: n, passkey: n, vt: n } : undefined,
+    text: textPath ? encodeText(readFileSync(textPath, 'utf8').slice(0, 1_000_000)) : undefined,
     log: (l) => console.log(l),
   });
   console.log(`\n${markdownReport(r)}`);

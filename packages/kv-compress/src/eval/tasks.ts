@@ -30,6 +30,11 @@ export interface TaskOptions {
   /** filler tokens between pairs: uniform in [0, maxFiller] */
   maxFiller?: number;
   queries?: number;
+  /**
+   * Query as "? k" instead of "? k =": the answer is predicted at the key itself, so a plain induction head
+   * (find the earlier k, copy what followed) answers it — what a 2-layer model learns in CPU minutes.
+   */
+  compact?: boolean;
 }
 
 const filler = (rng: Rng, n: number) => Array.from({ length: n }, () => VOCAB.fillerStart + rng.int(VOCAB.fillers));
@@ -57,22 +62,27 @@ export function kvLookup(rng: Rng, o: TaskOptions = {}): Sample {
   context.push(...filler(rng, rng.int((o.maxFiller ?? 6) + 1)));
   const queries = Array.from({ length: o.queries ?? 4 }, () => {
     const i = rng.int(pairs);
-    return { prompt: [VOCAB.query, key(ks[i]!), VOCAB.answer], answer: [value(vs[i]!)] };
+    const prompt = o.compact ? [VOCAB.query, key(ks[i]!)] : [VOCAB.query, key(ks[i]!), VOCAB.answer];
+    return { prompt, answer: [value(vs[i]!)] };
   });
   return { context, queries };
 }
 
 /** A 3-symbol passkey at relative depth `depth` ∈ [0, 1] of `length` filler tokens. */
-export function passkey(rng: Rng, o: { length?: number; depth?: number } = {}): Sample {
+export function passkey(rng: Rng, o: { length?: number; depth?: number; compact?: boolean } = {}): Sample {
   const length = o.length ?? 96;
   const code = Array.from({ length: 3 }, () => value(rng.int(VOCAB.values)));
   const at = Math.round((o.depth ?? rng.next()) * length);
   const context = [VOCAB.bos, ...filler(rng, at), VOCAB.passkey, ...code, ...filler(rng, length - at)];
-  return { context, queries: [{ prompt: [VOCAB.query, VOCAB.passkey, VOCAB.answer], answer: code }] };
+  const prompt = o.compact ? [VOCAB.query, VOCAB.passkey] : [VOCAB.query, VOCAB.passkey, VOCAB.answer];
+  return { context, queries: [{ prompt, answer: code }] };
 }
 
 /** Variable tracking: "a v" binds a value, "b = a" copies; the query asks for the end of a chain. */
-export function variableTracking(rng: Rng, o: { hops?: number; chains?: number; maxFiller?: number } = {}): Sample {
+export function variableTracking(
+  rng: Rng,
+  o: { hops?: number; chains?: number; maxFiller?: number; compact?: boolean } = {},
+): Sample {
   const hops = o.hops ?? 1;
   const chains = o.chains ?? 3;
   const names = shuffle(rng, VOCAB.keys);
@@ -87,7 +97,8 @@ export function variableTracking(rng: Rng, o: { hops?: number; chains?: number; 
     ends.push({ name: ids[hops]!, value: v });
   }
   const e = ends[rng.int(chains)]!;
-  return { context, queries: [{ prompt: [VOCAB.query, key(e.name), VOCAB.answer], answer: [value(e.value)] }] };
+  const prompt = o.compact ? [VOCAB.query, key(e.name)] : [VOCAB.query, key(e.name), VOCAB.answer];
+  return { context, queries: [{ prompt, answer: [value(e.value)] }] };
 }
 
 /** One training sequence of exactly `length` tokens with targets (−100 except answer tokens). */
@@ -119,4 +130,141 @@ export function trainingSequence(rng: Rng, length: number): { ids: Int32Array; t
     }
     return { ids: Int32Array.from(ids), targets: Int32Array.from(targets) };
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Corpus text and the training curriculum. Text shares the vocabulary: characters get the ids after the task
+// tokens, so one model both models language (perplexity) and retrieves (accuracy), as the research note plans.
+
+/** First text id; '\n' and printable ASCII 32–126 map to TEXT_BASE + 0..95, anything else to TEXT_OTHER. */
+export const TEXT_BASE = VOCAB.size;
+export const TEXT_OTHER = TEXT_BASE + 96;
+/** Vocabulary of a model that reads both the tasks and corpus text. */
+export const TEXT_VOCAB_SIZE = TEXT_OTHER + 1;
+
+export function encodeText(s: string): Int32Array {
+  const out = new Int32Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out[i] = c === 10 ? TEXT_BASE : c >= 32 && c <= 126 ? TEXT_BASE + c - 31 : TEXT_OTHER;
+  }
+  return out;
+}
+
+export function decodeText(ids: ArrayLike<number>): string {
+  let s = '';
+  for (let i = 0; i < ids.length; i++) {
+    const t = ids[i]! - TEXT_BASE;
+    s += t === 0 ? '\n' : t >= 1 && t <= 95 ? String.fromCharCode(t + 31) : '\uFFFD';
+  }
+  return s;
+}
+
+/** A training sequence with two kinds of target: retrieval answers and next-character targets on text. */
+export interface CurriculumSequence {
+  ids: Int32Array;
+  /** answer tokens (−100 elsewhere) */
+  targets: Int32Array;
+  /** next-token targets on corpus text (−100 elsewhere) */
+  lmTargets: Int32Array;
+}
+
+/** Mix of sequence kinds at level 1 (queries are compact); text is used only when a corpus is given. */
+export const CURRICULUM_MIX = { kv: 0.35, passkey: 0.15, vt: 0.15, repeat: 0.1, text: 0.25 } as const;
+
+/**
+ * One training sequence at curriculum level ∈ [0, 1]: level 0 asks few pairs with little filler, level 1 the
+ * evaluation's sizes. Key–value samples query every pair (dense supervision), and "repeat" sequences (a random
+ * string, then the same string) give the induction heads the copy signal every position, which is what makes
+ * them form within a few hundred steps. The rest of the sequence is filled with corpus text when given.
+ */
+export function curriculumSequence(rng: Rng, length: number, level: number, text?: Int32Array): CurriculumSequence {
+  const lv = Math.max(0, Math.min(1, level));
+  // repeated strings dominate early (they grow the induction heads), then fall to their share of the mix
+  const mix = {
+    ...CURRICULUM_MIX,
+    repeat: CURRICULUM_MIX.repeat + 0.3 * (1 - lv),
+    text: text ? CURRICULUM_MIX.text : 0,
+  };
+  const total = mix.kv + mix.passkey + mix.vt + mix.repeat + mix.text;
+  let u = rng.next() * total;
+  const pick = (w: number) => (u -= w) < 0;
+  const ids: number[] = [];
+  const targets: number[] = [];
+  const lm: number[] = [];
+  const answer = (s: Sample) => {
+    ids.push(...s.context);
+    for (let i = 0; i < s.context.length; i++) targets.push(-100);
+    for (const q of s.queries) {
+      if (ids.length + q.prompt.length + q.answer.length > length) break;
+      ids.push(...q.prompt);
+      for (let i = 0; i < q.prompt.length; i++) targets.push(-100);
+      for (const a of q.answer) {
+        targets[targets.length - 1] = a;
+        ids.push(a);
+        targets.push(-100);
+      }
+    }
+  };
+  const room = Math.max(8, length - 8);
+  if (pick(mix.kv)) {
+    for (let tries = 0; ; tries++) {
+      const pairs = 2 + rng.int(1 + Math.round(2 + 12 * lv));
+      const maxFiller = rng.int(1 + Math.round(1 + 11 * lv));
+      const s = kvLookup(rng, { pairs, maxFiller, queries: 0, compact: true });
+      if (s.context.length + 8 > room && tries < 20) continue;
+      // query every pair once, in a random order (dense, and never the same question twice)
+      const keysIn = s.context.filter((t) => t >= VOCAB.keyStart && t < VOCAB.keyStart + VOCAB.keys);
+      const order = shuffle(rng, keysIn.length);
+      s.queries = order.map((i) => {
+        const k = keysIn[i]!;
+        return { prompt: [VOCAB.query, k], answer: [s.context[s.context.indexOf(k) + 1]!] };
+      });
+      answer(s);
+      break;
+    }
+  } else if (pick(mix.passkey)) {
+    const max = Math.max(8, Math.min(length - 12, Math.round(24 + (length - 36) * lv)));
+    answer(passkey(rng, { length: 4 + rng.int(max - 3), compact: true }));
+  } else if (pick(mix.vt)) {
+    for (let tries = 0; ; tries++) {
+      const s = variableTracking(rng, {
+        hops: 1 + rng.int(lv < 0.5 ? 1 : 2),
+        chains: 2 + rng.int(lv < 0.5 ? 2 : 3),
+        maxFiller: Math.round(1 + 7 * lv),
+        compact: true,
+      });
+      if (s.context.length + 8 > room && tries < 20) continue;
+      answer(s);
+      break;
+    }
+  } else if (pick(mix.repeat)) {
+    const n = 4 + rng.int(Math.max(1, Math.min(48, (length >> 1) - 6)));
+    const seg = Array.from({ length: n }, () => VOCAB.keyStart + rng.int(VOCAB.keys + VOCAB.values));
+    ids.push(VOCAB.bos, ...seg, ...seg);
+    for (let i = 0; i < ids.length; i++) targets.push(-100);
+    // position n + i predicts seg[i]: from the second copy's first token on, everything is a copy
+    for (let i = 1; i < n; i++) targets[n + i] = seg[i]!;
+  }
+  while (lm.length < ids.length) lm.push(-100);
+  // the rest: corpus text with next-character targets, else filler
+  if (ids.length < length && text && text.length > length) {
+    const start = rng.int(text.length - length);
+    const need = length - ids.length;
+    for (let i = 0; i < need; i++) {
+      ids.push(text[start + i]!);
+      targets.push(-100);
+      lm.push(i + 1 < need ? text[start + i + 1]! : -100);
+    }
+  }
+  while (ids.length < length) {
+    ids.push(VOCAB.fillerStart + rng.int(VOCAB.fillers));
+    targets.push(-100);
+    lm.push(-100);
+  }
+  return {
+    ids: Int32Array.from(ids.slice(0, length)),
+    targets: Int32Array.from(targets.slice(0, length)),
+    lmTargets: Int32Array.from(lm.slice(0, length)),
+  };
 }

@@ -1,0 +1,186 @@
+// Curriculum training of the evaluation LM (tensor-core CausalLM: RoPE, grouped KV heads): synthetic retrieval
+// (key–value lookup, passkey, variable tracking, repeated strings) mixed with corpus text, short sequences and
+// easy samples first, then longer ones. Every step's batch is a pure function of (seed, step), and checkpoints
+// hold the weights, AdamW's moments and the step, so a run that stops resumes to the same bytes.
+import { F, io, manualSeed, nn, optim, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { Rng } from '../linalg.js';
+import { curriculumSequence, TEXT_VOCAB_SIZE } from './tasks.js';
+
+/** One curriculum stage: `steps` steps of `batch` sequences of `length` tokens, the level rising linearly. */
+export interface Stage {
+  steps: number;
+  length: number;
+  batch: number;
+  level: [number, number];
+}
+
+/** 2 500 steps, 1.6 M tokens: short sequences while the induction heads form, then the evaluation's lengths. */
+export const DEFAULT_CURRICULUM: Stage[] = [
+  { steps: 800, length: 64, batch: 16, level: [0, 0.5] },
+  { steps: 1200, length: 128, batch: 8, level: [0.5, 0.9] },
+  { steps: 500, length: 256, batch: 4, level: [0.9, 1] },
+];
+
+/**
+ * d 128, 2 layers, 4 query / 2 KV heads of d_head 32 (grouped-query attention), RoPE: p = 2·2·32 = 128 per K
+ * and V; reads the tasks and corpus text. Few wide heads train faster on the CPU than many narrow ones.
+ */
+export const RETRIEVAL_MODEL: nn.CausalLMConfig = {
+  vocabSize: TEXT_VOCAB_SIZE,
+  dModel: 128,
+  nLayers: 2,
+  nHeads: 4,
+  nKvHeads: 2,
+  dFF: 256,
+};
+
+export interface CurriculumOptions {
+  config?: nn.CausalLMConfig;
+  stages?: Stage[];
+  lr?: number;
+  seed?: number;
+  /** corpus text as ids (encodeText); without it the mix is retrieval only */
+  text?: Int32Array;
+  /** weight of the text loss against the answer loss */
+  textWeight?: number;
+  /** a checkpoint to resume from (bytes written by `checkpoint.save`) */
+  resume?: Uint8Array;
+  checkpoint?: { every: number; save: (bytes: Uint8Array) => void };
+  /** stop (after checkpointing) once this many seconds have passed; run again with `resume` to continue */
+  maxSeconds?: number;
+  log?: (s: { step: number; steps: number; length: number; loss: number; textLoss: number; seconds: number }) => void;
+}
+
+function stepSeed(seed: number, step: number): number {
+  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0;
+}
+
+/** Where a global step falls in the curriculum. */
+export function stageAt(stages: Stage[], step: number): { stage: Stage; level: number } {
+  let s = step;
+  for (const st of stages) {
+    if (s < st.steps) return { stage: st, level: st.level[0] + ((st.level[1] - st.level[0]) * s) / st.steps };
+    s -= st.steps;
+  }
+  const last = stages[stages.length - 1]!;
+  return { stage: last, level: last.level[1] };
+}
+
+/** The batch of a step: deterministic in (seed, step). */
+export function curriculumBatch(
+  stages: Stage[],
+  seed: number,
+  step: number,
+  text?: Int32Array,
+): { B: number; T: number; ids: Int32Array; targets: Int32Array; lmTargets: Int32Array } {
+  const { stage, level } = stageAt(stages, step);
+  const rng = new Rng(stepSeed(seed, step));
+  const B = stage.batch;
+  const T = stage.length;
+  const ids = new Int32Array(B * T);
+  const targets = new Int32Array(B * T);
+  const lmTargets = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const s = curriculumSequence(rng, T, level, text);
+    ids.set(s.ids, b * T);
+    targets.set(s.targets, b * T);
+    lmTargets.set(s.lmTargets, b * T);
+  }
+  return { B, T, ids, targets, lmTargets };
+}
+
+interface Checkpoint {
+  model: nn.CausalLM;
+  opt: optim.AdamW;
+  step: number;
+}
+
+function saveCheckpoint(c: Checkpoint): Uint8Array {
+  const tensors = new Map<string, Tensor>();
+  for (const [k, t] of c.model.stateDict()) tensors.set(`model.${k}`, t);
+  const st = c.opt.stateDict();
+  for (const [k, t] of st.tensors) tensors.set(`opt.${k}`, t);
+  return io.saveSafetensors(tensors, {
+    metadata: { config: JSON.stringify(c.model.config), step: String(c.step), opt: JSON.stringify(st.meta) },
+  });
+}
+
+function loadCheckpoint(bytes: Uint8Array, lr: number): Checkpoint {
+  const { tensors, metadata } = io.loadSafetensors(bytes);
+  const model = new nn.CausalLM(JSON.parse(metadata.config!) as nn.CausalLMConfig);
+  const m = new Map<string, Tensor>();
+  const o = new Map<string, Tensor>();
+  for (const [k, t] of tensors) {
+    if (k.startsWith('model.')) m.set(k.slice(6), t);
+    else if (k.startsWith('opt.')) o.set(k.slice(4), t);
+  }
+  model.loadStateDict(m);
+  const opt = new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 });
+  opt.loadStateDict({ tensors: o, meta: JSON.parse(metadata.opt!) });
+  return { model, opt, step: Number(metadata.step) };
+}
+
+/** Trains (or resumes) the curriculum; returns the model in eval mode and whether every step ran. */
+export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM; step: number; done: boolean } {
+  const stages = o.stages ?? DEFAULT_CURRICULUM;
+  const steps = stages.reduce((a, s) => a + s.steps, 0);
+  const lr = o.lr ?? 3e-3;
+  const seed = o.seed ?? 0;
+  const textWeight = o.textWeight ?? 0.5;
+  let c: Checkpoint;
+  if (o.resume) c = loadCheckpoint(o.resume, lr);
+  else {
+    manualSeed(seed);
+    const model = new nn.CausalLM(o.config ?? RETRIEVAL_MODEL);
+    c = { model, opt: new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 }), step: 0 };
+  }
+  const { model, opt } = c;
+  const V = model.config.vocabSize;
+  model.train();
+  const t0 = performance.now();
+  let ema = 0;
+  let emaText = 0;
+  for (; c.step < steps; c.step++) {
+    const step = c.step;
+    const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text);
+    const hasText = lmTargets.some((x) => x !== -100);
+    // linear warm-up, then cosine decay to a tenth over the whole curriculum
+    const warm = Math.min(1, (step + 1) / 50);
+    for (const g of opt.paramGroups) g.lr = lr * warm * (0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * step) / steps)));
+    const [loss, textLoss] = tidy(() => {
+      const logits = model.forward(tensor(ids, { shape: [B, T], dtype: 'int32' })).reshape([B * T, V]);
+      const la = F.crossEntropy(logits, tensor(targets, { shape: [B * T], dtype: 'int32' }), { ignoreIndex: -100 });
+      let total = la;
+      let lt = Number.NaN;
+      if (hasText) {
+        const l2 = F.crossEntropy(logits, tensor(lmTargets, { shape: [B * T], dtype: 'int32' }), {
+          ignoreIndex: -100,
+        });
+        total = la.add(l2.mul(textWeight));
+        lt = l2.dataSync()[0]!;
+      }
+      total.backward();
+      return [la.dataSync()[0]!, lt];
+    });
+    optim.clipGradNorm(model.parameters(), 1).dispose();
+    opt.step();
+    opt.zeroGrad();
+    ema = step === 0 || ema === 0 ? loss : 0.98 * ema + 0.02 * loss;
+    if (!Number.isNaN(textLoss)) emaText = emaText === 0 ? textLoss : 0.98 * emaText + 0.02 * textLoss;
+    const seconds = (performance.now() - t0) / 1000;
+    if (o.log && (step % 50 === 0 || step === steps - 1))
+      o.log({ step, steps, length: T, loss: ema, textLoss: emaText, seconds });
+    const stop = o.maxSeconds !== undefined && seconds > o.maxSeconds;
+    if (o.checkpoint && ((step + 1) % o.checkpoint.every === 0 || stop || step === steps - 1)) {
+      c.step = step + 1;
+      o.checkpoint.save(saveCheckpoint(c));
+      c.step = step;
+    }
+    if (stop) {
+      c.step++;
+      break;
+    }
+  }
+  model.eval();
+  return { model, step: c.step, done: c.step >= steps };
+}

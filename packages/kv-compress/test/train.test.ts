@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import {
+  curriculumSequence,
+  decodeText,
+  encodeText,
+  kvLookup,
+  TEXT_BASE,
+  TEXT_VOCAB_SIZE,
+  VOCAB,
+} from '../src/eval/tasks.js';
+import { curriculumBatch, type Stage, stageAt, trainCurriculum } from '../src/eval/train.js';
+import { Rng } from '../src/linalg.js';
+
+const text = encodeText(
+  'The quick brown fox jumps over the lazy dog.\nPack my box with five dozen liquor jugs! '.repeat(8),
+);
+
+describe('curriculum data', () => {
+  it('text ids round-trip printable ASCII and newlines, and stay inside the vocabulary', () => {
+    const s = 'Hello, world!\n~ {x} 42';
+    expect(decodeText(encodeText(s))).toBe(s);
+    expect(encodeText('é')[0]).toBe(TEXT_VOCAB_SIZE - 1);
+    for (const t of text) expect(t).toBeGreaterThanOrEqual(TEXT_BASE);
+  });
+  it('compact queries end at the key, whose earlier occurrence is followed by the answer', () => {
+    const s = kvLookup(new Rng(1), { pairs: 8, maxFiller: 4, queries: 5, compact: true });
+    for (const q of s.queries) {
+      expect(q.prompt).toHaveLength(2);
+      expect(s.context[s.context.indexOf(q.prompt[1]!) + 1]).toBe(q.answer[0]);
+    }
+  });
+  it('targets predict the next token: answers where marked, corpus text in lmTargets', () => {
+    const rng = new Rng(2);
+    let answers = 0;
+    let lm = 0;
+    for (let i = 0; i < 200; i++) {
+      const s = curriculumSequence(rng, 64, (i % 5) / 4, text);
+      expect(s.ids).toHaveLength(64);
+      for (let t = 0; t < 63; t++) {
+        if (s.targets[t] !== -100) {
+          expect(s.targets[t]).toBe(s.ids[t + 1]);
+          expect(s.lmTargets[t]).toBe(-100);
+          answers++;
+        }
+        if (s.lmTargets[t] !== -100) {
+          expect(s.lmTargets[t]).toBe(s.ids[t + 1]);
+          expect(s.ids[t + 1]).toBeGreaterThanOrEqual(TEXT_BASE);
+          lm++;
+        }
+      }
+      for (const t of s.ids) expect(t).toBeLessThan(TEXT_VOCAB_SIZE);
+    }
+    expect(answers).toBeGreaterThan(200);
+    expect(lm).toBeGreaterThan(1000);
+    // without a corpus: no text targets and only task tokens
+    const s = curriculumSequence(rng, 64, 1);
+    expect(s.lmTargets.every((x) => x === -100)).toBe(true);
+    expect(Math.max(...s.ids)).toBeLessThan(VOCAB.size);
+  });
+  it('stages and batches follow the schedule and are pure functions of (seed, step)', () => {
+    const stages: Stage[] = [
+      { steps: 3, length: 16, batch: 2, level: [0, 0.5] },
+      { steps: 2, length: 32, batch: 1, level: [0.5, 1] },
+    ];
+    expect(stageAt(stages, 4)).toEqual({ stage: stages[1], level: 0.75 });
+    expect(stageAt(stages, 9).level).toBe(1);
+    const a = curriculumBatch(stages, 5, 3, text);
+    expect([a.B, a.T]).toEqual([1, 32]);
+    expect(curriculumBatch(stages, 5, 3, text)).toEqual(a);
+    expect(curriculumBatch(stages, 6, 3, text).ids).not.toEqual(a.ids);
+  });
+});
+
+describe('curriculum training', () => {
+  const config = { vocabSize: TEXT_VOCAB_SIZE, dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, dFF: 32 };
+  const stages: Stage[] = [
+    { steps: 2, length: 16, batch: 2, level: [0, 0.5] },
+    { steps: 2, length: 24, batch: 1, level: [0.5, 1] },
+  ];
+  it('a run stopped at a checkpoint and resumed ends with the same weights as an uninterrupted run', () => {
+    const full = trainCurriculum({ config, stages, text, seed: 3 });
+    expect(full.done).toBe(true);
+    let ckpt: Uint8Array | undefined;
+    const first = trainCurriculum({
+      config,
+      stages,
+      text,
+      seed: 3,
+      maxSeconds: -1,
+      checkpoint: { every: 100, save: (b) => (ckpt = b) },
+    });
+    expect(first).toMatchObject({ step: 1, done: false });
+    const rest = trainCurriculum({ config, stages, text, seed: 3, resume: ckpt });
+    expect(rest.done).toBe(true);
+    const a = full.model.stateDict();
+    const b = rest.model.stateDict();
+    expect(a.size).toBeGreaterThan(5);
+    for (const [k, t] of a) expect(Array.from(b.get(k)!.dataSync())).toEqual(Array.from(t.dataSync()));
+  });
+});
