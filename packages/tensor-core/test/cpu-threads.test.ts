@@ -63,6 +63,21 @@ describe('CPU worker pool', () => {
     }
   }, 30_000);
 
+  test('a worker that dies between ops stops the pool: later ops run on one thread (no wait, no error), the reason is kept', async () => {
+    manualSeed(16);
+    const a = randn([256, 256]);
+    const want = run(() => a.matmul(a));
+    await setCpuThreads(2);
+    injectWorkerFault('die');
+    // Node reports the exit as an event: let the event loop turn until it has.
+    for (let i = 0; i < 250 && !cpuThreadsUnavailableReason(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(cpuThreadsUnavailableReason()).toMatch(/worker 1 exited/);
+    expect(cpuThreads()).toBe(1);
+    const t0 = performance.now();
+    expect(run(() => a.matmul(a))).toEqual(want);
+    expect(performance.now() - t0).toBeLessThan(5000); // not the 30 s timeout of a wait for the dead worker
+  }, 30_000);
+
   test('a fixed thread count is deterministic: matmul, convs and their gradients bit-identical to 1 thread and run to run, each split on the pool', async () => {
     manualSeed(14);
     const a = randn([300, 170]);

@@ -95,8 +95,6 @@ interface Pool {
   timeoutMs: number;
   /** the calling thread sleeps in Atomics.wait (true) or busy-waits (false) for the workers */
   sleep: boolean;
-  /** set when a worker died between ops; the next op stops the pool and runs on one thread */
-  dead: string | null;
   /** test hook: the next job of worker 1 throws (-1), exits (-2) or hangs (-3) */
   fault: number;
   /** ops that ran on the pool (for tests: proves the threaded path ran) */
@@ -185,9 +183,14 @@ async function startPool(n: number, timeoutMs: number, wait: 'auto' | 'spin'): P
   const ctrlPtr = Arena.of(e).alloc(MAX_THREADS * CTRL * 4);
   const ctrl = new Int32Array(e.memory.buffer, ctrlPtr, MAX_THREADS * CTRL);
   ctrl.fill(0);
-  const p: Pool = { workers: [], ctrl, ctrlPtr, seq: 0, timeoutMs, sleep, dead: null, fault: 0, jobs: 0 };
+  const p: Pool = { workers: [], ctrl, ctrlPtr, seq: 0, timeoutMs, sleep, fault: 0, jobs: 0 };
+  // A worker's error or exit event. The ops are synchronous, so this runs between ops: one in flight has
+  // already seen the failure (its timeout). The pool stops at once so that no later op waits for the dead
+  // worker; those ops run on one thread.
   const died = (i: number, what: string) => {
-    p.dead ??= `worker ${i} ${what}`;
+    if (pool !== p) return;
+    unavailable = `the CPU pool stopped: worker ${i} ${what}; running on 1 thread`;
+    void stopPool();
   };
   try {
     for (let i = 1; i < n; i++) {
@@ -298,11 +301,21 @@ async function stopPool(): Promise<void> {
   await Promise.all(p.workers.map((w) => Promise.resolve(w.terminate()).catch(() => {})));
 }
 
-/** Test hook: makes worker 1's next job throw, exit or hang. */
-export function injectWorkerFault(kind: 'throw' | 'exit' | 'hang', timeoutMs?: number): void {
-  if (!pool) throw new ValueError('injectWorkerFault: no pool');
-  pool.fault = kind === 'throw' ? -1 : kind === 'exit' ? -2 : -3;
-  if (timeoutMs !== undefined) pool.timeoutMs = timeoutMs;
+/**
+ * Test hook: makes worker 1's next job throw, exit or hang; 'die' makes it exit now, between ops (Node: the
+ * exit event stops the pool).
+ */
+export function injectWorkerFault(kind: 'throw' | 'exit' | 'hang' | 'die', timeoutMs?: number): void {
+  const p = pool;
+  if (!p) throw new ValueError('injectWorkerFault: no pool');
+  if (timeoutMs !== undefined) p.timeoutMs = timeoutMs;
+  if (kind === 'die') {
+    p.ctrl[CTRL + 3] = -2;
+    Atomics.store(p.ctrl, CTRL, ++p.seq);
+    Atomics.notify(p.ctrl, CTRL);
+    return;
+  }
+  p.fault = kind === 'throw' ? -1 : kind === 'exit' ? -2 : -3;
 }
 
 /** Test hook: how many ops the running pool has split (0 without a pool). */
@@ -367,13 +380,6 @@ export function runRowKernel(
     }
   };
   if (!p || flops < MIN_FLOPS || (split === 'calls' && calls.length < 2)) {
-    serial();
-    return;
-  }
-  if (p.dead) {
-    // A worker died while idle: no op was in flight, so this one runs on one thread and the reason is kept.
-    unavailable = `the CPU pool stopped: ${p.dead}; running on 1 thread`;
-    void stopPool();
     serial();
     return;
   }
