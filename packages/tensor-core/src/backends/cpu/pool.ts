@@ -1,5 +1,6 @@
-// A worker pool over the shared wasm memory that splits large matmuls: batches across threads when there
-// are enough of them, else each product's rows (in multiples of 4). Node runs worker_threads; browsers run
+// A worker pool over the shared wasm memory that splits large matmuls and convolutions (their row kernels,
+// gemm and gemmx): whole products across threads when there are enough of them, else each product's rows
+// (in multiples of 4). Node runs worker_threads; browsers run
 // Web Workers (a Blob URL of the self-contained script below, so any bundler — or none — ships it). Each
 // worker instantiates the same module on the same memory, sleeps in Atomics.wait on its control word and
 // is woken by Atomics.notify, so nothing spins. Each element of C is computed by one thread in the same
@@ -99,6 +100,8 @@ interface Pool {
   fault: number;
   /** ops that ran on the pool (for tests: proves the threaded path ran) */
   jobs: number;
+  /** gives the control words back to the arena (once the workers are gone) */
+  release: () => void;
 }
 
 let pool: Pool | null = null;
@@ -183,7 +186,8 @@ async function startPool(n: number, timeoutMs: number, wait: 'auto' | 'spin'): P
   const ctrlPtr = Arena.of(e).alloc(MAX_THREADS * CTRL * 4);
   const ctrl = new Int32Array(e.memory.buffer, ctrlPtr, MAX_THREADS * CTRL);
   ctrl.fill(0);
-  const p: Pool = { workers: [], ctrl, ctrlPtr, seq: 0, timeoutMs, sleep, fault: 0, jobs: 0 };
+  const release = () => Arena.of(e).release(ctrlPtr);
+  const p: Pool = { workers: [], ctrl, ctrlPtr, seq: 0, timeoutMs, sleep, fault: 0, jobs: 0, release };
   // A worker's error or exit event. The ops are synchronous, so this runs between ops: one in flight has
   // already seen the failure (its timeout). The pool stops at once so that no later op waits for the dead
   // worker; those ops run on one thread.
@@ -198,8 +202,7 @@ async function startPool(n: number, timeoutMs: number, wait: 'auto' | 'spin'): P
       p.workers.push(isNode ? await nodeWorker(data, i, died) : await webWorker(data, i, died));
     }
   } catch (err) {
-    for (const w of p.workers) void Promise.resolve(w.terminate()).catch(() => {});
-    Arena.of(e).release(ctrlPtr);
+    void Promise.all(p.workers.map((w) => Promise.resolve(w.terminate()).catch(() => {}))).then(release);
     return (err as Error).message;
   }
   pool = p;
@@ -299,6 +302,7 @@ async function stopPool(): Promise<void> {
     Atomics.notify(p.ctrl, i * CTRL);
   }
   await Promise.all(p.workers.map((w) => Promise.resolve(w.terminate()).catch(() => {})));
+  p.release();
 }
 
 /**
