@@ -7,7 +7,10 @@
 import {
   argsort,
   FeatureUnsupportedError,
+  manualSeed,
+  nn,
   noGrad,
+  randn,
   setBackend,
   setWebgpuF16Compute,
   type Tensor,
@@ -111,6 +114,34 @@ describe.skipIf(skip !== null)('linear + activation in one matmul dispatch while
       }
     },
   );
+
+  test('an MLP forward in training is one dispatch per Linear (2-D and 3-D inputs), and trains as on the CPU', async () => {
+    const run = async (backend: 'cpu' | 'webgpu', shape: number[]) => {
+      await setBackend(backend);
+      manualSeed(8);
+      const m = new nn.Sequential(new nn.Linear(8, 16), new nn.ReLU(), new nn.Linear(16, 12), new nn.GELU());
+      const x = randn(shape);
+      // Random inits are lazy chains too: run them before counting.
+      if (backend === 'webgpu') await webgpu.sync(x, ...m.parameters());
+      const n0 = backend === 'webgpu' ? webgpu.memory().dispatches : 0;
+      const y = m.forward(x);
+      if (backend === 'webgpu') await webgpu.sync(y);
+      const n = backend === 'webgpu' ? webgpu.memory().dispatches - n0 : 0;
+      y.square().mean().backward();
+      const grads: number[] = [];
+      for (const p of m.parameters()) grads.push(...Array.from(await p.grad!.data()));
+      return { n, grads };
+    };
+    for (const shape of [
+      [5, 8],
+      [2, 3, 8],
+    ]) {
+      const gpu = await run('webgpu', shape);
+      const cpu = await run('cpu', shape);
+      expect(gpu.n, `[${shape}]`).toBe(2);
+      expect(maxRelDiff(gpu.grads, cpu.grads), `[${shape}]`).toBeLessThan(1e-5);
+    }
+  });
 
   test('the pre-activation comes from the same dispatch, whichever is read first; frees are safe', async () => {
     await setBackend('webgpu');
