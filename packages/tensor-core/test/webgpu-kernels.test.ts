@@ -228,23 +228,27 @@ describe.skipIf(skip !== null)('bitonic sort', () => {
     expect(Array.from(await argsort(tensor([3, 1, 2, 1]), 0, true).data())).toEqual([0, 2, 1, 3]);
   });
 
-  test('int32, bool, float16 and strided views', async () => {
+  test('int32, bool, float16, bfloat16 and strided views', async () => {
     for (const [dtype, data] of [
       ['int32', [5, -2147483648, 3, 2147483647, -1, 3, 0]],
       ['bool', [1, 0, 1, 1, 0, 0, 1]],
       ['float16', [1.5, -2, 65504, -65504, 0.5, 1.5, -0.25]],
+      ['bfloat16', [1.5, -2, 3e38, -3e38, 0.5, 1.5, -0.25]],
     ] as const) {
       // (float16 data given to tensor() are raw half bits; .to() converts values.)
       const base = () =>
-        dtype === 'float16' ? tensor(Array.from(data)).to(dtype) : tensor(Array.from(data), { dtype });
+        dtype === 'float16' || dtype === 'bfloat16'
+          ? tensor(Array.from(data)).to(dtype)
+          : tensor(Array.from(data), { dtype });
       const make = () => base().reshape([7, 1]).expand([7, 3]).transpose(0, 1);
-      // By value, stable (the CPU backend sorts float16 by its raw bits, so it is no reference here).
-      const order = Array.from(data, (_, i) => i).sort((p, q) => data[p]! - data[q]!);
+      // By value as stored, stable (the CPU backend sorts float16 by its raw bits: no reference here).
+      await setBackend('webgpu');
+      const stored = Array.from(await base().float().data());
+      const order = Array.from(stored, (_, i) => i).sort((p, q) => stored[p]! - stored[q]!);
       const gpu = await sortOn('webgpu', make, 1, false);
       expect(gpu.indices, dtype).toEqual([0, 1, 2].flatMap(() => order));
-      const vals = await sortOn('webgpu', () => make().float(), 1, false);
-      const want = Array.from(Float32Array.from(order, (i) => data[i]!));
-      expect(vals.values, dtype).toEqual([0, 1, 2].flatMap(() => want));
+      const vals = Array.from(await make().sort(1).values.float().data());
+      expect(vals, dtype).toEqual([0, 1, 2].flatMap(() => order.map((i) => stored[i]!)));
     }
     const flipped = () =>
       tensor(Array.from(randArr(60, 9)))
