@@ -228,3 +228,62 @@ describe('CausalLM decoding through each cache', () => {
     for (const [i, x] of a.entries()) expect(relErr(b[i]!, x)).toBeLessThan(2e-3); // raw tokens round through fp16
   });
 });
+
+describe('KVTC with a batch of sequences', () => {
+  const plan = fitPlan(cal, calRows, { ratio: 4 });
+  const other = Array.from({ length: 40 }, (_, i) => (i * 3 + 1) % 20);
+  const opts = { sinks: 4, window: 8, every: 4 };
+  /** prefill [B, 40] then 8 single-token steps per row; last-position logits per row and step */
+  function decodeBatch(rows: number[][], storage: nn.KVCacheStorage): Float32Array[][] {
+    const cache = new nn.KVCache(storage);
+    const B = rows.length;
+    const out: Float32Array[][] = rows.map(() => []);
+    noGrad(() => {
+      const step = (ids: number[][]) =>
+        tidy(() => {
+          const T = ids[0]!.length;
+          const logits = model.forward(tensor(Int32Array.from(ids.flat()), { shape: [B, T], dtype: 'int32' }), {
+            cache,
+          });
+          const V = logits.shape[2]!;
+          const d = logits.dataSync();
+          for (let b = 0; b < B; b++) out[b]!.push(Float32Array.from(d.slice((b * T + T - 1) * V, (b * T + T) * V)));
+        });
+      step(rows);
+      for (const [i, t] of cont.entries()) step(rows.map((_, b) => [b === 0 ? t : cont[(i + 3) % cont.length]!]));
+    });
+    return out;
+  }
+  it('compresses each sequence on its own: row 0 of a batch decodes exactly as alone', () => {
+    const alone = new KVTCStorage(cal, plan, opts);
+    const a = decodeBatch([prompt], alone);
+    const both = new KVTCStorage(cal, plan, opts);
+    const b = decodeBatch([prompt, other], both);
+    for (const [i, x] of a[0]!.entries()) expect(relErr(b[0]![i]!, x)).toBeLessThan(1e-5);
+    expect(both.batchChunks).toHaveLength(2);
+    expect(both.batchChunks[1]!.map((c) => c.start)).toEqual(alone.chunks.map((c) => c.start));
+    // the batch holds twice the bytes of one sequence (same plan, same chunking)
+    expect(both.stats().fp16Bytes).toBe(2 * alone.stats().fp16Bytes);
+    // sequence 0's container is the single sequence's container
+    expect(Array.from(both.serialize(0))).toEqual(Array.from(alone.serialize()));
+    expect(() => both.serialize(2)).toThrow(/outside the batch/);
+  });
+  it('per-sequence lengths: left padding is never compressed, stored or counted', () => {
+    const s = new KVTCStorage(cal, plan, { ...opts, padding: [0, 6] });
+    decodeBatch([prompt, other], s);
+    const L = 48;
+    const c0 = s.batchChunks[0]!;
+    const c1 = s.batchChunks[1]!;
+    expect(c0[0]!.start).toBe(4);
+    expect(c1[0]!.start).toBe(4); // chunk starts count from the sequence's first real token
+    const covered = (cs: typeof c0) => cs.reduce((a, c) => a + c.count, 0);
+    expect(L - 4 - covered(c0)).toBeGreaterThanOrEqual(8);
+    expect(L - 6 - 4 - covered(c1)).toBeGreaterThanOrEqual(8);
+    const perToken = cal.layers * cal.heads * cal.headDim * 4;
+    expect(s.stats().fp16Bytes).toBe((2 * L - 6) * perToken);
+    // the second sequence's container holds its 42 real tokens and restores to them
+    const { storage } = KVTCStorage.restore(s.serialize(1), cal, plan, opts);
+    expect(storage.length(0)).toBe(L - 6);
+    expect(() => new KVTCStorage(cal, plan, { padding: [-1] })).toThrow(/padding/);
+  });
+});

@@ -21,13 +21,19 @@ export interface KVTCStorageOptions {
   level?: number;
   /** entropy stage: 'deflate' (default, the paper's), 'range' (adaptive range coder) or 'best' (the smaller) */
   coder?: EntropyCoder;
+  /**
+   * Batches: left-padding slots per sequence (per-sequence lengths in a left-padded batch). Padding is never
+   * compressed, stored or counted; each sequence keeps its own sinks, chunks and container (serialize(b)).
+   */
+  padding?: number[];
 }
 
 export class KVTCStorage extends HostStorage {
   override readonly name = 'kvtc';
-  readonly chunks: StoredChunk[] = [];
-  /** first slot not yet compressed (= sinks + compressed tokens) */
-  private done = -1;
+  /** compressed chunks per sequence of the batch */
+  readonly batchChunks: StoredChunk[][] = [];
+  /** per sequence: first slot not yet compressed (= padding + sinks + compressed tokens) */
+  private done: number[] = [];
   private firstPosition = 0;
   constructor(
     readonly cal: Calibration,
@@ -36,55 +42,78 @@ export class KVTCStorage extends HostStorage {
   ) {
     super();
     checkPlan(cal, plan);
+    for (const p of opts.padding ?? [])
+      if (!(Number.isInteger(p) && p >= 0)) throw new ValueError(`KVTCStorage: padding must be counts ≥ 0; got ${p}`);
   }
 
+  /** The chunks of sequence 0 (the whole cache when the batch is 1). */
+  get chunks(): StoredChunk[] {
+    return this.batchChunks[0] ?? [];
+  }
   get sinks(): number {
     return this.opts.sinks ?? 4;
   }
   get window(): number {
     return this.opts.window ?? 128;
   }
+  /** left-padding slots of sequence b (never compressed, stored or counted) */
+  pad(b: number): number {
+    return this.opts.padding?.[b] ?? 0;
+  }
 
   protected override afterAppend(layer: number, b: LayerBuf, from: number): void {
-    if (b.B !== 1) throw new ValueError(`KVTCStorage: batch size 1 only; got ${b.B}`);
     if (b.H !== this.cal.heads || b.d !== this.cal.headDim)
       throw new ValueError(
         `KVTCStorage: layer ${layer} has ${b.H}×${b.d} KV heads; the calibration ${this.cal.heads}×${this.cal.headDim}`,
       );
+    if (this.opts.padding && this.opts.padding.length !== b.B)
+      throw new ValueError(`KVTCStorage: padding has ${this.opts.padding.length} entries; the batch is ${b.B}`);
     if (from === 0 && layer === 0) this.firstPosition = b.pos[0]!;
     if (layer !== this.cal.layers - 1) return;
     this.maybeCompress();
   }
 
   private maybeCompress(): void {
-    const L = this.layers.get(0)?.L ?? 0;
+    const b0 = this.layers.get(0);
+    const L = b0?.L ?? 0;
     for (let l = 0; l < this.cal.layers; l++) if ((this.layers.get(l)?.L ?? -1) !== L) return; // not every layer has this step's tokens yet
-    if (this.done < 0) this.done = Math.min(this.sinks, L);
     const c = this.opts.every ?? 16;
-    const n = Math.floor((L - this.done - this.window) / c) * c;
-    if (n <= 0) return;
-    const rows = this.gather(this.done, this.done + n);
-    const payload = encodeChunk(this.cal, this.plan, rows);
-    this.chunks.push(packChunk(payload, this.done, n, this.opts.level ?? 6, this.opts.coder ?? 'deflate', this.plan));
-    // attention reads what a decoder would produce
-    const dec = new ChunkDecoder(this.cal, this.plan, payload, n, rows.positions);
-    const f = this.cal.heads * this.cal.headDim;
-    for (let l = 0; l < this.cal.layers; l++) {
-      const b = this.layers.get(l)!;
-      const x = dec.layer(l);
-      for (let h = 0; h < b.H; h++)
-        for (let t = 0; t < n; t++) {
-          const o = b.at(h, this.done + t);
-          b.k.set(x.k.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
-          b.v.set(x.v.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
-        }
-      this.dirty(l);
+    for (let seq = 0; seq < b0!.B; seq++) {
+      const pad = this.pad(seq);
+      this.batchChunks[seq] ??= [];
+      // until a sequence has its sinks, nothing of it is compressed (and its padding never is)
+      if (this.done[seq] === undefined) {
+        if (L < pad) continue;
+        this.done[seq] = pad + Math.min(this.sinks, L - pad);
+      }
+      const done = this.done[seq]!;
+      const n = Math.floor((L - done - this.window) / c) * c;
+      if (n <= 0) continue;
+      const rows = this.gather(seq, done, done + n);
+      const payload = encodeChunk(this.cal, this.plan, rows);
+      this.batchChunks[seq]!.push(
+        packChunk(payload, done - pad, n, this.opts.level ?? 6, this.opts.coder ?? 'deflate', this.plan),
+      );
+      // attention reads what a decoder would produce
+      const dec = new ChunkDecoder(this.cal, this.plan, payload, n, rows.positions);
+      const f = this.cal.heads * this.cal.headDim;
+      for (let l = 0; l < this.cal.layers; l++) {
+        const b = this.layers.get(l)!;
+        const x = dec.layer(l);
+        for (let h = 0; h < b.H; h++)
+          for (let t = 0; t < n; t++) {
+            const o = b.at(seq * b.H + h, done + t);
+            b.k.set(x.k.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
+            b.v.set(x.v.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
+          }
+        this.dirty(l);
+      }
+      this.done[seq] = done + n;
     }
-    this.done += n;
   }
 
-  /** Slots [from, to) of every layer as rows [t, (layer, head, dim)]. */
-  private gather(from: number, to: number): KVRows {
+  /** Slots [from, to) of sequence `seq`, every layer, as rows [t, (layer, head, dim)]. */
+  private gather(seq: number, from: number, to: number): KVRows {
     const { layers, heads, headDim } = this.cal;
     const f = heads * headDim;
     const P = layers * f;
@@ -95,38 +124,52 @@ export class KVTCStorage extends HostStorage {
       const b = this.layers.get(l)!;
       for (let h = 0; h < heads; h++)
         for (let t = 0; t < n; t++) {
-          const o = b.at(h, from + t);
+          const o = b.at(seq * heads + h, from + t);
           k.set(b.k.subarray(o, o + headDim), t * P + l * f + h * headDim);
           v.set(b.v.subarray(o, o + headDim), t * P + l * f + h * headDim);
         }
     }
     const b0 = this.layers.get(0)!;
-    const positions = Int32Array.from({ length: n }, (_, i) => b0.pos[from + i]!);
+    const row = seq * heads * b0.cap;
+    const positions = Int32Array.from({ length: n }, (_, i) => b0.pos[row + from + i]!);
     return { layers, heads, headDim, n, k, v, positions };
   }
 
   override stats(): CacheStats {
     const s = super.stats();
-    const L = this.layers.get(0)?.L ?? 0;
-    const compressed = Math.max(0, this.done - this.sinks);
-    const raw = L - compressed;
+    const b0 = this.layers.get(0);
+    const L = b0?.L ?? 0;
     const perTokenRaw = this.cal.layers * this.cal.heads * this.cal.headDim * 4;
-    const bytes = raw * perTokenRaw + this.chunks.reduce((a, c) => a + c.bytes.length, 0);
-    return { ...s, bytes };
+    let bytes = 0;
+    let fp16Bytes = 0;
+    for (let seq = 0; seq < (b0?.B ?? 0); seq++) {
+      const pad = this.pad(seq);
+      const valid = Math.max(0, L - pad);
+      const compressed = Math.max(0, (this.done[seq] ?? pad) - pad - this.sinks);
+      bytes +=
+        (valid - compressed) * perTokenRaw + (this.batchChunks[seq] ?? []).reduce((a, c) => a + c.bytes.length, 0);
+      // every token seen by this sequence, padding excluded
+      fp16Bytes += Math.max(0, (this.seen.get(0) ?? 0) - pad) * perTokenRaw;
+    }
+    return { ...s, bytes, fp16Bytes };
   }
 
-  /** The TKVC container of the current cache (sinks and window as fp16, chunks as stored). */
-  serialize(): Uint8Array {
+  /** The TKVC container of sequence `seq` (default 0): sinks and window as fp16, chunks as stored, no padding. */
+  serialize(seq = 0): Uint8Array {
     const { layers, heads, headDim } = this.cal;
-    const L = this.layers.get(0)?.L ?? 0;
+    const b0 = this.layers.get(0);
+    if (b0 && !(Number.isInteger(seq) && seq >= 0 && seq < b0.B))
+      throw new ValueError(`KVTCStorage.serialize: sequence ${seq} outside the batch of ${b0.B}`);
+    const pad = this.pad(seq);
+    const L = Math.max(0, (b0?.L ?? 0) - pad);
     const sinks = Math.min(this.sinks, L);
-    const done = Math.max(this.done, sinks);
+    const done = Math.max((this.done[seq] ?? pad) - pad, sinks);
     const f = heads * headDim;
     const rawK: Float32Array[] = [];
     const rawV: Float32Array[] = [];
     const rawSlots = [
-      ...Array.from({ length: sinks }, (_, i) => i),
-      ...Array.from({ length: L - done }, (_, i) => done + i),
+      ...Array.from({ length: sinks }, (_, i) => pad + i),
+      ...Array.from({ length: L - done }, (_, i) => pad + done + i),
     ];
     for (let l = 0; l < layers; l++) {
       const b = this.layers.get(l)!;
@@ -134,7 +177,7 @@ export class KVTCStorage extends HostStorage {
       const v = new Float32Array(rawSlots.length * f);
       rawSlots.forEach((slot, t) => {
         for (let h = 0; h < heads; h++) {
-          const o = b.at(h, slot);
+          const o = b.at(seq * heads + h, slot);
           k.set(b.k.subarray(o, o + headDim), t * f + h * headDim);
           v.set(b.v.subarray(o, o + headDim), t * f + h * headDim);
         }
@@ -142,19 +185,20 @@ export class KVTCStorage extends HostStorage {
       rawK.push(k);
       rawV.push(v);
     }
+    const chunks = this.batchChunks[seq] ?? [];
     return writeContainer({
       cal: this.cal,
-      plan: this.chunks.length ? this.plan : null,
+      plan: chunks.length ? this.plan : null,
       layers,
       heads,
       headDim,
-      firstPosition: this.firstPosition,
+      firstPosition: b0 ? b0.pos[seq * heads * b0.cap + pad]! : this.firstPosition,
       sinks,
       compressed: done - sinks,
       window: L - done,
       rawK,
       rawV,
-      chunks: this.chunks.map((c) => ({ ...c })),
+      chunks: chunks.map((c) => ({ ...c })),
     });
   }
 
@@ -187,10 +231,11 @@ export class KVTCStorage extends HostStorage {
       s.seen.set(l, h.tokens);
     }
     s.firstPosition = h.firstPosition;
-    s.done = h.sinks + h.compressed;
+    s.done = [h.sinks + h.compressed];
+    s.batchChunks[0] = [];
     h.sections.forEach((sec) => {
       if (sec.kind === 3)
-        s.chunks.push({
+        s.batchChunks[0]!.push({
           start: sec.tokenStart,
           count: sec.tokenCount,
           bytes: bytes.slice(sec.offset, sec.offset + sec.length),

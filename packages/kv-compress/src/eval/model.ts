@@ -77,11 +77,16 @@ export function saveModel(model: nn.CausalLM): Uint8Array {
   return io.saveSafetensors(model.stateDict(), { metadata: { config: JSON.stringify(model.config) } });
 }
 
+/** Loads saved weights, or the weights of a curriculum checkpoint (train.ts: tensors under "model."). */
 export function loadModel(bytes: Uint8Array): nn.CausalLM {
   const state = io.loadSafetensors(bytes);
   const config = state.metadata.config ? (JSON.parse(state.metadata.config) as nn.CausalLMConfig) : EVAL_MODEL;
   const model = new nn.CausalLM(config);
-  model.loadStateDict(state.tensors);
+  const checkpoint = state.metadata.step !== undefined;
+  const tensors = checkpoint
+    ? new Map([...state.tensors].filter(([k]) => k.startsWith('model.')).map(([k, t]) => [k.slice(6), t]))
+    : state.tensors;
+  model.loadStateDict(tensors);
   model.eval();
   return model;
 }
