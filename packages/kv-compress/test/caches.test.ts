@@ -246,7 +246,7 @@ describe('KVTC with a batch of sequences', () => {
             cache,
           });
           const V = logits.shape[2]!;
-          const d = logits.dataSync();
+          const d = Float32Array.from(logits.dataSync());
           for (let b = 0; b < B; b++) out[b]!.push(Float32Array.from(d.slice((b * T + T - 1) * V, (b * T + T) * V)));
         });
       step(rows);
