@@ -10,8 +10,8 @@
 //
 // The ops are synchronous, so the calling thread must wait for the workers inside the op. Browsers forbid
 // Atomics.wait on the main thread (and Atomics.waitAsync cannot finish a synchronous op), so there the
-// pool stays off unless the caller accepts a busy-wait ({ wait: 'spin' }); inside a Web Worker, in Node
-// and in Deno the caller sleeps. Where threads cannot run (no shared memory: a page that is not
+// pool stays off unless the caller accepts a busy-wait ({ wait: 'spin' }); inside a Web Worker and in Node
+// the caller sleeps. Where threads cannot run (no shared memory: a page that is not
 // cross-origin isolated; no Worker; the TypeScript path) setCpuThreads falls back to one thread without an
 // error, and cpuThreadsUnavailableReason() says why.
 import { TesseraError, ValueError } from '../../errors.js';
