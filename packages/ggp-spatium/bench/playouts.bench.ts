@@ -1,6 +1,7 @@
 // Random playouts/s (gdl-perf's definition: from the initial state, a uniformly random legal move per role until
-// terminal, then every goal), single thread, compiled vs the reference interpreter in the same process, each
-// checked against the other on seeded playouts first. Peer numbers are those measured on this VM in the research
+// terminal, then every goal), single thread: the grounded net (its allocation-free `playout` and the generic
+// legal/next loop), the relational compiler and the reference interpreter in the same process, the first two
+// checked against the interpreter on seeded playouts first. Peer numbers are those measured on this VM in the research
 // note (§2, `../shared/research/ggp.md`): ggp-base prover and Sancho 1.61c; ratios use the loaded-run best, the
 // figures the issue quotes. Absolute numbers move with machine load: compare ratios.
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { median, record } from '@tessera/bench-kit';
 import { checkConformance } from '../src/conformance.js';
 import { loadGame } from '../src/game.js';
+import { GroundMachine } from '../src/ground.js';
 import { type GameMachine, randomPlayout, rng } from '../src/machine.js';
 
 // The base sheets live beside the repository (../shared/ggp-games); GGP_GAMES points elsewhere.
@@ -33,11 +35,20 @@ const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
-/** Median playouts/s over three windows of `secs` seconds after a warm-up (wall clock; CPU-time rate too). */
-function rate(m: GameMachine, seconds: number): { perSec: number; cpuPerSec: number; plies: number } {
+type Playout = (rand: () => number) => { plies: number };
+const generic =
+  (m: GameMachine): Playout =>
+  (rand) =>
+    randomPlayout(m, m.initialState(), rand);
+
+/**
+ * Median playouts/s over three windows of `seconds`/3 after a warm-up (wall clock), and the rate per CPU-second
+ * over all three windows.
+ */
+function rate(one: Playout, seconds: number): { perSec: number; cpuPerSec: number; plies: number } {
   const rand = rng(7);
   const w0 = performance.now();
-  while (performance.now() - w0 < seconds * 300) randomPlayout(m, m.initialState(), rand);
+  while (performance.now() - w0 < seconds * 300) one(rand);
   const rates: number[] = [];
   let plies = 0;
   let n = 0;
@@ -46,7 +57,7 @@ function rate(m: GameMachine, seconds: number): { perSec: number; cpuPerSec: num
     let k = 0;
     const t0 = performance.now();
     while (performance.now() - t0 < (seconds * 1000) / 3 || k === 0) {
-      plies += randomPlayout(m, m.initialState(), rand).plies;
+      plies += one(rand).plies;
       k++;
     }
     n += k;
@@ -59,30 +70,51 @@ const load = () => (process.platform === 'linux' ? readFileSync('/proc/loadavg',
 
 for (const game of CORE) {
   const kif = readFileSync(resolve(SHEETS, `${game}.kif`), 'utf8');
-  const t0 = performance.now();
-  const compiled = loadGame(kif, { engine: 'compiled' });
-  randomPlayout(compiled, compiled.initialState(), rng(1));
-  const firstMs = performance.now() - t0;
   const interp = loadGame(kif, { engine: 'interpreter' });
-  const conf = checkConformance(interp, compiled, { playouts: 2, seed: 3 });
-  const check = conf.mismatches.length === 0 && conf.playouts === 2 ? 'ok' : 'fail';
-  const c = rate(compiled, secs);
-  const i = rate(interp, Math.min(secs, 1));
+  const check = (m: GameMachine) => {
+    const conf = checkConformance(interp, m, { playouts: 2, seed: 3 });
+    return conf.mismatches.length === 0 && conf.playouts === 2 ? 'ok' : 'fail';
+  };
+  const i = rate(generic(interp), Math.min(secs, 1));
   const peer = PEERS[game];
   // the machine is shared: ratios use the CPU-time rates, which foreign load disturbs far less than wall time
-  const vs = peer
-    ? `; per CPU-second ${(c.cpuPerSec / peer.prover).toFixed(0)}× ggp-base prover, ${(c.cpuPerSec / peer.sancho).toFixed(2)}× Sancho`
-    : '';
-  record({
-    package: 'ggp-spatium',
-    case: `${game} random playouts`,
-    impl: 'compiled (JS)',
-    unit: 'playouts/s',
-    value: c.perSec,
-    higherIsBetter: true,
-    check,
-    note: `${c.plies.toFixed(1)} plies; ${c.cpuPerSec.toFixed(0)}/s of CPU time; load ${load()}; first playout ${firstMs.toFixed(0)} ms; ${(c.cpuPerSec / i.cpuPerSec).toFixed(0)}× interpreter${vs}`,
-  });
+  const vs = (cpu: number) =>
+    peer
+      ? `; per CPU-second ${(cpu / peer.prover).toFixed(0)}× ggp-base prover, ${(cpu / peer.sancho).toFixed(2)}× Sancho`
+      : '';
+  const row = (impl: string, m: GameMachine, one: Playout, firstMs: number, c: string) => {
+    const r = rate(one, secs);
+    record({
+      package: 'ggp-spatium',
+      case: `${game} random playouts`,
+      impl,
+      unit: 'playouts/s',
+      value: r.perSec,
+      higherIsBetter: true,
+      check: c,
+      note: `${r.plies.toFixed(1)} plies; ${r.cpuPerSec.toFixed(0)}/s of CPU time; load ${load()}; first playout ${firstMs.toFixed(0)} ms; ${(r.cpuPerSec / i.cpuPerSec).toFixed(0)}× interpreter${vs(r.cpuPerSec)}`,
+    });
+  };
+  let t0 = performance.now();
+  let grounded: GameMachine | undefined;
+  try {
+    grounded = loadGame(kif, { engine: 'grounded' });
+    randomPlayout(grounded, grounded.initialState(), rng(1));
+  } catch (e) {
+    console.log(`ggp-spatium: ${game} not grounded: ${(e as Error).message}`);
+  }
+  if (grounded instanceof GroundMachine) {
+    const g = grounded;
+    const first = performance.now() - t0;
+    const c = check(g);
+    const s0 = g.initialState();
+    row('grounded net, playout()', g, (rand) => g.playout(s0, rand), first, c);
+    row('grounded net, legal/next', g, generic(g), first, c);
+  }
+  t0 = performance.now();
+  const compiled = loadGame(kif, { engine: 'compiled' });
+  randomPlayout(compiled, compiled.initialState(), rng(1));
+  row('compiled (JS)', compiled, generic(compiled), performance.now() - t0, check(compiled));
   record({
     package: 'ggp-spatium',
     case: `${game} random playouts`,
@@ -90,13 +122,14 @@ for (const game of CORE) {
     unit: 'playouts/s',
     value: i.perSec,
     higherIsBetter: true,
-    check,
+    check: 'ok',
     note: `${i.cpuPerSec.toFixed(1)}/s of CPU time${peer ? `; ${(i.cpuPerSec / peer.prover).toFixed(1)}× ggp-base prover per CPU-second` : ''}`,
   });
 }
 
 // stress tier: time to the first state transitions (within a 30 s startclock) and random plies/s; playouts/s is
-// plies/s over the mean playout length (the research note measured 211 plies for chess)
+// plies/s over the mean length of the playouts completed in the window, or over the research note's mean length
+// (211 plies for chess) where none completed
 const LENGTH: Record<string, number> = { chess: 211, speedChess: 211, checkers: 100 };
 for (const game of ['chess', 'speedChess', 'checkers']) {
   const kif = readFileSync(resolve(SHEETS, `${game}.kif`), 'utf8');
@@ -104,11 +137,18 @@ for (const game of ['chess', 'speedChess', 'checkers']) {
   const m = loadGame(kif);
   const rand = rng(1);
   let s = m.initialState();
+  let done = 0;
+  let donePlies = 0;
+  let plies = 0;
   const step = () => {
     if (m.isTerminal(s)) {
       s = m.initialState();
+      done++;
+      donePlies += plies;
+      plies = 0;
       return;
     }
+    plies++;
     s = m.next(
       s,
       m.roles().map((_, r) => {
@@ -128,6 +168,7 @@ for (const game of ['chess', 'speedChess', 'checkers']) {
   }
   const perSec = (n * 1000) / (performance.now() - t1);
   const cpuPerSec = (n * 1000) / (cpuMs() - c1);
+  const len = done ? donePlies / done : LENGTH[game]!;
   record({
     package: 'ggp-spatium',
     case: `${game} random plies`,
@@ -136,6 +177,6 @@ for (const game of ['chess', 'speedChess', 'checkers']) {
     value: perSec,
     higherIsBetter: true,
     check: firstMs < 30_000 && n > 0 ? 'ok' : 'fail',
-    note: `≈${(perSec / LENGTH[game]!).toFixed(3)} playouts/s; ${cpuPerSec.toFixed(1)}/s of CPU time; load ${load()}; first transition ${(firstMs / 1000).toFixed(2)} s (startclock 30 s)`,
+    note: `≈${(perSec / len).toFixed(3)} playouts/s (${(cpuPerSec / len).toFixed(3)} per CPU-second) at ${len.toFixed(0)} plies${done ? ` (mean of ${done} completed)` : ' (research note)'}; ${cpuPerSec.toFixed(1)}/s of CPU time; load ${load()}; first transition ${(firstMs / 1000).toFixed(2)} s (startclock 30 s)`,
   });
 }

@@ -175,7 +175,8 @@ export function conformSheet(name: string, kif: string, opts: ConformanceOptions
     }
     if (opts.grounded !== false) {
       try {
-        const gm = groundedFromPrepared(g);
+        // the step budget bounds grounding; the time limit only guards against a loaded machine here
+        const gm = groundedFromPrepared(g, { maxMs: 30_000 });
         rep.grounded = true;
         const q = checkConformance(ref, gm, opts);
         rep.groundPass = q.mismatches.length === 0;

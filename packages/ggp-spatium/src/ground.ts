@@ -31,6 +31,8 @@ export interface GroundOptions {
   maxSteps?: number;
   /** nodes of the net before giving up (default 400,000) */
   maxNodes?: number;
+  /** milliseconds of grounding before giving up (default 5000): a refusal must leave the startclock to the compiler */
+  maxMs?: number;
 }
 
 // ---- ground terms: interned ids ≥ 1; a constant has no arguments
@@ -168,7 +170,13 @@ const atomKey = (rel: string, t: number[]) => `${rel}|${t.join(',')}`;
 
 function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
   const maxSteps = opts.maxSteps ?? 4e6;
+  const deadline = performance.now() + (opts.maxMs ?? 5000);
   let steps = 0;
+  const tick = () => {
+    if (++steps > maxSteps) throw new GroundingError(`grounding exceeds ${maxSteps} steps`);
+    if ((steps & 1023) === 0 && performance.now() > deadline)
+      throw new GroundingError(`grounding exceeds ${opts.maxMs ?? 5000} ms`);
+  };
   const T = new Terms();
   if (g.rules.some((r) => r.head.rel === 'sees'))
     throw new GroundingError('GDL-II percepts (sees) are left to the compiler');
@@ -319,6 +327,7 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
     const trail: number[] = [];
     const go = (i: number): void => {
       if (i === order.length) {
+        tick();
         emit(env);
         return;
       }
@@ -328,6 +337,7 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
         return;
       }
       if (l.kind === 'neg') {
+        tick();
         if (!exactNeg(l.rel) || !tables.get(l.rel)?.has(l.args.map((a) => build(a, env)))) go(i + 1);
         return;
       }
@@ -350,7 +360,7 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
         const ord = row[na]!;
         if (ord < lo) continue;
         if (ord >= hi) break;
-        if (++steps > maxSteps) throw new GroundingError(`grounding exceeds ${maxSteps} steps`);
+        tick();
         const t0 = trail.length;
         let ok = true;
         for (let c = 0; c < na && ok; c++) if (!(mask & (1 << c))) ok = match(l.args[c]!, row[c]!, env, trail);
@@ -749,7 +759,9 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
 /** Builds (or takes from the cache) the net of a prepared sheet; throws GroundingError where it refuses. */
 export function groundNet(g: PreparedGame, opts: GroundOptions = {}): Net {
   const hash = createHash('sha256')
-    .update(`${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}`)
+    .update(
+      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}`,
+    )
     .digest('hex');
   const hit = netCache.get(hash);
   if (hit instanceof GroundingError) throw hit;

@@ -1,5 +1,5 @@
-// Compiled ≡ interpreter on seeded random playouts: every edge-case sheet and the core tier. The full sweep
-// (100 playouts over every sheet) is `ggp-spatium conformance`, which writes a report.
+// Compiled ≡ interpreter and grounded ≡ interpreter on seeded random playouts: every edge-case sheet and the core
+// tier. The full sweep (100 playouts over every sheet) is `ggp-spatium conformance`, which writes a report.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -20,6 +20,9 @@ describe.skipIf(!haveSheets)('conformance: compiled vs interpreter', () => {
     const r = conformSheet(name, sheet(name), { playouts: 10, seed: 11 });
     expect(r.error).toBeUndefined();
     expect(r).toMatchObject({ parse: true, compile: true, pass: true, timedOut: false, playouts: 10 });
+    // every edge-case sheet is small enough to ground: the net must agree with the interpreter too
+    expect(r.groundError).toBeUndefined();
+    expect(r).toMatchObject({ grounded: true, groundPass: true });
   });
   test.each([
     ['ticTacToe', 100],
@@ -38,6 +41,9 @@ describe.skipIf(!haveSheets)('conformance: compiled vs interpreter', () => {
     expect(r.error).toBeUndefined();
     expect(r).toMatchObject({ parse: true, valid: true, normalised: true, compile: true, pass: true, playouts: n });
     expect(r.states).toBeGreaterThan(n);
+    // the grounded net, where the sheet grounds within budget (hex does not), agrees with the interpreter too
+    if (name === 'hex') expect(r).toMatchObject({ grounded: false, groundPass: null, groundError: /exceeds/ });
+    else expect(r).toMatchObject({ grounded: true, groundPass: true, groundError: undefined });
   });
   test('on-demand views (wide, recursive, asked bound) agree with the interpreter', () => {
     const kif = `(role r) (init (at 1)) (init (wall 4))

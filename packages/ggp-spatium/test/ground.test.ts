@@ -1,0 +1,113 @@
+// The grounded net against the other reasoners: the interpreter (via conformSheet, in conformance.test.ts) and
+// the compiled reasoner on more playouts here; its allocation-free playout against the generic legal/next loop;
+// refusals that hand the sheet to the compiler; bad moves.
+import { describe, expect, test } from 'vitest';
+import { loadCompiled } from '../src/compiler.js';
+import { checkConformance } from '../src/conformance.js';
+import { IllegalMoveError } from '../src/errors.js';
+import { loadGame } from '../src/game.js';
+import { GroundingError, GroundMachine, loadGrounded } from '../src/ground.js';
+import { loadInterpreter } from '../src/interpreter.js';
+import { type GameMachine, randomPlayout, rng } from '../src/machine.js';
+import { haveSheets, sheet } from './sheets.js';
+
+const slack = { maxMs: 60_000 };
+
+describe.skipIf(!haveSheets)('grounded net vs compiled reasoner', () => {
+  test.each([
+    ['ticTacToe', 300],
+    ['connectFour', 60],
+    ['breakthrough', 10],
+    ['pentago', 6],
+    ['connectFourSimultaneous', 30],
+  ])('%s (%i playouts)', (name, n) => {
+    const kif = sheet(name);
+    const g = loadGrounded(kif, slack);
+    const r = checkConformance(loadCompiled(kif, { strict: false }) as GameMachine, g as GameMachine, {
+      playouts: n,
+      seed: 17,
+    });
+    expect(r.mismatches).toEqual([]);
+    expect(r.playouts).toBe(n);
+  });
+
+  test.each(['ticTacToe', 'connectFour', 'breakthrough', '3pConnectFour'])(
+    '%s: playout() makes the same moves as the legal/next loop for the same seed',
+    (name) => {
+      const g = loadGrounded(sheet(name), slack);
+      const s0 = g.initialState();
+      for (let seed = 1; seed <= 25; seed++) {
+        const fast = g.playout(s0, rng(seed));
+        const slow = randomPlayout(g as GameMachine, s0, rng(seed));
+        expect(fast).toEqual(slow);
+      }
+      // the net's incremental state does not leak into later queries
+      expect(g.legalMoves(s0, g.roles()[0]!)).toEqual(
+        loadCompiled(sheet(name)).legalMoves(loadCompiled(sheet(name)).initialState(), g.roles()[0]!),
+      );
+    },
+  );
+});
+
+describe('grounded net: small sheets, refusals and bad input', () => {
+  const frame = `(role a) (role b) (init (at 1)) (init (turn a))
+    (succ 1 2) (succ 2 3) (succ 3 4)
+    (<= (legal ?r (go ?y)) (true (turn ?r)) (true (at ?x)) (succ ?x ?y))
+    (<= (legal ?r wait) (role ?r) (not (true (turn ?r))))
+    (<= (next (at ?y)) (does ?r (go ?y)))
+    (<= (next (at ?x)) (true (at ?x)) (not (moved)))
+    (<= moved (does ?r (go ?y)))
+    (<= (next (turn a)) (true (turn b)))
+    (<= (next (turn b)) (true (turn a)))
+    (<= terminal (true (at 4)))
+    (<= (goal a 100) (true (at 4)) (true (turn b)))
+    (<= (goal a 0) (not (true (at 4))))
+    (<= (goal a 0) (true (turn a)))
+    (<= (goal b 100) (true (at 4)) (true (turn a)))
+    (<= (goal b 0) (not (true (at 4))))
+    (<= (goal b 0) (true (turn b)))`;
+
+  test('a hand-checked sheet: states, moves, goals', () => {
+    const g = loadGrounded(frame);
+    let s = g.initialState();
+    expect(g.fluents(s)).toEqual(['(at 1)', '(turn a)']);
+    expect(g.legalMoves(s, 'a')).toEqual(['(go 2)']);
+    expect(g.legalMoves(s, 'b')).toEqual(['wait']);
+    s = g.nextState(s, ['(go 2)', 'wait']);
+    expect(g.fluents(s)).toEqual(['(at 2)', '(turn b)']);
+    s = g.nextState(s, ['wait', '(go 3)']);
+    s = g.nextState(s, ['(go 4)', 'wait']);
+    expect(g.isTerminal(s)).toBe(true);
+    expect([g.goal(s, 'a'), g.goal(s, 'b')]).toEqual([100, 0]);
+    const r = checkConformance(loadInterpreter(frame) as GameMachine, g as GameMachine, { playouts: 20 });
+    expect(r.mismatches).toEqual([]);
+  });
+
+  test('a move that is never legal is a typed error; a wrong number of moves too', () => {
+    const g = loadGrounded(frame);
+    const s = g.initialState();
+    expect(() => g.nextState(s, ['(go 9)', 'wait'])).toThrow(IllegalMoveError);
+    expect(() => g.nextState(s, ['(go 2)'])).toThrow(IllegalMoveError);
+    expect(() => g.legalMoves(s, 'c')).toThrow(IllegalMoveError);
+  });
+
+  test('ground dependencies with a cycle are refused and loadGame takes the compiler', () => {
+    const cyclic = `(role r) (init (at 1)) (edge 1 2) (edge 2 1) (edge 2 3)
+      (<= (reach ?x) (true (at ?x)))
+      (<= (reach ?y) (reach ?x) (edge ?x ?y))
+      (<= (legal r (go ?y)) (reach ?y))
+      (<= (next (at ?y)) (does r (go ?y)))
+      (<= terminal (true (at 3)))
+      (goal r 100)`;
+    expect(() => loadGrounded(cyclic)).toThrow(GroundingError);
+    const m = loadGame(cyclic);
+    expect(m.kind).toBe('compiled');
+    expect(m.legalMoves(m.initialState(), 'r')).toEqual(['(go 1)', '(go 2)', '(go 3)']);
+  });
+
+  test('past the step budget the sheet is refused', () => {
+    expect(() => loadGrounded(frame, { maxSteps: 10 })).toThrow(GroundingError);
+    expect(loadGame(frame, { ground: { maxSteps: 10 } }).kind).toBe('compiled');
+    expect(loadGame(frame)).toBeInstanceOf(GroundMachine);
+  });
+});
