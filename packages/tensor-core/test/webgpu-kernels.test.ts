@@ -19,7 +19,7 @@ import {
 } from '@tessera/tensor-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { init, webgpu } from '../src/backends/webgpu/index.js';
-import { pickMatmul } from '../src/backends/webgpu/kernels.js';
+import { pickMatmul, splitKSplits } from '../src/backends/webgpu/kernels.js';
 import { f16ToF32, f32ToF16 } from '../src/io/half.js';
 import { erf64 } from './conformance/ref64.js';
 import { probeWebgpu, randArr, rng } from './support.js';
@@ -283,6 +283,11 @@ test('the split-K GEMV is chosen for few rows and long K on GPUs, the barrier-fr
   expect(at(5, 4096, false)).toBe('tiled');
   expect(at(1, 4096, true)).toBe('gemv');
   expect(at(64, 4096, true)).toBe('register4');
+  // K split over workgroups too when the columns are few, never below 256 of K per chunk.
+  expect(splitKSplits(6, 4096)).toBe(16);
+  expect(splitKSplits(1, 777)).toBe(3);
+  expect(splitKSplits(1, 257)).toBe(1);
+  expect(splitKSplits(1024, 4096)).toBe(1);
 });
 
 describe.skipIf(skip !== null)('split-K GEMV (decode-step shapes)', () => {
@@ -313,7 +318,10 @@ describe.skipIf(skip !== null)('split-K GEMV (decode-step shapes)', () => {
         const n0 = webgpu.memory().dispatches;
         const aligned = K % 4 === 0 && N % 4 === 0;
         const gpu = await run('webgpu');
-        expect(webgpu.memory().dispatches - n0).toBe(1); // bias and relu in the GEMV's store
+        // Bias and relu in the GEMV's store; a second pass when K is also split over workgroups.
+        const gx = Math.ceil(N / (transposed ? 4 : 64));
+        const twoPass = webgpu.lastMatmul() === 'gemvSplitK' && splitKSplits(gx, K) > 1;
+        expect(webgpu.memory().dispatches - n0).toBe(twoPass ? 2 : 1);
         // float32 sums of K terms in another order: √K·ε relative to the row's magnitude.
         expect(maxRelDiff(gpu, cpu)).toBeLessThan(2e-5 * Math.sqrt(K / 64));
         if (variant === 'auto')
@@ -324,6 +332,37 @@ describe.skipIf(skip !== null)('split-K GEMV (decode-step shapes)', () => {
         webgpu.setMatmulVariant('auto');
       }
     });
+});
+
+describe.skipIf(skip !== null)('split-K over workgroups', () => {
+  test('batched decode attention P·V (few columns, long K) with a residual epilogue, in both passes', async () => {
+    // 6 heads × [1, 1000] · [1000, 16]: 1 workgroup of columns per head, so K splits in 3 chunks.
+    const run = async (backend: 'cpu' | 'webgpu') => {
+      await setBackend(backend);
+      const p = tensor(randArr(6 * 1000, 41), { shape: [6, 1, 1000] }).softmax(-1);
+      const v = tensor(randArr(6 * 1000 * 16, 42), { shape: [6, 1000, 16] });
+      const res = tensor(randArr(6 * 16, 43), { shape: [6, 1, 16] });
+      if (backend === 'webgpu') await webgpu.sync(p, v, res);
+      const n0 = backend === 'webgpu' ? webgpu.memory().dispatches : 0;
+      const y = noGrad(() => p.matmul(v).add(res));
+      if (backend === 'webgpu') {
+        await webgpu.sync(y);
+        // The partial sums, then one pass that adds them and the residual.
+        expect(webgpu.memory().dispatches - n0).toBe(2);
+      }
+      return Float32Array.from(await y.data());
+    };
+    const cpu = await run('cpu');
+    webgpu.setMatmulVariant('gemvSplitK');
+    try {
+      const gpu = await run('webgpu');
+      expect(webgpu.lastMatmul()).toBe('gemvSplitK');
+      expect(splitKSplits(6, 1000)).toBe(3);
+      expect(maxRelDiff(gpu, cpu)).toBeLessThan(1e-5);
+    } finally {
+      webgpu.setMatmulVariant('auto');
+    }
+  });
 });
 
 // ------------------------------------------------------------------ f16 compute
@@ -355,11 +394,11 @@ describe.skipIf(skip !== null)('f16 compute (f16 products, f32 accumulation)', (
     };
     await setWebgpuF16Compute(true);
     try {
-      // A few rows and a long K (split-K GEMV), more rows (register kernel); forced kernels fall back to
-      // the f16-capable ones.
+      // A few rows and a long K (split-K GEMV, K split over 2 workgroups), more rows (register kernel);
+      // forced kernels fall back to the f16-capable ones.
       for (const [M, K, N] of [
         [5, 67, 9],
-        [2, 300, 9],
+        [2, 600, 9],
       ] as const)
         for (const variant of ['auto', 'gemv', 'gemvSplitK', 'register4', 'tiled'] as const) {
           const { a, b, emu, exact } = emulate(M, K, N);

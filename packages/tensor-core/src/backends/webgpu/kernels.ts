@@ -34,6 +34,7 @@ import {
   gemvSplitKShader,
   register4Shader,
   registerShader,
+  splitKReduceShader,
   tiledShader,
 } from './wgsl/matmul.wgsl.js';
 import { argReduceShader, cumsumShader, reduceShader } from './wgsl/reduce.wgsl.js';
@@ -747,12 +748,75 @@ function matmulInto(a: View, b: View, out: Storage, epi: EpilogueLeaves | null):
         ? Math.ceil(N / (kMajor ? 4 : 64))
         : Math.ceil(N / 32);
   const gy = variant === 'gemv' ? M : variant === 'gemvSplitK' ? 1 : Math.ceil(M / 32);
+  const splits = variant === 'gemvSplitK' ? splitKSplits(gx * nb, K) : 1;
+  if (splits > 1) {
+    splitKAcrossWorkgroups(A, B, out, { M, N, K, nb, br, gx, splits, kMajor, half: h }, head, e, bufs.slice(3), tail);
+    for (const t of temps) webgpuKernels.free(t);
+    return;
+  }
   const k = ctx.kernel(`matmul-${variant}`, code);
   for (let z0 = 0; z0 < nb; z0 += 65535) {
     const p = Uint32Array.from([...head.build(), z0, ...tail], (w) => w >>> 0);
     ctx.dispatch(k, bufs, p, [gx, gy, Math.min(nb - z0, 65535)]);
   }
   for (const t of temps) webgpuKernels.free(t);
+}
+
+/** Workgroups a split-K GEMV aims for before it also splits K over workgroups. */
+const SPLIT_K_TARGET_GROUPS = 128;
+
+/**
+ * How many chunks of K a split-K GEMV of `groups` workgroups (columns × batch) takes: enough for about
+ * 128 workgroups when the columns are few (attention's P·V at decode: N = head size, K = context), at
+ * least 256 of K per chunk; 1 (one pass, epilogue in the store) otherwise.
+ */
+export function splitKSplits(groups: number, K: number): number {
+  return Math.max(1, Math.min(Math.ceil(SPLIT_K_TARGET_GROUPS / groups), Math.floor(K / SPLIT_K_MIN)));
+}
+
+/** Split-K over workgroups: partial sums per chunk of K into a buffer, then one pass sums them (and the epilogue). */
+function splitKAcrossWorkgroups(
+  A: View,
+  B: View,
+  out: Storage,
+  g: {
+    M: number;
+    N: number;
+    K: number;
+    nb: number;
+    br: number;
+    gx: number;
+    splits: number;
+    kMajor: boolean;
+    half: boolean;
+  },
+  head: Params,
+  e: Epilogue | null,
+  epiBufs: GPUBuffer[],
+  tail: number[],
+): void {
+  const ctx = getContext();
+  const { M, N, K, nb, br, splits } = g;
+  const partials = alloc(splits * nb * M * N, 'float32', 'matmul');
+  const key = `mm:skp:${A.dtype}:${B.dtype}:${br}:${g.half}:${g.kMajor}`;
+  const code = shader(key, () => gemvSplitKShader(A.dtype, B.dtype, br, g.kMajor, null, g.half, true));
+  const k = ctx.kernel('matmul-gemvSplitK', code);
+  const bufs = [gbuf(A.storage, 'matmul'), gbuf(B.storage, 'matmul'), gbuf(partials, 'matmul')];
+  const chunk = Math.ceil(K / splits);
+  for (let z0 = 0; z0 < nb; z0 += 65535) {
+    const p = Uint32Array.from([...head.build(), z0, chunk, nb], (w) => w >>> 0);
+    ctx.dispatch(k, bufs, p, [g.gx, splits, Math.min(nb - z0, 65535)]);
+  }
+  const ek = e
+    ? `:${e.leaves.map((l) => `${l.dtype}/${l.ctype}`).join(',')}:${e.lines.join('')}:${e.result}:${e.save}`
+    : '';
+  const rk = ctx.kernel(
+    'matmul-splitKReduce',
+    shader(`mm:skr:${br}${ek}`, () => splitKReduceShader(br, e)),
+  );
+  const p = Uint32Array.from([M, N, splits, nb, ...new Array<number>(6 + 3 * br).fill(0), ...tail], (w) => w >>> 0);
+  ctx.dispatch(rk, [gbuf(partials, 'matmul'), gbuf(out, 'matmul'), ...epiBufs], p, groupsFor(nb * M * N));
+  webgpuKernels.free(partials);
 }
 
 // ------------------------------------------------------------------ fused row kernels

@@ -11,7 +11,7 @@
 //  - `gemvSplitK`: M ≤ 4 and long K (decode steps): 256 threads share each few columns' K, then sum.
 // All accumulate in float32 and write a contiguous [...batch, M, N] output.
 import type { DType } from '../../../dtype.js';
-import { type CType, load, withHelpers } from './common.wgsl.js';
+import { type CType, LINEAR, LINEAR_INDEX, load, WG, withHelpers } from './common.wgsl.js';
 import { unravel } from './reduce.wgsl.js';
 
 /**
@@ -253,6 +253,7 @@ export function gemvSplitKShader(
   kMajor: boolean,
   epi: Epilogue | null = null,
   half = false,
+  partial = false,
 ) {
   const la = (e: string) => load(ta, 'f32', `in0[u32(${e})]`);
   const lb = (e: string) => load(tb, 'f32', `in1[u32(${e})]`);
@@ -281,7 +282,10 @@ ${offsets(br)}
   let bcol = bo + i32(min(col, N - 1u)) * bcs;
 ${R.map((r) => `  let a${r} = ao + i32(min(${r}u, M - 1u)) * ars;`).join('\n')}
   var acc = vec4<f32>(0.0);
-  for (var k = i32(sl); k < i32(K); k += ${S}) {
+  // Partial mode: workgroup row wid.y takes one chunk of K (P[${10 + 3 * br}]: chunk length).
+  let k0 = ${partial ? `i32(wid.y * P[${10 + 3 * br}u])` : '0'};
+  let k1 = ${partial ? `min(i32(K), k0 + i32(P[${10 + 3 * br}u]))` : 'i32(K)'};
+  for (var k = k0 + i32(sl); k < k1; k += ${S}) {
     let b = ${lb('bcol + k * brs')};
     let a = vec4<f32>(${R.map((r) => la(`a${r} + k * acs`)).join(', ')});
     acc = ${half ? 'acc + vec4<f32>(vec4<f16>(a) * f16(b))' : 'fma(a, vec4<f32>(b), acc)'};
@@ -295,11 +299,46 @@ ${R.map((r) => `      red[${r}][li] += red[${r}][${partner}];`).join('\n')}
     workgroupBarrier();
   }
   if (sl != 0u || col >= N) { return; }
-  let base = z * M * N;
+  let base = ${partial ? `(wid.y * P[${11 + 3 * br}u] + z) * M * N` : 'z * M * N'};
   for (var r = 0u; r < M; r++) {
-    out0[base + r * N + col] = bitcast<u32>(epi(red[r][li], z, r, col));
+    out0[base + r * N + col] = bitcast<u32>(${partial ? 'red[r][li]' : 'epi(red[r][li], z, r, col)'});
   }
 }
 `),
   );
+}
+
+/**
+ * The second pass of a split-K GEMV split over workgroups too: out[z, r, c] = epi(Σ_s partial[s, z, r, c]).
+ * Params: [M, N, splits, batches, 0 × (6 + 3·br), epilogue words] (the epilogue reads its words where the
+ * matmul kernels keep them).
+ */
+export function splitKReduceShader(br: number, epi: Epilogue | null): string {
+  const leaves = epi?.leaves ?? [];
+  const decl = [
+    '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
+    '@group(0) @binding(1) var<storage, read_write> out0: array<u32>;',
+    ...leaves.map((_, k) => `@group(0) @binding(${2 + k}) var<storage, read> e${k}: array<u32>;`),
+    ...(epi?.save ? [`@group(0) @binding(${2 + leaves.length}) var<storage, read_write> save: array<u32>;`] : []),
+    `@group(0) @binding(${2 + leaves.length + (epi?.save ? 1 : 0)}) var<storage, read> P: array<u32>;`,
+  ];
+  return withHelpers(`${decl.join('\n')}
+${epilogueFn(epi, br)}
+
+@compute @workgroup_size(${WG})
+fn main(${LINEAR}) {
+  let i = ${LINEAR_INDEX};
+  let M = P[0];
+  let N = P[1];
+  let per = M * N;
+  let total = P[3] * per;
+  if (i >= total) { return; }
+  var acc = 0.0;
+  for (var s = 0u; s < P[2]; s++) { acc += in0[s * total + i]; }
+  let z = i / per;
+  let row = (i % per) / N;
+  let col = i % N;
+  out0[i] = bitcast<u32>(epi(acc, z, row, col));
+}
+`);
 }
