@@ -9,12 +9,14 @@ import { compileProgram } from './compiler.js';
 import { conformSheet, type SheetReport } from './conformance.js';
 import { fmtIssue } from './errors.js';
 import { duel, duelTable } from './experiment.js';
-import { BoardFeatures } from './features.js';
+import { BoardFeatures, DEFAULT_WEIGHTS } from './features.js';
 import { loadGame } from './game.js';
 import { parseGdl, rulesText } from './gdl.js';
+import { GdlIIPlayer } from './gdl2.js';
 import { type GameMachine, randomPlayout, rng } from './machine.js';
 import { type Agent, LocalAgent, type MatchRecord, playMatch, RemoteAgent } from './match.js';
 import { checkMgdl, normaliseMgdl } from './mgdl.js';
+import { ParallelUctPlayer } from './parallel.js';
 import { MonteCarloPlayer, type Player, RandomPlayer, UctPlayer } from './players.js';
 import { prepareRules } from './prepare.js';
 import { createPlayerServer } from './server.js';
@@ -27,12 +29,14 @@ const USAGE = `usage: ggp-spatium <command> [options]
   compile <sheet.kif> [--out gen.js]        compile to JavaScript; print timing and relation sizes
   perf <sheet.kif...> [--seconds 5] [--engine compiled|interpreter]
                                             random playouts/s (gdl-perf's definition), single thread
-  play <sheet.kif> --players uct,random [--games 1] [--playclock 1] [--startclock 10] [--out dir]
-                                            a match; players: random, mc, uct, uct+features, or http://host:port
+  play <sheet.kif> --players uct,random [--games 1] [--playclock 1] [--startclock 10] [--threads 1] [--out dir]
+                                            a match; players: random, mc, uct, uct+features, gdl2, or http://host:port
+                                            (--threads N: uct and uct+features search on N threads)
   versus <sheet.kif...> [--players uct+features,uct] [--games 40] [--iterations N | --playclock 0.2]
          [--weights tuned.json] [--seed 1]  a duel per sheet, colours alternated; a table with 95% Wilson intervals
                                             (uct+tuned: the sheet's genome from --weights, keyed by sheet name)
-  serve [--port 9147] [--player uct]        GGP protocol player server
+  serve [--port 9147] [--player uct] [--threads 1]
+                                            GGP protocol player server (GDL-II sheets: the belief-state player)
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N] [--seed 1] [--out w.json]
                                             SGA tuning of feature weights and the UCT constant by self-play
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name] [--from i] [--to j] [--inprocess]
@@ -41,7 +45,7 @@ const USAGE = `usage: ggp-spatium <command> [options]
 const read = (f: string) => readFileSync(f, 'utf8');
 const gameName = (f: string) => basename(f).replace(/\.kif$/, '');
 
-function makePlayer(spec: string, machineHint?: GameMachine, weights?: number[]): Player {
+function makePlayer(spec: string, weights?: number[], threads = 1): Player {
   switch (spec) {
     case 'random':
       return new RandomPlayer();
@@ -49,18 +53,21 @@ function makePlayer(spec: string, machineHint?: GameMachine, weights?: number[])
     case 'montecarlo':
       return new MonteCarloPlayer();
     case 'uct':
-      return new UctPlayer();
+      return threads > 1 ? new ParallelUctPlayer({ threads }) : new UctPlayer();
     case 'uct+features':
-      return new UctPlayer({ bias: new BoardFeatures(weights), name: 'uct+features' });
+      return threads > 1
+        ? new ParallelUctPlayer({ threads, weights: weights ?? DEFAULT_WEIGHTS, name: `uct+featuresx${threads}` })
+        : new UctPlayer({ bias: new BoardFeatures(weights), name: 'uct+features' });
+    case 'gdl2':
+      return new GdlIIPlayer() as Player;
     default:
-      void machineHint;
-      throw new Error(`unknown player '${spec}' (random, mc, uct, uct+features, or a URL)`);
+      throw new Error(`unknown player '${spec}' (random, mc, uct, uct+features, gdl2, or a URL)`);
   }
 }
 
-function agentFor(spec: string, seed: number, weights?: number[]): Agent {
+function agentFor(spec: string, seed: number, weights?: number[], threads = 1): Agent {
   if (/^https?:\/\//.test(spec)) return new RemoteAgent(spec);
-  return new LocalAgent(makePlayer(spec, undefined, weights), seed);
+  return new LocalAgent(makePlayer(spec, weights, threads), seed);
 }
 
 /** Runs one CLI command; resolves to the exit code. */
@@ -88,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
       only: { type: 'string' },
       weights: { type: 'string' },
       iterations: { type: 'string' },
+      threads: { type: 'string' },
       inprocess: { type: 'boolean' },
       from: { type: 'string' },
       to: { type: 'string' },
@@ -170,7 +178,7 @@ export async function main(argv: string[]): Promise<number> {
       for (let gi = 0; gi < games; gi++) {
         const rec = await playMatch(
           read(f),
-          specs.map((s, i) => agentFor(s, gi * 10 + i + 1, weights)),
+          specs.map((s, i) => agentFor(s, gi * 10 + i + 1, weights, num(o.threads, 1))),
           {
             playclock: num(o.playclock, 1),
             startclock: num(o.startclock, 10),
@@ -205,7 +213,7 @@ export async function main(argv: string[]): Promise<number> {
             if (!genome) throw new Error(`no tuned genome for ${name} in ${o.weights ?? '(no --weights)'}`);
             return genomePlayer(genome, 'uct+tuned');
           }
-          return makePlayer(spec);
+          return makePlayer(spec, undefined, num(o.threads, 1));
         };
         const r = await duel(
           read(f),
@@ -235,7 +243,7 @@ export async function main(argv: string[]): Promise<number> {
       const spec = o.player ?? 'uct';
       const srv = createPlayerServer({
         port: num(o.port, 9147),
-        makePlayer: () => makePlayer(spec),
+        makePlayer: () => makePlayer(spec, undefined, num(o.threads, 1)),
         log: (l) => console.log(`${new Date().toISOString()} ${l}`),
       });
       const port = await srv.listen();

@@ -36,11 +36,16 @@ export class LocalAgent implements Agent {
     this.role = this.m.roles().indexOf(role);
     this.s = this.m.initialState();
     this.playclock = playclock;
+    // players that search in worker threads load the rules there
+    (this.player as { setRules?: (kif: string) => void }).setRules?.(rules);
     this.player.start(this.m, this.role, this.seed);
   }
   async play(last: string[] | null): Promise<string> {
     if (last) {
       const joint = last.map((t) => this.m.parseMove(t)!);
+      // a GDL-II player is told only its own move and what it sees, as the GDL-II protocol would tell it
+      const p2 = this.player as { perceive?: (mv: unknown, percepts: string[]) => void };
+      if (p2.perceive) p2.perceive(joint[this.role], this.m.percepts(this.s, joint, this.m.roles()[this.role]!));
       this.s = this.m.next(this.s, joint);
       (this.player as { observe?: (j: unknown[]) => void }).observe?.(joint);
     }
@@ -49,7 +54,9 @@ export class LocalAgent implements Agent {
       : this.player.select(this.s, { timeMs: Math.max(1, this.playclock * 1000 - this.marginMs) });
     return this.m.moveText(mv);
   }
-  async stop(): Promise<void> {}
+  async stop(): Promise<void> {
+    await (this.player as { close?: () => Promise<void> }).close?.();
+  }
 }
 
 /** A remote GGP player reached over HTTP. */

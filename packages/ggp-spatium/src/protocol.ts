@@ -6,10 +6,20 @@ import { isAtom, parseKif, printSExpr, type SExpr } from './kif.js';
 export type Message =
   | { type: 'info' }
   | { type: 'start'; matchId: string; role: string; rules: string; startclock: number; playclock: number }
-  | { type: 'play'; matchId: string; moves: string[] | null }
-  | { type: 'stop'; matchId: string; moves: string[] | null }
+  | { type: 'play'; matchId: string; moves: string[] | null; gdl2?: Gdl2Info }
+  | { type: 'stop'; matchId: string; moves: string[] | null; gdl2?: Gdl2Info }
   | { type: 'abort'; matchId: string }
   | { type: 'preview'; rules: string; previewclock: number };
+
+/**
+ * GDL-II's PLAY and STOP (the Dresden ggpserver's protocol): `(PLAY <id> <turn> <lastmove> <percepts>)`, turn 0
+ * with NIL NIL first; the last move is the one the game master played for us, the percepts what `sees` gives us.
+ */
+export interface Gdl2Info {
+  turn: number;
+  lastMove: string | null;
+  percepts: string[];
+}
 
 const atom = (e: SExpr | undefined, what: string): string => {
   if (!e || !isAtom(e)) throw new ProtocolError(`expected ${what} as a symbol`);
@@ -59,7 +69,22 @@ export function parseMessage(text: string): Message {
       };
     case 'play':
     case 'stop':
-      if (a.length !== 2) throw new ProtocolError(`${kind.toUpperCase()} takes 2 arguments, got ${a.length}`);
+      if (a.length === 4) {
+        const last = a[2]!;
+        const per = a[3]!;
+        return {
+          type: kind,
+          matchId: atom(a[0], 'the match id'),
+          moves: null,
+          gdl2: {
+            turn: num(a[1], 'the turn'),
+            lastMove: isAtom(last) && last.atom === 'nil' ? null : printSExpr(last),
+            percepts: isAtom(per) ? (per.atom === 'nil' ? [] : [per.atom]) : per.list.map(printSExpr),
+          },
+        };
+      }
+      if (a.length !== 2)
+        throw new ProtocolError(`${kind.toUpperCase()} takes 2 arguments (GDL-II: 4), got ${a.length}`);
       return { type: kind, matchId: atom(a[0], 'the match id'), moves: moves(a[1]) };
     case 'abort':
       if (a.length !== 1) throw new ProtocolError(`ABORT takes 1 argument, got ${a.length}`);
@@ -76,5 +101,7 @@ export const startMessage = (id: string, role: string, rules: string, sc: number
   `(START ${id} ${role} (${rules}) ${sc} ${pc})`;
 export const playMessage = (id: string, moves: string[] | null): string =>
   `(PLAY ${id} ${moves ? `(${moves.join(' ')})` : 'NIL'})`;
+export const play2Message = (id: string, turn: number, lastMove: string | null, percepts: string[] | null): string =>
+  `(PLAY ${id} ${turn} ${lastMove ?? 'NIL'} ${percepts ? `(${percepts.join(' ')})` : 'NIL'})`;
 export const stopMessage = (id: string, moves: string[] | null): string =>
   `(STOP ${id} ${moves ? `(${moves.join(' ')})` : 'NIL'})`;

@@ -5,9 +5,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadGame } from './game.js';
+import { GdlIIPlayer } from './gdl2.js';
 import type { GameMachine } from './machine.js';
 import { type Player, UctPlayer } from './players.js';
-import { parseMessage } from './protocol.js';
+import { type Gdl2Info, parseMessage } from './protocol.js';
 
 export interface ServerOptions {
   port?: number;
@@ -17,6 +18,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** the player for each new match */
   makePlayer?: () => Player;
+  /** the player for GDL-II matches (sheets with `sees` or a `random` role); default GdlIIPlayer */
+  makeGdl2Player?: () => GdlIIPlayer;
   /** kept from each clock for network and overhead, ms */
   marginMs?: number;
   log?: (line: string) => void;
@@ -27,9 +30,14 @@ interface Match {
   machine: GameMachine;
   role: number;
   player: Player;
+  /** GDL-II: the player keeps a belief instead of the state */
+  gdl2: GdlIIPlayer | null;
   state: unknown;
   playclock: number;
 }
+
+const isGdl2 = (rules: string, m: GameMachine) => /\(\s*sees\s/i.test(rules) || m.roles().includes('random');
+const closePlayer = (p: Player) => void (p as { close?: () => Promise<void> }).close?.();
 
 export interface PlayerServer {
   server: Server;
@@ -59,6 +67,7 @@ export function createPlayerServer(opts: ServerOptions = {}): PlayerServer {
     maxBodyBytes = 4 << 20,
     marginMs = 800,
     makePlayer = () => new UctPlayer(),
+    makeGdl2Player = () => new GdlIIPlayer(),
     log = () => {},
   } = opts;
   let match: Match | null = null;
@@ -71,27 +80,41 @@ export function createPlayerServer(opts: ServerOptions = {}): PlayerServer {
       case 'preview':
         return 'ready';
       case 'abort':
-        if (match && match.id === msg.matchId) match = null;
+        if (match && match.id === msg.matchId) {
+          closePlayer(match.player);
+          match = null;
+        }
         return 'aborted';
       case 'stop':
-        if (match && match.id === msg.matchId) match = null;
+        if (match && match.id === msg.matchId) {
+          closePlayer(match.player);
+          match = null;
+        }
         return 'done';
       case 'start': {
         if (match && match.id !== msg.matchId) return 'busy';
         const machine = loadGame(msg.rules, { strict: false });
         const role = machine.roles().indexOf(msg.role.toLowerCase());
         if (role < 0) throw new Error(`role '${msg.role}' is not in the game (${machine.roles().join(', ')})`);
-        const player = makePlayer();
+        const gdl2 = isGdl2(msg.rules, machine) ? makeGdl2Player() : null;
+        const player: Player = gdl2 ?? makePlayer();
+        // players that search in worker threads load the rules there
+        (player as { setRules?: (kif: string) => void }).setRules?.(msg.rules);
         player.start(machine, role, 1);
         const m: Match = {
           id: msg.matchId,
           machine,
           role,
           player,
+          gdl2,
           state: machine.initialState(),
           playclock: msg.playclock,
         };
         match = m;
+        if (gdl2) {
+          log(`start ${msg.matchId} as ${msg.role} (GDL-II, ${machine.kind})`);
+          return 'ready';
+        }
         // meta-gaming: warm the search tree on the initial state within the startclock
         const deadline = received + msg.startclock * 1000 - marginMs;
         if (!machine.isTerminal(m.state)) {
@@ -104,6 +127,8 @@ export function createPlayerServer(opts: ServerOptions = {}): PlayerServer {
       case 'play': {
         const m = match;
         if (!m || m.id !== msg.matchId) return 'busy';
+        if (m.gdl2) return playGdl2(m, m.gdl2, msg.gdl2, msg.moves, received);
+        if (msg.gdl2) log(`play ${m.id}: a GDL-II message in a GDL match; moves unknown, state kept`);
         if (msg.moves) {
           try {
             const joint = msg.moves.map((t) => {
@@ -137,6 +162,31 @@ export function createPlayerServer(opts: ServerOptions = {}): PlayerServer {
         return m.machine.moveText(move);
       }
     }
+  };
+
+  /** GDL-II: update the belief with our last move and percepts, then search determinizations in slices. */
+  const playGdl2 = async (
+    m: Match,
+    p: GdlIIPlayer,
+    info: Gdl2Info | undefined,
+    moves: string[] | null,
+    received: number,
+  ): Promise<string> => {
+    try {
+      if (info?.lastMove) p.perceive(info.lastMove, info.percepts);
+      else if (moves) throw new Error('a GDL-II match needs (PLAY <id> <turn> <lastmove> <percepts>)');
+    } catch (e) {
+      log(`play ${m.id}: belief not updated: ${(e as Error).message}`);
+    }
+    const cand = p.candidates();
+    if (!cand.length) return 'nil';
+    let move: unknown = cand[0];
+    try {
+      move = await searchUntil(p as Player, undefined, received + m.playclock * 1000 - marginMs, cand[0]);
+    } catch (e) {
+      log(`play ${m.id}: search failed (${(e as Error).message}); fallback move`);
+    }
+    return m.machine.moveText(move);
   };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {

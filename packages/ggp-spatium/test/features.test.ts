@@ -104,6 +104,7 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     // 6-bit genes: decoding an encoding is within half a quantisation step of the value
     const back = decode(encode(g));
     expect(Math.abs(back.c - g.c)).toBeLessThanOrEqual(1.4 / 63 / 2 + 1e-12);
-    back.weights.forEach((w, i) => expect(Math.abs(w - g.weights[i]!)).toBeLessThanOrEqual(6 / 63 / 2 + 1e-12));
+    for (const [i, w] of back.weights.entries())
+      expect(Math.abs(w - g.weights[i]!)).toBeLessThanOrEqual(6 / 63 / 2 + 1e-12);
   });
 });
