@@ -4,7 +4,8 @@
 // ratio decides how many bits each coefficient gets.
 import { type AllocateOptions, allocateBits, type BitPlan } from './dp.js';
 import { ValueError } from './errors.js';
-import { gemm, type PcaOptions, type PcaResult, pca } from './linalg.js';
+import { codecGemm } from './kernels.js';
+import { type PcaOptions, type PcaResult, pca } from './linalg.js';
 import { ropeRows } from './rope.js';
 
 /** Host rows of a cache: token i's keys of every layer and head, [n, L·H·d] in (layer, head, dim) order. */
@@ -117,7 +118,7 @@ export function project(pcaRes: PcaResult, x: Float32Array, n: number, width: nu
   const { p, mean, basis } = pcaRes;
   const xc = new Float32Array(n * p);
   for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) xc[i * p + j] = x[i * p + j]! - mean[j]!;
-  return gemm(xc, n, p, basis.subarray(0, width * p), width, true);
+  return codecGemm(xc, n, p, basis.subarray(0, width * p), width, true);
 }
 
 export interface FitOptions extends Omit<AllocateOptions, 'budgetBits' | 'maxRelError'> {

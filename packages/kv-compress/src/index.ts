@@ -60,6 +60,7 @@ export {
   writeContainer,
 } from './format.js';
 export { IndexedDBBackend } from './idb.js';
+export { type CodecKernels, codecGemm, codecKernels, setCodecKernels } from './kernels.js';
 export { ChunkDecoder, chunkBytes, encodeChunk, roundTrip, segmentBytes } from './kvtc.js';
 export { gemm, type PcaOptions, type PcaResult, pca, Rng, symEig } from './linalg.js';
 export { crc32, fnv1a64, fromFp8, fromHalf, toFp8, toHalf } from './numeric.js';

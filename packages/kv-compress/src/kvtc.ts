@@ -7,7 +7,7 @@ import type { Calibration, KVRows, KvtcPlan, Segment } from './calibration.js';
 import { derotate, project, segmentRows } from './calibration.js';
 import type { BitPlan } from './dp.js';
 import { KVFormatError } from './errors.js';
-import { gemm } from './linalg.js';
+import { codecGemm } from './kernels.js';
 import { BitReader, BitWriter } from './numeric.js';
 import { dequantizeGroup, quantizeGroup, SIDE_BITS, TYPE_BITS } from './quant.js';
 import { ropeRows } from './rope.js';
@@ -163,7 +163,7 @@ export class ChunkDecoder {
       // the layer's columns of Vᵀ[0:w]
       const sub = new Float32Array(w * f);
       for (let c = 0; c < w; c++) sub.set(basis.subarray(c * p + j * f, c * p + (j + 1) * f), c * f);
-      const x = gemm(this.segmentCoeffs(si), this.T, w, sub, f);
+      const x = codecGemm(this.segmentCoeffs(si), this.T, w, sub, f);
       for (let t = 0; t < this.T; t++) for (let q = 0; q < f; q++) x[t * f + q]! += mean[j * f + q]!;
       if (seg.kind === 'k' && this.cal.rope)
         ropeRows(x, this.T, f, 0, heads, headDim, this.positions, this.cal.ropeBase, false);
