@@ -44,19 +44,34 @@ function sampled(
   return allClose(have, want, tol, tol);
 }
 
+/**
+ * Wall-clock median of `fn` (waiting for the GPU), and its mean CPU time per call after a warm-up: a
+ * software adapter computes in this process's threads, so CPU time measures its work even on a machine
+ * shared with other jobs, where wall-clock times mostly measure the load.
+ */
 async function time(fn: () => Tensor, reps: number) {
-  let out: Tensor | null = null;
+  // One call first, outside the measures: it compiles the pipelines (LLVM's work, on a software adapter).
+  let out: Tensor | null = fn();
+  await webgpu.sync(out);
+  let calls = 0;
+  const c0 = process.cpuUsage();
   const t = await timeitAsync(
     async () => {
       out?.dispose();
       out = fn();
+      calls++;
       // Kernels are lazy (fused chains, matmul epilogues): run this one now, then wait for the GPU.
       await webgpu.sync(out);
     },
-    { reps, warmup: 1, minMs: 100 },
+    { reps, warmup: 0, minMs: 100 },
   );
-  return { t, out: out! as Tensor };
+  const c = process.cpuUsage(c0);
+  return { t, out: out! as Tensor, cpuMs: (c.user + c.system) / 1e3 / calls };
 }
+
+/** " · 12.3 GFLOP per CPU-s" on software adapters (see `time`), nothing on GPUs. */
+const perCpu = (work: number, unit: string, cpuMs: number) =>
+  soft ? `; ${(work / (cpuMs * 1e6)).toPrecision(3)} ${unit} per CPU-s` : '';
 
 /**
  * `a` [m, k] · `b` [k, n] with one kernel; `weightT`: b is the transposed view of a row-major [n, k]
@@ -70,7 +85,7 @@ async function benchMatmul(m: number, k: number, n: number, variant: MatmulVaria
   const B = await (await b.to('cpu')).contiguous().data();
   webgpu.setMatmulVariant(variant);
   if (f16) webgpu.setF16Compute(true);
-  const { t, out } = await time(() => a.matmul(b), m * n * k > 2 ** 27 ? 3 : 5);
+  const { t, out, cpuMs } = await time(() => a.matmul(b), m * n * k > 2 ** 27 ? 3 : 5);
   const ran = webgpu.lastMatmul();
   webgpu.setF16Compute(false);
   webgpu.setMatmulVariant('auto');
@@ -96,15 +111,42 @@ async function benchMatmul(m: number, k: number, n: number, variant: MatmulVaria
     value: (2 * m * n * k) / (t.medianMs * 1e6),
     higherIsBetter: true,
     check: ok ? 'ok' : 'fail',
-    note: `${gbs.toPrecision(3)} GB/s; ${note}`,
+    note: `${gbs.toPrecision(3)} GB/s${perCpu(2 * m * n * k, 'GFLOP', cpuMs)}; ${note}`,
   });
   for (const v of [a, b, out, ...(w ? [w] : [])]) v.dispose();
+}
+
+/** Decode-step attention P·V: heads × ([1, T] · [T, dh]), few columns and a long K; checked against the CPU. */
+async function benchDecodePV(heads: number, T: number, dh: number, variant: MatmulVariant) {
+  const p = randn([heads, 1, T]).softmax(-1);
+  const v = randn([heads, T, dh]);
+  webgpu.setMatmulVariant(variant);
+  const { t, out, cpuMs } = await time(() => p.matmul(v), 5);
+  const ran = webgpu.lastMatmul();
+  webgpu.setMatmulVariant('auto');
+  const got = await out.data();
+  const [pc, vc] = [await p.to('cpu'), await v.to('cpu')];
+  await setBackend('cpu');
+  const want = pc.matmul(vc);
+  const ok = allClose(got, await want.data(), 1e-4, 1e-5);
+  await setBackend('webgpu');
+  record({
+    package: 'tensor-core',
+    case: `decode P·V ${heads}×(1×${T}·${T}×${dh})`,
+    impl: impl(`${variant === 'auto' ? `auto→${ran}` : ran}`),
+    unit: 'GFLOP/s',
+    value: (2 * heads * T * dh) / (t.medianMs * 1e6),
+    higherIsBetter: true,
+    check: ok ? 'ok' : 'fail',
+    note: `${((4 * heads * (T + T * dh + dh)) / (t.medianMs * 1e6)).toPrecision(3)} GB/s${perCpu(2 * heads * T * dh, 'GFLOP', cpuMs)}; ${note}`,
+  });
+  for (const x of [p, v, out, pc, vc, want]) x.dispose();
 }
 
 /** Bitonic sort of `rows` lines of `len` along the last dim: indices checked against the CPU's sort. */
 async function benchSort(rows: number, len: number) {
   const x = randn([rows, len]);
-  const { t, out } = await time(() => x.sort(-1, true).indices, 3);
+  const { t, out, cpuMs } = await time(() => x.sort(-1, true).indices, 3);
   const got = await out.data();
   const xc = await x.to('cpu');
   await setBackend('cpu');
@@ -122,7 +164,7 @@ async function benchSort(rows: number, len: number) {
     value: (12 * n) / (t.medianMs * 1e6),
     higherIsBetter: true,
     check: ok ? 'ok' : 'fail',
-    note: `${(n / (t.medianMs * 1e3)).toPrecision(3)} M elements/s; cpu ${cpuT.medianMs.toFixed(1)} ms (${(cpuT.medianMs / t.medianMs).toFixed(2)}× cpu/gpu); ${note}`,
+    note: `${(n / (t.medianMs * 1e3)).toPrecision(3)} M elements/s${perCpu(12 * n, 'GB', cpuMs)}; cpu backend ${cpuT.medianMs.toFixed(1)} ms (${(cpuT.medianMs / t.medianMs).toFixed(2)}× cpu/gpu); ${note}`,
   });
   for (const v of [x, out, xc, want]) v.dispose();
 }
@@ -247,6 +289,7 @@ if (adapter.f16)
     await benchMatmul(m, n, n, 'auto', m === 1);
     await benchMatmul(m, n, n, 'auto', m === 1, true);
   }
+for (const v of ['gemv', 'gemvSplitK', 'auto'] as const) await benchDecodePV(soft ? 8 : 32, soft ? 1024 : 4096, 64, v);
 await benchAttention();
 await benchSort(soft ? 64 : 1024, 1000);
 await benchSort(1, soft ? 2 ** 16 : 2 ** 20);
