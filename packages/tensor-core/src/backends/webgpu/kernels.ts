@@ -288,7 +288,6 @@ function lazyMap(
     const rest = inputs.length - k - 1;
     // A chain absorbs at most one matmul, which binds A and B besides the leaves.
     const withMm = mm !== null || lz?.mm != null;
-    // Half-precision results are stored before use: drivers fold unpack(pack(x)) into x, skipping the rounding.
     // While autograd records, a unary op (an activation) takes a whole matmul chain whose epilogue can
     // fuse, and the matmul stores both: the chain's value (which the VJP saves) and the activation.
     const dual =
@@ -319,6 +318,7 @@ function lazyMap(
       mm = lz.mm;
       also = { b, value: t };
     } else if (
+      // Half-precision results are stored before use: drivers fold unpack(pack(x)) into x, skipping the rounding.
       lz &&
       !lz.sealed &&
       (!lz.mm || !isGradEnabled() || op === 'add' || op === 'sub') &&
