@@ -1,5 +1,6 @@
 // The implicit-GEMM convolution kernels of the CPU wasm path (forward, input gradient, weight gradient)
-// against a float64 direct convolution and against the TypeScript path (im2col + matmul, the reference):
+// against a float64 direct convolution and against the TypeScript path (im2col + matmul, the reference). The
+// input gradient has two forms (a flipped-weight correlation for stride 1, a col2im store otherwise), both here:
 // odd sizes (1, 3, 17, 33), every padding mode, stride, dilation and group count the API takes, and inputs,
 // weights and upstream gradients that are strided views (transposed, sliced, flipped).
 import { afterEach, describe, expect, test } from 'vitest';
@@ -99,10 +100,15 @@ const cases: [string, Case][] = [
   ["conv1d k4 'same' (left 1, right 2)", c1([1, 4, 33], [3, 4, 4], { padding: 'same' }, 1, [1, 2])],
   ['conv1d stride 2 pad 1', c1([2, 3, 17], [17, 3, 3], { stride: 2, padding: 1 }, 2, [1, 1])],
   ['conv1d stride 3 dilation 2 pad 2', c1([3, 4, 33], [5, 4, 3], { stride: 3, dilation: 2, padding: 2 }, 3, [2, 2], 2)],
+  ['conv1d padding wider than the kernel (k3 pad 4)', c1([2, 3, 17], [4, 3, 3], { padding: 4 }, 1, [4, 4])],
   ['conv1d groups 3', c1([2, 6, 17], [9, 2, 3], { groups: 3, padding: 1 }, 1, [1, 1])],
   ['conv1d depthwise', c1([2, 5, 33], [5, 1, 5], { groups: 5, padding: 'same' }, 1, [2, 2])],
   ["conv1d 'valid' kernel as long as the input", c1([2, 3, 5], [4, 3, 5], { padding: 'valid' })],
   ['conv2d 3×3 pad 1', c2([2, 3, 17, 9], [5, 3, 3, 3], { padding: 1 }, { st: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1] })],
+  [
+    'conv2d 1×1 pad [1, 2]',
+    c2([2, 3, 5, 7], [4, 3, 1, 1], { padding: [1, 2] }, { st: [1, 1], pad: [1, 1, 2, 2], dil: [1, 1] }),
+  ],
   ['conv2d 1×1', c2([1, 17, 3, 33], [3, 17, 1, 1], {}, { st: [1, 1], pad: [0, 0, 0, 0], dil: [1, 1] })],
   [
     'conv2d stride [2, 1] pad [1, 2] dilation [1, 2] groups 2',

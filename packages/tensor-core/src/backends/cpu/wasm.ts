@@ -1006,6 +1006,10 @@ export function wasmConvBackwardInput(g: View, w: View, xShape: readonly number[
     const pw = dense(e, T, w);
     const total = numel(xShape);
     const res = result(e, T, Float32Array, total, true);
+    if (q.st[0] === 1 && q.st[1] === 1) {
+      fullCorrelation(e, T, q, pg, pw, res.p);
+      return res.out();
+    }
     const padded = q.pad.some((v) => v !== 0);
     const padShape = [q.N, q.C, q.Hp, q.Wp];
     const ps = contiguousStrides(padShape);
@@ -1032,6 +1036,57 @@ export function wasmConvBackwardInput(g: View, w: View, xShape: readonly number[
   } finally {
     T.done();
   }
+}
+
+/**
+ * The input gradient of a stride-1 convolution as a forward one: dx[c, h, w] = Σ W[o, c, i, j]·g[o, h + pt − i·dh,
+ * w + pl − j·dw] is the correlation of g, zero-bordered, with the weight flipped and transposed to [C, O/groups,
+ * kh, kw]. Its GEMM has K = (O/groups)·kh·kw and plain stores, where the col2im form has K = O/groups (short for
+ * attention-sized channel counts) and scattered stores.
+ */
+function fullCorrelation(e: Engine, T: Temps, q: ConvPlan, pg: number, pw: number, out: number): void {
+  const [dh, dw] = q.dil;
+  const Hg = q.H + (q.kh - 1) * dh;
+  const Wg = q.W + (q.kw - 1) * dw;
+  // g row r lands on row r + top of the bordered gradient (top < 0 crops rows no input element reads).
+  const top = (q.kh - 1) * dh - q.pad[0];
+  const left = (q.kw - 1) * dw - q.pad[2];
+  const r0 = Math.max(0, -top);
+  const r1 = Math.min(q.Ho, Hg - top);
+  const c0 = Math.max(0, -left);
+  const c1 = Math.min(q.Wo, Wg - left);
+  const gShape = [q.N, q.O, Hg, Wg];
+  const gs = contiguousStrides(gShape);
+  const gp = T.take(numel(gShape) * 4 + 4);
+  e.x.fill32(gp, 0, numel(gShape));
+  if (r1 > r0 && c1 > c0) {
+    const part = [q.N, q.O, r1 - r0, c1 - c0];
+    const from = pg + (r0 * q.Wo + c0) * 4;
+    strided(e, T, gp + ((r0 + top) * Wg + c0 + left) * 4, gs, from, [q.O * q.Ho * q.Wo, q.Ho * q.Wo, q.Wo, 1], part);
+  }
+  // W' [groups, Cg, Og, kh, kw] = W[g·Og + o, c, kh−1−i, kw−1−j], through a strided copy with negative strides.
+  const kk = q.kh * q.kw;
+  const wt = T.take(q.O * q.K * 4 + 4);
+  const wShape = [q.groups, q.Cg, q.Og, q.kh, q.kw];
+  strided(e, T, wt, contiguousStrides(wShape), pw + (kk - 1) * 4, [q.Og * q.K, kk, q.K, -q.kw, -1], wShape);
+  const K2 = q.Og * kk;
+  const rows = T.take(K2 * 4 + 4);
+  const r32 = new Int32Array(e.memory.buffer, rows, K2);
+  let r = 0;
+  for (let o = 0; o < q.Og; o++)
+    for (let i = 0; i < q.kh; i++) for (let j = 0; j < q.kw; j++) r32[r++] = o * gs[1]! + i * dh * Wg + j * dw;
+  const HW = q.H * q.W;
+  const cols = T.take(HW * 4 + 4);
+  const c32 = new Int32Array(e.memory.buffer, cols, HW);
+  for (let h = 0, jj = 0; h < q.H; h++) for (let x = 0; x < q.W; x++) c32[jj++] = h * Wg + x;
+  const calls: number[][] = [];
+  for (let n = 0; n < q.N; n++)
+    for (let gi = 0; gi < q.groups; gi++) {
+      const b = gp + (n * gs[0]! + gi * q.Og * gs[1]!) * 4;
+      const c = out + (n * q.C + gi * q.Cg) * HW * 4;
+      calls.push([wt + gi * q.Cg * K2 * 4, K2, 1, b, rows, cols, c, HW, 0, 0, 0, q.Cg, HW, K2, 0, 0]);
+    }
+  gemmxRunner(e, calls, 'any', 2 * q.N * q.C * K2 * HW);
 }
 
 /** Gradient of a convolution for its weight: Σ over images of g [Og, HW] · im2col(x)ᵀ [HW, K], per group. */
