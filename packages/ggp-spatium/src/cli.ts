@@ -13,7 +13,7 @@ import { BoardFeatures, DEFAULT_WEIGHTS } from './features.js';
 import { loadGame } from './game.js';
 import { parseGdl, rulesText } from './gdl.js';
 import { GdlIIPlayer } from './gdl2.js';
-import { type GameMachine, randomPlayout, rng } from './machine.js';
+import { randomPlayout, rng } from './machine.js';
 import { type Agent, LocalAgent, type MatchRecord, playMatch, RemoteAgent } from './match.js';
 import { checkMgdl, normaliseMgdl } from './mgdl.js';
 import { ParallelUctPlayer } from './parallel.js';
@@ -37,7 +37,8 @@ const USAGE = `usage: ggp-spatium <command> [options]
                                             (uct+tuned: the sheet's genome from --weights, keyed by sheet name)
   serve [--port 9147] [--player uct] [--threads 1]
                                             GGP protocol player server (GDL-II sheets: the belief-state player)
-  tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N] [--seed 1] [--out w.json]
+  tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N
+       [--opponent-iterations M]] [--seed 1] [--out w.json]
                                             SGA tuning of feature weights and the UCT constant by self-play
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name] [--from i] [--to j] [--inprocess]
                                             parse / mGDL / compile / compiled ≡ interpreter over every sheet`;
@@ -96,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
       weights: { type: 'string' },
       iterations: { type: 'string' },
       threads: { type: 'string' },
+      'opponent-iterations': { type: 'string' },
       inprocess: { type: 'boolean' },
       from: { type: 'string' },
       to: { type: 'string' },
@@ -259,6 +261,7 @@ export async function main(argv: string[]): Promise<number> {
         gamesPerEval: num(o.games, 4),
         playclock: num(o.playclock, 0.05),
         iterations: o.iterations === undefined ? undefined : Number(o.iterations),
+        opponentIterations: o['opponent-iterations'] === undefined ? undefined : Number(o['opponent-iterations']),
         seed: num(o.seed, 1),
         log: (l) => console.log(l),
       });

@@ -64,6 +64,9 @@ export interface TuneOptions {
   playclock?: number;
   /** search iterations per move instead of the playclock (reproducible from the seed) */
   iterations?: number;
+  /** plain UCT's iterations per move (default `iterations`): more than ours stands in for the features' cost, as
+   * at equal time, and keeps the fitness from saturating when every genome beats an equal-iteration opponent */
+  opponentIterations?: number;
   crossover?: number;
   mutation?: number;
   seed?: number;
@@ -83,11 +86,12 @@ export async function evaluate(
   playclock: number,
   seed: number,
   iterations?: number,
+  opponentIterations = iterations,
 ): Promise<number> {
   let score = 0;
   for (let i = 0; i < games; i++) {
     const tuned = new LocalAgent(genomePlayer(g), seed + i, 0, iterations);
-    const plain = new LocalAgent(new UctPlayer(), seed + 1000 + i, 0, iterations);
+    const plain = new LocalAgent(new UctPlayer(), seed + 1000 + i, 0, opponentIterations);
     const first = i % 2 === 0;
     const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], { playclock, seed: seed + i });
     score += (rec.goals[first ? 0 : 1] ?? 0) / 100;
@@ -102,6 +106,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     gamesPerEval = 4,
     playclock = 0.05,
     iterations,
+    opponentIterations = iterations,
     crossover = 0.7,
     mutation = 1 / (BITS * GENES),
     seed = 1,
@@ -120,7 +125,17 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
   for (let gen = 0; gen < generations; gen++) {
     const fit: number[] = [];
     for (const [i, bits] of pop.entries())
-      fit.push(await evaluate(kif, decode(bits), gamesPerEval, playclock, seed * 7919 + gen * 101 + i, iterations));
+      fit.push(
+        await evaluate(
+          kif,
+          decode(bits),
+          gamesPerEval,
+          playclock,
+          seed * 7919 + gen * 101 + i,
+          iterations,
+          opponentIterations,
+        ),
+      );
     fit.forEach((f, i) => {
       if (f > best.fitness) best = { bits: pop[i]!, fitness: f };
     });
