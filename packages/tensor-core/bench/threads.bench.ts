@@ -7,10 +7,14 @@
 // 1 and 2 threads alternate round by round so that a change of load hits both alike; medians. Every answer is
 // checked against float64 dot products at sampled points, and the 2-thread result must equal the 1-thread one
 // bit for bit (each element is computed by one thread in the serial order).
-import { readFileSync } from 'node:fs';
+// The same runs in headless Chromium, in a Web Worker of a cross-origin isolated page (the browser pool, with
+// relaxed-SIMD FMA there); wall time only, since the browser's CPU time is not this process's to read, so the
+// machine's busy cores over the run and the load average stand in. TESSERA_BENCH_BROWSER=0 skips it.
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { allClose, median, record } from '@tessera/bench-kit';
 import { cpuPath, cpuThreads, manualSeed, randn, setCpuThreads } from '@tessera/tensor-core';
+import { buildPage, chromiumPath, ISOLATION_HEADERS, launchChromium, serve } from '../test/browser/page.js';
 
 const PKG = 'tensor-core';
 const CASE = 'matmul 1024² threads';
@@ -154,3 +158,111 @@ if (free.length)
 else console.log(`none of ${ROUNDS} rounds had the other core free: no speed-up of the pool is measurable here`);
 a.dispose();
 b.dispose();
+
+// ---- Chromium: the Web Worker pool.
+const PAGE = `<!doctype html>
+<meta charset="utf-8">
+<script type="module">
+  const w = new Worker('./bench-worker.js', { type: 'module' });
+  w.onmessage = (e) => { window.done = e.data; };
+  w.onerror = (e) => { window.done = { error: 'worker: ' + e.message }; };
+</script>`;
+
+const WORKER = `
+import * as T from './src/index.js';
+try {
+  const n = ${n};
+  T.manualSeed(0);
+  const a = T.randn([n, n]);
+  const b = T.randn([n, n]);
+  const A = a.dataSync(), B = b.dataSync();
+  const walls = { 1: [], 2: [] };
+  let first, same = true, err = 0;
+  for (let r = -1; r < ${ROUNDS}; r++)
+    for (const th of [1, 2]) {
+      if ((await T.setCpuThreads(th)) !== th) throw new Error('threads: ' + T.cpuThreadsUnavailableReason());
+      const t0 = performance.now();
+      const y = a.matmul(b);
+      const wall = performance.now() - t0;
+      const d = y.dataSync();
+      if (r >= 0) walls[th].push(wall);
+      else if (th === 1) {
+        first = Float32Array.from(d);
+        for (let s = 0; s < 16; s++) {
+          const q = (s * 2654435761) % (n * n), i = Math.floor(q / n), j = q % n;
+          let acc = 0;
+          for (let p = 0; p < n; p++) acc += A[i * n + p] * B[p * n + j];
+          err = Math.max(err, Math.abs(d[q] - acc) / (1 + Math.abs(acc)));
+        }
+      } else same = d.every((v, i) => Object.is(v, first[i]));
+      y.dispose();
+    }
+  await T.setCpuThreads(1);
+  self.postMessage({ walls, same, err, path: T.cpuPath() });
+} catch (e) {
+  self.postMessage({ error: String((e && e.stack) || e) });
+}`;
+
+async function browserRows(): Promise<void> {
+  const page = buildPage('tsconfig.threads.json', { 'index.html': PAGE, 'bench-worker.js': WORKER });
+  const server = await serve(page.dir, () => ISOLATION_HEADERS);
+  const browser = await launchChromium();
+  try {
+    const tab = await browser.newPage();
+    const l0 = loadavg()[0]!;
+    const m0 = machineTicks();
+    const t0 = performance.now();
+    await tab.goto(server.url);
+    await tab.waitForFunction(() => (window as { done?: unknown }).done !== undefined, null, { timeout: 300_000 });
+    const span = performance.now() - t0;
+    const m1 = machineTicks();
+    const r = (await tab.evaluate(() => (window as { done?: unknown }).done)) as {
+      walls: Record<1 | 2, number[]>;
+      same: boolean;
+      err: number;
+      path: string;
+      error?: string;
+    };
+    if (r.error) throw new Error(`browser bench: ${r.error}`);
+    const busyCores = m0 && m1 ? ((m1.busy - m0.busy) * 10) / span : null;
+    const good = r.same && r.err < 1e-3;
+    const w1 = median(r.walls[1]);
+    const w2 = median(r.walls[2]);
+    const note = `load average ${l0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}; the machine had ${busyCores === null ? '?' : busyCores.toFixed(2)} of ${cpus().length} cores busy over the run, Chromium's included`;
+    for (const [th, w] of [
+      [1, w1],
+      [2, w2],
+    ] as const)
+      record({
+        package: PKG,
+        case: `${CASE}, Chromium Web Worker (wall)`,
+        impl: `tessera ${r.path} ${th} thread${th > 1 ? 's' : ''}`,
+        unit: 'GFLOP/s wall',
+        value: gflop / (w * 1e-3),
+        higherIsBetter: true,
+        check: good ? 'ok' : 'fail',
+        note: `${w.toFixed(1)} ms wall; ${note}`,
+      });
+    // Without the browser's own CPU time, the other core counts as busy when the load average besides us
+    // was above one.
+    const busyBrowser = l0 > cpus().length - 1;
+    record({
+      package: PKG,
+      case: `${CASE}, Chromium Web Worker speed-up`,
+      impl: `tessera ${r.path} 2 ÷ 1 threads`,
+      unit: '× wall',
+      value: w1 / w2,
+      higherIsBetter: true,
+      check: good ? 'ok' : 'fail',
+      note: `${busyBrowser ? 'OTHER CORE BUSY — not the pool’s speed-up; ' : ''}results bit-identical: ${r.same}; ${note}`,
+    });
+  } finally {
+    await browser.close();
+    server.close();
+    page.remove();
+  }
+}
+
+if (process.env.TESSERA_BENCH_BROWSER === '0') console.log('browser rows skipped (TESSERA_BENCH_BROWSER=0)');
+else if (!existsSync(chromiumPath)) console.log(`browser rows skipped: no Chromium at ${chromiumPath}`);
+else await browserRows();

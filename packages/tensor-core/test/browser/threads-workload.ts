@@ -15,6 +15,8 @@ export interface ThreadsReport {
   reason: string | null;
   /** per op: how many times the pool split it in one run (0: the threaded path never ran) */
   jobs: Record<string, number>;
+  /** whether a pool worker (not the calling thread) took a unit of the matmul within 50 tries, all equal */
+  workersTookPart: boolean;
   /** per op: 2 threads equal 1 thread bit for bit, and a second 2-thread run equals the first */
   sameAsOneThread: Record<string, boolean>;
   repeatable: Record<string, boolean>;
@@ -86,6 +88,12 @@ export async function threadsWorkload(
     repeatable[name] = same(again[name]!, two[name]!);
   }
 
+  // On a loaded machine the calling thread may finish an op before a worker wakes: retry until one took part.
+  const u0 = P.cpuPoolWorkerUnits();
+  let workersTookPart = true;
+  for (let i = 0; i < 50 && P.cpuPoolWorkerUnits() === u0; i++) workersTookPart &&= same(ops.matmul!(), one.matmul!);
+  workersTookPart &&= P.cpuPoolWorkerUnits() > u0;
+
   const A = a.dataSync();
   const B = b.dataSync();
   let matmulError = 0;
@@ -123,6 +131,7 @@ export async function threadsWorkload(
     threads,
     reason,
     jobs,
+    workersTookPart,
     sameAsOneThread,
     repeatable,
     matmulError,

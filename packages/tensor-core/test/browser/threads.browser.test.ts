@@ -77,6 +77,7 @@ function expectThreaded(r: ThreadsReport, where: string): void {
   expect(['wasm', 'wasm-fma'], where).toContain(r.path);
   // Every op went through the pool (the convolutions' implicit GEMMs included).
   for (const [op, n] of Object.entries(r.jobs)) expect(n, `${where}: ${op} split on the pool`).toBeGreaterThan(0);
+  expect(r.workersTookPart, `${where}: a pool worker computed part of the matmul`).toBe(true);
   for (const [op, ok] of Object.entries(r.sameAsOneThread))
     expect(ok, `${where}: ${op} 2 threads = 1 thread`).toBe(true);
   for (const [op, ok] of Object.entries(r.repeatable)) expect(ok, `${where}: ${op} run to run`).toBe(true);

@@ -32,16 +32,32 @@ export class WorkerError extends TesseraError {}
 const MIN_FLOPS = 1 << 22;
 const ARGS = 16; // the most arguments of a row kernel (gemmx)
 const REC = ARGS + 1; // i32 words per record: kernel id, then its arguments
-// Control words per worker: 0 job sequence (or -1: stop), 1 done sequence (negative: failed), 2 records, 3 count.
-const CTRL = 4;
+// Row kernels: wasm exports that compute rows [i0, i1) of an output and take a scratch block, so threads
+// can split their rows. Each record is the kernel's id then its arguments, padded to ARGS words; a thread
+// calls the export with all ARGS (wasm ignores the extra ones). The id is the index in the worker's table.
+const KERNELS = {
+  // gemm(a ars acs b brs bcs c ldc i0 i1 n k work)
+  gemm: { id: 0, i0: 8, work: 12 },
+  // gemmx(a ars acs b bro bco c ldc cro cco i0 i1 n k accum work): B and C through offset tables (conv)
+  gemmx: { id: 1, i0: 10, work: 15 },
+} as const;
+export type RowKernel = keyof typeof KERNELS;
+const KERNEL_WORK = [KERNELS.gemm.work, KERNELS.gemmx.work];
 
-// The job loop, shared by both kinds of worker. `d` is { module, memory, ctrl, index }; `exit` ends the
-// worker without answering (the test hook for a crash). Negative counts are test hooks: -1 throws,
-// -2 exits, -3 hangs.
+// Control words per worker: 0 job sequence (or -1: stop), 1 done sequence (negative: failed), 2 job, 3 mode,
+// 4 units done so far (for tests: proves the workers took part).
+const CTRL = 5;
+
+// The job loop, shared by both kinds of worker. `d` is { module, memory, ctrl, index, work }; `exit` ends
+// the worker without answering (the test hook for a crash). A job (ctrl[2]) is a list of units that every
+// thread, the caller included, takes one at a time from a shared counter, so a thread that gets less CPU
+// (a busy core) simply does fewer units. Each unit is a run of records: a kernel id and its arguments, the
+// scratch argument replaced by the thread's own. ctrl[3] < 0 are test hooks: -1 throws, -2 exits, -3 hangs.
 const jobLoop = `
 function start(d, post, exit) {
   const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
   const kernels = [inst.exports.gemm, inst.exports.gemmx];
+  const WORK = [${KERNEL_WORK.join(', ')}];
   const ctrl = new Int32Array(d.memory.buffer, d.ctrl + d.index * ${CTRL * 4}, ${CTRL});
   post('ready');
   let seen = 0;
@@ -52,15 +68,25 @@ function start(d, post, exit) {
     seen = seq;
     let status = seq;
     try {
-      const count = ctrl[3];
-      if (count === -1) throw new Error('test: worker throws');
-      if (count === -2) return exit();
-      if (count === -3) Atomics.wait(ctrl, 0, seq);
-      const r = new Int32Array(d.memory.buffer, ctrl[2], count * ${REC});
-      for (let t = 0; t < count; t++) {
-        const o = t * ${REC};
-        kernels[r[o]](r[o + 1], r[o + 2], r[o + 3], r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8],
-          r[o + 9], r[o + 10], r[o + 11], r[o + 12], r[o + 13], r[o + 14], r[o + 15], r[o + 16]);
+      const mode = ctrl[3];
+      if (mode === -1) throw new Error('test: worker throws');
+      if (mode === -2) return exit();
+      if (mode === -3) Atomics.wait(ctrl, 0, seq);
+      const job = ctrl[2];
+      const head = new Int32Array(d.memory.buffer, job, 2);
+      const units = head[1];
+      const starts = new Int32Array(d.memory.buffer, job + 8, units + 1);
+      const r = new Int32Array(d.memory.buffer, job + 8 + (units + 1) * 4, starts[units] * ${REC});
+      for (let u = Atomics.add(head, 0, 1); u < units; u = Atomics.add(head, 0, 1))
+      {
+        for (let t = starts[u]; t < starts[u + 1]; t++) {
+          const o = t * ${REC};
+          const k = r[o];
+          const a = Array.from(r.subarray(o + 1, o + ${REC}));
+          a[WORK[k]] = d.work;
+          kernels[k](...a);
+        }
+        Atomics.add(ctrl, 4, 1);
       }
     } catch (e) {
       status = -seq;
@@ -198,7 +224,7 @@ async function startPool(n: number, timeoutMs: number, wait: 'auto' | 'spin'): P
   };
   try {
     for (let i = 1; i < n; i++) {
-      const data = { module: e.module, memory: e.memory, ctrl: ctrlPtr, index: i };
+      const data = { module: e.module, memory: e.memory, ctrl: ctrlPtr, index: i, work: scratch(e, i) };
       p.workers.push(isNode ? await nodeWorker(data, i, died) : await webWorker(data, i, died));
     }
   } catch (err) {
@@ -216,6 +242,8 @@ interface WorkerData {
   memory: WebAssembly.Memory;
   ctrl: number;
   index: number;
+  /** this worker's gemm scratch */
+  work: number;
 }
 
 interface NodeWorker {
@@ -327,6 +355,15 @@ export function cpuPoolJobs(): number {
   return pool?.jobs ?? 0;
 }
 
+/** Test hook: how many units of those ops the workers (not the calling thread) have run. */
+export function cpuPoolWorkerUnits(): number {
+  const p = pool;
+  if (!p) return 0;
+  let n = 0;
+  for (let w = 1; w <= p.workers.length; w++) n += Atomics.load(p.ctrl, w * CTRL + 4);
+  return n;
+}
+
 /** Waits until ctrl[c] leaves `v` or `left` ms pass: asleep where allowed, else busy. */
 function waitWord(p: Pool, c: number, v: number, left: number): void {
   if (p.sleep) {
@@ -338,17 +375,6 @@ function waitWord(p: Pool, c: number, v: number, left: number): void {
     // busy-wait: the caller chose { wait: 'spin' } (a browser's main thread may not sleep)
   }
 }
-
-// Row kernels: wasm exports that compute rows [i0, i1) of an output and take a scratch block, so threads
-// can split their rows. Each record is the kernel's id then its arguments, padded to ARGS words; a worker
-// calls the export with all ARGS (wasm ignores the extra ones).
-const KERNELS = {
-  // gemm(a ars acs b brs bcs c ldc i0 i1 n k work)
-  gemm: { id: 0, i0: 8, work: 12 },
-  // gemmx(a ars acs b bro bco c ldc cro cco i0 i1 n k accum work): B and C through offset tables (conv)
-  gemmx: { id: 1, i0: 10, work: 15 },
-} as const;
-export type RowKernel = keyof typeof KERNELS;
 
 /**
  * How the calls of one op may be shared out. 'rows': every thread runs every call, in order, on its own
@@ -388,34 +414,36 @@ export function runRowKernel(
     return;
   }
   p.jobs++;
-  // Shares: one list of records per thread.
-  const shares: number[][][] = Array.from({ length: T }, () => []);
-  const rec = (c: readonly number[], th: number, i0?: number, i1?: number) => {
-    const r = new Array<number>(ARGS + 1).fill(0);
+  // Units: whole calls, or row blocks (each running every call, in order, on its rows). Up to four units per
+  // thread, so that a thread on a busy core hands work over, but of at least 128 rows: each unit packs B
+  // again, and on matmul 1024² 64-row units cost about 10 % more CPU than one block, 128-row ones within noise.
+  const units: number[][][] = [];
+  const rec = (c: readonly number[], i0?: number, i1?: number) => {
+    const r = new Array<number>(REC).fill(0);
     r[0] = K.id;
     for (let j = 0; j < c.length; j++) r[j + 1] = c[j]!;
     if (i0 !== undefined) {
       r[K.i0 + 1] = i0;
       r[K.i0 + 2] = i1!;
     }
-    r[K.work + 1] = scratch(e, th);
-    shares[th]!.push(r);
+    return r;
   };
-  if (split === 'calls' || (split === 'any' && calls.length >= T)) {
-    const per = Math.ceil(calls.length / T);
-    for (let j = 0; j < calls.length; j++) rec(calls[j]!, Math.floor(j / per));
-  } else
-    for (const c of calls) {
-      const m = c[K.i0 + 1]!;
-      // Row shares in multiples of 4: the micro-kernel's row blocks, so each thread packs the same blocks.
-      const rows = Math.ceil(m / T / 4) * 4;
-      for (let th = 0; th < T; th++) {
-        const i0 = th * rows;
-        const i1 = Math.min(m, i0 + rows);
-        if (i0 < i1) rec(c, th, i0, i1);
+  if (split === 'calls' || (split === 'any' && calls.length >= T)) for (const c of calls) units.push([rec(c)]);
+  else {
+    const m = Math.max(...calls.map((c) => c[K.i0 + 1]!));
+    // Row blocks in multiples of 4, the micro-kernel's row blocks, so each unit packs the same blocks of A.
+    const most = Math.ceil(m / T / 4) * 4;
+    const rows = Math.min(most, Math.max(128, Math.ceil(m / (4 * T) / 4) * 4));
+    for (let i0 = 0; i0 < m; i0 += rows) {
+      const unit: number[][] = [];
+      for (const c of calls) {
+        const i1 = Math.min(c[K.i0 + 1]!, i0 + rows);
+        if (i0 < i1) unit.push(rec(c, i0, i1));
       }
+      units.push(unit);
     }
-  dispatch(e, p, shares, kernel);
+  }
+  dispatch(e, p, units, kernel);
 }
 
 function exported(e: NonNullable<ReturnType<typeof wasm>>, kernel: RowKernel): (...args: number[]) => void {
@@ -435,33 +463,53 @@ const pooledGemm: GemmRunner = (e, s, tasks) =>
 
 const pooledGemmx: GemmxRunner = (e, calls, split, flops) => runRowKernel(e, 'gemmx', calls, split, flops);
 
-/** Hands each worker its records, runs thread 0's share here, and waits for the rest. */
-function dispatch(e: NonNullable<ReturnType<typeof wasm>>, p: Pool, shares: number[][][], kernel: RowKernel): void {
-  const T = shares.length;
+/** Posts the units as one job, wakes the workers, takes units here too, and waits for the workers. */
+function dispatch(e: NonNullable<ReturnType<typeof wasm>>, p: Pool, units: number[][][], kernel: RowKernel): void {
   const arena = Arena.of(e);
-  const blocks: number[] = [];
+  const n = units.length;
+  const nrec = units.reduce((t, u) => t + u.length, 0);
+  // The job: [next unit, units, unit starts (n + 1), records].
+  const words = 2 + n + 1 + nrec * REC;
+  const job = arena.alloc(words * 4);
+  const v = new Int32Array(e.memory.buffer, job, words);
+  v[0] = 0;
+  v[1] = n;
+  let at = 0;
+  let o = 2 + n + 1;
+  for (let u = 0; u < n; u++) {
+    v[2 + u] = at;
+    for (const r of units[u]!) {
+      v.set(r, o);
+      o += REC;
+    }
+    at += units[u]!.length;
+  }
+  v[2 + n] = at;
   const seq = ++p.seq;
   const started: number[] = [];
   const failed: string[] = [];
   try {
-    for (let w = 1; w < T; w++) {
-      const recs = shares[w]!;
-      if (recs.length === 0) continue;
-      const at = arena.alloc(recs.length * REC * 4);
-      blocks.push(at);
-      new Int32Array(e.memory.buffer, at, recs.length * REC).set(recs.flat());
+    for (let w = 1; w <= p.workers.length; w++) {
       const c = w * CTRL;
-      p.ctrl[c + 2] = at;
-      p.ctrl[c + 3] = w === 1 && p.fault ? p.fault : recs.length;
+      p.ctrl[c + 2] = job;
+      p.ctrl[c + 3] = w === 1 && p.fault ? p.fault : 1;
       if (w === 1) p.fault = 0;
       Atomics.store(p.ctrl, c, seq);
       Atomics.notify(p.ctrl, c);
       started.push(w);
     }
     const fn = exported(e, kernel);
-    for (const r of shares[0]!) fn(...r.slice(1));
+    const work = scratch(e, 0);
+    const K = KERNELS[kernel];
+    const head = new Int32Array(e.memory.buffer, job, 2);
+    for (let u = Atomics.add(head, 0, 1); u < n; u = Atomics.add(head, 0, 1))
+      for (const r of units[u]!) {
+        const a = r.slice(1);
+        a[K.work] = work;
+        fn(...a);
+      }
   } finally {
-    // Always wait for the started workers before the records and outputs go back to the arena.
+    // Always wait for the started workers before the job and the outputs go back to the arena.
     const deadline = performance.now() + p.timeoutMs;
     for (const w of started) {
       const c = w * CTRL + 1;
@@ -479,12 +527,12 @@ function dispatch(e: NonNullable<ReturnType<typeof wasm>>, p: Pool, shares: numb
         waitWord(p, c, v, left);
       }
     }
-    // A failed pool cannot be trusted any more: stop it and leak this op's records (a hung worker may
-    // still read them). Later ops run on one thread.
+    // A failed pool cannot be trusted any more: stop it and leak this op's job (a hung worker may still
+    // read it). Later ops run on one thread.
     if (failed.length) {
       unavailable = `the CPU pool stopped: ${failed.join('; ')}; running on 1 thread`;
       void stopPool();
-    } else for (const b of blocks) arena.release(b);
+    } else arena.release(job);
   }
   if (failed.length)
     throw new WorkerError(`${kernel}: ${failed.join('; ')}; the CPU pool is stopped, ops continue on 1 thread`);
