@@ -29,7 +29,7 @@ import {
 /** A worker of the CPU pool failed or stopped answering; the op did not complete. */
 export class WorkerError extends TesseraError {}
 
-const MIN_FLOPS = 1 << 22;
+let MIN_FLOPS = 1 << 22; // below this an op stays on the calling thread (setPoolMinFlops for tests)
 const ARGS = 16; // the most arguments of a row kernel (gemmx)
 const REC = ARGS + 1; // i32 words per record: kernel id, then its arguments
 // Row kernels: wasm exports that compute rows [i0, i1) of an output and take a scratch block, so threads
@@ -348,6 +348,11 @@ export function injectWorkerFault(kind: 'throw' | 'exit' | 'hang' | 'die', timeo
     return;
   }
   p.fault = kind === 'throw' ? -1 : kind === 'exit' ? -2 : -3;
+}
+
+/** Test hook: the size (FLOPs) from which ops go to the pool; 0 sends every wasm matmul and conv there. */
+export function setPoolMinFlops(flops = 1 << 22): void {
+  MIN_FLOPS = flops;
 }
 
 /** Test hook: how many ops the running pool has split (0 without a pool). */
