@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
 //   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
-//   tessera-kv-compress curriculum [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--seed 0] --out model.safetensors
+//   tessera-kv-compress curriculum [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -38,6 +38,9 @@ if (cmd === 'train') {
   const ckpt = arg('checkpoint');
   const res = trainCurriculum({
     seed: Number(arg('seed', '0')),
+    lr: Number(arg('lr', '3e-3')),
+    textWeight: Number(arg('text-weight', '0.5')),
+    repeatVocab: arg('repeat-vocab', 'all') === 'tasks' ? 'tasks' : 'all',
     text,
     resume: ckpt && existsSync(ckpt) ? new Uint8Array(readFileSync(ckpt)) : undefined,
     checkpoint: ckpt ? { every: 100, save: (b) => writeFileSync(ckpt, b) } : undefined,
@@ -57,7 +60,7 @@ if (cmd === 'train') {
   const quick = process.argv.includes('--quick');
   const textPath = arg('text');
   const v2 = model.config.vocabSize >= TEXT_VOCAB_SIZE;
-  const n = Number(arg('samples', v2 ? '200' : '0'));
+  const n = Number(arg('samples', v2 ? '60' : '0'));
   const r = runSuite(model, {
     ...(v2 ? RETRIEVAL_SUITE : {}),
     window: Number(arg('window', v2 ? String(RETRIEVAL_SUITE.window) : '16')),

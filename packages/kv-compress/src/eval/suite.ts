@@ -107,13 +107,13 @@ export interface SuiteResult {
 
 /**
  * The evaluation of the curriculum-trained model (RETRIEVAL_MODEL): compact queries, ≈ 140–170-token contexts
- * (16 key–value pairs, a passkey in 160 filler tokens, 4 one-hop chains), window 32, calibration on 256-token
+ * (16 key–value pairs with 8 queries, a passkey in 160 filler tokens, 4 one-hop chains), window 32, calibration on 256-token
  * sequences of the training mix, evictions at 8× and 4×.
  */
 export const RETRIEVAL_SUITE: SuiteOptions = {
   window: 32,
   sizes: {
-    kv: { pairs: 16, maxFiller: 12, queries: 4, compact: true },
+    kv: { pairs: 16, maxFiller: 12, queries: 8, compact: true },
     passkey: { length: 160, compact: true },
     vt: { hops: 1, chains: 4, maxFiller: 8, compact: true },
   },

@@ -176,9 +176,15 @@ export const CURRICULUM_MIX = { kv: 0.35, passkey: 0.15, vt: 0.15, repeat: 0.1, 
  * One training sequence at curriculum level ∈ [0, 1]: level 0 asks few pairs with little filler, level 1 the
  * evaluation's sizes. Key–value samples query every pair (dense supervision), and "repeat" sequences (a random
  * string, then the same string) give the induction heads the copy signal every position, which is what makes
- * them form within a few hundred steps. The rest of the sequence is filled with corpus text when given.
+ * them form. The rest of the sequence is filled with corpus text when given.
  */
-export function curriculumSequence(rng: Rng, length: number, level: number, text?: Int32Array): CurriculumSequence {
+export function curriculumSequence(
+  rng: Rng,
+  length: number,
+  level: number,
+  text?: Int32Array,
+  repeatVocab: 'tasks' | 'all' = 'all',
+): CurriculumSequence {
   const lv = Math.max(0, Math.min(1, level));
   // repeated strings dominate early (they grow the induction heads), then fall to their share of the mix
   const mix = {
@@ -240,7 +246,10 @@ export function curriculumSequence(rng: Rng, length: number, level: number, text
     }
   } else if (pick(mix.repeat)) {
     const n = 4 + rng.int(Math.max(1, Math.min(48, (length >> 1) - 6)));
-    const seg = Array.from({ length: n }, () => VOCAB.keyStart + rng.int(VOCAB.keys + VOCAB.values));
+    // drawn from every key, value and character id when the model reads text, so few symbols repeat inside the
+    // string (a repeat makes "what followed it last time" ambiguous); task symbols only otherwise
+    const pool = repeatVocab === 'all' && text ? TEXT_VOCAB_SIZE - VOCAB.keyStart : VOCAB.keys + VOCAB.values;
+    const seg = Array.from({ length: n }, () => VOCAB.keyStart + rng.int(pool));
     ids.push(VOCAB.bos, ...seg, ...seg);
     for (let i = 0; i < ids.length; i++) targets.push(-100);
     // position n + i predicts seg[i]: from the second copy's first token on, everything is a copy

@@ -43,6 +43,8 @@ export interface CurriculumOptions {
   text?: Int32Array;
   /** weight of the text loss against the answer loss */
   textWeight?: number;
+  /** symbols of the repeated strings: every non-special id (default) or the task symbols only */
+  repeatVocab?: 'tasks' | 'all';
   /** a checkpoint to resume from (bytes written by `checkpoint.save`) */
   resume?: Uint8Array;
   checkpoint?: { every: number; save: (bytes: Uint8Array) => void };
@@ -72,6 +74,7 @@ export function curriculumBatch(
   seed: number,
   step: number,
   text?: Int32Array,
+  repeatVocab: 'tasks' | 'all' = 'all',
 ): { B: number; T: number; ids: Int32Array; targets: Int32Array; lmTargets: Int32Array } {
   const { stage, level } = stageAt(stages, step);
   const rng = new Rng(stepSeed(seed, step));
@@ -81,7 +84,7 @@ export function curriculumBatch(
   const targets = new Int32Array(B * T);
   const lmTargets = new Int32Array(B * T);
   for (let b = 0; b < B; b++) {
-    const s = curriculumSequence(rng, T, level, text);
+    const s = curriculumSequence(rng, T, level, text, repeatVocab);
     ids.set(s.ids, b * T);
     targets.set(s.targets, b * T);
     lmTargets.set(s.lmTargets, b * T);
@@ -142,7 +145,7 @@ export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM
   let emaText = 0;
   for (; c.step < steps; c.step++) {
     const step = c.step;
-    const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text);
+    const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text, o.repeatVocab);
     const hasText = lmTargets.some((x) => x !== -100);
     // linear warm-up, then cosine decay to a tenth over the whole curriculum
     const warm = Math.min(1, (step + 1) / 50);
