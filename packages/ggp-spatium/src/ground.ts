@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { CompileError, IllegalMoveError } from './errors.js';
 import { isVar, type Literal, parseTerm, type Rule, rulesText, type Term } from './gdl.js';
-import type { GameMachine } from './machine.js';
+import type { GameMachine, PlayoutResult } from './machine.js';
 import { type LoadOptions, type PreparedGame, prepareGame } from './prepare.js';
 import { sccs } from './validate.js';
 
@@ -1010,7 +1010,7 @@ export class GroundMachine implements GameMachine<GState, number> {
    * legal move per role until terminal (or `maxPlies`), then every role's goal (null: undefined). The same
    * `rand` sequence from the same state gives the same playout.
    */
-  playout(s: GState, rand: () => number, maxPlies = 10_000): { plies: number; goals: Array<number | null> } {
+  playout(s: GState, rand: () => number, maxPlies = 10_000): PlayoutResult {
     this.load(s);
     this.curRef = null;
     const net = this.net;

@@ -29,6 +29,11 @@ export interface GameMachine<S = unknown, M = unknown> {
   stateKey(state: S): string;
   /** GDL-II: what `role` sees when `jointMoves` are played in `state` (canonical text, sorted) */
   percepts(state: S, jointMoves: ReadonlyArray<string | M>, role: string): string[];
+  /**
+   * Optional fast path (the grounded net has it): the result of `randomPlayout(this, state, rand, maxPlies)`,
+   * making the same moves for the same `rand` sequence, without building intermediate states.
+   */
+  playout?(state: S, rand: () => number, maxPlies?: number): PlayoutResult;
 }
 
 /** Goal of every role, with null for undefined (the max value if a sheet gives several). */
