@@ -143,6 +143,47 @@ describe.skipIf(skip !== null)('linear + activation in one matmul dispatch while
     }
   });
 
+  test.each(['register', 'register4', 'tiled', 'gemv', 'gemvSplitK'] as const)(
+    'every matmul kernel stores the pre-activation beside the activation (%s)',
+    async (variant) => {
+      // Aligned shapes (the vec4 kernels' layout); 4 rows, so the GEMVs apply too; K splits in 2 for split-K.
+      const [M, K, N] = [4, 512, 12];
+      const run = async (backend: 'cpu' | 'webgpu') => {
+        await setBackend(backend);
+        const x = tensor(randArr(M * K, 51), { shape: [M, K], requiresGrad: true });
+        const w = tensor(randArr(K * N, 52, 0.2), { shape: [K, N], requiresGrad: true });
+        const b = tensor(randArr(N, 53), { shape: [N], requiresGrad: true });
+        const z = x.matmul(w).add(b);
+        const y = z.gelu();
+        let n = 0;
+        if (backend === 'webgpu') {
+          const n0 = webgpu.memory().dispatches;
+          await webgpu.sync(y);
+          n = webgpu.memory().dispatches - n0;
+          expect(webgpu.lastMatmul()).toBe(variant);
+          // z came from the same dispatch: reading it runs nothing.
+          const n1 = webgpu.memory().dispatches;
+          await webgpu.sync(z);
+          expect(webgpu.memory().dispatches).toBe(n1);
+        }
+        y.mul(tensor(randArr(M * N, 54), { shape: [M, N] }))
+          .sum()
+          .backward();
+        const out = [y, z, x.grad!, w.grad!, b.grad!];
+        return { n, values: (await Promise.all(out.map(async (t) => Array.from(await t.data())))).flat() };
+      };
+      const cpu = await run('cpu');
+      webgpu.setMatmulVariant(variant);
+      try {
+        const gpu = await run('webgpu');
+        expect(gpu.n).toBe(variant === 'gemvSplitK' ? 2 : 1);
+        expect(maxRelDiff(gpu.values, cpu.values)).toBeLessThan(2e-5);
+      } finally {
+        webgpu.setMatmulVariant('auto');
+      }
+    },
+  );
+
   test('the pre-activation comes from the same dispatch, whichever is read first; frees are safe', async () => {
     await setBackend('webgpu');
     const x = tensor(randArr(24, 1), { shape: [4, 6], requiresGrad: true });
