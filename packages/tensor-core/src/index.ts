@@ -10,6 +10,7 @@ export {
   WorkerError,
 } from './backends/cpu/pool.js';
 export { arenaStats, type CpuPath, cpuPath, setCpuPath, WasmMemoryError } from './backends/cpu/wasm.js';
+export type { AdapterDescription } from './backends/webgpu/device.js';
 export {
   DeviceLostError,
   FeatureUnsupportedError,
@@ -19,7 +20,7 @@ export {
   SyncReadError,
   WebGPUError,
 } from './backends/webgpu/errors.js';
-export { setWebgpuF16Compute } from './backends/webgpu/options.js';
+export { setWebgpuF16Compute, webgpuAdapter } from './backends/webgpu/options.js';
 export type { DType } from './dtype.js';
 export {
   AutogradError,

@@ -16,6 +16,7 @@ import {
   type Tensor,
   tensor,
   WebGPUError,
+  webgpuAdapter,
 } from '@tessera/tensor-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { init, webgpu } from '../src/backends/webgpu/index.js';
@@ -488,7 +489,7 @@ describe.skipIf(skip !== null)('f16 compute (f16 products, f32 accumulation)', (
     const gpu = { requestAdapter: async (o?: GPURequestAdapterOptions) => hide((await real.requestAdapter(o))!) };
     await init({ gpu: gpu as unknown as GPU });
     try {
-      expect(webgpu.adapter().f16).toBe(false);
+      expect((await webgpuAdapter()).f16).toBe(false);
       expect(() => webgpu.setF16Compute(true)).toThrow(FeatureUnsupportedError);
       await expect(setWebgpuF16Compute(true)).rejects.toThrow(/does not expose the WebGPU feature 'shader-f16'/);
       await expect(setWebgpuF16Compute(true)).rejects.toThrow(WebGPUError);

@@ -1,5 +1,6 @@
 // Public WebGPU switches. The backend's module loads on demand (as setBackend does), so these are async.
 import { initBackend } from '../../runtime.js';
+import type { AdapterDescription } from './device.js';
 
 /**
  * f16 compute for WebGPU matmuls: operands rounded to f16, products in f16, sums in f32 — up to twice
@@ -10,4 +11,11 @@ export async function setWebgpuF16Compute(on: boolean): Promise<void> {
   await initBackend('webgpu');
   const { webgpu } = await import('./index.js');
   webgpu.setF16Compute(on);
+}
+
+/** The adapter in use (initialising the backend): name, vendor, whether it is software, whether it has f16. */
+export async function webgpuAdapter(): Promise<AdapterDescription> {
+  await initBackend('webgpu');
+  const { webgpu } = await import('./index.js');
+  return webgpu.adapter();
 }
