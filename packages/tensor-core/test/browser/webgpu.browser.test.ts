@@ -5,28 +5,18 @@
 // and one training step that also runs here on the CPU, the two compared. Needs a Chromium:
 // CHROMIUM_PATH or /usr/bin/chromium (Debian's `chromium`, which .ci/run installs). Skipped with the
 // reason where there is none, never under CI=true.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, extname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as T from '@tessera/tensor-core';
 import { afterAll, expect, test } from 'vitest';
 import { cases } from '../conformance/cases.js';
+import { buildPage, chromiumMissing, launchChromium, serve } from './page.js';
 import { type Results, workload } from './workload.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const skip = existsSync(chromium) ? null : `no Chromium at ${chromium} (set CHROMIUM_PATH, or apt install chromium)`;
-if (skip && process.env.CI) throw new Error(`browser test: ${skip}`);
-if (skip) console.warn(`webgpu browser test skipped: ${skip}`);
+const skip = chromiumMissing('webgpu browser test');
 
 /** Every EVERY-th row of the conformance table runs in the browser (SwiftShader compiles slowly). */
 const EVERY = 2;
-const out = mkdtempSync(join(tmpdir(), 'tessera-browser-'));
-afterAll(() => rmSync(out, { recursive: true, force: true }));
+let cleanup: () => void = () => {};
+afterAll(() => cleanup());
 
 const PAGE = `<!doctype html>
 <meta charset="utf-8">
@@ -47,54 +37,15 @@ const PAGE = `<!doctype html>
   }
 </script>`;
 
-function build(): void {
-  const tsc = join(here, '..', '..', 'node_modules', '.bin', 'tsc');
-  execFileSync(tsc, ['-p', join(here, 'tsconfig.json'), '--outDir', out], { stdio: 'inherit' });
-  writeFileSync(join(out, 'index.html'), PAGE.replace('EVERY', String(EVERY)));
-}
-
-function serve(): Promise<{ url: string; close: () => void }> {
-  const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    const file = join(out, path === '/' ? 'index.html' : path);
-    if (!file.startsWith(out) || !existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    const type = extname(file) === '.html' ? 'text/html' : 'text/javascript';
-    res.writeHead(200, { 'content-type': type }).end(readFileSync(file));
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-        close: () => server.close(),
-      }),
-    ),
-  );
-}
-
 test.skipIf(skip !== null)(
   'headless Chromium runs the op subset and a training step on WebGPU as Node on the CPU',
   async () => {
-    build();
+    const built = buildPage('tsconfig.json', { 'index.html': PAGE.replace('EVERY', String(EVERY)) });
+    cleanup = built.remove;
     const want = await workload(T, 'cpu');
-    const { chromium: browserType } = await import('playwright-core');
-    const server = await serve();
-    // The flags keep Chromium off the network (it has none here) and enable WebGPU without a GPU.
-    const browser = await browserType.launch({
-      executablePath: chromium,
-      headless: true,
-      args: [
-        '--enable-unsafe-webgpu',
-        '--no-sandbox',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-      ],
-    });
+    const server = await serve(built.dir);
+    // WebGPU without a GPU (SwiftShader); page.ts adds the flags that keep Chromium off the network.
+    const browser = await launchChromium(['--enable-unsafe-webgpu']);
     try {
       const page = await browser.newPage();
       await page.goto(server.url);
