@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
 //   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
-//   tessera-kv-compress curriculum [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
+//   tessera-kv-compress curriculum [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -45,6 +45,7 @@ if (cmd === 'train') {
     resume: ckpt && existsSync(ckpt) ? new Uint8Array(readFileSync(ckpt)) : undefined,
     checkpoint: ckpt ? { every: 100, save: (b) => writeFileSync(ckpt, b) } : undefined,
     maxSeconds: arg('seconds') ? Number(arg('seconds')) : undefined,
+    stopAt: arg('stop-at') ? Number(arg('stop-at')) : undefined,
     log: (s) =>
       console.log(
         `step ${s.step}/${s.steps}  T ${s.length}  answer loss ${s.loss.toFixed(4)}  text loss ${s.textLoss.toFixed(4)}  ${s.seconds.toFixed(0)} s`,

@@ -90,6 +90,15 @@ describe('curriculum training', () => {
       checkpoint: { every: 100, save: (b) => (ckpt = b) },
     });
     expect(first).toMatchObject({ step: 1, done: false });
+    const mid = trainCurriculum({
+      config,
+      stages,
+      text,
+      seed: 3,
+      stopAt: 3,
+      checkpoint: { every: 100, save: () => {} },
+    });
+    expect(mid).toMatchObject({ step: 3, done: false });
     const rest = trainCurriculum({ config, stages, text, seed: 3, resume: ckpt });
     expect(rest.done).toBe(true);
     const a = full.model.stateDict();

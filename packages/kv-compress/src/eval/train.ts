@@ -50,6 +50,8 @@ export interface CurriculumOptions {
   checkpoint?: { every: number; save: (bytes: Uint8Array) => void };
   /** stop (after checkpointing) once this many seconds have passed; run again with `resume` to continue */
   maxSeconds?: number;
+  /** stop (after checkpointing) once this many steps are done: a deterministic point of the schedule */
+  stopAt?: number;
   log?: (s: { step: number; steps: number; length: number; loss: number; textLoss: number; seconds: number }) => void;
 }
 
@@ -173,7 +175,8 @@ export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM
     const seconds = (performance.now() - t0) / 1000;
     if (o.log && (step % 50 === 0 || step === steps - 1))
       o.log({ step, steps, length: T, loss: ema, textLoss: emaText, seconds });
-    const stop = o.maxSeconds !== undefined && seconds > o.maxSeconds;
+    const stop =
+      (o.maxSeconds !== undefined && seconds > o.maxSeconds) || (o.stopAt !== undefined && step + 1 >= o.stopAt);
     if (o.checkpoint && ((step + 1) % o.checkpoint.every === 0 || stop || step === steps - 1)) {
       c.step = step + 1;
       o.checkpoint.save(saveCheckpoint(c));
