@@ -1,7 +1,8 @@
 // The WASM SIMD path of the CPU backend: loads the kernels built from wasm/kernels.as (relaxed-SIMD FMA
 // when the engine validates it, plain SIMD128 otherwise, none where wasm SIMD is missing) and runs
-// matmul and strided copies in one wasm memory. Operands live in JS typed arrays, so each call stages
-// the part of a storage a view spans (one memcpy), runs the kernel, and copies the result out.
+// matmul, convolutions (implicit GEMM: gemmx over im2col offset tables), elementwise ops and strided copies
+// in one wasm memory. Results stay in the arena where memory is shared; an operand outside it is staged (the
+// part of its storage the view spans, one memcpy) before the kernel runs.
 // `setCpuPath('ts')` (or TESSERA_CPU=ts in the environment) forces the TypeScript reference kernels.
 import { TesseraError } from '../../errors.js';
 import { contiguousStrides, isContiguous, numel } from '../../shape.js';
