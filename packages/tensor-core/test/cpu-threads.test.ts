@@ -201,6 +201,12 @@ describe('CPU worker pool', () => {
     await setCpuThreads(1);
   });
 
+  test('overlapping setCpuThreads calls run in turn: the last one wins, no second pool', async () => {
+    const [x, y] = await Promise.all([setCpuThreads(2), setCpuThreads(3)]);
+    expect([x, y, cpuThreads()]).toEqual([2, 3, 3]);
+    await setCpuThreads(1);
+  }, 30_000);
+
   test('bad thread counts are rejected', async () => {
     await expect(setCpuThreads(0)).rejects.toThrow(/integer/);
     await expect(setCpuThreads(1.5)).rejects.toThrow(/integer/);

@@ -185,13 +185,20 @@ export async function setCpuThreads(n: number, opts: CpuThreadsOptions = {}): Pr
   if (!(timeoutMs > 0)) throw new ValueError(`setCpuThreads: timeoutMs must be > 0; got ${timeoutMs}`);
   if (wait !== 'auto' && wait !== 'spin')
     throw new ValueError(`setCpuThreads: wait must be 'auto' or 'spin'; got ${String(wait)}`);
-  await stopPool();
-  unavailable = null;
-  if (n === 1) return 1;
-  const why = await startPool(n, timeoutMs, wait);
-  if (why) unavailable = `setCpuThreads(${n}): ${why}; running on 1 thread`;
-  return cpuThreads();
+  // Calls that overlap (not awaited) run one after the other, so two pools never start side by side.
+  const next = settled.then(async () => {
+    await stopPool();
+    unavailable = null;
+    if (n === 1) return 1;
+    const why = await startPool(n, timeoutMs, wait);
+    if (why) unavailable = `setCpuThreads(${n}): ${why}; running on 1 thread`;
+    return cpuThreads();
+  });
+  settled = next.catch(() => {});
+  return next;
 }
+
+let settled: Promise<unknown> = Promise.resolve();
 
 /** Starts the pool, or returns why it cannot run here. */
 async function startPool(n: number, timeoutMs: number, wait: 'auto' | 'spin'): Promise<string | null> {
@@ -418,7 +425,6 @@ export function runRowKernel(
     serial();
     return;
   }
-  p.jobs++;
   // Units: whole calls, or row blocks (each running every call, in order, on its rows). Up to four units per
   // thread, so that a thread on a busy core hands work over, but of at least 128 rows: each unit packs B
   // again, and on matmul 1024² 64-row units cost about 10 % more CPU than one block, 128-row ones within noise.
@@ -448,6 +454,12 @@ export function runRowKernel(
       units.push(unit);
     }
   }
+  // One unit (a small op in few rows): no worker would get any of it.
+  if (units.length < 2) {
+    serial();
+    return;
+  }
+  p.jobs++;
   dispatch(e, p, units, kernel);
 }
 
