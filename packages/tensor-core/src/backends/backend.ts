@@ -116,8 +116,9 @@ export interface Kernels {
   cat(xs: readonly View[], dim: number): Storage;
   /** Stable sort along `dim`: values and int32 indices. */
   sort(x: View, dim: number, descending: boolean): [Storage, Storage];
-  /** Uploads host data (contiguous). */
+  /** Uploads host data (contiguous), as stored: float16/bfloat16 data are bit patterns. */
   fromArray(data: ArrayLike<number>, dtype: DType): Storage;
+  /** `length` copies of `value` (a value for every dtype; half dtypes store its rounded bits). */
   full(length: number, value: number, dtype: DType): Storage;
   /** Contiguous host copy of a view. */
   read(x: View): Promise<ArrayLike<number>>;

@@ -2,6 +2,7 @@
 import type { DType } from '../dtype.js';
 import { checkDType } from '../dtype.js';
 import { fmtShape, ShapeError, ValueError } from '../errors.js';
+import { f32ToBf16, f32ToF16 } from '../io/half.js';
 import { getBackend, kernelsFor } from '../runtime.js';
 import { checkShape, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -13,6 +14,13 @@ export interface TensorOptions {
 }
 
 type Nested = number | boolean | readonly Nested[];
+
+/** Values as a backend stores them: float16/bfloat16 as their bit patterns (rounded to nearest even, like torch). */
+function asStored(data: ArrayLike<number>, dtype: DType): ArrayLike<number> {
+  if (dtype === 'float16') return f32ToF16(Float32Array.from(data));
+  if (dtype === 'bfloat16') return f32ToBf16(Float32Array.from(data));
+  return data;
+}
 
 function flattenNested(data: Nested, shape: number[], out: number[], depth: number): void {
   if (Array.isArray(data)) {
@@ -29,7 +37,10 @@ function flattenNested(data: Nested, shape: number[], out: number[], depth: numb
   }
 }
 
-/** `tensor([[1, 2], [3, 4]])`, `tensor(float32Array, { shape: [2, 2] })`, `tensor(3)`. */
+/**
+ * `tensor([[1, 2], [3, 4]])`, `tensor(float32Array, { shape: [2, 2] })`, `tensor(3)`. Data are values for every
+ * dtype, as in torch.tensor: `tensor([0.5], { dtype: 'float16' })` holds 0.5 (raw half bits load through io).
+ */
 export function tensor(data: Nested | ArrayLike<number>, opts: TensorOptions = {}): Tensor {
   let flat: ArrayLike<number>;
   let shape: number[];
@@ -56,7 +67,7 @@ export function tensor(data: Nested | ArrayLike<number>, opts: TensorOptions = {
           : typeof (Array.isArray(data) ? deepFirst(data) : data) === 'boolean'
             ? 'bool'
             : 'float32';
-  const t = new Tensor(kernelsFor(getBackend()).fromArray(flat, dtype), shape);
+  const t = new Tensor(kernelsFor(getBackend()).fromArray(asStored(flat, dtype), dtype), shape);
   if (opts.requiresGrad) t.requiresGrad = true;
   return t;
 }
@@ -94,7 +105,7 @@ export function arange(start: number, end?: number, step = 1, opts: { dtype?: DT
   const dtype =
     opts.dtype ?? (Number.isInteger(s) && Number.isInteger(e) && Number.isInteger(step) ? 'int32' : 'float32');
   const data = Array.from({ length: n }, (_, i) => s + i * step);
-  return new Tensor(kernelsFor(getBackend()).fromArray(data, dtype), [n]);
+  return new Tensor(kernelsFor(getBackend()).fromArray(asStored(data, dtype), dtype), [n]);
 }
 
 export function linspace(start: number, end: number, steps: number): Tensor {

@@ -561,6 +561,9 @@ export const cpuKernels = {
     const vals = allocArray(x.dtype, a.length);
     const inds = new Int32Array(a.length);
     const order = new Array<number>(len);
+    // Half dtypes hold bit patterns: compare their decoded values, not the bits.
+    const keys =
+      x.dtype === 'float16' ? f16ToF32(a as Uint16Array) : x.dtype === 'bfloat16' ? bf16ToF32(a as Uint16Array) : a;
     // NaN sorts as the largest value, as in PyTorch.
     const key = (v: number) => (v !== v ? Number.POSITIVE_INFINITY : v);
     for (let o = 0; o < outer; o++)
@@ -568,8 +571,8 @@ export const cpuKernels = {
         const base = o * len * inner + i;
         for (let l = 0; l < len; l++) order[l] = l;
         order.sort((p, q) => {
-          const vp = a[base + p * inner]!;
-          const vq = a[base + q * inner]!;
+          const vp = keys[base + p * inner]!;
+          const vq = keys[base + q * inner]!;
           const d = key(vp) - key(vq) || (vp !== vp ? 1 : 0) - (vq !== vq ? 1 : 0);
           return descending ? -d : d;
         });
@@ -590,7 +593,18 @@ export const cpuKernels = {
 
   full(length, value, dtype) {
     const out = allocArray(dtype, length);
-    if (value !== 0) out.fill(dtype === 'bool' ? (value ? 1 : 0) : value);
+    // `value` is a value for every dtype (as on WebGPU): half dtypes store its bit pattern.
+    const fill =
+      dtype === 'bool'
+        ? value
+          ? 1
+          : 0
+        : dtype === 'float16'
+          ? f32ToF16(Float32Array.of(value))[0]!
+          : dtype === 'bfloat16'
+            ? f32ToBf16(Float32Array.of(value))[0]!
+            : value;
+    if (fill !== 0) out.fill(fill);
     return store(out, dtype);
   },
 
