@@ -232,7 +232,8 @@ async function startPool(n: number, timeoutMs: number, wait: 'auto' | 'spin'): P
   try {
     for (let i = 1; i < n; i++) {
       const data = { module: e.module, memory: e.memory, ctrl: ctrlPtr, index: i, work: scratch(e, i) };
-      p.workers.push(isNode ? await nodeWorker(data, i, died) : await webWorker(data, i, died));
+      const start = isNode ? nodeWorker(data, i, died) : webWorker(data, i, died);
+      p.workers.push(await withinMs(start, timeoutMs, `worker ${i} did not start within ${timeoutMs} ms`));
     }
   } catch (err) {
     void Promise.all(p.workers.map((w) => Promise.resolve(w.terminate()).catch(() => {}))).then(release);
@@ -242,6 +243,15 @@ async function startPool(n: number, timeoutMs: number, wait: 'auto' | 'spin'): P
   setGemmRunner(pooledGemm);
   setGemmxRunner(pooledGemmx);
   return null;
+}
+
+/** `work`, or a rejection after `ms` (a worker that never answers must not hang setCpuThreads). */
+function withinMs<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 interface WorkerData {
@@ -270,10 +280,16 @@ async function nodeWorker(data: WorkerData, i: number, died: (i: number, what: s
     throw new Error('worker_threads is not available here');
   }
   const w = new wt.Worker(nodeWorkerSource, { eval: true, workerData: data });
-  await new Promise<void>((resolve, reject) => {
-    w.once('message', () => resolve());
-    w.once('error', (err) => reject(new Error(`worker ${i} failed to start: ${err}`)));
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve());
+      w.once('error', (err) => reject(new Error(`worker ${i} failed to start: ${err}`)));
+      w.once('exit', (code) => reject(new Error(`worker ${i} exited while starting (code ${code})`)));
+    });
+  } catch (err) {
+    void w.terminate();
+    throw err;
+  }
   // A failure during an op is reported through the control words; the events must not crash the process.
   w.on('error', (err) => died(i, `failed: ${err}`));
   w.on('exit', (code) => died(i, `exited (code ${code})`));
