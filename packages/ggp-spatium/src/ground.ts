@@ -476,6 +476,9 @@ interface Net {
   /** base and next nodes of fluent i → i + 1: their flips keep "next differs from now" as a bitset */
   diffIdx: Int32Array;
   diff0: Uint32Array;
+  /** input node → its class + 1 (0: none); a class's targets (node * 2 + negated) */
+  inputClass: Int32Array;
+  classTargets: Int32Array[];
   /** node → legal entry + 1 (0: not a legal node); the role is legalRole[node] */
   legalEntry: Int32Array;
   legalRole: Int32Array;
@@ -671,7 +674,7 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
   for (const ins of inputs) for (const e of ins) outCount[e >> 1]!++;
   const outStart = new Int32Array(nNodes + 1);
   for (let i = 0; i < nNodes; i++) outStart[i + 1] = outStart[i]! + outCount[i]!;
-  const out = new Int32Array(outStart[nNodes]!);
+  let out = new Int32Array(outStart[nNodes]!);
   const fill = outStart.slice(0, nNodes);
   inputs.forEach((ins, t) => {
     for (const e of ins) out[fill[e >> 1]!++] = t * 2 + (e & 1);
@@ -694,6 +697,42 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     }
   }
   if (queue.length !== nNodes) throw new GroundingError('the ground rules are recursive (a cycle in the net)');
+  // Moves whose edges go to exactly the same targets (each role's pass: in every frame threshold node) form a
+  // class: their edges move to the class, and a step applies the class's net change once. With the joint move
+  // kept set between steps, one role's pass ending as the other's begins nets to zero: nothing to propagate.
+  const inputClass = new Int32Array(nNodes);
+  const classTargets: Int32Array[] = [];
+  {
+    const byTargets = new Map<string, number[]>();
+    for (const mp of inputNode)
+      for (const x of mp.values()) {
+        if (outCount[x]! < 4) continue;
+        const k = Array.from(out.subarray(outStart[x]!, outStart[x + 1]!))
+          .sort((a, b) => a - b)
+          .join(',');
+        const l = byTargets.get(k);
+        if (l) l.push(x);
+        else byTargets.set(k, [x]);
+      }
+    for (const xs of byTargets.values()) {
+      if (xs.length < 2) continue;
+      classTargets.push(out.slice(outStart[xs[0]!]!, outStart[xs[0]! + 1]!));
+      for (const x of xs) inputClass[x] = classTargets.length;
+    }
+  }
+  if (classTargets.length) {
+    // rebuild the CSR without the classed inputs' edges
+    const keep = (x: number) => !inputClass[x];
+    const cnt = new Int32Array(nNodes + 1);
+    for (const ins of inputs) for (const e of ins) if (keep(e >> 1)) cnt[e >> 1]!++;
+    outStart[0] = 0;
+    for (let i = 0; i < nNodes; i++) outStart[i + 1] = outStart[i]! + cnt[i]!;
+    const f2 = outStart.slice(0, nNodes);
+    inputs.forEach((ins, t) => {
+      for (const e of ins) if (keep(e >> 1)) out[f2[e >> 1]!++] = t * 2 + (e & 1);
+    });
+    out = out.slice(0, outStart[nNodes]!);
+  }
   const legalEntry = new Int32Array(nNodes);
   const legalRole = new Int32Array(nNodes);
   legalNode.forEach((ns, r) => {
@@ -744,6 +783,8 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     inputOf,
     diffIdx,
     diff0,
+    inputClass,
+    classTargets,
     legalEntry,
     legalRole,
     gate,
@@ -806,7 +847,9 @@ export class GroundMachine implements GameMachine<GState, number> {
   private readonly countU: Int32Array;
   private readonly countG: Int32Array;
   private readonly scratch: Uint32Array;
+  /** the input node of each role's move in the last step (kept set), -1 before the first */
   private readonly pick: Int32Array;
+  private readonly pending: Int32Array;
 
   constructor(readonly net: Net) {
     this.value = net.value0.slice();
@@ -825,7 +868,8 @@ export class GroundMachine implements GameMachine<GState, number> {
     this.gatedBits = net.moveIds.map(words);
     this.countU = new Int32Array(net.roles.length);
     this.countG = new Int32Array(net.roles.length);
-    this.pick = new Int32Array(net.roles.length);
+    this.pick = new Int32Array(net.roles.length).fill(-1);
+    this.pending = new Int32Array(net.classTargets.length);
     net.legalNode.forEach((ns, r) => {
       ns.forEach((n, i) => {
         const g = net.gatedEntry[r]![i]!;
@@ -896,23 +940,61 @@ export class GroundMachine implements GameMachine<GState, number> {
     this.curRef = s;
   }
 
-  /** Sets the joint move's inputs, writes the successor's fluents into `dst`, clears the inputs. */
+  /**
+   * Sets the joint move's inputs (the previous step's stay set until then) and writes the successor's fluents
+   * into `dst`. Inputs of a class change the class's pending count; each class's net change is applied once.
+   */
   private step(joint: ArrayLike<number>, dst: Uint32Array): void {
     const net = this.net;
     const n = net.roles.length;
+    const cls = net.inputClass;
+    const pending = this.pending;
+    let anyClass = false;
     for (let r = 0; r < n; r++) {
       const node = net.inputOf[r]![joint[r]!] ?? -1;
       if (node < 0)
         throw new IllegalMoveError(
           `'${net.terms.text(joint[r]!)}' is never a legal move of ${net.roleNames[r]} in this game`,
         );
+      const old = this.pick[r]!;
+      if (old === node) continue;
       this.pick[r] = node;
-      this.set(node, 1);
+      if (old >= 0) {
+        const c = cls[old]!;
+        if (c) {
+          this.value[old] = 0;
+          pending[c - 1]!--;
+          anyClass = true;
+        } else this.set(old, 0);
+      }
+      const c = cls[node]!;
+      if (c) {
+        this.value[node] = 1;
+        pending[c - 1]!++;
+        anyClass = true;
+      } else this.set(node, 1);
+    }
+    if (anyClass) {
+      for (let c = 0; c < pending.length; c++) {
+        const p = pending[c]!;
+        if (!p) continue;
+        pending[c] = 0;
+        const ts = net.classTargets[c]!;
+        const count = this.count;
+        const need = this.need;
+        const value = this.value;
+        for (let k = 0; k < ts.length; k++) {
+          const e = ts[k]!;
+          const t = e >> 1;
+          const cnt = (count[t] = count[t]! + (e & 1 ? -p : p));
+          const nv = cnt >= need[t]! ? 1 : 0;
+          if (nv !== value[t]) this.set(t, nv);
+        }
+      }
     }
     const cur = this.cur;
     const diff = this.diff;
     for (let w = 0; w < dst.length; w++) dst[w] = cur[w]! ^ diff[w]!;
-    for (let r = 0; r < n; r++) this.set(this.pick[r]!, 0);
   }
 
   roles(): string[] {
