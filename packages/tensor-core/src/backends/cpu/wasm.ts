@@ -926,33 +926,39 @@ function densify(v: View): Float32Array {
 }
 
 /**
- * The input as the kernels read it: its own storage and strides when unpadded, else a zero-padded contiguous
- * copy. Returns the byte address of element [0, 0, 0, 0] and the element strides [sN, sC, sH, sW].
+ * The input as the kernels read it, one image at a time: `image(n)` is the byte address of image n's element
+ * [0, 0, 0] and `s` its element strides [sC, sH, sW]. Unpadded, that is the input in place; padded, one
+ * zero-bordered image buffer reused for every image (its border stays zero, the interior is overwritten), so the
+ * copy is still in cache when the GEMM packs it and only one image's worth is ever zero-filled.
  */
-function convInput(e: Engine, T: Temps, x: View, q: ConvPlan): { p: number; s: [number, number, number, number] } {
+function convInput(e: Engine, T: Temps, x: View, q: ConvPlan): { image: (n: number) => number; s: number[] } {
   const one = x.shape.length === 3;
   const padded = q.pad.some((v) => v !== 0);
   const data = x.storage.buf as Float32Array;
   const total = numel(x.shape);
-  const src = padded ? null : place(e, T, data, x.shape, x.strides, x.offset, total);
-  if (src !== null) {
-    const [sN, sC] = [x.strides[0]!, x.strides[1]!];
-    return { p: src, s: [sN, sC, one ? 0 : x.strides[2]!, x.strides[x.strides.length - 1]!] };
+  let src = place(e, T, data, x.shape, x.strides, x.offset, total);
+  let st = one ? [x.strides[0]!, x.strides[1]!, 0, x.strides[2]!] : [...x.strides];
+  if (src === null) {
+    // A sparse view of a large storage: its dense copy.
+    src = T.take(total * 4 + 4);
+    new Float32Array(e.memory.buffer).set(densify(x), src >> 2);
+    st = contiguousStrides([q.N, q.C, q.H, q.W]);
   }
-  const shape4 = [q.N, q.C, q.H, q.W];
-  const st4 = one ? [x.strides[0]!, x.strides[1]!, 0, x.strides[2]!] : [...x.strides];
-  const padShape = [q.N, q.C, q.Hp, q.Wp];
-  const ps = contiguousStrides(padShape);
-  const p = T.take(numel(padShape) * 4 + 4);
-  e.x.fill32(p, 0, numel(padShape));
-  const inner = p + (q.pad[0] * ps[2]! + q.pad[2]) * 4;
-  const from = place(e, T, data, x.shape, x.strides, x.offset, total);
-  if (from === null) {
-    const d = T.take(total * 4 + 4);
-    new Float32Array(e.memory.buffer).set(densify(x), d >> 2);
-    strided(e, T, inner, ps, d, contiguousStrides(shape4), shape4);
-  } else strided(e, T, inner, ps, from, st4, shape4);
-  return { p, s: ps as [number, number, number, number] };
+  const base = src;
+  const sN = st[0]!;
+  if (!padded) return { image: (n) => base + n * sN * 4, s: st.slice(1) };
+  const ps = contiguousStrides([q.C, q.Hp, q.Wp]);
+  const buf = T.take(q.C * q.Hp * q.Wp * 4 + 4);
+  e.x.fill32(buf, 0, q.C * q.Hp * q.Wp);
+  const inner = buf + (q.pad[0] * ps[1]! + q.pad[2]) * 4;
+  const shape = [q.C, q.H, q.W];
+  return {
+    image: (n) => {
+      strided(e, T, inner, ps, base + n * sN * 4, st.slice(1), shape);
+      return buf;
+    },
+    s: ps,
+  };
 }
 
 /**
@@ -970,16 +976,18 @@ export function wasmConv(x: View, w: View, geo: ConvGeometry): Float32Array | nu
   try {
     const X = convInput(e, T, x, q);
     const pw = dense(e, T, w);
-    const [rows, cols] = im2colTables(e, T, q, X.s[1], X.s[2], X.s[3]);
+    const [rows, cols] = im2colTables(e, T, q, X.s[0]!, X.s[1]!, X.s[2]!);
     const res = result(e, T, Float32Array, q.N * q.O * HW, true);
-    const calls: number[][] = [];
-    for (let n = 0; n < q.N; n++)
+    for (let n = 0; n < q.N; n++) {
+      const img = X.image(n);
+      const calls: number[][] = [];
       for (let g = 0; g < q.groups; g++) {
-        const b = X.p + (n * X.s[0] + g * q.Cg * X.s[1]) * 4;
+        const b = img + g * q.Cg * X.s[0]! * 4;
         const c = res.p + (n * q.O + g * q.Og) * HW * 4;
         calls.push([pw + g * q.Og * q.K * 4, q.K, 1, b, rows, cols, c, HW, 0, 0, 0, q.Og, HW, q.K, 0, 0]);
       }
-    gemmxRunner(e, calls, 'any', 2 * q.N * q.O * q.K * HW);
+      gemmxRunner(e, calls, 'any', 2 * q.O * q.K * HW);
+    }
     return res.out();
   } finally {
     T.done();
@@ -1099,19 +1107,21 @@ export function wasmConvBackwardWeight(g: View, x: View, wShape: readonly number
   try {
     const pg = dense(e, T, g);
     const X = convInput(e, T, x, q);
-    const [rows, cols] = im2colTables(e, T, q, X.s[1], X.s[2], X.s[3]);
+    const [rows, cols] = im2colTables(e, T, q, X.s[0]!, X.s[1]!, X.s[2]!);
     const res = result(e, T, Float32Array, q.O * q.K, true);
     e.x.fill32(res.p, 0, q.O * q.K);
-    const calls: number[][] = [];
-    for (let gi = 0; gi < q.groups; gi++)
-      for (let n = 0; n < q.N; n++) {
+    for (let n = 0; n < q.N; n++) {
+      const img = X.image(n);
+      const calls: number[][] = [];
+      for (let gi = 0; gi < q.groups; gi++) {
         const a = pg + (n * q.O + gi * q.Og) * HW * 4;
-        const b = X.p + (n * X.s[0] + gi * q.Cg * X.s[1]) * 4;
+        const b = img + gi * q.Cg * X.s[0]! * 4;
         // B[p, r] = im2col[r, p]: the column table walks the rows of this GEMM, the row table its columns.
         calls.push([a, HW, 1, b, cols, rows, res.p + gi * q.Og * q.K * 4, q.K, 0, 0, 0, q.Og, q.K, HW, 1, 0]);
       }
-    // The images accumulate into one weight gradient: threads split its rows, each summing in the serial order.
-    gemmxRunner(e, calls, 'rows', 2 * q.N * q.O * q.K * HW);
+      // The images accumulate into one weight gradient, in order: threads split its rows.
+      gemmxRunner(e, calls, 'rows', 2 * q.O * q.K * HW);
+    }
     return res.out();
   } finally {
     T.done();
