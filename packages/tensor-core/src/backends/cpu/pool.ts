@@ -405,18 +405,19 @@ function waitWord(p: Pool, c: number, v: number, left: number): void {
 }
 
 /**
- * How the calls of one op may be shared out. 'rows': every thread runs every call, in order, on its own
- * rows (calls that accumulate into the same output, e.g. a weight gradient summed over images). 'calls':
- * whole calls per thread (calls whose rows overlap in the output, e.g. col2im's scatter, but whose outputs
- * are disjoint). 'any': whole calls when there are at least as many as threads, else rows.
+ * How the calls of one op may be shared out. 'rows': units are blocks of rows, each running every call in
+ * order (calls that accumulate into the same output, e.g. a weight gradient summed over images). 'calls':
+ * units are whole calls (calls whose rows overlap in their output, e.g. col2im's scatter, but whose outputs
+ * are disjoint). 'any': whole calls when there are at least as many as threads, else row blocks.
  */
 export type RowSplit = 'rows' | 'calls' | 'any';
 
 /**
  * Runs calls of a row kernel (`args` as the export takes them, with i0 = 0, i1 = rows, and any `work`:
- * each thread gets its own scratch) on the pool when one runs and the op has at least 4 MFLOP, else in
- * order on this thread. Each output element is computed by one thread, in the serial order, so the result
- * does not depend on the thread count. Throws WorkerError when a worker throws, dies or hangs.
+ * each thread uses its own scratch) on the pool when one runs and the op has at least MIN_FLOPS (4 M), else
+ * in order on this thread. Each output element is computed by one unit, in the serial order, so the result
+ * does not depend on the thread count or on which thread took which unit. Throws WorkerError when a worker
+ * throws, dies or hangs.
  */
 export function runRowKernel(
   e: NonNullable<ReturnType<typeof wasm>>,
