@@ -104,9 +104,24 @@ export function checkpointFromBytes(
   }
 }
 
+/**
+ * `node:fs/promises`, imported through a variable specifier so that browser bundlers (esbuild, Vite) do not try to
+ * resolve a Node built-in when they bundle the package: checkpoints in browsers go through the byte functions.
+ */
+async function nodeFs(): Promise<typeof import('node:fs/promises')> {
+  const spec = 'node:fs/promises';
+  try {
+    return (await import(/* @vite-ignore */ spec)) as typeof import('node:fs/promises');
+  } catch {
+    throw new Error(
+      'saveCheckpoint/loadCheckpoint need Node file system access; use checkpointToBytes/checkpointFromBytes here',
+    );
+  }
+}
+
 /** Writes a checkpoint file atomically (Node): temp file in the same folder, fsync, rename over `path`. */
 export async function saveCheckpoint(path: string, ck: Checkpoint): Promise<void> {
-  const fs = await import('node:fs/promises');
+  const fs = await nodeFs();
   const bytes = checkpointToBytes(ck);
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   const fh = await fs.open(tmp, 'w');
@@ -128,7 +143,7 @@ export async function loadCheckpoint(
   path: string,
   target: { model: Module; optimizer?: Optimizer<{ lr: number }> },
 ): Promise<LoadedCheckpoint> {
-  const fs = await import('node:fs/promises');
+  const fs = await nodeFs();
   const bytes = new Uint8Array(await fs.readFile(path));
   return checkpointFromBytes(bytes, target);
 }
