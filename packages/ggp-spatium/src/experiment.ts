@@ -2,6 +2,7 @@
 // the claim that spatial features with tuned weights beat plain UCT. A game scores 1 for a win, ½ for a
 // draw (equal goals), 0 for a loss, for the first player. Per-move search effort is recorded for both sides so
 // equal-time and equal-iteration runs can be told apart.
+import { loadGame } from './game.js';
 import { LocalAgent, playMatch } from './match.js';
 import type { Player } from './players.js';
 
@@ -104,6 +105,9 @@ export async function duel(
     plies: 0,
   };
   const tot = { ia: 0, ib: 0, ma: 0, mb: 0, na: 0, nb: 0, plies: 0 };
+  // one reasoner for both sides and every game: the same engine (loadGame may pick the grounded net or the
+  // compiler depending on a time budget), and no load time inside anyone's clock
+  const machine = loadGame(kif);
   for (let g = 0; g < games; g++) {
     const A = new Meter(makeA());
     const B = new Meter(makeB());
@@ -111,8 +115,8 @@ export async function duel(
     r.b = B.name;
     const first = g % 2 === 0;
     const agents = [
-      new LocalAgent(A as Player, seed * 1000 + 2 * g, 0, iterations),
-      new LocalAgent(B as Player, seed * 1000 + 2 * g + 1, 0, iterations),
+      new LocalAgent(A as Player, seed * 1000 + 2 * g, 0, iterations, machine),
+      new LocalAgent(B as Player, seed * 1000 + 2 * g + 1, 0, iterations, machine),
     ];
     const rec = await playMatch(kif, first ? agents : [agents[1]!, agents[0]!], {
       playclock,

@@ -67,7 +67,7 @@ function sampleFluents(m: GameMachine, playouts: number, budgetMs = 300): string
   const t0 = performance.now();
   const states: string[][] = [];
   const rand = rng(0x5eed);
-  for (let p = 0; p < playouts; p++) {
+  for (let p = 0; p < playouts && (p === 0 || performance.now() - t0 < budgetMs); p++) {
     let s = m.initialState();
     if (p === 0) states.push(m.fluents(s));
     // the time cap only binds on slow reasoners (chess-class sheets); fast ones always see every sample
@@ -93,7 +93,13 @@ function sampleFluents(m: GameMachine, playouts: number, budgetMs = 300): string
  * (hex's `(cell b 2 red)` beats its `(connected 9 g 6)` group bookkeeping).
  */
 export function detectBoard(m: GameMachine, declared?: Partial<Board>, playouts = 16): Board | undefined {
-  const states = sampleFluents(m, playouts).map((st) => st.map(parseFluent));
+  const memo = new Map<string, { f: string; args: string[] }>();
+  const parse = (t: string) => {
+    let p = memo.get(t);
+    if (!p) memo.set(t, (p = parseFluent(t)));
+    return p;
+  };
+  const states = sampleFluents(m, playouts).map((st) => st.map(parse));
   const table = declared?.coord?.size ? declared.coord : undefined;
   const byF = new Map<string, number>();
   for (const st of states)
@@ -175,6 +181,8 @@ function moveCells(text: string, b: Board): { tx: number; ty: number; sx?: numbe
   return { tx: cs[t[0]!]!, ty: cs[t[1]!]!, sx: s ? cs[s[0]!] : undefined, sy: s ? cs[s[1]!] : undefined };
 }
 
+const detected = new WeakMap<object, Board | null>();
+
 export interface FeatureOptions {
   /** in playouts, play a move that wins at once when one of the few far-row candidates does (default true) */
   decisive?: boolean;
@@ -250,7 +258,13 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
 
   boardOf(m: GameMachine<S, M>): Board | null {
     if (this.board === undefined) {
-      this.board = detectBoard(m as GameMachine, this.declared) ?? null;
+      // detection samples random playouts: once per reasoner when the sheet declares nothing
+      const key = m as unknown as object;
+      if (this.declared) this.board = detectBoard(m as GameMachine, this.declared) ?? null;
+      else {
+        if (!detected.has(key)) detected.set(key, detectBoard(m as GameMachine) ?? null);
+        this.board = detected.get(key)!;
+      }
       this.roleNames = m.roles();
     }
     return this.board;

@@ -27,12 +27,15 @@ export class LocalAgent implements Agent {
     private readonly marginMs = 50,
     /** a fixed search budget instead of the clock: reproducible play */
     private readonly maxIterations?: number,
+    /** a reasoner already loaded for these rules (duels give both sides the same one, so neither gets a
+     * faster engine by a different load-time choice) */
+    private readonly machine?: GameMachine,
   ) {}
   get name(): string {
     return this.player.name;
   }
   async start(rules: string, role: string, _sc: number, playclock: number): Promise<void> {
-    this.m = loadGame(rules);
+    this.m = this.machine ?? loadGame(rules);
     this.role = this.m.roles().indexOf(role);
     this.s = this.m.initialState();
     this.playclock = playclock;

@@ -26,6 +26,10 @@ export interface Genome {
   /** progressive-bias weight of the feature prior in UCT selection */
   priorWeight: number;
   weights: number[];
+  /** feature switches (not tuned by the SGA; default on): the playouts' decisive-move check, the tree's
+   * successor-state features */
+  decisive?: boolean;
+  effects?: boolean;
 }
 
 export const GENOME_BITS = BITS * GENES;
@@ -48,7 +52,8 @@ export function encode(g: Genome): number[] {
 
 /** The player a genome describes. */
 export function genomePlayer(g: Genome, name = 'uct+features'): UctPlayer<unknown, unknown> {
-  return new UctPlayer({ c: g.c, priorWeight: g.priorWeight, bias: new BoardFeatures(g.weights), name });
+  const bias = new BoardFeatures(g.weights, undefined, { decisive: g.decisive, effects: g.effects });
+  return new UctPlayer({ c: g.c, priorWeight: g.priorWeight, bias, name });
 }
 
 function encodeValue(v: number, lo: number, hi: number): number[] {
