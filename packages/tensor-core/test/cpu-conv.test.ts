@@ -138,25 +138,29 @@ const cases: [string, Case][] = [
   ],
 ];
 
-function run(c: Case, seed: number, viewOf?: (t: Tensor) => Tensor) {
+function run(c: Case, seed: number, viewOf?: (t: Tensor) => Tensor, withBias = false) {
   const nx = c.x.reduce((a, b) => a * b, 1);
   const nw = c.w.reduce((a, b) => a * b, 1);
   const xd = randArr(nx, seed);
   const wd = randArr(nw, seed + 1, 1);
+  const bd = randArr(c.w[0]!, seed + 3);
   const f = c.x.length === 3 ? F.conv1d : F.conv2d;
   return tidy(() => {
     const x = tensor(xd).reshape(c.x).requiresGrad_();
     const w = tensor(wd).reshape(c.w).requiresGrad_();
-    const y = f(viewOf ? viewOf(x) : x, w, c.opts);
+    const b = withBias ? tensor(bd).requiresGrad_() : null;
+    const y = f(viewOf ? viewOf(x) : x, w, { ...c.opts, bias: b });
     const g = tensor(randArr(y.size, seed + 2)).reshape(y.shape);
     y.mul(g).sum().backward();
     return {
       xd,
       wd,
+      bd,
       gd: g.dataSync(),
       y: Float32Array.from(y.dataSync()),
       dx: Float32Array.from(x.grad!.dataSync()),
       dw: Float32Array.from(w.grad!.dataSync()),
+      db: b ? Float32Array.from(b.grad!.dataSync()) : null,
     };
   });
 }
@@ -182,9 +186,9 @@ describe('implicit-GEMM convolution (wasm) against float64 and the TypeScript pa
     const x = tensor(randArr(2 * 3 * 17, 1)).reshape([2, 3, 17]);
     const w = tensor(randArr(4 * 3 * 3, 2)).reshape([4, 3, 3]);
     const geo = { stride: [1], padding: [[1, 1]] as const, dilation: [1], groups: 1 };
-    expect(cpuKernels.conv(x, w, geo)).not.toBeNull();
+    expect(cpuKernels.conv(x, w, null, geo)).not.toBeNull();
     setCpuPath('ts');
-    expect(cpuKernels.conv(x, w, geo)).toBeNull();
+    expect(cpuKernels.conv(x, w, null, geo)).toBeNull();
   });
 
   test('strided inputs: a transposed, a sliced and a flipped view of x, and a non-contiguous upstream gradient', () => {
@@ -258,6 +262,23 @@ describe('implicit-GEMM convolution (wasm) against float64 and the TypeScript pa
     });
     setCpuPath('auto');
     for (let i = 0; i < 3; i++) expect(relErr(wv[i]!, wts[i]!)).toBeLessThan(1e-5);
+  });
+
+  test.each([cases[2]!, cases[7]!, cases[12]!])('with a bias (one kernel, its gradient a GEMV): %s', (_, c) => {
+    const got = run(c, 21, undefined, true);
+    const ref = conv64(got.xd, to4(c.x), got.wd, to4(c.w), c.geo, got.gd);
+    const O = c.w[0]!;
+    const plane = ref.Ho * ref.Wo;
+    const yb = ref.y.map((v, i) => v + got.bd[Math.floor(i / plane) % O]!);
+    const db = new Float64Array(O);
+    for (let i = 0; i < got.gd.length; i++) {
+      const o = Math.floor(i / plane) % O;
+      db[o] = db[o]! + got.gd[i]!;
+    }
+    expect(relErr(got.y, yb)).toBeLessThan(1e-5);
+    expect(relErr(got.dx, ref.dx)).toBeLessThan(1e-5);
+    expect(relErr(got.dw, ref.dw)).toBeLessThan(1e-5);
+    expect(relErr(got.db!, db)).toBeLessThan(1e-5);
   });
 
   test('sizes past one K block and one N block of the GEMM (K 3·136 > 384, N 300 > 256)', () => {

@@ -176,12 +176,26 @@ export interface Kernels {
   /** The VJP of `gruCell` from `g` [B, H]: B·7H values, dxp [B, 3H] then dhh [B, 3H] then dh [B, H]. */
   gruCellBackward(xp: View, hh: View, h: View, g: View): Storage;
   // Optional: a backend without them (or returning null from `conv`) runs convolutions as the im2col composite.
-  /** float32 convolution [N, O, ...out] in one kernel (no im2col matrix); null where the composite should run. */
-  conv?(x: View, w: View, geo: ConvGeometry): Storage | null;
+  /**
+   * float32 convolution [N, O, ...out] in one kernel (no im2col matrix), plus `bias` [O] when given; null where the
+   * composite should run.
+   */
+  conv?(x: View, w: View, bias: View | null, geo: ConvGeometry): Storage | null;
+  /** The VJP of `conv` for its bias: g summed over images and positions, [O]. */
+  convBackwardBias?(g: View): Storage;
   /** The VJP of `conv` for its input (a transposed convolution, col2im fused): [N, C, ...S]. */
   convBackwardInput?(g: View, w: View, xShape: readonly number[], geo: ConvGeometry): Storage;
   /** The VJP of `conv` for its weight: Σ over the batch of g · im2col(x)ᵀ, [O, C/groups, ...K]. */
   convBackwardWeight?(g: View, x: View, wShape: readonly number[], geo: ConvGeometry): Storage;
+  // Optional: attention's softmax(scale·s + causal mask) in one pass; without them attention runs mul, where
+  // and softmax.
+  /**
+   * softmax(fl(scale·x)) over the last dim of x [..., Lq, Lk], where with `causal` = c the row i (within its
+   * [Lq, Lk] matrix) keeps keys j ≤ i + c and gives the others probability 0 (a row with none is NaN).
+   */
+  scaledSoftmax?(x: View, scale: number, causal: number | null): Storage;
+  /** The VJP of `scaledSoftmax` from its output `y`: scale·y·(g − Σg·y), 0 on masked keys. */
+  scaledSoftmaxBackward?(y: View, g: View, scale: number, causal: number | null): Storage;
   /** One in-place Adam/AdamW step of contiguous float32 `p`, `m` (exp_avg), `v` (exp_avg_sq) from `grad`. */
   adam(p: View, grad: View, m: View, v: View, s: AdamScalars): void;
 }

@@ -152,10 +152,15 @@ function convNd(op: string, x: Tensor, w: Tensor, opts: ConvOptions, sd: number)
       if (xp !== x) tmps.push(xp);
       return yp.reshape([N, O, ...outSp]);
     };
-    let out = P.conv(x, w, geo, [N, O, ...outSp]) ?? im2col();
+    const bias = opts.bias ?? null;
+    if (bias) {
+      if (bias.ndim !== 1 || bias.shape[0] !== O)
+        throw new ShapeError(`${op}: bias must be [${O}]; got ${fmtShape(bias.shape)}`);
+    }
+    const fused = P.conv(x, w, bias, geo, [N, O, ...outSp]);
+    if (fused) return fused;
+    let out = im2col();
     if (opts.bias) {
-      if (opts.bias.ndim !== 1 || opts.bias.shape[0] !== O)
-        throw new ShapeError(`${op}: bias must be [${O}]; got ${fmtShape(opts.bias.shape)}`);
       const b = opts.bias.reshape([O, ...new Array(sd).fill(1)]);
       const ob = out.add(b);
       tmps.push(b, out);

@@ -263,18 +263,26 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 }
 
 /**
- * Convolution in one kernel where the backend has one (the CPU wasm path: implicit GEMM), with one-kernel
- * VJPs; null otherwise, and the caller composes im2col + matmul instead.
+ * Convolution (with its bias, if any) in one kernel where the backend has one (the CPU wasm path: implicit GEMM),
+ * with one-kernel VJPs; null otherwise, and the caller composes im2col + matmul instead.
  */
-export function conv(x: Tensor, w: Tensor, geo: ConvGeometry, outShape: readonly number[]): Tensor | null {
-  use('conv', x, w);
+export function conv(
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  geo: ConvGeometry,
+  outShape: readonly number[],
+): Tensor | null {
+  const ins = bias ? [x, w, bias] : [x, w];
+  use('conv', ...ins);
   const kx = k(x);
-  const s = kx.conv?.(x, w, geo);
+  const s = kx.conv?.(x, w, bias, geo);
   if (!s) return null;
   const y = make(s, outShape);
-  return record(y, 'conv', [x, w], [x, w], (g, [sx, sw]) => [
+  return record(y, 'conv', ins, [x, w], (g, [sx, sw]) => [
     x.requiresGrad ? make(kx.convBackwardInput!(g, sw!, x.shape, geo), x.shape) : null,
     w.requiresGrad ? make(kx.convBackwardWeight!(g, sx!, w.shape, geo), w.shape) : null,
+    bias?.requiresGrad ? make(kx.convBackwardBias!(g), bias.shape) : null,
   ]);
 }
 
@@ -369,6 +377,21 @@ export function softmax(x: Tensor, log: boolean): Tensor {
   use(op, x);
   const y = make(k(x).softmax(x, log), x.shape);
   return record(y, op, [x], [y], (g, [sy]) => [make(k(g).softmaxBackward(sy!, g, log), x.shape)]);
+}
+
+/**
+ * Attention's softmax(fl(scale·x)) over the last dim with an optional causal mask (row i keeps keys j ≤ i +
+ * `causal`), one kernel forward and one backward; null where the backend has no such kernel (the caller
+ * composes mul, where and softmax).
+ */
+export function scaledSoftmax(x: Tensor, scale: number, causal: number | null): Tensor | null {
+  use('scaledSoftmax', x);
+  const kx = k(x);
+  if (x.dtype !== 'float32' || x.ndim < 2 || !kx.scaledSoftmax || !kx.scaledSoftmaxBackward) return null;
+  const y = make(kx.scaledSoftmax(x, scale, causal), x.shape);
+  return record(y, 'scaledSoftmax', [x], [y], (g, [sy]) => [
+    make(kx.scaledSoftmaxBackward!(sy!, g, scale, causal), x.shape),
+  ]);
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   wasmColumnSum,
   wasmCompare,
   wasmConv,
+  wasmConvBackwardBias,
   wasmConvBackwardInput,
   wasmConvBackwardWeight,
   wasmCopy,
@@ -456,52 +457,53 @@ export const cpuKernels = {
   },
 
   gather(x, dim, index) {
-    const idx = contig(index);
-    const out = allocArray(x.dtype, idx.length);
+    const I = arr(index) as Int32Array;
+    const n = numel(index.shape);
+    const out = allocArray(x.dtype, n);
     const X = arr(x);
-    const shape = index.shape;
-    const r = shape.length;
-    const coord = new Array<number>(r).fill(0);
     const size = x.shape[dim]!;
-    for (let e = 0; e < idx.length; e++) {
-      const j = idx[e]!;
-      if (j < 0 || j >= size) throw new ValueError(`gather: index ${j} out of range for dim ${dim} of size ${size}`);
-      let off = x.offset;
-      for (let d = 0; d < r; d++) off += (d === dim ? j : coord[d]!) * x.strides[d]!;
-      out[e] = X[off]!;
-      for (let d = r - 1; d >= 0; d--) {
-        if (++coord[d]! < shape[d]!) break;
-        coord[d] = 0;
+    const sd = x.strides[dim]!;
+    // Rows of the index view against x with `dim` stepped by the index values, not by its stride: the
+    // inner loop reads one index and one value per element, with no per-element coordinate arithmetic.
+    const xs = x.strides.map((s, d) => (d === dim ? 0 : s));
+    forEachRow(index.shape, [contiguousStrides(index.shape), index.strides, xs], [0, index.offset, x.offset], (o, len, s) => {
+      let oi = o[0]!;
+      let ii = o[1]!;
+      let xi = o[2]!;
+      const si = s[1]!;
+      const sx = s[2]!;
+      for (let e = 0; e < len; e++, ii += si, xi += sx) {
+        const j = I[ii]!;
+        if (j < 0 || j >= size) throw new ValueError(`gather: index ${j} out of range for dim ${dim} of size ${size}`);
+        out[oi++] = X[xi + j * sd]!;
       }
-    }
+    });
     return store(out, x.dtype);
   },
 
   scatterAdd(base, dim, index, src) {
     const out = copyArr(base, base.dtype);
-    const ost = contiguousStrides(base.shape);
-    const idx = contig(index);
+    const I = arr(index) as Int32Array;
     const S = arr(src);
-    const shape = index.shape;
-    const r = shape.length;
-    const coord = new Array<number>(r).fill(0);
     const size = base.shape[dim]!;
-    for (let e = 0; e < idx.length; e++) {
-      const j = idx[e]!;
-      if (j < 0 || j >= size)
-        throw new ValueError(`scatterAdd: index ${j} out of range for dim ${dim} of size ${size}`);
-      let off = 0;
-      let so = src.offset;
-      for (let d = 0; d < r; d++) {
-        off += (d === dim ? j : coord[d]!) * ost[d]!;
-        so += coord[d]! * src.strides[d]!;
+    const ost = contiguousStrides(base.shape);
+    const od = ost[dim]!;
+    // The index view's elements in row-major order (the order the sums are taken in), as gather reads them.
+    const os = ost.map((s, d) => (d === dim ? 0 : s));
+    forEachRow(index.shape, [os, index.strides, src.strides], [0, index.offset, src.offset], (o, len, s) => {
+      let oi = o[0]!;
+      let ii = o[1]!;
+      let si = o[2]!;
+      const so = s[0]!;
+      const sj = s[1]!;
+      const ss = s[2]!;
+      for (let e = 0; e < len; e++, oi += so, ii += sj, si += ss) {
+        const j = I[ii]!;
+        if (j < 0 || j >= size)
+          throw new ValueError(`scatterAdd: index ${j} out of range for dim ${dim} of size ${size}`);
+        out[oi + j * od] = out[oi + j * od]! + S[si]!;
       }
-      out[off] = out[off]! + S[so]!;
-      for (let d = r - 1; d >= 0; d--) {
-        if (++coord[d]! < shape[d]!) break;
-        coord[d] = 0;
-      }
-    }
+    });
     return store(out, base.dtype);
   },
 
@@ -639,10 +641,11 @@ export const cpuKernels = {
 
   // Implicit-GEMM convolutions on the wasm path; on the TypeScript path `conv` declines and the op runs as
   // its im2col composite (the reference).
-  conv(x, w, geo) {
-    const y = wasmConv(x, w, geo);
+  conv(x, w, bias, geo) {
+    const y = wasmConv(x, w, bias, geo);
     return y && store(y, 'float32');
   },
+  convBackwardBias: (g) => store(wasmConvBackwardBias(g), 'float32'),
   convBackwardInput: (g, w, xShape, geo) => store(wasmConvBackwardInput(g, w, xShape, geo), 'float32'),
   convBackwardWeight: (g, x, wShape, geo) => store(wasmConvBackwardWeight(g, x, wShape, geo), 'float32'),
 } satisfies Kernels;

@@ -966,10 +966,11 @@ function convInput(e: Engine, T: Temps, x: View, q: ConvPlan): { image: (n: numb
  * place), the input as B through im2col offset tables, the output written in NC(H)W order. Null off the wasm
  * path or for shapes it does not cover.
  */
-export function wasmConv(x: View, w: View, geo: ConvGeometry): Float32Array | null {
+export function wasmConv(x: View, w: View, bias: View | null, geo: ConvGeometry): Float32Array | null {
   const e = wasm();
   const sd = x.shape.length - 2;
   if (!e || x.dtype !== 'float32' || w.dtype !== 'float32' || sd < 1 || sd > 2) return null;
+  if (bias && bias.dtype !== 'float32') return null;
   const q = plan(x.shape, w.shape, geo);
   const HW = q.Ho * q.Wo;
   const T = new Temps(Arena.of(e));
@@ -978,16 +979,45 @@ export function wasmConv(x: View, w: View, geo: ConvGeometry): Float32Array | nu
     const pw = dense(e, T, w);
     const [rows, cols] = im2colTables(e, T, q, X.s[0]!, X.s[1]!, X.s[2]!);
     const res = result(e, T, Float32Array, q.N * q.O * HW, true);
+    // A bias is the starting value of each output row; the GEMM then accumulates onto it.
+    const b32 = bias ? new Int32Array(Float32Array.from(densify(bias)).buffer) : null;
+    if (b32) for (let r = 0; r < q.N * q.O; r++) e.x.fill32(res.p + r * HW * 4, b32[r % q.O]!, HW);
     for (let n = 0; n < q.N; n++) {
       const img = X.image(n);
       const calls: number[][] = [];
       for (let g = 0; g < q.groups; g++) {
         const b = img + g * q.Cg * X.s[0]! * 4;
         const c = res.p + (n * q.O + g * q.Og) * HW * 4;
-        calls.push([pw + g * q.Og * q.K * 4, q.K, 1, b, rows, cols, c, HW, 0, 0, 0, q.Og, HW, q.K, 0, 0]);
+        calls.push([pw + g * q.Og * q.K * 4, q.K, 1, b, rows, cols, c, HW, 0, 0, 0, q.Og, HW, q.K, b32 ? 1 : 0, 0]);
       }
       gemmxRunner(e, calls, 'any', 2 * q.O * q.K * HW);
     }
+    return res.out();
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * Gradient of a convolution's bias: g [N, O, ...out] summed over images and positions, as GEMVs against a vector
+ * of ones (B[p, 0] = 1 through offset tables that all point at one 1.0), accumulated image after image.
+ */
+export function wasmConvBackwardBias(g: View): Float32Array {
+  const e = backwardEngine();
+  const [N, O] = [g.shape[0]!, g.shape[1]!];
+  const HW = numel(g.shape.slice(2));
+  const T = new Temps(Arena.of(e));
+  try {
+    const pg = dense(e, T, g);
+    const one = T.take(16);
+    new Float32Array(e.memory.buffer, one, 1)[0] = 1;
+    const zeros = T.take(HW * 4 + 4);
+    e.x.fill32(zeros, 0, HW + 1);
+    const res = result(e, T, Float32Array, O, true);
+    e.x.fill32(res.p, 0, O);
+    const work = scratch(e, 0);
+    for (let n = 0; n < N; n++)
+      e.x.gemmx(pg + n * O * HW * 4, HW, 1, one, zeros, zeros, res.p, 1, 0, 0, 0, O, 1, HW, 1, work);
     return res.out();
   } finally {
     T.done();
