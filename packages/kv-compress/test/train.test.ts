@@ -3,7 +3,10 @@ import {
   curriculumSequence,
   decodeText,
   encodeText,
+  FUSED_BASE,
+  FUSED_VOCAB_SIZE,
   kvLookup,
+  passkey,
   TEXT_BASE,
   TEXT_VOCAB_SIZE,
   VOCAB,
@@ -28,6 +31,24 @@ describe('curriculum data', () => {
       expect(q.prompt).toHaveLength(2);
       expect(s.context[s.context.indexOf(q.prompt[1]!) + 1]).toBe(q.answer[0]);
     }
+  });
+  it('fused pairs: one token per pair, the query names its key, every pair asked once', () => {
+    const s = kvLookup(new Rng(3), { pairs: 10, maxFiller: 4, compact: true, fused: true, allPairs: true });
+    const pairs = s.context.filter((t) => t >= FUSED_BASE);
+    expect(pairs).toHaveLength(10);
+    expect(s.queries).toHaveLength(10);
+    const asked = new Set<number>();
+    for (const q of s.queries) {
+      const k = q.prompt[1]! - VOCAB.keyStart;
+      asked.add(k);
+      const tok = pairs.find((t) => Math.floor((t - FUSED_BASE) / VOCAB.values) === k)!;
+      expect(q.answer[0]).toBe(VOCAB.valueStart + ((tok - FUSED_BASE) % VOCAB.values));
+    }
+    expect(asked.size).toBe(10);
+    const p = passkey(new Rng(4), { length: 50, depth: 0.5, fused: true });
+    expect(p.context.findIndex((t) => t >= FUSED_BASE)).toBe(26);
+    const c = curriculumSequence(new Rng(5), 128, 1, text, 'all', true);
+    expect(Math.max(...c.ids)).toBeLessThan(FUSED_VOCAB_SIZE);
   });
   it('targets predict the next token: answers where marked, corpus text in lmTargets', () => {
     const rng = new Rng(2);

@@ -14,6 +14,7 @@ import { Rng } from '../linalg.js';
 import { attentionError, pairedDiff, pearson, runRetrieval, textNll, wilson } from './evaluate.js';
 import {
   curriculumSequence,
+  FUSED_VOCAB_SIZE,
   kvLookup,
   passkey,
   type Sample,
@@ -33,8 +34,8 @@ export interface SuiteOptions {
   samples?: { kv: number; passkey: number; vt: number };
   /** task sizes (defaults: the first fixture's, ≈ 100-token contexts) */
   sizes?: {
-    kv?: { pairs: number; maxFiller: number; queries: number; compact?: boolean };
-    passkey?: { length: number; compact?: boolean };
+    kv?: { pairs: number; maxFiller: number; queries: number; compact?: boolean; fused?: boolean };
+    passkey?: { length: number; compact?: boolean; fused?: boolean };
     vt?: { hops: number; chains: number; maxFiller: number; compact?: boolean };
   };
   calibrationSequences?: number;
@@ -106,15 +107,15 @@ export interface SuiteResult {
 }
 
 /**
- * The evaluation of the curriculum-trained model (RETRIEVAL_MODEL): compact queries, ≈ 140–170-token contexts
- * (16 key–value pairs with 8 queries, a passkey in 160 filler tokens, 4 one-hop chains), window 32, calibration on 256-token
- * sequences of the training mix, evictions at 8× and 4×.
+ * The evaluation of the curriculum-trained model (RETRIEVAL_MODEL): compact queries over fused key–value tokens,
+ * ≈ 100–160-token contexts (16 fused pairs with 8 queries, one fused needle in 160 filler tokens, 4 one-hop
+ * variable chains), window 32, calibration on 256-token sequences of the training mix, evictions at 8× and 4×.
  */
 export const RETRIEVAL_SUITE: SuiteOptions = {
   window: 32,
   sizes: {
-    kv: { pairs: 16, maxFiller: 12, queries: 8, compact: true },
-    passkey: { length: 160, compact: true },
+    kv: { pairs: 16, maxFiller: 12, queries: 8, compact: true, fused: true },
+    passkey: { length: 160, compact: true, fused: true },
     vt: { hops: 1, chains: 4, maxFiller: 8, compact: true },
   },
   calibrationSequences: 16,
@@ -181,7 +182,10 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   const calRows: KVRows = concatRows(
     Array.from({ length: o.calibrationSequences ?? 24 }, () => {
       const len = o.calibrationLength ?? 128;
-      const ids = readsText ? curriculumSequence(calRng, len, 1, o.text).ids : trainingSequence(calRng, len).ids;
+      const fused = model.config.vocabSize >= FUSED_VOCAB_SIZE;
+      const ids = readsText
+        ? curriculumSequence(calRng, len, 1, o.text, 'all', fused).ids
+        : trainingSequence(calRng, len).ids;
       const r = collectKV(model, ids);
       return sliceRows(r, sinks, r.n); // calibration excludes sinks
     }),

@@ -35,6 +35,14 @@ export interface TaskOptions {
    * (find the earlier k, copy what followed) answers it — what a 2-layer model learns in CPU minutes.
    */
   compact?: boolean;
+  /**
+   * Fused pairs: each "k v" is one token (FUSED_BASE + 16k + v), so a query "? k" finds it with one attention
+   * hop and reads v from the same slot — no induction circuit to grow (two composed heads take far more CPU
+   * steps than we have), while the answer still lives only in that token's cached key and value.
+   */
+  fused?: boolean;
+  /** query every pair once, in a random order (training: dense supervision) */
+  allPairs?: boolean;
 }
 
 const filler = (rng: Rng, n: number) => Array.from({ length: n }, () => VOCAB.fillerStart + rng.int(VOCAB.fillers));
@@ -57,20 +65,41 @@ export function kvLookup(rng: Rng, o: TaskOptions = {}): Sample {
   const vs = ks.map(() => rng.int(VOCAB.values));
   const context: number[] = [VOCAB.bos];
   ks.forEach((k, i) => {
-    context.push(...filler(rng, rng.int((o.maxFiller ?? 6) + 1)), key(k), value(vs[i]!));
+    const f = filler(rng, rng.int((o.maxFiller ?? 6) + 1));
+    if (o.fused) context.push(...f, fusedPair(k, vs[i]!));
+    else context.push(...f, key(k), value(vs[i]!));
   });
   context.push(...filler(rng, rng.int((o.maxFiller ?? 6) + 1)));
-  const queries = Array.from({ length: o.queries ?? 4 }, () => {
-    const i = rng.int(pairs);
+  const order = o.allPairs ? shuffle(rng, pairs) : null;
+  const queries = Array.from({ length: order ? pairs : (o.queries ?? 4) }, (_, q) => {
+    const i = order ? order[q]! : rng.int(pairs);
     const prompt = o.compact ? [VOCAB.query, key(ks[i]!)] : [VOCAB.query, key(ks[i]!), VOCAB.answer];
     return { prompt, answer: [value(vs[i]!)] };
   });
   return { context, queries };
 }
 
-/** A 3-symbol passkey at relative depth `depth` ∈ [0, 1] of `length` filler tokens. */
-export function passkey(rng: Rng, o: { length?: number; depth?: number; compact?: boolean } = {}): Sample {
+/** First fused key–value token id (after the text ids); FUSED_VOCAB_SIZE covers all 16 × 16 pairs. */
+export const FUSED_BASE = VOCAB.size + 97;
+export const FUSED_VOCAB_SIZE = FUSED_BASE + VOCAB.keys * VOCAB.values;
+export const fusedPair = (k: number, v: number) => FUSED_BASE + k * VOCAB.values + v;
+
+/**
+ * A 3-symbol passkey at relative depth `depth` ∈ [0, 1] of `length` filler tokens. Fused: the needle is one
+ * fused pair (a random key), asked for by "? k" — needle-in-a-haystack with a one-token needle.
+ */
+export function passkey(
+  rng: Rng,
+  o: { length?: number; depth?: number; compact?: boolean; fused?: boolean } = {},
+): Sample {
   const length = o.length ?? 96;
+  if (o.fused) {
+    const k = rng.int(VOCAB.keys);
+    const v = rng.int(VOCAB.values);
+    const at = Math.round((o.depth ?? rng.next()) * length);
+    const context = [VOCAB.bos, ...filler(rng, at), fusedPair(k, v), ...filler(rng, length - at)];
+    return { context, queries: [{ prompt: [VOCAB.query, key(k)], answer: [value(v)] }] };
+  }
   const code = Array.from({ length: 3 }, () => value(rng.int(VOCAB.values)));
   const at = Math.round((o.depth ?? rng.next()) * length);
   const context = [VOCAB.bos, ...filler(rng, at), VOCAB.passkey, ...code, ...filler(rng, length - at)];
@@ -171,6 +200,8 @@ export interface CurriculumSequence {
 
 /** Mix of sequence kinds at level 1 (queries are compact); text is used only when a corpus is given. */
 export const CURRICULUM_MIX = { kv: 0.35, passkey: 0.15, vt: 0.15, repeat: 0.1, text: 0.25 } as const;
+/** The mix with fused pairs. */
+export const FUSED_MIX = { kv: 0.45, passkey: 0.2, vt: 0.1, repeat: 0, text: 0.25 } as const;
 
 /**
  * One training sequence at curriculum level ∈ [0, 1]: level 0 asks few pairs with little filler, level 1 the
@@ -184,14 +215,14 @@ export function curriculumSequence(
   level: number,
   text?: Int32Array,
   repeatVocab: 'tasks' | 'all' = 'all',
+  fused = false,
 ): CurriculumSequence {
   const lv = Math.max(0, Math.min(1, level));
-  // repeated strings dominate early (they grow the induction heads), then fall to their share of the mix
-  const mix = {
-    ...CURRICULUM_MIX,
-    repeat: CURRICULUM_MIX.repeat + 0.3 * (1 - lv),
-    text: text ? CURRICULUM_MIX.text : 0,
-  };
+  // repeated strings dominate early (they grow the induction heads), then fall to their share of the mix;
+  // fused pairs need no induction, so their mix has none and more lookups
+  const mix = fused
+    ? { ...FUSED_MIX, text: text ? FUSED_MIX.text : 0 }
+    : { ...CURRICULUM_MIX, repeat: CURRICULUM_MIX.repeat + 0.3 * (1 - lv), text: text ? CURRICULUM_MIX.text : 0 };
   const total = mix.kv + mix.passkey + mix.vt + mix.repeat + mix.text;
   let u = rng.next() * total;
   const pick = (w: number) => (u -= w) < 0;
@@ -217,21 +248,15 @@ export function curriculumSequence(
     for (let tries = 0; ; tries++) {
       const pairs = 2 + rng.int(1 + Math.round(2 + 12 * lv));
       const maxFiller = rng.int(1 + Math.round(1 + 11 * lv));
-      const s = kvLookup(rng, { pairs, maxFiller, queries: 0, compact: true });
+      // every pair queried once, in a random order (dense, and never the same question twice)
+      const s = kvLookup(rng, { pairs, maxFiller, compact: true, allPairs: true, fused });
       if (s.context.length + 8 > room && tries < 20) continue;
-      // query every pair once, in a random order (dense, and never the same question twice)
-      const keysIn = s.context.filter((t) => t >= VOCAB.keyStart && t < VOCAB.keyStart + VOCAB.keys);
-      const order = shuffle(rng, keysIn.length);
-      s.queries = order.map((i) => {
-        const k = keysIn[i]!;
-        return { prompt: [VOCAB.query, k], answer: [s.context[s.context.indexOf(k) + 1]!] };
-      });
       answer(s);
       break;
     }
   } else if (pick(mix.passkey)) {
     const max = Math.max(8, Math.min(length - 12, Math.round(24 + (length - 36) * lv)));
-    answer(passkey(rng, { length: 4 + rng.int(max - 3), compact: true }));
+    answer(passkey(rng, { length: 4 + rng.int(max - 3), compact: true, fused }));
   } else if (pick(mix.vt)) {
     for (let tries = 0; ; tries++) {
       const s = variableTracking(rng, {

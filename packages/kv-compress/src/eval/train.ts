@@ -4,7 +4,7 @@
 // hold the weights, AdamW's moments and the step, so a run that stops resumes to the same bytes.
 import { F, io, manualSeed, nn, optim, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import { Rng } from '../linalg.js';
-import { curriculumSequence, TEXT_VOCAB_SIZE } from './tasks.js';
+import { curriculumSequence, FUSED_VOCAB_SIZE } from './tasks.js';
 
 /** One curriculum stage: `steps` steps of `batch` sequences of `length` tokens, the level rising linearly. */
 export interface Stage {
@@ -15,10 +15,17 @@ export interface Stage {
 }
 
 /** 2 500 steps, 1.6 M tokens: short sequences while the induction heads form, then the evaluation's lengths. */
-export const DEFAULT_CURRICULUM: Stage[] = [
+export const INDUCTION_CURRICULUM: Stage[] = [
   { steps: 800, length: 64, batch: 16, level: [0, 0.5] },
   { steps: 1200, length: 128, batch: 8, level: [0.5, 0.9] },
   { steps: 500, length: 256, batch: 4, level: [0.9, 1] },
+];
+
+/** 1 200 steps, 0.8 M tokens: enough for one-hop lookups of fused pairs (RETRIEVAL_MODEL's default). */
+export const DEFAULT_CURRICULUM: Stage[] = [
+  { steps: 300, length: 64, batch: 16, level: [0, 0.5] },
+  { steps: 600, length: 128, batch: 8, level: [0.5, 0.9] },
+  { steps: 300, length: 256, batch: 4, level: [0.9, 1] },
 ];
 
 /**
@@ -26,7 +33,7 @@ export const DEFAULT_CURRICULUM: Stage[] = [
  * and V; reads the tasks and corpus text. Few wide heads train faster on the CPU than many narrow ones.
  */
 export const RETRIEVAL_MODEL: nn.CausalLMConfig = {
-  vocabSize: TEXT_VOCAB_SIZE,
+  vocabSize: FUSED_VOCAB_SIZE,
   dModel: 128,
   nLayers: 2,
   nHeads: 4,
@@ -45,6 +52,8 @@ export interface CurriculumOptions {
   textWeight?: number;
   /** symbols of the repeated strings: every non-special id (default) or the task symbols only */
   repeatVocab?: 'tasks' | 'all';
+  /** fused key–value tokens (tasks.ts); default: when the model's vocabulary has them */
+  fused?: boolean;
   /** a checkpoint to resume from (bytes written by `checkpoint.save`) */
   resume?: Uint8Array;
   checkpoint?: { every: number; save: (bytes: Uint8Array) => void };
@@ -77,6 +86,7 @@ export function curriculumBatch(
   step: number,
   text?: Int32Array,
   repeatVocab: 'tasks' | 'all' = 'all',
+  fused = false,
 ): { B: number; T: number; ids: Int32Array; targets: Int32Array; lmTargets: Int32Array } {
   const { stage, level } = stageAt(stages, step);
   const rng = new Rng(stepSeed(seed, step));
@@ -86,7 +96,7 @@ export function curriculumBatch(
   const targets = new Int32Array(B * T);
   const lmTargets = new Int32Array(B * T);
   for (let b = 0; b < B; b++) {
-    const s = curriculumSequence(rng, T, level, text, repeatVocab);
+    const s = curriculumSequence(rng, T, level, text, repeatVocab, fused);
     ids.set(s.ids, b * T);
     targets.set(s.targets, b * T);
     lmTargets.set(s.lmTargets, b * T);
@@ -141,13 +151,14 @@ export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM
   }
   const { model, opt } = c;
   const V = model.config.vocabSize;
+  const fused = o.fused ?? V >= FUSED_VOCAB_SIZE;
   model.train();
   const t0 = performance.now();
   let ema = 0;
   let emaText = 0;
   for (; c.step < steps; c.step++) {
     const step = c.step;
-    const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text, o.repeatVocab);
+    const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text, o.repeatVocab, fused);
     const hasText = lmTargets.some((x) => x !== -100);
     // linear warm-up, then cosine decay to a tenth over the whole curriculum
     const warm = Math.min(1, (step + 1) / 50);
