@@ -335,6 +335,13 @@ function generate(
       const f = Math.max(0.5, n / 8 ** nb);
       return { iter: f, fan: f };
     }
+    if (lazy.has(r.idx)) {
+      // an on-demand view builds its answers for each binding: the work is the answer set, and an answer set
+      // with few arguments bound can be most of a wide relation (chess's `queen_move_ig` asked with only the
+      // ignored cell bound is every queen move on the board), so fewer bound arguments must cost much more
+      const f = Math.max(0.5, 8 ** Math.min(a.args.length, 5) / 8 ** nb);
+      return { iter: f, fan: f };
+    }
     return { iter: n, fan: Math.max(0.5, n / 4 ** nb) };
   };
 
