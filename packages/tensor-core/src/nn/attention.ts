@@ -126,19 +126,21 @@ export class CausalSelfAttention extends Module {
       let kv = { k, v };
       if (ctx.cache) kv = ctx.cache.append(layer, k.contiguous(), v.contiguous());
       const L = kv.k.shape[2]!;
+      const needProbs = ctx.cache?.storage.observe !== undefined;
       // Causal, bottom-right aligned: query i (of T new ones) sees keys j ≤ L − T + i, which holds for full
-      // caches and for policies that keep kept keys in order.
+      // caches and for policies that keep kept keys in order. Without a cache (L = T) that is isCausal, which
+      // attention fuses with its softmax; otherwise an explicit mask.
+      const plainCausal = L === T && !ctx.positionBias && !needProbs;
       const mask = memo(maskCache, `${T},${L}`, () => {
         const m = new Uint8Array(T * L);
         for (let i = 0; i < T; i++) for (let j = 0; j <= L - T + i; j++) m[i * L + j] = 1;
         return m;
       });
-      let attnMask: Tensor = fromHost(x, mask, [T, L], 'bool');
+      let attnMask: Tensor | null = plainCausal ? null : fromHost(x, mask, [T, L], 'bool');
       if (ctx.positionBias) {
         const bias = ctx.positionBias(T, L, start, start + T - L);
-        attnMask = bias.where(attnMask, Number.NEGATIVE_INFINITY);
+        attnMask = bias.where(attnMask!, Number.NEGATIVE_INFINITY);
       }
-      const needProbs = ctx.cache?.storage.observe !== undefined;
       let o: Tensor;
       if (needProbs) {
         // Policies that score tokens by attention need the probabilities: compute attention explicitly.
@@ -148,7 +150,7 @@ export class CausalSelfAttention extends Module {
             ? t
             : t.unsqueeze(2).expand([B, this.nKvHeads, g, L, this.headDim]).reshape([B, this.nHeads, L, this.headDim]);
         const s = q.matmul(rep(kv.k).transpose(-2, -1)).mul(1 / Math.sqrt(this.headDim));
-        const masked = attnMask.dtype === 'bool' ? s.where(attnMask, Number.NEGATIVE_INFINITY) : s.add(attnMask);
+        const masked = attnMask!.dtype === 'bool' ? s.where(attnMask!, Number.NEGATIVE_INFINITY) : s.add(attnMask!);
         const p = softmax(masked, -1);
         o = p.matmul(rep(kv.v));
         // After the output is computed, so a policy may evict inside observe().
@@ -156,6 +158,7 @@ export class CausalSelfAttention extends Module {
       } else
         o = scaledDotProductAttention(q, kv.k, kv.v, {
           attnMask,
+          isCausal: plainCausal,
           dropoutP: this.opts.dropout,
           training: this.training,
         });

@@ -96,7 +96,13 @@ const unaryVjp: Record<UnaryOp, ((x: Tensor, y: Tensor, g: Tensor) => Tensor) | 
   cos: (x, _y, g) => g.mul(x.sin()).neg(),
   tanh: (_x, y, g) => g.mul(y.mul(y).neg().add(1)),
   sigmoid: (_x, y, g) => g.mul(y.mul(y.neg().add(1))),
-  relu: (x, _y, g) => g.mul(x.gt(0).float()),
+  // g where x > 0, else 0 (PyTorch's threshold_backward): two kernels where g·float(x > 0) took three.
+  relu: (x, _y, g) => {
+    const m = x.gt(0);
+    const out = g.where(m, 0);
+    m.dispose();
+    return out;
+  },
   gelu: (x, _y, g) => g.mul(unary('geluGrad', x)),
   geluTanh: (x, _y, g) => g.mul(unary('geluTanhGrad', x)),
   silu: (x, _y, g) => g.mul(unary('siluGrad', x)),

@@ -1,4 +1,5 @@
-// Fused CPU kernels (TypeScript): softmax / log-softmax over the last dim and its VJP, layer norm (and RMS
+// Fused CPU kernels (TypeScript): softmax / log-softmax over the last dim and its VJP, attention's scaled and
+// causally masked softmax and its VJP, layer norm (and RMS
 // norm) forward with its saved row statistics and a one-pass backward, the LSTM and GRU cells (gate
 // arithmetic of one time step, forward and a backward that recomputes the gates), and the in-place Adam/AdamW
 // update.
@@ -60,6 +61,10 @@ const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / 
 
 const lastDim = (v: View) => (v.shape.length ? v.shape[v.shape.length - 1]! : 1);
 
+/** Keys row `i` of an attention matrix keeps: all `n`, or under a causal mask with offset c those j ≤ i + c. */
+const keptKeys = (i: number, n: number, causal: number | null) =>
+  causal === null ? n : Math.max(0, Math.min(n, i + causal + 1));
+
 export const fusedKernels = {
   softmax(x, log) {
     const X = dense(x);
@@ -113,6 +118,66 @@ export const fusedKernels = {
       let s = 0;
       for (let i = r; i < r + n; i++) s += G[i]! * Y[i]!;
       for (let i = r; i < r + n; i++) out[i] = Y[i]! * (G[i]! - s);
+    }
+    return store(out);
+  },
+
+  scaledSoftmax(x, scale, causal) {
+    const X = dense(x);
+    const n = lastDim(x);
+    const lq = x.shape.length >= 2 ? x.shape[x.shape.length - 2]! : 1;
+    const rows = n === 0 ? 0 : X.length / n;
+    const sc = fr(scale);
+    // Only the kept keys of each row go through exp, packed one row after another (half the work under a
+    // causal mask); z = fl(scale·x) − rowmax as the unfused mul + softmax round it.
+    let kept = 0;
+    for (let r = 0; r < rows; r++) kept += keptKeys(r % lq, n, causal);
+    const z = alloc(kept);
+    for (let r = 0, o = 0, pos = 0; r < rows; r++, o += n) {
+      const nv = keptKeys(r % lq, n, causal);
+      let m = Number.NEGATIVE_INFINITY;
+      for (let i = o; i < o + nv; i++) {
+        const v = fr(X[i]! * sc);
+        if (v > m) m = v;
+      }
+      if (m === Number.NEGATIVE_INFINITY) m = Number.NaN;
+      for (let i = o; i < o + nv; i++) z[pos++] = fr(X[i]! * sc) - m;
+    }
+    const e = expOf(z);
+    const y = alloc(X.length);
+    for (let r = 0, o = 0, pos = 0; r < rows; r++, o += n) {
+      const nv = keptKeys(r % lq, n, causal);
+      if (nv === 0) {
+        y.fill(Number.NaN, o, o + n); // all keys masked: softmax of −inf everywhere, as the composite gives
+        continue;
+      }
+      let s = 0;
+      for (let i = pos; i < pos + nv; i++) s += e[i]!;
+      const inv = 1 / s;
+      for (let i = 0; i < nv; i++) y[o + i] = e[pos + i]! * inv;
+      y.fill(0, o + nv, o + n);
+      pos += nv;
+    }
+    if (e !== z) releaseStorageArray(e);
+    releaseStorageArray(z);
+    return store(y);
+  },
+
+  scaledSoftmaxBackward(y, g, scale, causal) {
+    const Y = dense(y);
+    const G = dense(g);
+    const n = lastDim(y);
+    const lq = y.shape.length >= 2 ? y.shape[y.shape.length - 2]! : 1;
+    const rows = n === 0 ? 0 : Y.length / n;
+    const sc = fr(scale);
+    const out = alloc(Y.length);
+    for (let r = 0, o = 0; r < rows; r++, o += n) {
+      const nv = keptKeys(r % lq, n, causal);
+      let s = 0;
+      for (let i = o; i < o + nv; i++) s += G[i]! * Y[i]!;
+      // Rounded as softmaxBackward then the scale's mul round it.
+      for (let i = o; i < o + nv; i++) out[i] = fr(Y[i]! * (G[i]! - s)) * sc;
+      out.fill(0, o + nv, o + n);
     }
     return store(out);
   },
@@ -392,6 +457,8 @@ export const fusedKernels = {
   Kernels,
   | 'softmax'
   | 'softmaxBackward'
+  | 'scaledSoftmax'
+  | 'scaledSoftmaxBackward'
   | 'crossEntropy'
   | 'crossEntropyBackward'
   | 'layerNorm'

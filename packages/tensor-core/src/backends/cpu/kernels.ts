@@ -466,18 +466,32 @@ export const cpuKernels = {
     // Rows of the index view against x with `dim` stepped by the index values, not by its stride: the
     // inner loop reads one index and one value per element, with no per-element coordinate arithmetic.
     const xs = x.strides.map((s, d) => (d === dim ? 0 : s));
-    forEachRow(index.shape, [contiguousStrides(index.shape), index.strides, xs], [0, index.offset, x.offset], (o, len, s) => {
-      let oi = o[0]!;
-      let ii = o[1]!;
-      let xi = o[2]!;
-      const si = s[1]!;
-      const sx = s[2]!;
-      for (let e = 0; e < len; e++, ii += si, xi += sx) {
-        const j = I[ii]!;
-        if (j < 0 || j >= size) throw new ValueError(`gather: index ${j} out of range for dim ${dim} of size ${size}`);
-        out[oi++] = X[xi + j * sd]!;
-      }
-    });
+    forEachRow(
+      index.shape,
+      [contiguousStrides(index.shape), index.strides, xs],
+      [0, index.offset, x.offset],
+      (o, len, s) => {
+        let oi = o[0]!;
+        let ii = o[1]!;
+        let xi = o[2]!;
+        const si = s[1]!;
+        const sx = s[2]!;
+        if (si === 0 && sx === 1) {
+          // One index for a contiguous row (an embedding lookup): a block copy.
+          const j = I[ii]!;
+          if (j < 0 || j >= size)
+            throw new ValueError(`gather: index ${j} out of range for dim ${dim} of size ${size}`);
+          out.set(X.subarray(xi + j * sd, xi + j * sd + len), oi);
+          return;
+        }
+        for (let e = 0; e < len; e++, ii += si, xi += sx) {
+          const j = I[ii]!;
+          if (j < 0 || j >= size)
+            throw new ValueError(`gather: index ${j} out of range for dim ${dim} of size ${size}`);
+          out[oi++] = X[xi + j * sd]!;
+        }
+      },
+    );
     return store(out, x.dtype);
   },
 

@@ -5,6 +5,7 @@ import { fmtShape, ShapeError, ValueError } from '../../errors.js';
 import { tidy } from '../../runtime.js';
 import type { Tensor } from '../../tensor.js';
 import { tril } from '../movement.js';
+import * as P from '../prims.js';
 import { dropout } from './norm.js';
 import { softmax } from './softmax.js';
 
@@ -38,14 +39,19 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
       tmp.push(kk, vv);
     }
     const scale = opts.scale ?? 1 / Math.sqrt(d);
+    if (opts.isCausal && opts.attnMask)
+      throw new ValueError('scaledDotProductAttention: give either attnMask or isCausal, not both');
     const kt = kk.transpose(-2, -1);
     const s0 = q.matmul(kt);
-    let s = s0.mul(scale);
     tmp.push(kt, s0);
+    // Scale, causal mask and softmax in one kernel where the backend has it (its VJP reuses the saved
+    // probabilities); the composite below is the reference and the path for other masks.
+    const fused = opts.attnMask ? null : P.scaledSoftmax(s0, scale, opts.isCausal ? 0 : null);
+    if (fused) return finish(fused, vv, opts, tmp, k, v);
+    let s = s0.mul(scale);
     const Lq = q.shape[q.ndim - 2]!;
     const Lk = k.shape[k.ndim - 2]!;
     if (opts.isCausal) {
-      if (opts.attnMask) throw new ValueError('scaledDotProductAttention: give either attnMask or isCausal, not both');
       // Bottom-right aligned is not PyTorch's default; top-left (query i sees keys ≤ i) is.
       const ones = s.detach().mul(0).add(1).slice(-2, 0, 1).squeeze(-2); // [..., Lk] of ones
       const sq = ones.unsqueeze(-2).expand([...ones.shape.slice(0, -1), Lq, Lk]);
@@ -59,18 +65,23 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
       tmp.push(s);
       s = masked;
     }
-    let p = softmax(s, -1);
+    const p = softmax(s, -1);
     tmp.push(s);
-    if (opts.dropoutP && opts.training !== false) {
-      const pd = dropout(p, opts.dropoutP, true);
-      tmp.push(p);
-      p = pd;
-    }
-    const out = p.matmul(vv);
-    tmp.push(p);
-    for (const t of tmp) if (t !== k && t !== v) t.dispose();
-    return out;
+    return finish(p, vv, opts, tmp, k, v);
   });
+}
+
+/** Dropout on the probabilities (when training), then p·v; frees the temporaries. */
+function finish(p: Tensor, vv: Tensor, opts: SdpaOptions, tmp: Tensor[], k: Tensor, v: Tensor): Tensor {
+  let pd = p;
+  if (opts.dropoutP && opts.training !== false) {
+    pd = dropout(p, opts.dropoutP, true);
+    tmp.push(p);
+  }
+  const out = pd.matmul(vv);
+  tmp.push(pd);
+  for (const t of tmp) if (t !== k && t !== v) t.dispose();
+  return out;
 }
 
 function repeatHeads(x: Tensor, n: number): Tensor {
