@@ -4,7 +4,8 @@
 // of UCT+features against plain UCT in self-play, both roles, at equal time per move (or equal iterations).
 // Seeded: with iteration budgets the whole run is reproducible.
 import { BoardFeatures, DEFAULT_WEIGHTS, FEATURES } from './features.js';
-import { rng } from './machine.js';
+import { loadGame } from './game.js';
+import { type GameMachine, rng } from './machine.js';
 import { LocalAgent, playMatch } from './match.js';
 import { UctPlayer } from './players.js';
 
@@ -83,6 +84,14 @@ export interface TuneResult extends Genome {
   history: Array<{ generation: number; best: number; mean: number }>;
 }
 
+let loaded: { kif: string; m: GameMachine } | null = null;
+/** One reasoner per sheet for a whole run: both sides of every game use the same engine (loadGame's choice
+ * between the grounded net and the compiler depends on a time budget, and move order differs between them). */
+function machineFor(kif: string): GameMachine {
+  if (loaded?.kif !== kif) loaded = { kif, m: loadGame(kif) };
+  return loaded.m;
+}
+
 /** Score (0..1) of UCT with genome g against plain UCT over `games` games on a two-player sheet. */
 export async function evaluate(
   kif: string,
@@ -95,8 +104,9 @@ export async function evaluate(
 ): Promise<number> {
   let score = 0;
   for (let i = 0; i < games; i++) {
-    const tuned = new LocalAgent(genomePlayer(g), seed + i, 0, iterations);
-    const plain = new LocalAgent(new UctPlayer(), seed + 1000 + i, 0, opponentIterations);
+    const m = machineFor(kif);
+    const tuned = new LocalAgent(genomePlayer(g), seed + i, 0, iterations, m);
+    const plain = new LocalAgent(new UctPlayer(), seed + 1000 + i, 0, opponentIterations, m);
     const first = i % 2 === 0;
     const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], { playclock, seed: seed + i });
     score += (rec.goals[first ? 0 : 1] ?? 0) / 100;
