@@ -511,6 +511,14 @@ export const cpuKernels = {
       const so = s[0]!;
       const sj = s[1]!;
       const ss = s[2]!;
+      if (sj === 0) {
+        // One index for the whole row (an embedding's gradient): check it once.
+        const j = I[ii]!;
+        if (j < 0 || j >= size)
+          throw new ValueError(`scatterAdd: index ${j} out of range for dim ${dim} of size ${size}`);
+        for (let e = 0, o2 = oi + j * od; e < len; e++, o2 += so, si += ss) out[o2] = out[o2]! + S[si]!;
+        return;
+      }
       for (let e = 0; e < len; e++, oi += so, ii += sj, si += ss) {
         const j = I[ii]!;
         if (j < 0 || j >= size)
