@@ -304,5 +304,13 @@ async function benchTransformer(): Promise<void> {
   for (const t of [ids, inp, tgt, ...init.parameters()]) t.dispose();
 }
 
-await benchMlp();
-await benchTransformer();
+// '@tessera/tensor-core' must resolve to the sources (tessera-bench runs node --conditions=@tessera/source): a
+// plain `tsx` resolves it to dist/, a stale build whose CPU path `setCpuPath` (imported from src) does not switch.
+if (!import.meta.resolve('@tessera/tensor-core').endsWith('/src/index.ts'))
+  throw new Error(
+    'train.bench: @tessera/tensor-core resolved to its build; run node --conditions=@tessera/source --import tsx (as tessera-bench does)',
+  );
+// TESSERA_BENCH_ONLY=mlp or =transformer runs one of the two.
+const ONLY = process.env.TESSERA_BENCH_ONLY;
+if (!ONLY || 'mlp'.includes(ONLY)) await benchMlp();
+if (!ONLY || 'transformer'.includes(ONLY)) await benchTransformer();
