@@ -281,6 +281,37 @@ describe('implicit-GEMM convolution (wasm) against float64 and the TypeScript pa
     expect(relErr(got.db!, db)).toBeLessThan(1e-5);
   });
 
+  test.each([
+    { padding: 0 },
+    { padding: 1, dilation: 2, outputPadding: 1 },
+    { padding: 3 }, // padding past d(k − 1): the input is cropped
+    { groups: 2, dilation: 3, padding: 2 },
+  ])('stride-1 convTranspose1d %o on the conv kernel equals the matmul + col2im composite (values, gradients)', (o) => {
+    const go = () =>
+      tidy(() => {
+        const x = tensor(randArr(2 * 4 * 17, 31))
+          .reshape([2, 4, 17])
+          .requiresGrad_();
+        const w = tensor(randArr(4 * 3 * 3, 32, 1))
+          .reshape([4, 3, 3])
+          .requiresGrad_();
+        const b = tensor(randArr(3 * (o.groups ?? 1), 33)).requiresGrad_();
+        const y = F.convTranspose1d(x, w, { ...o, bias: b });
+        nodes.push(y.gradNode?.name ?? '');
+        y.mul(tensor(randArr(y.size, 34)).reshape(y.shape))
+          .sum()
+          .backward();
+        return [y, x.grad!, w.grad!, b.grad!].map((t) => Float32Array.from(t.dataSync()));
+      });
+    const nodes: string[] = [];
+    const got = go();
+    setCpuPath('ts');
+    const ref = go();
+    setCpuPath('auto');
+    expect(nodes).toEqual(['conv', 'add']); // the conv kernel (bias fused) on wasm, col2im + bias add on TypeScript
+    for (let i = 0; i < 4; i++) expect(relErr(got[i]!, ref[i]!)).toBeLessThan(1e-5);
+  });
+
   test('sizes past one K block and one N block of the GEMM (K 3·136 > 384, N 300 > 256)', () => {
     const c = c1([2, 136, 300], [9, 136, 3], { padding: 'same' }, 1, [1, 1]);
     const got = run(c, 3);

@@ -183,7 +183,7 @@ export interface ConvTransposeOptions {
   groups?: number;
 }
 
-/** x [N, Cin, L], w [Cin, Cout/groups, k] (PyTorch's layout): matmul to columns, then col2im. */
+/** x [N, Cin, L], w [Cin, Cout/groups, k] (PyTorch's layout): a convolution for stride 1, else columns + col2im. */
 export function convTranspose1d(x: Tensor, w: Tensor, opts: ConvTransposeOptions = {}): Tensor {
   return tidy(() => {
     float('convTranspose1d', x);
@@ -204,6 +204,22 @@ export function convTranspose1d(x: Tensor, w: Tensor, opts: ConvTransposeOptions
     const Cout = Og * g;
     const Lout = (L - 1) * s - 2 * p + d * (k - 1) + op + 1;
     if (Lout <= 0) throw new ShapeError(`convTranspose1d: output length ${Lout} ≤ 0 for input ${fmtShape(x.shape)}`);
+    if (opts.bias && (opts.bias.ndim !== 1 || opts.bias.shape[0] !== Cout))
+      throw new ShapeError(`convTranspose1d: bias must be [${Cout}]; got ${fmtShape(opts.bias.shape)}`);
+    if (s === 1 && P.hasConv(x)) {
+      // Stride 1: a convolution, on the conv kernel (gradients included), of x padded by d(k − 1) − p on the left
+      // and d(k − 1) − p + op on the right (negative: cropped) with the weight transposed per group to
+      // [Cout, Cin/g, k] and flipped. (For stride s it would need s − 1 zeros between samples: s times the
+      // work, slower than the col2im below, measured.)
+      const e = d * (k - 1) - p;
+      const xp = pad(x, [e, e + op]);
+      const wt = w.reshape([g, Cin / g, Og, k]).permute([0, 2, 1, 3]);
+      const wf = wt.reshape([Cout, Cin / g, k]).flip(-1);
+      const geo = { stride: [1], padding: [[0, 0] as const], dilation: [d], groups: g };
+      const y = P.conv(xp, wf, opts.bias ?? null, geo, [N, Cout, Lout]);
+      for (const t of [xp, wt, wf]) if (t !== x && t !== y) t.dispose();
+      if (y) return y;
+    }
     const Lfull = Math.max((L - 1) * s + d * (k - 1) + 1, p + Lout);
     const xg = x.reshape([N, g, Cin / g, L]);
     const wg = w.reshape([g, Cin / g, Og * k]).transpose(1, 2); // [g, Og·k, Cin/g]

@@ -268,6 +268,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   ]);
 }
 
+/** Whether the backend of `t` has a convolution kernel (it may still decline a call: see `conv`). */
+export const hasConv = (t: Tensor): boolean => k(t).conv !== undefined;
+
 /**
  * Convolution (with its bias, if any) in one kernel where the backend has one (the CPU wasm path: implicit GEMM),
  * with one-kernel VJPs; null otherwise, and the caller composes im2col + matmul instead.
