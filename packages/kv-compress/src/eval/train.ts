@@ -160,28 +160,32 @@ export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM
     const step = c.step;
     const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text, o.repeatVocab, fused);
     const hasText = lmTargets.some((x) => x !== -100);
+    // a batch of pure text (rare at batch 4) has no answers: its answer loss would be 0/0, so it is left out
+    const hasAnswers = targets.some((x) => x !== -100);
     // linear warm-up, then cosine decay to a tenth over the whole curriculum
     const warm = Math.min(1, (step + 1) / 50);
     for (const g of opt.paramGroups) g.lr = lr * warm * (0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * step) / steps)));
     const [loss, textLoss] = tidy(() => {
       const logits = model.forward(tensor(ids, { shape: [B, T], dtype: 'int32' })).reshape([B * T, V]);
-      const la = F.crossEntropy(logits, tensor(targets, { shape: [B * T], dtype: 'int32' }), { ignoreIndex: -100 });
+      const la = hasAnswers
+        ? F.crossEntropy(logits, tensor(targets, { shape: [B * T], dtype: 'int32' }), { ignoreIndex: -100 })
+        : null;
       let total = la;
       let lt = Number.NaN;
       if (hasText) {
         const l2 = F.crossEntropy(logits, tensor(lmTargets, { shape: [B * T], dtype: 'int32' }), {
           ignoreIndex: -100,
-        });
-        total = la.add(l2.mul(textWeight));
-        lt = l2.dataSync()[0]!;
+        }).mul(textWeight);
+        total = total ? total.add(l2) : l2;
+        lt = l2.dataSync()[0]! / textWeight;
       }
-      total.backward();
-      return [la.dataSync()[0]!, lt];
+      total?.backward();
+      return [la ? la.dataSync()[0]! : Number.NaN, lt];
     });
     optim.clipGradNorm(model.parameters(), 1).dispose();
     opt.step();
     opt.zeroGrad();
-    ema = step === 0 || ema === 0 ? loss : 0.98 * ema + 0.02 * loss;
+    if (!Number.isNaN(loss)) ema = ema === 0 ? loss : 0.98 * ema + 0.02 * loss;
     if (!Number.isNaN(textLoss)) emaText = emaText === 0 ? textLoss : 0.98 * emaText + 0.02 * textLoss;
     const seconds = (performance.now() - t0) / 1000;
     if (o.log && (step % 50 === 0 || step === steps - 1))
