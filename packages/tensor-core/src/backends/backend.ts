@@ -183,6 +183,11 @@ export interface Kernels {
   conv?(x: View, w: View, bias: View | null, geo: ConvGeometry): Storage | null;
   /** The VJP of `conv` for its bias: g summed over images and positions, [O]. */
   convBackwardBias?(g: View): Storage;
+  /**
+   * The transposed convolution of x [N, O, ...] with w [O, C/groups, ...k] into `outShape` [N, C, ...] (the VJP of
+   * `conv` for its input, run forward); null where the composite should run.
+   */
+  convTranspose?(x: View, w: View, outShape: readonly number[], geo: ConvGeometry): Storage | null;
   /** The VJP of `conv` for its input (a transposed convolution, col2im fused): [N, C, ...S]. */
   convBackwardInput?(g: View, w: View, xShape: readonly number[], geo: ConvGeometry): Storage;
   /** The VJP of `conv` for its weight: Σ over the batch of g · im2col(x)ᵀ, [O, C/groups, ...K]. */

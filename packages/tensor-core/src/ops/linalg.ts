@@ -183,7 +183,7 @@ export interface ConvTransposeOptions {
   groups?: number;
 }
 
-/** x [N, Cin, L], w [Cin, Cout/groups, k] (PyTorch's layout): a convolution for stride 1, else columns + col2im. */
+/** x [N, Cin, L], w [Cin, Cout/groups, k] (PyTorch's layout): on the conv kernels, else columns + col2im. */
 export function convTranspose1d(x: Tensor, w: Tensor, opts: ConvTransposeOptions = {}): Tensor {
   return tidy(() => {
     float('convTranspose1d', x);
@@ -219,6 +219,22 @@ export function convTranspose1d(x: Tensor, w: Tensor, opts: ConvTransposeOptions
       const y = P.conv(xp, wf, opts.bias ?? null, geo, [N, Cout, Lout]);
       for (const t of [xp, wt, wf]) if (t !== x && t !== y) t.dispose();
       if (y) return y;
+    }
+    if (op < s) {
+      // The input gradient of the conv1d that maps [N, Cout, Lout] to x's shape (its floor division absorbs an
+      // output padding below the stride), on the conv kernel; its own input gradient is that conv1d.
+      const geo = { stride: [s], padding: [[p, p] as const], dilation: [d], groups: g };
+      const y = P.convTranspose(x, w, geo, [N, Cout, Lout], (gy) =>
+        conv1d(gy, w, { stride: s, padding: p, dilation: d, groups: g }),
+      );
+      if (y) {
+        if (!opts.bias) return y;
+        const b = opts.bias.reshape([Cout, 1]);
+        const out = y.add(b);
+        y.dispose();
+        b.dispose();
+        return out;
+      }
     }
     const Lfull = Math.max((L - 1) * s + d * (k - 1) + 1, p + Lout);
     const xg = x.reshape([N, g, Cin / g, L]);

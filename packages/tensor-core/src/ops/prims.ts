@@ -295,6 +295,30 @@ export function conv(
   ]);
 }
 
+/**
+ * Transposed convolution in one kernel where the backend has one: x [N, O, ...] and w [O, C/groups, ...k] (the
+ * layout of the convolution it transposes) into `outShape` [N, C, ...]. Its input VJP is that convolution, which
+ * the caller passes (`convOf`, so that it can run fused or composed); its weight VJP is the convolution's weight
+ * gradient with the roles of input and upstream gradient swapped. Null where the backend declines.
+ */
+export function convTranspose(
+  x: Tensor,
+  w: Tensor,
+  geo: ConvGeometry,
+  outShape: readonly number[],
+  convOf: (g: Tensor) => Tensor,
+): Tensor | null {
+  use('convTranspose', x, w);
+  const kx = k(x);
+  const s = kx.convTranspose?.(x, w, outShape, geo);
+  if (!s) return null;
+  const y = make(s, outShape);
+  return record(y, 'convTranspose', [x, w], [x], (g, [sx]) => [
+    x.requiresGrad ? convOf(g) : null,
+    w.requiresGrad ? make(kx.convBackwardWeight!(sx!, g, w.shape, geo), w.shape) : null,
+  ]);
+}
+
 // ---------------------------------------------------------------- indexing
 
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {

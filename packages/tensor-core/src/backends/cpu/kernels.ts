@@ -20,6 +20,7 @@ import {
   wasmConvBackwardBias,
   wasmConvBackwardInput,
   wasmConvBackwardWeight,
+  wasmConvTranspose,
   wasmCopy,
   wasmMatmul,
   wasmPad,
@@ -668,6 +669,10 @@ export const cpuKernels = {
     return y && store(y, 'float32');
   },
   convBackwardBias: (g) => store(wasmConvBackwardBias(g), 'float32'),
+  convTranspose(x, w, outShape, geo) {
+    const y = wasmConvTranspose(x, w, outShape, geo);
+    return y && store(y, 'float32');
+  },
   convBackwardInput: (g, w, xShape, geo) => store(wasmConvBackwardInput(g, w, xShape, geo), 'float32'),
   convBackwardWeight: (g, x, wShape, geo) => store(wasmConvBackwardWeight(g, x, wShape, geo), 'float32'),
 } satisfies Kernels;

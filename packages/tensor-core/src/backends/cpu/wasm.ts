@@ -1031,6 +1031,17 @@ function backwardEngine(): Engine {
   return e;
 }
 
+/** The transposed convolution on the wasm path (the input-gradient kernel run forward); null off it. */
+export function wasmConvTranspose(
+  x: View,
+  w: View,
+  outShape: readonly number[],
+  geo: ConvGeometry,
+): Float32Array | null {
+  if (!wasm() || x.dtype !== 'float32' || w.dtype !== 'float32') return null;
+  return wasmConvBackwardInput(x, w, outShape, geo);
+}
+
 /**
  * Gradient of a convolution for its input: per (image, group) Wᵀ·g [K, HW], scattered and summed into the
  * (padded) input by the GEMM's store through the im2col tables (col2im without the column matrix).
