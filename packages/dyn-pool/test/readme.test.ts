@@ -1,9 +1,18 @@
 // The README's example, run as written with the imports it shows. `text` is left to the reader there; here it
 // is a small pseudo-word stream, and the sizes are shrunk (marked) so the example trains in a few seconds.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evaluate, generate, HourglassLM, prepareCorpus, train } from '@tessera/dyn-pool';
+import {
+  evaluate,
+  evaluateAsync,
+  generate,
+  generateAsync,
+  HourglassLM,
+  loadTrainedAsync,
+  prepareCorpus,
+  train,
+} from '@tessera/dyn-pool';
 import { manualSeed, tensor } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 
@@ -59,6 +68,12 @@ describe('README example', () => {
       expect(() =>
         model.forward(tensor(Int32Array.from([corpus.vocab.size]), { shape: [1, 1], dtype: 'int32' })),
       ).toThrow();
+      // README: the Async entry points (here on the CPU, where they equal the synchronous ones)
+      expect((await evaluateAsync(model, corpus, { seqLen: 64 })).bpc).toBe(bpc);
+      const ids2 = await generateAsync(model, corpus.vocab.encode('The ').ids, { maxNewTokens: 100, temperature: 0.8 });
+      expect(ids2.length).toBe(104);
+      const { model: m2 } = await loadTrainedAsync(readFileSync(ckpt));
+      expect(m2.config.ln).toBe('post');
       // README: PyTorch-style state-dict names
       const names = [...model.stateDict().keys()];
       expect(names).toContain('pre.0.attn.q_proj.weight');
