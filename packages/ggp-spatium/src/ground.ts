@@ -12,7 +12,7 @@
 // Evaluation: every node keeps a counter of satisfied inputs (a negated input is satisfied while false) and is
 // true while the counter reaches its threshold (all inputs for an AND, one for an OR). Changing a fluent or a
 // move adds ±1 to its targets' counters and recurses only into nodes whose value flips, so a ply of
-// breakthrough touches a few hundred counters, not the whole net. This is exact on acyclic nets; a sheet whose
+// breakthrough touches about fifty counters, not the whole net (with the rewrites in buildNet). This is exact on acyclic nets; a sheet whose
 // ground dependencies form a cycle (positive recursion that does not unroll) is refused, and so are sheets past
 // the size budget: `loadGame` then uses the relational compiler. States are bitsets over the reachable fluents;
 // moves are ids. Checked against the interpreter by the conformance harness.
