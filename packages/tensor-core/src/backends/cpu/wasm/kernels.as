@@ -347,7 +347,7 @@ function scatterTile(t: usize, c: usize, cro: usize, cco: usize, mr: i32, nr: i3
 
 /**
  * C = A·B (or C += A·B when `accum`) with A an m×k strided matrix, B[p, j] = b[bro[p] + bco[j]], and C either
- * row-major (cro = 0: row stride `ldc`) or scattered, C[i, j] += at c[cro[i] + cco[j]] (always accumulated).
+ * row-major (cro = 0: row stride `ldc`) or scattered: A·B[i, j] is added to c[cro[i] + cco[j]] (always accumulated).
  * Rows [i0, i1) only. Tables are i32 element offsets (negative ones allowed); pointers are byte addresses.
  */
 export function gemmx(
