@@ -185,7 +185,8 @@ export function conformSheet(name: string, kif: string, opts: ConformanceOptions
           rep.groundError = `playout ${m.playout} ply ${m.ply}: ${m.what}: expected ${m.expected.slice(0, 200)} got ${m.got.slice(0, 200)}`;
         }
       } catch (e) {
-        if (!(e instanceof GroundingError || e instanceof RangeError)) throw e;
+        // a refusal leaves groundPass null; any other error is a failure of the grounded reasoner
+        if (!(e instanceof GroundingError || e instanceof RangeError)) rep.groundPass = false;
         rep.groundError = (e as Error).message.split('\n')[0];
       }
     }

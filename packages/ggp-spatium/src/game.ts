@@ -3,7 +3,7 @@
 import { CompiledMachine, compileProgram } from './compiler.js';
 import { CompileError } from './errors.js';
 import { parseGdl } from './gdl.js';
-import { GroundingError, type GroundOptions, groundedFromPrepared } from './ground.js';
+import { type GroundOptions, groundedFromPrepared } from './ground.js';
 import { InterpreterMachine } from './interpreter.js';
 import { type GameMachine, rng } from './machine.js';
 import { normaliseMgdl } from './mgdl.js';
@@ -54,8 +54,9 @@ export function loadGame(kif: string, opts: LoadGameOptions = {}): GameMachine {
   if (engine === 'auto') {
     try {
       return groundedFromPrepared(g0, opts.ground) as GameMachine;
-    } catch (e) {
-      if (!(e instanceof GroundingError || e instanceof RangeError)) throw e;
+    } catch {
+      // a refusal (GroundingError) is expected; anything else would be a grounder bug, and the compiler can
+      // still serve the sheet, so 'auto' falls back either way ('grounded' lets it surface)
     }
   }
   try {
