@@ -4,14 +4,15 @@
 import { loadGame } from './game.js';
 import { type GameMachine, goalsOf, rng } from './machine.js';
 import type { Player } from './players.js';
-import { playMessage, startMessage, stopMessage } from './protocol.js';
+import { type Gdl2Info, play2Message, playMessage, startMessage, stop2Message, stopMessage } from './protocol.js';
 
 export interface Agent {
   readonly name: string;
   start(rules: string, role: string, startclock: number, playclock: number, matchId: string): Promise<void>;
-  /** the agent's move given the previous joint move (null at the first ply) */
-  play(lastMoves: string[] | null): Promise<string>;
-  stop(lastMoves: string[] | null): Promise<void>;
+  /** the agent's move given the previous joint move (null at the first ply); in GDL-II games also what the
+   * role may know: the turn, its own last move and its percepts (a remote player is sent only those) */
+  play(lastMoves: string[] | null, gdl2?: Gdl2Info): Promise<string>;
+  stop(lastMoves: string[] | null, gdl2?: Gdl2Info): Promise<void>;
 }
 
 /** Wraps an in-process player; it keeps its own reasoner and state, as a remote player would. */
@@ -84,11 +85,13 @@ export class RemoteAgent implements Agent {
     this.playclock = pc;
     await this.post(startMessage(matchId, role, rules, sc, pc), sc * 1000 + 2000);
   }
-  async play(last: string[] | null): Promise<string> {
-    return this.post(playMessage(this.id, last), this.playclock * 1000 + 2000);
+  async play(last: string[] | null, gdl2?: Gdl2Info): Promise<string> {
+    const msg = gdl2 ? play2Message(this.id, gdl2.turn, gdl2.lastMove, gdl2.percepts) : playMessage(this.id, last);
+    return this.post(msg, this.playclock * 1000 + 2000);
   }
-  async stop(last: string[] | null): Promise<void> {
-    await this.post(stopMessage(this.id, last), 5000).catch(() => {});
+  async stop(last: string[] | null, gdl2?: Gdl2Info): Promise<void> {
+    const msg = gdl2 ? stop2Message(this.id, gdl2.turn, gdl2.lastMove, gdl2.percepts) : stopMessage(this.id, last);
+    await this.post(msg, 5000).catch(() => {});
   }
 }
 
@@ -151,6 +154,9 @@ export async function playMatch(kif: string, agents: Agent[], opts: MatchOptions
   );
   let s = m.initialState();
   let last: string[] | null = null;
+  // GDL-II (sheets with `sees` or a `random` role): each role is told its own move and percepts, never the others'
+  const gdl2 = /\(\s*sees\s/i.test(kif) || roles.includes('random');
+  let infos: Gdl2Info[] | undefined = gdl2 ? roles.map(() => ({ turn: 0, lastMove: null, percepts: [] })) : undefined;
   while (!m.isTerminal(s) && rec.plies < maxPlies) {
     const legal = roles.map((r) => m.legalMoves(s, r));
     if (legal.some((l) => !l.length)) break;
@@ -161,7 +167,7 @@ export async function playMatch(kif: string, agents: Agent[], opts: MatchOptions
       const t0 = performance.now();
       let mv: string | undefined;
       try {
-        mv = (await agents[i]!.play(last)).toLowerCase().replace(/\s+/g, ' ');
+        mv = (await agents[i]!.play(last, infos?.[i])).toLowerCase().replace(/\s+/g, ' ');
       } catch (e) {
         rec.errors.push(`ply ${rec.plies} ${roles[i]}: ${(e as Error).message}`);
       }
@@ -176,6 +182,8 @@ export async function playMatch(kif: string, agents: Agent[], opts: MatchOptions
         joint.push(sub);
       } else joint.push(text);
     }
+    if (gdl2)
+      infos = roles.map((r, i) => ({ turn: rec.plies + 1, lastMove: joint[i]!, percepts: m.percepts(s, joint, r) }));
     s = m.nextState(s, joint);
     rec.moves.push(joint);
     rec.times.push(times);
@@ -183,6 +191,6 @@ export async function playMatch(kif: string, agents: Agent[], opts: MatchOptions
     last = joint;
   }
   rec.goals = goalsOf(m, s);
-  await Promise.all(agents.map((a) => a.stop(last)));
+  await Promise.all(agents.map((a, i) => a.stop(last, infos?.[i])));
   return rec;
 }

@@ -102,6 +102,8 @@ export const startMessage = (id: string, role: string, rules: string, sc: number
 export const playMessage = (id: string, moves: string[] | null): string =>
   `(PLAY ${id} ${moves ? `(${moves.join(' ')})` : 'NIL'})`;
 export const play2Message = (id: string, turn: number, lastMove: string | null, percepts: string[] | null): string =>
-  `(PLAY ${id} ${turn} ${lastMove ?? 'NIL'} ${percepts ? `(${percepts.join(' ')})` : 'NIL'})`;
+  `(PLAY ${id} ${turn} ${lastMove ?? 'NIL'} ${percepts && lastMove !== null ? `(${percepts.join(' ')})` : 'NIL'})`;
+export const stop2Message = (id: string, turn: number, lastMove: string | null, percepts: string[] | null): string =>
+  `(STOP ${id} ${turn} ${lastMove ?? 'NIL'} ${percepts && lastMove !== null ? `(${percepts.join(' ')})` : 'NIL'})`;
 export const stopMessage = (id: string, moves: string[] | null): string =>
   `(STOP ${id} ${moves ? `(${moves.join(' ')})` : 'NIL'})`;

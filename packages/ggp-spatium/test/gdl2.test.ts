@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadGame } from '../src/game.js';
 import { BeliefState, GdlIIPlayer } from '../src/gdl2.js';
 import type { GameMachine } from '../src/machine.js';
-import { LocalAgent, playMatch } from '../src/match.js';
+import { LocalAgent, playMatch, RemoteAgent } from '../src/match.js';
 import { RandomPlayer } from '../src/players.js';
 import { parseMessage, play2Message, startMessage } from '../src/protocol.js';
 import { createPlayerServer, type PlayerServer } from '../src/server.js';
@@ -133,5 +133,21 @@ describe('GDL-II protocol', () => {
     // a garbled percept list: still a legal answer
     expect(['switch', 'noop']).toContain(await post(play2Message('h1', 3, 'bogus', ['(nonsense)'])));
     expect(await post(`(STOP h1 4 switch NIL)`)).toBe('done');
+  });
+
+  test('the referee runs a GDL-II match against the server: only our move and percepts are sent', async () => {
+    const rec = await playMatch(KIF, [new RemoteAgent(url), new LocalAgent(new RandomPlayer(), 5)], {
+      startclock: 1,
+      playclock: 1,
+      seed: 3,
+    });
+    expect(rec.errors).toEqual([]);
+    expect(rec.plies).toBe(4);
+    expect(rec.moves[0]![0]).toBe('noop');
+    expect(rec.moves[1]![0]).toMatch(/^\(choose [123]\)$/);
+    expect(rec.moves[3]![0]).toBe('switch');
+    expect(play2Message('x', 0, null, [])).toBe('(PLAY x 0 NIL NIL)');
+    expect(play2Message('x', 2, 'noop', [])).toBe('(PLAY x 2 noop ())');
+    expect(parseMessage('(PLAY x 2 noop ())')).toMatchObject({ gdl2: { percepts: [] } });
   });
 });
