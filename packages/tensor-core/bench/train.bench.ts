@@ -247,7 +247,8 @@ async function benchTransformer(): Promise<void> {
       opt.step();
       return l;
     };
-    runs.push(timeSteps(`tessera cpu (${cpuPath()})`, step, 3, 1));
+    // The wasm path still warms up over its first steps (JIT, arena size classes): 3 warm-up steps, 7 timed.
+    runs.push(timeSteps(`tessera cpu (${cpuPath()})`, step, path === 'ts' ? 3 : 7, path === 'ts' ? 1 : 3));
   }
   setCpuPath('auto');
 
