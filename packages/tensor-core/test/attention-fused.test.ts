@@ -154,6 +154,22 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('fused attention softmax on %s', 
     for (const key of ['out', 'dq', 'dk', 'dv'] as const) expect(fused[key], key).toEqual(unfused[key]);
   });
 
+  test.each([1, 3, 17, 33, 255])(
+    'the primitive on a strided view equals it on the contiguous copy (%i keys)',
+    async (n) => {
+      await usePath(path);
+      for (const causal of [0, null]) {
+        const base = tensor(randArr(2 * n * 5, n), { shape: [2, n, 5] });
+        const view = base.transpose(1, 2); // [2, 5, n], not contiguous
+        const copy = view.contiguous();
+        expect(host(scaledSoftmax(view, 0.3, causal)!), `causal ${causal}`).toEqual(
+          host(scaledSoftmax(copy, 0.3, causal)!),
+        );
+        for (const t of [base, view, copy]) t.dispose();
+      }
+    },
+  );
+
   test('the primitive: masked keys get probability 0, a row with none is NaN, gradient 0 there', async () => {
     await usePath(path);
     const X = randArr(12, 9);
