@@ -294,7 +294,7 @@ export const cpuKernels = {
     }
     const f = unaryFn(op);
     // The common activations get a loop without a call per element.
-    if (op === 'relu') for (let i = 0; i < a.length; i++) out[i] = a[i]! > 0 ? a[i]! : 0;
+    if (op === 'relu') for (let i = 0; i < a.length; i++) out[i] = a[i]! > 0 || a[i] !== a[i] ? a[i]! : 0;
     else if (op === 'neg') for (let i = 0; i < a.length; i++) out[i] = -a[i]!;
     else if (op === 'exp') for (let i = 0; i < a.length; i++) out[i] = Math.exp(a[i]!);
     else for (let i = 0; i < a.length; i++) out[i] = f(a[i]!);

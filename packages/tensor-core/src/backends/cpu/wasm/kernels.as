@@ -649,8 +649,8 @@ export function binary(
 }
 
 /**
- * Contiguous float32 unary ops: 0 neg, 1 abs, 2 sqrt, 3 relu (x > 0 ? x : 0, so NaN → 0 like the TypeScript
- * kernel), 4 reciprocal, 5 floor — each equal to JS's double result rounded to float32 — and 6 exp (≈ 1 ulp).
+ * Contiguous float32 unary ops: 0 neg, 1 abs, 2 sqrt, 3 relu (x > 0 or NaN ? x : 0: NaN propagates, as in
+ * PyTorch and the other kernels), 4 reciprocal, 5 floor — each equal to JS's double result rounded to float32 — and 6 exp (≈ 1 ulp).
  */
 export function unary(op: i32, dst: usize, src: usize, n: i32): void {
   const zero = f32x4.splat(0);
@@ -671,7 +671,7 @@ export function unary(op: i32, dst: usize, src: usize, n: i32): void {
         y = f32x4.sqrt(x);
         break;
       case 3:
-        y = v128.and(x, f32x4.gt(x, zero));
+        y = v128.and(x, v128.or(f32x4.gt(x, zero), f32x4.ne(x, x)));
         break;
       case 4:
         y = f32x4.div(one, x);
@@ -705,7 +705,7 @@ export function unary(op: i32, dst: usize, src: usize, n: i32): void {
         y = sqrt<f32>(x);
         break;
       case 3:
-        y = x > 0 ? x : 0;
+        y = x > 0 || x != x ? x : 0;
         break;
       case 4:
         y = 1 / x;
