@@ -3,6 +3,17 @@
 import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
+// Benchmarks time the sources. Without `--conditions=@tessera/source` (tessera-bench and `pnpm bench` pass it),
+// workspace packages resolve to their dist/ build, which may be stale: a run would then time old code under the
+// new names, silently. Refuse instead.
+const sourceCondition = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) =>
+  a.includes('@tessera/source'),
+);
+if (!sourceCondition && !process.env.VITEST)
+  throw new Error(
+    'benchmarks must run on the sources: use `pnpm bench` (tessera-bench) or node --conditions=@tessera/source --import tsx <file>',
+  );
+
 export interface Timing {
   medianMs: number;
   minMs: number;
