@@ -1,7 +1,8 @@
 // Markdown tables of an evaluation (the README's bench table is pasted from this).
 import type { SuiteResult, TaskScore } from './suite.js';
 
-const f = (x: number | undefined, d = 2) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
+// null too: results read back from JSON carry NaN as null
+const f = (x: number | undefined | null, d = 2) => (x == null || Number.isNaN(x) ? '–' : x.toFixed(d));
 
 export function markdownReport(r: SuiteResult): string {
   const lines = [
