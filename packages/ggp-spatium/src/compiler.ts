@@ -685,49 +685,56 @@ function generate(
           const n = m.arity;
           for (const mask of masksOf.get(m.idx) ?? []) {
             const ps = Array.from({ length: n }, (_, i) => `a${i}`).filter((_, i) => mask & (1 << i));
-            const key =
-              ps.length === 0
-                ? '0'
-                : ps.length === 1
-                  ? ps[0]!
-                  : ps.length === 2
-                    ? `${ps[0]} * 67108864 + ${ps[1]}`
-                    : `${ps.join(" + ',' + ")}`;
             const fns = lazyRules.get(`${m.idx}_${mask}`) ?? [];
             const stamp = m.cls === MOVE ? 'C.m' : 'C.s';
             const M = `MM${m.idx}_${mask}`;
             if (mask === (1 << n) - 1) {
-              // every argument given: a yes/no answer, memoised in two tuple sets per state
+              // every argument given: a yes/no answer, memoised in two tuple sets per state; the answer object is
+              // one per query function (saved and restored around a nested call of the same function) and the
+              // in-progress stack a flat array, so a query allocates nothing
               const set = (X: string) => ps.map((x, i) => `${X}.t[${i}] = ${x};`).join(' ');
               computeFns.push(
+                `const ${M} = { ok: false, t: new Int32Array(${Math.max(1, n)}), add() { this.ok = true; } };`,
                 `function Q${m.idx}_${mask}(${ps.join(', ')}) { // ${m.name}/${n}: memoised per ${m.cls === MOVE ? 'joint move' : 'state'}`,
                 `const Y = R[${m.idx}], N = NO[${m.idx}];`,
                 `if (Y.v !== ${stamp}) { Y.clear(); N.clear(); Y.v = ${stamp}; }`,
                 `${set('Y')} if (Y.has()) return true;`,
                 `${set('N')} if (N.has()) return false;`,
                 // a call already in progress (a cycle) proves nothing; a "no" that met one is not remembered
-                `for (let k = 0; k < IPS.length; k++) { const e = IPS[k]; if (e[0] === ${m.idx}${ps.map((x, i) => ` && e[${i + 1}] === ${x}`).join('')}) { C.hit++; return false; } }`,
-                `IPS.push([${m.idx}${ps.map((x) => `, ${x}`).join('')}]);`,
+                `for (let k = 0; k < IPSn; k += IPS[k + 1] + 2) { if (IPS[k] === ${m.idx}${ps.map((x, i) => ` && IPS[k + ${i + 2}] === ${x}`).join('')}) { C.hit++; return false; } }`,
+                `IPS[IPSn] = ${m.idx}; IPS[IPSn + 1] = ${n};${ps.map((x, i) => ` IPS[IPSn + ${i + 2}] = ${x};`).join('')} IPSn += ${n + 2};`,
                 'const h0 = C.hit;',
-                `let ok = false; const O = { add() { ok = true; }, t: [] };`,
-                ...fns.map((f) => `if (!ok) ${f}(O${ps.map((x) => `, ${x}`).join('')});`),
-                'IPS.pop();',
+                `const O = ${M}, saved = O.ok; O.ok = false;`,
+                ...fns.map((f) => `if (!O.ok) ${f}(O${ps.map((x) => `, ${x}`).join('')});`),
+                `const ok = O.ok; O.ok = saved; IPSn -= ${n + 2};`,
                 `if (ok) { ${set('Y')} Y.add(); } else if (C.hit === h0) { ${set('N')} N.add(); }`,
                 'return ok;',
                 '}',
               );
               continue;
             }
+            // answer sets per binding, keyed by a tuple set over the bound arguments whose row numbers index the
+            // entries: no string keys, and the entries and their answer sets are reused from state to state
+            const k0 = ps.length;
             computeFns.push(
-              `const ${M} = { v: -1, map: new Map() };`,
+              `const ${M} = new TS(${k0}, '${m.name}?'); ${M}.v = -1; const ${M}e = [];`,
               `function Q${m.idx}_${mask}(${ps.join(', ')}) { // ${m.name}/${n}, memoised per ${m.cls === MOVE ? 'joint move' : 'state'}`,
-              `if (${M}.v !== ${stamp}) { ${M}.v = ${stamp}; ${M}.map = new Map(); }`,
-              `const key = ${key};`,
-              `let e = ${M}.map.get(key);`,
+              `if (${M}.v !== ${stamp}) { ${M}.v = ${stamp}; ${M}.clear(); }`,
+              `${ps.map((x, i) => `${M}.t[${i}] = ${x};`).join(' ')}`,
+              `const f = ${M}.find();`,
+              'let e;',
+              'if (f >= 0) {',
+              `e = ${M}e[f];`,
               // a call in progress (a cycle): hand back what it has so far and make it iterate
-              'if (e !== undefined) { if (!e.done) { C.hit++; e.own++; } return e.rows; }',
-              `e = { rows: new TS(${n}, '${m.name}', 2), done: false, own: 0 };`,
-              `${M}.map.set(key, e);`,
+              'if (!e.stale) { if (!e.done) { C.hit++; e.own++; } return e.rows; }',
+              // answers forgotten (they leaned on an outer call): a fresh set, since a caller may still hold the old
+              `e.rows = new TS(${n}, '${m.name}', 2); e.done = false; e.own = 0; e.stale = false;`,
+              '} else {',
+              `${M}.add();`,
+              `e = ${M}e[${M}.n - 1];`,
+              `if (e === undefined) ${M}e[${M}.n - 1] = e = { rows: new TS(${n}, '${m.name}', 2), done: false, own: 0, stale: false };`,
+              'else { e.rows.clear(); e.done = false; e.own = 0; e.stale = false; }',
+              '}',
               'const h0 = C.hit;',
               'for (;;) {',
               'const n0 = e.rows.n, own0 = e.own;',
@@ -735,7 +742,7 @@ function generate(
               'if (e.own === own0 || e.rows.n === n0) break;',
               '}',
               // answers that leaned on an outer call still in progress are not final: forget them
-              `if (C.hit - h0 === e.own) e.done = true; else ${M}.map.delete(key);`,
+              'if (C.hit - h0 === e.own) e.done = true; else e.stale = true;',
               'return e.rows;',
               '}',
             );
@@ -801,7 +808,8 @@ function generate(
     '"use strict";',
     'const TS = R[0].constructor;',
     'const NO = R.map((r) => new TS(r.arity, r.name));',
-    'const IPS = [];',
+    // the in-progress stack of yes/no queries: frames of (relation, arity, arguments…)
+    'const IPS = []; let IPSn = 0;',
     ...ruleFns,
     ...computeFns,
     `const F = [${comps.map((_, ci) => `comp${ci}`).join(', ')}];`,
