@@ -228,6 +228,11 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
       methods.push(['kvtc 16× per-token side info', kvtc(cross, paper), { cal: cross, plan: paper }]);
     }
   }
+  // KVTC's Table 7: retrieval wants key bits — the same total budget with 70% of it on the keys
+  for (const r of [32].filter((x) => ratios.includes(x))) {
+    const kp = fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m, keyShare: 0.7 });
+    methods.push([`kvtc ${r}× keys 70%`, kvtc(cross, kp), { cal: cross, plan: kp }]);
+  }
   for (const r of [16, 32].filter((x) => ratios.includes(x))) {
     const tp = truncationPlan(cross, r, m);
     methods.push([`pca truncation ${r}×`, kvtc(cross, tp), { cal: cross, plan: tp }]);
