@@ -466,7 +466,19 @@ function generate(
         matchCode(`a${k}[i${k}]`, p, bound, fail, out);
       } else if (isCompound(p)) {
         const fid = gen.functor(p.f, p.args.length);
-        out.push(`${L}: for (let i${k} = 0, a${k} = C.b[${fid}], n${k} = C.bn[${fid}]; i${k} < n${k}; i${k}++) {`);
+        // an argument given (a constant or a bound variable): walk the state's per-argument index of this
+        // functor's fluents (built once per state on first use) instead of scanning the whole bucket; not for
+        // buckets that start small but not empty (ticTacToe's 9 cells: a scan costs what building the index does)
+        const j = p.args.findIndex((t) => typeof t === 'string' || (isVar(t) && bound.has(t.v)));
+        const size0 = stats?.bucket.get(`${p.f}/${p.args.length}`) ?? 0;
+        if (j >= 0 && (size0 === 0 || size0 >= 16)) {
+          const v = texpr(p.args[j]!, bound);
+          out.push(
+            `const X${k} = IX(${fid}, ${j});`,
+            `${L}: for (let i${k} = X${k}.st[${v}] === C.s ? X${k}.hd[${v}] : -1, a${k} = C.b[${fid}]; i${k} >= 0; i${k} = X${k}.nx[i${k}]) {`,
+          );
+        } else
+          out.push(`${L}: for (let i${k} = 0, a${k} = C.b[${fid}], n${k} = C.bn[${fid}]; i${k} < n${k}; i${k}++) {`);
         out.push(`const x${k} = a${k}[i${k}]; const o${k} = T.to[x${k}];`);
         p.args.forEach((t, i) => {
           matchCode(`T.args[o${k} + ${i}]`, t, bound, fail, out);
@@ -776,14 +788,15 @@ function generate(
   for (let round = 0; round < 50; round++) {
     emitAll();
     // recursive components are answered on demand only if no one asks them with every argument free
-    // on demand: views only ever asked with every argument given, and wide views (5+ arguments: chess's
-    // `queen_move_ig`-style tables, whose full extension is huge) that no one asks with every argument free
+    // on demand: views only ever asked with every argument given, and wide views (4+ arguments: chess's
+    // `queen_move_ig`-style tables, whose full extension is huge, and its `queen_move`/`rook_move` lines, which
+    // legal2 asks only from the squares its pieces stand on) that no one asks with every argument free
     const next = new Set(
       [...lazy].filter((i) => {
         const ms = masksOf.get(i) ?? new Set<number>();
         const n = relList0[i]!.arity;
         const allFull = [...ms].every((m) => m === (1 << n) - 1);
-        return allFull || (n >= 5 && !unboundUse.has(i));
+        return allFull || (n >= 4 && !unboundUse.has(i));
       }),
     );
     // a component is evaluated one way: all on demand, or all materialised
@@ -810,6 +823,23 @@ function generate(
     'const NO = R.map((r) => new TS(r.arity, r.name));',
     // the in-progress stack of yes/no queries: frames of (relation, arity, arguments…)
     'const IPS = []; let IPSn = 0;',
+    // per-state indexes of a functor's fluents by one argument: chains through the bucket (hd: first row per
+    // argument id, nx: next row), valid while st[id] / v equal the state counter C.s
+    'const IXS = [];',
+    'function IX(f, j) {',
+    'const L = IXS[f] || (IXS[f] = []);',
+    'let X = L[j];',
+    'if (X === undefined) L[j] = X = { v: -1, st: new Int32Array(0), hd: new Int32Array(0), nx: new Int32Array(16) };',
+    'if (X.v === C.s) return X;',
+    'X.v = C.s;',
+    'const a = C.b[f], n = C.bn[f], s = C.s;',
+    'if (X.nx.length < n) X.nx = new Int32Array(n * 2);',
+    'if (X.st.length < T.size + 1) { X.st = new Int32Array(T.size * 2 + 16); X.hd = new Int32Array(T.size * 2 + 16); }',
+    'const st = X.st, hd = X.hd, nx = X.nx;',
+    // built from the end, so each chain lists rows in bucket order (the order a scan would meet them)
+    'for (let i = n - 1; i >= 0; i--) { const v = T.args[T.to[a[i]] + j]; if (st[v] !== s) { st[v] = s; hd[v] = -1; } nx[i] = hd[v]; hd[v] = i; }',
+    'return X;',
+    '}',
     ...ruleFns,
     ...computeFns,
     `const F = [${comps.map((_, ci) => `comp${ci}`).join(', ')}];`,
