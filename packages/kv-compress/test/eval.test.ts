@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attentionError, pearson } from '../src/eval/evaluate.js';
+import { attentionError, pairedDiff, pearson, wilson } from '../src/eval/evaluate.js';
 import { kvLookup, passkey, trainingSequence, VOCAB, variableTracking } from '../src/eval/tasks.js';
 import { Rng } from '../src/linalg.js';
 
@@ -54,5 +54,15 @@ describe('metrics', () => {
     expect(attentionError([Float64Array.from([3, 4])], [Float64Array.from([3, 4.5])])).toBeCloseTo(0.1, 12);
     expect(pearson([1, 2, 3], [2, 4, 6])).toBeCloseTo(1, 12);
     expect(pearson([1, 2, 3], [3, 2, 1])).toBeCloseTo(-1, 12);
+    // Wilson: 8 of 10 → [0.490, 0.943] (hand-computed from the closed form at z = 1.96)
+    const [lo, hi] = wilson(8, 10);
+    expect(lo).toBeCloseTo(0.4902, 4);
+    expect(hi).toBeCloseTo(0.9433, 4);
+    // paired: differences (−1, 0, 0, 0): mean −0.25, sd 0.5, half-width 1.96·0.5/2 = 0.49, clamped at −1
+    const d = pairedDiff([1, 1, 0, 1], [0, 1, 0, 1]);
+    expect(d.diff).toBeCloseTo(-0.25, 12);
+    expect(d.hi).toBeCloseTo(0.24, 12);
+    expect(d.lo).toBeCloseTo(-0.74, 12);
+    expect(pairedDiff([1, 1], [0, 1]).lo).toBeGreaterThanOrEqual(-1);
   });
 });

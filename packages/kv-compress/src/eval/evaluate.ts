@@ -216,7 +216,8 @@ export function pairedDiff(a: number[], b: number[], z = 1.96): { diff: number; 
   const mean = s / n;
   const sd = n > 1 ? Math.sqrt(Math.max(0, (s2 - n * mean * mean) / (n - 1))) : 0;
   const half = (z * sd) / Math.sqrt(n);
-  return { diff: mean, lo: mean - half, hi: mean + half };
+  // a difference of proportions lies in [−1, 1]; the normal interval can overshoot at small n
+  return { diff: mean, lo: Math.max(-1, mean - half), hi: Math.min(1, mean + half) };
 }
 
 /** Mean NLL of teacher-forced text continuations: prefill `context` tokens, then step one token at a time. */
