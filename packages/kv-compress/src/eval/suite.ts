@@ -228,10 +228,13 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
       methods.push(['kvtc 16× per-token side info', kvtc(cross, paper), { cal: cross, plan: paper }]);
     }
   }
-  // KVTC's Table 7: retrieval wants key bits — the same total budget with 70% of it on the keys
+  // KVTC's Table 7: retrieval wants key bits — the same total budget with 70% of it on the keys; and the
+  // research note's suggestion for small p: int1 and int3 groups as well
   for (const r of [32].filter((x) => ratios.includes(x))) {
     const kp = fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m, keyShare: 0.7 });
     methods.push([`kvtc ${r}× keys 70%`, kvtc(cross, kp), { cal: cross, plan: kp }]);
+    const tp = fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m, types: ['int1', 'int2', 'int3', 'int4', 'fp8'] });
+    methods.push([`kvtc ${r}× int1–int4`, kvtc(cross, tp), { cal: cross, plan: tp }]);
   }
   for (const r of [16, 32].filter((x) => ratios.includes(x))) {
     const tp = truncationPlan(cross, r, m);
