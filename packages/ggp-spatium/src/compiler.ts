@@ -138,7 +138,7 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
   // then guide the literal order of the second
   const first = generate(g, `${hash}:1`, undefined);
   const m = new CompiledMachine(first.program);
-  const stats: Stats = { rel: new Map(), bucket: new Map() };
+  const stats: Stats = { rel: new Map(), bucket: new Map(), distinct: new Map() };
   first.program.rels.forEach((r, i) => {
     if (r.cls !== STATIC) return;
     const R = m.R[i]!;
@@ -150,10 +150,23 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
     stats.rel.set(`${r.name}/${r.arity}`, { n: R.n, distinct });
   });
   const init = m.initialState();
+  const seen = new Map<string, Array<Set<number>>>();
   for (const id of init.ids) {
     const k = `${m.T.names[m.T.tn[id]!]}/${m.T.ta[id]}`;
     stats.bucket.set(k, (stats.bucket.get(k) ?? 0) + 1);
+    const n = m.T.ta[id]!;
+    if (!seen.has(k))
+      seen.set(
+        k,
+        Array.from({ length: n }, () => new Set<number>()),
+      );
+    for (let c = 0; c < n; c++) seen.get(k)![c]!.add(m.T.args[m.T.to[id]! + c]!);
   }
+  for (const [k, cs] of seen)
+    stats.distinct.set(
+      k,
+      cs.map((c) => c.size),
+    );
   cache.delete(`${hash}:1`);
   const second = generate(g, hash, stats);
   second.program.compileMs = performance.now() - t0;
@@ -164,6 +177,8 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
 interface Stats {
   rel: Map<string, { n: number; distinct: number[] }>;
   bucket: Map<string, number>;
+  /** distinct values per argument of a functor's fluents in the initial state */
+  distinct: Map<string, number[]>;
 }
 
 function generate(
@@ -177,7 +192,7 @@ function generate(
   // without measured sizes, tables made only of ground facts are measured from the sheet itself; derived
   // state-independent relations are assumed large (arithmetic tables such as sum/lt often are)
   if (!stats) {
-    stats = { rel: new Map(), bucket: new Map() };
+    stats = { rel: new Map(), bucket: new Map(), distinct: new Map() };
     const facts = new Map<string, Rule[]>();
     const derived = new Set<string>();
     for (const r of g.rules) {
@@ -303,6 +318,18 @@ function generate(
   const rel = (l: { rel: string; args: Term[] }) => rels.get(`${l.rel}/${l.args.length}`);
 
   /**
+   * The argument of a `true` pattern whose per-state index is walked (a constant or a bound variable), or -1:
+   * not for buckets that start small but not empty (ticTacToe's 9 cells: a scan costs what building the index
+   * does).
+   */
+  const indexArg = (p: Term, bound: Set<string>): number => {
+    if (!isCompound(p)) return -1;
+    const size0 = stats?.bucket.get(`${p.f}/${p.args.length}`) ?? 0;
+    if (size0 !== 0 && size0 < 16) return -1;
+    return p.args.findIndex((t) => typeof t === 'string' || (isVar(t) && bound.has(t.v)));
+  };
+
+  /**
    * Estimated work of a positive literal given the bound variables: `iter` rows visited per call and `fan` rows
    * that pass. A `true` pattern scans its functor's bucket unless fully bound (then one membership test);
    * static relations are indexed on bound columns; other derived relations are scanned.
@@ -316,8 +343,20 @@ function generate(
       const p = a.args[0]!;
       if (!isCompound(p)) return { iter: 40, fan: 40 };
       const b = p.args.filter((t) => allBound(t, bound)).length;
-      const size = Math.max(8, stats?.bucket.get(`${p.f}/${p.args.length}`) ?? 16);
-      return { iter: size, fan: Math.max(0.3, size / 4 ** b) };
+      const fk = `${p.f}/${p.args.length}`;
+      const size = Math.max(8, stats?.bucket.get(fk) ?? 16);
+      const dist = stats?.distinct.get(fk);
+      // the rows that pass: from the initial state's distinct values per given argument where measured
+      let fan = size / 4 ** b;
+      if (dist) {
+        fan = size;
+        p.args.forEach((t, i) => {
+          if (allBound(t, bound)) fan /= Math.max(1, dist[i]!);
+        });
+      }
+      fan = Math.max(0.3, fan);
+      // a given plain argument walks the per-state index (see emitAtom): only the passing rows are visited
+      return { iter: indexArg(p, bound) >= 0 ? Math.max(1, fan) : size, fan };
     }
     const r = rel(a);
     if (!r) return { iter: 0.1, fan: 0 };
@@ -467,11 +506,9 @@ function generate(
       } else if (isCompound(p)) {
         const fid = gen.functor(p.f, p.args.length);
         // an argument given (a constant or a bound variable): walk the state's per-argument index of this
-        // functor's fluents (built once per state on first use) instead of scanning the whole bucket; not for
-        // buckets that start small but not empty (ticTacToe's 9 cells: a scan costs what building the index does)
-        const j = p.args.findIndex((t) => typeof t === 'string' || (isVar(t) && bound.has(t.v)));
-        const size0 = stats?.bucket.get(`${p.f}/${p.args.length}`) ?? 0;
-        if (j >= 0 && (size0 === 0 || size0 >= 16)) {
+        // functor's fluents (built once per state on first use) instead of scanning the whole bucket
+        const j = indexArg(p, bound);
+        if (j >= 0) {
           const v = texpr(p.args[j]!, bound);
           out.push(
             `const X${k} = IX(${fid}, ${j});`,
