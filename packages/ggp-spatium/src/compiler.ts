@@ -355,8 +355,10 @@ function generate(
         });
       }
       fan = Math.max(0.3, fan);
-      // a given plain argument walks the per-state index (see emitAtom): only the passing rows are visited
-      return { iter: indexArg(p, bound) >= 0 ? Math.max(1, fan) : size, fan };
+      // a given plain argument walks the per-state index (see emitAtom): only the rows sharing that argument
+      // are visited
+      const j = indexArg(p, bound);
+      return { iter: j >= 0 ? Math.max(1, size / Math.max(1, dist?.[j] ?? 4)) : size, fan };
     }
     const r = rel(a);
     if (!r) return { iter: 0.1, fan: 0 };
