@@ -31,6 +31,18 @@ export interface MoveBias<S = unknown, M = unknown> {
     moves: M[],
     lastMoves: M[] | null,
   ): Float64Array | undefined;
+  /**
+   * the playout's choice among `moves` (an index), drawing from `rand`; where present, playouts use it instead of
+   * sampling `playoutWeights` (features.ts: decisive and anti-decisive checks)
+   */
+  playoutMove?(
+    machine: GameMachine<S, M>,
+    state: S,
+    role: number,
+    moves: M[],
+    lastMoves: M[] | null,
+    rand: () => number,
+  ): number;
   /** weights per legal move (same order), or undefined for no bias */
   weights(
     machine: GameMachine<S, M>,
@@ -73,6 +85,10 @@ export function playout<S, M>(
     for (let r = 0; r < n; r++) {
       const ls = m.legal(s, r);
       if (!ls.length) return { values: goalsOf(m, s).map((g) => (g ?? 0) / 100), plies };
+      if (bias?.playoutMove && ls.length > 1) {
+        joint[r] = ls[bias.playoutMove(m, s, r, ls, last, rand)]!;
+        continue;
+      }
       const w =
         bias && ls.length > 1
           ? bias.playoutWeights
@@ -88,7 +104,7 @@ export function playout<S, M>(
   return { values: goalsOf(m, s).map((g) => (g ?? 0) / 100), plies };
 }
 
-function sampleIndex(w: Float64Array, rand: () => number): number {
+export function sampleIndex(w: Float64Array, rand: () => number): number {
   let sum = 0;
   for (let i = 0; i < w.length; i++) sum += w[i]!;
   let x = rand() * sum;
@@ -182,6 +198,12 @@ export interface UctOptions {
   bias?: MoveBias;
   /** use the bias in playouts too */
   biasPlayouts?: boolean;
+  /**
+   * plain random playouts through the reasoner's allocation-free `playout()` where it has one (the grounded net;
+   * the same moves as the legal/next loop for the same random numbers); default true. Biased playouts always take
+   * the generic loop.
+   */
+  fastPlayouts?: boolean;
   name?: string;
 }
 
@@ -198,6 +220,7 @@ export class UctPlayer<S, M> implements Player<S, M> {
   readonly priorWeight: number;
   private readonly bias?: MoveBias<S, M>;
   private readonly biasPlayouts: boolean;
+  private readonly fastPlayouts: boolean;
   private lastJoint: M[] | null = null;
   private lastRoot: Node<S, M> | null = null;
   private lastIterations = 0;
@@ -208,6 +231,7 @@ export class UctPlayer<S, M> implements Player<S, M> {
     this.priorWeight = opts.priorWeight ?? 1;
     this.bias = opts.bias as MoveBias<S, M> | undefined;
     this.biasPlayouts = opts.biasPlayouts ?? true;
+    this.fastPlayouts = opts.fastPlayouts ?? true;
     this.name = opts.name ?? (opts.bias ? 'uct+features' : 'uct');
   }
 
@@ -256,6 +280,19 @@ export class UctPlayer<S, M> implements Player<S, M> {
     return nd;
   }
 
+  /** Goals in [0, 1] of a playout from `s`: biased through the generic loop, else the reasoner's fast path. */
+  private rollout(s: S, biased: boolean): number[] {
+    const m = this.m;
+    const bias = biased && this.biasPlayouts ? this.bias : undefined;
+    if (!bias && this.fastPlayouts && m.playout) {
+      const goals = m.playout(s, this.rand, 2000).goals;
+      const out = new Array<number>(goals.length);
+      for (let r = 0; r < goals.length; r++) out[r] = (goals[r] ?? 0) / 100;
+      return out;
+    }
+    return playout(m, s, this.rand, bias).values;
+  }
+
   private pick(nd: Node<S, M>, r: number): number {
     const n = nd.n[r]!;
     const w = nd.w[r]!;
@@ -302,20 +339,20 @@ export class UctPlayer<S, M> implements Player<S, M> {
       const joint = idx.map((i, r) => nd.legal[r]![i]!);
       const s2 = m.next(nd.state, joint);
       if (this.tt.size >= this.nodeBudget) {
-        values = playout(m, s2, this.rand, this.biasPlayouts ? this.bias : undefined).values;
+        values = this.rollout(s2, true);
         break;
       }
       const fresh = !this.tt.has(m.stateKey(s2));
       const c = this.node(s2);
       nd.children.set(code, c);
       if (fresh) {
-        values = c.terminal ? c.goals! : playout(m, s2, this.rand, this.biasPlayouts ? this.bias : undefined).values;
+        values = c.terminal ? c.goals! : this.rollout(s2, true);
         c.visits++;
         break;
       }
       nd = c;
     }
-    if (!values) values = playout(m, nd.state, this.rand).values;
+    if (!values) values = this.rollout(nd.state, false);
     for (const { nd: p, idx } of path) {
       p.visits++;
       idx.forEach((i, r) => {

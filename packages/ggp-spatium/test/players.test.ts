@@ -66,4 +66,50 @@ describe.skipIf(!haveSheets)('players', () => {
     expect(uctPoints / games).toBeGreaterThan(70);
     expect(mcPoints / games).toBeGreaterThan(60);
   });
+  test('UCT on the grounded net takes its fast playout path and searches exactly as the legal/next loop does', () => {
+    for (const name of ['ticTacToe', 'connectFour']) {
+      const m = loadGame(sheet(name)) as GameMachine;
+      expect(m.kind).toBe('grounded');
+      expect(typeof m.playout).toBe('function');
+      // count the fast path's calls on the instance itself (the net keeps its working state on the object)
+      let calls = 0;
+      const net = m.playout!.bind(m);
+      m.playout = (s, rand, max) => {
+        calls++;
+        return net(s, rand, max);
+      };
+      const fast = new UctPlayer({ fastPlayouts: true });
+      const slow = new UctPlayer({ fastPlayouts: false });
+      fast.start(m, 0, 11);
+      slow.start(m, 0, 11);
+      const s = m.initialState();
+      const a = fast.select(s, { timeMs: 1e9, maxIterations: 400 });
+      const fastCalls = calls;
+      const b = slow.select(s, { timeMs: 1e9, maxIterations: 400 });
+      delete (m as { playout?: unknown }).playout; // back to the class's method
+      expect(calls).toBe(fastCalls);
+      expect(calls).toBeGreaterThan(300);
+      expect(m.legal(s, 0)).toContain(a);
+      // the net's playout draws the same random numbers for the same moves: identical trees, identical statistics
+      expect(fast.rootStats()).toEqual(slow.rootStats());
+      expect(m.moveText(a)).toBe(m.moveText(b));
+    }
+  });
+  test('UCT with fast playouts still finds the forced win in ticTacToe', () => {
+    const m = loadGame(sheet('ticTacToe')) as GameMachine;
+    const s = [
+      ['(mark 1 1)', 'noop'],
+      ['noop', '(mark 1 2)'],
+      ['(mark 2 2)', 'noop'],
+      ['noop', '(mark 3 3)'],
+    ].reduce((st, j) => m.nextState(st, j), m.initialState());
+    // x (1 1) (2 2) against o (1 2) (3 3): (2 1) threatens (3 1) and (2 3) at once — a fork that wins by force
+    for (const seed of [1, 2, 3]) {
+      const uct = new UctPlayer();
+      uct.start(m, 0, seed);
+      const mv = m.moveText(uct.select(s, { timeMs: 1e9, maxIterations: 3000 }));
+      expect(['(mark 2 1)', '(mark 3 1)']).toContain(mv);
+      expect(uct.rootStats().moves.length).toBe(5);
+    }
+  });
 });
