@@ -9,7 +9,7 @@ import { ValueError } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { AdamScalars, Kernels, Storage, View } from '../backend.js';
 import { forEachRow } from './strided.js';
-import { Arena, releaseStorageArray, wasm, wasmUnary } from './wasm.js';
+import { Arena, releaseStorageArray, wasm, wasmLayerNorm, wasmLayerNormBackward, wasmUnary } from './wasm.js';
 
 const fr = Math.fround;
 
@@ -345,6 +345,8 @@ export const fusedKernels = {
   },
 
   layerNorm(x, n, weight, bias, eps, rms) {
+    const k = wasmLayerNorm(x, n, weight, bias, eps, rms);
+    if (k) return [store(k[0]), store(k[1]), store(k[2])];
     const X = dense(x);
     const W = weight && dense(weight);
     const B = bias && dense(bias);
@@ -378,6 +380,8 @@ export const fusedKernels = {
   },
 
   layerNormBackward(g, x, mean, rstd, weight, rms, needW, needB) {
+    const k = wasmLayerNormBackward(g, x, mean, rstd, weight, rms, needW, needB);
+    if (k) return [store(k[0]), k[1] && store(k[1]), k[2] && store(k[2])];
     const G = dense(g);
     const X = dense(x);
     const M = dense(mean);

@@ -111,6 +111,32 @@ interface WasmExports {
     bStrides: number,
     idx: number,
   ): void;
+  layerNorm(
+    y: number,
+    mean: number,
+    rstd: number,
+    x: number,
+    w: number,
+    b: number,
+    rows: number,
+    n: number,
+    eps: number,
+    flags: number,
+  ): void;
+  layerNormBackward(
+    dx: number,
+    dw: number,
+    db: number,
+    acc: number,
+    g: number,
+    x: number,
+    mean: number,
+    rstd: number,
+    w: number,
+    rows: number,
+    n: number,
+    flags: number,
+  ): void;
   fma(): number;
 }
 
@@ -661,6 +687,99 @@ export function wasmAdam(p: View, grad: View, m: View, v: View, s: AdamScalars):
     );
     for (const [data, off, at] of back) data.set(new Float32Array(e.memory.buffer, at, n), off);
     return true;
+  } finally {
+    T.done();
+  }
+}
+
+/** Contiguous float32 views of whole rows of n, else null (the TypeScript kernel copies strided ones). */
+function normViews(n: number, vs: (View | null)[]): boolean {
+  for (const v of vs)
+    if (v && (v.dtype !== 'float32' || !isContiguous(v.shape, v.strides) || numel(v.shape) % n !== 0)) return false;
+  return true;
+}
+
+/** Byte address of a contiguous float32 view (staged into a temp when outside the arena); 0 for none. */
+function at(e: Engine, T: Temps, v: View | null): number {
+  if (!v) return 0;
+  const total = numel(v.shape);
+  return place(e, T, v.storage.buf as Float32Array, [total], [1], v.offset, total)!;
+}
+
+/**
+ * Layer norm (RMS norm) of rows of n in wasm SIMD: [y, mean, rstd] as the TypeScript kernel computes them,
+ * equal within float32 rounding (f64 row sums; the affine in float32). Null for small or strided inputs.
+ */
+export function wasmLayerNorm(
+  x: View,
+  n: number,
+  weight: View | null,
+  bias: View | null,
+  eps: number,
+  rms: boolean,
+): [Float32Array, Float32Array, Float32Array] | null {
+  const e = wasm();
+  const total = numel(x.shape);
+  if (!e || total < 4096 || n === 0 || !normViews(n, [x, weight, bias])) return null;
+  const rows = total / n;
+  const T = new Temps(Arena.of(e));
+  try {
+    const px = at(e, T, x);
+    const pw = at(e, T, weight);
+    const pb = at(e, T, bias);
+    const y = result<Float32Array>(e, T, Float32Array, total, true);
+    const m = result<Float32Array>(e, T, Float32Array, rows, true);
+    const s = result<Float32Array>(e, T, Float32Array, rows, true);
+    e.x.layerNorm(y.p, m.p, s.p, px, pw, pb, rows, n, eps, (weight ? 1 : 0) | (bias ? 2 : 0) | (rms ? 4 : 0));
+    return [y.out(), m.out(), s.out()];
+  } finally {
+    T.done();
+  }
+}
+
+/** The layer norm VJP in wasm SIMD: [dx, dw, db] (null where not asked), or null where the TypeScript kernel runs. */
+export function wasmLayerNormBackward(
+  g: View,
+  x: View,
+  mean: View,
+  rstd: View,
+  weight: View | null,
+  rms: boolean,
+  needW: boolean,
+  needB: boolean,
+): [Float32Array, Float32Array | null, Float32Array | null] | null {
+  const e = wasm();
+  const total = numel(x.shape);
+  const rows = numel(mean.shape);
+  if (!e || total < 4096 || rows === 0 || numel(g.shape) !== total) return null;
+  const n = total / rows;
+  if (!normViews(n, [g, x, weight]) || !normViews(1, [mean, rstd])) return null;
+  const T = new Temps(Arena.of(e));
+  try {
+    const pg = at(e, T, g);
+    const px = at(e, T, x);
+    const pm = at(e, T, mean);
+    const ps = at(e, T, rstd);
+    const pw = at(e, T, weight);
+    const dx = result<Float32Array>(e, T, Float32Array, total, true);
+    const dw = needW ? result<Float32Array>(e, T, Float32Array, n, true) : null;
+    const db = needB ? result<Float32Array>(e, T, Float32Array, n, true) : null;
+    const acc = T.take(n * 16);
+    e.x.layerNormBackward(
+      dx.p,
+      dw ? dw.p : 0,
+      db ? db.p : 0,
+      acc,
+      pg,
+      px,
+      pm,
+      ps,
+      pw,
+      rows,
+      n,
+      (weight ? 1 : 0) | (rms ? 4 : 0) | (needW ? 8 : 0) | (needB ? 16 : 0),
+    );
+    return [dx.out(), dw ? dw.out() : null, db ? db.out() : null];
   } finally {
     T.done();
   }

@@ -969,3 +969,227 @@ export function adam(
     store<f32>(p + o, pv - (mv / denom) * step);
   }
 }
+
+// Layer norm (and RMS norm) in f64x2 lanes: the TypeScript kernel computes in doubles and rounds once per
+// output, and float32 centring (x − mean) loses the digits of rows far from zero. Only the summation order
+// differs from it (two accumulators per sum). No fused multiply-add, so the plain and relaxed builds agree.
+
+// @ts-ignore: decorator
+@inline function hi64(v: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+}
+
+// Two f64x2 rounded to one f32x4.
+// @ts-ignore: decorator
+@inline function pack32(a: v128, b: v128): v128 {
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
+}
+
+/**
+ * Rows of n contiguous float32 at x: y = (x − mean)·rstd (·w, +b), with mean and rstd per row.
+ * flags: 1 weight, 2 bias, 4 RMS norm (mean 0).
+ */
+export function layerNorm(
+  y: usize,
+  mean: usize,
+  rstd: usize,
+  x: usize,
+  w: usize,
+  b: usize,
+  rows: i32,
+  n: i32,
+  eps: f64,
+  flags: i32,
+): void {
+  const hasW = (flags & 1) != 0;
+  const hasB = (flags & 2) != 0;
+  const rms = (flags & 4) != 0;
+  const row = <usize>n * 4;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * row;
+    const yr = y + <usize>r * row;
+    let mu: f64 = 0;
+    if (!rms) {
+      let s0 = f64x2.splat(0);
+      let s1 = f64x2.splat(0);
+      let i = 0;
+      for (; i + 4 <= n; i += 4) {
+        const v = v128.load(xr + <usize>i * 4);
+        s0 = f64x2.add(s0, f64x2.promote_low_f32x4(v));
+        s1 = f64x2.add(s1, hi64(v));
+      }
+      const s = f64x2.add(s0, s1);
+      let t = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+      for (; i < n; i++) t += <f64>load<f32>(xr + <usize>i * 4);
+      mu = t / <f64>n;
+    }
+    // Two passes (mean, then centred squares) as the TypeScript kernel: no E[x²] − mean² cancellation.
+    const vm = f64x2.splat(mu);
+    let q0 = f64x2.splat(0);
+    let q1 = f64x2.splat(0);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(xr + <usize>i * 4);
+      const c0 = f64x2.sub(f64x2.promote_low_f32x4(v), vm);
+      const c1 = f64x2.sub(hi64(v), vm);
+      q0 = f64x2.add(q0, f64x2.mul(c0, c0));
+      q1 = f64x2.add(q1, f64x2.mul(c1, c1));
+    }
+    const q = f64x2.add(q0, q1);
+    let ss = f64x2.extract_lane(q, 0) + f64x2.extract_lane(q, 1);
+    for (; i < n; i++) {
+      const c = <f64>load<f32>(xr + <usize>i * 4) - mu;
+      ss += c * c;
+    }
+    const rs = 1 / sqrt<f64>(<f64>(<f32>(ss / <f64>n)) + eps);
+    store<f32>(mean + <usize>r * 4, <f32>mu);
+    store<f32>(rstd + <usize>r * 4, <f32>rs);
+    const vr = f64x2.splat(rs);
+    i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i * 4;
+      const v = v128.load(xr + o);
+      let y0 = f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v), vm), vr);
+      let y1 = f64x2.mul(f64x2.sub(hi64(v), vm), vr);
+      if (hasW) {
+        const wv = v128.load(w + o);
+        y0 = f64x2.mul(y0, f64x2.promote_low_f32x4(wv));
+        y1 = f64x2.mul(y1, hi64(wv));
+      }
+      if (hasB) {
+        const bv = v128.load(b + o);
+        y0 = f64x2.add(y0, f64x2.promote_low_f32x4(bv));
+        y1 = f64x2.add(y1, hi64(bv));
+      }
+      v128.store(yr + o, pack32(y0, y1));
+    }
+    for (; i < n; i++) {
+      const o = <usize>i * 4;
+      let v = (<f64>load<f32>(xr + o) - mu) * rs;
+      if (hasW) v *= <f64>load<f32>(w + o);
+      if (hasB) v += <f64>load<f32>(b + o);
+      store<f32>(yr + o, <f32>v);
+    }
+  }
+}
+
+/**
+ * The layer norm VJP from the saved mean and rstd: dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·w (RMS norm
+ * drops the mean(ĝ) term), and the column sums dw = Σ g·x̂, db = Σ g accumulated in the f64 scratch `acc` (2n
+ * doubles) and written to dw/db as float32. flags: 1 weight, 4 RMS norm, 8 dw, 16 db.
+ */
+export function layerNormBackward(
+  dx: usize,
+  dw: usize,
+  db: usize,
+  acc: usize,
+  g: usize,
+  x: usize,
+  mean: usize,
+  rstd: usize,
+  w: usize,
+  rows: i32,
+  n: i32,
+  flags: i32,
+): void {
+  const hasW = (flags & 1) != 0;
+  const rms = (flags & 4) != 0;
+  const needW = (flags & 8) != 0;
+  const needB = (flags & 16) != 0;
+  const aw = acc;
+  const ab = acc + <usize>n * 8;
+  memory.fill(acc, 0, <usize>n * 16);
+  const row = <usize>n * 4;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * row;
+    const gr = g + <usize>r * row;
+    const m32 = load<f32>(mean + <usize>r * 4);
+    const r32 = load<f32>(rstd + <usize>r * 4);
+    const mu = <f64>m32;
+    const rs = <f64>r32;
+    const vm = f64x2.splat(mu);
+    const vr = f64x2.splat(rs);
+    let sg0 = f64x2.splat(0);
+    let sg1 = f64x2.splat(0);
+    let sx0 = f64x2.splat(0);
+    let sx1 = f64x2.splat(0);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i * 4;
+      const xv = v128.load(xr + o);
+      const gv = v128.load(gr + o);
+      const h0 = f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(xv), vm), vr);
+      const h1 = f64x2.mul(f64x2.sub(hi64(xv), vm), vr);
+      const g0 = f64x2.promote_low_f32x4(gv);
+      const g1 = hi64(gv);
+      let e0 = g0;
+      let e1 = g1;
+      if (hasW) {
+        const wv = v128.load(w + o);
+        e0 = f64x2.mul(g0, f64x2.promote_low_f32x4(wv));
+        e1 = f64x2.mul(g1, hi64(wv));
+      }
+      sg0 = f64x2.add(sg0, e0);
+      sg1 = f64x2.add(sg1, e1);
+      sx0 = f64x2.add(sx0, f64x2.mul(e0, h0));
+      sx1 = f64x2.add(sx1, f64x2.mul(e1, h1));
+      const d = <usize>i * 8;
+      if (needW) {
+        v128.store(aw + d, f64x2.add(v128.load(aw + d), f64x2.mul(g0, h0)));
+        v128.store(aw + d, f64x2.add(v128.load(aw + d, 16), f64x2.mul(g1, h1)), 16);
+      }
+      if (needB) {
+        v128.store(ab + d, f64x2.add(v128.load(ab + d), g0));
+        v128.store(ab + d, f64x2.add(v128.load(ab + d, 16), g1), 16);
+      }
+    }
+    const sgv = f64x2.add(sg0, sg1);
+    const sxv = f64x2.add(sx0, sx1);
+    let sg = f64x2.extract_lane(sgv, 0) + f64x2.extract_lane(sgv, 1);
+    let sgx = f64x2.extract_lane(sxv, 0) + f64x2.extract_lane(sxv, 1);
+    for (; i < n; i++) {
+      const gi = <f64>load<f32>(gr + <usize>i * 4);
+      const xh = (<f64>load<f32>(xr + <usize>i * 4) - mu) * rs;
+      const gh = hasW ? gi * <f64>load<f32>(w + <usize>i * 4) : gi;
+      sg += gh;
+      sgx += gh * xh;
+      const d = <usize>i * 8;
+      if (needW) store<f64>(aw + d, load<f64>(aw + d) + gi * xh);
+      if (needB) store<f64>(ab + d, load<f64>(ab + d) + gi);
+    }
+    const va = f64x2.splat(rms ? 0 : sg / <f64>n);
+    const vb = f64x2.splat(sgx / <f64>n);
+    const dr = dx + <usize>r * row;
+    i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i * 4;
+      const xv = v128.load(xr + o);
+      const gv = v128.load(gr + o);
+      const h0 = f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(xv), vm), vr);
+      const h1 = f64x2.mul(f64x2.sub(hi64(xv), vm), vr);
+      let e0 = f64x2.promote_low_f32x4(gv);
+      let e1 = hi64(gv);
+      if (hasW) {
+        const wv = v128.load(w + o);
+        e0 = f64x2.mul(e0, f64x2.promote_low_f32x4(wv));
+        e1 = f64x2.mul(e1, hi64(wv));
+      }
+      const d0 = f64x2.mul(vr, f64x2.sub(f64x2.sub(e0, va), f64x2.mul(h0, vb)));
+      const d1 = f64x2.mul(vr, f64x2.sub(f64x2.sub(e1, va), f64x2.mul(h1, vb)));
+      v128.store(dr + o, pack32(d0, d1));
+    }
+    const a = rms ? 0 : sg / <f64>n;
+    const bb = sgx / <f64>n;
+    for (; i < n; i++) {
+      const o = <usize>i * 4;
+      const xh = (<f64>load<f32>(xr + o) - mu) * rs;
+      let gh = <f64>load<f32>(gr + o);
+      if (hasW) gh *= <f64>load<f32>(w + o);
+      store<f32>(dr + o, <f32>(rs * (gh - a - xh * bb)));
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    if (needW) store<f32>(dw + <usize>i * 4, <f32>load<f64>(aw + <usize>i * 8));
+    if (needB) store<f32>(db + <usize>i * 4, <f32>load<f64>(ab + <usize>i * 8));
+  }
+}
