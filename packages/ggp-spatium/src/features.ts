@@ -8,7 +8,7 @@
 
 import { parseTerm, type Term, termText } from './gdl.js';
 import { type GameMachine, rng } from './machine.js';
-import type { MoveBias } from './players.js';
+import { type MoveBias, sampleIndex } from './players.js';
 
 export interface Board {
   functor: string;
@@ -190,6 +190,12 @@ export interface FeatureOptions {
   decisiveMax?: number;
   /** tree priors look at each move's successor: the win feature, and the landing cell of drop-style moves */
   effects?: boolean;
+  /**
+   * in playouts of turn-taking games, after the move is drawn: if the opponent then has a move among its few
+   * far-row (drop-style: all) candidates that wins at once, play instead one of our candidates after which that
+   * move no longer wins, when there is one (default false; at most 1 + 2·`decisiveMax` extra transitions a ply)
+   */
+  antiDecisive?: boolean;
 }
 
 /** What a fluent says about the board: the cell's index in the grid, its content code and owner (-1: none). */
@@ -246,6 +252,13 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
   private readonly codes = new Map<string, number>();
   private grids: Grid[] = [];
   private roleNames: string[] = [];
+  /** set by `playoutWeights` when it returned a decisive move */
+  private decided = false;
+  /** after an anti-decisive check found no win for `role` once `joint` is played: the next ply need not look */
+  private noWin: { role: number; joint: M[] } | null = null;
+  private skipDecisive = false;
+  /** whether the last `winning` call tried its candidates (else it knows nothing) */
+  private winningChecked = false;
 
   constructor(
     weights: number[] = DEFAULT_WEIGHTS,
@@ -253,7 +266,12 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     opts: FeatureOptions = {},
   ) {
     this.weights_ = FEATURES.map((_, i) => weights[i] ?? 0);
-    this.opts = { decisive: opts.decisive ?? true, decisiveMax: opts.decisiveMax ?? 8, effects: opts.effects ?? true };
+    this.opts = {
+      decisive: opts.decisive ?? true,
+      decisiveMax: opts.decisiveMax ?? 8,
+      effects: opts.effects ?? true,
+      antiDecisive: opts.antiDecisive ?? false,
+    };
   }
 
   boardOf(m: GameMachine<S, M>): Board | null {
@@ -437,18 +455,15 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
   playoutWeights(m: GameMachine<S, M>, s: S, role: number, moves: M[], last: M[] | null): Float64Array | undefined {
     const b = this.boardOf(m);
     if (!b) return undefined;
-    if (this.opts.decisive) {
-      const cand: number[] = [];
-      for (let i = 0; i < moves.length; i++) {
-        const c = this.cells(m, moves[i]!);
-        if (c && (Number.isNaN(c.ty) || c.ty === b.minY || c.ty === b.maxY)) cand.push(i);
-      }
+    if (this.opts.decisive && !this.skipDecisive) {
+      const cand = this.candidates(m, moves, b);
       if (cand.length && cand.length <= this.opts.decisiveMax) {
         const others = this.othersJoint(m, s, role);
         if (others)
           for (const i of cand) {
             others[role] = moves[i]!;
             if (this.outcome(m, m.next(s, others), role) === 1) {
+              this.decided = true;
               const one = new Float64Array(moves.length);
               one[i] = 1;
               return one;
@@ -457,6 +472,101 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
       }
     }
     return this.cheapWeights(m, s, role, moves, last, b);
+  }
+
+  /** Indexes of the moves that land on a far row, or every move of a drop-style game (decisive-check candidates). */
+  private candidates(m: GameMachine<S, M>, moves: M[], b: Board): number[] {
+    const cand: number[] = [];
+    for (let i = 0; i < moves.length; i++) {
+      const c = this.cells(m, moves[i]!);
+      if (c && (Number.isNaN(c.ty) || c.ty === b.minY || c.ty === b.maxY)) cand.push(i);
+    }
+    return cand;
+  }
+
+  /** The index of a move among `moves` that wins at once for `role` in `s`, among its few candidates; else -1. */
+  private winning(m: GameMachine<S, M>, s: S, role: number, moves: M[], b: Board): number {
+    this.winningChecked = false;
+    const cand = this.candidates(m, moves, b);
+    if (!cand.length || cand.length > this.opts.decisiveMax) return -1;
+    const others = this.othersJoint(m, s, role);
+    if (!others) return -1;
+    this.winningChecked = true;
+    for (const i of cand) {
+      others[role] = moves[i]!;
+      if (this.outcome(m, m.next(s, others), role) === 1) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * The playout's move: drawn from `playoutWeights` (a decisive move when there is one); then, with
+   * `antiDecisive`, the anti-decisive check (Teytaud & Teytaud 2010) in turn-taking games: if after the drawn move
+   * the single opponent to move has a decisive move, our candidates (far-row or drop moves, at most `decisiveMax`,
+   * those naming the opponent's winning move first) are tried, and one after which that move is no longer legal
+   * and winning is played instead. Only the threat found is checked, so the cost stays within 1 + 2·`decisiveMax`
+   * transitions a ply.
+   */
+  playoutMove(m: GameMachine<S, M>, s: S, role: number, moves: M[], last: M[] | null, rand: () => number): number {
+    this.decided = false;
+    // the ply after an anti-decisive check that found the mover no winning move (the same playout: `last` is the
+    // joint move it checked) skips the decisive check, which would repeat those transitions
+    const nw = this.noWin;
+    this.noWin = null;
+    this.skipDecisive = nw !== null && last !== null && nw.role === role && nw.joint.every((x, r) => last[r] === x);
+    const w = this.playoutWeights(m, s, role, moves, last);
+    this.skipDecisive = false;
+    const i = w ? sampleIndex(w, rand) : (rand() * moves.length) | 0;
+    if (!this.opts.antiDecisive || !w || this.decided) return i; // no board, or a move that wins at once
+    const b = this.board!;
+    const others = this.othersJoint(m, s, role);
+    if (!others) return i;
+    others[role] = moves[i]!;
+    const s1 = m.next(s, others);
+    if (m.isTerminal(s1)) return i;
+    const opp = this.onlyMover(m, s1);
+    if (opp < 0 || opp === role) return i;
+    const theirs = m.legal(s1, opp);
+    const k = this.winning(m, s1, opp, theirs, b);
+    if (k < 0) {
+      if (this.winningChecked) this.noWin = { role: opp, joint: others.slice() };
+      return i;
+    }
+    const threat = m.moveText(theirs[k]!);
+    const cand = this.candidates(m, moves, b);
+    if (!cand.length || cand.length > this.opts.decisiveMax) return i;
+    // moves named like the threat (drop-style: the same column) first
+    cand.sort((x, y) => Number(m.moveText(moves[y]!) === threat) - Number(m.moveText(moves[x]!) === threat));
+    for (const a of cand) {
+      if (a === i) continue;
+      others[role] = moves[a]!;
+      const s2 = m.next(s, others);
+      if (m.isTerminal(s2)) continue;
+      const ls = m.legal(s2, opp);
+      let still = false;
+      for (const mv of ls)
+        if (m.moveText(mv) === threat) {
+          const rest = this.othersJoint(m, s2, opp);
+          if (rest) {
+            rest[opp] = mv;
+            still = this.outcome(m, m.next(s2, rest), opp) === 1;
+          }
+          break;
+        }
+      if (!still) return a;
+    }
+    return i;
+  }
+
+  /** The one role with more than one legal move, -1 when none or several (not a turn-taking position). */
+  private onlyMover(m: GameMachine<S, M>, s: S): number {
+    let who = -1;
+    for (let r = 0; r < this.roleNames.length; r++)
+      if (m.legal(s, r).length > 1) {
+        if (who >= 0) return -1;
+        who = r;
+      }
+    return who;
   }
 
   /** exp(w·f) over the features read off the move and the board, without per-move allocations (playouts). */

@@ -31,6 +31,8 @@ export interface Genome {
    * successor-state features */
   decisive?: boolean;
   effects?: boolean;
+  /** the playouts' anti-decisive check (block the opponent's immediate win; default off) */
+  antiDecisive?: boolean;
 }
 
 export const GENOME_BITS = BITS * GENES;
@@ -53,7 +55,11 @@ export function encode(g: Genome): number[] {
 
 /** The player a genome describes. */
 export function genomePlayer(g: Genome, name = 'uct+features'): UctPlayer<unknown, unknown> {
-  const bias = new BoardFeatures(g.weights, undefined, { decisive: g.decisive, effects: g.effects });
+  const bias = new BoardFeatures(g.weights, undefined, {
+    decisive: g.decisive,
+    effects: g.effects,
+    antiDecisive: g.antiDecisive,
+  });
   return new UctPlayer({ c: g.c, priorWeight: g.priorWeight, bias, name });
 }
 

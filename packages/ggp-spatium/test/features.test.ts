@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'vitest';
-import { BoardFeatures, boardFromSheet, detectBoard } from '../src/features.js';
+import { BoardFeatures, boardFromSheet, DEFAULT_WEIGHTS, detectBoard } from '../src/features.js';
 import { loadGame } from '../src/game.js';
-import type { GameMachine } from '../src/machine.js';
-import { decode, encode, GENOME_BITS, tune } from '../src/tune.js';
+import { type GameMachine, rng } from '../src/machine.js';
+import { sampleIndex, UctPlayer } from '../src/players.js';
+import { decode, encode, GENOME_BITS, genomePlayer, tune } from '../src/tune.js';
 import { haveSheets, sheet } from './sheets.js';
 
 describe.skipIf(!haveSheets)('board extension and spatial features', () => {
@@ -85,6 +86,49 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     // in playouts the winning drop is played outright
     const pw = f.playoutWeights(m, s, 0, moves, null)!;
     expect([...pw].map((x, i) => (x > 0 ? m.moveText(moves[i]!) : null)).filter(Boolean)).toEqual(['(drop 4)']);
+  });
+  test('anti-decisive check in playouts (connectFour: black must block red three in row 1)', () => {
+    const m = loadGame(sheet('connectFour')) as GameMachine;
+    let s = m.initialState();
+    for (const j of [
+      ['(drop 1)', 'noop'],
+      ['noop', '(drop 1)'],
+      ['(drop 2)', 'noop'],
+      ['noop', '(drop 2)'],
+      ['(drop 3)', 'noop'],
+    ])
+      s = m.nextState(s, j);
+    const moves = m.legal(s, 1);
+    const text = (i: number) => m.moveText(moves[i]!);
+    const anti = new BoardFeatures(DEFAULT_WEIGHTS, undefined, { antiDecisive: true });
+    const plain = new BoardFeatures();
+    const seen = new Set<string>();
+    for (let seed = 1; seed <= 40; seed++) {
+      expect(text(anti.playoutMove(m, s, 1, moves, null, rng(seed)))).toBe('(drop 4)');
+      // switched off, the move is the one drawn from the playout weights with the same random numbers
+      const i = plain.playoutMove(m, s, 1, moves, null, rng(seed));
+      expect(i).toBe(sampleIndex(plain.playoutWeights(m, s, 1, moves, null)!, rng(seed)));
+      seen.add(text(i));
+    }
+    expect(seen.size).toBeGreaterThan(1);
+    // red to move with its own win: the decisive move comes first, the anti-decisive check does not override it
+    const s2 = m.nextState(s, ['noop', '(drop 7)']);
+    const red = m.legal(s2, 0);
+    for (let seed = 1; seed <= 10; seed++)
+      expect(m.moveText(red[anti.playoutMove(m, s2, 0, red, null, rng(seed))]!)).toBe('(drop 4)');
+    // and a whole biased playout with the check stays legal to the end
+    const uct = new UctPlayer({ bias: anti });
+    uct.start(m, 1, 5);
+    expect(m.moveText(uct.select(s, { timeMs: 1e9, maxIterations: 200 }))).toBe('(drop 4)');
+  });
+  test('genome switch: antiDecisive reaches the features', () => {
+    const g = { ...decode(new Array(GENOME_BITS).fill(0)), antiDecisive: true };
+    const p = genomePlayer(g) as unknown as { bias: BoardFeatures };
+    expect(p.bias.opts.antiDecisive).toBe(true);
+    expect(
+      (genomePlayer(decode(new Array(GENOME_BITS).fill(0))) as unknown as { bias: BoardFeatures }).bias.opts
+        .antiDecisive,
+    ).toBe(false);
   });
   test('SGA tuning is reproducible from its seed', async () => {
     const kif = sheet('ticTacToe');
