@@ -1,12 +1,18 @@
-// The wasm SIMD layer norm / RMS norm kernels (forward and backward) against a float64 reference and the
-// TypeScript kernel: odd row lengths (the scalar tails of the 4-lane loops), rows offset far from zero, views
-// at an offset into their storage, strided views (which must fall back to the TypeScript kernel), and a
-// finite-difference check of the reference's gradient.
+// The wasm SIMD layer norm / RMS norm and cross-entropy kernels (forward and backward) against a float64
+// reference and the TypeScript kernel: odd row lengths (the scalar tails of the 4-lane loops), rows offset far
+// from zero, views at an offset into their storage, strided views (which must fall back to the TypeScript
+// kernel), ignored and out-of-range targets, and a finite-difference check of the reference's gradient.
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Storage, View } from '../src/backends/backend.js';
-import { cpuPath, setCpuPath, wasmLayerNorm, wasmLayerNormBackward } from '../src/backends/cpu/wasm.js';
+import {
+  cpuPath,
+  setCpuPath,
+  wasmCrossEntropy,
+  wasmLayerNorm,
+  wasmLayerNormBackward,
+} from '../src/backends/cpu/wasm.js';
 import { F, setBackend, tensor } from '../src/index.js';
-import { randArr } from './support.js';
+import { randArr, rng } from './support.js';
 
 afterAll(async () => {
   setCpuPath('auto');
@@ -66,10 +72,12 @@ function layerNorm64(
 function worst(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let scale = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
+  for (let i = 0; i < b.length; i++) if (Number.isFinite(b[i]!)) scale = Math.max(scale, Math.abs(b[i]!));
   let w = 0;
-  for (let i = 0; i < a.length; i++)
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i]!) && Number.isNaN(b[i]!)) continue;
     w = Math.max(w, Math.abs(a[i]! - b[i]!) / (Math.max(1e-3 * scale, 1e-30) + Math.abs(b[i]!)));
+  }
   return w;
 }
 
@@ -231,5 +239,105 @@ describe.skipIf(!hasWasm)('wasm layerNorm / rmsNorm', () => {
     const a = await run(X, G, W, B, n, false);
     expect(worst(a.dx, ref.dx)).toBeLessThan(5e-5);
     expect(worst(a.dw!, ref.dw)).toBeLessThan(1e-5);
+  });
+});
+
+/** Per-row cross-entropy in float64 and the gradient of Σ loss·w (w[r] = 1 + r mod 5); ignored rows 0. */
+function crossEntropy64(x: ArrayLike<number>, T: Int32Array, C: number) {
+  const N = T.length;
+  const loss = new Float64Array(N);
+  const dx = new Float64Array(N * C);
+  for (let r = 0; r < N; r++) {
+    if (T[r] === -100) continue;
+    let m = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < C; i++) m = Math.max(m, x[r * C + i]!);
+    let s = 0;
+    for (let i = 0; i < C; i++) s += Math.exp(x[r * C + i]! - m);
+    loss[r] = m + Math.log(s) - x[r * C + T[r]!]!;
+    for (let i = 0; i < C; i++)
+      dx[r * C + i] = (Math.exp(x[r * C + i]! - m) / s - (i === T[r] ? 1 : 0)) * (1 + (r % 5));
+  }
+  return { loss, dx };
+}
+
+async function runCe(X: Float32Array, T: Int32Array, C: number, targetStride = 1) {
+  const N = T.length;
+  const x = tensor(X, { shape: [N, C], requiresGrad: true });
+  // A strided target: every other element of a longer vector.
+  const wide = new Int32Array(N * targetStride);
+  for (let r = 0; r < N; r++) wide[r * targetStride] = T[r]!;
+  const tw = tensor(wide, { shape: [N * targetStride], dtype: 'int32' });
+  const t = targetStride === 1 ? tw : tw.slice(0, 0, N * targetStride, targetStride);
+  const loss = F.crossEntropy(x, t, { reduction: 'none' });
+  const l = loss
+    .mul(
+      tensor(
+        Float32Array.from({ length: N }, (_, i) => 1 + (i % 5)),
+        { shape: [N] },
+      ),
+    )
+    .sum();
+  l.backward();
+  const out = { loss: Float32Array.from(await loss.data()), dx: Float32Array.from(await x.grad!.data()) };
+  for (const u of new Set([x, tw, t, loss, l])) u.dispose();
+  return out;
+}
+
+describe.skipIf(!hasWasm)('wasm crossEntropy', () => {
+  test.each([1, 3, 17, 33, 255])('%i classes: wasm and TypeScript against float64 and each other', async (C) => {
+    await setBackend('cpu');
+    const N = Math.ceil(4500 / C);
+    const X = randArr(N * C, 13 * C, 16);
+    const r = rng(C + 1);
+    const T = Int32Array.from({ length: N }, (_, i) => (i % 7 === 2 ? -100 : Math.floor(r() * C)));
+    const ref = crossEntropy64(X, T, C);
+    for (const stride of [1, 2]) {
+      setCpuPath('auto');
+      const a = await runCe(X, T, C, stride);
+      setCpuPath('ts');
+      const t = await runCe(X, T, C, stride);
+      setCpuPath('auto');
+      for (const [what, v] of [
+        ['ts', t],
+        ['wasm', a],
+      ] as const) {
+        expect(worst(v.loss, ref.loss), `${what} loss`).toBeLessThan(1e-6);
+        // A near-certain row's p − 1 cancels the float32 rounding of p (on both paths).
+        expect(worst(v.dx, ref.dx), `${what} dx`).toBeLessThan(5e-4);
+      }
+      // The wasm exp (≈ 1 ulp) against Math.exp, and the forward's f64 row sum in another order; dx as above.
+      expect(worst(a.loss, t.loss)).toBeLessThan(1e-6);
+      expect(worst(a.dx, t.dx)).toBeLessThan(5e-5);
+    }
+  });
+
+  test('rows of −inf and NaN give NaN; strided logits fall back; a bad target still throws', async () => {
+    setCpuPath('auto');
+    const [N, C] = [64, 80];
+    const X = randArr(N * C, 3, 8);
+    X.fill(Number.NEGATIVE_INFINITY, 5 * C, 6 * C);
+    X[9 * C + 4] = Number.NaN;
+    const T = Int32Array.from({ length: N }, (_, i) => i % C);
+    const a = await runCe(X, T, C);
+    setCpuPath('ts');
+    const t = await runCe(X, T, C);
+    setCpuPath('auto');
+    expect(a.loss[5]).toBeNaN();
+    expect(a.loss[9]).toBeNaN();
+    expect(worst(a.dx, t.dx)).toBeLessThan(1e-6);
+    expect(worst(a.loss, t.loss)).toBeLessThan(1e-6);
+    const tt = tensor(T, { shape: [N], dtype: 'int32' });
+    const xt = tensor(X, { shape: [C, N] }).transpose(0, 1);
+    expect(wasmCrossEntropy(xt, tt, -100)).toBeNull();
+    const bad = tensor(
+      T.map((v, i) => (i === 40 ? C : v)),
+      { shape: [N], dtype: 'int32' },
+    );
+    const x = tensor(X, { shape: [N, C] });
+    await expect(async () => {
+      const l = F.crossEntropy(x, bad);
+      await l.data();
+    }).rejects.toThrow(/out of range/);
+    for (const u of [tt, xt, bad, x]) u.dispose();
   });
 });

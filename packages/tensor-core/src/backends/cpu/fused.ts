@@ -5,11 +5,23 @@
 // update.
 // Each replaces a chain of 4–10 elementwise and reduction kernels, each a full pass over memory, with one.
 // float32 only: the prims fall back to their composites for other dtypes.
+// Layer norm and cross-entropy (forward and backward) hand contiguous inputs of 4096+ elements to wasm SIMD
+// kernels (wasm.ts), as kernels.ts does for Adam; these loops stay the reference (`setCpuPath('ts')`) and take
+// the rest.
 import { ValueError } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { AdamScalars, Kernels, Storage, View } from '../backend.js';
 import { forEachRow } from './strided.js';
-import { Arena, releaseStorageArray, wasm, wasmLayerNorm, wasmLayerNormBackward, wasmUnary } from './wasm.js';
+import {
+  Arena,
+  releaseStorageArray,
+  wasm,
+  wasmCrossEntropy,
+  wasmCrossEntropyBackward,
+  wasmLayerNorm,
+  wasmLayerNormBackward,
+  wasmUnary,
+} from './wasm.js';
 
 const fr = Math.fround;
 
@@ -183,6 +195,8 @@ export const fusedKernels = {
   },
 
   crossEntropy(x, target, ignoreIndex) {
+    const k = wasmCrossEntropy(x, target, ignoreIndex);
+    if (k) return [store(k[0]), store(k[1])];
     const X = dense(x);
     const [N, C] = x.shape as [number, number];
     const T = target.storage.buf as Int32Array;
@@ -220,6 +234,8 @@ export const fusedKernels = {
   },
 
   crossEntropyBackward(x, target, lse, g, ignoreIndex) {
+    const k = wasmCrossEntropyBackward(x, target, lse, g, ignoreIndex);
+    if (k) return store(k);
     const X = dense(x);
     const L = dense(lse);
     const G = dense(g);

@@ -1,7 +1,7 @@
 // The WASM SIMD path of the CPU backend: loads the kernels built from wasm/kernels.as (relaxed-SIMD FMA
 // when the engine validates it, plain SIMD128 otherwise, none where wasm SIMD is missing) and runs
-// matmul, convolutions (implicit GEMM: gemmx over im2col offset tables), elementwise ops and strided copies
-// in one wasm memory. Results stay in the arena where memory is shared; an operand outside it is staged (the
+// matmul, convolutions (implicit GEMM: gemmx over im2col offset tables), elementwise ops, strided copies, and
+// the fused layer norm, cross-entropy and Adam rows in one wasm memory. Results stay in the arena where memory is shared; an operand outside it is staged (the
 // part of its storage the view spans, one memcpy) before the kernel runs.
 // `setCpuPath('ts')` (or TESSERA_CPU=ts in the environment) forces the TypeScript reference kernels.
 import { TesseraError } from '../../errors.js';
@@ -136,6 +136,27 @@ interface WasmExports {
     rows: number,
     n: number,
     flags: number,
+  ): void;
+  crossEntropy(
+    loss: number,
+    lse: number,
+    x: number,
+    target: number,
+    ts: number,
+    N: number,
+    C: number,
+    ignore: number,
+  ): void;
+  crossEntropyBackward(
+    dx: number,
+    x: number,
+    lse: number,
+    g: number,
+    target: number,
+    ts: number,
+    N: number,
+    C: number,
+    ignore: number,
   ): void;
   fma(): number;
 }
@@ -780,6 +801,68 @@ export function wasmLayerNormBackward(
       (weight ? 1 : 0) | (rms ? 4 : 0) | (needW ? 8 : 0) | (needB ? 16 : 0),
     );
     return [dx.out(), dw ? dw.out() : null, db ? db.out() : null];
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * Byte address of the int32 targets [N] (any stride, staged when outside the arena), or null when one is
+ * outside [0, C) and not `ignore`: the TypeScript kernel then raises the error.
+ */
+function targets(e: Engine, T: Temps, t: View, C: number, ignore: number): number | null {
+  const data = t.storage.buf as Int32Array;
+  const N = t.shape[0]!;
+  const st = t.strides[0]!;
+  for (let r = 0; r < N; r++) {
+    const v = data[t.offset + r * st]!;
+    if (v !== ignore && (v < 0 || v >= C)) return null;
+  }
+  return place(e, T, data, [N], [st], t.offset, N);
+}
+
+/** Cross-entropy [loss, lse] of contiguous logits [N, C] in wasm SIMD; null where the TypeScript kernel runs. */
+export function wasmCrossEntropy(x: View, target: View, ignore: number): [Float32Array, Float32Array] | null {
+  const e = wasm();
+  const total = numel(x.shape);
+  if (!e || total < 4096 || !normViews(1, [x])) return null;
+  const [N, C] = x.shape as [number, number];
+  const T = new Temps(Arena.of(e));
+  try {
+    const pt = targets(e, T, target, C, ignore);
+    if (pt === null) return null;
+    const px = at(e, T, x);
+    const loss = result<Float32Array>(e, T, Float32Array, N, true);
+    const lse = result<Float32Array>(e, T, Float32Array, N, true);
+    e.x.crossEntropy(loss.p, lse.p, px, pt, target.strides[0]!, N, C, ignore);
+    return [loss.out(), lse.out()];
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * The cross-entropy VJP [N, C] in wasm SIMD: the TypeScript kernel's float32 steps with the same exp as its wasm
+ * `unary` (so bit-identical to it where that exp runs); else null.
+ */
+export function wasmCrossEntropyBackward(
+  x: View,
+  target: View,
+  lse: View,
+  g: View,
+  ignore: number,
+): Float32Array | null {
+  const e = wasm();
+  const total = numel(x.shape);
+  if (!e || total < 4096 || !normViews(1, [x, lse, g])) return null;
+  const [N, C] = x.shape as [number, number];
+  const T = new Temps(Arena.of(e));
+  try {
+    const pt = targets(e, T, target, C, ignore);
+    if (pt === null) return null;
+    const dx = result<Float32Array>(e, T, Float32Array, total, true);
+    e.x.crossEntropyBackward(dx.p, at(e, T, x), at(e, T, lse), at(e, T, g), pt, target.strides[0]!, N, C, ignore);
+    return dx.out();
   } finally {
     T.done();
   }

@@ -1193,3 +1193,101 @@ export function layerNormBackward(
     if (needB) store<f32>(db + <usize>i * 4, <f32>load<f64>(ab + <usize>i * 8));
   }
 }
+
+// Cross-entropy of logits rows [N, C] at int32 targets (element stride ts; targets already checked to be in
+// [0, C) or `ignore`), with the same exp as `unary` (the TypeScript kernel's exp on this path): a tail element
+// goes through vexp as a splat, so every element gets the same function.
+
+// @ts-ignore: decorator
+@inline function exp1(z: f32): f32 {
+  return f32x4.extract_lane(vexp(f32x4.splat(z)), 0);
+}
+
+/**
+ * loss[r] = lse[r] − x[r, t] (0 where t is `ignore`) and lse[r] = max + log Σ exp(x − max), the max ignoring
+ * NaN (a row of −inf or NaN gives NaN), the sum in f64 lanes as the TypeScript kernel sums in doubles.
+ */
+export function crossEntropy(
+  loss: usize,
+  lse: usize,
+  x: usize,
+  target: usize,
+  ts: i32,
+  N: i32,
+  C: i32,
+  ignore: i32,
+): void {
+  const row = <usize>C * 4;
+  for (let r = 0; r < N; r++) {
+    const xr = x + <usize>r * row;
+    // pmax(acc, v) = acc < v ? v : acc: a NaN element is skipped, as `if (x > m) m = x` skips it.
+    let mv = f32x4.splat(-Infinity);
+    let i = 0;
+    for (; i + 4 <= C; i += 4) mv = f32x4.pmax(mv, v128.load(xr + <usize>i * 4));
+    let m = f32x4.extract_lane(mv, 0);
+    for (let l = 1; l < 4; l++) {
+      const v = l == 1 ? f32x4.extract_lane(mv, 1) : l == 2 ? f32x4.extract_lane(mv, 2) : f32x4.extract_lane(mv, 3);
+      if (v > m) m = v;
+    }
+    for (; i < C; i++) {
+      const v = load<f32>(xr + <usize>i * 4);
+      if (v > m) m = v;
+    }
+    if (m == -Infinity) m = NaN;
+    const m4 = f32x4.splat(m);
+    let s0 = f64x2.splat(0);
+    let s1 = f64x2.splat(0);
+    i = 0;
+    for (; i + 4 <= C; i += 4) {
+      const e = vexp(f32x4.sub(v128.load(xr + <usize>i * 4), m4));
+      s0 = f64x2.add(s0, f64x2.promote_low_f32x4(e));
+      s1 = f64x2.add(s1, hi64(e));
+    }
+    const sv = f64x2.add(s0, s1);
+    let s = f64x2.extract_lane(sv, 0) + f64x2.extract_lane(sv, 1);
+    for (; i < C; i++) s += <f64>exp1(load<f32>(xr + <usize>i * 4) - m);
+    const l = <f64>m + Math.log(s);
+    store<f32>(lse + <usize>r * 4, <f32>l);
+    const t = load<i32>(target + <usize>r * <usize>ts * 4);
+    store<f32>(loss + <usize>r * 4, t == ignore ? 0 : <f32>(l - <f64>load<f32>(xr + <usize>t * 4)));
+  }
+}
+
+/** dx[r] = g[r]·(exp(x[r] − lse[r]) − onehot(t)), 0 where t is `ignore`: the TypeScript kernel's float32 steps. */
+export function crossEntropyBackward(
+  dx: usize,
+  x: usize,
+  lse: usize,
+  g: usize,
+  target: usize,
+  ts: i32,
+  N: i32,
+  C: i32,
+  ignore: i32,
+): void {
+  const row = <usize>C * 4;
+  for (let r = 0; r < N; r++) {
+    const xr = x + <usize>r * row;
+    const dr = dx + <usize>r * row;
+    const t = load<i32>(target + <usize>r * <usize>ts * 4);
+    if (t == ignore) {
+      memory.fill(dr, 0, row);
+      continue;
+    }
+    const l = load<f32>(lse + <usize>r * 4);
+    const gr = load<f32>(g + <usize>r * 4);
+    const l4 = f32x4.splat(l);
+    const g4 = f32x4.splat(gr);
+    let i = 0;
+    for (; i + 4 <= C; i += 4) {
+      const o = <usize>i * 4;
+      v128.store(dr + o, f32x4.mul(vexp(f32x4.sub(v128.load(xr + o), l4)), g4));
+    }
+    for (; i < C; i++) {
+      const o = <usize>i * 4;
+      store<f32>(dr + o, exp1(load<f32>(xr + o) - l) * gr);
+    }
+    const pt = dr + <usize>t * 4;
+    store<f32>(pt, load<f32>(pt) - gr);
+  }
+}
