@@ -36,6 +36,7 @@ export {
   type Checkpoint,
   checkpointFromBytes,
   checkpointToBytes,
+  checkpointToBytesAsync,
   type LoadedCheckpoint,
   loadCheckpoint,
   saveCheckpoint,

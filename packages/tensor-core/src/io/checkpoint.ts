@@ -7,7 +7,8 @@ import type { Module } from '../nn/module.js';
 import { getRngState, setRngState } from '../ops/random.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { Tensor } from '../tensor.js';
-import { loadSafetensors, saveSafetensors } from './index.js';
+import { loadSafetensors, saveSafetensors, saveSafetensorsAsync } from './index.js';
+import { parseSafetensors, type RawTensor, serializeSafetensors } from './safetensors.js';
 
 const FORMAT = 'tessera.checkpoint';
 const VERSION = 1;
@@ -37,23 +38,49 @@ function crc32(bytes: Uint8Array, crc = 0): number {
 }
 
 export function checkpointToBytes(ck: Checkpoint): Uint8Array {
+  const { tensors, meta } = checkpointTensors(ck);
+  return withHead(ck, meta, tensors, saveSafetensors(tensors));
+}
+
+/**
+ * `checkpointToBytes` for models on any backend: tensors are read back asynchronously, so a model training on
+ * WebGPU checkpoints without moving to the CPU. Same bytes as the synchronous form.
+ */
+export async function checkpointToBytesAsync(ck: Checkpoint): Promise<Uint8Array> {
+  const { tensors, meta } = checkpointTensors(ck);
+  const body = await saveSafetensorsAsync(tensors);
+  // The body's bytes are all read now; the second serialisation only adds the metadata, so it reads from them.
+  return withHead(ck, meta, tensors, body, parseSafetensors(body).tensors);
+}
+
+function checkpointTensors(ck: Checkpoint): { tensors: Map<string, Tensor>; meta: unknown } {
   const tensors = new Map<string, Tensor>();
   for (const [k, t] of ck.model.stateDict()) tensors.set(`model.${k}`, t);
   const opt = ck.optimizer?.stateDict();
   if (opt) for (const [k, t] of opt.tensors) tensors.set(`optim.${k}`, t);
-  const body = saveSafetensors(tensors);
+  return { tensors, meta: opt?.meta ?? null };
+}
+
+/** The file: the tensors again, with the head (and the CRC of `body`, the file without metadata) as metadata. */
+function withHead(
+  ck: Checkpoint,
+  meta: unknown,
+  tensors: Map<string, Tensor>,
+  body: Uint8Array,
+  raw?: Map<string, RawTensor>,
+): Uint8Array {
   const head = {
     format: FORMAT,
     version: VERSION,
     step: ck.step,
     rng: getRngState(),
     config: ck.config ?? null,
-    optimizer: opt?.meta ?? null,
+    optimizer: meta,
     extra: ck.extra ?? {},
     crc32: crc32(body),
   };
-  // The metadata (with the CRC of the body without metadata) goes into safetensors' __metadata__.
-  return saveSafetensors(tensors, { metadata: { [FORMAT]: JSON.stringify(head) } });
+  const metadata = { [FORMAT]: JSON.stringify(head) };
+  return raw ? serializeSafetensors(raw, metadata) : saveSafetensors(tensors, { metadata });
 }
 
 export interface LoadedCheckpoint {
@@ -87,7 +114,9 @@ export function checkpointFromBytes(
     }
     if (head.version !== VERSION)
       throw new FormatError(`checkpoint: version ${head.version} is not supported (expected ${VERSION})`);
-    const body = saveSafetensors(tensors);
+    // The CRC covers the file as it would be without metadata; rebuilt from the parsed bytes, not from the
+    // loaded tensors, so that no tensor is read back (a synchronous read fails on WebGPU).
+    const body = serializeSafetensors(parseSafetensors(bytes).tensors);
     if (crc32(body) !== head.crc32) throw new FormatError('checkpoint: CRC-32 mismatch; the tensor data is damaged');
     const model = new Map<string, Tensor>();
     const optim = new Map<string, Tensor>();
@@ -122,7 +151,7 @@ async function nodeFs(): Promise<typeof import('node:fs/promises')> {
 /** Writes a checkpoint file atomically (Node): temp file in the same folder, fsync, rename over `path`. */
 export async function saveCheckpoint(path: string, ck: Checkpoint): Promise<void> {
   const fs = await nodeFs();
-  const bytes = checkpointToBytes(ck);
+  const bytes = await checkpointToBytesAsync(ck);
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   const fh = await fs.open(tmp, 'w');
   try {

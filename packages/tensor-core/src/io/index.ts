@@ -31,13 +31,34 @@ export function saveSafetensors(
   const raw = new Map<string, RawTensor>();
   for (const [name, t] of entries) {
     t.assertUsable(`saveSafetensors('${name}')`);
-    const host = t.dataSync() as Float32Array | Int32Array | Uint8Array | Uint16Array;
-    const asI64 =
-      t.dtype === 'int32' && (opts.int64 === true || (Array.isArray(opts.int64) && opts.int64.includes(name)));
-    const bytes = asI64 ? i32ToI64(host as Int32Array) : new Uint8Array(host.buffer, host.byteOffset, host.byteLength);
-    raw.set(name, { dtype: asI64 ? 'I64' : (toST[t.dtype] as SafetensorsDType), shape: [...t.shape], data: bytes });
+    raw.set(name, rawTensor(name, t, t.dataSync(), opts));
   }
   return serializeSafetensors(raw, opts.metadata);
+}
+
+/**
+ * `saveSafetensors` for tensors on any backend: reads each tensor back with `await t.data()`, so WebGPU tensors
+ * (whose synchronous read throws) serialise without a move to the CPU first. Same bytes as the synchronous form.
+ */
+export async function saveSafetensorsAsync(
+  tensors: Record<string, Tensor> | Map<string, Tensor>,
+  opts: SaveOptions = {},
+): Promise<Uint8Array> {
+  const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  const raw = new Map<string, RawTensor>();
+  for (const [name, t] of entries) {
+    t.assertUsable(`saveSafetensorsAsync('${name}')`);
+    raw.set(name, rawTensor(name, t, await t.data(), opts));
+  }
+  return serializeSafetensors(raw, opts.metadata);
+}
+
+function rawTensor(name: string, t: Tensor, data: ArrayLike<number>, opts: SaveOptions): RawTensor {
+  const host = data as Float32Array | Int32Array | Uint8Array | Uint16Array;
+  const asI64 =
+    t.dtype === 'int32' && (opts.int64 === true || (Array.isArray(opts.int64) && opts.int64.includes(name)));
+  const bytes = asI64 ? i32ToI64(host as Int32Array) : new Uint8Array(host.buffer, host.byteOffset, host.byteLength);
+  return { dtype: asI64 ? 'I64' : (toST[t.dtype] as SafetensorsDType), shape: [...t.shape], data: bytes };
 }
 
 export interface LoadOptions {
