@@ -107,6 +107,9 @@ class Gen {
   }
 }
 
+/** Whether a generated on-demand rule function is loop-free and asks no other view or relation computation. */
+const straight = (code: string) => !/for \(|\bQ\d+_\d+\(|F\[|\.rows\(|IX\(/.test(code);
+
 const vn = (v: string) => `v_${v.slice(1).replace(/[^a-zA-Z0-9_]/g, (c) => `$${c.charCodeAt(0)}`)}`;
 
 function termVarsOf(t: Term, out: Set<string>): Set<string> {
@@ -576,6 +579,12 @@ function generate(
     }
     const nb = a.args.map((t) => allBound(t, bound));
     const isDelta = a === deltaAtom;
+    if (nb.every(Boolean) && r.cls === STATIC && r.scc !== curScc && !isDelta) {
+      // a complete state-independent table: a dense bit map over its columns' values, built on first use (SBM)
+      staticHas.add(r.idx);
+      out.push(`if (sb${r.idx}(${a.args.map((t) => texpr(t, bound)).join(', ')})) {`, inner(bound), '}');
+      return out.join('\n');
+    }
     if (nb.every(Boolean)) {
       a.args.forEach((t, i) => {
         out.push(`${R}.t[${i}] = ${texpr(t, bound)};`);
@@ -589,7 +598,19 @@ function generate(
     const n = r.arity;
     // static tables are indexed once; a recursive relation keeps its index up to date while its component grows
     const useIx = cols.length > 0 && (r.cls === STATIC || (r.scc === curScc && recursive[curScc]!));
-    if (useIx) {
+    if (useIx && r.cls === STATIC && r.scc !== curScc && !isDelta) {
+      // a complete static table: its rows grouped by the given columns' values once (SRM), looked up densely
+      const c1 = cols[0]!;
+      const c2 = cols.length > 1 ? cols[1]! : -1;
+      const S = `SR${r.idx}_${c1}_${c2 + 1}`;
+      staticRows.add(`${r.idx}_${c1}_${c2}`);
+      out.push(
+        `const S${k} = ${S} || (${S} = SRM(${R}, ${c1}, ${c2}));`,
+        `const q${k} = SRK(S${k}, ${texpr(a.args[c1]!, bound)}, ${c2 >= 0 ? texpr(a.args[c2]!, bound) : 0});`,
+        `if (q${k} >= 0) ${L}: for (let i${k} = S${k}.st[q${k}], e${k} = S${k}.st[q${k} + 1]; i${k} < e${k}; i${k}++) {`,
+        `const d${k} = ${R}.d, o${k} = S${k}.rw[i${k}] * ${n};`,
+      );
+    } else if (useIx) {
       const c1 = cols[0]!;
       const c2 = cols.length > 1 ? cols[1]! : -1;
       out.push(
@@ -640,6 +661,10 @@ function generate(
   const negs_ = (r: Rule) => r.body.filter((l) => l.kind !== 'atom');
   let lazy = new Set<number>();
   let unboundUse = new Set<number>();
+  /** static relations tested with every argument given (sb<idx> functions) */
+  let staticHas = new Set<number>();
+  /** static relations enumerated with one or two columns given: "idx_c1_c2" (SR… groupings) */
+  let staticRows = new Set<string>();
   const masksOf = new Map<number, Set<number>>();
   let ruleFns: string[] = [];
   let computeFns: string[] = [];
@@ -649,10 +674,13 @@ function generate(
     computeFns = [];
     rulesOfRel.clear();
     unboundUse = new Set();
+    staticHas = new Set();
+    staticRows = new Set();
     // rule functions; in a recursive component one variant per recursive body literal, which reads only the
     // previous round's new rows (semi-naive evaluation)
     const variantsOf = new Map<number, string[]>();
     const lazyRules = new Map<string, string[]>();
+    const qCode = new Map<string, string>();
     keyed.forEach((r, ri) => {
       const hr = rel(r.head)!;
       if (lazy.has(hr.idx)) {
@@ -675,9 +703,9 @@ function generate(
             return `${lines.join(' ')} O.add();${mask === (1 << r.head.args.length) - 1 ? ' return;' : ''}`;
           };
           const code = emitBody(planOrder(pos_(r), b), negs_(r), b, tail, hr.scc);
-          ruleFns.push(
-            `function q${ri}_${mask}(O${params.map((x) => `, ${x}`).join('')}) { // ${r.head.rel} (on demand)\n${out.join('\n')}\n${code}\n}`,
-          );
+          const fn = `function q${ri}_${mask}(O${params.map((x) => `, ${x}`).join('')}) { // ${r.head.rel} (on demand)\n${out.join('\n')}\n${code}\n}`;
+          ruleFns.push(fn);
+          qCode.set(`q${ri}_${mask}`, fn);
           const key = `${hr.idx}_${mask}`;
           if (!lazyRules.has(key)) lazyRules.set(key, []);
           lazyRules.get(key)!.push(`q${ri}_${mask}`);
@@ -739,26 +767,39 @@ function generate(
             const fns = lazyRules.get(`${m.idx}_${mask}`) ?? [];
             const stamp = m.cls === MOVE ? 'C.m' : 'C.s';
             const M = `MM${m.idx}_${mask}`;
+            if (mask === (1 << n) - 1 && !recursive[m.scc] && fns.every((f) => straight(qCode.get(f) ?? 'for ('))) {
+              // every argument given and every rule a straight run of look-ups (no loop, no other view asked):
+              // asking again costs less than the three tuple-set look-ups of a memo (chess's pawn_advance,
+              // asked once per pawn and empty cell)
+              computeFns.push(
+                `const ${M} = { ok: false, t: new Int32Array(${Math.max(1, n)}), add() { this.ok = true; } };`,
+                `function Q${m.idx}_${mask}(${ps.join(', ')}) { // ${m.name}/${n}: straight look-ups, not memoised`,
+                `const O = ${M}; O.ok = false;`,
+                ...fns.map((f) => `if (!O.ok) ${f}(O${ps.map((x) => `, ${x}`).join('')});`),
+                'return O.ok;',
+                '}',
+              );
+              continue;
+            }
             if (mask === (1 << n) - 1) {
               // every argument given: a yes/no answer, memoised in two tuple sets per state; the answer object is
               // one per query function (saved and restored around a nested call of the same function) and the
               // in-progress stack a flat array, so a query allocates nothing
-              const set = (X: string) => ps.map((x, i) => `${X}.t[${i}] = ${x};`).join(' ');
               computeFns.push(
                 `const ${M} = { ok: false, t: new Int32Array(${Math.max(1, n)}), add() { this.ok = true; } };`,
+                `const ${M}q = new QM(${n});`,
                 `function Q${m.idx}_${mask}(${ps.join(', ')}) { // ${m.name}/${n}: memoised per ${m.cls === MOVE ? 'joint move' : 'state'}`,
-                `const Y = R[${m.idx}], N = NO[${m.idx}];`,
-                `if (Y.v !== ${stamp}) { Y.clear(); N.clear(); Y.v = ${stamp}; }`,
-                `${set('Y')} if (Y.has()) return true;`,
-                `${set('N')} if (N.has()) return false;`,
+                `const Y = ${M}q;`,
+                `if (Y.v !== ${stamp}) { Y.clear(); Y.v = ${stamp}; }`,
+                `${ps.map((x, i) => `Y.t[${i}] = ${x};`).join(' ')} const r = Y.row();`,
                 // a call already in progress (a cycle) proves nothing; a "no" that met one is not remembered
-                `for (let k = 0; k < IPSn; k += IPS[k + 1] + 2) { if (IPS[k] === ${m.idx}${ps.map((x, i) => ` && IPS[k + ${i + 2}] === ${x}`).join('')}) { C.hit++; return false; } }`,
-                `IPS[IPSn] = ${m.idx}; IPS[IPSn + 1] = ${n};${ps.map((x, i) => ` IPS[IPSn + ${i + 2}] = ${x};`).join('')} IPSn += ${n + 2};`,
+                'if (!Y.fresh) { const x = Y.val[r]; if (x === 1) return true; if (x === 0) return false; if (x === 2) { C.hit++; return false; } }',
+                'Y.val[r] = 2;',
                 'const h0 = C.hit;',
                 `const O = ${M}, saved = O.ok; O.ok = false;`,
                 ...fns.map((f) => `if (!O.ok) ${f}(O${ps.map((x) => `, ${x}`).join('')});`),
-                `const ok = O.ok; O.ok = saved; IPSn -= ${n + 2};`,
-                `if (ok) { ${set('Y')} Y.add(); } else if (C.hit === h0) { ${set('N')} N.add(); }`,
+                'const ok = O.ok; O.ok = saved;',
+                'Y.val[r] = ok ? 1 : C.hit === h0 ? 0 : 3;',
                 'return ok;',
                 '}',
               );
@@ -860,8 +901,66 @@ function generate(
     '"use strict";',
     'const TS = R[0].constructor;',
     'const NO = R.map((r) => new TS(r.arity, r.name));',
-    // the in-progress stack of yes/no queries: frames of (relation, arity, arguments…)
-    'const IPS = []; let IPSn = 0;',
+    // memo of a yes/no query: one find-or-insert per call (rows hold the arguments, val 0 no, 1 yes, 2 in progress,
+    // 3 unknown: a no that leaned on a call in progress); cleared per state by a generation stamp
+    // a complete static table as a dense bit map: per column, argument id → value index (m) and value count (w);
+    // bits null when the product of the counts is too large
+    'function SBM(X) {',
+    'const a = X.arity, n = X.n, d = X.d, m = [], w = [];',
+    'let size = 1;',
+    'for (let c = 0; c < a; c++) { let mx = 0; for (let r = 0; r < n; r++) mx = Math.max(mx, d[r * a + c]); const mc = new Int32Array(mx + 1).fill(-1); let k = 0; for (let r = 0; r < n; r++) { const v = d[r * a + c]; if (mc[v] < 0) mc[v] = k++; } m.push(mc); w.push(k); size *= Math.max(1, k); }',
+    'if (size > 4194304) return { bits: null, m, w };',
+    'const bits = new Uint8Array(size);',
+    'for (let r = 0; r < n; r++) { let i = 0; for (let c = 0; c < a; c++) i = i * w[c] + m[c][d[r * a + c]]; bits[i] = 1; }',
+    'return { bits, m, w };',
+    '}',
+    // a complete static table's rows grouped by the values of one or two columns (counting sort, so each group
+    // keeps insertion order): dense keys m1[k1] * w2 + m2[k2], or a map when that range is too large
+    'function SRM(X, c1, c2) {',
+    'const a = X.arity, n = X.n, d = X.d;',
+    'const col = (c) => { let mx = 0; for (let r = 0; r < n; r++) mx = Math.max(mx, d[r * a + c]); const m = new Int32Array(mx + 1).fill(-1); let k = 0; for (let r = 0; r < n; r++) { const v = d[r * a + c]; if (m[v] < 0) m[v] = k++; } return { m, k }; };',
+    'const A = col(c1), B = c2 >= 0 ? col(c2) : null;',
+    'const w2 = B ? B.k : 1;',
+    'let map = null, K = A.k * w2;',
+    'if (K > 1048576) { map = new Map(); K = 0; for (let r = 0; r < n; r++) { const key = d[r * a + c1] * 67108864 + (c2 >= 0 ? d[r * a + c2] : 0); if (!map.has(key)) map.set(key, K++); } }',
+    'const S = { m1: A.m, m2: B ? B.m : null, w2, map, st: new Int32Array(K + 1), rw: new Int32Array(n) };',
+    'const keys = new Int32Array(n);',
+    'for (let r = 0; r < n; r++) { keys[r] = SRK(S, d[r * a + c1], c2 >= 0 ? d[r * a + c2] : 0); S.st[keys[r] + 1]++; }',
+    'for (let q = 0; q < K; q++) S.st[q + 1] += S.st[q];',
+    'const fill = S.st.slice(0, K);',
+    'for (let r = 0; r < n; r++) S.rw[fill[keys[r]]++] = r;',
+    'return S;',
+    '}',
+    'function SRK(S, k1, k2) {',
+    'if (S.map !== null) { const x = S.map.get(k1 * 67108864 + k2); return x === undefined ? -1 : x; }',
+    'if (k1 < 0 || k1 >= S.m1.length) return -1;',
+    'const a = S.m1[k1]; if (a < 0) return -1;',
+    'if (S.m2 === null) return a;',
+    'if (k2 < 0 || k2 >= S.m2.length) return -1;',
+    'const b = S.m2[k2]; return b < 0 ? -1 : a * S.w2 + b;',
+    '}',
+    'function qmHash(k, o, a) { let h = 0x811c9dc5; for (let i = 0; i < a; i++) { h = Math.imul(h ^ k[o + i], 0xcc9e2d51); h = Math.imul((h << 15) | (h >>> 17), 0x1b873593); } h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; return h >>> 0; }',
+    'class QM {',
+    'constructor(a) { this.a = a; this.v = -1; this.n = 0; this.gen = 1; this.fresh = false; this.t = new Int32Array(Math.max(1, a)); this.k = new Int32Array(Math.max(1, a) * 16); this.val = new Int8Array(16); this.sl = new Int32Array(64); this.sg = new Int32Array(64); }',
+    'clear() { this.n = 0; this.gen++; }',
+    'row() {',
+    'const a = this.a, t = this.t, sl = this.sl, sg = this.sg, gen = this.gen, mask = sl.length - 1;',
+    'let k = this.k, i = qmHash(t, 0, a) & mask;',
+    'for (;;) { if (sg[i] !== gen) break; const r = sl[i], o = r * a; let j = 0; while (j < a && k[o + j] === t[j]) j++; if (j === a) { this.fresh = false; return r; } i = (i + 1) & mask; }',
+    'const r = this.n;',
+    'if ((r + 1) * a > k.length) { const g = new Int32Array(k.length * 2); g.set(k); this.k = k = g; }',
+    'if (r + 1 > this.val.length) { const g = new Int8Array(this.val.length * 2); g.set(this.val); this.val = g; }',
+    'for (let j = 0; j < a; j++) k[r * a + j] = t[j];',
+    'this.n = r + 1; sl[i] = r; sg[i] = gen; this.fresh = true;',
+    'if (this.n * 2 > sl.length) this.rehash();',
+    'return r;',
+    '}',
+    'rehash() {',
+    'const a = this.a, k = this.k, size = this.sl.length * 2, sl = new Int32Array(size), sg = new Int32Array(size), mask = size - 1, gen = this.gen;',
+    'for (let r = 0; r < this.n; r++) { let i = qmHash(k, r * a, a) & mask; while (sg[i] === gen) i = (i + 1) & mask; sl[i] = r; sg[i] = gen; }',
+    'this.sl = sl; this.sg = sg;',
+    '}',
+    '}',
     // per-state indexes of a functor's fluents by one argument: chains through the bucket (hd: first row per
     // argument id, nx: next row), valid while st[id] / v equal the state counter C.s
     'const IXS = [];',
@@ -879,6 +978,26 @@ function generate(
     'for (let i = n - 1; i >= 0; i--) { const v = T.args[T.to[a[i]] + j]; if (st[v] !== s) { st[v] = s; hd[v] = -1; } nx[i] = hd[v]; hd[v] = i; }',
     'return X;',
     '}',
+    ...[...staticRows].map((x) => {
+      const [i, c1, c2] = x.split('_').map(Number) as [number, number, number];
+      return `let SR${i}_${c1}_${c2 + 1} = null;`;
+    }),
+    ...[...staticHas].map((i) => {
+      const n = relList[i]!.arity;
+      const ps = Array.from({ length: n }, (_, c) => `a${c}`);
+      const dense = ps
+        .map((x, c) => `if (${x} >= M[${c}].length || (c = M[${c}][${x}]) < 0) return false; i = i * W[${c}] + c;`)
+        .join(' ');
+      return [
+        `let SB${i} = null;`,
+        `function sb${i}(${ps.join(', ')}) {`,
+        `const S = SB${i} || (SB${i} = SBM(R[${i}]));`,
+        `if (S.bits === null) { const X = R[${i}];${ps.map((x, c) => ` X.t[${c}] = ${x};`).join('')} return X.has(); }`,
+        `const M = S.m, W = S.w; let i = 0, c = 0; ${dense}`,
+        'return S.bits[i] === 1;',
+        '}',
+      ].join('\n');
+    }),
     ...ruleFns,
     ...computeFns,
     `const F = [${comps.map((_, ci) => `comp${ci}`).join(', ')}];`,
