@@ -809,22 +809,21 @@ function generate(
             // entries: no string keys, and the entries and their answer sets are reused from state to state
             const k0 = ps.length;
             computeFns.push(
-              `const ${M} = new TS(${k0}, '${m.name}?'); ${M}.v = -1; const ${M}e = [];`,
+              `const ${M} = new QM(${k0}); const ${M}e = [];`,
               `function Q${m.idx}_${mask}(${ps.join(', ')}) { // ${m.name}/${n}, memoised per ${m.cls === MOVE ? 'joint move' : 'state'}`,
               `if (${M}.v !== ${stamp}) { ${M}.v = ${stamp}; ${M}.clear(); }`,
               `${ps.map((x, i) => `${M}.t[${i}] = ${x};`).join(' ')}`,
-              `const f = ${M}.find();`,
+              `const f = ${M}.row();`,
               'let e;',
-              'if (f >= 0) {',
+              `if (!${M}.fresh) {`,
               `e = ${M}e[f];`,
               // a call in progress (a cycle): hand back what it has so far and make it iterate
               'if (!e.stale) { if (!e.done) { C.hit++; e.own++; } return e.rows; }',
               // answers forgotten (they leaned on an outer call): a fresh set, since a caller may still hold the old
               `e.rows = new TS(${n}, '${m.name}', 2); e.done = false; e.own = 0; e.stale = false;`,
               '} else {',
-              `${M}.add();`,
-              `e = ${M}e[${M}.n - 1];`,
-              `if (e === undefined) ${M}e[${M}.n - 1] = e = { rows: new TS(${n}, '${m.name}', 2), done: false, own: 0, stale: false };`,
+              `e = ${M}e[f];`,
+              `if (e === undefined) ${M}e[f] = e = { rows: new TS(${n}, '${m.name}', 2), done: false, own: 0, stale: false };`,
               'else { e.rows.clear(); e.done = false; e.own = 0; e.stale = false; }',
               '}',
               'const h0 = C.hit;',
