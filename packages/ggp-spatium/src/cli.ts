@@ -38,7 +38,7 @@ const USAGE = `usage: ggp-spatium <command> [options]
   serve [--port 9147] [--player uct] [--threads 1]
                                             GGP protocol player server (GDL-II sheets: the belief-state player)
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N
-       [--opponent-iterations M]] [--seed 1] [--out w.json]
+       [--opponent-iterations M]] [--anti-decisive] [--switches '{"biasPlayouts":false}'] [--seed 1] [--out w.json]
                                             SGA tuning of feature weights and the UCT constant by self-play
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name] [--from i] [--to j] [--inprocess]
                                             parse / mGDL / compile / compiled ≡ interpreter over every sheet`;
@@ -99,6 +99,8 @@ export async function main(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       'opponent-iterations': { type: 'string' },
       inprocess: { type: 'boolean' },
+      'anti-decisive': { type: 'boolean' },
+      switches: { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
     },
@@ -263,6 +265,10 @@ export async function main(argv: string[]): Promise<number> {
         iterations: o.iterations === undefined ? undefined : Number(o.iterations),
         opponentIterations: o['opponent-iterations'] === undefined ? undefined : Number(o['opponent-iterations']),
         seed: num(o.seed, 1),
+        switches: {
+          ...(o.switches ? JSON.parse(o.switches) : {}),
+          ...(o['anti-decisive'] ? { antiDecisive: true } : {}),
+        },
         log: (l) => console.log(l),
       });
       console.log(

@@ -33,6 +33,9 @@ export interface Genome {
   effects?: boolean;
   /** the playouts' anti-decisive check (block the opponent's immediate win; default off) */
   antiDecisive?: boolean;
+  /** bias the playouts too (default on); off: the features shape the tree's prior only and playouts stay plain
+   * (the reasoner's allocation-free `playout()` where it has one) */
+  biasPlayouts?: boolean;
 }
 
 export const GENOME_BITS = BITS * GENES;
@@ -60,7 +63,7 @@ export function genomePlayer(g: Genome, name = 'uct+features'): UctPlayer<unknow
     effects: g.effects,
     antiDecisive: g.antiDecisive,
   });
-  return new UctPlayer({ c: g.c, priorWeight: g.priorWeight, bias, name });
+  return new UctPlayer({ c: g.c, priorWeight: g.priorWeight, bias, biasPlayouts: g.biasPlayouts, name });
 }
 
 function encodeValue(v: number, lo: number, hi: number): number[] {
@@ -81,6 +84,9 @@ export interface TuneOptions {
   opponentIterations?: number;
   crossover?: number;
   mutation?: number;
+  /** feature switches given to every genome of the run (and recorded in the result), e.g. `antiDecisive: true`;
+   * the SGA does not tune them */
+  switches?: Pick<Genome, 'decisive' | 'effects' | 'antiDecisive' | 'biasPlayouts'>;
   seed?: number;
   log?: (line: string) => void;
 }
@@ -130,6 +136,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     opponentIterations = iterations,
     crossover = 0.7,
     mutation = 1 / (BITS * GENES),
+    switches = {},
     seed = 1,
     log = () => {},
   } = opts;
@@ -149,7 +156,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
       fit.push(
         await evaluate(
           kif,
-          decode(bits),
+          { ...decode(bits), ...switches },
           gamesPerEval,
           playclock,
           seed * 7919 + gen * 101 + i,
@@ -190,5 +197,5 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     }
     pop = next;
   }
-  return { ...decode(best.bits), fitness: best.fitness, history };
+  return { ...decode(best.bits), ...switches, fitness: best.fitness, history };
 }
