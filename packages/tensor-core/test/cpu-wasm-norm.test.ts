@@ -12,7 +12,7 @@ import {
   wasmLayerNormBackward,
 } from '../src/backends/cpu/wasm.js';
 import { F, setBackend, tensor } from '../src/index.js';
-import { randArr, rng } from './support.js';
+import { layerNorm64, randArr, rng } from './support.js';
 
 afterAll(async () => {
   setCpuPath('auto');
@@ -20,53 +20,6 @@ afterAll(async () => {
 });
 
 const hasWasm = cpuPath() !== 'ts';
-
-interface Ln64 {
-  y: Float64Array;
-  dx: Float64Array;
-  dw: Float64Array;
-  db: Float64Array;
-}
-
-/** layerNorm (or rmsNorm) of rows of n with weight w and bias b in float64, and the gradients of Σ y·G. */
-function layerNorm64(
-  x: ArrayLike<number>,
-  w: ArrayLike<number>,
-  b: ArrayLike<number>,
-  G: ArrayLike<number>,
-  n: number,
-  eps: number,
-  rms: boolean,
-): Ln64 {
-  const y = new Float64Array(x.length);
-  const dx = new Float64Array(x.length);
-  const dw = new Float64Array(n);
-  const db = new Float64Array(n);
-  for (let r = 0; r < x.length; r += n) {
-    let mu = 0;
-    if (!rms) for (let i = 0; i < n; i++) mu += x[r + i]! / n;
-    let v = 0;
-    for (let i = 0; i < n; i++) v += (x[r + i]! - mu) ** 2 / n;
-    const rs = 1 / Math.sqrt(v + eps);
-    let sg = 0;
-    let sgx = 0;
-    for (let i = 0; i < n; i++) {
-      const xh = (x[r + i]! - mu) * rs;
-      sg += G[r + i]! * w[i]!;
-      sgx += G[r + i]! * w[i]! * xh;
-    }
-    const a = rms ? 0 : sg / n;
-    const c = sgx / n;
-    for (let i = 0; i < n; i++) {
-      const xh = (x[r + i]! - mu) * rs;
-      y[r + i] = xh * w[i]! + b[i]!;
-      dx[r + i] = rs * (G[r + i]! * w[i]! - a - xh * c);
-      dw[i] = dw[i]! + G[r + i]! * xh;
-      db[i] = db[i]! + G[r + i]!;
-    }
-  }
-  return { y, dx, dw, db };
-}
 
 /** The worst |a − b| / (scale + |b|) with scale the largest |b| (errors relative to the data's magnitude). */
 function worst(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { setCpuPath } from '../src/backends/cpu/wasm.js';
 import { F, optim, setBackend, type Tensor, tensor } from '../src/index.js';
-import { pathsFor, probeWebgpu, randArr, rng, usePath } from './support.js';
+import { layerNorm64, pathsFor, probeWebgpu, randArr, rng, usePath } from './support.js';
 
 const gpuSkip = await probeWebgpu('fused');
 const PATHS = pathsFor(gpuSkip);
@@ -57,47 +57,6 @@ function softmaxGrad64(x: ArrayLike<number>, G: ArrayLike<number>, n: number, lo
     for (let i = r; i < r + n; i++) out[i] = log ? G[i]! - p[i]! * s : p[i]! * (G[i]! - s);
   }
   return out;
-}
-
-interface Ln64 {
-  y: Float64Array;
-  dx: Float64Array;
-  dw: Float64Array;
-  db: Float64Array;
-}
-
-/** layerNorm (or rmsNorm) over rows of n with weight w and bias b, and the gradients of Σ y·G. */
-function layerNorm64(
-  x: ArrayLike<number>,
-  w: ArrayLike<number>,
-  b: ArrayLike<number>,
-  G: ArrayLike<number>,
-  n: number,
-  eps: number,
-  rms: boolean,
-): Ln64 {
-  const y = new Float64Array(x.length);
-  const dx = new Float64Array(x.length);
-  const dw = new Float64Array(n);
-  const db = new Float64Array(n);
-  for (let r = 0; r < x.length; r += n) {
-    let mu = 0;
-    if (!rms) for (let i = 0; i < n; i++) mu += x[r + i]! / n;
-    let v = 0;
-    for (let i = 0; i < n; i++) v += (x[r + i]! - mu) ** 2 / n;
-    const rs = 1 / Math.sqrt(v + eps);
-    const xh = Array.from({ length: n }, (_, i) => (x[r + i]! - mu) * rs);
-    const gh = Array.from({ length: n }, (_, i) => G[r + i]! * w[i]!);
-    const a = rms ? 0 : gh.reduce((s, t) => s + t, 0) / n;
-    const c = gh.reduce((s, t, i) => s + t * xh[i]!, 0) / n;
-    for (let i = 0; i < n; i++) {
-      y[r + i] = xh[i]! * w[i]! + b[i]!;
-      dx[r + i] = rs * (gh[i]! - a - xh[i]! * c);
-      dw[i] = dw[i]! + G[r + i]! * xh[i]!;
-      db[i] = db[i]! + G[r + i]!;
-    }
-  }
-  return { y, dx, dw, db };
 }
 
 // ------------------------------------------------------------------ softmax
