@@ -4,13 +4,20 @@
 //   tessera-kv-compress curriculum [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
 //   tessera-kv-compress inspect cache.tkvc
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from './eval/model.js';
 import { markdownReport } from './eval/report.js';
 import { RETRIEVAL_SUITE, runSuite } from './eval/suite.js';
 import { encodeText, TEXT_VOCAB_SIZE } from './eval/tasks.js';
 import { trainCurriculum } from './eval/train.js';
 import { readHeader } from './format.js';
+
+/** Writes through a temporary file renamed over `path`, so an interrupted run never leaves a half-written file. */
+function writeAtomic(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
+}
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,7 +36,7 @@ if (cmd === 'train') {
     init: arg('init') ? new Uint8Array(readFileSync(arg('init')!)) : undefined,
     log: (s) => console.log(`step ${s.step}  loss ${s.loss.toFixed(4)}  ${s.seconds.toFixed(0)} s`),
   });
-  writeFileSync(out, saveModel(model));
+  writeAtomic(out, saveModel(model));
   console.log(`wrote ${out}`);
 } else if (cmd === 'curriculum') {
   // corpus text (the corpus builder's data/text/en/train.txt); the first 4 MB are plenty for these steps
@@ -43,7 +50,7 @@ if (cmd === 'train') {
     repeatVocab: arg('repeat-vocab', 'all') === 'tasks' ? 'tasks' : 'all',
     text,
     resume: ckpt && existsSync(ckpt) ? new Uint8Array(readFileSync(ckpt)) : undefined,
-    checkpoint: ckpt ? { every: 100, save: (b) => writeFileSync(ckpt, b) } : undefined,
+    checkpoint: ckpt ? { every: 100, save: (b) => writeAtomic(ckpt, b) } : undefined,
     maxSeconds: arg('seconds') ? Number(arg('seconds')) : undefined,
     stopAt: arg('stop-at') ? Number(arg('stop-at')) : undefined,
     log: (s) =>
@@ -53,7 +60,7 @@ if (cmd === 'train') {
   });
   if (res.done) {
     const out = arg('out', 'retrieval-lm-v2.safetensors')!;
-    writeFileSync(out, saveModel(res.model));
+    writeAtomic(out, saveModel(res.model));
     console.log(`wrote ${out}`);
   } else console.log(`stopped at step ${res.step}; run the same command again to resume from ${ckpt}`);
 } else if (cmd === 'eval') {
