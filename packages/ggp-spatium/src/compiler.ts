@@ -1162,7 +1162,8 @@ export class CompiledMachine implements GameMachine<CState, number> {
       .map((m) => this.T.text(m))
       .sort();
   }
-  next(s: CState, joint: ReadonlyArray<number>): CState {
+  /** Loads state `s` and the joint move (move ids per role); relations that read `does` recompute on change. */
+  private loadJoint(s: CState, joint: ReadonlyArray<number>): void {
     this.load(s);
     const C = this.C;
     let changed = false;
@@ -1172,33 +1173,31 @@ export class CompiledMachine implements GameMachine<CState, number> {
         changed = true;
       }
     if (changed) C.m++;
-    const R = this.ensure(this.nextRel, 'C.m');
-    if (!R) return { ids: new Int32Array(0) };
-    return { ids: sortUnique(R.d.slice(0, R.n)) };
   }
-  nextState(s: CState, jointMoves: ReadonlyArray<string | number>): CState {
+  /** Move texts or ids, one per role, to ids; IllegalMoveError for a wrong count or a text that is not a term. */
+  private parseJoint(jointMoves: ReadonlyArray<string | number>): number[] {
     if (jointMoves.length !== this.roleNames.length)
       throw new IllegalMoveError(`expected ${this.roleNames.length} moves (one per role), got ${jointMoves.length}`);
-    const joint = jointMoves.map((m) => {
+    return jointMoves.map((m) => {
       if (typeof m === 'number') return m;
       const id = this.parseMove(m);
       if (id === undefined) throw new IllegalMoveError(`'${m}' is not a GDL term`);
       return id;
     });
-    return this.next(s, joint);
+  }
+  next(s: CState, joint: ReadonlyArray<number>): CState {
+    this.loadJoint(s, joint);
+    const R = this.ensure(this.nextRel, 'C.m');
+    if (!R) return { ids: new Int32Array(0) };
+    return { ids: sortUnique(R.d.slice(0, R.n)) };
+  }
+  nextState(s: CState, jointMoves: ReadonlyArray<string | number>): CState {
+    return this.next(s, this.parseJoint(jointMoves));
   }
   percepts(s: CState, jointMoves: ReadonlyArray<string | number>, role: string): string[] {
     const r = this.roleIndex(role);
-    const joint = jointMoves.map((m) => (typeof m === 'number' ? m : this.parseMove(m)!));
-    this.load(s);
+    this.loadJoint(s, this.parseJoint(jointMoves));
     const C = this.C;
-    let changed = false;
-    for (let i = 0; i < joint.length; i++)
-      if (C.joint[i] !== joint[i]) {
-        C.joint[i] = joint[i]!;
-        changed = true;
-      }
-    if (changed) C.m++;
     const R = this.ensure(this.seesRel, 'C.m');
     if (!R) return [];
     const out = new Set<string>();

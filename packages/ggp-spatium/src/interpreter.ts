@@ -376,7 +376,8 @@ export class InterpreterMachine implements GameMachine<IState, Ground> {
     this.ctx(s, null);
     return this.mkState(fs);
   }
-  nextState(s: IState, jointMoves: ReadonlyArray<string | Ground>): IState {
+  /** Move texts or terms, one per role; IllegalMoveError for a wrong count or a text that is not a term. */
+  private parseJoint(jointMoves: ReadonlyArray<string | Ground>): Ground[] {
     const joint = jointMoves.map((m) => {
       if (typeof m !== 'string') return m;
       const g = this.parseMove(m);
@@ -385,11 +386,13 @@ export class InterpreterMachine implements GameMachine<IState, Ground> {
     });
     if (joint.length !== this.roleNames.length)
       throw new IllegalMoveError(`expected ${this.roleNames.length} moves (one per role), got ${joint.length}`);
-    return this.next(s, joint);
+    return joint;
+  }
+  nextState(s: IState, jointMoves: ReadonlyArray<string | Ground>): IState {
+    return this.next(s, this.parseJoint(jointMoves));
   }
   percepts(s: IState, jointMoves: ReadonlyArray<string | Ground>, role: string): string[] {
-    const joint = jointMoves.map((m) => (typeof m === 'string' ? this.parseMove(m)! : m));
-    this.ctx(s, joint);
+    this.ctx(s, this.parseJoint(jointMoves));
     const out = this.prover.ask('sees', [this.roleNames[this.roleIndex(role)]!, 0]).map((t) => gtext(t[1]!));
     this.ctx(s, null);
     return [...new Set(out)].sort();

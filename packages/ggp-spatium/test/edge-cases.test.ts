@@ -202,4 +202,10 @@ describe.each(engines)('GDL-II on the %s', (_name, load) => {
     expect(m.isTerminal(u)).toBe(true);
     expect(m.goal(u, 'guesser')).toBe(100);
   });
+  test('percepts of a malformed joint move are a typed error, as in nextState', () => {
+    const m = load(kif);
+    const s = m.initialState();
+    expect(() => m.percepts(s, ['(hide tails'], 'guesser')).toThrow(/expected 2 moves|not a GDL term/);
+    expect(() => m.percepts(s, ['(hide tails', 'noop'], 'guesser')).toThrow(/not a GDL term/);
+  });
 });
