@@ -1,7 +1,8 @@
 // The evaluation in miniature (research note §5) on the committed curriculum-trained retrieval LM
 // (bench/fixtures/retrieval-lm-v2.safetensors, made by `tessera-kv-compress curriculum`, see
-// bench/fixtures/README.md; KV_EVAL_MODEL=v1 or wide picks the two earlier fixtures). Held-out corpus text for
-// the perplexity ratio is read from data/text/en/valid.txt when the corpus builder has made it.
+// bench/fixtures/README.md; KV_EVAL_MODEL=v2-wide picks the same recipe with a p = 256 cache, v1 or wide the two
+// earlier fixtures). Held-out corpus text for the perplexity ratio is read from data/text/en/valid.txt when the
+// corpus builder has made it.
 // Prints the method table and records each row; checks are the answers that must hold whatever the model:
 // exact storage reproduces itself, every KVTC cache reaches its DP target on the compressed tokens, and
 // decompression beats re-prefill. The research pass bars are reported, not asserted (README).
@@ -17,9 +18,11 @@ const which = process.env.KV_EVAL_MODEL ?? (process.env.KV_EVAL_WIDE === '1' ? '
 const path = new URL(
   which === 'wide'
     ? './fixtures/retrieval-lm-wide.safetensors'
-    : which === 'v1'
-      ? './fixtures/retrieval-lm.safetensors'
-      : './fixtures/retrieval-lm-v2.safetensors',
+    : which === 'v2-wide'
+      ? './fixtures/retrieval-lm-v2-wide.safetensors'
+      : which === 'v1'
+        ? './fixtures/retrieval-lm.safetensors'
+        : './fixtures/retrieval-lm-v2.safetensors',
   import.meta.url,
 );
 const textPath = new URL('../../../data/text/en/valid.txt', import.meta.url);

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
 //   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
-//   tessera-kv-compress curriculum [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
+//   tessera-kv-compress curriculum [--size v2|wide] [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
+//       [--ratios 4,8,16,32,64] [--methods REGEX] [--skip-timings] [--json result.json]
+//   tessera-kv-compress report result.json [more.json ...]   (joins evaluations split by --methods)
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from './eval/model.js';
 import { markdownReport } from './eval/report.js';
-import { RETRIEVAL_SUITE, runSuite } from './eval/suite.js';
+import { errorQualityPearson, mergeResults, RETRIEVAL_SUITE, runSuite, type SuiteResult } from './eval/suite.js';
 import { encodeText, TEXT_VOCAB_SIZE } from './eval/tasks.js';
-import { trainCurriculum } from './eval/train.js';
+import { RETRIEVAL_MODEL, RETRIEVAL_MODEL_WIDE, trainCurriculum } from './eval/train.js';
 import { readHeader } from './format.js';
 
 /** Writes through a temporary file renamed over `path`, so an interrupted run never leaves a half-written file. */
@@ -43,7 +45,11 @@ if (cmd === 'train') {
   const textPath = arg('text');
   const text = textPath ? encodeText(readFileSync(textPath, 'utf8').slice(0, 4_000_000)) : undefined;
   const ckpt = arg('checkpoint');
+  const size = arg('size', 'v2');
+  if (size !== 'v2' && size !== 'wide') throw new Error(`--size must be v2 or wide, not ${size}`);
   const res = trainCurriculum({
+    // a resumed run takes its model config from the checkpoint
+    config: size === 'wide' ? RETRIEVAL_MODEL_WIDE : RETRIEVAL_MODEL,
     seed: Number(arg('seed', '0')),
     lr: Number(arg('lr', '3e-3')),
     textWeight: Number(arg('text-weight', '0.5')),
@@ -69,14 +75,32 @@ if (cmd === 'train') {
   const textPath = arg('text');
   const v2 = model.config.vocabSize >= TEXT_VOCAB_SIZE;
   const n = Number(arg('samples', v2 ? '60' : '0'));
+  const ratios = arg('ratios')
+    ?.split(',')
+    .map((x) => Number(x));
+  if (ratios && (ratios.length === 0 || ratios.some((x) => !Number.isFinite(x) || x <= 1)))
+    throw new Error(`--ratios takes a comma-separated list of compression targets above 1, not ${arg('ratios')}`);
+  const methods = arg('methods') ? new RegExp(arg('methods')!) : undefined;
   const r = runSuite(model, {
     ...(v2 ? RETRIEVAL_SUITE : {}),
+    ratios,
+    methods,
+    skipTimings: process.argv.includes('--skip-timings'),
     window: Number(arg('window', v2 ? String(RETRIEVAL_SUITE.window) : '16')),
     samples: quick ? { kv: 8, passkey: 5, vt: 5 } : n ? { kv: n, passkey: n, vt: n } : undefined,
     text: textPath ? encodeText(readFileSync(textPath, 'utf8').slice(0, 1_000_000)) : undefined,
     log: (l) => console.log(l),
   });
   console.log(`\n${markdownReport(r)}`);
+  const json = arg('json');
+  if (json) writeAtomic(json, new TextEncoder().encode(JSON.stringify(r)));
+} else if (cmd === 'report') {
+  const files = process.argv.slice(3);
+  if (!files.length) throw new Error('report takes one or more result files written by eval --json');
+  const r = mergeResults(files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as SuiteResult));
+  console.log(markdownReport(r));
+  const paper = errorQualityPearson(r.rows, [4, 8, 16, 32, 64]);
+  if (!Number.isNaN(paper)) console.log(`\nPearson r over the targets 4, 8, 16, 32, 64× only: ${paper.toFixed(3)}.`);
 } else if (cmd === 'inspect') {
   const h = readHeader(new Uint8Array(readFileSync(process.argv[3]!)));
   console.log(
@@ -90,7 +114,7 @@ if (cmd === 'train') {
     ),
   );
 } else {
-  console.log('usage: tessera-kv-compress train|eval|inspect (see the README)');
+  console.log('usage: tessera-kv-compress train|curriculum|eval|report|inspect (see the README)');
   // --help and no command are requests for the usage, not errors.
   process.exitCode = cmd && cmd !== '--help' && cmd !== '-h' && cmd !== 'help' ? 1 : 0;
 }

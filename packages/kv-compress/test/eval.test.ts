@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { attentionError, pairedDiff, pearson, wilson } from '../src/eval/evaluate.js';
+import { errorQualityPearson, type MethodRow, mergeResults, type SuiteResult } from '../src/eval/suite.js';
 import { kvLookup, passkey, trainingSequence, VOCAB, variableTracking } from '../src/eval/tasks.js';
 import { Rng } from '../src/linalg.js';
 
@@ -64,5 +65,54 @@ describe('metrics', () => {
     expect(d.hi).toBeCloseTo(0.24, 12);
     expect(d.lo).toBeCloseTo(-0.74, 12);
     expect(pairedDiff([1, 1], [0, 1]).lo).toBeGreaterThanOrEqual(-1);
+  });
+});
+
+describe('joining split evaluations', () => {
+  // a minimal row: only what mergeResults and the error ↔ quality r read
+  const row = (method: string, keyErr?: number, valueErr?: number, pplRatio = 1) =>
+    ({ method, keyErr, valueErr, pplRatio }) as unknown as MethodRow;
+  const timings = (context: number) => ({
+    context,
+    prefillMs: context,
+    decompressMs: 1,
+    speedup: context,
+    encodeMBs: 1,
+    decodeMBs: 1,
+    calibrationMs: 1,
+    dpMs: 1,
+  });
+  it('keeps the first row of each method, the first timings present, and recomputes r over every KVTC ratio', () => {
+    const a: SuiteResult = {
+      rows: [row('exact'), row('kvtc 4×', 0.1, 0.1, 1.01), row('kvtc 16×', 0.2, 0.4, 1.1)],
+      timings: timings(0),
+      errorPplPearson: Number.NaN,
+    };
+    const b: SuiteResult = {
+      rows: [row('exact', 9, 9, 9), row('kvtc 64×', 0.5, 0.7, 3), row('kvtc 16× no sinks', 0.2, 0.4, 5)],
+      timings: timings(1024),
+      errorPplPearson: Number.NaN,
+    };
+    const m = mergeResults([a, b]);
+    expect(m.rows.map((r) => r.method)).toEqual(['exact', 'kvtc 4×', 'kvtc 16×', 'kvtc 64×', 'kvtc 16× no sinks']);
+    expect(m.rows[0]!.pplRatio).toBe(1); // the first exact row, not the second
+    expect(m.timings.context).toBe(1024);
+    // float64 reference over the three plain KVTC rows (the ablation row is not one of them)
+    const x = [0.1, 0.3, 0.6];
+    const y = [Math.log(1.01), Math.log(1.1), Math.log(3)];
+    const mx = (x[0]! + x[1]! + x[2]!) / 3;
+    const my = (y[0]! + y[1]! + y[2]!) / 3;
+    let sxy = 0;
+    let sxx = 0;
+    let syy = 0;
+    for (let i = 0; i < 3; i++) {
+      sxy += (x[i]! - mx) * (y[i]! - my);
+      sxx += (x[i]! - mx) ** 2;
+      syy += (y[i]! - my) ** 2;
+    }
+    expect(m.errorPplPearson).toBeCloseTo(sxy / Math.sqrt(sxx * syy), 12);
+    // restricted to targets that leave fewer than three rows: undefined, not a number
+    expect(errorQualityPearson(m.rows, [4, 16])).toBeNaN();
+    expect(() => mergeResults([])).toThrow(/no results/);
   });
 });

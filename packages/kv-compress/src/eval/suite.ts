@@ -154,6 +154,43 @@ export function relFrobenius(x: Float32Array, xh: Float32Array, mean: Float32Arr
   return Math.sqrt(num / den);
 }
 
+/**
+ * Pearson r between the mean key/value reconstruction error and log(answer PPL ratio) over the plain KVTC rows
+ * (`kvtc N×`), optionally only those whose target N is in `ratios`; NaN with fewer than three rows.
+ */
+export function errorQualityPearson(rows: MethodRow[], ratios?: number[]): number {
+  const kr = rows.filter((r) => {
+    const n = /^kvtc (\d+)×$/.exec(r.method)?.[1];
+    return n !== undefined && (!ratios || ratios.includes(Number(n)));
+  });
+  return kr.length > 2
+    ? pearson(
+        kr.map((r) => (r.keyErr! + r.valueErr!) / 2),
+        kr.map((r) => Math.log(r.pplRatio)),
+      )
+    : Number.NaN;
+}
+
+/**
+ * Joins evaluations split by method (`runSuite({ methods })`, each run with the same model, seed and sizes):
+ * rows in the order given, the first of each name kept; timings from the first result that has them; the
+ * error ↔ quality r recomputed over the joined KVTC rows.
+ */
+export function mergeResults(results: SuiteResult[]): SuiteResult {
+  if (!results.length) throw new Error('mergeResults: no results');
+  const seen = new Set<string>();
+  const rows: MethodRow[] = [];
+  for (const r of results)
+    for (const row of r.rows)
+      if (!seen.has(row.method)) {
+        seen.add(row.method);
+        rows.push(row);
+      }
+  // JSON turns NaN into null: a result without timings has context 0
+  const timings = (results.find((r) => r.timings.context > 0) ?? results[0]!).timings;
+  return { rows, timings, errorPplPearson: errorQualityPearson(rows) };
+}
+
 export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult {
   const log = o.log ?? (() => {});
   const sinks = o.sinks ?? 4;
@@ -360,15 +397,7 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
     );
   }
 
-  // error ↔ quality across KVTC ratios
-  const kr = rows.filter((r) => /^kvtc \d+×$/.test(r.method));
-  const errorPplPearson =
-    kr.length > 2
-      ? pearson(
-          kr.map((r) => (r.keyErr! + r.valueErr!) / 2),
-          kr.map((r) => Math.log(r.pplRatio)),
-        )
-      : Number.NaN;
+  const errorPplPearson = errorQualityPearson(rows);
 
   if (o.skipTimings)
     return {

@@ -41,6 +41,14 @@ export const RETRIEVAL_MODEL: nn.CausalLMConfig = {
   dFF: 256,
 };
 
+/**
+ * RETRIEVAL_MODEL with 4 KV heads instead of 2 (4 query heads, so plain multi-head attention): p = 2·4·32 = 256
+ * per K and V, the research note's LM-S cache width, at nearly the same training cost (only the K and V
+ * projections grow). At p = 128 the per-group side information and the few coefficients a 32× or 64× budget
+ * leaves dominate; a wider cache gives the DP room at those ratios.
+ */
+export const RETRIEVAL_MODEL_WIDE: nn.CausalLMConfig = { ...RETRIEVAL_MODEL, nKvHeads: 4 };
+
 export interface CurriculumOptions {
   config?: nn.CausalLMConfig;
   stages?: Stage[];
