@@ -657,10 +657,14 @@ export class CacheReader {
     return Int32Array.from({ length: count }, (_, i) => this.header.firstPosition + start + i);
   }
 
-  private chunk(i: number): ChunkDecoder {
-    const hit = this.decoders.get(i);
-    if (hit) return hit;
-    const s = this.header.sections[i]!;
+  /**
+   * The packed KVTC payload of section i (CRC checked, inflated or range-decoded to exactly the size the plan
+   * implies). The device decoder unpacks it on the host and dequantises on the accelerator.
+   */
+  payload(i: number): Uint8Array {
+    const s = this.header.sections[i];
+    if (!s || s.kind !== SectionKind.kvtcChunk)
+      throw new ValueError(`CacheReader.payload: section ${i} is not a KVTC chunk`);
     const raw = sectionBytes(this.bytes, s, i);
     const expect = chunkBytes(this.header.plan!, s.tokenCount);
     let payload = raw;
@@ -676,6 +680,26 @@ export class CacheReader {
         );
     }
     if (s.codec === Codec.kvtcRange) payload = rangeDecodePayload(this.header.plan!, s.tokenCount, raw, expect);
+    return payload;
+  }
+
+  /** Raw section i (sinks or window of one layer) as floats, [tokenCount, H·d] (CRC checked). */
+  raw(i: number): Float32Array {
+    const s = this.header.sections[i];
+    if (!s || (s.kind !== SectionKind.rawKeys && s.kind !== SectionKind.rawValues))
+      throw new ValueError(`CacheReader.raw: section ${i} is not a raw section`);
+    const b = sectionBytes(this.bytes, s, i);
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const out = new Float32Array(b.byteLength / 2);
+    for (let j = 0; j < out.length; j++) out[j] = fromHalf(dv.getUint16(2 * j, true));
+    return out;
+  }
+
+  private chunk(i: number): ChunkDecoder {
+    const hit = this.decoders.get(i);
+    if (hit) return hit;
+    const s = this.header.sections[i]!;
+    const payload = this.payload(i);
     const dec = new ChunkDecoder(
       this.cal!,
       this.header.plan!,
@@ -699,12 +723,7 @@ export class CacheReader {
         const x = this.chunk(i).layer(l);
         k.set(x.k, s.tokenStart * f);
         v.set(x.v, s.tokenStart * f);
-      } else if (s.layer === l) {
-        const b = sectionBytes(this.bytes, s, i);
-        const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-        const dst = s.kind === SectionKind.rawKeys ? k : v;
-        for (let j = 0; j < s.tokenCount * f; j++) dst[s.tokenStart * f + j] = fromHalf(dv.getUint16(2 * j, true));
-      }
+      } else if (s.layer === l) (s.kind === SectionKind.rawKeys ? k : v).set(this.raw(i), s.tokenStart * f);
     });
     return { k, v };
   }

@@ -19,6 +19,7 @@ export {
   segmentRows,
 } from './calibration.js';
 export { collectKV, concatRows } from './collect.js';
+export { DeviceCacheReader, DeviceCalibration } from './device-reader.js';
 export {
   type AllocateOptions,
   type AllocateResult,
@@ -61,7 +62,16 @@ export {
 } from './format.js';
 export { IndexedDBBackend } from './idb.js';
 export { type CodecKernels, codecGemm, codecKernels, setCodecKernels } from './kernels.js';
-export { ChunkDecoder, chunkBytes, encodeChunk, roundTrip, segmentBytes } from './kvtc.js';
+export {
+  ChunkDecoder,
+  chunkBytes,
+  encodeChunk,
+  roundTrip,
+  segmentBytes,
+  segmentOffset,
+  type UnpackTarget,
+  unpackSegment,
+} from './kvtc.js';
 export { gemm, type PcaOptions, type PcaResult, pca, Rng, symEig } from './linalg.js';
 export { crc32, fnv1a64, fromFp8, fromHalf, toFp8, toHalf } from './numeric.js';
 export {

@@ -8,7 +8,7 @@ import { derotate, project, segmentRows } from './calibration.js';
 import type { BitPlan } from './dp.js';
 import { KVFormatError } from './errors.js';
 import { codecGemm } from './kernels.js';
-import { BitReader, BitWriter } from './numeric.js';
+import { BitReader, BitWriter, fromHalf } from './numeric.js';
 import { dequantizeGroup, quantizeGroup, SIDE_BITS, TYPE_BITS } from './quant.js';
 import { ropeRows } from './rope.js';
 
@@ -172,6 +172,65 @@ export class ChunkDecoder {
     if (!res.k || !res.v) throw new KVFormatError(`KVTC chunk: no segment covers layer ${l}`);
     return { k: res.k, v: res.v };
   }
+}
+
+/** Start of segment `si` in a chunk payload of T tokens. */
+export function segmentOffset(plan: KvtcPlan, T: number, si: number): number {
+  let off = 0;
+  for (let i = 0; i < si; i++) off += segmentBytes(plan.plans[i]!, T).total;
+  return off;
+}
+
+/** Where `unpackSegment` writes: codes [·, width] from token row `row`, side tables [·, groups + 1] from `block`. */
+export interface UnpackTarget {
+  /** per coefficient: its code, plus 256 for FP8 groups (an index into a table of int levels then FP8 values) */
+  levels: Int32Array;
+  /** per (token block, group): the group's shift and scale as floats; column `groups` stays 0 (dropped coefficients) */
+  shift: Float32Array;
+  scale: Float32Array;
+  row: number;
+  block: number;
+}
+
+/**
+ * Bit-unpacks segment `si` of a chunk payload without dequantising it: the device decoder does shift + level·scale
+ * (and the FP8 table look-up) on the accelerator, so the host only reads bits and halves. Returns the number of
+ * token blocks written.
+ */
+export function unpackSegment(plan: KvtcPlan, payload: Uint8Array, T: number, si: number, out: UnpackTarget): number {
+  const bp = plan.plans[si]!;
+  const w = bp.width;
+  const m = bp.tokenGroup;
+  const G1 = bp.groups.length + 1;
+  const nb = Math.ceil(T / m);
+  const { side, total } = segmentBytes(bp, T);
+  const base = segmentOffset(plan, T, si);
+  if (base + total > payload.length)
+    throw new KVFormatError(`KVTC chunk: segment ${si} needs ${base + total} payload bytes; got ${payload.length}`);
+  const sideView = new DataView(payload.buffer, payload.byteOffset + base, side);
+  const br = new BitReader(payload, base + side);
+  let so = 0;
+  bp.groups.forEach((g, gi) => {
+    const bits = TYPE_BITS[g.type];
+    const fp8 = g.type === 'fp8' ? 256 : 0;
+    for (let blk = 0; blk < nb; blk++) {
+      const t0 = blk * m;
+      const mm = Math.min(m, T - t0);
+      const cell = (out.block + blk) * G1 + gi;
+      if (!fp8) {
+        out.shift[cell] = fromHalf(sideView.getUint16(so, true));
+        so += 2;
+      }
+      out.scale[cell] = fromHalf(sideView.getUint16(so, true));
+      so += 2;
+      // codes of a block are token-major, each token's group elements in order
+      for (let i = 0; i < mm; i++) {
+        const o = (out.row + t0 + i) * w + g.start;
+        for (let j = 0; j < g.size; j++) out.levels[o + j] = br.read(bits) + fp8;
+      }
+    }
+  });
+  return nb;
 }
 
 /** Encode + decode of rows through the codec (no container): what attention will see after compression. */
