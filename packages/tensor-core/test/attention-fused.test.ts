@@ -208,3 +208,52 @@ test('CausalSelfAttention without a cache takes the fused path and matches its m
   });
   expect(maxRelErr(fused, explicit)).toBeLessThan(1e-6);
 });
+
+// The primitive at sizes that reach the wasm SIMD kernels (4096+ elements), odd key counts (vector tails),
+// several causal offsets (none kept, partly kept, all kept), against float64: probabilities and the VJP
+// dx = y·(g − Σ g·y)·scale, with exact zeros past the kept keys and NaN rows where none is kept.
+describe.each(['cpu-wasm', 'cpu-ts'] as const)('scaledSoftmax primitive at wasm sizes on %s', (path) => {
+  test.each([1, 3, 17, 33, 255])('%i keys', async (n) => {
+    await usePath(path);
+    const lq = 7;
+    const rows = lq * Math.ceil(4100 / (n * lq));
+    const scale = 0.37;
+    for (const causal of [null, -2, 0, 3]) {
+      const X = randArr(rows * n, n + 11);
+      const Gr = randArr(rows * n, n + 12);
+      const x = tensor(X, { shape: [rows / lq, lq, n], requiresGrad: true });
+      const g = tensor(Gr, { shape: [rows / lq, lq, n] });
+      const y = scaledSoftmax(x, scale, causal)!;
+      y.mul(g).sum().backward();
+      const Y = host(y);
+      const DX = host(x.grad!);
+      for (let r = 0; r < rows; r++) {
+        const nv = causal === null ? n : Math.max(0, Math.min(n, (r % lq) + causal + 1));
+        const o = r * n;
+        if (nv === 0) {
+          expect(Array.from(Y.subarray(o, o + n)).every(Number.isNaN)).toBe(true);
+          expect(Array.from(DX.subarray(o, o + n)).every((v) => v === 0)).toBe(true);
+          continue;
+        }
+        const z = Array.from({ length: nv }, (_, j) => Math.fround(X[o + j]! * scale));
+        const m = Math.max(...z);
+        const e = z.map((v) => Math.exp(v - m));
+        const s = e.reduce((a, b) => a + b, 0);
+        const p = e.map((v) => v / s);
+        let gy = 0;
+        for (let j = 0; j < nv; j++) gy += Gr[o + j]! * p[j]!;
+        for (let j = 0; j < n; j++) {
+          if (j >= nv) {
+            expect(Y[o + j]).toBe(0);
+            expect(DX[o + j]).toBe(0);
+            continue;
+          }
+          expect(Math.abs(Y[o + j]! - p[j]!)).toBeLessThan(2e-7 + 2e-6 * p[j]!);
+          const d = p[j]! * (Gr[o + j]! - gy) * scale;
+          expect(Math.abs(DX[o + j]! - d)).toBeLessThan(1e-6 * (1 + Math.abs(d)));
+        }
+      }
+      for (const t of [x, g, y]) t.dispose();
+    }
+  });
+});

@@ -20,6 +20,8 @@ import {
   wasmCrossEntropyBackward,
   wasmLayerNorm,
   wasmLayerNormBackward,
+  wasmScaledSoftmax,
+  wasmScaledSoftmaxBackward,
   wasmUnary,
 } from './wasm.js';
 
@@ -135,9 +137,11 @@ export const fusedKernels = {
   },
 
   scaledSoftmax(x, scale, causal) {
+    const lq = x.shape.length >= 2 ? x.shape[x.shape.length - 2]! : 1;
+    const w = wasmScaledSoftmax(x, lq, fr(scale), causal);
+    if (w) return store(w);
     const X = dense(x);
     const n = lastDim(x);
-    const lq = x.shape.length >= 2 ? x.shape[x.shape.length - 2]! : 1;
     const rows = n === 0 ? 0 : X.length / n;
     const sc = fr(scale);
     // Only the kept keys of each row go through exp, packed one row after another (half the work under a
@@ -176,10 +180,12 @@ export const fusedKernels = {
   },
 
   scaledSoftmaxBackward(y, g, scale, causal) {
+    const lq = y.shape.length >= 2 ? y.shape[y.shape.length - 2]! : 1;
+    const w = wasmScaledSoftmaxBackward(y, g, lq, fr(scale), causal);
+    if (w) return store(w);
     const Y = dense(y);
     const G = dense(g);
     const n = lastDim(y);
-    const lq = y.shape.length >= 2 ? y.shape[y.shape.length - 2]! : 1;
     const rows = n === 0 ? 0 : Y.length / n;
     const sc = fr(scale);
     const out = alloc(Y.length);

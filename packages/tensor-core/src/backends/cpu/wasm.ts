@@ -158,6 +158,27 @@ interface WasmExports {
     C: number,
     ignore: number,
   ): void;
+  scaledSoftmax(
+    y: number,
+    x: number,
+    rows: number,
+    n: number,
+    lq: number,
+    scale: number,
+    masked: number,
+    causal: number,
+  ): void;
+  scaledSoftmaxBackward(
+    dx: number,
+    y: number,
+    g: number,
+    rows: number,
+    n: number,
+    lq: number,
+    scale: number,
+    masked: number,
+    causal: number,
+  ): void;
   fma(): number;
 }
 
@@ -862,6 +883,57 @@ export function wasmCrossEntropyBackward(
     if (pt === null) return null;
     const dx = result<Float32Array>(e, T, Float32Array, total, true);
     e.x.crossEntropyBackward(dx.p, at(e, T, x), at(e, T, lse), at(e, T, g), pt, target.strides[0]!, N, C, ignore);
+    return dx.out();
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * Attention's scaled, causally masked softmax of contiguous rows of n (`lq` query rows per matrix) in wasm SIMD:
+ * the TypeScript kernel's float32 steps and exp of this path, the row sums in f64 lanes; null where it runs.
+ */
+export function wasmScaledSoftmax(x: View, lq: number, scale: number, causal: number | null): Float32Array | null {
+  const e = wasm();
+  const total = numel(x.shape);
+  const n = x.shape.length ? x.shape[x.shape.length - 1]! : 1;
+  if (!e || total < 4096 || n === 0 || !normViews(n, [x])) return null;
+  const T = new Temps(Arena.of(e));
+  try {
+    const y = result<Float32Array>(e, T, Float32Array, total, true);
+    e.x.scaledSoftmax(y.p, at(e, T, x), total / n, n, lq, scale, causal === null ? 0 : 1, causal ?? 0);
+    return y.out();
+  } finally {
+    T.done();
+  }
+}
+
+/** Its VJP from the saved probabilities `y` in wasm SIMD (the same steps, the dot products in f64 lanes); else null. */
+export function wasmScaledSoftmaxBackward(
+  y: View,
+  g: View,
+  lq: number,
+  scale: number,
+  causal: number | null,
+): Float32Array | null {
+  const e = wasm();
+  const total = numel(y.shape);
+  const n = y.shape.length ? y.shape[y.shape.length - 1]! : 1;
+  if (!e || total < 4096 || n === 0 || numel(g.shape) !== total || !normViews(n, [y, g])) return null;
+  const T = new Temps(Arena.of(e));
+  try {
+    const dx = result<Float32Array>(e, T, Float32Array, total, true);
+    e.x.scaledSoftmaxBackward(
+      dx.p,
+      at(e, T, y),
+      at(e, T, g),
+      total / n,
+      n,
+      lq,
+      scale,
+      causal === null ? 0 : 1,
+      causal ?? 0,
+    );
     return dx.out();
   } finally {
     T.done();

@@ -1291,3 +1291,125 @@ export function crossEntropyBackward(
     store<f32>(pt, load<f32>(pt) - gr);
   }
 }
+
+// ---------------------------------------------------------------- attention softmax
+
+// Keys row r keeps: all n, or under a causal mask with offset c those j ≤ r % lq + c.
+// @ts-ignore: decorator
+@inline function kept(r: i32, n: i32, lq: i32, masked: i32, causal: i32): i32 {
+  return masked ? max(0, min(n, (r % lq) + causal + 1)) : n;
+}
+
+/**
+ * Attention's scaled, causally masked softmax over rows of n (row r is query r % lq): over the kept keys
+ * y = exp(z)/Σexp(z) with z = fl(scale·x) − max, 0 past them, a row of NaN where none is kept: the TypeScript
+ * kernel's float32 steps with the `unary` exp and the row sum in f64 lanes, so only the summation order differs.
+ */
+export function scaledSoftmax(y: usize, x: usize, rows: i32, n: i32, lq: i32, scale: f32, masked: i32, causal: i32): void {
+  const row = <usize>n * 4;
+  const sc = f32x4.splat(scale);
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * row;
+    const yr = y + <usize>r * row;
+    const nv = kept(r, n, lq, masked, causal);
+    if (nv == 0) {
+      for (let i = 0; i < n; i++) store<f32>(yr + <usize>i * 4, NaN);
+      continue;
+    }
+    let mv = f32x4.splat(-Infinity);
+    let i = 0;
+    for (; i + 4 <= nv; i += 4) mv = f32x4.pmax(mv, f32x4.mul(v128.load(xr + <usize>i * 4), sc));
+    let m = f32x4.extract_lane(mv, 0);
+    for (let l = 1; l < 4; l++) {
+      const v = l == 1 ? f32x4.extract_lane(mv, 1) : l == 2 ? f32x4.extract_lane(mv, 2) : f32x4.extract_lane(mv, 3);
+      if (v > m) m = v;
+    }
+    for (; i < nv; i++) {
+      const v = load<f32>(xr + <usize>i * 4) * scale;
+      if (v > m) m = v;
+    }
+    if (m == -Infinity) m = NaN;
+    const m4 = f32x4.splat(m);
+    // e = exp(z) into y, summed in f64 lanes.
+    let s0 = f64x2.splat(0);
+    let s1 = f64x2.splat(0);
+    i = 0;
+    for (; i + 4 <= nv; i += 4) {
+      const o = <usize>i * 4;
+      const e = vexp(f32x4.sub(f32x4.mul(v128.load(xr + o), sc), m4));
+      v128.store(yr + o, e);
+      s0 = f64x2.add(s0, f64x2.promote_low_f32x4(e));
+      s1 = f64x2.add(s1, hi64(e));
+    }
+    const sv = f64x2.add(s0, s1);
+    let s = f64x2.extract_lane(sv, 0) + f64x2.extract_lane(sv, 1);
+    for (; i < nv; i++) {
+      const e = exp1(load<f32>(xr + <usize>i * 4) * scale - m);
+      store<f32>(yr + <usize>i * 4, e);
+      s += <f64>e;
+    }
+    // y = e · (1/s), the product in doubles rounded once, as the TypeScript kernel's Float32Array store.
+    const inv = 1 / s;
+    const inv2 = f64x2.splat(inv);
+    i = 0;
+    for (; i + 4 <= nv; i += 4) {
+      const o = <usize>i * 4;
+      const e = v128.load(yr + o);
+      v128.store(yr + o, pack32(f64x2.mul(f64x2.promote_low_f32x4(e), inv2), f64x2.mul(hi64(e), inv2)));
+    }
+    for (; i < nv; i++) store<f32>(yr + <usize>i * 4, <f32>(<f64>load<f32>(yr + <usize>i * 4) * inv));
+    if (nv < n) memory.fill(yr + <usize>nv * 4, 0, <usize>(n - nv) * 4);
+  }
+}
+
+/**
+ * Its VJP from the saved probabilities y: dx = fl(y·(g − Σ g·y))·scale over the kept keys, 0 past them (the
+ * TypeScript kernel's steps; the dot product in f64 lanes).
+ */
+export function scaledSoftmaxBackward(
+  dx: usize,
+  y: usize,
+  g: usize,
+  rows: i32,
+  n: i32,
+  lq: i32,
+  scale: f32,
+  masked: i32,
+  causal: i32,
+): void {
+  const row = <usize>n * 4;
+  const sc = f32x4.splat(scale);
+  for (let r = 0; r < rows; r++) {
+    const o0 = <usize>r * row;
+    const nv = kept(r, n, lq, masked, causal);
+    let s0 = f64x2.splat(0);
+    let s1 = f64x2.splat(0);
+    let i = 0;
+    for (; i + 4 <= nv; i += 4) {
+      const o = o0 + <usize>i * 4;
+      const gv = v128.load(g + o);
+      const yv = v128.load(y + o);
+      s0 = f64x2.add(s0, f64x2.mul(f64x2.promote_low_f32x4(gv), f64x2.promote_low_f32x4(yv)));
+      s1 = f64x2.add(s1, f64x2.mul(hi64(gv), hi64(yv)));
+    }
+    const sv = f64x2.add(s0, s1);
+    let s = f64x2.extract_lane(sv, 0) + f64x2.extract_lane(sv, 1);
+    for (; i < nv; i++) s += <f64>load<f32>(g + o0 + <usize>i * 4) * <f64>load<f32>(y + o0 + <usize>i * 4);
+    const s2 = f64x2.splat(s);
+    i = 0;
+    for (; i + 4 <= nv; i += 4) {
+      const o = o0 + <usize>i * 4;
+      const gv = v128.load(g + o);
+      const yv = v128.load(y + o);
+      const lo = f64x2.mul(f64x2.promote_low_f32x4(yv), f64x2.sub(f64x2.promote_low_f32x4(gv), s2));
+      const hi = f64x2.mul(hi64(yv), f64x2.sub(hi64(gv), s2));
+      v128.store(dx + o, f32x4.mul(pack32(lo, hi), sc));
+    }
+    for (; i < nv; i++) {
+      const o = o0 + <usize>i * 4;
+      const t = <f32>(<f64>load<f32>(y + o) * (<f64>load<f32>(g + o) - s));
+      store<f32>(dx + o, t * scale);
+    }
+    if (nv < n) memory.fill(dx + o0 + <usize>nv * 4, 0, <usize>(n - nv) * 4);
+  }
+}
