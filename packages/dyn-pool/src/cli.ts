@@ -93,6 +93,15 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
       if (v !== 'pre' && v !== 'post') throw new InvalidArgumentError(`ln must be 'pre' or 'post'; got '${v}'`);
       return v;
     })
+    .option(
+      '--init <kind>',
+      "linear layers: 'normal' N(0, 0.02²) as the reference code, or 'torch' (PyTorch-style uniform; default)",
+      (v: string) => {
+        if (v !== 'normal' && v !== 'torch')
+          throw new InvalidArgumentError(`init must be 'normal' or 'torch'; got '${v}'`);
+        return v;
+      },
+    )
     .option('--sf <k>', 'fixed pooling: shortening factor', int('sf'), 3)
     .option('--alpha <x>', 'Gumbel: prior boundary rate α (SF ≈ 1/α)', num('alpha'), 0.2)
     .option('--unigram-vocab <n>', 'unigram: tokenizer vocabulary size', int('unigram-vocab'), 1000)
@@ -158,6 +167,7 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
           maxSeqLen: o.seqLen,
           dropout: o.dropout,
           ln: o.ln,
+          init: o.init,
           fixedK: o.sf,
           spaceIds: corpus.vocab.spaceIds(),
           priorAlpha: o.alpha,

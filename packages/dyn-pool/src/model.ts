@@ -72,6 +72,15 @@ export interface HourglassConfig {
   entropyK?: number;
   /** Hidden width of the boundary predictor (default dFF). */
   bpHidden?: number;
+  /**
+   * Linear-layer initialisation: 'normal' draws weights from N(0, initStd²) with zero biases, as the reference
+   * code (Transformer-XL's `weights_init`, `--init normal --init_std 0.02`); 'torch' keeps tensor-core's
+   * PyTorch-style U(±1/√fan_in) for weights and biases. The embedding is N(0, 0.02²) and the null group N(0, 1)
+   * either way.
+   */
+  init?: 'normal' | 'torch';
+  /** Standard deviation of the 'normal' initialisation (default 0.02, the reference's `init_std`). */
+  initStd?: number;
 }
 
 export interface HourglassOutput {
@@ -119,12 +128,16 @@ export class HourglassLM extends nn.Module {
   constructor(config: HourglassConfig) {
     super();
     // Defaults written into the config, so that a checkpoint records what the model was built with.
-    const c: HourglassConfig = { ...config, ln: config.ln ?? 'post' };
+    const c: HourglassConfig = { ...config, ln: config.ln ?? 'post', init: config.init ?? 'torch' };
     this.config = c;
     if (!BOUNDARY_SOURCES.includes(c.boundary))
       throw new ValueError(`HourglassLM: boundary must be one of ${BOUNDARY_SOURCES.join(', ')}; got '${c.boundary}'`);
     if (c.layers.length !== 3 || c.layers.some((n) => !Number.isInteger(n) || n < 0))
       throw new ValueError(`HourglassLM: layers must be [pre, short, post] non-negative integers; got [${c.layers}]`);
+    if (c.init !== 'normal' && c.init !== 'torch')
+      throw new ValueError(`HourglassLM: init must be 'normal' or 'torch'; got '${c.init}'`);
+    if (c.initStd !== undefined && !(Number.isFinite(c.initStd) && c.initStd > 0))
+      throw new ValueError(`HourglassLM: initStd must be a positive number; got ${c.initStd}`);
     if (c.boundary === 'fixed' && !(Number.isInteger(c.fixedK) && c.fixedK! >= 1))
       throw new ValueError(`HourglassLM: fixed pooling needs an integer fixedK ≥ 1; got ${c.fixedK}`);
     if (c.boundary === 'whitespace' && !c.spaceIds?.length)
@@ -157,6 +170,18 @@ export class HourglassLM extends nn.Module {
     );
     this.normF = this.registerModule('norm_f', c.ln === 'pre' ? new nn.LayerNorm(c.dModel) : null);
     this.head = this.registerModule('head', new nn.Linear(c.dModel, c.vocabSize));
+    if (c.init === 'normal') {
+      const std = c.initStd ?? 0.02;
+      noGrad(() =>
+        this.apply((m) => {
+          if (!(m instanceof nn.Linear)) return;
+          const w = randn(m.weight.shape, { std });
+          m.weight.copy_(w);
+          w.dispose();
+          m.bias?.zero_();
+        }),
+      );
+    }
   }
 
   /**

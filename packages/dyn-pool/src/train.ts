@@ -493,6 +493,8 @@ export function loadTrained(
   const config = readCheckpointConfig(bytes);
   // Checkpoints written while pre-LN was the default carry no `ln`; the model now records it.
   config.model.ln ??= 'pre';
+  // Checkpoints written before `init` existed were built with tensor-core's PyTorch-style uniform layers.
+  config.model.init ??= 'torch';
   if (opts.steps !== undefined && opts.steps > config.train.steps) config.train.steps = opts.steps;
   const model = new HourglassLM(config.model);
   const { opt, sched } = makeOptimizer(model, config.train);

@@ -111,6 +111,33 @@ describe('training, checkpoints and the CLI', () => {
     expect(out.length).toBe(33);
   });
 
+  it("--init normal is recorded in the checkpoint; checkpoints from before the option load as 'torch'", async () => {
+    const n = join(dir, 'n.ckpt');
+    await run(['train', file, '-o', n, '--steps', '2', '-b', 'whitespace', '--init', 'normal', ...tiny]);
+    const t = loadTrained(readFileSync(n));
+    expect(t.config.model.init).toBe('normal');
+    await expect(run(['train', file, '-o', n, '--init', 'xavier', ...tiny])).rejects.toThrow(/init must be/);
+    // a checkpoint written before `init` existed carries none: it was built with the uniform layers
+    manualSeed(4);
+    const corpus = prepareCorpus(text(200), { source: 'whitespace' });
+    const old = new HourglassLM({
+      vocabSize: corpus.vocab.size,
+      dModel: 16,
+      nHeads: 2,
+      layers: [1, 1, 1],
+      boundary: 'whitespace',
+      spaceIds: corpus.vocab.spaceIds(),
+      maxSeqLen: 16,
+    });
+    delete (old.config as { init?: string }).init;
+    const ck = join(dir, 'old.ckpt');
+    await train(old, corpus, { steps: 1, batchSize: 2, seqLen: 16, checkpoint: ck });
+    const back = loadTrained(readFileSync(ck));
+    expect(back.config.model.init).toBe('torch');
+    for (const [k, w] of old.stateDict())
+      expect(Array.from(back.model.stateDict().get(k)!.dataSync()), k).toEqual(Array.from(w.dataSync()));
+  });
+
   it('evaluates in overlapping windows: each character scored once, with more context', () => {
     manualSeed(2);
     const corpus = prepareCorpus(text(300), { source: 'fixed' });

@@ -108,6 +108,52 @@ describe('HourglassLM', () => {
     expect(() => new HourglassLM(config('fixed', { layers: [1, 0, 1] }))).toThrow(/shortened block/);
   });
 
+  it("init 'normal' draws linear weights from N(0, initStd²) with zero biases (the reference's weights_init)", () => {
+    manualSeed(5);
+    const std = 0.02;
+    const m = new HourglassLM(config('gumbel', { dModel: 32, dFF: 128, init: 'normal' }));
+    expect(m.config.init).toBe('normal');
+    let n = 0;
+    let sum = 0;
+    let sq = 0;
+    let fourth = 0;
+    let linears = 0;
+    for (const [name, p] of m.namedParameters()) {
+      const isLinear = /(proj|fc1|fc2|head)\.(weight|bias)$/.test(name);
+      if (!isLinear) continue;
+      const d = p.dataSync();
+      if (name.endsWith('.weight')) linears++;
+      if (name.endsWith('.bias')) {
+        expect(Math.max(...d.map(Math.abs)), name).toBe(0);
+        continue;
+      }
+      for (const v of d) {
+        n++;
+        sum += v;
+        sq += v * v;
+        fourth += v ** 4;
+      }
+    }
+    // every block's q/k/v/o and fc1/fc2 (3 blocks), the BP's two layers and the head
+    expect(linears).toBe(3 * 6 + 2 + 1);
+    // a Gaussian of std 0.02: mean 0 (SE std/√n), variance std² and kurtosis 3 (a uniform's is 1.8)
+    const mean = sum / n;
+    const variance = sq / n - mean * mean;
+    expect(Math.abs(mean)).toBeLessThan((4 * std) / Math.sqrt(n));
+    expect(Math.sqrt(variance) / std).toBeCloseTo(1, 1);
+    expect(fourth / n / variance ** 2).toBeGreaterThan(2.7);
+    // the default stays tensor-core's PyTorch-style uniform: bounded by 1/√fan_in, kurtosis ≈ 1.8
+    const t = new HourglassLM(config('none', { dModel: 32, dFF: 128 }));
+    expect(t.config.init).toBe('torch');
+    const w = [...t.namedParameters()].find(([k]) => k === 'pre.0.fc1.weight')![1];
+    const wd = w.dataSync();
+    expect(Math.max(...wd.map(Math.abs))).toBeLessThanOrEqual(1 / Math.sqrt(32));
+    const v2 = wd.reduce((a, v) => a + v * v, 0) / wd.length;
+    expect(wd.reduce((a, v) => a + v ** 4, 0) / wd.length / v2 ** 2).toBeLessThan(2);
+    expect(() => new HourglassLM(config('none', { init: 'xavier' as 'normal' }))).toThrow(/init must be/);
+    expect(() => new HourglassLM(config('none', { init: 'normal', initStd: -1 }))).toThrow(/initStd/);
+  });
+
   it('rejects sequences longer than trained, empty ones and ids outside the vocabulary', () => {
     const m = new HourglassLM(config('fixed', { maxSeqLen: 8 }));
     expect(() => m.forward(randint(0, V, [1, 9]))).toThrow(/longer than the trained maxSeqLen 8/);
