@@ -121,7 +121,7 @@ describe('HourglassLM', () => {
     for (const [name, p] of m.namedParameters()) {
       const isLinear = /(proj|fc1|fc2|head)\.(weight|bias)$/.test(name);
       if (!isLinear) continue;
-      const d = p.dataSync();
+      const d = Array.from(p.dataSync());
       if (name.endsWith('.weight')) linears++;
       if (name.endsWith('.bias')) {
         expect(Math.max(...d.map(Math.abs)), name).toBe(0);
@@ -146,7 +146,7 @@ describe('HourglassLM', () => {
     const t = new HourglassLM(config('none', { dModel: 32, dFF: 128 }));
     expect(t.config.init).toBe('torch');
     const w = [...t.namedParameters()].find(([k]) => k === 'pre.0.fc1.weight')![1];
-    const wd = w.dataSync();
+    const wd = Array.from(w.dataSync());
     expect(Math.max(...wd.map(Math.abs))).toBeLessThanOrEqual(1 / Math.sqrt(32));
     const v2 = wd.reduce((a, v) => a + v * v, 0) / wd.length;
     expect(wd.reduce((a, v) => a + v ** 4, 0) / wd.length / v2 ** 2).toBeLessThan(2);
