@@ -8,7 +8,7 @@
 
 import { parseTerm, type Term, termText } from './gdl.js';
 import { type GameMachine, rng } from './machine.js';
-import { type MoveBias, sampleIndex } from './players.js';
+import { playout as genericPlayout, type MoveBias, sampleIndex } from './players.js';
 
 export interface Board {
   functor: string;
@@ -188,14 +188,27 @@ export interface FeatureOptions {
   decisive?: boolean;
   /** most candidates checked per playout ply (each costs a state transition) */
   decisiveMax?: number;
-  /** tree priors look at each move's successor: the win feature, and the landing cell of drop-style moves */
+  /**
+   * tree priors look at moves' successors: the win feature, and the landing cell of drop-style moves — for the
+   * moves the decisive check would try (drop-style moves, moves landing on a far row, moves naming no cell), or
+   * every move with `effectsAll`
+   */
   effects?: boolean;
+  /** the win feature from every move's successor, not only the candidates' (default false: a successor state
+   * per move costs breakthrough-like games a transition for each of their ~25 moves at every new node) */
+  effectsAll?: boolean;
   /**
    * in playouts of turn-taking games, after the move is drawn: if the opponent then has a move among its few
    * far-row (drop-style: all) candidates that wins at once, play instead one of our candidates after which that
    * move no longer wins, when there is one (default false; at most 1 + 2·`decisiveMax` extra transitions a ply)
    */
   antiDecisive?: boolean;
+  /**
+   * biased plies per playout (default: all): past them the playout finishes with the reasoner's plain `playout()`
+   * (the grounded net's allocation-free one) — the features where the playout is still near the tree, plain
+   * speed after
+   */
+  biasPlies?: number;
 }
 
 /** What a fluent says about the board: the cell's index in the grid, its content code and owner (-1: none). */
@@ -230,9 +243,16 @@ export class Grid {
     this.used.length = 0;
   }
   set(n: CellNote): void {
-    if (!this.content[n.i]) this.used.push(n.i);
-    this.content[n.i] = n.code + 1;
-    this.owner[n.i] = n.owner;
+    this.setCell(n.i, n.code, n.owner);
+  }
+  setCell(i: number, code: number, owner: number): void {
+    if (!this.content[i]) this.used.push(i);
+    this.content[i] = code + 1;
+    this.owner[i] = owner;
+  }
+  /** empties cell i if it still holds `code` (a fluent leaving a cell may be processed after the one arriving) */
+  unsetCell(i: number, code: number): void {
+    if (this.content[i] === code + 1) this.content[i] = 0;
   }
 }
 
@@ -259,6 +279,27 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
   private skipDecisive = false;
   /** whether the last `winning` call tried its candidates (else it knows nothing) */
   private winningChecked = false;
+  // The fast path's tables (see `playout`): what a move's text says, once per move handle — slot numbers by handle
+  // (numeric handles index an array: 2 + slot, 1 = no cells, 0 = not seen yet), then per slot its target
+  // coordinates, target cell, on-board neighbour cells other than its source, edge term and whether it is a
+  // decisive-check candidate.
+  private slotById = new Int32Array(0);
+  private readonly slotByKey = new Map<unknown, number>();
+  private nSlots = 0;
+  private sTx = new Float64Array(64);
+  private sTy = new Float64Array(64);
+  private sCell = new Int32Array(64);
+  private sNbr = new Int32Array(64 * 8);
+  private sNbrN = new Uint8Array(64);
+  private sEdge = new Float64Array(64);
+  private sCand = new Uint8Array(64);
+  /** per grounded fluent (bit index): its cell, or -1 (not a board cell), -2 (not looked at yet); code and owner */
+  private fCell = new Int32Array(0);
+  private fCode = new Int32Array(0);
+  private fOwner = new Int8Array(0);
+  private wbuf = new Float64Array(64);
+  private slotBuf = new Int32Array(64);
+  private readonly othersBuf: M[] = [];
 
   constructor(
     weights: number[] = DEFAULT_WEIGHTS,
@@ -270,7 +311,9 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
       decisive: opts.decisive ?? true,
       decisiveMax: opts.decisiveMax ?? 8,
       effects: opts.effects ?? true,
+      effectsAll: opts.effectsAll ?? false,
       antiDecisive: opts.antiDecisive ?? false,
+      biasPlies: opts.biasPlies ?? Number.POSITIVE_INFINITY,
     };
   }
 
@@ -335,27 +378,13 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     const g = (this.grids[slot] ??= new Grid(this.board!));
     g.clear();
     const ids = (s as { ids?: unknown }).ids;
-    const net = (m as { net?: { fluents?: unknown; terms?: { text?: unknown } } }).net;
     if (ids instanceof Int32Array && typeof (m as { termText?: unknown }).termText === 'function') {
       for (let k = 0; k < ids.length; k++) {
         const e = this.note(m, ids[k]!);
         if (e) g.set(e);
       }
-    } else if (
-      s instanceof Uint32Array &&
-      net?.fluents instanceof Int32Array &&
-      typeof net.terms?.text === 'function'
-    ) {
-      for (let wd = 0; wd < s.length; wd++) {
-        let bits = s[wd]!;
-        while (bits) {
-          const low = bits & -bits;
-          const e = this.note(m, -1 - (wd * 32 + 31 - Math.clz32(low)));
-          if (e) g.set(e);
-          bits ^= low;
-        }
-      }
-    } else
+    } else if (this.bitTables(m, s)) this.loadBits(m, s as Uint32Array, g);
+    else
       for (const t of m.fluents(s)) {
         const e = this.note(m, t);
         if (e) g.set(e);
@@ -403,7 +432,7 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     return moves.map((mv) => {
       const f = new Float64Array(FEATURES.length);
       let c = this.cells(m, mv);
-      if (others && grid) {
+      if (others && grid && (this.opts.effectsAll || !c || Number.isNaN(c.ty) || this.sCand[this.slotOf(m, mv)]!)) {
         others[role] = mv;
         const s2 = m.next(s, others);
         f[5] = this.outcome(m, s2, role);
@@ -475,11 +504,11 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
   }
 
   /** Indexes of the moves that land on a far row, or every move of a drop-style game (decisive-check candidates). */
-  private candidates(m: GameMachine<S, M>, moves: M[], b: Board): number[] {
+  private candidates(m: GameMachine<S, M>, moves: M[], _b: Board): number[] {
     const cand: number[] = [];
     for (let i = 0; i < moves.length; i++) {
-      const c = this.cells(m, moves[i]!);
-      if (c && (Number.isNaN(c.ty) || c.ty === b.minY || c.ty === b.maxY)) cand.push(i);
+      const k = this.slotOf(m, moves[i]!);
+      if (k >= 0 && this.sCand[k]) cand.push(i);
     }
     return cand;
   }
@@ -518,6 +547,11 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     this.skipDecisive = false;
     const i = w ? sampleIndex(w, rand) : (rand() * moves.length) | 0;
     if (!this.opts.antiDecisive || !w || this.decided) return i; // no board, or a move that wins at once
+    return this.antiDecisiveMove(m, s, role, moves, i);
+  }
+
+  /** The anti-decisive check after move `i` was drawn (see `playoutMove`): `i`, or a move that blocks a threat. */
+  private antiDecisiveMove(m: GameMachine<S, M>, s: S, role: number, moves: M[], i: number): number {
     const b = this.board!;
     const others = this.othersJoint(m, s, role);
     if (!others) return i;
@@ -620,6 +654,307 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
       out[i] = Math.exp(Math.max(-20, Math.min(20, z)));
     }
     return out;
+  }
+
+  /** The table slot of a move (its facts from the move text, computed once per handle), or -1 when it names no cell. */
+  private slotOf(m: GameMachine<S, M>, mv: M): number {
+    const numeric = typeof mv === 'number' && mv >= 0 && mv < 1 << 24;
+    if (numeric) {
+      const v = this.slotById[mv as number];
+      if (v) return v - 2;
+    } else {
+      const v = this.slotByKey.get(mv);
+      if (v !== undefined) return v;
+    }
+    const b = this.board!;
+    const c = this.cells(m, mv);
+    let k = -1;
+    if (c) {
+      k = this.nSlots++;
+      if (k >= this.sTx.length) this.growSlots();
+      const oneD = Number.isNaN(c.ty);
+      this.sTx[k] = c.tx;
+      this.sTy[k] = c.ty;
+      this.sCand[k] = oneD || c.ty === b.minY || c.ty === b.maxY ? 1 : 0;
+      // the same expression as cheapWeights' edge term, so the fast path's weights are bit-identical
+      const ex = Math.min(c.tx - b.minX, b.maxX - c.tx);
+      const ey = oneD ? ex : Math.min(c.ty - b.minY, b.maxY - c.ty);
+      this.sEdge[k] = this.weights_[1]! / (1 + Math.max(0, Math.min(ex, ey)));
+      const g = (this.grids[0] ??= new Grid(b));
+      this.sCell[k] = oneD ? -1 : g.at(c.tx, c.ty);
+      let nn = 0;
+      if (!oneD)
+        for (let dx = -1; dx <= 1; dx++)
+          for (let dy = -1; dy <= 1; dy++) {
+            if ((!dx && !dy) || (c.sx === c.tx + dx && c.sy === c.ty + dy)) continue;
+            const at = g.at(c.tx + dx, c.ty + dy);
+            if (at >= 0) this.sNbr[k * 8 + nn++] = at;
+          }
+      this.sNbrN[k] = nn;
+    }
+    if (numeric) {
+      const id = mv as number;
+      if (id >= this.slotById.length) {
+        const t = new Int32Array(Math.max(id + 1, this.slotById.length * 2, 256));
+        t.set(this.slotById);
+        this.slotById = t;
+      }
+      this.slotById[id] = k + 2;
+    } else this.slotByKey.set(mv, k);
+    return k;
+  }
+
+  private growSlots(): void {
+    const n = this.sTx.length * 2;
+    const grow = <T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T, per = 1): T => {
+      const t = make(n * per);
+      t.set(a as never);
+      return t;
+    };
+    this.sTx = grow(this.sTx, (k) => new Float64Array(k));
+    this.sTy = grow(this.sTy, (k) => new Float64Array(k));
+    this.sCell = grow(this.sCell, (k) => new Int32Array(k));
+    this.sNbr = grow(this.sNbr, (k) => new Int32Array(k), 8);
+    this.sNbrN = grow(this.sNbrN, (k) => new Uint8Array(k));
+    this.sEdge = grow(this.sEdge, (k) => new Float64Array(k));
+    this.sCand = grow(this.sCand, (k) => new Uint8Array(k));
+  }
+
+  /** Grounded fluent `i`'s cell (-1: none), filling its code and owner tables on first sight. */
+  private fluentCell(m: GameMachine<S, M>, i: number): number {
+    let c = this.fCell[i]!;
+    if (c === -2) {
+      const e = this.note(m, -1 - i);
+      c = e ? e.i : -1;
+      this.fCell[i] = c;
+      if (e) {
+        this.fCode[i] = e.code;
+        this.fOwner[i] = e.owner;
+      }
+    }
+    return c;
+  }
+
+  /** Whether `s` is a grounded bitset state (then the per-fluent tables are sized for its net). */
+  private bitTables(m: GameMachine<S, M>, s: S): boolean {
+    const net = (m as { net?: { fluents?: unknown; terms?: { text?: unknown } } }).net;
+    if (!(s instanceof Uint32Array && net?.fluents instanceof Int32Array && typeof net.terms?.text === 'function'))
+      return false;
+    const nf = net.fluents.length;
+    if (this.fCell.length !== nf) {
+      this.fCell = new Int32Array(nf).fill(-2);
+      this.fCode = new Int32Array(nf);
+      this.fOwner = new Int8Array(nf);
+    }
+    return true;
+  }
+
+  /** Fills grid `g` from a grounded bitset state (every set bit). */
+  private loadBits(m: GameMachine<S, M>, s: Uint32Array, g: Grid): void {
+    g.clear();
+    for (let wd = 0; wd < s.length; wd++) {
+      let bits = s[wd]!;
+      while (bits) {
+        const low = bits & -bits;
+        const i = wd * 32 + 31 - Math.clz32(low);
+        const c = this.fluentCell(m, i);
+        if (c >= 0) g.setCell(c, this.fCode[i]!, this.fOwner[i]!);
+        bits ^= low;
+      }
+    }
+  }
+
+  /** Moves grid `g` from bitset state `a` to `b`: only the fluents that differ are looked at. */
+  private updateBits(m: GameMachine<S, M>, a: Uint32Array, b: Uint32Array, g: Grid): void {
+    for (let wd = 0; wd < a.length; wd++) {
+      let x = (a[wd]! ^ b[wd]!) >>> 0;
+      while (x) {
+        const low = x & -x;
+        const bit = 31 - Math.clz32(low);
+        const i = wd * 32 + bit;
+        const c = this.fluentCell(m, i);
+        if (c >= 0) {
+          if ((b[wd]! >>> bit) & 1) g.setCell(c, this.fCode[i]!, this.fOwner[i]!);
+          else g.unsetCell(c, this.fCode[i]!);
+        }
+        x ^= low;
+      }
+    }
+  }
+
+  /**
+   * A whole biased playout from `s`: the moves that `playout(m, s, rand, this)` (players.ts, the legal/next loop
+   * calling `playoutMove`) makes for the same `rand` sequence (tested), for less. What a move's text says comes
+   * from tables filled once per move handle; on the grounded net the board grid follows the state through the
+   * few fluents each transition changes instead of being rebuilt from every fluent at each ply; weights go into
+   * a reused buffer; the decisive check reads the other roles' single moves from the legal lists already built.
+   */
+  playout(m: GameMachine<S, M>, s: S, rand: () => number, maxPlies = 2000): { values: number[]; plies: number } {
+    const b = this.boardOf(m);
+    if (!b) return genericPlayout(m, s, rand, this as MoveBias<S, M>, maxPlies);
+    const n = this.roleNames.length;
+    const w = this.weights_;
+    const needGrid = w[2] !== 0 || w[3] !== 0 || w[4] !== 0;
+    const bitset = this.bitTables(m, s);
+    const grid = needGrid ? (this.grids[0] ??= new Grid(b)) : undefined;
+    if (grid && bitset) this.loadBits(m, s as Uint32Array, grid);
+    const legal: M[][] = new Array(n);
+    let joint: M[] = new Array(n);
+    let last: M[] | null = null;
+    let spare: M[] = new Array(n);
+    let plies = 0;
+    const biasPlies = this.opts.biasPlies;
+    while (plies < maxPlies && !m.isTerminal(s)) {
+      if (plies >= biasPlies && m.playout) {
+        const rest = m.playout(s, rand, maxPlies - plies);
+        return { values: rest.goals.map((g) => (g ?? 0) / 100), plies: plies + rest.plies };
+      }
+      for (let r = 0; r < n; r++) {
+        const ls = m.legal(s, r);
+        if (!ls.length) return { values: this.values(m, s), plies };
+        legal[r] = ls;
+      }
+      for (let r = 0; r < n; r++) {
+        const ls = legal[r]!;
+        // a single move still draws a number, as the legal/next loop does
+        joint[r] =
+          ls.length > 1 ? ls[this.fastMove(m, s, r, legal, last, rand, grid, bitset)]! : ls[(rand() * ls.length) | 0]!;
+      }
+      const s2 = m.next(s, joint);
+      if (grid && bitset) this.updateBits(m, s as Uint32Array, s2 as Uint32Array, grid);
+      s = s2;
+      // the joint move becomes `last`; the array `last` held is reused for the next ply's joint move
+      const t = last ?? spare;
+      last = joint;
+      joint = t;
+      spare = t;
+      plies++;
+    }
+    return { values: this.values(m, s), plies };
+  }
+
+  private values(m: GameMachine<S, M>, s: S): number[] {
+    const out: number[] = [];
+    for (let r = 0; r < this.roleNames.length; r++) {
+      const g = m.goalValues(s, r);
+      out.push((g.length ? g[g.length - 1]! : 0) / 100);
+    }
+    return out;
+  }
+
+  /** `playoutMove` for the fast playout: the same checks and draws, over the slot tables and a current grid. */
+  private fastMove(
+    m: GameMachine<S, M>,
+    s: S,
+    role: number,
+    legal: M[][],
+    last: M[] | null,
+    rand: () => number,
+    grid: Grid | undefined,
+    gridCurrent: boolean,
+  ): number {
+    const moves = legal[role]!;
+    const k = moves.length;
+    this.decided = false;
+    const nw = this.noWin;
+    this.noWin = null;
+    const skip = nw !== null && last !== null && nw.role === role && nw.joint.every((x, r) => last[r] === x);
+    if (k > this.slotBuf.length) {
+      this.slotBuf = new Int32Array(k * 2);
+      this.wbuf = new Float64Array(k * 2);
+    }
+    const slots = this.slotBuf;
+    let nCand = 0;
+    for (let i = 0; i < k; i++) {
+      const sl = this.slotOf(m, moves[i]!);
+      slots[i] = sl;
+      if (sl >= 0 && this.sCand[sl]) nCand++;
+    }
+    // the other roles' single moves (turn-taking), as othersJoint would find them
+    let turn = true;
+    for (let r = 0; r < legal.length; r++) if (r !== role && legal[r]!.length !== 1) turn = false;
+    if (this.opts.decisive && !skip && nCand && nCand <= this.opts.decisiveMax && turn) {
+      const others = this.othersBuf;
+      others.length = legal.length;
+      for (let r = 0; r < legal.length; r++) others[r] = legal[r]![0]!;
+      for (let i = 0; i < k; i++) {
+        const sl = slots[i]!;
+        if (sl < 0 || !this.sCand[sl]) continue;
+        others[role] = moves[i]!;
+        if (this.outcome(m, m.next(s, others), role) === 1) {
+          this.decided = true;
+          rand(); // sampleIndex over a one-hot vector draws once
+          return i;
+        }
+      }
+    }
+    if (grid && !gridCurrent) this.grid(m, s, 0);
+    const out = this.wbuf;
+    const w = this.weights_;
+    let lx0 = Number.NaN;
+    let ly0 = Number.NaN;
+    let lx1 = Number.NaN;
+    let ly1 = Number.NaN;
+    if (last)
+      for (const x of last) {
+        const l = this.slotOf(m, x);
+        if (l < 0 || Number.isNaN(this.sTx[l]!)) continue;
+        if (Number.isNaN(lx0)) [lx0, ly0] = [this.sTx[l]!, this.sTy[l]!];
+        else [lx1, ly1] = [this.sTx[l]!, this.sTy[l]!];
+      }
+    const content = grid?.content;
+    const owner = grid?.owner;
+    const w0 = w[0]!;
+    const w2 = w[2]!;
+    const w3 = w[3]!;
+    const w4 = w[4]!;
+    for (let i = 0; i < k; i++) {
+      const sl = slots[i]!;
+      if (sl < 0) {
+        out[i] = 1;
+        continue;
+      }
+      const tx = this.sTx[sl]!;
+      const ty = this.sTy[sl]!;
+      const oneD = Number.isNaN(ty);
+      // the same terms in the same order as cheapWeights (bit-identical weights, hence identical draws)
+      let z = 0;
+      if (!Number.isNaN(lx0)) {
+        let d = Math.max(Math.abs(lx0 - tx), oneD || Number.isNaN(ly0) ? 0 : Math.abs(ly0 - ty));
+        if (!Number.isNaN(lx1))
+          d = Math.min(d, Math.max(Math.abs(lx1 - tx), oneD || Number.isNaN(ly1) ? 0 : Math.abs(ly1 - ty)));
+        z += w0 / (1 + d);
+      }
+      z += this.sEdge[sl]!;
+      if (content && owner && !oneD) {
+        let contact = 0;
+        let friendly = 0;
+        for (let j = sl * 8, end = j + this.sNbrN[sl]!; j < end; j++) {
+          const c = this.sNbr[j]!;
+          if (!content[c]) continue;
+          contact++;
+          if (owner[c] === role) friendly++;
+        }
+        const c = this.sCell[sl]!;
+        const capture = c >= 0 && content[c] && owner[c]! >= 0 && owner[c] !== role ? 1 : 0;
+        z += (w2 * contact) / 8 + (w3 * friendly) / 8 + w4 * capture;
+      }
+      out[i] = Math.exp(Math.max(-20, Math.min(20, z)));
+    }
+    // sampleIndex over the first k weights
+    let sum = 0;
+    for (let i = 0; i < k; i++) sum += out[i]!;
+    let x = rand() * sum;
+    let pick = k - 1;
+    for (let i = 0; i < k; i++) {
+      x -= out[i]!;
+      if (x <= 0 && out[i]! > 0) {
+        pick = i;
+        break;
+      }
+    }
+    if (!this.opts.antiDecisive) return pick;
+    return this.antiDecisiveMove(m, s, role, moves, pick);
   }
 
   weights(

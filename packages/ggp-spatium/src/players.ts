@@ -43,6 +43,16 @@ export interface MoveBias<S = unknown, M = unknown> {
     lastMoves: M[] | null,
     rand: () => number,
   ): number;
+  /**
+   * a whole biased playout from `state` making the moves the legal/next loop with `playoutMove` makes for the same
+   * `rand` (features.ts: table-driven, the board followed incrementally); where present, UCT's playouts use it
+   */
+  playout?(
+    machine: GameMachine<S, M>,
+    state: S,
+    rand: () => number,
+    maxPlies?: number,
+  ): { values: number[]; plies: number };
   /** weights per legal move (same order), or undefined for no bias */
   weights(
     machine: GameMachine<S, M>,
@@ -200,8 +210,9 @@ export interface UctOptions {
   biasPlayouts?: boolean;
   /**
    * plain random playouts through the reasoner's allocation-free `playout()` where it has one (the grounded net;
-   * the same moves as the legal/next loop for the same random numbers); default true. Biased playouts always take
-   * the generic loop.
+   * the same moves as the legal/next loop for the same random numbers); default true. Biased playouts take the
+   * bias's own `playout()` where it has one (the same moves as the generic loop with its `playoutMove`), else, or
+   * with this off, the generic loop.
    */
   fastPlayouts?: boolean;
   name?: string;
@@ -248,7 +259,8 @@ export class UctPlayer<S, M> implements Player<S, M> {
     this.lastJoint = joint.slice();
   }
 
-  private node(s: S): Node<S, M> {
+  /** The node of state `s`, made on first sight; `last` (the joint move that led here) feeds the prior's proximity. */
+  private node(s: S, last: M[] | null): Node<S, M> {
     const key = this.m.stateKey(s);
     let nd = this.tt.get(key);
     if (nd) return nd;
@@ -266,7 +278,7 @@ export class UctPlayer<S, M> implements Player<S, M> {
       w: legal.map((l) => new Float64Array(l.length)),
       prior: legal.map((l, r) => {
         if (!this.bias || l.length < 2) return null;
-        const w = this.bias.weights(m, s, r, l, this.lastJoint);
+        const w = this.bias.weights(m, s, r, l, last);
         if (!w) return null;
         let sum = 0;
         for (const x of w) sum += x;
@@ -284,13 +296,17 @@ export class UctPlayer<S, M> implements Player<S, M> {
   private rollout(s: S, biased: boolean): number[] {
     const m = this.m;
     const bias = biased && this.biasPlayouts ? this.bias : undefined;
-    if (!bias && this.fastPlayouts && m.playout) {
+    if (bias)
+      return this.fastPlayouts && bias.playout
+        ? bias.playout(m, s, this.rand, 2000).values
+        : playout(m, s, this.rand, bias).values;
+    if (this.fastPlayouts && m.playout) {
       const goals = m.playout(s, this.rand, 2000).goals;
       const out = new Array<number>(goals.length);
       for (let r = 0; r < goals.length; r++) out[r] = (goals[r] ?? 0) / 100;
       return out;
     }
-    return playout(m, s, this.rand, bias).values;
+    return playout(m, s, this.rand).values;
   }
 
   private pick(nd: Node<S, M>, r: number): number {
@@ -343,7 +359,7 @@ export class UctPlayer<S, M> implements Player<S, M> {
         break;
       }
       const fresh = !this.tt.has(m.stateKey(s2));
-      const c = this.node(s2);
+      const c = this.node(s2, joint);
       nd.children.set(code, c);
       if (fresh) {
         values = c.terminal ? c.goals! : this.rollout(s2, true);
@@ -365,7 +381,7 @@ export class UctPlayer<S, M> implements Player<S, M> {
   select(state: S, opts: SearchOptions): M {
     const t0 = performance.now();
     if (this.tt.size > this.nodeBudget * 0.9) this.tt = new Map();
-    const root = this.node(state);
+    const root = this.node(state, this.lastJoint);
     const mine = root.terminal ? this.m.legal(state, this.role) : root.legal[this.role]!;
     if (!mine.length) throw new Error('no legal move');
     // one move: nothing to decide (no pondering either, so iteration-bounded duels cost only the mover's search)

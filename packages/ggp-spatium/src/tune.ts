@@ -31,8 +31,12 @@ export interface Genome {
    * successor-state features */
   decisive?: boolean;
   effects?: boolean;
+  /** the win feature from every move's successor in the tree's prior, not only the decisive-check candidates' */
+  effectsAll?: boolean;
   /** the playouts' anti-decisive check (block the opponent's immediate win; default off) */
   antiDecisive?: boolean;
+  /** biased plies per playout before the plain fast `playout()` takes over (default: all) */
+  biasPlies?: number;
   /** bias the playouts too (default on); off: the features shape the tree's prior only and playouts stay plain
    * (the reasoner's allocation-free `playout()` where it has one) */
   biasPlayouts?: boolean;
@@ -61,7 +65,9 @@ export function genomePlayer(g: Genome, name = 'uct+features'): UctPlayer<unknow
   const bias = new BoardFeatures(g.weights, undefined, {
     decisive: g.decisive,
     effects: g.effects,
+    effectsAll: g.effectsAll,
     antiDecisive: g.antiDecisive,
+    biasPlies: g.biasPlies,
   });
   return new UctPlayer({ c: g.c, priorWeight: g.priorWeight, bias, biasPlayouts: g.biasPlayouts, name });
 }
@@ -86,7 +92,7 @@ export interface TuneOptions {
   mutation?: number;
   /** feature switches given to every genome of the run (and recorded in the result), e.g. `antiDecisive: true`;
    * the SGA does not tune them */
-  switches?: Pick<Genome, 'decisive' | 'effects' | 'antiDecisive' | 'biasPlayouts'>;
+  switches?: Pick<Genome, 'decisive' | 'effects' | 'effectsAll' | 'antiDecisive' | 'biasPlayouts' | 'biasPlies'>;
   seed?: number;
   log?: (line: string) => void;
 }

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { BoardFeatures, boardFromSheet, DEFAULT_WEIGHTS, detectBoard } from '../src/features.js';
 import { loadGame } from '../src/game.js';
 import { type GameMachine, rng } from '../src/machine.js';
-import { sampleIndex, UctPlayer } from '../src/players.js';
+import { playout, sampleIndex, UctPlayer } from '../src/players.js';
 import { decode, encode, GENOME_BITS, genomePlayer, tune } from '../src/tune.js';
 import { haveSheets, sheet } from './sheets.js';
 
@@ -121,6 +121,94 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     uct.start(m, 1, 5);
     expect(m.moveText(uct.select(s, { timeMs: 1e9, maxIterations: 200 }))).toBe('(drop 4)');
   });
+  test('the fast biased playout makes the moves of the legal/next loop with playoutMove', () => {
+    for (const name of ['breakthrough', 'connectFour', 'ticTacToe']) {
+      const m = loadGame(sheet(name)) as GameMachine;
+      expect(m.kind).toBe('grounded');
+      for (const antiDecisive of [false, true]) {
+        // tuned-like weights with every term non-zero, so the grid, proximity and capture all count
+        const w = [-1.7, -2.8, -0.8, 1.6, 1.5, 4.8];
+        const fast = new BoardFeatures(w, undefined, { antiDecisive });
+        const ref = new BoardFeatures(w, undefined, { antiDecisive });
+        let s = m.initialState();
+        let total = 0;
+        for (let seed = 1; seed <= 30; seed++) {
+          const ra = rng(seed);
+          const rb = rng(seed);
+          const a = fast.playout(m, s, ra);
+          const b = playout(m, s, rb, ref);
+          expect(a).toEqual(b);
+          expect(ra()).toBe(rb()); // the same number of draws
+          total += a.plies;
+          // also from later states: one step of a seeded random game every few playouts
+          if (seed % 5 === 0 && !m.isTerminal(s))
+            s = m.next(
+              s,
+              m.roles().map((_, r) => m.legal(s, r)[seed % m.legal(s, r).length]!),
+            );
+        }
+        expect(total).toBeGreaterThan(30);
+      }
+    }
+  });
+  test('UCT with features grows the same tree through the fast biased playout as through the generic loop', () => {
+    const m = loadGame(sheet('breakthrough')) as GameMachine;
+    const make = (fastPlayouts: boolean) => new UctPlayer({ bias: new BoardFeatures(), fastPlayouts });
+    const a = make(true);
+    const b = make(false);
+    a.start(m, 0, 4);
+    b.start(m, 0, 4);
+    const s = m.initialState();
+    a.select(s, { timeMs: 1e9, maxIterations: 150 });
+    b.select(s, { timeMs: 1e9, maxIterations: 150 });
+    expect(a.rootStats()).toEqual(b.rootStats());
+    expect(a.rootStats().iterations).toBe(150);
+  });
+  test("biasPlies: past them the playout is the net's plain playout()", () => {
+    const m = loadGame(sheet('breakthrough')) as GameMachine;
+    const f = new BoardFeatures(DEFAULT_WEIGHTS, undefined, { biasPlies: 0 });
+    for (let seed = 1; seed <= 10; seed++) {
+      const a = f.playout(m, m.initialState(), rng(seed));
+      const b = m.playout!(m.initialState(), rng(seed), 2000);
+      expect(a).toEqual({ plies: b.plies, values: b.goals.map((g) => (g ?? 0) / 100) });
+    }
+    // 4 biased plies, then plain: the first 4 joint moves are those of the fully biased playout
+    const seen = { four: [] as string[], all: [] as string[] };
+    for (const [k, bf] of [
+      ['four', new BoardFeatures(DEFAULT_WEIGHTS, undefined, { biasPlies: 4 })],
+      ['all', new BoardFeatures(DEFAULT_WEIGHTS)],
+    ] as const) {
+      bf.boardOf(m);
+      bf.playout(
+        spyNext(m, (j) => seen[k].push(j.map((x) => m.moveText(x)).join())),
+        m.initialState(),
+        rng(9),
+      );
+    }
+    expect(seen.four.length).toBeGreaterThanOrEqual(4);
+    expect(seen.all.slice(0, 4)).toEqual(seen.four.slice(0, 4));
+  });
+  test('tree priors take successor states only for decisive-check candidates unless effectsAll', () => {
+    const m = loadGame(sheet('breakthrough')) as GameMachine;
+    const s = m.initialState();
+    const moves = m.legal(s, 0);
+    const count = (opts: { effectsAll?: boolean }) => {
+      let n = 0;
+      const f = new BoardFeatures(DEFAULT_WEIGHTS, undefined, opts);
+      f.boardOf(m); // board detection samples playouts: not counted
+      f.features(
+        spyNext(m, () => n++),
+        s,
+        0,
+        moves,
+        null,
+      );
+      return n;
+    };
+    // no opening move lands on a far row (1 or 8): no successor; with effectsAll one per move
+    expect(count({})).toBe(0);
+    expect(count({ effectsAll: true })).toBe(moves.length);
+  });
   test('genome switch: antiDecisive reaches the features', () => {
     const g = { ...decode(new Array(GENOME_BITS).fill(0)), antiDecisive: true };
     const p = genomePlayer(g) as unknown as { bias: BoardFeatures };
@@ -152,3 +240,18 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
       expect(Math.abs(w - g.weights[i]!)).toBeLessThanOrEqual(6 / 63 / 2 + 1e-12);
   });
 });
+
+/** `m` with a hook on `next` (every method still runs on `m` itself, whose net keeps its working state) */
+function spyNext(m: GameMachine, seen: (joint: readonly unknown[]) => void): GameMachine {
+  return new Proxy(m, {
+    get(t, k) {
+      if (k === 'next')
+        return (st: unknown, j: readonly unknown[]) => {
+          seen(j);
+          return t.next(st, j);
+        };
+      const v = Reflect.get(t, k);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
