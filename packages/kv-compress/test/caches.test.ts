@@ -287,3 +287,127 @@ describe('KVTC with a batch of sequences', () => {
     expect(() => new KVTCStorage(cal, plan, { padding: [-1] })).toThrow(/padding/);
   });
 });
+
+// ---------------------------------------------------------------- left-padded batches against each sequence alone
+
+describe('baselines with per-sequence lengths (left padding)', () => {
+  const H = 2;
+  const Hq = 4;
+  const d = 4;
+  const T0 = 12;
+  // the third sequence's padding runs past the prefill: its first real token arrives at decoding step 3
+  const padding = [0, 5, 14];
+  const steps = 7;
+  /** junk in padding slots and padding probabilities: large (and uneven), so any padding kept or scored shows */
+  const JUNK = 50;
+  const makers: [string, (padding?: number[]) => HostStorage & nn.KVCacheStorage, boolean][] = [
+    ['exact host', (p) => new HostStorage({ padding: p }), false],
+    ['StreamingLLM', (p) => new StreamingLLMStorage({ sinks: 2, window: 4, padding: p }), true],
+    ['H2O', (p) => new H2OStorage({ budget: 6, padding: p }), true],
+    ['TOVA', (p) => new TOVAStorage({ budget: 5, padding: p }), true],
+    ['SnapKV', (p) => new SnapKVStorage({ budget: 6, window: 3, kernel: 3, padding: p }), true],
+    ['KIVI-2', (p) => new KIVIStorage({ bits: 2, group: 4, residual: 3, padding: p }), false],
+    ['FP8', (p) => new FP8Storage({ padding: p }), false],
+    ['SVD r=2', (p) => new LowRankStorage({ rank: 2, padding: p }), false],
+  ];
+  for (const [name, make, evicts] of makers)
+    it(`${name}: each sequence of a padded batch keeps, quantises and counts what it would alone`, () => {
+      const rng = new Rng(23);
+      const B = padding.length;
+      const alone = padding.map(() => make());
+      const batch = make(padding);
+      for (let step = 0; step <= steps; step++) {
+        const T = step === 0 ? T0 : 1;
+        for (let layer = 0; layer < 2; layer++) {
+          // each sequence's real keys/values, [H, Tb, d]; the batch puts them after its padding
+          const real = padding.map((p) => {
+            const Tb = step === 0 ? Math.max(0, T0 - p) : T0 + step - 1 >= p ? 1 : 0;
+            const mk = () => new Float32Array(H * Tb * d).map(() => rng.normal());
+            return { Tb, k: mk(), v: mk() };
+          });
+          const bk = new Float32Array(B * H * T * d).fill(JUNK);
+          const bv = new Float32Array(B * H * T * d).fill(-JUNK);
+          real.forEach(({ Tb, k, v }, b) => {
+            for (let h = 0; h < H; h++) {
+              bk.set(k.subarray(h * Tb * d, (h + 1) * Tb * d), ((b * H + h) * T + T - Tb) * d);
+              bv.set(v.subarray(h * Tb * d, (h + 1) * Tb * d), ((b * H + h) * T + T - Tb) * d);
+            }
+          });
+          const pos = step === 0 ? 0 : T0 + step - 1;
+          for (const [b, { Tb, k, v }] of real.entries())
+            if (Tb > 0)
+              alone[b]!.append(
+                layer,
+                { k: tensor(k, { shape: [1, H, Tb, d] }), v: tensor(v, { shape: [1, H, Tb, d] }) },
+                Math.max(0, pos - padding[b]!),
+              );
+          batch.append(layer, { k: tensor(bk, { shape: [B, H, T, d] }), v: tensor(bv, { shape: [B, H, T, d] }) }, pos);
+          if (batch.observe) {
+            // attention probabilities: each sequence's own (random) ones, right-aligned; padding rows/columns junk
+            const L = batch.length(layer);
+            const bp = new Float32Array(B * Hq * T * L).map(() => JUNK * rng.next());
+            alone.forEach((s, b) => {
+              const Lb = s.length(layer);
+              const Tb = real[b]!.Tb;
+              if (Tb === 0) return;
+              const p = new Float32Array(Hq * Tb * Lb).map(() => rng.next());
+              s.observe!(layer, tensor(p, { shape: [1, Hq, Tb, Lb] }));
+              for (let h = 0; h < Hq; h++)
+                for (let q = 0; q < Tb; q++)
+                  bp.set(
+                    p.subarray((h * Tb + q) * Lb, (h * Tb + q + 1) * Lb),
+                    ((b * Hq + h) * T + T - Tb + q) * L + L - Lb,
+                  );
+            });
+            batch.observe(layer, tensor(bp, { shape: [B, Hq, T, L] }));
+          }
+        }
+        const st = batch.stats();
+        const sum = alone
+          .map((s) => s.stats())
+          .reduce((a, s) => ({
+            tokensSeen: a.tokensSeen + s.tokensSeen,
+            tokensHeld: a.tokensHeld + s.tokensHeld,
+            bytes: a.bytes + s.bytes,
+            fp16Bytes: a.fp16Bytes + s.fp16Bytes,
+          }));
+        expect(st, `step ${step}`).toEqual(sum);
+        for (let layer = 0; layer < 2; layer++) {
+          const kv = batch.read(layer)!;
+          const L = kv.k.shape[2]!;
+          const [k, v] = [Float32Array.from(kv.k.dataSync()), Float32Array.from(kv.v.dataSync())];
+          alone.forEach((s, b) => {
+            const a = s.read(layer);
+            if (!a) {
+              for (let h = 0; h < H; h++) expect(batch.heldPositions(layer, b, h)).toEqual([]);
+              return;
+            }
+            const Lb = a.k.shape[2]!;
+            const [ak, av] = [Float32Array.from(a.k.dataSync()), Float32Array.from(a.v.dataSync())];
+            for (let h = 0; h < H; h++) {
+              expect(
+                batch.heldPositions(layer, b, h).map((x) => x - padding[b]!),
+                `step ${step} layer ${layer} seq ${b} head ${h}`,
+              ).toEqual(s.heldPositions(layer, 0, h));
+              const row = (b * H + h) * L + L - Lb;
+              expect(Array.from(k.slice(row * d, (row + Lb) * d))).toEqual(
+                Array.from(ak.slice(h * Lb * d, (h + 1) * Lb * d)),
+              );
+              expect(Array.from(v.slice(row * d, (row + Lb) * d))).toEqual(
+                Array.from(av.slice(h * Lb * d, (h + 1) * Lb * d)),
+              );
+            }
+          });
+        }
+      }
+      const st = batch.stats();
+      expect(st.tokensSeen).toBe(2 * padding.reduce((a, p) => a + T0 + steps - p, 0));
+      if (evicts) expect(st.tokensHeld).toBeLessThan(st.tokensSeen);
+    });
+  it('padding must match the batch and be counts ≥ 0', () => {
+    expect(() => new H2OStorage({ budget: 4, padding: [1, -1] })).toThrow(/padding must be counts/);
+    expect(() => new FP8Storage({ padding: [0.5] })).toThrow(/padding must be counts/);
+    const s = new StreamingLLMStorage({ window: 4, padding: [0, 1, 2] });
+    expect(() => s.append(0, posKV(1, 3, 2, 0), 0)).toThrow(/padding has 3 entries; the batch is 1/);
+  });
+});

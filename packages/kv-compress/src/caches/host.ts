@@ -1,7 +1,12 @@
 // Host-side cache storage shared by the baselines: keys and values per layer in [B, H, L, d] float32 arrays with
-// each slot's absolute position and an accumulated score, compaction per head (heads may keep different tokens,
-// with equal counts), and physical byte accounting. Tensors handed to attention are rebuilt when a layer changes.
+// each slot's absolute position and an accumulated score, compaction per head (heads may keep different tokens
+// and different counts), and physical byte accounting. Tensors handed to attention are rebuilt when a layer
+// changes. Left-padded batches: each (sequence, head) row holds `pad` leading padding slots, then its real tokens;
+// padding is never scored, kept in place of a real token, quantised or counted, and rows that keep fewer tokens
+// than the longest are left-padded again after an eviction (tensor-core's attention takes no mask, so padding
+// slots are still attended; per-sequence results equal running the sequence alone as far as the cache decides).
 import { keep, type nn, type Tensor, tensor } from '@tessera/tensor-core';
+import { ValueError } from '../errors.js';
 
 type KV = nn.KV;
 
@@ -12,6 +17,8 @@ export class LayerBuf {
   v: Float32Array;
   pos: Int32Array;
   score: Float64Array;
+  /** per (sequence, head) row: leading padding slots (real tokens are slots [pad, L)) */
+  readonly pad: Int32Array;
   constructor(
     readonly B: number,
     readonly H: number,
@@ -23,6 +30,7 @@ export class LayerBuf {
     this.v = new Float32Array(B * H * cap * d);
     this.pos = new Int32Array(B * H * cap);
     this.score = new Float64Array(B * H * cap);
+    this.pad = new Int32Array(B * H);
   }
   get rowsPerLayer(): number {
     return this.B * this.H;
@@ -61,23 +69,49 @@ export class LayerBuf {
       }
     this.L += T;
   }
-  /** Keeps, for each (b, h) row, the slots `keepIdx(bh)` (ascending, same count for every row). */
+  /**
+   * Keeps, for each (b, h) row, the real-token slots `keepIdx(bh)` (ascending). Rows may keep different counts:
+   * the new length is the largest, and shorter rows are left-padded (zero keys and values, position −1).
+   */
   compact(keepIdx: (bh: number) => number[]): void {
     const { d, cap } = this;
-    let n = -1;
-    for (let bh = 0; bh < this.B * this.H; bh++) {
-      const idx = keepIdx(bh);
-      if (n >= 0 && idx.length !== n) throw new Error('LayerBuf.compact: every head must keep the same count');
-      n = idx.length;
-      idx.forEach((src, dst) => {
-        if (src === dst) return;
-        this.k.copyWithin((bh * cap + dst) * d, (bh * cap + src) * d, (bh * cap + src + 1) * d);
-        this.v.copyWithin((bh * cap + dst) * d, (bh * cap + src) * d, (bh * cap + src + 1) * d);
-        this.pos[bh * cap + dst] = this.pos[bh * cap + src]!;
-        this.score[bh * cap + dst] = this.score[bh * cap + src]!;
+    const rows = this.B * this.H;
+    const keeps = Array.from({ length: rows }, (_, bh) => keepIdx(bh));
+    const L = Math.max(0, ...keeps.map((k) => k.length));
+    const k = new Float32Array(L * d);
+    const v = new Float32Array(L * d);
+    const pos = new Int32Array(L);
+    const score = new Float64Array(L);
+    keeps.forEach((idx, bh) => {
+      const pad = L - idx.length;
+      k.fill(0);
+      v.fill(0);
+      pos.fill(-1);
+      score.fill(0);
+      idx.forEach((src, i) => {
+        if (src < this.pad[bh]! || src >= this.L)
+          throw new RangeError(`LayerBuf.compact: row ${bh} keeps slot ${src} outside its tokens`);
+        const o = (bh * cap + src) * d;
+        k.set(this.k.subarray(o, o + d), (pad + i) * d);
+        v.set(this.v.subarray(o, o + d), (pad + i) * d);
+        pos[pad + i] = this.pos[bh * cap + src]!;
+        score[pad + i] = this.score[bh * cap + src]!;
       });
-    }
-    this.L = Math.max(0, n);
+      this.k.set(k, bh * cap * d);
+      this.v.set(v, bh * cap * d);
+      this.pos.set(pos, bh * cap);
+      this.score.set(score, bh * cap);
+      this.pad[bh] = pad;
+    });
+    this.L = L;
+  }
+  /** Real-token slots of row bh, ascending. */
+  slots(bh: number): number[] {
+    return Array.from({ length: this.L - this.pad[bh]! }, (_, i) => this.pad[bh]! + i);
+  }
+  /** Real tokens held in row bh. */
+  held(bh: number): number {
+    return this.L - this.pad[bh]!;
   }
   /** Contiguous [B, H, L, d] copies. */
   dense(): { k: Float32Array; v: Float32Array } {
@@ -113,12 +147,29 @@ export interface CompressedStorage extends nn.KVCacheStorage {
   readonly name: string;
 }
 
+/** Options every host storage takes. */
+export interface HostStorageOptions {
+  /**
+   * Batches: left-padding slots per sequence (per-sequence lengths in a left-padded batch). Padding slots are
+   * never scored, kept in place of real tokens, stored or counted.
+   */
+  padding?: readonly number[];
+}
+
 /** The exact cache on host arrays, and the base class of the baselines (hooks run on append/observe). */
 export class HostStorage implements CompressedStorage {
   readonly name: string = 'exact';
   protected readonly layers = new Map<number, LayerBuf>();
   private readonly tensors = new Map<number, KV>();
   protected seen = new Map<number, number>();
+  protected readonly padding: readonly number[] | undefined;
+
+  constructor(opts: HostStorageOptions = {}) {
+    for (const p of opts.padding ?? [])
+      if (!(Number.isInteger(p) && p >= 0))
+        throw new ValueError(`${new.target.name}: padding must be counts ≥ 0; got ${p}`);
+    this.padding = opts.padding ? [...opts.padding] : undefined;
+  }
 
   protected buf(layer: number, kv?: KV, dims?: { B: number; H: number; d: number }): LayerBuf {
     let b = this.layers.get(layer);
@@ -130,20 +181,50 @@ export class HostStorage implements CompressedStorage {
     return b;
   }
 
-  /** Called before new tokens are added (eviction makes room here, so the new chunk is never evicted). */
-  protected beforeAppend(_layer: number, _b: LayerBuf, _T: number): void {}
-  /** Called after new tokens were added at slots [from, L) (quantisers rewrite them here). */
+  /**
+   * Called before new tokens are added (eviction makes room here, so the new chunk is never evicted).
+   * `incoming[b]`: real (non-padding) tokens of sequence b among the T arriving.
+   */
+  protected beforeAppend(_layer: number, _b: LayerBuf, _T: number, _incoming: Int32Array): void {}
+  /** Called after new tokens were added at slots [from, L) (quantisers rewrite them here; padding is [0, pad)). */
   protected afterAppend(_layer: number, _b: LayerBuf, _from: number): void {}
+
+  /** Left-padding slots of sequence b (0 without `padding`). */
+  protected padOf(b: number): number {
+    return this.padding?.[b] ?? 0;
+  }
 
   append(layer: number, kv: KV, position: number): void {
     const b = this.buf(layer, kv);
     const T = kv.k.shape[2]!;
-    this.beforeAppend(layer, b, T);
+    if (this.padding && this.padding.length !== b.B)
+      throw new ValueError(`${this.constructor.name}: padding has ${this.padding.length} entries; the batch is ${b.B}`);
+    const before = this.seen.get(layer) ?? 0;
+    // padding is the first padOf(b) tokens a sequence ever sees
+    const newPad = Int32Array.from({ length: b.B }, (_, i) => Math.min(T, Math.max(0, this.padOf(i) - before)));
+    this.beforeAppend(
+      layer,
+      b,
+      T,
+      newPad.map((p) => T - p),
+    );
     const from = b.L;
     b.append(kv.k.contiguous().dataSync(), kv.v.contiguous().dataSync(), T, position);
-    this.seen.set(layer, (this.seen.get(layer) ?? 0) + T);
+    // a row gains padding only while it holds nothing else, so its padding stays leading
+    for (let bh = 0; bh < b.B * b.H; bh++) b.pad[bh]! += newPad[Math.floor(bh / b.H)]!;
+    this.seen.set(layer, before + T);
     this.afterAppend(layer, b, from);
     this.dirty(layer);
+  }
+
+  /** Absolute positions of the real tokens that (sequence, head) holds in `layer`, ascending. */
+  heldPositions(layer: number, seq = 0, head = 0): number[] {
+    const b = this.layers.get(layer);
+    if (!b) return [];
+    if (!(seq >= 0 && seq < b.B && head >= 0 && head < b.H))
+      throw new ValueError(`heldPositions: sequence ${seq}, head ${head} outside ${b.B} × ${b.H}`);
+    const bh = seq * b.H + head;
+    return b.slots(bh).map((t) => b.pos[bh * b.cap + t]!);
   }
 
   protected dirty(layer: number): void {
@@ -171,22 +252,27 @@ export class HostStorage implements CompressedStorage {
     return this.layers.get(layer)?.L ?? 0;
   }
 
-  /** Physical bytes of one layer (fp16 keys and values by default). */
+  /** Physical bytes of one layer (fp16 keys and values of the real tokens by default). */
   protected layerBytes(b: LayerBuf): number {
-    return b.B * b.H * b.L * b.d * 2 * 2;
+    let n = 0;
+    for (let bh = 0; bh < b.B * b.H; bh++) n += b.held(bh);
+    return n * b.d * 2 * 2;
   }
 
+  /** Token counts are summed over layers and sequences (head 0's count per sequence); padding never counts. */
   stats(): CacheStats {
     let tokensSeen = 0;
     let tokensHeld = 0;
     let bytes = 0;
     let fp16Bytes = 0;
     for (const [l, b] of this.layers) {
-      const s = this.seen.get(l) ?? 0;
-      tokensSeen += s;
-      tokensHeld += b.L;
+      for (let i = 0; i < b.B; i++) {
+        const s = Math.max(0, (this.seen.get(l) ?? 0) - this.padOf(i));
+        tokensSeen += s;
+        tokensHeld += b.held(i * b.H);
+        fp16Bytes += b.H * s * b.d * 4;
+      }
       bytes += this.layerBytes(b);
-      fp16Bytes += b.B * b.H * s * b.d * 4;
     }
     return { tokensSeen, tokensHeld, bytes, fp16Bytes };
   }

@@ -40,10 +40,9 @@ export class KVTCStorage extends HostStorage {
     readonly plan: KvtcPlan,
     readonly opts: KVTCStorageOptions = {},
   ) {
-    super();
+    // the base class validates the padding and keeps it out of the token counts
+    super({ padding: opts.padding });
     checkPlan(cal, plan);
-    for (const p of opts.padding ?? [])
-      if (!(Number.isInteger(p) && p >= 0)) throw new ValueError(`KVTCStorage: padding must be counts ≥ 0; got ${p}`);
   }
 
   /** The chunks of sequence 0 (the whole cache when the batch is 1). */
