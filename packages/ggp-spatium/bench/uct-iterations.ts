@@ -2,7 +2,7 @@
 // feature player in its forms — biased playouts on the table-driven fast path (`BoardFeatures.playout`), the same
 // through the generic legal/next loop (`fastPlayouts: false`, the path every biased playout took before), biased
 // for the first 8 plies then `playout()`, and features in the tree's prior only. Each form searches 250 ms from
-// a fresh tree, from the initial state and from a mid-game state (12 seeded random plies); the forms are
+// a fresh tree, from the initial state and from a mid-game state (6 seeded random plies); the forms are
 // interleaved within each of 5 rounds and the median per-round rate is reported with its ratio to plain UCT.
 // Not part of `pnpm bench`; run from the package directory:
 //   node --conditions=@tessera/source --import tsx bench/uct-iterations.ts [sheet directory] [game...]
@@ -30,7 +30,7 @@ for (const name of games) {
   const m = loadGame(readFileSync(join(dir, `${name}.kif`), 'utf8')) as GameMachine;
   let mid = m.initialState();
   const rand = rng(12);
-  for (let p = 0; p < 12 && !m.isTerminal(mid); p++)
+  for (let p = 0; p < 6 && !m.isTerminal(mid); p++)
     mid = m.next(
       mid,
       m.roles().map((_, r) => {

@@ -292,6 +292,7 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
   private sNbr = new Int32Array(64 * 8);
   private sNbrN = new Uint8Array(64);
   private sEdge = new Float64Array(64);
+  private sEdgeF = new Float64Array(64);
   private sCand = new Uint8Array(64);
   /** per grounded fluent (bit index): its cell, or -1 (not a board cell), -2 (not looked at yet); code and owner */
   private fCell = new Int32Array(0);
@@ -300,6 +301,8 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
   private wbuf = new Float64Array(64);
   private slotBuf = new Int32Array(64);
   private readonly othersBuf: M[] = [];
+  /** `weights` through `priorWeights` where it applies (off: always through `features`, the reference) */
+  fastPrior = true;
 
   constructor(
     weights: number[] = DEFAULT_WEIGHTS,
@@ -432,7 +435,9 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     return moves.map((mv) => {
       const f = new Float64Array(FEATURES.length);
       let c = this.cells(m, mv);
-      if (others && grid && (this.opts.effectsAll || !c || Number.isNaN(c.ty) || this.sCand[this.slotOf(m, mv)]!)) {
+      // (the slot first: making it may grow the tables, so `this.sCand` is read after)
+      const slot = this.slotOf(m, mv);
+      if (others && grid && (this.opts.effectsAll || !c || Number.isNaN(c.ty) || this.sCand[slot]!)) {
         others[role] = mv;
         const s2 = m.next(s, others);
         f[5] = this.outcome(m, s2, role);
@@ -680,6 +685,7 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
       const ex = Math.min(c.tx - b.minX, b.maxX - c.tx);
       const ey = oneD ? ex : Math.min(c.ty - b.minY, b.maxY - c.ty);
       this.sEdge[k] = this.weights_[1]! / (1 + Math.max(0, Math.min(ex, ey)));
+      this.sEdgeF[k] = 1 / (1 + Math.max(0, Math.min(ex, ey)));
       const g = (this.grids[0] ??= new Grid(b));
       this.sCell[k] = oneD ? -1 : g.at(c.tx, c.ty);
       let nn = 0;
@@ -717,6 +723,7 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     this.sNbr = grow(this.sNbr, (k) => new Int32Array(k), 8);
     this.sNbrN = grow(this.sNbrN, (k) => new Uint8Array(k));
     this.sEdge = grow(this.sEdge, (k) => new Float64Array(k));
+    this.sEdgeF = grow(this.sEdgeF, (k) => new Float64Array(k));
     this.sCand = grow(this.sCand, (k) => new Uint8Array(k));
   }
 
@@ -957,6 +964,85 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     return this.antiDecisiveMove(m, s, role, moves, pick);
   }
 
+  /**
+   * The tree's prior weights exp(w·f): `weights` without a feature vector per move — the slot tables give each
+   * move's cells, the grid comes from the state's bits — for bitset states whose moves all name a target cell
+   * (no drop-style move needs its successor's landing cell). Undefined where that does not hold: the caller
+   * takes `features`. Bit-identical to `weights` (the same products summed in the same order; tested).
+   */
+  private priorWeights(
+    m: GameMachine<S, M>,
+    s: S,
+    role: number,
+    moves: M[],
+    last: M[] | null,
+  ): Float64Array | undefined {
+    const k = moves.length;
+    if (k > this.slotBuf.length) {
+      this.slotBuf = new Int32Array(k * 2);
+      this.wbuf = new Float64Array(k * 2);
+    }
+    const slots = this.slotBuf;
+    for (let i = 0; i < k; i++) {
+      const sl = this.slotOf(m, moves[i]!);
+      if (sl < 0 || Number.isNaN(this.sTy[sl]!)) return undefined;
+      slots[i] = sl;
+    }
+    if (!this.bitTables(m, s)) return undefined;
+    const b = this.board!;
+    const w = this.weights_;
+    const effects = this.opts.effects;
+    const grid = effects || w[2] !== 0 || w[3] !== 0 || w[4] !== 0 ? (this.grids[1] ??= new Grid(b)) : undefined;
+    if (grid) this.loadBits(m, s as Uint32Array, grid);
+    const others = effects ? this.othersJoint(m, s, role) : undefined;
+    // the last moves' target cells, as `features` lists them
+    const lx: number[] = [];
+    const ly: number[] = [];
+    for (const x of last ?? []) {
+      const l = this.slotOf(m, x);
+      if (l >= 0 && !Number.isNaN(this.sTx[l]!)) {
+        lx.push(this.sTx[l]!);
+        ly.push(this.sTy[l]!);
+      }
+    }
+    const out = new Float64Array(k);
+    for (let i = 0; i < k; i++) {
+      const sl = slots[i]!;
+      const tx = this.sTx[sl]!;
+      const ty = this.sTy[sl]!;
+      let win = 0;
+      if (others && grid && (this.opts.effectsAll || this.sCand[sl])) {
+        others[role] = moves[i]!;
+        win = this.outcome(m, m.next(s, others), role);
+      }
+      let d = Number.POSITIVE_INFINITY;
+      for (let j = 0; j < lx.length; j++)
+        d = Math.min(d, Math.max(Math.abs(lx[j]! - tx), Number.isNaN(ly[j]!) ? 0 : Math.abs(ly[j]! - ty)));
+      let contact = 0;
+      let friendly = 0;
+      let capture = 0;
+      if (grid) {
+        for (let j = sl * 8, end = j + this.sNbrN[sl]!; j < end; j++) {
+          const c = this.sNbr[j]!;
+          if (!grid.content[c]) continue;
+          contact++;
+          if (grid.owner[c] === role) friendly++;
+        }
+        const c = this.sCell[sl]!;
+        capture = c >= 0 && grid.content[c] && grid.owner[c]! >= 0 && grid.owner[c] !== role ? 1 : 0;
+      }
+      let z = 0;
+      z += w[0]! * (Number.isFinite(d) ? 1 / (1 + d) : 0);
+      z += w[1]! * this.sEdgeF[sl]!;
+      z += w[2]! * (contact / 8);
+      z += w[3]! * (friendly / 8);
+      z += w[4]! * capture;
+      z += w[5]! * win;
+      out[i] = Math.exp(Math.max(-20, Math.min(20, z)));
+    }
+    return out;
+  }
+
   weights(
     m: GameMachine<S, M>,
     s: S,
@@ -965,6 +1051,10 @@ export class BoardFeatures<S = unknown, M = unknown> implements MoveBias<S, M> {
     last: M[] | null,
     cheap = false,
   ): Float64Array | undefined {
+    if (!cheap && this.fastPrior && this.boardOf(m)) {
+      const fw = this.priorWeights(m, s, role, moves, last);
+      if (fw) return fw;
+    }
     const fs = this.features(m, s, role, moves, last, cheap);
     if (!fs) return undefined;
     const w = this.weights_;

@@ -209,6 +209,35 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     expect(count({})).toBe(0);
     expect(count({ effectsAll: true })).toBe(moves.length);
   });
+  test('the table-driven prior equals exp(w·f) over the feature vectors, bit for bit', () => {
+    for (const name of ['breakthrough', 'knightThrough', 'ticTacToe', 'connectFour']) {
+      const m = loadGame(sheet(name)) as GameMachine;
+      const w = [-1.7, -2.8, -0.8, 1.6, 1.5, 4.8];
+      const fast = new BoardFeatures(w);
+      const ref = new BoardFeatures(w);
+      ref.fastPrior = false;
+      const rand = rng(5);
+      let compared = 0;
+      for (let game = 0; game < 4; game++) {
+        let s = m.initialState();
+        let last: unknown[] | null = null;
+        while (!m.isTerminal(s)) {
+          for (let r = 0; r < m.roles().length; r++) {
+            const ls = m.legal(s, r);
+            if (ls.length < 2) continue;
+            expect(fast.weights(m, s, r, ls, last)).toEqual(ref.weights(m, s, r, ls, last));
+            compared++;
+          }
+          last = m.roles().map((_, r) => {
+            const ls = m.legal(s, r);
+            return ls[(rand() * ls.length) | 0];
+          });
+          s = m.next(s, last);
+        }
+      }
+      expect(compared).toBeGreaterThan(10);
+    }
+  });
   test('genome switch: antiDecisive reaches the features', () => {
     const g = { ...decode(new Array(GENOME_BITS).fill(0)), antiDecisive: true };
     const p = genomePlayer(g) as unknown as { bias: BoardFeatures };
