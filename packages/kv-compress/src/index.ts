@@ -1,7 +1,13 @@
 // @tessera/kv-compress: the public surface (re-exports only).
 
 export { H2OStorage, SnapKVStorage, StreamingLLMStorage, TOVAStorage } from './caches/eviction.js';
-export { type CacheStats, type CompressedStorage, HostStorage, LayerBuf } from './caches/host.js';
+export {
+  type CacheStats,
+  type CompressedStorage,
+  HostStorage,
+  type HostStorageOptions,
+  LayerBuf,
+} from './caches/host.js';
 export { KVTCStorage, type KVTCStorageOptions, PrefixKVCache } from './caches/kvtc-storage.js';
 export { FP8Storage, KIVIStorage, LowRankStorage } from './caches/quantized.js';
 export {
