@@ -6,7 +6,7 @@
 // time as [1, H, N, d] tensors that attention can use directly; reading them back is asynchronous (`layerData`),
 // since WebGPU has no synchronous read-back. On the CPU backend the same code runs on tensor-core's CPU kernels.
 // The host decoder (CacheReader) stays the reference: the two agree to float32 rounding.
-import { cat, keep, nn, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { type BackendName, cat, getBackend, keep, nn, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import type { Calibration, KVRows } from './calibration.js';
 import { ValueError } from './errors.js';
 import { type CacheHeader, CacheReader, SectionKind } from './format.js';
@@ -33,6 +33,8 @@ export class DeviceCalibration {
   /** per segment: μ [p] and Vᵀ [rank, p] */
   readonly segments: { mean: Tensor; basis: Tensor }[];
   readonly levels: Tensor;
+  /** the backend its tensors live on (the current one when it was made) */
+  readonly backend: BackendName = getBackend();
   constructor(readonly cal: Calibration) {
     this.segments = cal.segments.map((s) => ({
       mean: keep(tensor(s.pca.mean, { shape: [s.pca.p] })),
@@ -61,6 +63,8 @@ export class DeviceCacheReader {
   /** per segment: dequantised coefficients D [compressed tokens, width] of every chunk, in token order */
   private readonly coeffs = new Map<number, Tensor>();
   private disposed = false;
+  /** the backend its tensors live on (the current one when it was made) */
+  readonly backend: BackendName = getBackend();
 
   /** `cal`: the calibration or its uploaded form (shared across readers; otherwise uploaded here and owned). */
   constructor(
@@ -68,6 +72,10 @@ export class DeviceCacheReader {
     cal: Calibration | DeviceCalibration | null,
   ) {
     const c = cal instanceof DeviceCalibration ? cal.cal : cal;
+    if (cal instanceof DeviceCalibration && cal.backend !== this.backend)
+      throw new ValueError(
+        `DeviceCacheReader: the calibration was uploaded to ${cal.backend}; the backend is ${this.backend}`,
+      );
     this.host = new CacheReader(bytes, c);
     this.header = this.host.header;
     this.ownsCal = !(cal instanceof DeviceCalibration) && this.header.plan !== null;
@@ -125,6 +133,8 @@ export class DeviceCacheReader {
    */
   layer(l: number): KV {
     if (this.disposed) throw new ValueError('DeviceCacheReader: used after dispose()');
+    if (getBackend() !== this.backend)
+      throw new ValueError(`DeviceCacheReader: made on ${this.backend}; the backend is now ${getBackend()}`);
     const h = this.header;
     if (!(Number.isInteger(l) && l >= 0 && l < h.layers))
       throw new ValueError(`DeviceCacheReader.layer: layer ${l} of ${h.layers}`);

@@ -4,7 +4,7 @@
 // reference's outputs, and a restored prefix continues a CausalLM with the host-restored cache's logits.
 // Streams cover cross-layer and per-layer calibrations, every quantisation type (int1–int4, FP8), dropped
 // coefficients, token groups that do not divide the chunks, the three entropy stages and raw-only streams.
-import { F, manualSeed, nn, noGrad, setBackend, tensor, tidy } from '@tessera/tensor-core';
+import { F, manualSeed, memory, nn, noGrad, setBackend, tensor, tidy } from '@tessera/tensor-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KVTCStorage } from '../src/caches/kvtc-storage.js';
 import { type Calibration, calibrate, fitPlan, type KVRows, type KvtcPlan } from '../src/calibration.js';
@@ -13,6 +13,7 @@ import { DeviceCacheReader, DeviceCalibration } from '../src/device-reader.js';
 import { makePlan } from '../src/dp.js';
 import { CalibrationMismatchError, KVFormatError } from '../src/errors.js';
 import { decodeCache, type EncodeOptions, encodeCache } from '../src/format.js';
+import { unpackSegment } from '../src/kvtc.js';
 import { Rng } from '../src/linalg.js';
 import { lowRankRows, relErr } from './helpers.js';
 
@@ -200,6 +201,24 @@ for (const backend of backends)
       }
     });
 
+    it('frees what it uploads: tensors return to their count after rows(), layer() + dispose and toCache() + reset', async () => {
+      await setBackend(backend);
+      try {
+        const before = memory().numTensors;
+        const r = new DeviceCacheReader(cases[1]!.bytes, cases[1]!.cal);
+        await r.rows();
+        const kv = r.layer(1);
+        kv.k.dispose();
+        kv.v.dispose();
+        const cache = r.toCache();
+        r.dispose();
+        cache.reset();
+        expect(memory().numTensors).toBe(before);
+      } finally {
+        await setBackend('cpu');
+      }
+    });
+
     it('fuzz: truncated or corrupted streams are typed errors before anything is uploaded', async () => {
       await setBackend(backend);
       try {
@@ -299,3 +318,31 @@ for (const backend of backends)
       await setBackend('cpu');
     }
   });
+
+it.skipIf(gpuSkip !== null)('a reader or uploaded calibration is used on the backend it was made on', async () => {
+  await setBackend('webgpu');
+  const dcal = new DeviceCalibration(crossCal);
+  const r = new DeviceCacheReader(cases[0]!.bytes, dcal);
+  try {
+    await setBackend('cpu');
+    expect(() => r.layer(0)).toThrow(/made on webgpu; the backend is now cpu/);
+    expect(() => new DeviceCacheReader(cases[0]!.bytes, dcal)).toThrow(/uploaded to webgpu/);
+  } finally {
+    await setBackend('webgpu');
+    r.dispose();
+    dcal.dispose();
+    await setBackend('cpu');
+  }
+});
+
+it('unpackSegment rejects a payload shorter than the plan implies', () => {
+  const plan = handPlan(crossCal);
+  const target = {
+    levels: new Int32Array(10 * 16),
+    shift: new Float32Array(40),
+    scale: new Float32Array(40),
+    row: 0,
+    block: 0,
+  };
+  expect(() => unpackSegment(plan, new Uint8Array(3), 10, 1, target)).toThrow(KVFormatError);
+});
