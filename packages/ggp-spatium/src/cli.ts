@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { compileProgram } from './compiler.js';
 import { conformSheet, type SheetReport } from './conformance.js';
 import { fmtIssue } from './errors.js';
-import { duel, duelTable } from './experiment.js';
+import { type DuelResult, duel, duelTable } from './experiment.js';
 import { BoardFeatures, DEFAULT_WEIGHTS } from './features.js';
 import { loadGame } from './game.js';
 import { parseGdl, rulesText } from './gdl.js';
@@ -34,12 +34,14 @@ const USAGE = `usage: ggp-spatium <command> [options]
                                             (--threads N: uct and uct+features search on N threads)
   versus <sheet.kif...> [--players uct+features,uct] [--games 40] [--iterations N | --playclock 0.2]
          [--weights tuned.json] [--seed 1]  a duel per sheet, colours alternated; a table with 95% Wilson intervals
-                                            (uct+tuned: the sheet's genome from --weights, keyed by sheet name)
+         [--cpu-clock] [--out r.json]       (uct+tuned: the sheet's genome from --weights, keyed by sheet name;
+                                            --cpu-clock: the playclock is CPU time; --out: rewritten after each game)
   serve [--port 9147] [--player uct] [--threads 1]
                                             GGP protocol player server (GDL-II sheets: the belief-state player)
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N
        [--opponent-iterations M]] [--anti-decisive] [--switches '{"biasPlayouts":false}'] [--seed 1] [--out w.json]
-                                            SGA tuning of feature weights and the UCT constant by self-play
+       [--cpu-clock] [--checkpoint ck.json] SGA tuning of feature weights, UCT constants and the playout form by
+                                            self-play against plain UCT (--checkpoint: resumable)
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name] [--from i] [--to j] [--inprocess]
                                             parse / mGDL / compile / compiled ≡ interpreter over every sheet`;
 
@@ -103,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
       switches: { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
+      'cpu-clock': { type: 'boolean' },
+      checkpoint: { type: 'string' },
     },
   });
   const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
@@ -205,8 +209,10 @@ export async function main(argv: string[]): Promise<number> {
       const specs = (o.players ?? 'uct+tuned,uct').split(',');
       if (specs.length !== 2) throw new Error('versus takes two players');
       const file = o.weights ? (JSON.parse(read(o.weights)) as Record<string, Genome> | Genome) : undefined;
-      const rows = [];
-      const budget = o.iterations ? `${o.iterations} iterations per move` : `${num(o.playclock, 0.2)} s per move`;
+      const rows: DuelResult[] = [];
+      const budget = o.iterations
+        ? `${o.iterations} iterations per move`
+        : `${num(o.playclock, 0.2)} s per move${o['cpu-clock'] ? ' (CPU time)' : ''}`;
       console.log(`versus: ${specs.join(' vs ')}, ${budget}, colours alternated`);
       for (const f of pos) {
         const name = gameName(f);
@@ -215,8 +221,9 @@ export async function main(argv: string[]): Promise<number> {
         const make = (spec: string): Player => {
           if (spec === 'uct+tuned') {
             if (!genome) throw new Error(`no tuned genome for ${name} in ${o.weights ?? '(no --weights)'}`);
-            return genomePlayer(genome, 'uct+tuned');
+            return genomePlayer(genome, 'uct+tuned', o['cpu-clock'] ? 'cpu' : 'wall');
           }
+          if (spec === 'uct' && o['cpu-clock']) return new UctPlayer({ clock: 'cpu' });
           return makePlayer(spec, undefined, num(o.threads, 1));
         };
         const r = await duel(
@@ -230,6 +237,8 @@ export async function main(argv: string[]): Promise<number> {
             seed: num(o.seed, 1),
             game: name,
             progress: (n, r) => {
+              // a cut run keeps what it played: the rows so far, this sheet's partial row last
+              if (o.out) writeFileSync(o.out, JSON.stringify({ budget, rows: [...rows, r] }, null, 1));
               if (n % 10 === 0 || n === num(o.games, 40))
                 console.log(
                   `  ${name} ${n} games: ${r.wins}/${r.draws}/${r.losses} score ${(100 * r.score).toFixed(0)}% [${(100 * r.lo).toFixed(0)}, ${(100 * r.hi).toFixed(0)}]`,
@@ -265,6 +274,8 @@ export async function main(argv: string[]): Promise<number> {
         iterations: o.iterations === undefined ? undefined : Number(o.iterations),
         opponentIterations: o['opponent-iterations'] === undefined ? undefined : Number(o['opponent-iterations']),
         seed: num(o.seed, 1),
+        cpuClock: o['cpu-clock'] === true,
+        checkpoint: o.checkpoint,
         switches: {
           ...(o.switches ? JSON.parse(o.switches) : {}),
           ...(o['anti-decisive'] ? { antiDecisive: true } : {}),

@@ -215,7 +215,20 @@ export interface UctOptions {
    * with this off, the generic loop.
    */
   fastPlayouts?: boolean;
+  /**
+   * what `timeMs` measures: wall-clock time (default) or this process's CPU time (`process.cpuUsage`) — on a
+   * loaded machine the scheduler's share then does not decide which of two in-process players searched longer
+   */
+  clock?: 'wall' | 'cpu';
   name?: string;
+}
+
+/** CPU milliseconds of this process (user + system), where `process.cpuUsage` exists; else wall-clock ms. */
+export function cpuNowMs(): number {
+  const p = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process;
+  if (!p?.cpuUsage) return performance.now();
+  const u = p.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 /** UCT with decoupled per-role UCB1 selection, transpositions, node budget and progressive bias. */
@@ -232,6 +245,7 @@ export class UctPlayer<S, M> implements Player<S, M> {
   private readonly bias?: MoveBias<S, M>;
   private readonly biasPlayouts: boolean;
   private readonly fastPlayouts: boolean;
+  private readonly cpuClock: boolean;
   private lastJoint: M[] | null = null;
   private lastRoot: Node<S, M> | null = null;
   private lastIterations = 0;
@@ -243,6 +257,7 @@ export class UctPlayer<S, M> implements Player<S, M> {
     this.bias = opts.bias as MoveBias<S, M> | undefined;
     this.biasPlayouts = opts.biasPlayouts ?? true;
     this.fastPlayouts = opts.fastPlayouts ?? true;
+    this.cpuClock = opts.clock === 'cpu';
     this.name = opts.name ?? (opts.bias ? 'uct+features' : 'uct');
   }
 
@@ -380,6 +395,8 @@ export class UctPlayer<S, M> implements Player<S, M> {
 
   select(state: S, opts: SearchOptions): M {
     const t0 = performance.now();
+    const now = this.cpuClock ? cpuNowMs : () => performance.now();
+    const c0 = now();
     if (this.tt.size > this.nodeBudget * 0.9) this.tt = new Map();
     const root = this.node(state, this.lastJoint);
     const mine = root.terminal ? this.m.legal(state, this.role) : root.legal[this.role]!;
@@ -393,7 +410,7 @@ export class UctPlayer<S, M> implements Player<S, M> {
     let it = 0;
     const max = opts.maxIterations ?? Number.POSITIVE_INFINITY;
     while (it < max) {
-      if ((it & 15) === 0 && performance.now() - t0 >= opts.timeMs) break;
+      if ((it & 15) === 0 && now() - c0 >= opts.timeMs) break;
       this.iterate(root);
       it++;
     }

@@ -1,8 +1,12 @@
 // Tuning by a simple genetic algorithm (Goldberg's SGA: bit-string genomes, fitness-proportional selection,
 // one-point crossover, bit-flip mutation, generational replacement; we keep the best genome, which the plain
-// SGA does not). A genome encodes the UCT constant and the spatial feature weights; fitness is the mean score
-// of UCT+features against plain UCT in self-play, both roles, at equal time per move (or equal iterations).
-// Seeded: with iteration budgets the whole run is reproducible.
+// SGA does not). A genome encodes the UCT constant, the progressive-bias weight, the spatial feature weights
+// and the playout form (how many plies of each playout the features bias); fitness is the mean score of
+// UCT+features against plain UCT in self-play, both roles, at equal time per move (optionally CPU time) or at
+// given iteration budgets. Seeded: the GA's own draws and every game's seeds come from the seed, so with
+// iteration budgets the whole run is reproducible; at equal time the games also depend on the clock. A run can
+// keep a checkpoint (written atomically after every genome's evaluation) and resume from it.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { BoardFeatures, DEFAULT_WEIGHTS, FEATURES } from './features.js';
 import { loadGame } from './game.js';
 import { type GameMachine, rng } from './machine.js';
@@ -10,8 +14,8 @@ import { LocalAgent, playMatch } from './match.js';
 import { UctPlayer } from './players.js';
 
 const BITS = 6;
-/** genes: the UCT constant, the progressive-bias weight, then one weight per feature */
-const GENES = 2 + FEATURES.length;
+/** genes: the UCT constant, the progressive-bias weight, one weight per feature, then the playout form */
+const GENES = 2 + FEATURES.length + 1;
 const C_RANGE = [0.1, 1.5] as const;
 const PRIOR_RANGE = [0, 4] as const;
 /** the win feature only makes sense with a positive weight; the others may come out either way */
@@ -21,6 +25,12 @@ const decodeGene = (bits: number[], i: number, lo: number, hi: number) => {
   for (let k = 0; k < BITS; k++) v = v * 2 + bits[i * BITS + k]!;
   return lo + ((hi - lo) * v) / (2 ** BITS - 1);
 };
+/**
+ * The playout form gene's four values (a quarter of its range each): biased plies per playout — 0 (features in
+ * the tree's prior only; plain fast playouts, ≈0.75–0.9× plain UCT's iterations), 4, 16, or all of them (biased
+ * throughout, ≈0.2–0.35× on connectFour and breakthrough). Which pays at equal time is what the SGA finds out.
+ */
+const FORMS = [0, 4, 16, Number.POSITIVE_INFINITY] as const;
 
 export interface Genome {
   c: number;
@@ -35,8 +45,8 @@ export interface Genome {
   effectsAll?: boolean;
   /** the playouts' anti-decisive check (block the opponent's immediate win; default off) */
   antiDecisive?: boolean;
-  /** biased plies per playout before the plain fast `playout()` takes over (default: all) */
-  biasPlies?: number;
+  /** biased plies per playout before the plain fast `playout()` takes over (default: all; JSON null: all) */
+  biasPlies?: number | null;
   /** bias the playouts too (default on); off: the features shape the tree's prior only and playouts stay plain
    * (the reasoner's allocation-free `playout()` where it has one) */
   biasPlayouts?: boolean;
@@ -45,31 +55,41 @@ export interface Genome {
 export const GENOME_BITS = BITS * GENES;
 
 export function decode(bits: number[]): Genome {
+  let form = 0;
+  for (let k = 0; k < BITS; k++) form = form * 2 + (bits[(GENES - 1) * BITS + k] ?? 0);
+  const plies = FORMS[Math.min(3, form >> (BITS - 2))]!;
   return {
     c: decodeGene(bits, 0, ...C_RANGE),
     priorWeight: decodeGene(bits, 1, ...PRIOR_RANGE),
     weights: FEATURES.map((_, i) => decodeGene(bits, i + 2, ...weightRange(i))),
+    // JSON has no Infinity: "all plies" is written as no limit (null)
+    ...(plies === 0 ? { biasPlayouts: false } : { biasPlies: Number.isFinite(plies) ? plies : null }),
   };
 }
 
 export function encode(g: Genome): number[] {
+  const plies = g.biasPlayouts === false ? 0 : (g.biasPlies ?? Number.POSITIVE_INFINITY);
+  // the form whose value is nearest at or below the genome's plies, at the middle of its quarter
+  let f = 0;
+  for (let i = 0; i < FORMS.length; i++) if (plies >= FORMS[i]!) f = i;
   return [
     ...encodeValue(g.c, ...C_RANGE),
     ...encodeValue(g.priorWeight, ...PRIOR_RANGE),
     ...g.weights.flatMap((w, i) => encodeValue(w, ...weightRange(i))),
+    ...Array.from({ length: BITS }, (_, k) => (((f << (BITS - 2)) | (1 << (BITS - 3))) >> (BITS - 1 - k)) & 1),
   ];
 }
 
-/** The player a genome describes. */
-export function genomePlayer(g: Genome, name = 'uct+features'): UctPlayer<unknown, unknown> {
+/** The player a genome describes (`clock: 'cpu'` measures its time per move as CPU time). */
+export function genomePlayer(g: Genome, name = 'uct+features', clock?: 'wall' | 'cpu'): UctPlayer<unknown, unknown> {
   const bias = new BoardFeatures(g.weights, undefined, {
     decisive: g.decisive,
     effects: g.effects,
     effectsAll: g.effectsAll,
     antiDecisive: g.antiDecisive,
-    biasPlies: g.biasPlies,
+    biasPlies: g.biasPlies ?? undefined,
   });
-  return new UctPlayer({ c: g.c, priorWeight: g.priorWeight, bias, biasPlayouts: g.biasPlayouts, name });
+  return new UctPlayer({ c: g.c, priorWeight: g.priorWeight, bias, biasPlayouts: g.biasPlayouts, name, clock });
 }
 
 function encodeValue(v: number, lo: number, hi: number): number[] {
@@ -82,7 +102,10 @@ export interface TuneOptions {
   population?: number;
   /** games per fitness evaluation (roles alternate) */
   gamesPerEval?: number;
+  /** seconds per move for both sides (equal time) when `iterations` is not given */
   playclock?: number;
+  /** measure the playclock as CPU time of this process instead of wall-clock time (both sides) */
+  cpuClock?: boolean;
   /** search iterations per move instead of the playclock (reproducible from the seed) */
   iterations?: number;
   /** plain UCT's iterations per move (default `iterations`): more than ours stands in for the features' cost, as
@@ -94,6 +117,11 @@ export interface TuneOptions {
    * the SGA does not tune them */
   switches?: Pick<Genome, 'decisive' | 'effects' | 'effectsAll' | 'antiDecisive' | 'biasPlayouts' | 'biasPlies'>;
   seed?: number;
+  /**
+   * a checkpoint file: written atomically (temp file, then rename) after every genome's evaluation; a run given
+   * an existing checkpoint of the same sheet and settings resumes from it (a different one is an error)
+   */
+  checkpoint?: string;
   log?: (line: string) => void;
 }
 
@@ -101,6 +129,23 @@ export interface TuneResult extends Genome {
   fitness: number;
   history: Array<{ generation: number; best: number; mean: number }>;
 }
+
+/** What a checkpoint holds: enough to continue the run exactly where it stopped. */
+interface Checkpoint {
+  version: 1;
+  /** the sheet and the settings that decide the run: a checkpoint of another run is refused */
+  key: string;
+  generation: number;
+  pop: number[][];
+  /** fitness of the genomes of `pop` evaluated so far, in order */
+  fit: number[];
+  best: { bits: number[]; fitness: number };
+  history: TuneResult['history'];
+  /** numbers drawn from the GA's generator so far (a resumed run draws them again to reach its state) */
+  draws: number;
+}
+
+export class CheckpointError extends Error {}
 
 let loaded: { kif: string; m: GameMachine } | null = null;
 /** One reasoner per sheet for a whole run: both sides of every game use the same engine (loadGame's choice
@@ -119,17 +164,26 @@ export async function evaluate(
   seed: number,
   iterations?: number,
   opponentIterations = iterations,
+  cpuClock = false,
 ): Promise<number> {
   let score = 0;
+  const clock = cpuClock ? 'cpu' : 'wall';
   for (let i = 0; i < games; i++) {
     const m = machineFor(kif);
-    const tuned = new LocalAgent(genomePlayer(g), seed + i, 0, iterations, m);
-    const plain = new LocalAgent(new UctPlayer(), seed + 1000 + i, 0, opponentIterations, m);
+    const tuned = new LocalAgent(genomePlayer(g, 'uct+features', clock), seed + i, 0, iterations, m);
+    const plain = new LocalAgent(new UctPlayer({ clock }), seed + 1000 + i, 0, opponentIterations, m);
     const first = i % 2 === 0;
     const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], { playclock, seed: seed + i });
     score += (rec.goals[first ? 0 : 1] ?? 0) / 100;
   }
   return score / games;
+}
+
+/** Writes `data` as JSON to `path` through a temp file and a rename, so a cut run never leaves half a file. */
+function writeAtomic(path: string, data: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(data));
+  renameSync(tmp, path);
 }
 
 export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneResult> {
@@ -138,16 +192,41 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     population = 8,
     gamesPerEval = 4,
     playclock = 0.05,
+    cpuClock = false,
     iterations,
     opponentIterations = iterations,
     crossover = 0.7,
     mutation = 1 / (BITS * GENES),
     switches = {},
     seed = 1,
+    checkpoint,
     log = () => {},
   } = opts;
-  const rand = rng(seed);
+  if (!Number.isInteger(population) || population < 2) throw new RangeError('population must be an integer ≥ 2');
+  if (!Number.isInteger(generations) || generations < 1) throw new RangeError('generations must be an integer ≥ 1');
+  if (!Number.isInteger(gamesPerEval) || gamesPerEval < 1) throw new RangeError('games must be an integer ≥ 1');
+  const base = rng(seed);
+  let draws = 0;
+  const rand = () => {
+    draws++;
+    return base();
+  };
   const L = BITS * GENES;
+  const key = JSON.stringify({
+    kif: kif.length,
+    head: kif.slice(0, 200),
+    generations,
+    population,
+    gamesPerEval,
+    playclock,
+    cpuClock,
+    iterations,
+    opponentIterations,
+    crossover,
+    mutation,
+    switches,
+    seed,
+  });
   // start from the defaults and random genomes
   const defaults = encode({ c: 0.7, priorWeight: 1, weights: DEFAULT_WEIGHTS });
   let pop: number[][] = [
@@ -155,24 +234,45 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     ...Array.from({ length: population - 1 }, () => Array.from({ length: L }, () => (rand() < 0.5 ? 1 : 0))),
   ];
   let best = { bits: defaults, fitness: -1 };
-  const history: TuneResult['history'] = [];
-  for (let gen = 0; gen < generations; gen++) {
-    const fit: number[] = [];
-    for (const [i, bits] of pop.entries())
+  let history: TuneResult['history'] = [];
+  let startGen = 0;
+  let fit: number[] = [];
+  if (checkpoint && existsSync(checkpoint)) {
+    let ck: Checkpoint;
+    try {
+      ck = JSON.parse(readFileSync(checkpoint, 'utf8')) as Checkpoint;
+    } catch (e) {
+      throw new CheckpointError(`checkpoint ${checkpoint} is not readable JSON: ${(e as Error).message}`);
+    }
+    if (ck.version !== 1 || ck.key !== key)
+      throw new CheckpointError(`checkpoint ${checkpoint} belongs to another run (sheet or settings differ)`);
+    while (draws < ck.draws) rand();
+    ({ pop, fit, best, history } = ck);
+    startGen = ck.generation;
+    log(`resuming at generation ${startGen + 1}, genome ${fit.length + 1} (checkpoint ${checkpoint})`);
+  }
+  const save = (generation: number) => {
+    if (checkpoint)
+      writeAtomic(checkpoint, { version: 1, key, generation, pop, fit, best, history, draws } satisfies Checkpoint);
+  };
+  for (let gen = startGen; gen < generations; gen++) {
+    for (let i = fit.length; i < pop.length; i++) {
       fit.push(
         await evaluate(
           kif,
-          { ...decode(bits), ...switches },
+          { ...decode(pop[i]!), ...switches },
           gamesPerEval,
           playclock,
           seed * 7919 + gen * 101 + i,
           iterations,
           opponentIterations,
+          cpuClock,
         ),
       );
-    fit.forEach((f, i) => {
-      if (f > best.fitness) best = { bits: pop[i]!, fitness: f };
-    });
+      if (fit[i]! > best.fitness) best = { bits: pop[i]!, fitness: fit[i]! };
+      log(`  generation ${gen + 1} genome ${i + 1}/${pop.length}: fitness ${fit[i]!.toFixed(3)}`);
+      save(gen);
+    }
     const mean = fit.reduce((a, b) => a + b, 0) / fit.length;
     history.push({ generation: gen, best: Math.max(...fit), mean });
     log(`generation ${gen + 1}/${generations}: best ${Math.max(...fit).toFixed(3)} mean ${mean.toFixed(3)}`);
@@ -202,6 +302,8 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
       if (next.length < population) next.push(b);
     }
     pop = next;
+    fit = [];
+    save(gen + 1);
   }
   return { ...decode(best.bits), ...switches, fitness: best.fitness, history };
 }

@@ -1,9 +1,12 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { BoardFeatures, boardFromSheet, DEFAULT_WEIGHTS, detectBoard } from '../src/features.js';
 import { loadGame } from '../src/game.js';
 import { type GameMachine, rng } from '../src/machine.js';
 import { playout, sampleIndex, UctPlayer } from '../src/players.js';
-import { decode, encode, GENOME_BITS, genomePlayer, tune } from '../src/tune.js';
+import { CheckpointError, decode, encode, GENOME_BITS, genomePlayer, tune } from '../src/tune.js';
 import { haveSheets, sheet } from './sheets.js';
 
 describe.skipIf(!haveSheets)('board extension and spatial features', () => {
@@ -258,15 +261,51 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     expect(a.history.length).toBe(2);
     expect(a.fitness).toBeGreaterThanOrEqual(0);
     expect(a.fitness).toBeLessThanOrEqual(1);
-    expect(GENOME_BITS).toBe(48);
-    expect(decode(Array(48).fill(0))).toEqual({ c: 0.1, priorWeight: 0, weights: [-3, -3, -3, -3, -3, 0] });
-    expect(decode(Array(48).fill(1)).c).toBeCloseTo(1.5, 12);
+    expect(GENOME_BITS).toBe(54);
+    // the last gene is the playout form: its lowest quarter keeps the features in the tree's prior only
+    expect(decode(Array(54).fill(0))).toEqual({
+      c: 0.1,
+      priorWeight: 0,
+      weights: [-3, -3, -3, -3, -3, 0],
+      biasPlayouts: false,
+    });
+    expect(decode(Array(54).fill(1)).c).toBeCloseTo(1.5, 12);
+    expect(decode(Array(54).fill(1)).biasPlies).toBeNull(); // the top quarter: every ply biased
     const g = { c: 0.7, priorWeight: 1, weights: [1, -0.3, 0.5, 0.3, 1.5, 3] };
     // 6-bit genes: decoding an encoding is within half a quantisation step of the value
     const back = decode(encode(g));
     expect(Math.abs(back.c - g.c)).toBeLessThanOrEqual(1.4 / 63 / 2 + 1e-12);
     for (const [i, w] of back.weights.entries())
       expect(Math.abs(w - g.weights[i]!)).toBeLessThanOrEqual(6 / 63 / 2 + 1e-12);
+    // the playout form survives a round trip: prior only, 4 and 16 biased plies, all of them
+    expect(back.biasPlies).toBeNull();
+    expect(decode(encode({ ...g, biasPlayouts: false })).biasPlayouts).toBe(false);
+    expect(decode(encode({ ...g, biasPlies: 4 })).biasPlies).toBe(4);
+    expect(decode(encode({ ...g, biasPlies: 16 })).biasPlies).toBe(16);
+    expect((genomePlayer({ ...g, biasPlies: 4 }) as unknown as { bias: BoardFeatures }).bias.opts.biasPlies).toBe(4);
+  });
+  test('SGA checkpoint: a run cut anywhere resumes to the result of an uncut run', async () => {
+    const kif = sheet('ticTacToe');
+    const opts = { generations: 2, population: 4, gamesPerEval: 2, iterations: 30, seed: 5 };
+    const full = await tune(kif, opts);
+    for (const cutAt of [3, 5]) {
+      // 3: inside the first generation; 5: the first genome of the second
+      const ck = join(mkdtempSync(join(tmpdir(), 'ggp-tune-')), 'ck.json');
+      let n = 0;
+      const cut = (l: string) => {
+        if (l.includes('genome') && ++n === cutAt) throw new Error('cut');
+      };
+      await expect(tune(kif, { ...opts, checkpoint: ck, log: cut })).rejects.toThrow('cut');
+      expect(existsSync(ck)).toBe(true);
+      const lines: string[] = [];
+      const resumed = await tune(kif, { ...opts, checkpoint: ck, log: (l) => lines.push(l) });
+      expect(resumed).toEqual(full);
+      expect(lines[0]).toMatch(/^resuming at generation/);
+      // genomes evaluated before the cut are not played again
+      expect(lines.filter((l) => /^ +generation \d+ genome/.test(l)).length).toBe(8 - (cutAt - 1));
+      // a checkpoint of another run is refused, not silently mixed in
+      await expect(tune(kif, { ...opts, seed: 6, checkpoint: ck })).rejects.toThrow(CheckpointError);
+    }
   });
 });
 

@@ -95,6 +95,17 @@ describe.skipIf(!haveSheets)('players', () => {
       expect(m.moveText(a)).toBe(m.moveText(b));
     }
   });
+  test('UCT with a CPU clock searches until its CPU time is spent', () => {
+    const m = loadGame(sheet('connectFour')) as GameMachine;
+    const p = new UctPlayer({ clock: 'cpu' });
+    p.start(m, 0, 3);
+    const c0 = process.cpuUsage();
+    p.select(m.initialState(), { timeMs: 60 });
+    const c = process.cpuUsage(c0);
+    // it checks the clock every 16 iterations, so it stops only once 60 ms of CPU time have gone
+    expect((c.user + c.system) / 1000).toBeGreaterThanOrEqual(60);
+    expect(p.lastInfo().iterations).toBeGreaterThan(16);
+  });
   test('UCT with fast playouts still finds the forced win in ticTacToe', () => {
     const m = loadGame(sheet('ticTacToe')) as GameMachine;
     const s = [
