@@ -143,30 +143,31 @@ export class DeviceCacheReader {
     const cal = this.dcal?.cal;
     // [n, H·d] rows → [1, H, n, d]
     const heads = (x: Tensor, n: number) => x.reshape([n, H, dh]).permute([1, 0, 2]).unsqueeze(0);
+    // host work first (CRCs, entropy decoding, unpacking), so a corrupt section throws before any tensor exists
+    const raws = h.sections.flatMap((s, i) =>
+      s.kind === SectionKind.kvtcChunk || s.layer !== l ? [] : [{ s, x: this.host.raw(i) }],
+    );
+    const segs =
+      h.compressed > 0
+        ? cal!.segments.flatMap((seg, si) => (seg.layers.includes(l) ? [{ seg, si, d: this.segmentCoeffs(si) }] : []))
+        : [];
     const out = tidy(() => {
       const parts: Record<'k' | 'v', { start: number; x: Tensor }[]> = { k: [], v: [] };
-      h.sections.forEach((s, i) => {
-        if (s.kind === SectionKind.kvtcChunk || s.layer !== l) return;
-        const x = tensor(this.host.raw(i), { shape: [s.tokenCount, f] });
-        parts[s.kind === SectionKind.rawKeys ? 'k' : 'v'].push({ start: s.tokenStart, x: heads(x, s.tokenCount) });
-      });
-      if (h.compressed > 0)
-        cal!.segments.forEach((seg, si) => {
-          const j = seg.layers.indexOf(l);
-          if (j < 0) return;
-          const w = h.plan!.plans[si]!.width;
-          const { mean, basis } = this.dcal!.segments[si]!;
-          // the layer's columns of Vᵀ[0:w], and of μ
-          const sub = basis.slice(0, 0, w).slice(1, j * f, (j + 1) * f);
-          let x = heads(
-            this.segmentCoeffs(si)
-              .matmul(sub)
-              .add(mean.slice(0, j * f, (j + 1) * f)),
-            h.compressed,
-          );
-          if (seg.kind === 'k' && cal!.rope) x = nn.applyRope(x, h.firstPosition + h.sinks, cal!.ropeBase);
-          parts[seg.kind].push({ start: h.sinks, x });
+      for (const { s, x } of raws)
+        parts[s.kind === SectionKind.rawKeys ? 'k' : 'v'].push({
+          start: s.tokenStart,
+          x: heads(tensor(x, { shape: [s.tokenCount, f] }), s.tokenCount),
         });
+      for (const { seg, si, d } of segs) {
+        const j = seg.layers.indexOf(l);
+        const w = h.plan!.plans[si]!.width;
+        const { mean, basis } = this.dcal!.segments[si]!;
+        // the layer's columns of Vᵀ[0:w], and of μ
+        const sub = basis.slice(0, 0, w).slice(1, j * f, (j + 1) * f);
+        let x = heads(d.matmul(sub).add(mean.slice(0, j * f, (j + 1) * f)), h.compressed);
+        if (seg.kind === 'k' && cal!.rope) x = nn.applyRope(x, h.firstPosition + h.sinks, cal!.ropeBase);
+        parts[seg.kind].push({ start: h.sinks, x });
+      }
       const join = (p: { start: number; x: Tensor }[]) => {
         p.sort((a, b) => a.start - b.start);
         return p.length === 1

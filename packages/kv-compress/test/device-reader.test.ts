@@ -12,9 +12,10 @@ import { collectKV, concatRows } from '../src/collect.js';
 import { DeviceCacheReader, DeviceCalibration } from '../src/device-reader.js';
 import { makePlan } from '../src/dp.js';
 import { CalibrationMismatchError, KVFormatError } from '../src/errors.js';
-import { decodeCache, type EncodeOptions, encodeCache } from '../src/format.js';
+import { decodeCache, type EncodeOptions, encodeCache, readHeader } from '../src/format.js';
 import { unpackSegment } from '../src/kvtc.js';
 import { Rng } from '../src/linalg.js';
+import { crc32 } from '../src/numeric.js';
 import { lowRankRows, relErr } from './helpers.js';
 
 const gpuSkip = await setBackend('webgpu').then(
@@ -219,11 +220,12 @@ for (const backend of backends)
       }
     });
 
-    it('fuzz: truncated or corrupted streams are typed errors before anything is uploaded', async () => {
+    it('fuzz: truncated, corrupted or lying streams are typed errors and leave no tensors behind', async () => {
       await setBackend(backend);
       try {
         const rng = new Rng(41);
-        for (const ci of [0, 1]) {
+        const before = memory().numTensors;
+        for (const ci of [0, 1, 2]) {
           const s = cases[ci]!.bytes;
           for (let n = 0; n < s.length; n += 1 + rng.int(60))
             expect(() => new DeviceCacheReader(s.subarray(0, n), cases[ci]!.cal), `length ${n}`).toThrow(KVFormatError);
@@ -242,7 +244,16 @@ for (const backend of backends)
             }
             expect(threw, `case ${ci} trial ${trial}`).toBeInstanceOf(KVFormatError);
           }
+          // a header that claims far more tokens than the stream holds, with a valid CRC
+          const h = readHeader(s);
+          const b = Uint8Array.from(s);
+          const dv = new DataView(b.buffer);
+          dv.setUint32(28, 0x7fffffff, true); // tokens
+          dv.setUint32(40, 0x7fffffff - h.sinks - h.window, true); // compressed
+          dv.setUint32(h.headerBytes, crc32(b, 0, h.headerBytes), true);
+          expect(() => new DeviceCacheReader(b, cases[ci]!.cal)).toThrow(KVFormatError);
         }
+        expect(memory().numTensors).toBe(before);
       } finally {
         await setBackend('cpu');
       }
