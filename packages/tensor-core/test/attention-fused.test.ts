@@ -1,7 +1,8 @@
 // Attention's fused softmax (scale, causal mask and softmax in one CPU kernel, with a one-kernel VJP) against
 // the unfused composition (mul, where, softmax: the path an explicit mask takes) and against a float64
 // reference whose gradients are central finite differences. Odd sizes, Lq ≠ Lk, grouped-query heads.
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test, vi } from 'vitest';
+import { cpuKernels } from '../src/backends/cpu/kernels.js';
 import { setCpuPath } from '../src/backends/cpu/wasm.js';
 import { F, nn, noGrad, setBackend, type Tensor, tensor } from '../src/index.js';
 import { scaledSoftmax } from '../src/ops/prims.js';
@@ -255,5 +256,58 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('scaledSoftmax primitive at wasm 
       }
       for (const t of [x, g, y]) t.dispose();
     }
+  });
+});
+
+// Causal attention on the CPU from 128 query rows on runs by blocks of query rows (each sees only the keys up to
+// its last row): the same values as the masked composition, gradients within float32 rounding (the key and value
+// gradients sum the blocks in another order), and against the float64 reference with finite differences.
+describe.each(['cpu-wasm', 'cpu-ts'] as const)('blocked causal attention on %s', (path) => {
+  test.each([
+    { hq: 2, hk: 1, lq: 130, lk: 130, d: 2, causal: true },
+    { hq: 1, hk: 1, lq: 128, lk: 100, d: 2, causal: true },
+  ])('%o', async (s) => {
+    await usePath(path);
+    const calls = vi.spyOn(cpuKernels, 'scaledSoftmax');
+    const n = (h: number, l: number) => h * l * s.d;
+    const Q = randArr(n(s.hq, s.lq), 5 + s.lk);
+    const K = randArr(n(s.hk, s.lk), 6 + s.lk);
+    const V = randArr(n(s.hk, s.lk), 7 + s.lk);
+    const G = randArr(n(s.hq, s.lq), 8 + s.lk);
+    const blocked = run(Q, K, V, G, s, false);
+    expect(calls).toHaveBeenCalledTimes(4); // 4 blocks of about 32 query rows
+    calls.mockRestore();
+    const unfused = run(Q, K, V, G, s, true);
+    for (const key of ['out', 'dq', 'dk', 'dv'] as const)
+      expect(maxRelErr(blocked[key], unfused[key]), key).toBeLessThan(path === 'cpu-ts' ? 1e-6 : 2e-6);
+    // Central differences at every 5th element (the full table takes long at these sizes).
+    const spec = { ...s, scale: 1 / Math.sqrt(s.d) };
+    const fdAt = (f: (x: Float64Array) => number, x0: Float32Array, got: Float32Array) => {
+      const x = Float64Array.from(x0);
+      const h = 1e-6;
+      let worst = 0;
+      for (let i = 0; i < x.length; i += 5) {
+        x[i] = x0[i]! + h;
+        const up = f(x);
+        x[i] = x0[i]! - h;
+        const down = f(x);
+        x[i] = x0[i]!;
+        const want = (up - down) / (2 * h);
+        worst = Math.max(worst, Math.abs(got[i]! - want) / (1 + Math.abs(want)));
+      }
+      return worst;
+    };
+    expect(
+      fdAt((x) => sdpaLoss64(x, K, V, G, spec), Q, blocked.dq),
+      'dq',
+    ).toBeLessThan(2e-5);
+    expect(
+      fdAt((x) => sdpaLoss64(Q, x, V, G, spec), K, blocked.dk),
+      'dk',
+    ).toBeLessThan(2e-5);
+    expect(
+      fdAt((x) => sdpaLoss64(Q, K, x, G, spec), V, blocked.dv),
+      'dv',
+    ).toBeLessThan(2e-5);
   });
 });

@@ -8,6 +8,7 @@ import {
   cpuPath,
   setCpuPath,
   wasmCrossEntropy,
+  wasmCrossEntropyBackward,
   wasmLayerNorm,
   wasmLayerNormBackward,
 } from '../src/backends/cpu/wasm.js';
@@ -262,6 +263,26 @@ describe.skipIf(!hasWasm)('wasm crossEntropy', () => {
       expect(worst(a.loss, t.loss)).toBeLessThan(1e-6);
       expect(worst(a.dx, t.dx)).toBeLessThan(5e-5);
     }
+  });
+
+  test('the backward takes a broadcast upstream gradient (the mean reduction) in wasm, against float64', async () => {
+    setCpuPath('auto');
+    const [N, C] = [40, 131];
+    const X = randArr(N * C, 21, 8);
+    const T = Int32Array.from({ length: N }, (_, i) => (i % 9 === 4 ? -100 : (i * 37) % C));
+    const ref = crossEntropy64(X, T, C);
+    const x = tensor(X, { shape: [N, C] });
+    const t = tensor(T, { shape: [N], dtype: 'int32' });
+    const [, lse] = wasmCrossEntropy(x, t, -100)!;
+    const l = tensor(lse, { shape: [N] });
+    const g0 = tensor([0.25], { shape: [1] });
+    const g = g0.expand([N]); // stride 0
+    const dx = wasmCrossEntropyBackward(x, t, l, g, -100);
+    expect(dx).not.toBeNull();
+    // crossEntropy64's dx is the gradient of Σ loss·(1 + r mod 5): rescale to 0.25 per row.
+    const want = ref.dx.map((v, i) => (v / (1 + (Math.floor(i / C) % 5))) * 0.25);
+    expect(worst(dx!, want)).toBeLessThan(5e-5);
+    for (const u of [x, t, l, g0, g]) u.dispose();
   });
 
   test('rows of −inf and NaN give NaN; strided logits fall back; a bad target still throws', async () => {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { View } from '../src/backends/backend.js';
 import * as builds from '../src/backends/cpu/wasm/kernels.wasm.js';
 import { Arena, arenaStats, cpuPath, setCpuPath, WasmMemoryError, wasm, wasmCopy } from '../src/backends/cpu/wasm.js';
-import { F, manualSeed, pad, randint, randn, type Tensor, tensor, tidy, where } from '../src/index.js';
+import { cat, F, manualSeed, pad, randint, randn, type Tensor, tensor, tidy, where } from '../src/index.js';
 import { floor } from '../src/ops/elementwise.js';
 
 afterEach(() => setCpuPath('auto'));
@@ -256,6 +256,39 @@ test('pad on the wasm path equals the TypeScript pad (float32 and int32, strided
   setCpuPath('ts');
   const b = tidy(() => Int32Array.from(pad(i.transpose(0, 1), [1, 2, 3, 4], 7).dataSync()));
   expect(a).toEqual(b);
+});
+
+test('cat on the wasm path equals the TypeScript cat (float32 and int32, strided, flipped and empty pieces), and its gradient (unit-step slices: zero padding) too', () => {
+  manualSeed(10);
+  const a = randn([3, 40, 50]);
+  const b = randn([3, 50, 7]).transpose(1, 2).flip([0]); // [3, 7, 50], strided
+  const c = randn([3, 0, 50]);
+  const d = randn([3, 1, 50]).expand([3, 9, 50]); // stride 0
+  for (const dim of [1, -2]) {
+    const w = both(() => cat([a, b, c, d], dim));
+    expect(w.wasm).toEqual(w.ts);
+  }
+  const i = randint(-1000, 1000, [64, 70]);
+  setCpuPath('auto');
+  const x = tidy(() => Int32Array.from(cat([i, i.flip([1])], 1).dataSync()));
+  setCpuPath('ts');
+  const y = tidy(() => Int32Array.from(cat([i, i.flip([1])], 1).dataSync()));
+  expect(x).toEqual(y);
+  // Gradients through cat and unit-step slices (pad) against those through stepped slices (scatter).
+  const g = randn([3, 66, 50]);
+  const grads = (step: number) => {
+    const leaf = randn([3, 66, 50]);
+    leaf.requiresGrad = true;
+    const parts =
+      step === 1 ? [leaf.slice(1, 0, 33), leaf.slice(1, 33)] : [leaf.slice(1, 0, 66, 2), leaf.slice(1, 1, 66, 2)];
+    const out = cat(parts, 1)
+      .mul(step === 1 ? g : cat([g.slice(1, 0, 66, 2), g.slice(1, 1, 66, 2)], 1))
+      .sum();
+    out.backward();
+    return Float32Array.from(leaf.grad!.dataSync());
+  };
+  expect(grads(1)).toEqual(Float32Array.from(g.dataSync()));
+  expect(grads(2)).toEqual(Float32Array.from(g.dataSync()));
 });
 
 describe('elementwise kernels on the wasm path', () => {

@@ -171,8 +171,11 @@ export function slice(x: Tensor, dim: number, start?: number, end?: number, step
   const cst = contiguousStrides(x.shape);
   const vst = [...cst];
   vst[d] = cst[d]! * step;
+  // The gradient of a unit-step slice is the gradient padded with zeros (one pass, in wasm on the CPU); a
+  // stepped slice scatters.
+  const pads = x.shape.map((_, i): [number, number] => (i === d ? [s, n - s - len] : [0, 0]));
   return P.makeView(x, 'slice', shape, strides, x.offset + s * x.strides[d]!, (g) =>
-    P.asStridedScatter(g, x.shape, vst, s * cst[d]!),
+    step === 1 ? P.pad(g, pads, 0) : P.asStridedScatter(g, x.shape, vst, s * cst[d]!),
   );
 }
 

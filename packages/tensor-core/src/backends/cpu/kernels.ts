@@ -14,6 +14,7 @@ import {
   wasmAdam,
   wasmAssign,
   wasmBinary,
+  wasmCat,
   wasmColumnSum,
   wasmCompare,
   wasmConv,
@@ -565,6 +566,10 @@ export const cpuKernels = {
     const shape = [...xs[0]!.shape];
     shape[dim] = xs.reduce((acc, v) => acc + v.shape[dim]!, 0);
     const dtype = xs[0]!.dtype;
+    if (dtype === 'float32' || dtype === 'int32') {
+      const w = wasmCat(xs, dim, shape);
+      if (w) return store(w, dtype);
+    }
     const out = allocArray(dtype, numel(shape));
     const ost = contiguousStrides(shape);
     let pos = 0;

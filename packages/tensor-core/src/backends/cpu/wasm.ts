@@ -488,6 +488,41 @@ export function wasmCopy(
   }
 }
 
+/**
+ * cat of 4-byte views (float32 or int32, any strides) along `dim` into a fresh arena array through the wasm
+ * strided copy; null where the TypeScript loop runs (small outputs, other dtypes, views of a huge storage).
+ */
+export function wasmCat(xs: readonly View[], dim: number, shape: readonly number[]): Arr4 | null {
+  const e = wasm();
+  const total = numel(shape);
+  const first = xs[0]!.storage.buf;
+  if (!e || total < 4096 || !(first instanceof Float32Array || first instanceof Int32Array)) return null;
+  const ctor = first instanceof Float32Array ? Float32Array : Int32Array;
+  const T = new Temps(Arena.of(e));
+  try {
+    const srcs: number[] = [];
+    for (const x of xs) {
+      const n = numel(x.shape);
+      const p =
+        n === 0 || !(x.storage.buf instanceof ctor)
+          ? null
+          : place(e, T, x.storage.buf as Arr4, x.shape, x.strides, x.offset, n);
+      if (n !== 0 && p === null) return null;
+      srcs.push(p ?? 0);
+    }
+    const r = result<Arr4>(e, T, ctor, total, true);
+    const ost = contiguousStrides(shape);
+    let pos = 0;
+    xs.forEach((x, i) => {
+      if (numel(x.shape) !== 0) strided(e, T, r.p + pos * ost[dim]! * 4, ost, srcs[i]!, x.strides, x.shape);
+      pos += x.shape[dim]!;
+    });
+    return r.out();
+  } finally {
+    T.done();
+  }
+}
+
 /** In-place dst[view] = src[view] when dst's storage is an arena array (4-byte dtypes); false otherwise. */
 export function wasmAssign(
   dst: Arr4,
@@ -875,14 +910,15 @@ export function wasmCrossEntropyBackward(
 ): Float32Array | null {
   const e = wasm();
   const total = numel(x.shape);
-  if (!e || total < 4096 || !normViews(1, [x, lse, g])) return null;
+  // g is often the mean's gradient broadcast to [N] (stride 0): lse and g, N elements each, are staged dense.
+  if (!e || total < 4096 || !normViews(1, [x]) || lse.dtype !== 'float32' || g.dtype !== 'float32') return null;
   const [N, C] = x.shape as [number, number];
   const T = new Temps(Arena.of(e));
   try {
     const pt = targets(e, T, target, C, ignore);
     if (pt === null) return null;
     const dx = result<Float32Array>(e, T, Float32Array, total, true);
-    e.x.crossEntropyBackward(dx.p, at(e, T, x), at(e, T, lse), at(e, T, g), pt, target.strides[0]!, N, C, ignore);
+    e.x.crossEntropyBackward(dx.p, at(e, T, x), dense(e, T, lse), dense(e, T, g), pt, target.strides[0]!, N, C, ignore);
     return dx.out();
   } finally {
     T.done();
