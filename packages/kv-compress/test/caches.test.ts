@@ -2,7 +2,7 @@ import { manualSeed, nn, noGrad, type Tensor, tensor, tidy } from '@tessera/tens
 import { describe, expect, it } from 'vitest';
 import { H2OStorage, SnapKVStorage, StreamingLLMStorage, TOVAStorage } from '../src/caches/eviction.js';
 import type { CompressedStorage } from '../src/caches/host.js';
-import { HostStorage } from '../src/caches/host.js';
+import { HostStorage, LayerBuf } from '../src/caches/host.js';
 import { KVTCStorage } from '../src/caches/kvtc-storage.js';
 import { FP8Storage, KIVIStorage, LowRankStorage } from '../src/caches/quantized.js';
 import { calibrate, fitPlan } from '../src/calibration.js';
@@ -404,6 +404,43 @@ describe('baselines with per-sequence lengths (left padding)', () => {
       expect(st.tokensSeen).toBe(2 * padding.reduce((a, p) => a + T0 + steps - p, 0));
       if (evicts) expect(st.tokensHeld).toBeLessThan(st.tokensSeen);
     });
+  it('LayerBuf.compact keeps any subsets per row, left-padding the shorter rows (against a copy-based reference)', () => {
+    const rng = new Rng(5);
+    for (let trial = 0; trial < 200; trial++) {
+      const [B, H, d] = [1 + rng.int(3), 1 + rng.int(2), 3];
+      const L0 = 3 + rng.int(10);
+      const b = new LayerBuf(B, H, d, 4);
+      b.append(
+        new Float32Array(B * H * L0 * d).map(() => rng.normal()),
+        new Float32Array(B * H * L0 * d).map(() => rng.normal()),
+        L0,
+        7,
+      );
+      for (let i = 0; i < B * H * b.cap; i++) b.score[i] = rng.next();
+      for (let bh = 0; bh < B * H; bh++) b.pad[bh] = rng.int(L0);
+      const row = (bh: number, t: number) => ({
+        k: Array.from(b.k.subarray(b.at(bh, t), b.at(bh, t) + d)),
+        v: Array.from(b.v.subarray(b.at(bh, t), b.at(bh, t) + d)),
+        pos: b.pos[bh * b.cap + t],
+        score: b.score[bh * b.cap + t],
+      });
+      const keep = Array.from({ length: B * H }, (_, bh) => b.slots(bh).filter(() => rng.next() < 0.6));
+      const want = keep.map((idx, bh) => idx.map((t) => row(bh, t)));
+      b.compact((bh) => keep[bh]!);
+      const L = Math.max(0, ...keep.map((k) => k.length));
+      expect(b.L).toBe(L);
+      const zero = { k: [0, 0, 0], v: [0, 0, 0], pos: -1, score: 0 };
+      for (let bh = 0; bh < B * H; bh++) {
+        expect(b.pad[bh]).toBe(L - keep[bh]!.length);
+        const got = Array.from({ length: L }, (_, t) => row(bh, t));
+        expect(got, `trial ${trial} row ${bh}`).toEqual([...Array(L - keep[bh]!.length).fill(zero), ...want[bh]!]);
+      }
+    }
+    const b = new LayerBuf(1, 1, 2);
+    b.append(new Float32Array(8), new Float32Array(8), 4, 0);
+    b.pad[0] = 2;
+    expect(() => b.compact(() => [1, 3])).toThrow(/keeps slot 1 outside its tokens/);
+  });
   it('padding must match the batch and be counts ≥ 0', () => {
     expect(() => new H2OStorage({ budget: 4, padding: [1, -1] })).toThrow(/padding must be counts/);
     expect(() => new FP8Storage({ padding: [0.5] })).toThrow(/padding must be counts/);

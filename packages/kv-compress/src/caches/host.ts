@@ -78,29 +78,42 @@ export class LayerBuf {
     const rows = this.B * this.H;
     const keeps = Array.from({ length: rows }, (_, bh) => keepIdx(bh));
     const L = Math.max(0, ...keeps.map((k) => k.length));
-    const k = new Float32Array(L * d);
-    const v = new Float32Array(L * d);
-    const pos = new Int32Array(L);
-    const score = new Float64Array(L);
+    let tmp: { k: Float32Array; v: Float32Array; pos: Int32Array; score: Float64Array } | null = null;
     keeps.forEach((idx, bh) => {
       const pad = L - idx.length;
-      k.fill(0);
-      v.fill(0);
-      pos.fill(-1);
-      score.fill(0);
-      idx.forEach((src, i) => {
+      for (const src of idx)
         if (src < this.pad[bh]! || src >= this.L)
           throw new RangeError(`LayerBuf.compact: row ${bh} keeps slot ${src} outside its tokens`);
-        const o = (bh * cap + src) * d;
-        k.set(this.k.subarray(o, o + d), (pad + i) * d);
-        v.set(this.v.subarray(o, o + d), (pad + i) * d);
-        pos[pad + i] = this.pos[bh * cap + src]!;
-        score[pad + i] = this.score[bh * cap + src]!;
-      });
-      this.k.set(k, bh * cap * d);
-      this.v.set(v, bh * cap * d);
-      this.pos.set(pos, bh * cap);
-      this.score.set(score, bh * cap);
+      const row = bh * cap;
+      const move = (src: number, dst: number, from: LayerBuf | typeof tmp, fromRow: number) => {
+        this.k.set(from!.k.subarray((fromRow + src) * d, (fromRow + src + 1) * d), (row + dst) * d);
+        this.v.set(from!.v.subarray((fromRow + src) * d, (fromRow + src + 1) * d), (row + dst) * d);
+        this.pos[row + dst] = from!.pos[fromRow + src]!;
+        this.score[row + dst] = from!.score[fromRow + src]!;
+      };
+      if (idx.every((src, i) => pad + i <= src)) {
+        // every slot moves left (or stays): an ascending in-place copy never overwrites a slot still to be read
+        idx.forEach((src, i) => {
+          if (src !== pad + i) move(src, pad + i, this, row);
+        });
+      } else {
+        // a shorter row shifted right past its old slots: copy through a scratch row
+        tmp ??= {
+          k: new Float32Array(this.L * d),
+          v: new Float32Array(this.L * d),
+          pos: new Int32Array(this.L),
+          score: new Float64Array(this.L),
+        };
+        tmp.k.set(this.k.subarray(row * d, (row + this.L) * d));
+        tmp.v.set(this.v.subarray(row * d, (row + this.L) * d));
+        tmp.pos.set(this.pos.subarray(row, row + this.L));
+        tmp.score.set(this.score.subarray(row, row + this.L));
+        for (const [i, src] of idx.entries()) move(src, pad + i, tmp, 0);
+      }
+      this.k.fill(0, row * d, (row + pad) * d);
+      this.v.fill(0, row * d, (row + pad) * d);
+      this.pos.fill(-1, row, row + pad);
+      this.score.fill(0, row, row + pad);
       this.pad[bh] = pad;
     });
     this.L = L;
