@@ -243,3 +243,20 @@ export class DeviceCacheReader {
     if (this.ownsCal) this.dcal?.dispose();
   }
 }
+
+/**
+ * Decodes a whole container to host rows: on the WebGPU backend through `DeviceCacheReader`, elsewhere with the
+ * host decoder (`decodeCache`, whose GEMMs use tensor-core's CPU kernels).
+ */
+export async function decodeCacheAsync(
+  bytes: Uint8Array,
+  cal: Calibration | DeviceCalibration | null,
+): Promise<KVRows> {
+  if (getBackend() !== 'webgpu') return new CacheReader(bytes, cal instanceof DeviceCalibration ? cal.cal : cal).rows();
+  const r = new DeviceCacheReader(bytes, cal);
+  try {
+    return await r.rows();
+  } finally {
+    r.dispose();
+  }
+}

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { KVTCStorage } from '../src/caches/kvtc-storage.js';
 import { type Calibration, calibrate, fitPlan, type KVRows, type KvtcPlan } from '../src/calibration.js';
 import { collectKV, concatRows } from '../src/collect.js';
-import { DeviceCacheReader, DeviceCalibration } from '../src/device-reader.js';
+import { DeviceCacheReader, DeviceCalibration, decodeCacheAsync } from '../src/device-reader.js';
 import { makePlan } from '../src/dp.js';
 import { CalibrationMismatchError, KVFormatError } from '../src/errors.js';
 import { decodeCache, type EncodeOptions, encodeCache, readHeader } from '../src/format.js';
@@ -198,6 +198,18 @@ for (const backend of backends)
         expect(() => r.layer(0)).toThrow(/after dispose/);
       } finally {
         dcal.dispose();
+        await setBackend('cpu');
+      }
+    });
+
+    it('decodeCacheAsync gives the host decoder’s rows', async () => {
+      await setBackend(backend);
+      try {
+        const got = await decodeCacheAsync(cases[2]!.bytes, cases[2]!.cal);
+        expect(maxRel(got.k, host[2]!.k)).toBeLessThan(2e-6);
+        expect(maxRel(got.v, host[2]!.v)).toBeLessThan(2e-6);
+        expect(got.positions).toEqual(host[2]!.positions);
+      } finally {
         await setBackend('cpu');
       }
     });
