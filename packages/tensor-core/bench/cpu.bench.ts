@@ -9,6 +9,8 @@
 // tenants for one-thread code), the note gives wall-clock GFLOP/s.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { allClose, type BenchRow, median, record } from '@tessera/bench-kit';
 import { F, manualSeed, nn, noGrad, optim, randn, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import { cpuPath, setCpuPath } from '../src/backends/cpu/wasm.js';
@@ -245,19 +247,43 @@ function conv2dCase(): Case {
   };
 }
 
-/** Medians of wall and CPU time (ms) over `reps` runs after `warmup`. */
-async function measure(fn: () => unknown, reps: number, warmup = 1): Promise<{ wall: number; cpu: number }> {
-  for (let i = 0; i < warmup; i++) await fn();
+// A full GC before each timed run (the flag is set before the first context that uses it), so that garbage
+// earlier cases left is not collected by V8's helper threads, billed to the process, while the next case runs.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+interface Times {
+  wall: number;
+  /** CPU time of the process per run */
+  cpu: number;
+}
+
+/**
+ * Medians of wall and CPU time (ms) per run over `reps` samples. Each sample times enough back-to-back runs to
+ * last about 100 ms: the process CPU time that Node reads (getrusage) is not exact over a few milliseconds on
+ * this machine's kernel — a 2.5 ms busy loop read anywhere from 0.5 to 8 ms — and a median of such short samples
+ * is biased (it once gave attention twice its wall time in CPU time on an idle machine). Before timing: `warmup`
+ * runs, then with `warmMs` more until that much time has passed (at most 50 runs), so that a fast case's new
+ * code paths are compiled before the timing starts; then a GC and a short pause.
+ */
+async function measure(fn: () => unknown, reps: number, warmup = 1, warmMs = 0): Promise<Times> {
+  const w0 = performance.now();
+  let runs = 0;
+  for (; runs < warmup || (runs < 50 && performance.now() - w0 < warmMs); runs++) await fn();
+  const per = runs ? (performance.now() - w0) / runs : 100;
+  const inner = Math.max(1, Math.min(200, Math.ceil(100 / Math.max(per, 0.01))));
+  gc();
+  await new Promise((r) => setTimeout(r, 50));
   const wall: number[] = [];
   const cpu: number[] = [];
   for (let i = 0; i < reps; i++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    await fn();
+    for (let j = 0; j < inner; j++) await fn();
     const t1 = performance.now();
     const d = process.cpuUsage(c0);
-    wall.push(t1 - t0);
-    cpu.push((d.user + d.system) / 1000);
+    wall.push((t1 - t0) / inner);
+    cpu.push((d.user + d.system) / 1000 / inner);
   }
   return { wall: median(wall), cpu: median(cpu) };
 }
@@ -275,7 +301,7 @@ function check(c: Case, get: (i: number) => number): boolean {
 }
 
 const rows: BenchRow[] = [];
-function emit(c: Case, impl: string, t: { wall: number; cpu: number }, ok: boolean, note = ''): void {
+function emit(c: Case, impl: string, t: Times, ok: boolean, note = ''): void {
   const row: BenchRow = {
     package: PKG,
     case: c.name,
@@ -304,6 +330,7 @@ async function ours(c: Case, impl: string): Promise<void> {
     },
     reps,
     impl.includes('ts') && c.slow ? 0 : 1,
+    impl.includes('ts') ? 0 : 100,
   );
   const y = out!.dataSync();
   emit(
@@ -335,6 +362,7 @@ async function tfjs(c: Case, backend: 'wasm' | 'cpu'): Promise<void> {
     },
     slow ? (c.slow ? 1 : 3) : c.slow ? 5 : 9,
     slow && c.slow ? 0 : 1,
+    slow ? 0 : 100,
   );
   const y = out!.dataSync();
   emit(
@@ -365,6 +393,8 @@ async function onnx(c: Case): Promise<void> {
       y = r.y!.data as Float32Array;
     },
     c.slow ? 5 : 9,
+    1,
+    100,
   );
   emit(
     c,
