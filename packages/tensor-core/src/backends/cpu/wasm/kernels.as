@@ -736,6 +736,25 @@ export function unary(op: i32, dst: usize, src: usize, n: i32): void {
   }
 }
 
+// The same comparisons on four lanes (all-ones or zero masks; NaN as in `cop`).
+// @ts-ignore: decorator
+@inline function vcop(op: i32, x: v128, y: v128): v128 {
+  switch (op) {
+    case 0:
+      return f32x4.eq(x, y);
+    case 1:
+      return f32x4.ne(x, y);
+    case 2:
+      return f32x4.lt(x, y);
+    case 3:
+      return f32x4.le(x, y);
+    case 4:
+      return f32x4.gt(x, y);
+    default:
+      return f32x4.ge(x, y);
+  }
+}
+
 /** dst (contiguous bytes) = a cmp b over an nd-dim float32 view; strides (elements) at `aStrides`, `bStrides`. */
 export function compare(
   op: i32,
@@ -764,7 +783,24 @@ export function compare(
     for (let r = 0; r < n0; r++) {
       let x = ar;
       let y = br;
-      for (let i = 0; i < n1; i++) {
+      let i = 0;
+      if (sa1 == 4 && (sb1 == 4 || sb1 == 0)) {
+        // Contiguous a, contiguous or broadcast b: 16 lanes, masks narrowed to bytes and masked to 0/1.
+        const ys = f32x4.splat(load<f32>(y));
+        const yv: usize = sb1 * 4;
+        for (; i + 16 <= n1; i += 16) {
+          const m0 = vcop(op, v128.load(x), yv ? v128.load(y) : ys);
+          const m1 = vcop(op, v128.load(x, 16), yv ? v128.load(y + yv) : ys);
+          const m2 = vcop(op, v128.load(x, 32), yv ? v128.load(y + 2 * yv) : ys);
+          const m3 = vcop(op, v128.load(x, 48), yv ? v128.load(y + 3 * yv) : ys);
+          const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(m0, m1), i16x8.narrow_i32x4_s(m2, m3));
+          v128.store(dst, v128.and(bytes, i8x16.splat(1)));
+          dst += 16;
+          x += 64;
+          y += 4 * yv;
+        }
+      }
+      for (; i < n1; i++) {
         store<u8>(dst, cop(op, load<f32>(x), load<f32>(y)));
         dst += 1;
         x += sa1;
@@ -870,7 +906,22 @@ export function select(
       let z = cr;
       let x = ar;
       let y = br;
-      for (let i = 0; i < n1; i++) {
+      let i = 0;
+      if (sc1 == 1 && (sa1 == 4 || sa1 == 0) && (sb1 == 4 || sb1 == 0)) {
+        // Contiguous condition bytes, a and b contiguous or broadcast: 4 lanes, the bytes widened to a mask.
+        const as = i32x4.splat(load<i32>(x));
+        const bs = i32x4.splat(load<i32>(y));
+        for (; i + 4 <= n1; i += 4) {
+          const c = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(z)));
+          const m = i32x4.ne(c, i32x4.splat(0));
+          v128.store(dst, v128.bitselect(sa1 ? v128.load(x) : as, sb1 ? v128.load(y) : bs, m));
+          dst += 16;
+          z += 4;
+          x += sa1 * 4;
+          y += sb1 * 4;
+        }
+      }
+      for (; i < n1; i++) {
         store<i32>(dst, load<u8>(z) ? load<i32>(x) : load<i32>(y));
         dst += 4;
         z += sc1;
