@@ -32,7 +32,7 @@ export function markdownReport(r: SuiteResult): string {
   const t = r.timings;
   lines.push(
     '',
-    `Context ${t.context}: re-prefill ${f(t.prefillMs, 0)} ms vs decompress + restore ${f(t.decompressMs, 1)} ms (${f(t.speedup, 1)}× faster); KVTC 16× encode ${f(t.encodeMBs, 1)} MB/s, decode ${f(t.decodeMBs, 1)} MB/s (fp16-equivalent); calibration PCA ${f(t.calibrationMs, 0)} ms, DP ${f(t.dpMs, 0)} ms; Pearson r(reconstruction error, log PPL ratio) over KVTC ratios = ${f(r.errorPplPearson, 3)}.`,
+    `Context ${t.context}: re-prefill ${f(t.prefillMs, 0)} ms vs decompress + restore ${f(t.decompressMs, 1)} ms (${f(t.speedup, 1)}× faster${t.repeats ? `; medians of ${t.repeats} interleaved runs, ${t.clock === 'cpu' ? 'CPU' : 'wall'} time` : ''}); KVTC 16× encode ${f(t.encodeMBs, 1)} MB/s, decode ${f(t.decodeMBs, 1)} MB/s (fp16-equivalent); calibration PCA ${f(t.calibrationMs, 0)} ms, DP ${f(t.dpMs, 0)} ms; Pearson r(reconstruction error, log PPL ratio) over KVTC ratios = ${f(r.errorPplPearson, 3)}.`,
   );
   return lines.join('\n');
 }
