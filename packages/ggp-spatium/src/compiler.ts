@@ -132,8 +132,13 @@ const allBound = (t: Term, b: Set<string>) => [...termVarsOf(t, new Set())].ever
 export function compileProgram(g: PreparedGame): CompiledProgram {
   const t0 = performance.now();
   const text = rulesText(g.rules);
+  // the written arities change which views are answered on demand, so they are part of the program's identity
+  const written = Object.entries(g.writtenArity ?? {})
+    .map(([k, n]) => `${k}=${n}`)
+    .sort()
+    .join(' ');
   const hash = createHash('sha256')
-    .update(`${g.roles.join(' ')}\n${text}`)
+    .update(`${g.roles.join(' ')}\n${written ? `${written}\n` : ''}${text}`)
     .digest('hex');
   const hit = cache.get(hash);
   if (hit) return hit.program;
@@ -382,8 +387,18 @@ function generate(
     if (lazy.has(r.idx)) {
       // an on-demand view builds its answers for each binding: the work is the answer set, and an answer set
       // with few arguments bound can be most of a wide relation (chess's `queen_move_ig` asked with only the
-      // ignored cell bound is every queen move on the board), so fewer bound arguments must cost much more
-      const f = Math.max(0.5, 8 ** Math.min(a.args.length, 5) / 8 ** nb);
+      // ignored cell bound is every queen move on the board), so fewer bound arguments must cost much more.
+      // A view the mGDL normaliser widened (`legal2~move/6`, chess's `legal2/2`: the moves of the pieces on the
+      // board) is sized by its width as written, each given argument taking its share: asked with the player
+      // alone it is that player's moves, one answer set a state, where costing it as a 6-wide view made the
+      // planner ask it ~500 times a state fully bound (once per own piece and empty square). Asked with nothing
+      // given it keeps the wide cost: a free use would make it a table of every role's moves, which the
+      // on-demand form avoids (englishDraughts asks for the player in control only).
+      const w = g.writtenArity?.[r.key];
+      const f =
+        w === undefined || nb === 0
+          ? Math.max(0.5, 8 ** Math.min(a.args.length, 5) / 8 ** nb)
+          : Math.max(0.5, 8 ** ((Math.min(w, 5) * (a.args.length - nb)) / a.args.length));
       return { iter: f, fan: f };
     }
     return { iter: n, fan: Math.max(0.5, n / 4 ** nb) };

@@ -60,8 +60,11 @@ export function loadGame(kif: string, opts: LoadGameOptions = {}): GameMachine {
     }
   }
   try {
-    const g = prepareRules(normaliseMgdl(rules).rules, { strict: false });
-    const m = new CompiledMachine(compileProgram({ ...g, warnings: g0.warnings })) as GameMachine;
+    const norm = normaliseMgdl(rules);
+    const g = prepareRules(norm.rules, { strict: false });
+    const m = new CompiledMachine(
+      compileProgram({ ...g, warnings: g0.warnings, writtenArity: norm.writtenArity }),
+    ) as GameMachine;
     // a short random probe: tables that outgrow their limit only show once states are evaluated
     if (engine === 'auto') probe(m, opts.probeMs ?? 1500);
     return m;

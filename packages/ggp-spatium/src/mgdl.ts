@@ -75,6 +75,11 @@ export interface NormaliseResult {
   spread: string[];
   /** what is still not mGDL afterwards */
   remaining: GdlIssue[];
+  /**
+   * each spread relation (`legal2~move/6`) → its arity as written (2): the compiler sizes views by it, so that
+   * spreading a term out of a relation does not change how the relation is evaluated
+   */
+  writtenArity: Record<string, number>;
 }
 
 /**
@@ -85,11 +90,18 @@ export interface NormaliseResult {
 export function normaliseMgdl(input: Rule[]): NormaliseResult {
   let rules = deOr(input);
   const spread: string[] = [];
+  const writtenArity: Record<string, number> = {};
   for (let round = 0; round < 20; round++) {
     const target = findSpreadable(rules, new Set(spread));
     if (!target) break;
     const { rel, pos, shapes } = target;
     spread.push(`${rel}/${pos + 1}`);
+    for (const [f, n] of shapes) {
+      const arity = arityOf(rules, rel);
+      if (arity === undefined) continue;
+      // a relation spread twice keeps the arity its first form was written with
+      writtenArity[`${rel}~${f}/${arity - 1 + n}`] = writtenArity[`${rel}/${arity}`] ?? arity;
+    }
     const out: Rule[] = [];
     for (const r of rules) {
       // specialise variables standing at rel[pos] in this rule, one shape at a time
@@ -119,7 +131,12 @@ export function normaliseMgdl(input: Rule[]): NormaliseResult {
     }
     rules = out;
   }
-  return { rules, spread, remaining: checkMgdl(rules) };
+  return { rules, spread, remaining: checkMgdl(rules), writtenArity };
+}
+
+/** The arity of a relation's rule heads (validation rejects sheets that use two). */
+function arityOf(rules: Rule[], rel: string): number | undefined {
+  return rules.find((r) => r.head.rel === rel)?.head.args.length;
 }
 
 function renameAtom(a: Atom, rel: string, pos: number): Atom {

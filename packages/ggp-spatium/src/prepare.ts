@@ -8,6 +8,8 @@ export interface PreparedGame {
   /** rules after deOr and role guards, restricted to relations the game relations reach */
   rules: Rule[];
   warnings: GdlIssue[];
+  /** relations the mGDL normaliser spread (`legal2~move/6`) → their arity as written (see `normaliseMgdl`) */
+  writtenArity?: Record<string, number>;
 }
 
 export interface LoadOptions {

@@ -3,10 +3,13 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { loadCompiled } from '../src/compiler.js';
+import { CompiledMachine, compileProgram, loadCompiled } from '../src/compiler.js';
 import { checkConformance, conformSheet } from '../src/conformance.js';
+import { parseGdl } from '../src/gdl.js';
 import { loadInterpreter } from '../src/interpreter.js';
 import type { GameMachine } from '../src/machine.js';
+import { normaliseMgdl } from '../src/mgdl.js';
+import { prepareRules } from '../src/prepare.js';
 import { haveSheets, SHEETS, sheet } from './sheets.js';
 
 const edge = haveSheets
@@ -90,5 +93,29 @@ describe.skipIf(!haveSheets)('conformance: compiled vs interpreter', () => {
       playouts: 5,
     });
     expect(r.mismatches.length).toBeGreaterThan(0);
+  });
+});
+
+describe.skipIf(!haveSheets)("chess through loadGame's mGDL normal form", () => {
+  // the normaliser turns legal2/2 into legal2~move/6; sized as 6 wide, the planner asked it fully bound once per
+  // own piece and empty square (~500 questions a state); sized by its written width it is asked with the
+  // player given, one answer set a state
+  const rules = parseGdl(sheet('chess'));
+  const norm = normaliseMgdl(rules);
+  const g = prepareRules(norm.rules, { strict: false });
+  test('legal2~move is asked for the player, not square by square', () => {
+    expect(norm.writtenArity).toEqual({ 'legal2~move/6': 2 });
+    const src = compileProgram({ ...g, writtenArity: norm.writtenArity }).source;
+    expect(src).toMatch(/function Q\d+_1\(a0\) \{ \/\/ legal2~move\/6, memoised per state/);
+    expect(src).not.toMatch(/\/\/ legal2~move\/6: memoised per state/);
+    // without the written width the planner falls back to the fully bound questions (what this test guards)
+    expect(compileProgram(g).source).toMatch(/\/\/ legal2~move\/6: memoised per state/);
+  });
+  test('and it agrees with the interpreter (2 playouts of up to 40 plies)', () => {
+    const m = new CompiledMachine(compileProgram({ ...g, writtenArity: norm.writtenArity }));
+    const ref = loadInterpreter(sheet('chess'));
+    const r = checkConformance(ref as GameMachine, m as GameMachine, { playouts: 2, maxPlies: 40, seed: 9 });
+    expect(r.mismatches).toEqual([]);
+    expect(r.states).toBeGreaterThan(40);
   });
 });

@@ -38,6 +38,8 @@ describe('mGDL', () => {
     const n = normaliseMgdl(rules);
     expect(n.spread).toEqual(['legal2/2']);
     expect(n.remaining).toEqual([]);
+    // each spread relation remembers its arity as written (the compiler sizes views by it)
+    expect(n.writtenArity).toEqual({ 'legal2~step/3': 2, 'legal2~pass/2': 2 });
     const text = rulesText(n.rules);
     expect(text).toContain('(<= (legal2~step ?p ?x ?y) (role ?p) (true (at ?x)) (succ ?x ?y))');
     expect(text).toContain('(<= (legal ?p (step ?m~step~0 ?m~step~1)) (legal2~step ?p ?m~step~0 ?m~step~1))');
