@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 // ggp-spatium: validate | mgdl | compile | perf | play | serve | tune | conformance
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compileProgram } from './compiler.js';
-import { conformSheet, type SheetReport } from './conformance.js';
+import { conformanceSweep, type SheetReport, sweepSummary } from './conformance.js';
 import { fmtIssue } from './errors.js';
 import { type DuelResult, duel, duelTable } from './experiment.js';
 import { BoardFeatures, DEFAULT_WEIGHTS } from './features.js';
@@ -43,7 +42,9 @@ const USAGE = `usage: ggp-spatium <command> [options]
        [--cpu-clock] [--checkpoint ck.json] SGA tuning of feature weights, UCT constants and the playout form by
                                             self-play against plain UCT (--checkpoint: resumable)
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name] [--from i] [--to j] [--inprocess]
-                                            parse / mGDL / compile / compiled ≡ interpreter over every sheet`;
+              [--no-ground] [--resume]      parse / mGDL / compile / compiled ≡ interpreter over every sheet, each in a
+                                            child limited in CPU time (--time per check) and heap; --out is rewritten
+                                            after each sheet and --resume skips the sheets it holds`;
 
 const read = (f: string) => readFileSync(f, 'utf8');
 const gameName = (f: string) => basename(f).replace(/\.kif$/, '');
@@ -96,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
       playouts: { type: 'string' },
       time: { type: 'string' },
       only: { type: 'string' },
+      resume: { type: 'boolean' },
+      'no-ground': { type: 'boolean' },
       weights: { type: 'string' },
       iterations: { type: 'string' },
       threads: { type: 'string' },
@@ -142,8 +145,9 @@ export async function main(argv: string[]): Promise<number> {
     case 'compile': {
       const f = pos[0]!;
       const t0 = performance.now();
-      const g = prepareRules(normaliseMgdl(parseGdl(read(f))).rules, { strict: false });
-      const p = compileProgram(g);
+      const norm = normaliseMgdl(parseGdl(read(f)));
+      const g = prepareRules(norm.rules, { strict: false });
+      const p = compileProgram({ ...g, writtenArity: norm.writtenArity });
       console.log(
         `${f}: compiled in ${(performance.now() - t0).toFixed(0)} ms; ${p.rels.length} relations; ${p.source.length} bytes of JavaScript; sha256 ${p.hash.slice(0, 16)}`,
       );
@@ -292,118 +296,50 @@ export async function main(argv: string[]): Promise<number> {
       const dir = resolve(pos[0] ?? '../shared/ggp-games');
       const playouts = num(o.playouts, 100);
       const timeS = num(o.time, 20);
-      const names = [
-        ...readdirSync(dir).filter((f) => f.endsWith('.kif')),
-        ...(existsSync(join(dir, 'test'))
-          ? readdirSync(join(dir, 'test'))
-              .filter((f) => f.endsWith('.kif'))
-              .map((f) => `test/${f}`)
-          : []),
-      ]
-        .filter((f) => !o.only || f.includes(o.only))
-        .slice(num(o.from, 1) - 1, num(o.to, Number.POSITIVE_INFINITY));
-      const reports: SheetReport[] = [];
-      for (const [i, f] of names.entries()) {
-        const r = o.inprocess
-          ? conformSheet(f.replace(/\.kif$/, ''), read(join(dir, f)), { playouts, timeLimitMs: timeS * 1000, seed: 1 })
-          : await conformOneIsolated(join(dir, f), f.replace(/\.kif$/, ''), playouts, timeS);
-        reports.push(r);
-        const killed = r.error?.startsWith('killed') ?? false;
-        const flag = r.pass ? (r.timedOut ? 'partial' : 'pass') : killed ? 'killed' : r.compile ? 'FAIL' : 'no-compile';
-        console.log(
-          `[${i + 1}/${names.length}] ${r.name.padEnd(36)} ${flag.padEnd(10)} ${r.playouts} playouts ${r.states} states${r.error ? `  ${r.error.slice(0, 160)}` : ''}`,
-        );
-      }
-      const c = (p: (r: SheetReport) => boolean) => reports.filter(p).length;
-      const summary = {
-        sheets: reports.length,
-        parse: c((r) => r.parse),
-        valid: c((r) => r.valid),
-        mgdlAsIs: c((r) => r.mgdl),
-        mgdlNormalised: c((r) => r.normalised),
-        compile: c((r) => r.compile),
-        pass: c((r) => r.pass === true && !r.timedOut),
-        passPartial: c((r) => r.pass === true && r.timedOut),
-        fail: c((r) => r.pass === false),
-        /** ran past the hard limit (compile + check): unknown */
-        killed: c((r) => r.error?.startsWith('killed') ?? false),
+      // --resume: sheets already in the --out report are kept, not run again
+      const done =
+        o.resume && o.out && existsSync(o.out) ? (JSON.parse(read(o.out)) as { reports: SheetReport[] }).reports : [];
+      const { summary } = await conformanceSweep({
+        dir,
         playouts,
-        timeLimitS: timeS,
-      };
+        seconds: timeS,
+        grounded: !o['no-ground'],
+        only: o.only,
+        from: num(o.from, 1),
+        to: num(o.to, Number.POSITIVE_INFINITY),
+        inprocess: o.inprocess,
+        done,
+        onSheet: (r, i, total, all) => {
+          const flag = r.pass
+            ? r.timedOut
+              ? 'partial'
+              : 'pass'
+            : r.pass === false
+              ? 'FAIL'
+              : r.killed
+                ? 'killed'
+                : r.compile
+                  ? 'unchecked'
+                  : 'no-compile';
+          const why = r.killed ?? r.error;
+          console.log(
+            `[${i + 1}/${total}] ${r.name.padEnd(36)} ${flag.padEnd(10)} ${r.playouts} playouts ${r.states} states${why ? `  ${why.slice(0, 160)}` : ''}`,
+          );
+          // rewritten after each sheet (temp file + rename), so a stopped sweep resumes with --resume
+          if (o.out) {
+            const tmp = `${o.out}.tmp`;
+            writeFileSync(tmp, JSON.stringify({ summary: sweepSummary(all, playouts, timeS), reports: all }, null, 1));
+            renameSync(tmp, o.out);
+          }
+        },
+      });
       console.log(JSON.stringify(summary));
-      if (o.out) writeFileSync(o.out, JSON.stringify({ summary, reports }, null, 1));
       return summary.fail ? 1 : 0;
-    }
-    case 'conform-one': {
-      // internal: one sheet in a child process, so a runaway sheet can be killed
-      const [file, name, n, t] = pos;
-      const r = conformSheet(name!, read(file!), { playouts: Number(n), timeLimitMs: Number(t) * 1000, seed: 1 });
-      process.stdout.write(`${JSON.stringify(r)}\n`);
-      return 0;
     }
     default:
       console.log(USAGE);
       return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
   }
-}
-
-/** Runs one sheet's conformance in a child process with a hard wall-clock limit (compile included). */
-function conformOneIsolated(file: string, name: string, playouts: number, timeS: number): Promise<SheetReport> {
-  const self = fileURLToPath(import.meta.url);
-  return new Promise((res) => {
-    const child = spawn(
-      process.execPath,
-      [...process.execArgv, self, 'conform-one', file, name, String(playouts), String(timeS)],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    const kill = setTimeout(() => child.kill('SIGKILL'), (timeS * 3 + 30) * 1000);
-    child.on('close', () => {
-      clearTimeout(kill);
-      try {
-        res(JSON.parse(out.trim().split('\n').pop()!) as SheetReport);
-      } catch {
-        const size = existsSync(file) ? statSync(file).size : 0;
-        // what is cheap is still reported: parse, validity and mGDL come from this process
-        let parse = false;
-        let valid = false;
-        let mgdl = false;
-        let normalised = false;
-        try {
-          const rules = parseGdl(read(file));
-          parse = true;
-          valid = validateRules(rules).errors.length === 0;
-          mgdl = checkMgdl(rules).length === 0;
-          normalised = normaliseMgdl(rules).remaining.length === 0;
-        } catch {
-          /* stays false */
-        }
-        res({
-          name,
-          parse,
-          valid,
-          mgdl,
-          normalised,
-          compile: false,
-          pass: null,
-          playouts: 0,
-          states: 0,
-          timedOut: true,
-          compileMs: 0,
-          error: `killed after ${timeS * 3 + 30} s or crashed (${size} bytes; parse/valid/mGDL from the parent): ${err.split('\n').slice(-3).join(' ').slice(0, 200)}`,
-        });
-      }
-    });
-  });
 }
 
 // run only as the entry script (tests import main)

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { main } from '../src/cli.js';
+import { conformanceSweep } from '../src/conformance.js';
 import { haveSheets, SHEETS } from './sheets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ggp-cli-'));
@@ -64,5 +65,27 @@ describe.skipIf(!haveSheets)('CLI', () => {
     const summary = JSON.parse(readFileSync(report, 'utf8')).summary;
     expect(summary).toMatchObject({ sheets: 2, parse: 1, compile: 1, pass: 1, fail: 0 });
     expect(c.out).toContain('broken');
+    // --resume keeps the sheets the report holds: a second run checks nothing again and reports the same
+    const again = await run('conformance', sheetDir, '--playouts', '3', '--out', report, '--resume', '--inprocess');
+    expect(again.out).toMatch(/\[2\/2\] ttt\s+pass\s+3 playouts/);
+    expect(JSON.parse(readFileSync(report, 'utf8')).summary).toMatchObject({ sheets: 2, pass: 1 });
   });
+  test('conformance sweep in child processes: CPU-limited, a killed sheet keeps what it had', async () => {
+    const sheetDir = join(dir, 'sweep');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(sheetDir, { recursive: true });
+    writeFileSync(join(sheetDir, 'ttt.kif'), readFileSync(join(SHEETS, 'ticTacToe.kif')));
+    writeFileSync(join(sheetDir, 'broken.kif'), '(role x');
+    const ok = await conformanceSweep({ dir: sheetDir, playouts: 5, seconds: 20, grounded: false });
+    expect(ok.summary).toMatchObject({ sheets: 2, parse: 1, compile: 1, pass: 1, fail: 0, killed: 0 });
+    expect(ok.reports.find((r) => r.name === 'ttt')).toMatchObject({ pass: true, playouts: 5, timedOut: false });
+    // chess cannot load, compile and check 100 playouts in 2 s of CPU: the child is stopped, and the report
+    // still says what the parent can tell (parse, validity) and where the child was
+    writeFileSync(join(sheetDir, 'chess.kif'), readFileSync(join(SHEETS, 'chess.kif')));
+    const cut = await conformanceSweep({ dir: sheetDir, only: 'chess', playouts: 100, seconds: 20, cpuLimitS: 2 });
+    const r = cut.reports[0]!;
+    expect(r.killed).toMatch(/^killed in phase '[a-z ]+' after \d+ s of CPU \(limit 2 s\)/);
+    expect(r).toMatchObject({ name: 'chess', parse: true, valid: true, timedOut: true });
+    expect(cut.summary).toMatchObject({ sheets: 1, killed: 1, pass: 0 });
+  }, 120_000);
 });
