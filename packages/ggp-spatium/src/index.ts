@@ -3,8 +3,12 @@ export {
   type ConformanceOptions,
   type ConformanceResult,
   checkConformance,
+  conformanceSweep,
   conformSheet,
   type SheetReport,
+  type SweepOptions,
+  type SweepSummary,
+  sweepSummary,
 } from './conformance.js';
 export * from './errors.js';
 export { type DuelOptions, type DuelResult, duel, duelTable, wilson } from './experiment.js';
