@@ -259,13 +259,13 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('scaledSoftmax primitive at wasm 
   });
 });
 
-// Causal attention on the CPU from 128 query rows on runs by blocks of query rows (each sees only the keys up to
+// Causal attention on the CPU from 512 query rows on runs by blocks of query rows (each sees only the keys up to
 // its last row): the same values as the masked composition, gradients within float32 rounding (the key and value
 // gradients sum the blocks in another order), and against the float64 reference with finite differences.
 describe.each(['cpu-wasm', 'cpu-ts'] as const)('blocked causal attention on %s', (path) => {
   test.each([
-    { hq: 2, hk: 1, lq: 130, lk: 130, d: 2, causal: true },
-    { hq: 1, hk: 1, lq: 128, lk: 100, d: 2, causal: true },
+    { hq: 2, hk: 1, lq: 516, lk: 516, d: 1, causal: true },
+    { hq: 1, hk: 1, lq: 512, lk: 300, d: 2, causal: true },
   ])('%o', async (s) => {
     await usePath(path);
     const calls = vi.spyOn(cpuKernels, 'scaledSoftmax');
@@ -275,18 +275,18 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('blocked causal attention on %s',
     const V = randArr(n(s.hk, s.lk), 7 + s.lk);
     const G = randArr(n(s.hq, s.lq), 8 + s.lk);
     const blocked = run(Q, K, V, G, s, false);
-    expect(calls).toHaveBeenCalledTimes(4); // 4 blocks of about 32 query rows
+    expect(calls).toHaveBeenCalledTimes(8); // 8 blocks of about 64 query rows
     calls.mockRestore();
     const unfused = run(Q, K, V, G, s, true);
     for (const key of ['out', 'dq', 'dk', 'dv'] as const)
       expect(maxRelErr(blocked[key], unfused[key]), key).toBeLessThan(path === 'cpu-ts' ? 1e-6 : 2e-6);
-    // Central differences at every 5th element (the full table takes long at these sizes).
+    // Central differences at every 41st element (the full table takes long at these sizes).
     const spec = { ...s, scale: 1 / Math.sqrt(s.d) };
     const fdAt = (f: (x: Float64Array) => number, x0: Float32Array, got: Float32Array) => {
       const x = Float64Array.from(x0);
       const h = 1e-6;
       let worst = 0;
-      for (let i = 0; i < x.length; i += 5) {
+      for (let i = 0; i < x.length; i += 41) {
         x[i] = x0[i]! + h;
         const up = f(x);
         x[i] = x0[i]! - h;

@@ -93,15 +93,16 @@ function finish(p: Tensor, vv: Tensor, opts: SdpaOptions, tmp: Tensor[], k: Tens
 
 /**
  * Causal attention on the CPU by blocks of query rows: block [i0, i1) sees keys [0, i1) only, so the products
- * (q kᵀ, p v and, through autograd, their gradients) skip the masked upper blocks: 4 blocks do 10/16 of the
- * work. The skipped probabilities are exact zeros, so the result is the unblocked one (the gradients of k and v
- * sum the blocks' parts in another order). Long sequences on the CPU only: elsewhere the extra ops cost more
- * than they save. Null where it does not apply (or the backend has no fused scaled softmax).
+ * (q kᵀ, p v and, through autograd, their gradients) skip the masked upper blocks (8 blocks: 36/64). The skipped probabilities are exact zeros, so the result is the unblocked one (the
+ * gradients of k and v sum the blocks' parts in another order). The blocks cost extra memory-bound ops (slices'
+ * zero-padded gradients and their sums, cat): on the CPU, forward + backward, they paid from 512 query rows
+ * (CPU time ×0.85 at 512, ×0.78 at 1024) and lost below (×1.04 at 256, ×1.24 at 128), so shorter sequences and
+ * other backends keep the single product. Null where it does not apply (or the backend has no fused scaled softmax).
  */
 function causalBlocks(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor | null {
   const Lq = q.shape[q.ndim - 2]!;
   const Lk = k.shape[k.ndim - 2]!;
-  if (q.backend !== 'cpu' || Lq < 128) return null;
+  if (q.backend !== 'cpu' || Lq < 512) return null;
   const nb = Math.min(8, Math.floor(Lq / 32));
   const outs: Tensor[] = [];
   for (let b = 0; b < nb; b++) {
