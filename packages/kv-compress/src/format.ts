@@ -14,8 +14,16 @@ import {
   UnsupportedVersionError,
   ValueError,
 } from './errors.js';
-import { ChunkDecoder, checkPlan, chunkBytes, encodeChunk } from './kvtc.js';
-import { crc32, fnv1a64, fromHalf, toHalf } from './numeric.js';
+import {
+  checkPlan,
+  chunkBytes,
+  decodeSegment,
+  encodeChunk,
+  reconstructLayer,
+  segmentBytes,
+  segmentOffset,
+} from './kvtc.js';
+import { crc32, fnv1a64, halfTable, toHalf } from './numeric.js';
 import { TYPE_BY_ID, TYPE_ID } from './quant.js';
 
 export const CACHE_MAGIC = 'TKVC';
@@ -628,7 +636,6 @@ function sectionBytes(bytes: Uint8Array, s: Section, i: number): Uint8Array {
 /** Layer-by-layer reader of a container: `layer(l)` decodes one layer's keys and values [tokens, H·d]. */
 export class CacheReader {
   readonly header: CacheHeader;
-  private readonly decoders = new Map<number, ChunkDecoder>();
   constructor(
     readonly bytes: Uint8Array,
     readonly cal: Calibration | null,
@@ -654,7 +661,9 @@ export class CacheReader {
   }
 
   positions(start: number, count: number): Int32Array {
-    return Int32Array.from({ length: count }, (_, i) => this.header.firstPosition + start + i);
+    const out = new Int32Array(count);
+    for (let i = 0; i < count; i++) out[i] = this.header.firstPosition + start + i;
+    return out;
   }
 
   /**
@@ -689,26 +698,10 @@ export class CacheReader {
     if (!s || (s.kind !== SectionKind.rawKeys && s.kind !== SectionKind.rawValues))
       throw new ValueError(`CacheReader.raw: section ${i} is not a raw section`);
     const b = sectionBytes(this.bytes, s, i);
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const half = halfTable();
     const out = new Float32Array(b.byteLength / 2);
-    for (let j = 0; j < out.length; j++) out[j] = fromHalf(dv.getUint16(2 * j, true));
+    for (let j = 0; j < out.length; j++) out[j] = half[b[2 * j]! | (b[2 * j + 1]! << 8)]!;
     return out;
-  }
-
-  private chunk(i: number): ChunkDecoder {
-    const hit = this.decoders.get(i);
-    if (hit) return hit;
-    const s = this.header.sections[i]!;
-    const payload = this.payload(i);
-    const dec = new ChunkDecoder(
-      this.cal!,
-      this.header.plan!,
-      payload,
-      s.tokenCount,
-      this.positions(s.tokenStart, s.tokenCount),
-    );
-    this.decoders.set(i, dec);
-    return dec;
   }
 
   /** Keys and values of layer l, [tokens, H·d] each (RoPE applied as in the live cache). */
@@ -719,13 +712,87 @@ export class CacheReader {
     const k = new Float32Array(h.tokens * f);
     const v = new Float32Array(h.tokens * f);
     h.sections.forEach((s, i) => {
-      if (s.kind === SectionKind.kvtcChunk) {
-        const x = this.chunk(i).layer(l);
-        k.set(x.k, s.tokenStart * f);
-        v.set(x.v, s.tokenStart * f);
-      } else if (s.layer === l) (s.kind === SectionKind.rawKeys ? k : v).set(this.raw(i), s.tokenStart * f);
+      if (s.kind !== SectionKind.kvtcChunk && s.layer === l)
+        (s.kind === SectionKind.rawKeys ? k : v).set(this.raw(i), s.tokenStart * f);
     });
+    const chunks = this.chunkSections();
+    if (chunks.length) {
+      const cal = this.cal!;
+      const covered = { k: false, v: false };
+      cal.segments.forEach((seg, si) => {
+        const j = seg.layers.indexOf(l);
+        if (j < 0) return;
+        // every chunk's rows of this segment stacked, so the layer costs one GEMM, not one per chunk
+        const all = this.segmentCoeffs(si, chunks);
+        const x = reconstructLayer(cal, seg, j, h.plan!.plans[si]!.width, all.coeffs, all.T, all.positions);
+        const out = seg.kind === 'k' ? k : v;
+        let r = 0;
+        for (const c of chunks) {
+          const s = h.sections[c]!;
+          out.set(x.subarray(r * f, (r + s.tokenCount) * f), s.tokenStart * f);
+          r += s.tokenCount;
+        }
+        covered[seg.kind] = true;
+      });
+      if (!covered.k || !covered.v) throw new KVFormatError(`KVTC chunk: no segment covers layer ${l}`);
+    }
     return { k, v };
+  }
+
+  private chunkList: number[] | null = null;
+  private chunkSections(): number[] {
+    if (!this.chunkList)
+      this.chunkList = this.header.sections.flatMap((s, i) => (s.kind === SectionKind.kvtcChunk ? [i] : []));
+    return this.chunkList;
+  }
+
+  private readonly stacked = new Map<number, { coeffs: Float32Array; T: number; positions: Int32Array }>();
+  /** Dequantised coefficients of segment si over all chunks, [Σ tokens, width] in section order. */
+  private segmentCoeffs(si: number, chunks: number[]): { coeffs: Float32Array; T: number; positions: Int32Array } {
+    const hit = this.stacked.get(si);
+    if (hit) return hit;
+    const h = this.header;
+    const plan = h.plan!;
+    const bp = plan.plans[si]!;
+    let T = 0;
+    for (const c of chunks) T += h.sections[c]!.tokenCount;
+    const coeffs = new Float32Array(T * bp.width);
+    const positions = new Int32Array(T);
+    let r = 0;
+    for (const c of chunks) {
+      const s = h.sections[c]!;
+      const payload = this.chunkPayload(c);
+      decodeSegment(
+        bp,
+        payload,
+        segmentOffset(plan, s.tokenCount, si),
+        segmentBytes(bp, s.tokenCount).side,
+        s.tokenCount,
+        coeffs,
+        r,
+      );
+      for (let i = 0; i < s.tokenCount; i++) positions[r + i] = h.firstPosition + s.tokenStart + i;
+      r += s.tokenCount;
+    }
+    const out = { coeffs, T, positions };
+    this.stacked.set(si, out);
+    return out;
+  }
+
+  private readonly payloads = new Map<number, Uint8Array>();
+  /** payload(i), length-checked against the plan, kept for the other segments of the same chunk. */
+  private chunkPayload(i: number): Uint8Array {
+    const hit = this.payloads.get(i);
+    if (hit) return hit;
+    const s = this.header.sections[i]!;
+    const p = this.payload(i);
+    const expect = chunkBytes(this.header.plan!, s.tokenCount);
+    if (p.length !== expect)
+      throw new KVFormatError(
+        `KVTC chunk: expected ${expect} payload bytes for ${s.tokenCount} tokens; got ${p.length}`,
+      );
+    this.payloads.set(i, p);
+    return p;
   }
 
   /** Every layer as KVRows. */

@@ -36,11 +36,11 @@ export function codecGemm(
   return noGrad(() =>
     tidy(() => {
       const bt = transB ? tensor(b, { shape: [n, k] }).transpose(0, 1) : tensor(b, { shape: [k, n] });
-      return Float32Array.from(
-        tensor(a, { shape: [m, k] })
-          .matmul(bt)
-          .dataSync(),
-      );
+      // a copy: the product's storage goes back to the pool when tidy ends (slice, not the iterating .from)
+      const c = tensor(a, { shape: [m, k] })
+        .matmul(bt)
+        .dataSync();
+      return c instanceof Float32Array ? c.slice() : Float32Array.from(c);
     }),
   );
 }

@@ -8,8 +8,8 @@ import { derotate, project, segmentRows } from './calibration.js';
 import type { BitPlan } from './dp.js';
 import { KVFormatError } from './errors.js';
 import { codecGemm } from './kernels.js';
-import { BitReader, BitWriter, fromHalf } from './numeric.js';
-import { dequantizeGroup, quantizeGroup, SIDE_BITS, TYPE_BITS } from './quant.js';
+import { BitReader, BitWriter, fromFp8, fromHalf, halfTable } from './numeric.js';
+import { quantizeGroup, SIDE_BITS, TYPE_BITS } from './quant.js';
 import { ropeRows } from './rope.js';
 
 /** Exact byte sizes of one segment's payload for T tokens. */
@@ -92,6 +92,102 @@ export function encodeChunk(cal: Calibration, plan: KvtcPlan, rows: KVRows): Uin
   return out;
 }
 
+/**
+ * Dequantised coefficients of one segment, written straight into rows [row0, row0 + T) of d ([·, width]):
+ * bits are read with a local accumulator and each code becomes shift + code·scale (or FP8 value · scale) in
+ * place, with no per-group code or block arrays. The arithmetic is dequantizeGroup's (double, then rounded once
+ * to float32), so the values are bit-identical to it.
+ */
+export function decodeSegment(
+  bp: BitPlan,
+  payload: Uint8Array,
+  base: number,
+  side: number,
+  T: number,
+  d: Float32Array,
+  row0: number,
+): void {
+  const w = bp.width;
+  const m = bp.tokenGroup;
+  const half = halfTable();
+  let so = base;
+  let pos = base + side;
+  let acc = 0;
+  let n = 0;
+  for (const g of bp.groups) {
+    const bits = TYPE_BITS[g.type];
+    const mask = (1 << bits) - 1;
+    const fp8 = g.type === 'fp8';
+    const size = g.size;
+    for (let t0 = 0; t0 < T; t0 += m) {
+      const mm = Math.min(m, T - t0);
+      let shift = 0;
+      if (!fp8) {
+        shift = half[payload[so]! | (payload[so + 1]! << 8)]!;
+        so += 2;
+      }
+      const scale = half[payload[so]! | (payload[so + 1]! << 8)]!;
+      so += 2;
+      for (let i = 0; i < mm; i++) {
+        const o = (row0 + t0 + i) * w + g.start;
+        for (let j = 0; j < size; j++) {
+          while (n < bits) {
+            acc |= (payload[pos++] ?? 0) << n;
+            n += 8;
+          }
+          const c = acc & mask;
+          acc >>>= bits;
+          n -= bits;
+          d[o + j] = fp8 ? fromFp8(c) * scale : shift + c * scale;
+        }
+      }
+    }
+  }
+}
+
+// The layer's columns of Vᵀ[0:w], [w, H·d], per basis: every chunk and every restore of a calibration needs the
+// same slices, so they are cut once (keyed weakly by the basis array, which a calibration never mutates).
+const SUB_BASES = new WeakMap<Float32Array, Map<number, Float32Array>>();
+function layerBasis(seg: Segment, j: number, w: number, f: number): Float32Array {
+  const { p, basis } = seg.pca;
+  let byLayer = SUB_BASES.get(basis);
+  if (!byLayer) SUB_BASES.set(basis, (byLayer = new Map()));
+  const key = j * 65536 + w;
+  let sub = byLayer.get(key);
+  if (!sub) {
+    sub = new Float32Array(w * f);
+    for (let c = 0; c < w; c++) sub.set(basis.subarray(c * p + j * f, c * p + (j + 1) * f), c * f);
+    byLayer.set(key, sub);
+  }
+  return sub;
+}
+
+/**
+ * Layer j of segment `seg` from its coefficients [T, w]: the inverse projection, the mean, and RoPE for keys.
+ * Returns [T, H·d]. Rows are independent, so the caller may stack the coefficients of several chunks and pay
+ * one GEMM instead of one per chunk.
+ */
+export function reconstructLayer(
+  cal: Calibration,
+  seg: Segment,
+  j: number,
+  w: number,
+  coeffs: Float32Array,
+  T: number,
+  positions: ArrayLike<number>,
+): Float32Array {
+  const { heads, headDim } = cal;
+  const f = heads * headDim;
+  const x = codecGemm(coeffs, T, w, layerBasis(seg, j, w, f), f);
+  const mean = seg.pca.mean.subarray(j * f, (j + 1) * f);
+  for (let t = 0; t < T; t++) {
+    const o = t * f;
+    for (let q = 0; q < f; q++) x[o + q]! += mean[q]!;
+  }
+  if (seg.kind === 'k' && cal.rope) ropeRows(x, T, f, 0, heads, headDim, positions, cal.ropeBase, false);
+  return x;
+}
+
 /** Lazily decodes a chunk: coefficients per segment on first use, then one layer at a time. */
 export class ChunkDecoder {
   private readonly coeffs = new Map<number, Float32Array>();
@@ -121,52 +217,27 @@ export class ChunkDecoder {
     const w = bp.width;
     const { side } = segmentBytes(bp, T);
     const base = this.offsets[si]!;
-    const sideView = new DataView(this.payload.buffer, this.payload.byteOffset + base, side);
-    const br = new BitReader(this.payload, base + side);
     const d = new Float32Array(T * w);
-    const m = bp.tokenGroup;
-    const maxSize = Math.max(1, ...bp.groups.map((g) => g.size));
-    const codes = new Uint8Array(m * maxSize);
-    const block = new Float32Array(m * maxSize);
-    let so = 0;
-    for (const g of bp.groups) {
-      const bits = TYPE_BITS[g.type];
-      for (let t0 = 0; t0 < T; t0 += m) {
-        const mm = Math.min(m, T - t0);
-        let shift = 0;
-        if (g.type !== 'fp8') {
-          shift = sideView.getUint16(so, true);
-          so += 2;
-        }
-        const scale = sideView.getUint16(so, true);
-        so += 2;
-        for (let j = 0; j < mm * g.size; j++) codes[j] = br.read(bits);
-        dequantizeGroup(codes, 0, mm * g.size, g.type, shift, scale, block, 0);
-        for (let i = 0; i < mm; i++) d.set(block.subarray(i * g.size, (i + 1) * g.size), (t0 + i) * w + g.start);
-      }
-    }
+    decodeSegment(bp, this.payload, base, side, T, d, 0);
     this.coeffs.set(si, d);
     return d;
   }
 
   /** Keys (RoPE re-applied) and values of one layer, [T, H·d] each. */
   layer(l: number): { k: Float32Array; v: Float32Array } {
-    const { heads, headDim } = this.cal;
-    const f = heads * headDim;
     const res: { k?: Float32Array; v?: Float32Array } = {};
     this.cal.segments.forEach((seg: Segment, si) => {
       const j = seg.layers.indexOf(l);
       if (j < 0) return;
-      const bp = this.plan.plans[si]!;
-      const w = bp.width;
-      const { p, basis, mean } = seg.pca;
-      // the layer's columns of Vᵀ[0:w]
-      const sub = new Float32Array(w * f);
-      for (let c = 0; c < w; c++) sub.set(basis.subarray(c * p + j * f, c * p + (j + 1) * f), c * f);
-      const x = codecGemm(this.segmentCoeffs(si), this.T, w, sub, f);
-      for (let t = 0; t < this.T; t++) for (let q = 0; q < f; q++) x[t * f + q]! += mean[j * f + q]!;
-      if (seg.kind === 'k' && this.cal.rope)
-        ropeRows(x, this.T, f, 0, heads, headDim, this.positions, this.cal.ropeBase, false);
+      const x = reconstructLayer(
+        this.cal,
+        seg,
+        j,
+        this.plan.plans[si]!.width,
+        this.segmentCoeffs(si),
+        this.T,
+        this.positions,
+      );
       res[seg.kind] = x;
     });
     if (!res.k || !res.v) throw new KVFormatError(`KVTC chunk: no segment covers layer ${l}`);

@@ -46,6 +46,19 @@ export function fromHalf(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
+let HALF_TABLE: Float32Array | null = null;
+/**
+ * fromHalf for all 65 536 bit patterns (every half is exact in float32), built on first use: decoders read
+ * whole sections of halves, where a look-up beats the branches and the power.
+ */
+export function halfTable(): Float32Array {
+  if (!HALF_TABLE) {
+    HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF_TABLE[h] = fromHalf(h);
+  }
+  return HALF_TABLE;
+}
+
 /** Rounds through half precision (what a stored fp16 reads back as). */
 export const roundHalf = (x: number): number => fromHalf(toHalf(x));
 

@@ -221,10 +221,16 @@ export class KVTCStorage extends HostStorage {
       // [T, H·d] → [H, T, d]
       const k = new Float32Array(h.tokens * f);
       const v = new Float32Array(h.tokens * f);
-      for (let t = 0; t < h.tokens; t++)
-        for (let hh = 0; hh < h.heads; hh++) {
-          k.set(x.k.subarray(t * f + hh * h.headDim, t * f + (hh + 1) * h.headDim), (hh * h.tokens + t) * h.headDim);
-          v.set(x.v.subarray(t * f + hh * h.headDim, t * f + (hh + 1) * h.headDim), (hh * h.tokens + t) * h.headDim);
+      const d = h.headDim;
+      // plain loops: a subarray view per (token, head) made this copy allocation-bound
+      for (let hh = 0; hh < h.heads; hh++)
+        for (let t = 0; t < h.tokens; t++) {
+          const src = t * f + hh * d;
+          const dst = (hh * h.tokens + t) * d;
+          for (let q = 0; q < d; q++) {
+            k[dst + q] = x.k[src + q]!;
+            v[dst + q] = x.v[src + q]!;
+          }
         }
       b.append(k, v, h.tokens, h.firstPosition);
       s.seen.set(l, h.tokens);
