@@ -706,14 +706,39 @@ export class CacheReader {
 
   /** Keys and values of layer l, [tokens, H·d] each (RoPE applied as in the live cache). */
   layer(l: number): { k: Float32Array; v: Float32Array } {
+    return this.fillLayer(l, false);
+  }
+
+  /**
+   * Keys and values of layer l laid out head-major, [H, tokens, d] each — the layout of a live cache's buffers,
+   * written directly so that a restore does not transpose a second copy.
+   */
+  layerHeads(l: number): { k: Float32Array; v: Float32Array } {
+    return this.fillLayer(l, true);
+  }
+
+  private fillLayer(l: number, headMajor: boolean): { k: Float32Array; v: Float32Array } {
     const h = this.header;
     if (!(l >= 0 && l < h.layers)) throw new ValueError(`CacheReader.layer: layer ${l} of ${h.layers}`);
     const f = h.heads * h.headDim;
     const k = new Float32Array(h.tokens * f);
     const v = new Float32Array(h.tokens * f);
+    const put = (dst: Float32Array, src: Float32Array, row: number, count: number, token: number) => {
+      if (!headMajor) {
+        dst.set(src.subarray(row * f, (row + count) * f), token * f);
+        return;
+      }
+      const d = h.headDim;
+      for (let hh = 0; hh < h.heads; hh++)
+        for (let t = 0; t < count; t++) {
+          const so = (row + t) * f + hh * d;
+          const dO = (hh * h.tokens + token + t) * d;
+          for (let q = 0; q < d; q++) dst[dO + q] = src[so + q]!;
+        }
+    };
     h.sections.forEach((s, i) => {
       if (s.kind !== SectionKind.kvtcChunk && s.layer === l)
-        (s.kind === SectionKind.rawKeys ? k : v).set(this.raw(i), s.tokenStart * f);
+        put(s.kind === SectionKind.rawKeys ? k : v, this.raw(i), 0, s.tokenCount, s.tokenStart);
     });
     const chunks = this.chunkSections();
     if (chunks.length) {
@@ -725,11 +750,10 @@ export class CacheReader {
         // every chunk's rows of this segment stacked, so the layer costs one GEMM, not one per chunk
         const all = this.segmentCoeffs(si, chunks);
         const x = reconstructLayer(cal, seg, j, h.plan!.plans[si]!.width, all.coeffs, all.T, all.positions);
-        const out = seg.kind === 'k' ? k : v;
         let r = 0;
         for (const c of chunks) {
           const s = h.sections[c]!;
-          out.set(x.subarray(r * f, (r + s.tokenCount) * f), s.tokenStart * f);
+          put(seg.kind === 'k' ? k : v, x, r, s.tokenCount, s.tokenStart);
           r += s.tokenCount;
         }
         covered[seg.kind] = true;

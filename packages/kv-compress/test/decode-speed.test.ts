@@ -131,6 +131,27 @@ describe('stacked restore (one GEMM per layer over all chunks)', () => {
   });
 });
 
+describe('CacheReader.layerHeads', () => {
+  it('is layer() transposed to [H, T, d], bit for bit (raw sections and chunks)', () => {
+    const plan = fitPlan(cal, calRows, { ratio: 16 }, { tokenGroup: 16 });
+    const rows = lowRankRows({ ...dims, n: 300, rank: 6, noise: 0.02, start: 50 });
+    const stream = encodeCache(rows, cal, plan, { sinks: 4, window: 40, chunkTokens: 100 });
+    const { heads: H, headDim: d } = dims;
+    const T = rows.n;
+    for (let l = 0; l < dims.layers; l++) {
+      const a = new CacheReader(stream, cal).layer(l);
+      const b = new CacheReader(stream, cal).layerHeads(l);
+      for (const key of ['k', 'v'] as const) {
+        const want = new Float32Array(T * H * d);
+        for (let t = 0; t < T; t++)
+          for (let h = 0; h < H; h++)
+            for (let q = 0; q < d; q++) want[(h * T + t) * d + q] = a[key][t * H * d + h * d + q]!;
+        expect(Array.from(b[key])).toEqual(Array.from(want));
+      }
+    }
+  });
+});
+
 describe('ropeRows cos/sin table', () => {
   /** The per-row formula, angles in float64, cos/sin rounded to float32 as tensor-core stores them. */
   function reference(x: Float32Array, n: number, heads: number, d: number, pos: ArrayLike<number>, inverse: boolean) {

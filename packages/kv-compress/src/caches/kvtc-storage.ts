@@ -214,24 +214,10 @@ export class KVTCStorage extends HostStorage {
     const reader = new CacheReader(bytes, cal);
     const h = reader.header;
     const s = new KVTCStorage(cal, plan, opts);
-    const f = h.heads * h.headDim;
     for (let l = 0; l < h.layers; l++) {
-      const x = reader.layer(l);
+      // decoded straight into the buffers' [H, T, d] layout
+      const { k, v } = reader.layerHeads(l);
       const b = s.buf(l, undefined, { B: 1, H: h.heads, d: h.headDim });
-      // [T, H·d] → [H, T, d]
-      const k = new Float32Array(h.tokens * f);
-      const v = new Float32Array(h.tokens * f);
-      const d = h.headDim;
-      // plain loops: a subarray view per (token, head) made this copy allocation-bound
-      for (let hh = 0; hh < h.heads; hh++)
-        for (let t = 0; t < h.tokens; t++) {
-          const src = t * f + hh * d;
-          const dst = (hh * h.tokens + t) * d;
-          for (let q = 0; q < d; q++) {
-            k[dst + q] = x.k[src + q]!;
-            v[dst + q] = x.v[src + q]!;
-          }
-        }
       b.append(k, v, h.tokens, h.firstPosition);
       s.seen.set(l, h.tokens);
     }
