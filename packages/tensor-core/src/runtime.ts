@@ -126,6 +126,7 @@ export function untrack(t: Tensor): void {
 /**
  * Runs `fn` and disposes every tensor it created, except those it returns (a tensor, or tensors inside
  * an array or plain object) and those passed to `keep()`. Returned tensors move to the enclosing scope.
+ * If `fn` throws, every tensor it created and did not `keep()` is disposed before the error propagates.
  */
 export function tidy<T>(fn: () => T): T {
   const scope = new Set<Tensor>();
@@ -133,9 +134,14 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (e) {
+    // A throwing function's intermediates are as dead as a returning one's: free them now rather than
+    // leave them to the garbage collector (which counts them as leaks and frees GPU buffers late).
     scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
   }
+  scopes.pop();
   if (result instanceof Promise) throw new ValueError('tidy: the function must be synchronous; it returned a Promise');
   const out = new Set<Tensor>();
   collect(result, out, 0);

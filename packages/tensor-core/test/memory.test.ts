@@ -51,6 +51,31 @@ test('a training-like loop does not grow memory', () => {
   expect(memory()).toMatchObject({ numTensors: before.numTensors, numBytes: before.numBytes });
 });
 
+test('tidy disposes what a throwing function created, keeps what it kept, and leaves outer tensors alone', () => {
+  const outer = randn([3]);
+  let kept: Tensor | null = null;
+  let dropped: Tensor | null = null;
+  const before = memory().numTensors;
+  expect(() =>
+    tidy(() => {
+      dropped = outer.add(1).mul(2);
+      kept = keep(outer.sub(1));
+      tidy(() => outer.exp()); // an inner scope's result moves to this scope and must be freed too
+      throw new Error('boom');
+    }),
+  ).toThrow('boom');
+  expect(memory().numTensors).toBe(before + 1);
+  expect((dropped as unknown as Tensor).isDisposed).toBe(true);
+  expect((kept as unknown as Tensor).isDisposed).toBe(false);
+  expect(outer.isDisposed).toBe(false);
+  // the scope stack is back where it was: a later tidy still frees its intermediates
+  tidy(() => {
+    outer.add(3);
+  });
+  expect(memory().numTensors).toBe(before + 1);
+  (kept as unknown as Tensor).dispose();
+});
+
 test('tidy refuses async functions', () => {
   expect(() => tidy(async () => tensor([1]) as never)).toThrow(/synchronous/);
 });
