@@ -9,7 +9,7 @@
 import { type BackendName, cat, getBackend, keep, nn, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import type { Calibration, KVRows } from './calibration.js';
 import { ValueError } from './errors.js';
-import { type CacheHeader, CacheReader, SectionKind } from './format.js';
+import { type CacheHeader, CacheReader, interleaveLayers, SectionKind } from './format.js';
 import { unpackSegment } from './kvtc.js';
 import { fromFp8 } from './numeric.js';
 
@@ -204,19 +204,9 @@ export class DeviceCacheReader {
   /** Every layer as host rows (what `decodeCache` returns). */
   async rows(): Promise<KVRows> {
     const h = this.header;
-    const f = h.heads * h.headDim;
-    const P = h.layers * f;
-    const k = new Float32Array(h.tokens * P);
-    const v = new Float32Array(h.tokens * P);
-    for (let l = 0; l < h.layers; l++) {
-      const x = await this.layerData(l);
-      for (let t = 0; t < h.tokens; t++) {
-        k.set(x.k.subarray(t * f, (t + 1) * f), t * P + l * f);
-        v.set(x.v.subarray(t * f, (t + 1) * f), t * P + l * f);
-      }
-    }
-    const positions = this.host.positions(0, h.tokens);
-    return { layers: h.layers, heads: h.heads, headDim: h.headDim, n: h.tokens, k, v, positions };
+    const layers = [];
+    for (let l = 0; l < h.layers; l++) layers.push(await this.layerData(l));
+    return interleaveLayers(h, layers, this.host.positions(0, h.tokens));
   }
 
   /**

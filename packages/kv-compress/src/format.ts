@@ -822,26 +822,8 @@ export class CacheReader {
   /** Every layer as KVRows. */
   rows(): KVRows {
     const h = this.header;
-    const f = h.heads * h.headDim;
-    const P = h.layers * f;
-    const k = new Float32Array(h.tokens * P);
-    const v = new Float32Array(h.tokens * P);
-    for (let l = 0; l < h.layers; l++) {
-      const x = this.layer(l);
-      for (let t = 0; t < h.tokens; t++) {
-        k.set(x.k.subarray(t * f, (t + 1) * f), t * P + l * f);
-        v.set(x.v.subarray(t * f, (t + 1) * f), t * P + l * f);
-      }
-    }
-    return {
-      layers: h.layers,
-      heads: h.heads,
-      headDim: h.headDim,
-      n: h.tokens,
-      k,
-      v,
-      positions: this.positions(0, h.tokens),
-    };
+    const layers = Array.from({ length: h.layers }, (_, l) => this.layer(l));
+    return interleaveLayers(h, layers, this.positions(0, h.tokens));
   }
 }
 
@@ -856,6 +838,29 @@ export interface EncodeOptions {
   level?: number;
   /** entropy stage (default 'deflate') */
   coder?: EntropyCoder;
+}
+
+/**
+ * Per-layer [tokens, H·d] arrays interleaved into KVRows' token-major [tokens, layers·H·d] layout (the one place
+ * both readers, host and device, build their `rows()`).
+ */
+export function interleaveLayers(
+  h: { layers: number; heads: number; headDim: number; tokens: number },
+  layers: readonly { k: Float32Array; v: Float32Array }[],
+  positions: Int32Array,
+): KVRows {
+  const f = h.heads * h.headDim;
+  const P = h.layers * f;
+  const k = new Float32Array(h.tokens * P);
+  const v = new Float32Array(h.tokens * P);
+  for (let l = 0; l < h.layers; l++) {
+    const x = layers[l]!;
+    for (let t = 0; t < h.tokens; t++) {
+      k.set(x.k.subarray(t * f, (t + 1) * f), t * P + l * f);
+      v.set(x.v.subarray(t * f, (t + 1) * f), t * P + l * f);
+    }
+  }
+  return { layers: h.layers, heads: h.heads, headDim: h.headDim, n: h.tokens, k, v, positions };
 }
 
 function layerRows(rows: KVRows, l: number, from: number, to: number): { k: Float32Array; v: Float32Array } {
