@@ -139,9 +139,9 @@ export interface SheetReport {
   killed?: string;
 }
 
-/** Parse → validate → mGDL check → normalise → compile → conformance of compiled (normalised) vs interpreter. */
-export function conformSheet(name: string, kif: string, opts: ConformanceOptions = {}): SheetReport {
-  const rep: SheetReport = {
+/** A report with nothing established yet; every phase that succeeds sets its own field. */
+function emptyReport(name: string, timedOut: boolean): SheetReport {
+  return {
     name,
     parse: false,
     valid: false,
@@ -151,11 +151,16 @@ export function conformSheet(name: string, kif: string, opts: ConformanceOptions
     pass: null,
     playouts: 0,
     states: 0,
-    timedOut: false,
+    timedOut,
     compileMs: 0,
     grounded: false,
     groundPass: null,
   };
+}
+
+/** Parse → validate → mGDL check → normalise → compile → conformance of compiled (normalised) vs interpreter. */
+export function conformSheet(name: string, kif: string, opts: ConformanceOptions = {}): SheetReport {
+  const rep = emptyReport(name, false);
   let rules: Rule[];
   try {
     rules = parseGdl(kif);
@@ -469,19 +474,7 @@ function crashLine(err: string): string {
 
 /** What is cheap is still reported for a child that left nothing: parse, validity and mGDL, from this process. */
 function cheapReport(file: string, name: string): SheetReport {
-  const rep: SheetReport = {
-    name,
-    parse: false,
-    valid: false,
-    mgdl: false,
-    normalised: false,
-    compile: false,
-    pass: null,
-    playouts: 0,
-    states: 0,
-    timedOut: true,
-    compileMs: 0,
-  };
+  const rep = emptyReport(name, true);
   try {
     const rules = parseGdl(readFileSync(file, 'utf8'));
     rep.parse = true;
