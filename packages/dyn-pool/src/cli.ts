@@ -102,6 +102,15 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
         return v;
       },
     )
+    .option(
+      '--positions <kind>',
+      "'rotary' (RoPE; default) or 'relative' (Transformer-XL relative attention, as the reference code)",
+      (v: string) => {
+        if (v !== 'rotary' && v !== 'relative')
+          throw new InvalidArgumentError(`positions must be 'rotary' or 'relative'; got '${v}'`);
+        return v;
+      },
+    )
     .option('--sf <k>', 'fixed pooling: shortening factor', int('sf'), 3)
     .option('--alpha <x>', 'Gumbel: prior boundary rate α (SF ≈ 1/α)', num('alpha'), 0.2)
     .option('--unigram-vocab <n>', 'unigram: tokenizer vocabulary size', int('unigram-vocab'), 1000)
@@ -168,6 +177,7 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
           dropout: o.dropout,
           ln: o.ln,
           init: o.init,
+          positions: o.positions,
           fixedK: o.sf,
           spaceIds: corpus.vocab.spaceIds(),
           priorAlpha: o.alpha,

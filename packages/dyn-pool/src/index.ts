@@ -19,6 +19,14 @@ export {
 } from './model.js';
 export { downsample, fixedBoundaries, numSegments, numSegmentsAsync, upsample } from './pooling.js';
 export {
+  type RelativeAttentionOptions,
+  type RelativeBlockOptions,
+  RelativeMultiHeadAttention,
+  RelativeTransformerBlock,
+  relativePositionTable,
+  relShift,
+} from './relative-attention.js';
+export {
   type Corpus,
   type EvalOptions,
   type EvalResult,

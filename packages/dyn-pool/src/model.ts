@@ -3,8 +3,9 @@
 // github.com/PiotrNawrot/dynamic-pooling). Pre blocks at full resolution; their output is kept as a
 // residual, pooled over segments (with a learned null group first), layer-normed and run through the
 // shortened blocks; the result is up-sampled, added to the residual and run through the post blocks.
-// Positions are rotary (relative) in every block; the shortened block counts them over the shortened
-// sequence. The vanilla model (boundary 'none') runs the same blocks without shortening.
+// Positions are rotary (relative) in every block, or Transformer-XL relative attention as in the reference
+// code (`positions: 'relative'`); either way the shortened block counts them over the shortened sequence.
+// The vanilla model (boundary 'none') runs the same blocks without shortening.
 import {
   F,
   getBackend,
@@ -16,6 +17,7 @@ import {
   tensor,
   tidy,
   ValueError,
+  zeros,
 } from '@tessera/tensor-core';
 import {
   BoundaryPredictor,
@@ -26,6 +28,9 @@ import {
   whitespaceBoundaries,
 } from './boundaries.js';
 import { downsample, fixedBoundaries, numSegments, numSegmentsAsync, upsample } from './pooling.js';
+import { RelativeTransformerBlock, relativePositionTable } from './relative-attention.js';
+
+type Block = nn.TransformerBlock | RelativeTransformerBlock;
 
 export type BoundarySource = 'none' | 'fixed' | 'whitespace' | 'unigram' | 'entropy' | 'gumbel';
 
@@ -81,6 +86,12 @@ export interface HourglassConfig {
   init?: 'normal' | 'torch';
   /** Standard deviation of the 'normal' initialisation (default 0.02, the reference's `init_std`). */
   initStd?: number;
+  /**
+   * 'rotary' (RoPE in every block; the default) or 'relative': Transformer-XL relative attention, as the
+   * reference code — sinusoidal R_{i−j} through a per-block W_R and global learned biases u, v (zero at
+   * the start, shared by all blocks).
+   */
+  positions?: 'rotary' | 'relative';
 }
 
 export interface HourglassOutput {
@@ -114,9 +125,12 @@ export function needsPredictor(source: BoundarySource): boolean {
 
 export class HourglassLM extends nn.Module {
   readonly embed: nn.Embedding;
-  readonly pre: nn.ModuleList<nn.TransformerBlock>;
-  readonly short: nn.ModuleList<nn.TransformerBlock>;
-  readonly post: nn.ModuleList<nn.TransformerBlock>;
+  readonly pre: nn.ModuleList<Block>;
+  readonly short: nn.ModuleList<Block>;
+  readonly post: nn.ModuleList<Block>;
+  /** Transformer-XL's u and v [H, d_head] (relative positions only). */
+  readonly rWBias: Tensor | null;
+  readonly rRBias: Tensor | null;
   readonly nullGroup: Tensor | null;
   readonly downNorm: nn.LayerNorm | null;
   readonly bp: BoundaryPredictor | null;
@@ -128,7 +142,12 @@ export class HourglassLM extends nn.Module {
   constructor(config: HourglassConfig) {
     super();
     // Defaults written into the config, so that a checkpoint records what the model was built with.
-    const c: HourglassConfig = { ...config, ln: config.ln ?? 'post', init: config.init ?? 'torch' };
+    const c: HourglassConfig = {
+      ...config,
+      ln: config.ln ?? 'post',
+      init: config.init ?? 'torch',
+      positions: config.positions ?? 'rotary',
+    };
     this.config = c;
     if (!BOUNDARY_SOURCES.includes(c.boundary))
       throw new ValueError(`HourglassLM: boundary must be one of ${BOUNDARY_SOURCES.join(', ')}; got '${c.boundary}'`);
@@ -136,6 +155,8 @@ export class HourglassLM extends nn.Module {
       throw new ValueError(`HourglassLM: layers must be [pre, short, post] non-negative integers; got [${c.layers}]`);
     if (c.init !== 'normal' && c.init !== 'torch')
       throw new ValueError(`HourglassLM: init must be 'normal' or 'torch'; got '${c.init}'`);
+    if (c.positions !== 'rotary' && c.positions !== 'relative')
+      throw new ValueError(`HourglassLM: positions must be 'rotary' or 'relative'; got '${c.positions}'`);
     if (c.initStd !== undefined && !(Number.isFinite(c.initStd) && c.initStd > 0))
       throw new ValueError(`HourglassLM: initStd must be a positive number; got ${c.initStd}`);
     if (c.boundary === 'fixed' && !(Number.isInteger(c.fixedK) && c.fixedK! >= 1))
@@ -145,21 +166,26 @@ export class HourglassLM extends nn.Module {
     const shortening = c.boundary !== 'none';
     if (shortening && c.layers[1] === 0)
       throw new ValueError(`HourglassLM: boundary '${c.boundary}' needs at least one shortened block`);
-    const block = () =>
-      new nn.TransformerBlock({
-        dModel: c.dModel,
-        nHeads: c.nHeads,
-        dFF: c.dFF ?? 4 * c.dModel,
-        rope: true,
-        dropout: c.dropout ?? 0,
-        ln: c.ln,
-      });
+    const blockOpts = {
+      dModel: c.dModel,
+      nHeads: c.nHeads,
+      dFF: c.dFF ?? 4 * c.dModel,
+      dropout: c.dropout ?? 0,
+      ln: c.ln,
+    };
+    const relative = c.positions === 'relative';
+    const block = (): Block =>
+      relative ? new RelativeTransformerBlock(blockOpts) : new nn.TransformerBlock({ ...blockOpts, rope: true });
     const blocks = (n: number) => new nn.ModuleList(Array.from({ length: n }, block));
     this.embed = this.registerModule('embed', new nn.Embedding(c.vocabSize, c.dModel));
     noGrad(() => this.embed.weight.mul_(0.02));
     this.pre = this.registerModule('pre', blocks(c.layers[0]));
     this.short = this.registerModule('short', blocks(c.layers[1]));
     this.post = this.registerModule('post', blocks(c.layers[2]));
+    const dh = c.dModel / c.nHeads;
+    // Zero at the start, as the reference code.
+    this.rWBias = this.registerParameter('r_w_bias', relative ? zeros([c.nHeads, dh]) : null);
+    this.rRBias = this.registerParameter('r_r_bias', relative ? zeros([c.nHeads, dh]) : null);
     // N(0, 1) as the reference code (nn.init.normal_); the LayerNorm after pooling makes its scale a matter
     // of how fast Adam turns it, not of its size in the forward pass.
     this.nullGroup = this.registerParameter('null_group', shortening ? randn([c.dModel]) : null);
@@ -255,12 +281,34 @@ export class HourglassLM extends nn.Module {
     return [B, T];
   }
 
+  /**
+   * Runs one stack of blocks; with relative positions R is built for this stack's own length, so the
+   * shortened stack counts distances between groups, not characters.
+   */
+  private runBlocks(list: nn.ModuleList<Block>, h: Tensor): Tensor {
+    if (list.items.length === 0) return h;
+    if (this.config.positions !== 'relative') {
+      for (const b of list.items) h = (b as nn.TransformerBlock).forward(h);
+      return h;
+    }
+    const T = h.shape[1]!;
+    const d = this.config.dModel;
+    // The reference applies dropout to R as well (`self.drop(pos_emb)`).
+    const r = F.dropout(
+      tensor(relativePositionTable(T, d), { shape: [T, d] }),
+      this.config.dropout ?? 0,
+      this.training,
+    );
+    for (const b of list.items) h = (b as RelativeTransformerBlock).forward(h, r, this.rWBias!, this.rRBias!);
+    return h;
+  }
+
   /** Embedding, pre blocks and boundaries: everything before the data-dependent shortened length. */
   private front(ids: Tensor): { h: Tensor; boundaries: Tensor | null; soft: Tensor | null; bpLogits: Tensor | null } {
     const c = this.config;
     const [B, T] = ids.shape as [number, number];
     let h = this.embed.forward(ids);
-    for (const b of this.pre.items) h = b.forward(h);
+    h = this.runBlocks(this.pre, h);
     let boundaries: Tensor | null = null;
     let soft: Tensor | null = null;
     let bpLogits: Tensor | null = null;
@@ -287,16 +335,16 @@ export class HourglassLM extends nn.Module {
     let h = front.h;
     let shortLength = h.shape[1]!;
     if (c.boundary === 'none') {
-      for (const b of this.short.items) h = b.forward(h);
+      h = this.runBlocks(this.short, h);
     } else {
       const residual = h;
       let s = downsample(h, soft ?? boundaries!, this.nullGroup!, segments);
       shortLength = s.shape[1]!;
       s = this.downNorm!.forward(s);
-      for (const b of this.short.items) s = b.forward(s);
+      s = this.runBlocks(this.short, s);
       h = upsample(s, soft ?? boundaries!).add(residual);
     }
-    for (const b of this.post.items) h = b.forward(h);
+    h = this.runBlocks(this.post, h);
     if (this.normF) h = this.normF.forward(h);
     const logits = this.head.forward(h);
     return { logits, boundaries, bpLogits, softBoundaries: soft, shortLength };

@@ -495,6 +495,8 @@ export function loadTrained(
   config.model.ln ??= 'pre';
   // Checkpoints written before `init` existed were built with tensor-core's PyTorch-style uniform layers.
   config.model.init ??= 'torch';
+  // Checkpoints written before `positions` existed used rotary positions.
+  config.model.positions ??= 'rotary';
   if (opts.steps !== undefined && opts.steps > config.train.steps) config.train.steps = opts.steps;
   const model = new HourglassLM(config.model);
   const { opt, sched } = makeOptimizer(model, config.train);

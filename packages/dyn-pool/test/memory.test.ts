@@ -3,9 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { type BoundarySource, HourglassLM, prepareCorpus, train } from '../src/index.js';
 
 describe('memory', () => {
-  it('a training step leaves no tensors behind, for every source', async () => {
+  it('a training step leaves no tensors behind, for every source and both position schemes', async () => {
     const text = 'the cat sat on the mat and the dog sat on the log '.repeat(20);
-    for (const boundary of ['none', 'fixed', 'whitespace', 'entropy', 'gumbel', 'unigram'] as BoundarySource[]) {
+    const runs = (['none', 'fixed', 'whitespace', 'entropy', 'gumbel', 'unigram'] as BoundarySource[]).flatMap((b) =>
+      (['rotary', 'relative'] as const).map((positions) => [b, positions] as const),
+    );
+    for (const [boundary, positions] of runs) {
       manualSeed(0);
       const corpus = prepareCorpus(text, { source: boundary, unigramVocab: 30 });
       const model = new HourglassLM({
@@ -17,6 +20,7 @@ describe('memory', () => {
         maxSeqLen: 16,
         fixedK: 2,
         spaceIds: corpus.vocab.spaceIds(),
+        positions,
       });
       const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
       const sched = new optim.LRScheduler(opt, optim.constant());
@@ -25,7 +29,7 @@ describe('memory', () => {
         await train(model, corpus, { steps: s, batchSize: 2, seqLen: 16 }, { step: s - 1, opt, sched });
         counts.push(memory().numTensors);
       }
-      expect(counts[2], boundary).toBe(counts[1]);
+      expect(counts[2], `${boundary} ${positions}`).toBe(counts[1]);
     }
   });
 });

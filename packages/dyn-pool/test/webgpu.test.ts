@@ -40,8 +40,9 @@ const V = 11;
 const SPACE = 3;
 const B = 2;
 const T = 16;
-function config(boundary: BoundarySource): HourglassConfig {
+function config(boundary: BoundarySource, positions: 'rotary' | 'relative' = 'rotary'): HourglassConfig {
   return {
+    positions,
     vocabSize: V,
     dModel: 16,
     nHeads: 2,
@@ -66,10 +67,15 @@ interface Run {
 }
 
 /** One loss, one Adam step, the loss again; sync (`loss`) or async (`lossAsync`) on the current backend. */
-async function run(backend: 'cpu' | 'webgpu', source: BoundarySource, mode: 'sync' | 'async'): Promise<Run> {
+async function run(
+  backend: 'cpu' | 'webgpu',
+  source: BoundarySource,
+  mode: 'sync' | 'async',
+  positions: 'rotary' | 'relative' = 'rotary',
+): Promise<Run> {
   await setBackend(backend);
   manualSeed(7);
-  const model = new HourglassLM(config(source)).train();
+  const model = new HourglassLM(config(source, positions)).train();
   const opt = new optim.Adam(model.parameters(), { lr: 1e-2 });
   const ids = tensor(IDS, { shape: [B, T + 1], dtype: 'int32' });
   const targets = tensor(UNIGRAM, { shape: [B, T] });
@@ -112,6 +118,9 @@ describe('HourglassLM async entry points on the CPU', () => {
       const got = await run('cpu', source, 'async');
       expect(got, source).toEqual(want);
       expect(want.loss1, source).toBeLessThan(want.loss0);
+      const rel = await run('cpu', source, 'async', 'relative');
+      expect(rel, `${source} relative`).toEqual(await run('cpu', source, 'sync', 'relative'));
+      expect(rel.loss1, `${source} relative`).toBeLessThan(rel.loss0);
     }
   });
 });
@@ -169,6 +178,14 @@ describe.skipIf(skip !== null)('HourglassLM on webgpu', () => {
       const want = await run('cpu', source, 'sync');
       const got = await run('webgpu', source, 'async');
       close(got, want, source);
+    });
+
+  // Transformer-XL relative attention is composed from tensor-core ops (pad / reshape / slice rel-shift).
+  for (const source of ['none', 'fixed', 'gumbel'] as const)
+    test(`${source}, relative positions: one forward and one training step give the CPU's loss`, async () => {
+      const want = await run('cpu', source, 'sync', 'relative');
+      const got = await run('webgpu', source, 'async', 'relative');
+      close(got, want, `${source} relative`);
     });
 
   test('async training steps leave the tensor count flat, for every source', async () => {
