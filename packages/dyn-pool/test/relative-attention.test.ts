@@ -193,7 +193,7 @@ describe('relative attention (Transformer-XL)', () => {
       ['wk', m.kProj.weight.grad!],
     ];
     // W_R's bias adds (q_i + v)·b_R to every score of row i alike, and softmax ignores that: its gradient is 0.
-    for (const gb of m.rNet.bias!.grad!.dataSync()) expect(Math.abs(gb)).toBeLessThan(1e-5);
+    for (const gb of Array.from(m.rNet.bias!.grad!.dataSync())) expect(Math.abs(gb)).toBeLessThan(1e-5);
     const eps = 1e-6;
     for (const [name, grad] of checks) {
       const an = grad.dataSync();
