@@ -80,6 +80,47 @@ describe('matmul: wasm vs TypeScript vs float64', () => {
     }
   });
 
+  // The gemm kernel sums each output over p in order, one float32 product and add at a time from 0 in every K
+  // block (blocks of ≤ 384, split evenly), then adds the blocks: a float32 emulation of that order must give the
+  // same bits for every tile shape (2×16 tiles: odd m, n around 16 and above the 256-column block, two K blocks),
+  // which also pins the results to the earlier 4×8 kernel's. Plain SIMD only (the FMA build rounds once per step),
+  // and products of ≥ 4096 multiply-adds (smaller ones take the TypeScript loop).
+  test.each([
+    [1, 65, 70],
+    [2, 16, 130],
+    [3, 17, 97],
+    [5, 15, 385],
+    [7, 33, 64],
+    [4, 257, 385],
+  ])("m=%i n=%i k=%i: the same bits as a float32 emulation of the kernel's summation order", (m, n, k) => {
+    if (cpuPath() !== 'wasm') return;
+    manualSeed(m * 1000 + n + k);
+    const a = randn([m, k]);
+    const bt = randn([n, k]);
+    const A = a.dataSync() as Float32Array;
+    const B = bt.dataSync() as Float32Array; // B[p, j] = bt[j, p]
+    const f = Math.fround;
+    const blocks = Math.ceil(k / 384);
+    const kstep = Math.ceil(k / blocks);
+    const want = new Float32Array(m * n);
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let c = 0;
+        for (let k0 = 0; k0 < k; k0 += kstep) {
+          let acc = 0;
+          for (let p = k0; p < Math.min(k, k0 + kstep); p++) acc = f(acc + f(A[i * k + p]! * B[j * k + p]!));
+          c = k0 === 0 ? acc : f(c + acc);
+        }
+        want[i * n + j] = c;
+      }
+    const at = a.transpose(0, 1).contiguous();
+    for (const x of [a, at.transpose(0, 1)])
+      for (const y of [bt.transpose(0, 1), bt.transpose(0, 1).contiguous()]) {
+        const got = tidy(() => Float32Array.from(x.matmul(y).dataSync()));
+        expect(got).toEqual(want);
+      }
+  });
+
   test('strided, flipped, sliced-with-step and broadcast (stride-0) batch operands', () => {
     manualSeed(2);
     const big = randn([5, 70, 90]);
