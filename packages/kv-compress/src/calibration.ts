@@ -28,6 +28,11 @@ export interface Segment {
   /** layers whose (head, dim) features this segment's rows concatenate, in order */
   layers: number[];
   pca: PcaResult;
+  /**
+   * Optional DP weights, one per PCA component (weights.ts: query moments for keys, output-projection moments
+   * for values). fitPlan minimises the weighted squared error when present; the codec ignores them.
+   */
+  weights?: Float32Array;
 }
 
 export interface CalibrationOptions extends PcaOptions {
@@ -121,7 +126,7 @@ export function project(pcaRes: PcaResult, x: Float32Array, n: number, width: nu
   return codecGemm(xc, n, p, basis.subarray(0, width * p), width, true);
 }
 
-export interface FitOptions extends Omit<AllocateOptions, 'budgetBits' | 'maxRelError'> {
+export interface FitOptions extends Omit<AllocateOptions, 'budgetBits' | 'maxRelError' | 'weights'> {
   /** Rows the DP simulates (default 512, spread over the calibration set; the paper uses 32K tokens). */
   maxRows?: number;
   /** Key/value split of the budget: bits to keys = 2·share·budget (0.5 = equal, the default). */
@@ -146,12 +151,13 @@ export function fitPlan(
     const x = segmentRows(r, seg);
     const { p, rank } = seg.pca;
     const d = project(seg.pca, x, r.n, rank);
+    const weights = seg.weights;
     if ('ratio' in target) {
       if (!(target.ratio > 0)) throw new ValueError(`fitPlan: ratio must be > 0; got ${target.ratio}`);
       const w = seg.kind === 'k' ? 2 * share : 2 * (1 - share);
-      return allocateBits(d, r.n, rank, { ...opts, budgetBits: Math.floor((w * p * 16) / target.ratio) }).plan;
+      return allocateBits(d, r.n, rank, { ...opts, weights, budgetBits: Math.floor((w * p * 16) / target.ratio) }).plan;
     }
-    return allocateBits(d, r.n, rank, { ...opts, maxRelError: target.maxRelError }).plan;
+    return allocateBits(d, r.n, rank, { ...opts, weights, maxRelError: target.maxRelError }).plan;
   });
   // allocateBits sees the rank as its dimension; record the segment's p for the ratio arithmetic.
   cal.segments.forEach((seg, i) => {

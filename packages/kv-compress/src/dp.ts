@@ -4,6 +4,7 @@
 // groups, each with one quantisation type, under a budget in bits per token. best[i][b] is the least squared
 // error over the calibration rows when the first i coordinates use at most b bits; uncoded coordinates cost
 // their energy. The block-error simulation does not depend on b, so it is computed once per (size, type, end).
+import { ValueError } from './errors.js';
 import { type QuantType, quantizeGroup, SIDE_BITS, TYPE_BITS } from './quant.js';
 
 export interface Group {
@@ -38,11 +39,17 @@ export interface AllocateOptions {
    * group and token dominate a high-ratio budget (research note §5); sharing them over 16 tokens frees the bits.
    */
   tokenGroup?: number;
+  /**
+   * Per-coordinate weights w ≥ 0 (length ≥ the row width): the DP then minimises Σ_j w_j·(squared error of
+   * coordinate j) instead of the plain squared error — e.g. the query second moment seen through each PCA
+   * direction (weights.ts), so that the bits go where attention logits are sensitive. Omitted: all ones.
+   */
+  weights?: ArrayLike<number>;
 }
 
 export interface AllocateResult {
   plan: BitPlan;
-  /** Squared error of the plan on the calibration rows and their total energy. */
+  /** (Weighted) squared error of the plan on the calibration rows and their total (weighted) energy. */
   error: number;
   energy: number;
   /** best error for every budget 0..B (monotone non-increasing). */
@@ -64,7 +71,9 @@ export function makePlan(p: number, groups: Group[], tokenGroup = 1): BitPlan {
 
 /**
  * Squared error of quantising columns [start, start + s) of rows [i0, i0 + m) of d [n, r] as one group
- * (one shift/scale for the m × s block).
+ * (one shift/scale for the m × s block); with weights w, column j's squared errors count w[j] times. The
+ * quantiser itself is the codec's (min–max over the block): weights change what the DP prefers, not how a
+ * group is coded.
  */
 function blockError(
   d: Float32Array,
@@ -75,10 +84,32 @@ function blockError(
   s: number,
   t: QuantType,
   tmp: Float64Array,
+  w?: ArrayLike<number>,
+  rec?: Float64Array,
 ): number {
-  if (m === 1) return quantizeGroup(d, i0 * r + start, s, t).err;
+  if (!w) {
+    if (m === 1) return quantizeGroup(d, i0 * r + start, s, t).err;
+    for (let i = 0; i < m; i++) for (let j = 0; j < s; j++) tmp[i * s + j] = d[(i0 + i) * r + start + j]!;
+    return quantizeGroup(tmp, 0, m * s, t).err;
+  }
   for (let i = 0; i < m; i++) for (let j = 0; j < s; j++) tmp[i * s + j] = d[(i0 + i) * r + start + j]!;
-  return quantizeGroup(tmp, 0, m * s, t).err;
+  quantizeGroup(tmp, 0, m * s, t, undefined, 0, rec, 0);
+  let e = 0;
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < s; j++) {
+      const x = tmp[i * s + j]! - rec![i * s + j]!;
+      e += w[start + j]! * x * x;
+    }
+  return e;
+}
+
+/** Checks per-coordinate DP weights: at least `r` finite values ≥ 0. */
+function checkWeights(w: ArrayLike<number> | undefined, r: number, what: string): void {
+  if (!w) return;
+  if (w.length < r) throw new ValueError(`${what}: weights must have one entry per coordinate (${r}); got ${w.length}`);
+  for (let j = 0; j < r; j++)
+    if (!(w[j]! >= 0 && Number.isFinite(w[j]!)))
+      throw new ValueError(`${what}: weights must be finite and ≥ 0; got ${w[j]} at ${j}`);
 }
 
 /**
@@ -87,28 +118,45 @@ function blockError(
  */
 export function allocateBits(d0: Float32Array, n: number, r0: number, opts: AllocateOptions): AllocateResult {
   const types = (opts.types ?? DEFAULT_TYPES).filter((t) => t !== 'none');
+  const w0 = opts.weights;
+  checkWeights(w0, r0, 'allocateBits');
   // A coded coordinate costs at least min(bits) (side info aside), so a budget B cannot reach past B / min(bits):
   // the DP only needs that many leading coordinates (the rest count as uncoded energy).
   const minBits = Math.min(...types.map((t) => TYPE_BITS[t]));
   const m = Math.max(1, Math.floor(opts.tokenGroup ?? 1));
-  const r = opts.budgetBits !== undefined ? Math.min(r0, Math.floor(opts.budgetBits / minBits)) : r0;
+  // Unweighted, the leading coordinates are the high-variance ones. Weighted, a trailing coordinate may matter
+  // more, so the prefix reaches far enough to hold the budget's count of coordinates with the largest
+  // weighted energy (a plan codes only a prefix's worth of coordinates either way).
+  let r = r0;
+  if (opts.budgetBits !== undefined) {
+    const k = Math.floor(opts.budgetBits / minBits);
+    r = Math.min(r0, k);
+    if (w0 && k < r0 && k > 0) {
+      const we = new Float64Array(r0);
+      for (let i = 0; i < n; i++) for (let j = 0; j < r0; j++) we[j]! += w0[j]! * d0[i * r0 + j]! ** 2;
+      const order = Array.from({ length: r0 }, (_, j) => j).sort((a, b) => we[b]! - we[a]! || a - b);
+      r = Math.max(r, ...order.slice(0, k).map((j) => j + 1));
+    }
+  }
   const d = r === r0 ? d0 : new Float32Array(n * r);
   if (r !== r0) for (let i = 0; i < n; i++) d.set(d0.subarray(i * r0, i * r0 + r), i * r);
+  const wt = (j: number) => (w0 ? w0[j]! : 1);
   let tail = 0;
-  for (let i = 0; i < n; i++) for (let j = r; j < r0; j++) tail += d0[i * r0 + j]! ** 2;
+  for (let i = 0; i < n; i++) for (let j = r; j < r0; j++) tail += wt(j) * d0[i * r0 + j]! ** 2;
   const sizes = [...(opts.sizes ?? DEFAULT_SIZES)].filter((s) => s >= 1 && s <= r);
   let energy = 0;
   const colEnergy = new Float64Array(r);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < r; j++) {
       const v = d[i * r + j]!;
-      colEnergy[j]! += v * v;
+      colEnergy[j]! += wt(j) * v * v;
     }
   for (let j = 0; j < r; j++) energy += colEnergy[j]!;
   energy += tail;
   // costs are counted per block of m tokens, so that shared side info stays an integer
   const B = Math.max(0, Math.floor((opts.budgetBits ?? r * 16 + 32) * m));
   const tmp = new Float64Array(m * Math.max(1, ...sizes));
+  const rec = w0 ? new Float64Array(tmp.length) : undefined;
   // delta[(si·T + ti)·(r+1) + end] = simulated error − energy of the block [end − s, end).
   const nt = types.length;
   const delta = new Float64Array(sizes.length * nt * (r + 1));
@@ -119,7 +167,7 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
       const base = (si * nt + ti) * (r + 1);
       for (let end = s; end <= r; end++) {
         let e = 0;
-        for (let i = 0; i < n; i += m) e += blockError(d, r, i, Math.min(m, n - i), end - s, s, t, tmp);
+        for (let i = 0; i < n; i += m) e += blockError(d, r, i, Math.min(m, n - i), end - s, s, t, tmp, w0, rec);
         delta[base + end] = e - (prefix[end]! - prefix[end - s]!);
       }
     });
@@ -183,17 +231,30 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
   return { plan: makePlan(r0, groups, m), error: curve[chosen]!, energy, curve };
 }
 
-/** Error of any plan on the rows (what the codec will do): the check the DP's optimum is measured against. */
-export function planError(d: Float32Array, n: number, r: number, groups: readonly Group[], tokenGroup = 1): number {
+/**
+ * Error of any plan on the rows (what the codec will do): the check the DP's optimum is measured against.
+ * With weights, coordinate j's squared errors count w[j] times (as in allocateBits).
+ */
+export function planError(
+  d: Float32Array,
+  n: number,
+  r: number,
+  groups: readonly Group[],
+  tokenGroup = 1,
+  weights?: ArrayLike<number>,
+): number {
+  checkWeights(weights, r, 'planError');
   let e = 0;
   const coded = new Uint8Array(r);
   const tmp = new Float64Array(tokenGroup * Math.max(1, ...groups.map((g) => g.size)));
+  const rec = weights ? new Float64Array(tmp.length) : undefined;
   for (const g of groups) {
     if (g.type === 'none') continue;
     for (let j = g.start; j < g.start + g.size; j++) coded[j] = 1;
     for (let i = 0; i < n; i += tokenGroup)
-      e += blockError(d, r, i, Math.min(tokenGroup, n - i), g.start, g.size, g.type, tmp);
+      e += blockError(d, r, i, Math.min(tokenGroup, n - i), g.start, g.size, g.type, tmp, weights, rec);
   }
-  for (let i = 0; i < n; i++) for (let j = 0; j < r; j++) if (!coded[j]) e += d[i * r + j]! ** 2;
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < r; j++) if (!coded[j]) e += (weights ? weights[j]! : 1) * d[i * r + j]! ** 2;
   return e;
 }

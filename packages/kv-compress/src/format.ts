@@ -29,6 +29,12 @@ import { TYPE_BY_ID, TYPE_ID } from './quant.js';
 export const CACHE_MAGIC = 'TKVC';
 export const CALIBRATION_MAGIC = 'TKCL';
 export const FORMAT_VERSION = 1;
+/**
+ * Calibration files with per-component DP weights (weights.ts) are version 2: flag bit 2 set and the weights
+ * after each segment's Vᵀ. A calibration without weights is still written as version 1, byte for byte as before.
+ */
+export const CALIBRATION_VERSION_WEIGHTED = 2;
+const WEIGHTS_FLAG = 4;
 
 /** Section kinds and codecs of the cache container. */
 export const SectionKind = { rawKeys: 1, rawValues: 2, kvtcChunk: 3 } as const;
@@ -158,12 +164,19 @@ class Reader {
 
 // ---------------------------------------------------------------- calibration ("TKCL")
 
-/** Serialises a calibration: dims, mode, RoPE base and each segment's μ, energies and Vᵀ (float32), CRC-32. */
+/**
+ * Serialises a calibration: dims, mode, RoPE base and each segment's μ, energies and Vᵀ (float32), CRC-32; and
+ * each segment's DP weights when any segment has them (version 2; segments without weights store ones).
+ */
 export function writeCalibration(cal: Calibration): Uint8Array {
+  const weighted = cal.segments.some((s) => s.weights !== undefined);
+  for (const s of cal.segments)
+    if (s.weights && s.weights.length !== s.pca.rank)
+      throw new ValueError(`writeCalibration: ${s.weights.length} weights for a segment of rank ${s.pca.rank}`);
   const w = new Writer();
   w.ascii(CALIBRATION_MAGIC);
-  w.u16(FORMAT_VERSION);
-  w.u16((cal.rope ? 1 : 0) | (cal.mode === 'per-layer' ? 2 : 0));
+  w.u16(weighted ? CALIBRATION_VERSION_WEIGHTED : FORMAT_VERSION);
+  w.u16((cal.rope ? 1 : 0) | (cal.mode === 'per-layer' ? 2 : 0) | (weighted ? WEIGHTS_FLAG : 0));
   w.u16(cal.layers);
   w.u16(cal.heads);
   w.u16(cal.headDim);
@@ -179,6 +192,7 @@ export function writeCalibration(cal: Calibration): Uint8Array {
     w.f32s(s.pca.mean);
     w.f32s(s.pca.energies);
     w.f32s(s.pca.basis);
+    if (weighted) w.f32s(s.weights ?? new Float32Array(s.pca.rank).fill(1));
   }
   const body = w.done();
   const out = new Uint8Array(body.length + 4);
@@ -196,12 +210,19 @@ export function readCalibration(bytes: Uint8Array): Calibration {
   if (magic !== CALIBRATION_MAGIC)
     throw new KVFormatError(`${what}: magic must be "${CALIBRATION_MAGIC}"; got ${JSON.stringify(magic)}`);
   const version = r.u16('version');
-  if (version !== FORMAT_VERSION)
-    throw new UnsupportedVersionError(`${what}: version ${version}; this decoder reads ${FORMAT_VERSION}`);
+  if (version !== FORMAT_VERSION && version !== CALIBRATION_VERSION_WEIGHTED)
+    throw new UnsupportedVersionError(
+      `${what}: version ${version}; this decoder reads ${FORMAT_VERSION} and ${CALIBRATION_VERSION_WEIGHTED}`,
+    );
   const stored = new DataView(bytes.buffer, bytes.byteOffset).getUint32(bytes.length - 4, true);
   if (crc32(bytes, 0, bytes.length - 4) !== stored)
     throw new ChecksumError(`${what}: CRC-32 mismatch over ${bytes.length - 4} bytes`);
   const flags = r.u16('flags');
+  const weighted = (flags & WEIGHTS_FLAG) !== 0;
+  if (weighted !== (version === CALIBRATION_VERSION_WEIGHTED))
+    throw new KVFormatError(
+      `${what}: version ${version} ${weighted ? 'must not set' : 'must set'} the weights flag (bit 2); flags ${flags}`,
+    );
   const layers = r.u16('layers');
   const heads = r.u16('heads');
   const headDim = r.u16('headDim');
@@ -225,7 +246,15 @@ export function readCalibration(bytes: Uint8Array): Calibration {
     const mean = r.f32s(p, 'mean');
     const energies = Float64Array.from(r.f32s(rank, 'energies'));
     const basis = r.f32s(rank * p, 'basis');
-    segments.push({ kind, layers: ls, pca: { p, rank, mean, energies, basis } });
+    const seg: Segment = { kind, layers: ls, pca: { p, rank, mean, energies, basis } };
+    if (weighted) {
+      const wts = r.f32s(rank, 'weights');
+      for (let j = 0; j < rank; j++)
+        if (!(wts[j]! >= 0 && Number.isFinite(wts[j]!)))
+          throw new KVFormatError(`${what}: segment ${i} weight ${j} is ${wts[j]}; weights must be finite and ≥ 0`);
+      seg.weights = wts;
+    }
+    segments.push(seg);
   }
   return {
     layers,
@@ -239,11 +268,15 @@ export function readCalibration(bytes: Uint8Array): Calibration {
 }
 
 const fingerprints = new WeakMap<Calibration, string>();
-/** FNV-1a 64 of the calibration's serialised bytes: what a cache stream names so it is decoded with the same basis. */
+/**
+ * FNV-1a 64 of the calibration's serialised bytes without DP weights (its version-1 form): what a cache stream
+ * names so it is decoded with the same basis. Weights only steer the DP, and every plan travels in the container,
+ * so a weighted and an unweighted calibration with one basis decode each other's caches.
+ */
 export function calibrationFingerprint(cal: Calibration): string {
   let f = fingerprints.get(cal);
   if (!f) {
-    f = fnv1a64(writeCalibration(cal));
+    f = fnv1a64(writeCalibration({ ...cal, segments: cal.segments.map(({ weights: _, ...s }) => s) }));
     fingerprints.set(cal, f);
   }
   return f;

@@ -98,3 +98,12 @@ export {
   unwrapEntry,
   wrapEntry,
 } from './store.js';
+export {
+  collectQueries,
+  componentWeights,
+  type HeadMoments,
+  outputProjectionMoments,
+  QueryMoments,
+  queryMoments,
+  weightCalibration,
+} from './weights.js';

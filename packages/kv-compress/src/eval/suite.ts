@@ -11,6 +11,7 @@ import { makePlan } from '../dp.js';
 import { CacheReader, encodeCache, sliceRows } from '../format.js';
 import { roundTrip } from '../kvtc.js';
 import { Rng } from '../linalg.js';
+import { outputProjectionMoments, queryMoments, weightCalibration } from '../weights.js';
 import { attentionError, pairedDiff, pearson, runRetrieval, textNll, wilson } from './evaluate.js';
 import {
   curriculumSequence,
@@ -247,13 +248,13 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   // calibration on held-out sequences of the training mix
   const t0 = performance.now();
   const calRng = new Rng((o.seed ?? 2026) + 1);
+  const calDocs = Array.from({ length: o.calibrationSequences ?? 24 }, () => {
+    const len = o.calibrationLength ?? 128;
+    const fused = model.config.vocabSize >= FUSED_VOCAB_SIZE;
+    return readsText ? curriculumSequence(calRng, len, 1, o.text, 'all', fused).ids : trainingSequence(calRng, len).ids;
+  });
   const calRows: KVRows = concatRows(
-    Array.from({ length: o.calibrationSequences ?? 24 }, () => {
-      const len = o.calibrationLength ?? 128;
-      const fused = model.config.vocabSize >= FUSED_VOCAB_SIZE;
-      const ids = readsText
-        ? curriculumSequence(calRng, len, 1, o.text, 'all', fused).ids
-        : trainingSequence(calRng, len).ids;
+    calDocs.map((ids) => {
       const r = collectKV(model, ids);
       return sliceRows(r, sinks, r.n); // calibration excludes sinks
     }),
@@ -299,6 +300,35 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
     methods.push([`kvtc ${r}× keys 70%`, kvtc(cross, kp), { cal: cross, plan: kp }]);
     const tp = fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m, types: ['int1', 'int2', 'int3', 'int4', 'fp8'] });
     methods.push([`kvtc ${r}× int1–int4`, kvtc(cross, tp), { cal: cross, plan: tp }]);
+  }
+  // Query-aware allocation (weights.ts), an option beside the paper's DP: the same basis, with key coefficients
+  // weighted by the calibration text's query moments (pairs at least a window apart: younger keys stay raw),
+  // and optionally value coefficients by the output projection. Plans are fitted only for methods that run.
+  const weighted = [16, 32, 64]
+    .filter((r) => ratios.includes(r))
+    .flatMap((r) => [
+      { r, name: `kvtc ${r}× q-weighted keys`, values: false },
+      { r, name: `kvtc ${r}× q-weighted keys, o-weighted values`, values: true },
+    ]);
+  const ablated = (name: string) => [name, `${name} no sinks`, `${name} window 4`];
+  const wanted = weighted.filter((x) => !o.methods || ablated(x.name).some((n) => o.methods!.test(n)));
+  if (wanted.length) {
+    const tq = performance.now();
+    const keys = queryMoments(model, calDocs, { ropeBase: cross.ropeBase, minOffset: window });
+    const calQ = weightCalibration(cross, { keys });
+    const calQO = weightCalibration(cross, { keys, values: outputProjectionMoments(model) });
+    log(`query moments and weights: ${(performance.now() - tq).toFixed(0)} ms`);
+    for (const { r, name, values } of wanted) {
+      const c = values ? calQO : calQ;
+      const pw = fitPlan(c, calRows, { ratio: r }, { tokenGroup: m });
+      const kv = { cal: c, plan: pw };
+      methods.push([name, kvtc(c, pw), kv]);
+      // the sink and window ablations again, on the plan that keeps more at 64×
+      if (r === 64 && !values) {
+        methods.push([`${name} no sinks`, kvtc(c, pw, 0), kv]);
+        methods.push([`${name} window 4`, () => new KVTCStorage(c, pw, { sinks, window: 4, every }), kv]);
+      }
+    }
   }
   for (const r of [16, 32].filter((x) => ratios.includes(x))) {
     const tp = truncationPlan(cross, r, m);
