@@ -1,9 +1,18 @@
 // The reference reasoner: top-down evaluation with tabling. Every subgoal (a relation and a call pattern, with
 // variables renamed in order) gets a table of ground answers; a call that meets a subgoal still being evaluated
 // marks the strongly connected set of subgoals, whose leader re-evaluates until no table grows (a fixpoint, as
-// ggp-base's AimaProver recursion handler does). Tables of state-independent relations live for the whole game,
-// the others for one (state, joint move) context. Plain and slow on purpose: it is what the compiler is checked
-// against, and it runs the sheets the compiler refuses.
+// ggp-base's AimaProver recursion handler does). Plain on purpose: it is what the compiler is checked against, and
+// it runs the sheets the compiler refuses, so it shares none of the compiler's code. What makes it fast enough to
+// check 100 playouts of a large sheet is kept to mechanisms a reader can check by eye:
+// - ground compound terms are interned (one object per term, text and depth computed once), so equality is
+//   identity and a table key is a join of cached texts;
+// - a relation that depends on neither `true` nor `does` (static) gets its whole table once per game, through the
+//   same tabled evaluation with every argument free, and a call is answered from it by an index on the call's
+//   ground arguments; where the whole table is past a budget or cannot be built without bound arguments (unbounded
+//   function terms, unsafe rules in lenient mode), that relation is tabled per call pattern instead;
+// - `true` is answered from an index of the state on the call's ground arguments;
+// - tables of relations that depend on `true` but not on `does` live as long as the state, those that depend on
+//   `does` as long as the joint move.
 import { IllegalMoveError, ReasonerError } from './errors.js';
 import { isCompound, isVar, type Literal, parseTerm, type Rule, type Term } from './gdl.js';
 import type { GameMachine } from './machine.js';
@@ -15,6 +24,10 @@ export type ITerm = string | number | ICompound;
 export interface ICompound {
   f: string;
   args: ITerm[];
+  /** a ground compound's text; ground compounds carry it and are interned, so equal ground terms are one object */
+  t?: string;
+  /** a ground compound's nesting depth */
+  d?: number;
 }
 type Ground = string | ICompound;
 
@@ -25,24 +38,78 @@ type IBody =
 
 interface IRule {
   head: ITerm[];
-  body: IBody[];
+  /** positive literals in written order */
+  pos: IBody[];
+  /** not / distinct, in written order */
+  neg: IBody[];
+  /** variable slots of each literal (pos, then neg) */
+  vars: Map<IBody, number[]>;
   nvars: number;
+  /** the order the body runs in, per set of variables bound when it starts (see `Prover.plan`) */
+  plans: Map<number | string, IBody[]>;
 }
 
 export function gtext(t: ITerm): string {
   if (typeof t === 'string') return t;
   if (typeof t === 'number') return `?${t}`;
+  if (t.t !== undefined) return t.t;
   let s = `(${t.f}`;
   for (const a of t.args) s += ` ${gtext(a)}`;
   return `${s})`;
 }
 
-const isGroundI = (t: ITerm): boolean =>
-  typeof t === 'string' ? true : typeof t === 'number' ? false : t.args.every(isGroundI);
+const isGroundI = (t: ITerm): boolean => typeof t === 'string' || (typeof t === 'object' && t.t !== undefined);
 
-const depth = (t: ITerm): number => (typeof t === 'object' ? 1 + Math.max(0, ...t.args.map(depth)) : 0);
+const EMPTY: Ground[][] = [];
 
-function compileRule(r: Rule): IRule {
+/** The intern table of ground compounds: `mk` returns the one object of a term, made from interned parts. */
+export class Terms {
+  private readonly table = new Map<string, ICompound>();
+
+  mk(f: string, args: Ground[]): ICompound {
+    let s = `(${f}`;
+    let d = 0;
+    for (const a of args) {
+      if (typeof a === 'string') s += ` ${a}`;
+      else {
+        s += ` ${a.t}`;
+        if (a.d! > d) d = a.d!;
+      }
+    }
+    s += ')';
+    let c = this.table.get(s);
+    if (c === undefined) {
+      c = { f, args, t: s, d: d + 1 };
+      this.table.set(s, c);
+    }
+    return c;
+  }
+
+  /** A ground term made elsewhere (a caller's state or move): this table's object for it. */
+  own(t: ITerm): Ground {
+    if (typeof t === 'string') return t;
+    if (typeof t === 'number') throw new ReasonerError(`a ground term was expected, got variable ?${t}`);
+    if (t.t !== undefined && this.table.get(t.t) === t) return t;
+    return this.mk(
+      t.f,
+      t.args.map((a) => this.own(a)),
+    );
+  }
+
+  /** A call pattern made elsewhere: its ground parts interned, so that they are recognised as ground. */
+  pattern(t: ITerm): ITerm {
+    if (typeof t !== 'object' || (t.t !== undefined && this.table.get(t.t) === t)) return t;
+    const args = t.args.map((a) => this.pattern(a));
+    return args.every(isGroundI) ? this.mk(t.f, args as Ground[]) : { f: t.f, args };
+  }
+
+  /** Number of interned compounds (tests). */
+  get size(): number {
+    return this.table.size;
+  }
+}
+
+function compileRule(r: Rule, terms: Terms): IRule {
   const slots = new Map<string, number>();
   const tr = (t: Term): ITerm => {
     if (typeof t === 'string') return t;
@@ -50,7 +117,9 @@ function compileRule(r: Rule): IRule {
       if (!slots.has(t.v)) slots.set(t.v, slots.size);
       return slots.get(t.v)!;
     }
-    return { f: t.f, args: t.args.map(tr) };
+    const args = t.args.map(tr);
+    // ground parts of a rule are interned like any ground term, so that matching them is an identity test
+    return args.every(isGroundI) ? terms.mk(t.f, args as Ground[]) : { f: t.f, args };
   };
   const lit = (l: Literal): IBody => {
     if (l.kind === 'atom') return { k: 'atom', rel: l.atom.rel, args: l.atom.args.map(tr) };
@@ -59,40 +128,25 @@ function compileRule(r: Rule): IRule {
     throw new ReasonerError('or must be removed before compiling rules');
   };
   const head = r.head.args.map(tr);
-  // positive literals in written order; not/distinct right after the literal that binds their last variable
   const pos = r.body.filter((l) => l.kind === 'atom').map(lit);
   const neg = r.body.filter((l) => l.kind !== 'atom').map(lit);
-  const body: IBody[] = [];
-  const bound = new Set<number>();
-  const varsOf = (b: IBody, out: Set<number>): Set<number> => {
-    const t = (x: ITerm) => {
-      if (typeof x === 'number') out.add(x);
-      else if (typeof x === 'object') for (const a of x.args) t(a);
-    };
-    if (b.k === 'atom') b.args.forEach(t);
-    else if (b.k === 'not') varsOf(b.inner, out);
-    else {
-      t(b.a);
-      t(b.b);
-    }
-    return out;
+  const vars = new Map<IBody, number[]>();
+  for (const l of [...pos, ...neg]) vars.set(l, [...varsOf(l, new Set())]);
+  return { head, pos, neg, vars, nvars: slots.size, plans: new Map() };
+}
+
+function varsOf(b: IBody, out: Set<number>): Set<number> {
+  const t = (x: ITerm) => {
+    if (typeof x === 'number') out.add(x);
+    else if (typeof x === 'object') for (const a of x.args) t(a);
   };
-  const flush = () => {
-    for (let i = 0; i < neg.length; i++) {
-      if ([...varsOf(neg[i]!, new Set())].every((v) => bound.has(v))) {
-        body.push(neg[i]!);
-        neg.splice(i--, 1);
-      }
-    }
-  };
-  flush();
-  for (const p of pos) {
-    body.push(p);
-    varsOf(p, bound);
-    flush();
+  if (b.k === 'atom') b.args.forEach(t);
+  else if (b.k === 'not') varsOf(b.inner, out);
+  else {
+    t(b.a);
+    t(b.b);
   }
-  body.push(...neg); // unsafe leftovers (lenient mode): evaluated with unbound variables as existential
-  return { head, body, nvars: slots.size };
+  return out;
 }
 
 const COMPLETE = 0;
@@ -106,10 +160,18 @@ interface Entry {
   depth: number;
   low: number;
   leader: boolean;
+  /** a whole table's indexes: ground-argument mask → (texts of those arguments → answers, answers indexed) */
+  index?: Map<number, { byKey: Map<string, Ground[][]>; n: number }>;
 }
 
+/**
+ * The renaming of one call's unbound slots to pattern variables 0, 1, …; one map serves every call, since a call
+ * pattern is built completely (by `subst`) before anything else runs.
+ */
+const FRESH = new Map<number, number>();
+
 /** Instantiates a rule-local term under `env`; unbound slots become pattern variables via `fresh`. */
-function subst(t: ITerm, env: Array<Ground | undefined>, fresh: Map<number, number> | null): ITerm {
+function subst(t: ITerm, env: Array<Ground | undefined>, fresh: Map<number, number> | null, terms: Terms): ITerm {
   if (typeof t === 'string') return t;
   if (typeof t === 'number') {
     const v = env[t];
@@ -118,7 +180,15 @@ function subst(t: ITerm, env: Array<Ground | undefined>, fresh: Map<number, numb
     if (!fresh.has(t)) fresh.set(t, fresh.size);
     return fresh.get(t)!;
   }
-  return { f: t.f, args: t.args.map((a) => subst(a, env, fresh)) };
+  if (t.t !== undefined) return t;
+  const args = new Array<ITerm>(t.args.length);
+  let ground = true;
+  for (let i = 0; i < args.length; i++) {
+    const a = subst(t.args[i]!, env, fresh, terms);
+    args[i] = a;
+    if (!isGroundI(a)) ground = false;
+  }
+  return ground ? terms.mk(t.f, args as Ground[]) : { f: t.f, args };
 }
 
 /** One-way match of a ground term into a pattern, binding slots in env; records bound slots in `trail`. */
@@ -131,92 +201,332 @@ function match(p: ITerm, g: Ground, env: Array<Ground | undefined>, trail: numbe
       trail.push(p);
       return true;
     }
-    return v === g || (typeof v === 'object' && gtext(v) === gtext(g));
+    return v === g; // both interned
   }
+  if (p.t !== undefined) return p === g;
   if (typeof g !== 'object' || g.f !== p.f || g.args.length !== p.args.length) return false;
   for (let i = 0; i < p.args.length; i++) if (!match(p.args[i]!, g.args[i] as Ground, env, trail)) return false;
   return true;
 }
 
 function matchTuple(pat: ITerm[], tuple: Ground[], env: Array<Ground | undefined>, trail: number[]): boolean {
+  if (tuple.length !== pat.length) return false;
   for (let i = 0; i < pat.length; i++) if (!match(pat[i]!, tuple[i]!, env, trail)) return false;
   return true;
 }
 
+/** Answers of a call pattern among candidates that may include tuples the pattern does not match. */
+const matching = (pat: ITerm[], tuples: Ground[][]): Ground[][] => tuples.filter((t) => matchTuple(pat, t, [], []));
+
 /** Can a head argument (rule-local) match a call pattern argument? Only constants and functors are compared. */
 function compatible(h: ITerm, c: ITerm): boolean {
-  if (typeof h === 'number' || typeof c === 'number') return true;
-  if (typeof h === 'string' || typeof c === 'string') return h === c;
+  if (h === c || typeof h === 'number' || typeof c === 'number') return true;
+  if (typeof h === 'string' || typeof c === 'string') return false;
+  if (h.t !== undefined && c.t !== undefined) return false; // distinct interned ground terms
   return h.f === c.f && h.args.length === c.args.length && h.args.every((a, i) => compatible(a, c.args[i]!));
 }
 
+/** The table key of a call with every argument free (the same key the call pattern would get). */
+function wholeKey(rel: string, arity: number): string {
+  let key = `${rel}|`;
+  for (let i = 0; i < arity; i++) key += i ? ` ?${i}` : '?0';
+  return key;
+}
+
+/** Bit i set where argument i (i < 31) of a call pattern is ground: the arguments an index can key on. */
+function groundMask(pat: ITerm[]): number {
+  let m = 0;
+  for (let i = 0; i < pat.length && i < 31; i++) if (isGroundI(pat[i]!)) m |= 1 << i;
+  return m;
+}
+
+function maskKey(args: ITerm[], mask: number): string {
+  let k = '';
+  for (let i = 0; i < args.length && i < 31; i++) if (mask & (1 << i)) k += ` ${gtext(args[i]!)}`;
+  return k;
+}
+
+/** Groups tuples by the texts of the arguments `mask` selects (`arg` picks the argument list of a tuple). */
+function buildIndex(tuples: Ground[][], mask: number, arity: number, arg: (t: Ground[]) => ITerm[] | null) {
+  const ix = new Map<string, Ground[][]>();
+  for (const t of tuples) {
+    const a = arg(t);
+    if (a === null || a.length !== arity) continue;
+    const k = maskKey(a, mask);
+    const l = ix.get(k);
+    if (l) l.push(t);
+    else ix.set(k, [t]);
+  }
+  return ix;
+}
+
 export class Prover {
+  readonly terms = new Terms();
   private readonly byRel = new Map<string, IRule[]>();
+  /** relations that depend on neither `true` nor `does` */
   private readonly staticRels: Set<string>;
+  /** relations that depend on `does` */
+  private readonly moveRels: Set<string>;
   private readonly staticTable = new Map<string, Entry>();
-  private table = new Map<string, Entry>();
+  /** static relations whose whole table could not be built: tabled per call pattern like the others */
+  private readonly perPattern = new Set<string>();
+  /** complete whole tables by relation and arity (a shortcut past the table key) */
+  private readonly wholeDone = new Map<string, Entry[]>();
+  private stateTable = new Map<string, Entry>();
+  private moveTable = new Map<string, Entry>();
   private readonly stack: Entry[] = [];
   private readonly pending: Entry[] = [];
   private changes = 0;
   private state: Ground[] = [];
-  private stateKeys = new Set<string>();
-  private stateByF = new Map<string, Ground[]>();
+  private stateTuples: Ground[][] = [];
+  private stateSet = new Set<Ground>();
+  private stateByF = new Map<string, Ground[][]>();
+  private trueIndex = new Map<string, Map<string, Ground[][]>>();
   private moves: Ground[][] = [];
   /** guards against runaway function-term recursion */
   maxTermDepth = 40;
   maxAnswers = 2_000_000;
+  /** answers a static relation's whole table may hold; past it the relation is tabled per call pattern */
+  wholeTableBudget = 200_000;
   private answersMade = 0;
+  /** > 0 while a whole table is being built: keys of static entries made then, to drop them if it fails */
+  private building = 0;
+  private readonly staticLog: string[] = [];
 
   constructor(rules: Rule[]) {
     for (const r of rules) {
       if (!this.byRel.has(r.head.rel)) this.byRel.set(r.head.rel, []);
-      this.byRel.get(r.head.rel)!.push(compileRule(r));
+      this.byRel.get(r.head.rel)!.push(compileRule(r, this.terms));
     }
     const g = dependencyGraph(rules);
-    this.staticRels = new Set(
-      [...g.keys()].filter((k) => {
-        const seen = reachable(g, [k]);
-        return !seen.has('true') && !seen.has('does');
-      }),
-    );
+    const reach = new Map([...g.keys()].map((k) => [k, reachable(g, [k])]));
+    this.staticRels = new Set([...reach].filter(([, s]) => !s.has('true') && !s.has('does')).map(([k]) => k));
+    this.moveRels = new Set([...reach].filter(([, s]) => s.has('does')).map(([k]) => k));
   }
 
   /** Sets the context: the state's fluents and the joint move as (role, move) pairs; clears per-state tables. */
   setContext(state: Ground[], moves: Ground[][]): void {
-    this.state = state;
-    this.moves = moves;
-    this.stateKeys = new Set(state.map(gtext));
+    this.state = state.map((t) => this.terms.own(t));
+    this.stateTuples = this.state.map((t) => [t]);
+    this.stateSet = new Set(this.state);
     this.stateByF = new Map();
-    for (const t of state) {
+    for (const tu of this.stateTuples) {
+      const t = tu[0]!;
       const f = typeof t === 'string' ? t : t.f;
-      if (!this.stateByF.has(f)) this.stateByF.set(f, []);
-      this.stateByF.get(f)!.push(t);
+      const l = this.stateByF.get(f);
+      if (l) l.push(tu);
+      else this.stateByF.set(f, [tu]);
     }
-    this.table = new Map();
+    this.trueIndex = new Map();
+    this.stateTable = new Map();
+    this.setMoves(moves);
+  }
+
+  /** Changes only the joint move (the state stays): clears the tables of relations that depend on `does`. */
+  setMoves(moves: Ground[][]): void {
+    this.moves = moves.map((t) => t.map((a) => this.terms.own(a)));
+    this.moveTable = new Map();
   }
 
   /** All ground answers of `rel` matching `pattern` (pattern variables are numbers 0..). */
   ask(rel: string, pattern: ITerm[]): Ground[][] {
     this.answersMade = 0;
-    return this.solve(rel, pattern);
+    const pat = pattern.map((t) => this.terms.pattern(t));
+    try {
+      return matching(pat, this.solve(rel, pat));
+    } catch (err) {
+      // a query stopped by an error leaves unfinished tables: drop them so that the next query starts clean
+      this.stack.length = 0;
+      this.pending.length = 0;
+      for (const t of [this.staticTable, this.stateTable, this.moveTable])
+        for (const [k, e] of t) if (e.status !== COMPLETE) t.delete(k);
+      throw err;
+    }
   }
 
+  /**
+   * Answers of a call: every tuple that matches `pat`, possibly among others that do not (an unfinished table,
+   * an index on some arguments only), so callers match each tuple against the call.
+   */
   private solve(rel: string, pat: ITerm[]): Ground[][] {
     if (rel === 'true') return this.trueAnswers(pat[0]!);
-    if (rel === 'does') return this.edb(this.moves, pat);
-    const key = `${rel}|${pat.map(gtext).join(' ')}`;
-    const tbl = this.staticRels.has(rel) ? this.staticTable : this.table;
+    if (rel === 'does') return this.moves;
+    if (this.staticRels.has(rel) && !this.perPattern.has(rel)) {
+      const e = this.whole(rel, pat.length);
+      if (e !== null) return this.lookup(e, pat);
+    }
+    const tbl = this.staticRels.has(rel) ? this.staticTable : this.moveRels.has(rel) ? this.moveTable : this.stateTable;
+    return this.evaluate(rel, pat, `${rel}|${pat.map(gtext).join(' ')}`, tbl).answers;
+  }
+
+  /** A static relation's whole table (every argument free), built on first use; null where it cannot be. */
+  private whole(rel: string, arity: number): Entry | null {
+    const done = this.wholeDone.get(rel)?.[arity];
+    if (done !== undefined) return done;
+    const key = wholeKey(rel, arity);
+    const e = this.staticTable.get(key);
+    if (e?.status === COMPLETE) {
+      let byArity = this.wholeDone.get(rel);
+      if (!byArity) this.wholeDone.set(rel, (byArity = []));
+      byArity[arity] = e;
+      return e;
+    }
+    const free = Array.from({ length: arity }, (_, i) => i);
+    if (e) return this.evaluate(rel, free, key, this.staticTable); // still being built: a recursive call
+    const mark = { stack: this.stack.length, pending: this.pending.length, log: this.staticLog.length };
+    const made = this.answersMade;
+    const max = this.maxAnswers;
+    this.answersMade = 0;
+    this.maxAnswers = Math.min(max, this.wholeTableBudget);
+    this.building++;
+    try {
+      return this.evaluate(rel, free, key, this.staticTable);
+    } catch (err) {
+      if (!(err instanceof ReasonerError || err instanceof RangeError)) throw err;
+      // too large, too deep or unsafe without bound arguments: forget the unfinished tables, table per pattern
+      this.stack.length = mark.stack;
+      this.pending.length = mark.pending;
+      for (const k of this.staticLog.splice(mark.log))
+        if (this.staticTable.get(k)?.status !== COMPLETE) this.staticTable.delete(k);
+      this.perPattern.add(rel);
+      return null;
+    } finally {
+      this.building--;
+      if (this.building === 0) this.staticLog.length = 0;
+      this.answersMade = made;
+      this.maxAnswers = max;
+    }
+  }
+
+  /**
+   * The answers of a whole table that can match `pat`, through an index on its ground arguments. A table still
+   * being built (a recursive relation) only grows, so its index catches up with the answers added since it was
+   * last used; the fixpoint loop re-runs the rules until no table grows.
+   */
+  private lookup(e: Entry, pat: ITerm[]): Ground[][] {
+    const mask = groundMask(pat);
+    if (mask === 0) return e.answers;
+    if (pat.length < 31 && mask === 2 ** pat.length - 1)
+      return e.keys.has(pat.map(gtext).join(' ')) ? [pat as Ground[]] : EMPTY;
+    return this.indexOf(e, mask).get(maskKey(pat, mask)) ?? EMPTY;
+  }
+
+  private indexOf(e: Entry, mask: number): Map<string, Ground[][]> {
+    e.index ??= new Map();
+    let ix = e.index.get(mask);
+    if (!ix) {
+      ix = { byKey: new Map(), n: 0 };
+      e.index.set(mask, ix);
+    }
+    for (; ix.n < e.answers.length; ix.n++) {
+      const t = e.answers[ix.n]!;
+      const k = maskKey(t, mask);
+      const l = ix.byKey.get(k);
+      if (l) l.push(t);
+      else ix.byKey.set(k, [t]);
+    }
+    return ix.byKey;
+  }
+
+  /**
+   * The order a rule's body runs in, given the variables bound when it starts (cached per rule and bound set).
+   * Literals answered from an index (`true`, `does`, a static relation's whole table) are joined most selective
+   * first, by an estimate of the answers per call; any other literal (a relation tabled per call pattern) keeps
+   * its written place and nothing is moved across it. not / distinct run as soon as their variables are bound.
+   * The order changes how much is enumerated, not the answers (a conjunction of positive literals commutes).
+   */
+  private plan(r: IRule, env: Array<Ground | undefined>): IBody[] {
+    let key: number | string = 0;
+    if (r.nvars <= 30) {
+      for (let i = 0; i < r.nvars; i++) if (env[i] !== undefined) key |= 1 << i;
+    } else {
+      key = '';
+      for (let i = 0; i < r.nvars; i++) key += env[i] === undefined ? '0' : '1';
+    }
+    const cached = r.plans.get(key);
+    if (cached) return cached;
+    const bound = new Set<number>();
+    for (let i = 0; i < r.nvars; i++) if (env[i] !== undefined) bound.add(i);
+    const out: IBody[] = [];
+    const neg = [...r.neg];
+    const flush = () => {
+      for (let i = 0; i < neg.length; i++)
+        if (r.vars.get(neg[i]!)!.every((v) => bound.has(v))) {
+          out.push(neg[i]!);
+          neg.splice(i--, 1);
+        }
+    };
+    flush();
+    const rest = [...r.pos];
+    while (rest.length) {
+      let pick = 0;
+      if (this.indexed(rest[0]!)) {
+        let best = this.estimate(rest[0]!, bound);
+        for (let j = 1; j < rest.length && this.indexed(rest[j]!); j++) {
+          const e = this.estimate(rest[j]!, bound);
+          if (e < best) {
+            best = e;
+            pick = j;
+          }
+        }
+      }
+      const l = rest.splice(pick, 1)[0]!;
+      out.push(l);
+      for (const v of r.vars.get(l)!) bound.add(v);
+      flush();
+    }
+    out.push(...neg); // unsafe leftovers (lenient mode): evaluated with unbound variables as existential
+    r.plans.set(key, out);
+    return out;
+  }
+
+  /** Is the literal answered from an index: `true`, `does`, or a static relation whose whole table is built? */
+  private indexed(l: IBody): boolean {
+    if (l.k !== 'atom') return false;
+    if (l.rel === 'true' || l.rel === 'does') return true;
+    if (!this.staticRels.has(l.rel) || this.perPattern.has(l.rel)) return false;
+    const e = this.staticTable.get(wholeKey(l.rel, l.args.length));
+    if (e) return e.status === COMPLETE;
+    return this.whole(l.rel, l.args.length)?.status === COMPLETE;
+  }
+
+  /** Answers per call of an indexed literal with the variables in `bound` bound (0.5: a test of a ground call). */
+  private estimate(l: IBody, bound: Set<number>): number {
+    if (l.k !== 'atom') return 0.5;
+    const ground = (t: ITerm): boolean =>
+      typeof t === 'string' || (typeof t === 'number' ? bound.has(t) : t.args.every(ground));
+    if (l.rel === 'true') {
+      const a = l.args[0];
+      if (a === undefined || ground(a)) return 0.5;
+      if (typeof a !== 'object') return Math.max(4, this.state.length);
+      // a state holds some facts of each functor; each ground argument narrows them
+      const n = Math.max(4, this.stateByF.get(a.f)?.length ?? 0);
+      const k = a.args.length;
+      return n ** ((k - a.args.filter(ground).length) / k);
+    }
+    if (l.rel === 'does') return l.args.every(ground) ? 0.5 : l.args.some(ground) ? 1 : 4;
+    const e = this.staticTable.get(wholeKey(l.rel, l.args.length))!;
+    let mask = 0;
+    for (let i = 0; i < l.args.length && i < 31; i++) if (ground(l.args[i]!)) mask |= 1 << i;
+    if (l.args.length < 31 && mask === 2 ** l.args.length - 1) return 0.5;
+    if (mask === 0) return e.answers.length;
+    return e.answers.length / Math.max(1, this.indexOf(e, mask).size);
+  }
+
+  /** The tabled evaluation of one subgoal, with the fixpoint over its strongly connected set. */
+  private evaluate(rel: string, pat: ITerm[], key: string, tbl: Map<string, Entry>): Entry {
     let e = tbl.get(key);
-    if (e && e.status === COMPLETE) return e.answers;
+    if (e && e.status === COMPLETE) return e;
     if (e && e.status === EVALUATING) {
       const top = this.stack[this.stack.length - 1]!;
       top.low = Math.min(top.low, e.depth);
       e.leader = true;
-      return e.answers;
+      return e;
     }
     if (!e) {
       e = { answers: [], keys: new Set(), status: EVALUATING, depth: 0, low: 0, leader: false };
       tbl.set(key, e);
+      if (this.building > 0 && tbl === this.staticTable) this.staticLog.push(key);
     }
     e.status = EVALUATING;
     e.depth = this.stack.length;
@@ -224,23 +534,25 @@ export class Prover {
     const mark = this.pending.length;
     this.stack.push(e);
     const rules = this.byRel.get(rel) ?? [];
+    const terms = this.terms;
     for (;;) {
       const before = this.changes;
       for (const r of rules) {
-        if (!r.head.every((h, i) => compatible(h, pat[i]!))) continue;
+        if (r.head.length !== pat.length || !r.head.every((h, i) => compatible(h, pat[i]!))) continue;
         const env: Array<Ground | undefined> = new Array(r.nvars);
         // bind the rule's variables from the ground parts of the call pattern before running the body
         let ok = true;
         for (let i = 0; i < pat.length && ok; i++)
           if (isGroundI(pat[i]!)) ok = match(r.head[i]!, pat[i] as Ground, env, []);
         if (!ok) continue;
-        this.body(r, 0, env, () => {
-          const tuple = r.head.map((h) => subst(h, env, null) as Ground);
+        this.body(this.plan(r, env), 0, env, () => {
+          const tuple = r.head.map((h) => subst(h, env, null, terms) as Ground);
           if (!matchTuple(pat, tuple, [], [])) return;
           const k = tuple.map(gtext).join(' ');
           if (e!.keys.has(k)) return;
-          if (tuple.some((t) => depth(t) > this.maxTermDepth))
-            throw new ReasonerError(`function terms nest deeper than ${this.maxTermDepth} in '${rel}'`);
+          for (const t of tuple)
+            if (typeof t === 'object' && t.d! > this.maxTermDepth)
+              throw new ReasonerError(`function terms nest deeper than ${this.maxTermDepth} in '${rel}'`);
           if (++this.answersMade > this.maxAnswers)
             throw new ReasonerError(`more than ${this.maxAnswers} answers in one query (at '${rel}')`);
           e!.keys.add(k);
@@ -261,54 +573,57 @@ export class Prover {
       const parent = this.stack[this.stack.length - 1]!;
       parent.low = Math.min(parent.low, e.low);
     }
-    return e.answers;
+    return e;
   }
 
   private trueAnswers(p: ITerm): Ground[][] {
-    if (typeof p === 'number') return this.state.map((f) => [f]);
-    if (isGroundI(p)) return this.stateKeys.has(gtext(p)) ? [[p as Ground]] : [];
-    const f = typeof p === 'string' ? p : p.f;
-    const out: Ground[][] = [];
-    for (const t of this.stateByF.get(f) ?? []) if (match(p, t, [], [])) out.push([t]);
-    return out;
+    if (typeof p === 'number') return this.stateTuples;
+    if (isGroundI(p)) return this.stateSet.has(p as Ground) ? [[p as Ground]] : EMPTY;
+    if (typeof p === 'string') return EMPTY;
+    const all = this.stateByF.get(p.f) ?? EMPTY;
+    const mask = groundMask(p.args);
+    if (mask === 0) return all;
+    const k0 = `${p.f}/${p.args.length}/${mask}`;
+    let ix = this.trueIndex.get(k0);
+    if (!ix) {
+      ix = buildIndex(all, mask, p.args.length, (t) => (typeof t[0] === 'object' ? t[0].args : null));
+      this.trueIndex.set(k0, ix);
+    }
+    return ix.get(maskKey(p.args, mask)) ?? EMPTY;
   }
 
-  private edb(tuples: Ground[][], pat: ITerm[]): Ground[][] {
-    const out: Ground[][] = [];
-    for (const t of tuples) if (t.length === pat.length && matchTuple(pat, t, [], [])) out.push(t);
-    return out;
-  }
-
-  private body(r: IRule, i: number, env: Array<Ground | undefined>, k: () => void): void {
-    if (i === r.body.length) {
+  private body(plan: IBody[], i: number, env: Array<Ground | undefined>, k: () => void): void {
+    if (i === plan.length) {
       k();
       return;
     }
-    const l = r.body[i]!;
+    const l = plan[i]!;
     if (l.k === 'atom') {
-      const fresh = new Map<number, number>();
-      const pat = l.args.map((a) => subst(a, env, fresh));
+      FRESH.clear();
+      const pat = l.args.map((a) => subst(a, env, FRESH, this.terms));
       const answers = this.solve(l.rel, pat);
       // answers may grow while we iterate (recursive calls): take the length now, the fixpoint loop redoes it
       const n = answers.length;
       const trail: number[] = [];
       for (let j = 0; j < n; j++) {
-        if (matchTuple(l.args, answers[j]!, env, trail)) this.body(r, i + 1, env, k);
+        if (matchTuple(l.args, answers[j]!, env, trail)) this.body(plan, i + 1, env, k);
         for (const s of trail) env[s] = undefined;
         trail.length = 0;
       }
-    } else if (this.holds(l, env)) this.body(r, i + 1, env, k);
+    } else if (this.holds(l, env)) this.body(plan, i + 1, env, k);
   }
 
   private holds(l: IBody, env: Array<Ground | undefined>): boolean {
     if (l.k === 'distinct') {
-      const fresh = new Map<number, number>();
-      return gtext(subst(l.a, env, fresh)) !== gtext(subst(l.b, env, fresh));
+      FRESH.clear();
+      const a = subst(l.a, env, FRESH, this.terms);
+      const b = subst(l.b, env, FRESH, this.terms);
+      return a !== b && gtext(a) !== gtext(b);
     }
     if (l.k === 'not') return !this.holds(l.inner, env);
-    const fresh = new Map<number, number>();
-    const pat = l.args.map((a) => subst(a, env, fresh));
-    return this.solve(l.rel, pat).length > 0;
+    FRESH.clear();
+    const pat = l.args.map((a) => subst(a, env, FRESH, this.terms));
+    return this.solve(l.rel, pat).some((t) => matchTuple(pat, t, [], []));
   }
 }
 
@@ -325,15 +640,20 @@ const sortUnique = (ts: Ground[]): Ground[] => {
   return [...m.keys()].sort().map((k) => m.get(k)!);
 };
 
-function toGround(t: Term): Ground {
+function toGround(t: Term, terms: Terms): Ground {
   if (typeof t === 'string') return t;
-  if (isCompound(t)) return { f: t.f, args: t.args.map(toGround) };
+  if (isCompound(t))
+    return terms.mk(
+      t.f,
+      t.args.map((a) => toGround(a, terms)),
+    );
   throw new IllegalMoveError(`a move must be ground, got variable ${t.v}`);
 }
 
 export class InterpreterMachine implements GameMachine<IState, Ground> {
   readonly kind = 'interpreter';
-  private readonly prover: Prover;
+  /** the prover underneath (its limits can be set: `maxAnswers`, `wholeTableBudget`) */
+  readonly prover: Prover;
   private readonly roleNames: string[];
   private ctxState: IState | null = null;
   private ctxMoves: ReadonlyArray<Ground> | null = null;
@@ -345,7 +665,10 @@ export class InterpreterMachine implements GameMachine<IState, Ground> {
 
   private ctx(s: IState, moves: ReadonlyArray<Ground> | null): void {
     if (this.ctxState === s && this.ctxMoves === moves) return;
-    this.prover.setContext(s.fluents, moves ? moves.map((m, i) => [this.roleNames[i]!, m]) : []);
+    const does = moves ? moves.map((m, i) => [this.roleNames[i]!, m]) : [];
+    // the same state with another joint move keeps the tables that do not depend on `does`
+    if (this.ctxState === s) this.prover.setMoves(does);
+    else this.prover.setContext(s.fluents, does);
     this.ctxState = s;
     this.ctxMoves = moves;
   }
@@ -418,7 +741,7 @@ export class InterpreterMachine implements GameMachine<IState, Ground> {
   }
   parseMove(text: string): Ground | undefined {
     try {
-      return toGround(parseTerm(text));
+      return toGround(parseTerm(text), this.prover.terms);
     } catch {
       return undefined;
     }
