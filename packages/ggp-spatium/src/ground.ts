@@ -18,7 +18,17 @@
 // moves are ids. Checked against the interpreter by the conformance harness.
 import { createHash } from 'node:crypto';
 import { CompileError, IllegalMoveError } from './errors.js';
-import { isVar, type Literal, parseTerm, type Rule, rulesText, type Term } from './gdl.js';
+import {
+  type Atom,
+  atomVars,
+  isVar,
+  type Literal,
+  literalVars,
+  parseTerm,
+  type Rule,
+  rulesText,
+  type Term,
+} from './gdl.js';
 import type { GameMachine, PlayoutResult } from './machine.js';
 import { type LoadOptions, type PreparedGame, prepareGame } from './prepare.js';
 import { sccs } from './validate.js';
@@ -37,6 +47,12 @@ export interface GroundOptions {
    * process do count)
    */
   maxMs?: number;
+  /**
+   * a rule with more ground instances than this is split by variable elimination (`projectBodies`) and its
+   * helpers grounded instead (default: never; hex grounds with 50,000, but its net then runs slower than the
+   * compiled reasoner, see the README)
+   */
+  projectAbove?: number;
 }
 
 // ---- ground terms: interned ids ≥ 1; a constant has no arguments
@@ -137,7 +153,9 @@ type Pat = number | { f: string; a: Pat[] };
 interface GLit {
   /** 'same': a negated distinct */
   kind: 'pos' | 'neg' | 'distinct' | 'same';
-  rel: string; // relation key name/arity ('true/1', 'does/2')
+  rel: string; // relation key name/arity ('true/1', 'does/2'; 'true/1#cell/3' for a flattened fluent, below)
+  /** a flattened `true`/`does` literal: the functor and arity of the fluent or move it stands for */
+  fn?: { f: string; n: number };
   args: Pat[];
   vars: number[];
 }
@@ -172,6 +190,112 @@ interface GroundProgram {
 
 const atomKey = (rel: string, t: number[]) => `${rel}|${t.join(',')}`;
 
+/**
+ * Body projection (variable elimination, as grounders such as gringo do it): a body variable that is not in the
+ * head is eliminated by moving the literals that mention it into a helper rule whose head keeps only the
+ * variables the rest of the rule (or the head) still needs. hex's transfer frame rule
+ * `(next (connected ?k ?m ?n)) <= (transfer ?e) (true (connected ?e ?m ?n)) (true (step ?k))` then grounds as
+ * 81² helper instances over (?m ?n) and 82·81 heads instead of 82·81·82 instances, and `transfer` reads a helper
+ * over (?k ?x ?y) instead of joining every cell of a group with every neighbour of every move. Literal sets that
+ * mention `does` are left in place: the net's move-set rewrites (buildNet) read whole bodies with their `does`.
+ * Equivalent for stratified rules: a helper is defined only over literals of the rule it came from.
+ */
+export function projectBodies(
+  rules: Rule[],
+  opts: {
+    /** relation names helpers must not take (filled with the helpers made) */
+    taken?: Set<string>;
+    /** whether a relation depends on the state; by default worked out from `rules` */
+    dynamic?: (rel: string, arity: number) => boolean;
+  } = {},
+): Rule[] {
+  const rels = opts.taken ?? new Set<string>();
+  for (const r of rules) rels.add(r.head.rel);
+  let fresh = 0;
+  const name = (base: string) => {
+    let n: string;
+    do n = `${base}~proj${++fresh}`;
+    while (rels.has(n));
+    rels.add(n);
+    return n;
+  };
+  const atomOf = (l: Literal): Atom | undefined =>
+    l.kind === 'atom' ? l.atom : l.kind === 'not' ? atomOf(l.lit) : undefined;
+  const relOf = (l: Literal) => atomOf(l)?.rel;
+  // state-dependent relations: only literal sets with one of them are worth a helper (static joins are folded
+  // away before the net is built)
+  let isDynamic = opts.dynamic;
+  if (!isDynamic) {
+    const dynamic = new Set(['true', 'does']);
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const r of rules)
+        if (!dynamic.has(r.head.rel) && r.body.some((l) => dynamic.has(relOf(l) ?? ''))) {
+          dynamic.add(r.head.rel);
+          changed = true;
+        }
+    }
+    isDynamic = (rel) => dynamic.has(rel);
+  }
+  const dyn = (l: Literal) => {
+    const a = atomOf(l);
+    return a !== undefined && isDynamic(a.rel, a.args.length);
+  };
+  const out: Rule[] = [];
+  // a rule and its helpers stay where the rule was, so a sheet with nothing to project grounds as before
+  const work: Rule[] = [];
+  for (const r0 of rules) work.push(r0);
+  work.reverse();
+  while (work.length) {
+    const r = work.pop()!;
+    const lv = r.body.map((l) => literalVars(l));
+    const head = atomVars(r.head);
+    const cands = new Set<string>();
+    for (const vs of lv) for (const v of vs) if (!head.has(v)) cands.add(v);
+    let best: { s: number[]; iface: string[]; gone: number } | undefined;
+    for (const v of cands) {
+      const s = r.body.flatMap((_, i) => (lv[i]!.has(v) ? [i] : []));
+      if (s.length === r.body.length || s.some((i) => relOf(r.body[i]!) === 'does')) continue;
+      if (!s.some((i) => dyn(r.body[i]!))) continue;
+      const inS = new Set<string>();
+      const bound = new Set<string>();
+      for (const i of s) {
+        for (const x of lv[i]!) inS.add(x);
+        const l = r.body[i]!;
+        if (l.kind === 'atom') for (const x of lv[i]!) bound.add(x);
+      }
+      // the helper must be safe on its own: every variable of its `not`/`distinct` bound by its atoms
+      if ([...inS].some((x) => !bound.has(x))) continue;
+      const rest = new Set<string>(head);
+      r.body.forEach((_, i) => {
+        if (!s.includes(i)) for (const x of lv[i]!) rest.add(x);
+      });
+      const iface = [...inS].filter((x) => rest.has(x)).sort();
+      // no helper wider than the widest literal it replaces: that would be a cross product (reversi's
+      // "two cells of one colour" without the adjacency that joined them)
+      if (iface.length > Math.max(...s.map((i) => lv[i]!.size))) continue;
+      const gone = inS.size - iface.length;
+      if (!best || s.length < best.s.length || (s.length === best.s.length && gone > best.gone))
+        best = { s, iface, gone };
+    }
+    if (!best) {
+      out.push(r);
+      continue;
+    }
+    const aux = { rel: name(r.head.rel), args: best.iface.map((v) => ({ v })) };
+    const sel = new Set(best.s);
+    work.push({
+      head: r.head,
+      body: [...r.body.filter((_, i) => !sel.has(i)), { kind: 'atom', atom: aux }],
+      pos: r.pos,
+    });
+    work.push({ head: aux, body: best.s.map((i) => r.body[i]!), pos: r.pos });
+  }
+  return out;
+}
+
+const TOO_MANY = new Error('too many instances');
+
 function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
   const maxSteps = opts.maxSteps ?? 4e6;
   // CPU time, not wall time: on a loaded machine a wall-clock limit refused even breakthrough at random
@@ -203,15 +327,27 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
     }
     return { f: t.f, a: t.args.map((x) => toPat(x, vars)) };
   };
-  const rules: GRule[] = g.rules.map((r) => {
+  const toGRule = (r: Rule): GRule => {
     const vars = new Map<string, number>();
     const lits: GLit[] = [];
     const lit = (l: Literal, neg: boolean) => {
       if (l.kind === 'atom') {
-        const args = l.atom.args.map((a) => toPat(a, vars));
+        let args = l.atom.args.map((a) => toPat(a, vars));
         const vs: number[] = [];
         for (const a of args) patVars(a, vs);
-        lits.push({ kind: neg ? 'neg' : 'pos', rel: key(l.atom.rel, l.atom.args.length), args, vars: vs });
+        let rel = key(l.atom.rel, l.atom.args.length);
+        // `(true (cell ?m ?n red))` reads a table of `cell` fluents by their arguments, not the table of every
+        // fluent by whole terms: the planner then sees its real size and its arguments get indexes (hex's
+        // `(true (control ?role))` had scanned every one of its 7,052 fluents per legal move)
+        const last = args[args.length - 1];
+        if ((rel === 'true/1' || rel === 'does/2') && last !== undefined && typeof last !== 'number') {
+          const fn = { f: last.f, n: last.a.length };
+          rel = `${rel}#${fn.f}/${fn.n}`;
+          args = [...args.slice(0, -1), ...last.a];
+          lits.push({ kind: neg ? 'neg' : 'pos', rel, args, vars: vs, fn });
+          return;
+        }
+        lits.push({ kind: neg ? 'neg' : 'pos', rel, args, vars: vs });
       } else if (l.kind === 'not') lit(l.lit, !neg);
       else if (l.kind === 'distinct') {
         const args = [toPat(l.a, vars), toPat(l.b, vars)];
@@ -224,8 +360,10 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
     for (const l of r.body) lit(l, false);
     const hargs = r.head.args.map((a) => toPat(a, vars));
     return { head: key(r.head.rel, r.head.args.length), hargs, lits, nvars: vars.size, src: r };
-  });
+  };
+  const rules = g.rules.map(toGRule);
   // relation classes: dynamic = depends on true/does
+  const isInput = (rel: string) => rel.startsWith('true/1') || rel.startsWith('does/2');
   const deps = new Map<string, Set<string>>();
   for (const r of rules) {
     let s = deps.get(r.head);
@@ -236,7 +374,7 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
   for (let changed = true; changed; ) {
     changed = false;
     for (const [h, s] of deps)
-      if (!dynamic.has(h) && [...s].some((x) => x === 'true/1' || x === 'does/2' || dynamic.has(x))) {
+      if (!dynamic.has(h) && [...s].some((x) => isInput(x) || dynamic.has(x))) {
         dynamic.add(h);
         changed = true;
       }
@@ -247,9 +385,16 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
     if (!t) tables.set(k, (t = new Table(Number(k.slice(k.lastIndexOf('/') + 1)))));
     return t;
   };
-  const isStatic = (rel: string) => rel !== 'true/1' && rel !== 'does/2' && !dynamic.has(rel);
+  const isStatic = (rel: string) => !isInput(rel) && !dynamic.has(rel);
   const TRUE = tab('true/1');
   const DOES = tab('does/2');
+  /** adds a fluent (or a role's move) to the whole-term table and to its functor's flattened table */
+  const addInput = (whole: Table, rel: string, lead: number[], t: number): boolean => {
+    if (!whole.add([...lead, t])) return false;
+    const a = T.args[t]!;
+    if (a.length) tab(`${rel}#${T.fn[t]}/${a.length}`).add([...lead, ...a]);
+    return true;
+  };
 
   // build a bound pattern's id (interning it: a term built here may appear in a table later)
   const build = (p: Pat, env: Int32Array): number => {
@@ -421,39 +566,79 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
   for (const c of comps) if (!dynamic.has(c[0]!)) evalComp(c);
   const roles = g.roles.map((r) => T.intern(r, []));
   const init = tab('init/1').rows.map((t) => t[0]!);
-  for (const f of init) TRUE.add([f]);
+  for (const f of init) addInput(TRUE, 'true/1', [], f);
   const dynComps = comps.filter((c) => dynamic.has(c[0]!));
   for (let grew = true; grew; ) {
     grew = false;
     for (const c of dynComps) if (evalComp(c)) grew = true;
-    for (const [f] of tab('next/1').rows) if (TRUE.add([f!])) grew = true;
-    for (const [r, m] of tab('legal/2').rows) if (DOES.add([r!, m!])) grew = true;
+    for (const [f] of tab('next/1').rows) if (addInput(TRUE, 'true/1', [], f!)) grew = true;
+    for (const [r, m] of tab('legal/2').rows) if (addInput(DOES, 'does/2', [r!], m!)) grew = true;
   }
   // instances of state-dependent rules; static literals are satisfied by construction and dropped
   const instances = new Map<string, Array<Array<[boolean, string]>>>();
   const seen = new Set<string>();
-  for (const r of rules) {
-    if (!dynamic.has(r.head)) continue;
+  /** adds the instances of `r`; false (and nothing added) where there are more than `cap` */
+  const instantiate = (r: GRule, cap: number): boolean => {
     const dyn = r.lits.filter((l) => l.rel && !isStatic(l.rel));
-    solve(r, isStatic, (env) => {
-      const head = atomKey(
-        r.head,
-        r.hargs.map((p) => build(p, env)),
-      );
-      const body: Array<[boolean, string]> = dyn.map((l) => [
-        l.kind === 'pos',
-        atomKey(
-          l.rel,
-          l.args.map((a) => build(a, env)),
-        ),
-      ]);
-      const k = `${head}<=${body.map(([s, a]) => (s ? a : `~${a}`)).join(';')}`;
-      if (seen.has(k)) return;
-      seen.add(k);
-      const l = instances.get(head);
-      if (l) l.push(body);
-      else instances.set(head, [body]);
-    });
+    const log: Array<[string, string]> = [];
+    try {
+      solve(r, isStatic, (env) => {
+        if (log.length >= cap) throw TOO_MANY;
+        const head = atomKey(
+          r.head,
+          r.hargs.map((p) => build(p, env)),
+        );
+        const body: Array<[boolean, string]> = dyn.map((l) => {
+          const t = l.args.map((a) => build(a, env));
+          if (!l.fn) return [l.kind === 'pos', atomKey(l.rel, t)];
+          // a flattened literal stands for the whole-term atom the net knows
+          const k = t.length - l.fn.n;
+          return [
+            l.kind === 'pos',
+            atomKey(l.rel.slice(0, l.rel.indexOf('#')), [...t.slice(0, k), T.intern(l.fn.f, t.slice(k))]),
+          ];
+        });
+        const k = `${head}<=${body.map(([s, a]) => (s ? a : `~${a}`)).join(';')}`;
+        if (seen.has(k)) return;
+        seen.add(k);
+        log.push([head, k]);
+        const l = instances.get(head);
+        if (l) l.push(body);
+        else instances.set(head, [body]);
+      });
+    } catch (e) {
+      if (e !== TOO_MANY) throw e;
+      for (let i = log.length - 1; i >= 0; i--) {
+        const [head, k] = log[i]!;
+        seen.delete(k);
+        const l = instances.get(head)!;
+        l.pop();
+        if (!l.length) instances.delete(head);
+      }
+      return false;
+    }
+    return true;
+  };
+  // A rule with more instances than `projectAbove` is split by variable elimination (projectBodies) and its
+  // helpers are evaluated over the relaxed model; only such rules, since a split adds a layer of OR nodes that
+  // made smaller nets slower (connectFour's lines 1.5×, pentago's 1.4× when every rule was split).
+  const projectAbove = opts.projectAbove ?? Number.POSITIVE_INFINITY;
+  const taken = new Set(rules.map((r) => r.src.head.rel));
+  for (const r of rules) {
+    if (!dynamic.has(r.head) || instantiate(r, projectAbove)) continue;
+    const split = projectBodies([r.src], { taken, dynamic: (rel, n) => !isStatic(key(rel, n)) });
+    for (const pr of split) {
+      const gr = toGRule(pr);
+      if (gr.head !== r.head) {
+        // a helper: its relaxed table over the relaxed model (its body reads only relations complete by now)
+        if (gr.lits.some((l) => l.rel && !isStatic(l.rel))) dynamic.add(gr.head);
+        solve(gr, isStatic, (env) => {
+          tab(gr.head).add(gr.hargs.map((p) => build(p, env)));
+        });
+        if (!dynamic.has(gr.head)) continue;
+      }
+      instantiate(gr, Number.POSITIVE_INFINITY);
+    }
   }
   const moves = roles.map((r) => DOES.rows.filter((t) => t[0] === r).map((t) => t[1]!));
   return { terms: T, roles, fluents: TRUE.rows.map((t) => t[0]!), moves, init, instances, dynamic, tables };
@@ -495,6 +680,10 @@ interface Net {
   gate: Int32Array;
   gatedEntry: Uint8Array[];
   terminalNode: number; // -1: never terminal
+  /** goal-only nodes in topological order, with their inputs (src * 2 + negated) as CSR */
+  lazyOrder: Int32Array;
+  lazyInStart: Int32Array;
+  lazyIn: Int32Array;
   goalNodes: Int32Array[];
   goalValues: Int32Array[];
   init: Uint32Array;
@@ -658,22 +847,39 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
   // tested once when moves are listed, so a change of turn does not flip every legal move of both roles.
   const gate = new Int32Array(gp.roles.length).fill(-1);
   const gatedEntry: Uint8Array[] = legalNode.map((ns) => new Uint8Array(ns.length));
+  // An entry that is an OR of ANDs read by nobody else (englishDraughts' captures: two rules, both needing
+  // `control`) is gated by a literal all of its ANDs share: (g ∧ a) ∨ (g ∧ b) = g ∧ (a ∨ b).
+  const isAnd = (n: number) => n >= firstDerived && need[n] === inputs[n]!.length && need[n]! > 0;
+  const gateAnds = (n: number): number[] | undefined => {
+    if (n < firstDerived || consumers[n] !== 0) return undefined;
+    if (isAnd(n)) return [n];
+    if (need[n] !== 1 || inputs[n]!.length < 2) return undefined;
+    const xs = inputs[n]!.map((e) => (e & 1 ? -1 : e >> 1));
+    return xs.every((x) => x >= 0 && isAnd(x) && consumers[x] === 1 && !observed.has(x)) ? xs : undefined;
+  };
   legalNode.forEach((ns, r) => {
-    const ok = (n: number) => n >= firstDerived && consumers[n] === 0 && need[n] === inputs[n]!.length && need[n]! > 0;
     const freq = new Map<number, number>();
-    for (const n of ns) if (ok(n)) for (const e of new Set(inputs[n])) freq.set(e, (freq.get(e) ?? 0) + 1);
+    for (const n of ns) {
+      const xs = gateAnds(n);
+      if (!xs) continue;
+      // the literals every AND of the entry has
+      let common = new Set(inputs[xs[0]!]);
+      for (const x of xs.slice(1)) common = new Set(inputs[x]!.filter((e) => common.has(e)));
+      for (const e of common) freq.set(e, (freq.get(e) ?? 0) + 1);
+    }
     let g = -1;
     let best = 1;
     for (const [e, c] of freq) if (c > best) [g, best] = [e, c];
     if (g < 0) return;
     gate[r] = g;
     ns.forEach((n, i) => {
-      if (!ok(n)) return;
-      const k = inputs[n]!.indexOf(g);
-      if (k < 0) return;
-      inputs[n]!.splice(k, 1);
-      need[n]!--;
-      consumers[g >> 1]!--;
+      const xs = gateAnds(n);
+      if (!xs?.every((x) => inputs[x]!.includes(g))) return;
+      for (const x of xs) {
+        inputs[x]!.splice(inputs[x]!.indexOf(g), 1);
+        need[x]!--;
+        consumers[g >> 1]!--;
+      }
       gatedEntry[r]![i] = 1;
     });
   });
@@ -706,6 +912,46 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     }
   }
   if (queue.length !== nNodes) throw new GroundingError('the ground rules are recursive (a cycle in the net)');
+  // rebuilds the CSR from the inputs, keeping the edges `keep` accepts
+  const rebuild = (keep: (src: number, t: number) => boolean) => {
+    const cnt = new Int32Array(nNodes + 1);
+    inputs.forEach((ins, t) => {
+      for (const e of ins) if (keep(e >> 1, t)) cnt[e >> 1]!++;
+    });
+    outStart[0] = 0;
+    for (let i = 0; i < nNodes; i++) outStart[i + 1] = outStart[i]! + cnt[i]!;
+    const f2 = outStart.slice(0, nNodes);
+    inputs.forEach((ins, t) => {
+      for (const e of ins) if (keep(e >> 1, t)) out[f2[e >> 1]!++] = t * 2 + (e & 1);
+    });
+    out = out.slice(0, outStart[nNodes]!);
+  };
+  // Nodes that only goals read (no path to terminal, a next, a legal entry or a gate: reversi's piece-count
+  // chain, which flipped ~1,700 nodes a ply) are left out of the propagation; the machine computes them in
+  // topological order when goals are read.
+  const eager = new Uint8Array(nNodes);
+  {
+    const stack: number[] = [];
+    const mark = (n: number) => {
+      if (n >= 0 && !eager[n]) {
+        eager[n] = 1;
+        stack.push(n);
+      }
+    };
+    mark(terminalNode);
+    for (const n of nextNode) mark(n);
+    for (const ns of legalNode) for (const n of ns) mark(n);
+    for (const gt of gate) if (gt >= 0) mark(gt >> 1);
+    while (stack.length) for (const e of inputs[stack.pop()!]!) mark(e >> 1);
+  }
+  const isLazy = (t: number) => t >= firstDerived && !eager[t];
+  const lazyOrder = Int32Array.from(queue.filter(isLazy));
+  const lazyInStart = new Int32Array(lazyOrder.length + 1);
+  lazyOrder.forEach((t, i) => {
+    lazyInStart[i + 1] = lazyInStart[i]! + inputs[t]!.length;
+  });
+  const lazyIn = Int32Array.from(Array.from(lazyOrder).flatMap((t) => inputs[t]!));
+  if (lazyOrder.length) rebuild((_, t) => !isLazy(t));
   // Moves whose edges go to exactly the same targets (each role's pass: in every frame threshold node) form a
   // class: their edges move to the class, and a step applies the class's net change once. With the joint move
   // kept set between steps, one role's pass ending as the other's begins nets to zero: nothing to propagate.
@@ -715,7 +961,7 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     const byTargets = new Map<string, number[]>();
     for (const mp of inputNode)
       for (const x of mp.values()) {
-        if (outCount[x]! < 4) continue;
+        if (outStart[x + 1]! - outStart[x]! < 4) continue;
         const k = Array.from(out.subarray(outStart[x]!, outStart[x + 1]!))
           .sort((a, b) => a - b)
           .join(',');
@@ -729,19 +975,8 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
       for (const x of xs) inputClass[x] = classTargets.length;
     }
   }
-  if (classTargets.length) {
-    // rebuild the CSR without the classed inputs' edges
-    const keep = (x: number) => !inputClass[x];
-    const cnt = new Int32Array(nNodes + 1);
-    for (const ins of inputs) for (const e of ins) if (keep(e >> 1)) cnt[e >> 1]!++;
-    outStart[0] = 0;
-    for (let i = 0; i < nNodes; i++) outStart[i + 1] = outStart[i]! + cnt[i]!;
-    const f2 = outStart.slice(0, nNodes);
-    inputs.forEach((ins, t) => {
-      for (const e of ins) if (keep(e >> 1)) out[f2[e >> 1]!++] = t * 2 + (e & 1);
-    });
-    out = out.slice(0, outStart[nNodes]!);
-  }
+  // without the classed inputs' edges
+  if (classTargets.length) rebuild((x, t) => !inputClass[x] && !isLazy(t));
   const legalEntry = new Int32Array(nNodes);
   const legalRole = new Int32Array(nNodes);
   legalNode.forEach((ns, r) => {
@@ -799,6 +1034,9 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     gate,
     gatedEntry,
     terminalNode,
+    lazyOrder,
+    lazyInStart,
+    lazyIn,
     goalNodes,
     goalValues,
     init,
@@ -810,7 +1048,7 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
 export function groundNet(g: PreparedGame, opts: GroundOptions = {}): Net {
   const hash = createHash('sha256')
     .update(
-      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}`,
+      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}/${opts.projectAbove ?? ''}`,
     )
     .digest('hex');
   const hit = netCache.get(hash);
@@ -922,6 +1160,20 @@ export class GroundMachine implements GameMachine<GState, number> {
       const c = (count[t] = count[t]! + ((v ^ (e & 1)) === 1 ? 1 : -1));
       const nv = c >= need[t]! ? 1 : 0;
       if (nv !== value[t]) this.set(t, nv);
+    }
+  }
+
+  /** Computes the goal-only nodes from the current values of their inputs (see buildNet). */
+  private evalLazy(): void {
+    const { lazyOrder, lazyInStart, lazyIn, need } = this.net;
+    const value = this.value;
+    for (let i = 0; i < lazyOrder.length; i++) {
+      let c = 0;
+      for (let k = lazyInStart[i]!, end = lazyInStart[i + 1]!; k < end; k++) {
+        const e = lazyIn[k]!;
+        c += value[e >> 1]! ^ (e & 1);
+      }
+      value[lazyOrder[i]!] = c >= need[lazyOrder[i]!]! ? 1 : 0;
     }
   }
 
@@ -1058,6 +1310,7 @@ export class GroundMachine implements GameMachine<GState, number> {
   }
   goalValues(s: GState, r: number): number[] {
     this.load(s);
+    this.evalLazy();
     const ns = this.net.goalNodes[r]!;
     const vs = this.net.goalValues[r]!;
     const out: number[] = [];
@@ -1149,6 +1402,7 @@ export class GroundMachine implements GameMachine<GState, number> {
         cur[w] = nxt[w]!;
       }
     }
+    this.evalLazy();
     const goals: Array<number | null> = [];
     for (let r = 0; r < n; r++) {
       const ns = net.goalNodes[r]!;

@@ -6,7 +6,8 @@ import { loadCompiled } from '../src/compiler.js';
 import { checkConformance } from '../src/conformance.js';
 import { IllegalMoveError } from '../src/errors.js';
 import { loadGame } from '../src/game.js';
-import { GroundingError, GroundMachine, loadGrounded } from '../src/ground.js';
+import { parseGdl, ruleText } from '../src/gdl.js';
+import { GroundingError, GroundMachine, loadGrounded, projectBodies } from '../src/ground.js';
 import { loadInterpreter } from '../src/interpreter.js';
 import { type GameMachine, randomPlayout, rng } from '../src/machine.js';
 import { haveSheets, sheet } from './sheets.js';
@@ -20,6 +21,10 @@ describe.skipIf(!haveSheets)('grounded net vs compiled reasoner', () => {
     ['breakthrough', 10],
     ['pentago', 6],
     ['connectFourSimultaneous', 30],
+    // goal-only nodes left out of the propagation (piece counts; tested below) and legal entries gated through
+    // an OR (englishDraughts' captures)
+    ['reversi', 6],
+    ['englishDraughts', 20],
   ])('%s (%i playouts)', (name, n) => {
     const kif = sheet(name);
     const g = loadGrounded(kif, slack);
@@ -31,7 +36,12 @@ describe.skipIf(!haveSheets)('grounded net vs compiled reasoner', () => {
     expect(r.playouts).toBe(n);
   });
 
-  test.each(['ticTacToe', 'connectFour', 'breakthrough', '3pConnectFour'])(
+  test('reversi: the piece counts only goals read are computed when goals are asked, not every ply', () => {
+    const g = loadGrounded(sheet('reversi'), slack);
+    expect(g.net.lazyOrder.length).toBeGreaterThan(1000);
+  });
+
+  test.each(['ticTacToe', 'connectFour', 'breakthrough', '3pConnectFour', 'reversi', 'englishDraughts'])(
     '%s: playout() makes the same moves as the legal/next loop for the same seed',
     (name) => {
       const g = loadGrounded(sheet(name), slack);
@@ -51,7 +61,64 @@ describe.skipIf(!haveSheets)('grounded net vs compiled reasoner', () => {
   );
 });
 
+describe.skipIf(!haveSheets)('grounded net: rules split by variable elimination', () => {
+  test('every rule split (projectAbove 0) grounds to the same game', () => {
+    for (const [name, n] of [
+      ['ticTacToe', 40],
+      ['connectFour', 10],
+      ['pentago', 3],
+      ['reversi', 2],
+      ['englishDraughts', 5],
+    ] as const) {
+      const kif = sheet(name);
+      const g = loadGrounded(kif, { ...slack, projectAbove: 0 });
+      const r = checkConformance(loadCompiled(kif, { strict: false }) as GameMachine, g as GameMachine, {
+        playouts: n,
+        seed: 5,
+      });
+      expect(r.mismatches, name).toEqual([]);
+      expect(r.playouts, name).toBe(n);
+      // the split did happen (ticTacToe's rules have no variable to eliminate)
+      if (name !== 'ticTacToe') expect(g.net.nNodes, name).not.toBe(loadGrounded(kif, slack).net.nNodes);
+    }
+  });
+
+  test('hex grounds only with its large rules split, and plays as the compiled reasoner', () => {
+    const kif = sheet('hex');
+    expect(() => loadGrounded(kif)).toThrow(GroundingError);
+    const g = loadGrounded(kif, { ...slack, projectAbove: 50_000 });
+    const r = checkConformance(loadCompiled(kif, { strict: false }) as GameMachine, g as GameMachine, {
+      playouts: 4,
+      seed: 8,
+    });
+    expect(r.mismatches).toEqual([]);
+    expect(r.playouts).toBe(4);
+    const s0 = g.initialState();
+    for (let seed = 1; seed <= 3; seed++) expect(g.playout(s0, rng(seed))).toEqual(randomPlayout(g, s0, rng(seed)));
+  });
+});
+
 describe('grounded net: small sheets, refusals and bad input', () => {
+  test('projectBodies: a variable only some literals share goes into a helper over what the rest needs', () => {
+    // hex's transfer frame rule, hand-split: ?e appears in two literals and not in the head
+    const [r] = parseGdl('(<= (next (c ?k ?m)) (t ?e) (true (c ?e ?m)) (true (s ?k)))');
+    expect(projectBodies([r!]).map(ruleText)).toEqual([
+      '(<= (next~proj1 ?m) (t ?e) (true (c ?e ?m)))',
+      '(<= (next (c ?k ?m)) (true (s ?k)) (next~proj1 ?m))',
+    ]);
+    // not split: literals with `does` (the net's move sets read whole bodies), a helper that would be unsafe
+    // (?y of the `not` bound outside it) or wider than the literal it replaces, or only static literals
+    for (const text of [
+      '(<= (h ?x) (does ?r (m ?x ?y)) (true (p ?y)))',
+      '(<= (h ?x) (true (a ?x ?z)) (not (true (b ?z ?y))) (true (d ?y)))',
+      '(<= (h ?x ?y) (true (a ?x ?c)) (true (a ?y ?c)))',
+      '(<= (h ?x) (true (a ?x)) (s ?x ?y) (t ?y ?z))',
+    ]) {
+      const rs = parseGdl(text);
+      expect(projectBodies(rs).map(ruleText), text).toEqual(rs.map(ruleText));
+    }
+  });
+
   const frame = `(role a) (role b) (init (at 1)) (init (turn a))
     (succ 1 2) (succ 2 3) (succ 3 4)
     (<= (legal ?r (go ?y)) (true (turn ?r)) (true (at ?x)) (succ ?x ?y))
