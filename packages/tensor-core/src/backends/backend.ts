@@ -201,6 +201,12 @@ export interface Kernels {
   scaledSoftmax?(x: View, scale: number, causal: number | null): Storage;
   /** The VJP of `scaledSoftmax` from its output `y`: scale·y·(g − Σg·y), 0 on masked keys. */
   scaledSoftmaxBackward?(y: View, g: View, scale: number, causal: number | null): Storage;
+  /**
+   * a·b (float32, batched as `matmul`) for causal attention, where entry (i, j) of an [L, L'] matrix is live when
+   * j ≤ i + off: `tri` 1 gives the product's live entries and 0 elsewhere; 2 takes a as 0 past its live entries
+   * and 3 as the transpose of such a matrix (the caller guarantees those zeros), so the kernel may skip them.
+   */
+  causalMatmul?(a: View, b: View, tri: 1 | 2 | 3, off: number): Storage;
   /** One in-place Adam/AdamW step of contiguous float32 `p`, `m` (exp_avg), `v` (exp_avg_sq) from `grad`. */
   adam(p: View, grad: View, m: View, v: View, s: AdamScalars): void;
 }

@@ -268,6 +268,36 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   ]);
 }
 
+/**
+ * a·b for causal attention (float32, equal batch dims), where entry (i, j) of an [L, L'] matrix is live when
+ * j ≤ i + off: tri 1 keeps the product's live entries (0 elsewhere); 2 takes a as 0 past its live entries and 3
+ * as the transpose of such a matrix, so the kernel may skip those terms. Internal to attention, whose VJPs rely
+ * on what it guarantees: tri 1's consumer (the causal softmax) gives 0 gradient on the dead entries, and the
+ * producer of a tri 2 or 3 operand ignores the gradient there. Null where the backend has no kernel for it.
+ */
+export function causalMatmul(a: Tensor, b: Tensor, tri: 1 | 2 | 3, off: number): Tensor | null {
+  use('causalMatmul', a, b);
+  const ka = k(a);
+  const r = a.ndim;
+  if (!ka.causalMatmul || a.dtype !== 'float32' || b.dtype !== 'float32' || r < 2 || b.ndim !== r) return null;
+  if (a.shape[r - 1] !== b.shape[r - 2] || !sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2))) return null;
+  const y = make(ka.causalMatmul(a, b, tri, off), [...a.shape.slice(0, -1), b.shape[r - 1]!]);
+  const tr = (t: Tensor) => t.transpose(-2, -1);
+  return record(y, 'causalMatmul', [a, b], [a, b], (g, [sa, sb]) => {
+    // tri 1: dA = g·bᵀ with g 0 past the live entries (tri 2), dB = (gᵀ·a)ᵀ with gᵀ its transpose (tri 3).
+    // tri 2: dA is needed on a's live entries only (tri 1), dB = aᵀ·g (tri 3). tri 3: dB = aᵀ·g (tri 2).
+    const da = () => (tri === 3 ? null : causalMatmul(g, tr(sb!), tri === 1 ? 2 : 1, off)) ?? matmul(g, tr(sb!));
+    const db = () => {
+      if (tri === 1) {
+        const t = causalMatmul(tr(g), sa!, 3, off);
+        return t ? tr(t) : matmul(tr(sa!), g);
+      }
+      return causalMatmul(tr(sa!), g, tri === 2 ? 3 : 2, off) ?? matmul(tr(sa!), g);
+    };
+    return [a.requiresGrad ? da() : null, b.requiresGrad ? db() : null];
+  });
+}
+
 /** Whether the backend of `t` has a convolution kernel (it may still decline a call: see `conv`). */
 export const hasConv = (t: Tensor): boolean => k(t).conv !== undefined;
 

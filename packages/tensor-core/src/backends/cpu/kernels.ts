@@ -276,6 +276,42 @@ function around(shape: readonly number[], dim: number) {
   return { outer, len: shape[dim]!, inner };
 }
 
+/** The TypeScript batched product (the reference, and the path where wasm is off or the product tiny). */
+function tsMatmul(a: View, b: View): Float32Array {
+  const r = a.shape.length;
+  const m = a.shape[r - 2]!;
+  const k = a.shape[r - 1]!;
+  const n = b.shape[r - 1]!;
+  const batch = a.shape.slice(0, r - 2);
+  const nb = numel(batch);
+  const out = new Float32Array(nb * m * n);
+  const A = arr(a) as Float32Array;
+  const B = arr(b) as Float32Array;
+  const idx = new Array<number>(batch.length).fill(0);
+  for (let t = 0; t < nb; t++) {
+    let ao = a.offset;
+    let bo = b.offset;
+    for (let d = 0; d < batch.length; d++) {
+      ao += idx[d]! * a.strides[d]!;
+      bo += idx[d]! * b.strides[d]!;
+    }
+    gemm(
+      out,
+      t * m * n,
+      { data: A, offset: ao, rs: a.strides[r - 2]!, cs: a.strides[r - 1]! },
+      { data: B, offset: bo, rs: b.strides[r - 2]!, cs: b.strides[r - 1]! },
+      m,
+      n,
+      k,
+    );
+    for (let d = batch.length - 1; d >= 0; d--) {
+      if (++idx[d]! < batch[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
 export const cpuKernels = {
   ...fusedKernels,
 
@@ -423,36 +459,21 @@ export const cpuKernels = {
 
   matmul(a, b) {
     const w = wasmMatmul(a, b, (v) => copyArr(v, 'float32') as Float32Array);
+    return store(w ?? tsMatmul(a, b), 'float32');
+  },
+
+  causalMatmul(a, b, tri, off) {
+    const w = wasmMatmul(a, b, (v) => copyArr(v, 'float32') as Float32Array, tri, off);
     if (w) return store(w, 'float32');
-    const r = a.shape.length;
-    const m = a.shape[r - 2]!;
-    const k = a.shape[r - 1]!;
-    const n = b.shape[r - 1]!;
-    const batch = a.shape.slice(0, r - 2);
-    const nb = numel(batch);
-    const out = new Float32Array(nb * m * n);
-    const A = arr(a) as Float32Array;
-    const B = arr(b) as Float32Array;
-    const idx = new Array<number>(batch.length).fill(0);
-    for (let t = 0; t < nb; t++) {
-      let ao = a.offset;
-      let bo = b.offset;
-      for (let d = 0; d < batch.length; d++) {
-        ao += idx[d]! * a.strides[d]!;
-        bo += idx[d]! * b.strides[d]!;
-      }
-      gemm(
-        out,
-        t * m * n,
-        { data: A, offset: ao, rs: a.strides[r - 2]!, cs: a.strides[r - 1]! },
-        { data: B, offset: bo, rs: b.strides[r - 2]!, cs: b.strides[r - 1]! },
-        m,
-        n,
-        k,
-      );
-      for (let d = batch.length - 1; d >= 0; d--) {
-        if (++idx[d]! < batch[d]!) break;
-        idx[d] = 0;
+    // The TypeScript product sums every term (the ones the wasm kernel skips are zeros); tri 1 then clears the
+    // entries past each row's live ones.
+    const out = tsMatmul(a, b);
+    if (tri === 1) {
+      const m = a.shape[a.shape.length - 2]!;
+      const n = b.shape[b.shape.length - 1]!;
+      for (let o = 0; o < out.length; o += n) {
+        const i = (o / n) % m;
+        out.fill(0, Math.min(n, Math.max(0, i + off + 1)) + o, o + n);
       }
     }
     return store(out, 'float32');

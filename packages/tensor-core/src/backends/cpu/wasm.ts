@@ -29,6 +29,8 @@ interface WasmExports {
     k: number,
     work: number,
   ): void;
+  /** gemm with attention's causal structure (`tri` 1, 2, 3 and the diagonal offset `off`: see kernels.as). */
+  gemmTri(...args: number[]): void;
   gemmWorkBytes(): number;
   gemmx(
     a: number,
@@ -1057,7 +1059,17 @@ export function setGemmxRunner(r: GemmxRunner | null): void {
  * any strides) into a fresh contiguous Float32Array (in the arena where memory is shared). Null when
  * the TypeScript kernel should run.
  */
-export function wasmMatmul(a: View, b: View, contig: (v: View) => Float32Array): Float32Array | null {
+/**
+ * Batched a·b in wasm; null where the product is tiny or wasm is off. `tri` (with diagonal offset `off`) asks for
+ * the causal-attention variants of `gemmTri` (kernels.as), which run on this thread.
+ */
+export function wasmMatmul(
+  a: View,
+  b: View,
+  contig: (v: View) => Float32Array,
+  tri: 0 | 1 | 2 | 3 = 0,
+  off = 0,
+): Float32Array | null {
   const e = wasm();
   if (!e) return null;
   const r = a.shape.length;
@@ -1107,7 +1119,12 @@ export function wasmMatmul(a: View, b: View, contig: (v: View) => Float32Array):
       brs: B.strides[r - 2]!,
       bcs: B.strides[r - 1]!,
     };
-    runner(e, shape, tasks);
+    if (tri === 0) runner(e, shape, tasks);
+    else {
+      const work = scratch(e, 0);
+      for (const t of tasks)
+        e.x.gemmTri(t.a, shape.ars, shape.acs, t.b, shape.brs, shape.bcs, t.c, n, 0, m, n, k, work, tri, off);
+    }
     return res.out();
   } finally {
     T.done();

@@ -49,12 +49,14 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
       }
     }
     const kt = kk.transpose(-2, -1);
-    const s0 = q.matmul(kt);
+    // Under the causal mask q kᵀ needs only its live entries, and p v (with the gradients) can skip p's zeros,
+    // where the backend has such a product (P.causalMatmul: about half the multiply-adds).
+    const s0 = (opts.isCausal ? P.causalMatmul(q, kt, 1, 0) : null) ?? q.matmul(kt);
     tmp.push(kt, s0);
     // Scale, causal mask and softmax in one kernel where the backend has it (its VJP reuses the saved
     // probabilities); the composite below is the reference and the path for other masks.
     const fused = opts.attnMask ? null : P.scaledSoftmax(s0, scale, opts.isCausal ? 0 : null);
-    if (fused) return finish(fused, vv, opts, tmp, k, v);
+    if (fused) return finish(fused, vv, opts, tmp, k, v, opts.isCausal === true);
     let s = s0.mul(scale);
     const Lq = q.shape[q.ndim - 2]!;
     const Lk = k.shape[k.ndim - 2]!;
@@ -78,14 +80,17 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   });
 }
 
-/** Dropout on the probabilities (when training), then p·v; frees the temporaries. */
-function finish(p: Tensor, vv: Tensor, opts: SdpaOptions, tmp: Tensor[], k: Tensor, v: Tensor): Tensor {
+/**
+ * Dropout on the probabilities (when training), then p·v; frees the temporaries. `causal`: p is 0 past each
+ * row's kept keys (the fused causal softmax), so the product may skip those terms.
+ */
+function finish(p: Tensor, vv: Tensor, opts: SdpaOptions, tmp: Tensor[], k: Tensor, v: Tensor, causal = false): Tensor {
   let pd = p;
   if (opts.dropoutP && opts.training !== false) {
     pd = dropout(p, opts.dropoutP, true);
     tmp.push(p);
   }
-  const out = pd.matmul(vv);
+  const out = (causal ? P.causalMatmul(pd, vv, 2, 0) : null) ?? pd.matmul(vv);
   tmp.push(pd);
   for (const t of tmp) if (t !== k && t !== v) t.dispose();
   return out;

@@ -372,6 +372,35 @@ export function gemm(
   k: i32,
   work: usize,
 ): void {
+  gemmTri(a, ars, acs, b, brs, bcs, c, ldc, i0, i1, n, k, work, 0, 0);
+}
+
+/**
+ * `gemm` for causal attention's products, where entry (i, j) of an [L, L'] matrix is live when j ≤ i + off:
+ * tri 1 keeps only the live entries of C (the others 0) and skips the 16-column panels right of a strip's
+ * last live column (q kᵀ, and dO vᵀ, whose dead entries nobody reads); tri 2 takes A as 0 past its live
+ * entries (p > i + off: the probabilities and their gradient) and stops each strip's sum there (p v, dS k);
+ * tri 3 takes A as the transpose of such a matrix, 0 before p = i − off, and starts each strip's sum there
+ * (pᵀ dO, dSᵀ q). The skipped products are exact zeros: a sum that starts at +0 never becomes −0, so leaving
+ * them out gives the bits of the full sum. About half the multiply-adds of these products at L = 128.
+ */
+export function gemmTri(
+  a: usize,
+  ars: i32,
+  acs: i32,
+  b: usize,
+  brs: i32,
+  bcs: i32,
+  c: usize,
+  ldc: i32,
+  i0: i32,
+  i1: i32,
+  n: i32,
+  k: i32,
+  work: usize,
+  tri: i32,
+  off: i32,
+): void {
   if (k == 0) {
     for (let i = i0; i < i1; i++) memory.fill(c + <usize>(i * ldc) * 4, 0, <usize>n * 4);
     return;
@@ -389,6 +418,15 @@ export function gemm(
       packB16(b + <usize>(k0 * brs + j0 * bcs) * 4, brs, bcs, kc, nc, pb);
       for (let i = i0; i < i1; i += 2) {
         const mr = min(2, i1 - i);
+        // This strip's live range of p within the block [plo, phi), and of columns [0, ncl).
+        let plo = 0;
+        let phi = kc;
+        let ncl = nc;
+        if (tri == 1) ncl = max(0, min(nc, i + mr + off - j0));
+        else if (tri == 2) phi = max(0, min(kc, i + mr + off - k0));
+        else if (tri == 3) plo = min(kc, max(0, i - off - k0));
+        if (ncl == 0) continue;
+        if (phi < plo) phi = plo;
         const a0 = a + <usize>(i * ars + k0 * acs) * 4;
         let ap: usize = pa;
         let ai: usize = 4;
@@ -398,12 +436,18 @@ export function gemm(
           ai = <usize>ars * 4;
           as = 4;
         } else packA2(a0, ars, acs, mr, kc, pa);
+        ap += <usize>plo * as;
         const crow = c + <usize>(i * ldc + j0) * 4;
-        for (let q = 0; q < nc; q += 16)
-          micro16(ap, ai, as, pb + <usize>(q * kc) * 4, kc, crow + <usize>q * 4, ldc, mr, min(16, nc - q), k0 > 0, tile);
+        for (let q = 0; q < ncl; q += 16)
+          micro16(ap, ai, as, pb + <usize>((q * kc + plo * 16) * 4), phi - plo, crow + <usize>q * 4, ldc, mr, min(16, nc - q), k0 > 0, tile);
       }
     }
   }
+  if (tri == 1)
+    for (let i = i0; i < i1; i++) {
+      const j = max(0, i + off + 1);
+      if (j < n) memory.fill(c + <usize>(i * ldc + j) * 4, 0, <usize>(n - j) * 4);
+    }
 }
 
 // ---------------------------------------------------------------- implicit GEMM (convolutions)
