@@ -237,7 +237,10 @@ export interface SweepOptions {
   seconds?: number;
   /** also check the grounded reasoner (default true) */
   grounded?: boolean;
-  /** only sheets whose name contains this */
+  /**
+   * only these sheets: a comma-separated list; a part that is a sheet's exact name (`chess`, `test/ticTacToe`)
+   * selects that sheet, any other part the sheets whose names contain it
+   */
   only?: string;
   /** 1-based range of the sorted sheet list */
   from?: number;
@@ -290,9 +293,9 @@ export function sweepSummary(reports: SheetReport[], playouts: number, seconds: 
   };
 }
 
-/** The sheets of a sweep: `dir`'s .kif files, then those of `dir/test`, filtered and sliced. */
+/** The sheets of a sweep: `dir`'s .kif files, then those of `dir/test`, filtered (see `only`) and sliced. */
 export function sweepSheets(dir: string, only?: string, from = 1, to = Number.POSITIVE_INFINITY): string[] {
-  return [
+  const all = [
     ...readdirSync(dir)
       .filter((f) => f.endsWith('.kif'))
       .sort(),
@@ -302,9 +305,17 @@ export function sweepSheets(dir: string, only?: string, from = 1, to = Number.PO
           .sort()
           .map((f) => `test/${f}`)
       : []),
-  ]
-    .filter((f) => !only || f.includes(only))
-    .slice(from - 1, to);
+  ];
+  const parts = (only ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const names = new Set(all.map((f) => f.replace(/\.kif$/, '')));
+  const picked = (f: string) => {
+    const name = f.replace(/\.kif$/, '');
+    return parts.some((p) => (names.has(p) ? name === p : name.includes(p)));
+  };
+  return (parts.length ? all.filter(picked) : all).slice(from - 1, to);
 }
 
 /**

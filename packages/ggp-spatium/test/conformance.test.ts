@@ -1,10 +1,11 @@
 // Compiled ≡ interpreter and grounded ≡ interpreter on seeded random playouts: every edge-case sheet and the core
 // tier. The full sweep (100 playouts over every sheet) is `ggp-spatium conformance`, which writes a report.
-import { readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { CompiledMachine, compileProgram, loadCompiled } from '../src/compiler.js';
-import { checkConformance, conformSheet } from '../src/conformance.js';
+import { checkConformance, conformSheet, sweepSheets } from '../src/conformance.js';
 import { parseGdl } from '../src/gdl.js';
 import { loadInterpreter } from '../src/interpreter.js';
 import type { GameMachine } from '../src/machine.js';
@@ -117,5 +118,33 @@ describe.skipIf(!haveSheets)("chess through loadGame's mGDL normal form", () => 
     const r = checkConformance(ref as GameMachine, m as GameMachine, { playouts: 2, maxPlies: 40, seed: 9 });
     expect(r.mismatches).toEqual([]);
     expect(r.states).toBeGreaterThan(40);
+  });
+});
+
+describe('sweepSheets: which sheets a sweep runs', () => {
+  test('a comma-separated list: exact names pick one sheet each, other parts every sheet containing them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ggp-sweep-'));
+    try {
+      mkdirSync(join(dir, 'test'));
+      for (const f of ['chess', 'chess_200', 'speedChess', 'quad', 'quad_5x5', 'reversi'])
+        writeFileSync(join(dir, `${f}.kif`), '');
+      writeFileSync(join(dir, 'test', 'ticTacToe.kif'), '');
+      writeFileSync(join(dir, 'notes.txt'), '');
+      expect(sweepSheets(dir)).toEqual([
+        'chess.kif',
+        'chess_200.kif',
+        'quad.kif',
+        'quad_5x5.kif',
+        'reversi.kif',
+        'speedChess.kif',
+        'test/ticTacToe.kif',
+      ]);
+      expect(sweepSheets(dir, 'chess, quad,test/ticTacToe')).toEqual(['chess.kif', 'quad.kif', 'test/ticTacToe.kif']);
+      expect(sweepSheets(dir, 'Chess')).toEqual(['speedChess.kif']); // no sheet is named Chess: a substring
+      expect(sweepSheets(dir, '_')).toEqual(['chess_200.kif', 'quad_5x5.kif']);
+      expect(sweepSheets(dir, 'quad,reversi,speedChess', 2, 3)).toEqual(['reversi.kif', 'speedChess.kif']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
