@@ -129,8 +129,12 @@ export function project(pcaRes: PcaResult, x: Float32Array, n: number, width: nu
 export interface FitOptions extends Omit<AllocateOptions, 'budgetBits' | 'maxRelError' | 'weights'> {
   /** Rows the DP simulates (default 512, spread over the calibration set; the paper uses 32K tokens). */
   maxRows?: number;
-  /** Key/value split of the budget: bits to keys = 2·share·budget (0.5 = equal, the default). */
-  keyShare?: number;
+  /**
+   * Key/value split of the budget: bits to keys = 2·share·budget (0.5 = equal, the default). 'weighted' splits
+   * each key segment's and value segment's joint budget where the sum of their (weighted) errors is least —
+   * meaningful when both carry weights on one scale (weights.ts: attentionOutputMoments, normalize: false).
+   */
+  keyShare?: number | 'weighted';
 }
 
 /**
@@ -147,6 +151,7 @@ export function fitPlan(
   const maxRows = opts.maxRows ?? 512;
   if (r.n > maxRows) r = subsample(r, maxRows);
   const share = opts.keyShare ?? 0.5;
+  if (share === 'weighted' && 'ratio' in target) return fitJoint(cal, r, target.ratio, opts);
   const plans = cal.segments.map((seg) => {
     const x = segmentRows(r, seg);
     const { p, rank } = seg.pca;
@@ -154,7 +159,8 @@ export function fitPlan(
     const weights = seg.weights;
     if ('ratio' in target) {
       if (!(target.ratio > 0)) throw new ValueError(`fitPlan: ratio must be > 0; got ${target.ratio}`);
-      const w = seg.kind === 'k' ? 2 * share : 2 * (1 - share);
+      const sh = share === 'weighted' ? 0.5 : share;
+      const w = seg.kind === 'k' ? 2 * sh : 2 * (1 - sh);
       return allocateBits(d, r.n, rank, { ...opts, weights, budgetBits: Math.floor((w * p * 16) / target.ratio) }).plan;
     }
     return allocateBits(d, r.n, rank, { ...opts, weights, maxRelError: target.maxRelError }).plan;
@@ -164,4 +170,37 @@ export function fitPlan(
     plans[i]!.p = seg.pca.p;
   });
   return { targetRatio: 'ratio' in target ? target.ratio : 0, plans };
+}
+
+/**
+ * keyShare 'weighted': for each key segment and the value segment over the same layers, one DP each over their
+ * joint budget (2·p·16/ratio bits per token), then the split b_K + b_V = B with the least curve_K[b_K] +
+ * curve_V[b_V] (both curves are exact optima for every budget, so the split is optimal for the summed error).
+ */
+function fitJoint(cal: Calibration, r: KVRows, ratio: number, opts: FitOptions): KvtcPlan {
+  if (!(ratio > 0)) throw new ValueError(`fitPlan: ratio must be > 0; got ${ratio}`);
+  const { keyShare: _, ...dpOpts } = opts;
+  const plans: BitPlan[] = new Array(cal.segments.length);
+  cal.segments.forEach((ks, i) => {
+    if (ks.kind !== 'k') return;
+    const j = cal.segments.findIndex((s) => s.kind === 'v' && s.layers.join() === ks.layers.join());
+    if (j < 0) throw new ValueError(`fitPlan: no value segment over layers ${ks.layers.join(', ')}`);
+    const vs = cal.segments[j]!;
+    const budgetBits = Math.floor((2 * ks.pca.p * 16) / ratio);
+    const run = (seg: Segment) =>
+      allocateBits(project(seg.pca, segmentRows(r, seg), r.n, seg.pca.rank), r.n, seg.pca.rank, {
+        ...dpOpts,
+        weights: seg.weights,
+        budgetBits,
+      });
+    const a = run(ks);
+    const b = run(vs);
+    const B = a.curve.length - 1;
+    let best = 0;
+    for (let bk = 1; bk <= B; bk++)
+      if (a.curve[bk]! + b.curve[B - bk]! < a.curve[best]! + b.curve[B - best]!) best = bk;
+    plans[i] = { ...a.planAt(best), p: ks.pca.p };
+    plans[j] = { ...b.planAt(B - best), p: vs.pca.p };
+  });
+  return { targetRatio: ratio, plans };
 }

@@ -52,8 +52,13 @@ export interface AllocateResult {
   /** (Weighted) squared error of the plan on the calibration rows and their total (weighted) energy. */
   error: number;
   energy: number;
-  /** best error for every budget 0..B (monotone non-increasing). */
+  /**
+   * best error for every budget 0..B (monotone non-increasing), in bits per block of `tokenGroup` tokens
+   * (bits per token when tokenGroup = 1).
+   */
   curve: Float64Array;
+  /** The optimal plan for budget index b of `curve` (its error is curve[b]): splits one budget between segments. */
+  planAt: (b: number) => BitPlan;
 }
 
 export const PAPER_SIZES: readonly number[] = [1, 16, 64, 256, 1024];
@@ -212,23 +217,26 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
     b = curve.findIndex((e) => e <= cap * (1 + 1e-12));
     if (b < 0) b = B;
   }
-  const chosen = b;
-  const groups: Group[] = [];
-  let i = r;
-  while (i > 0) {
-    const ch = choice[i * W + b]!;
-    if (ch === -1) b--;
-    else if (ch === -2) i--;
-    else {
-      const si = Math.floor(ch / nt);
-      const ti = ch % nt;
-      const s = sizes[si]!;
-      groups.push({ start: i - s, size: s, type: types[ti]! });
-      b -= costs[si]![ti]!;
-      i -= s;
+  const planAt = (b0: number): BitPlan => {
+    let b = Math.max(0, Math.min(B, Math.floor(b0)));
+    const groups: Group[] = [];
+    let i = r;
+    while (i > 0) {
+      const ch = choice[i * W + b]!;
+      if (ch === -1) b--;
+      else if (ch === -2) i--;
+      else {
+        const si = Math.floor(ch / nt);
+        const ti = ch % nt;
+        const s = sizes[si]!;
+        groups.push({ start: i - s, size: s, type: types[ti]! });
+        b -= costs[si]![ti]!;
+        i -= s;
+      }
     }
-  }
-  return { plan: makePlan(r0, groups, m), error: curve[chosen]!, energy, curve };
+    return makePlan(r0, groups, m);
+  };
+  return { plan: planAt(b), error: curve[b]!, energy, curve, planAt };
 }
 
 /**

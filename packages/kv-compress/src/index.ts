@@ -99,6 +99,7 @@ export {
   wrapEntry,
 } from './store.js';
 export {
+  attentionOutputMoments,
   collectQueries,
   componentWeights,
   type HeadMoments,

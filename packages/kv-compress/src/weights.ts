@@ -13,8 +13,7 @@
 // Values: an error in a cached value reaches the residual stream through the output projection, W_o,g·p·e for
 // query head g with attention weight p, so the same construction with M = Σ_g W_o,gᵀ W_o,g weighs value
 // coefficients by how much the output projection amplifies them (an option too).
-import type { nn } from '@tessera/tensor-core';
-import { noGrad, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { nn, noGrad, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import type { Calibration, Segment } from './calibration.js';
 import { ValueError } from './errors.js';
 
@@ -205,9 +204,10 @@ export function outputProjectionMoments(model: nn.CausalLM): HeadMoments {
 
 /**
  * w_j = v_jᵀ M v_j for each principal direction v_j of a segment (M block-diagonal over the segment's layers and
- * heads), scaled to mean 1 (the DP only compares weighted errors within a segment).
+ * heads), scaled to mean 1 unless `normalize` is false (a DP within one segment only compares weighted errors
+ * with each other; splitting a budget between segments needs their raw scale).
  */
-export function componentWeights(seg: Segment, m: HeadMoments): Float32Array {
+export function componentWeights(seg: Segment, m: HeadMoments, normalize = true): Float32Array {
   const { p, rank, basis } = seg.pca;
   const d = m.headDim;
   const H = m.heads;
@@ -234,15 +234,106 @@ export function componentWeights(seg: Segment, m: HeadMoments): Float32Array {
   let mean = 0;
   for (const x of w) mean += x / rank;
   if (!(mean > 0)) throw new ValueError('componentWeights: every weight is 0 (the moments are all zero)');
-  return Float32Array.from(w, (x) => x / mean);
+  return Float32Array.from(w, (x) => (normalize ? x / mean : x));
+}
+
+/**
+ * Key and value moments on one scale, the first-order error of the attention output (before o_proj, as the
+ * evaluation measures it). For one query with attention p over keys s and output ō = Σ_s p_s v_s, a value error
+ * e_s and a logit error δ_s give Δo ≈ Σ_s p_s e_s + Σ_s p_s (δ_s − δ̄) v_s = Σ_s p_s e_s + Σ_s p_s δ_s (v_s − ō).
+ * With errors independent across tokens and of each other, E‖Δo‖² = Σ_s p_s² E‖e_s‖² + Σ_s p_s² E[δ_s²] ‖v_s − ō‖²:
+ * values weigh A = Σ p² and keys weigh E[(q·e)²]/d times B = Σ p² ‖v_s − ō‖², both summed over the model's own
+ * attention on the calibration documents (pairs at least `minOffset` apart, the compressed ones). B is small
+ * where attention is sharp on one token (v_s ≈ ō), which is what a lookup does. Per KV head h with g query
+ * heads, keys get M_h · B_h / (g·d) (M_h from queryMoments, a sum over the g heads; B_h/g the mean per head)
+ * and values A_h·I. `fitPlan(..., { keyShare: 'weighted' })` then splits each budget between keys and values
+ * where the summed weighted error is least (use weightCalibration with normalize: false).
+ */
+export function attentionOutputMoments(
+  model: nn.CausalLM,
+  docs: ArrayLike<number>[],
+  keys: HeadMoments,
+  opts: { minOffset?: number } = {},
+): { keys: HeadMoments; values: HeadMoments; A: Float64Array; B: Float64Array } {
+  const c = model.config;
+  const Hq = c.nHeads;
+  const H = c.nKvHeads ?? Hq;
+  const d = c.dModel / Hq;
+  const L = c.nLayers;
+  if (keys.layers !== L || keys.heads !== H || keys.headDim !== d)
+    throw new ValueError(
+      `attentionOutputMoments: moments ${keys.layers}×${keys.heads}×${keys.headDim}; model ${L}×${H}×${d}`,
+    );
+  const minOffset = opts.minOffset ?? 0;
+  const g = Hq / H;
+  const A = new Float64Array(L * H);
+  const B = new Float64Array(L * H);
+  for (const ids of docs) {
+    const T = ids.length;
+    const probs: Float32Array[] = [];
+    const values: Float32Array[] = [];
+    const inner = new nn.ConcatStorage();
+    const storage: nn.KVCacheStorage = {
+      append: (l, kv) => inner.append(l, kv),
+      read: (l) => inner.read(l),
+      length: (l) => inner.length(l),
+      reset: () => inner.reset(),
+      observe: (l, p) => {
+        probs[l] = Float32Array.from(p.contiguous().dataSync());
+        values[l] = Float32Array.from(inner.read(l)!.v.contiguous().dataSync());
+      },
+    };
+    noGrad(() =>
+      tidy(() => {
+        model.forward(tensor(Int32Array.from(ids), { shape: [1, T], dtype: 'int32' }), {
+          cache: new nn.KVCache(storage),
+        });
+      }),
+    );
+    const o = new Float64Array(d);
+    for (let l = 0; l < L; l++) {
+      const p = probs[l]!; // [1, Hq, T, T]
+      const v = values[l]!; // [1, H, T, d]
+      for (let q = 0; q < Hq; q++) {
+        const h = Math.floor(q / g);
+        for (let t = 0; t < T; t++) {
+          const row = (q * T + t) * T;
+          o.fill(0);
+          for (let s = 0; s <= t; s++) {
+            const w = p[row + s]!;
+            for (let j = 0; j < d; j++) o[j]! += w * v[(h * T + s) * d + j]!;
+          }
+          for (let s = 0; s <= t - minOffset; s++) {
+            const w2 = p[row + s]! ** 2;
+            let dist = 0;
+            for (let j = 0; j < d; j++) dist += (v[(h * T + s) * d + j]! - o[j]!) ** 2;
+            A[l * H + h]! += w2;
+            B[l * H + h]! += w2 * dist;
+          }
+        }
+      }
+    }
+  }
+  const kb = Float64Array.from(keys.blocks, (x, i) => {
+    const b = Math.floor(i / (d * d));
+    return A[b]! > 0 ? (x * B[b]!) / (g * d) : 0;
+  });
+  const vb = new Float64Array(L * H * d * d);
+  for (let b = 0; b < L * H; b++) for (let a = 0; a < d; a++) vb[b * d * d + a * d + a] = A[b]!;
+  return { keys: { ...keys, blocks: kb }, values: { layers: L, heads: H, headDim: d, blocks: vb }, A, B };
 }
 
 /**
  * A copy of `cal` whose segments carry DP weights: keys from query moments, values from output-projection
- * moments (either may be omitted; those segments stay unweighted). The basis is shared, so caches encoded with
+ * moments (either may be omitted; those segments stay unweighted). `normalize: false` keeps the moments' own
+ * scale (for attentionOutputMoments and `keyShare: 'weighted'`). The basis is shared, so caches encoded with
  * either calibration decode with the other (the fingerprint covers the basis, not the weights).
  */
-export function weightCalibration(cal: Calibration, m: { keys?: HeadMoments; values?: HeadMoments }): Calibration {
+export function weightCalibration(
+  cal: Calibration,
+  m: { keys?: HeadMoments; values?: HeadMoments },
+  opts: { normalize?: boolean } = {},
+): Calibration {
   for (const x of [m.keys, m.values])
     if (x && (x.layers !== cal.layers || x.heads !== cal.heads || x.headDim !== cal.headDim))
       throw new ValueError(
@@ -253,7 +344,7 @@ export function weightCalibration(cal: Calibration, m: { keys?: HeadMoments; val
     segments: cal.segments.map((s) => {
       const mm = s.kind === 'k' ? m.keys : m.values;
       const { weights: _, ...rest } = s;
-      return mm ? { ...rest, weights: componentWeights(s, mm) } : rest;
+      return mm ? { ...rest, weights: componentWeights(s, mm, opts.normalize ?? true) } : rest;
     }),
   };
 }

@@ -12,6 +12,7 @@ import { crc32 } from '../src/numeric.js';
 import { type QuantType, quantizeGroup } from '../src/quant.js';
 import { ropeRows } from '../src/rope.js';
 import {
+  attentionOutputMoments,
   collectQueries,
   componentWeights,
   type HeadMoments,
@@ -119,6 +120,18 @@ describe('weighted DP', () => {
     const res = allocateBits(x, N, R, { ...opts, weights: wt });
     expect(res.plan.groups.some((gr) => gr.start === R - 1)).toBe(true);
     expect(res.error).toBeCloseTo(brute, 4);
+  });
+  it('planAt(b) is the optimal plan of every budget on the curve', () => {
+    const res = allocateBits(d, n, r, { budgetBits: 100, sizes, types, weights: w, tokenGroup: 2 });
+    for (const b of [0, 17, 34, 50, 90, 200]) {
+      const plan = res.planAt(b);
+      expect(plan.bitsPerToken * 2).toBeLessThanOrEqual(b + 1e-9);
+      expect(refError(plan.groups, 2)).toBeCloseTo(res.curve[b]!, 6);
+      expect(res.curve[b]).toBeCloseTo(
+        allocateBits(d, n, r, { budgetBits: b / 2, sizes, types, weights: w, tokenGroup: 2 }).error,
+        6,
+      );
+    }
   });
   it('rejects weights of the wrong length or sign with a ValueError', () => {
     expect(() => allocateBits(d, n, r, { budgetBits: 40, weights: [1, 1] })).toThrow(ValueError);
@@ -241,6 +254,48 @@ describe('weights from a model', () => {
             expect(probs[l]![(g * T + t) * T + s]).toBeCloseTo(Math.exp(logits[s]! - mx) / z, 4);
         }
   });
+  it('attention-output moments: A = Σ p², B = Σ p²‖v_s − ō‖² from the attention recomputed by hand', () => {
+    const q = collectQueries(model, ids);
+    const kv = collectKV(model, ids);
+    const T = ids.length;
+    const minOffset = 2;
+    const unit: HeadMoments = { layers: 2, heads: 2, headDim: dh, blocks: new Float64Array(2 * 2 * dh * dh).fill(1) };
+    const got = attentionOutputMoments(model, [ids, ids.slice(0, 7)], unit, { minOffset });
+    const A = new Float64Array(4);
+    const B = new Float64Array(4);
+    for (const len of [T, 7])
+      for (let l = 0; l < 2; l++)
+        for (let g = 0; g < 4; g++) {
+          const h = g >> 1;
+          for (let t = 0; t < len; t++) {
+            const qt = Float32Array.from(q.subarray(t * 32 + (l * 4 + g) * dh, t * 32 + (l * 4 + g + 1) * dh));
+            ropeRows(qt, 1, dh, 0, 1, dh, [t]);
+            const logit = (s: number) => {
+              let dot = 0;
+              for (let a = 0; a < dh; a++) dot += qt[a]! * kv.k[s * 16 + (l * 2 + h) * dh + a]!;
+              return dot / Math.sqrt(dh);
+            };
+            const ls = Array.from({ length: t + 1 }, (_, s) => logit(s));
+            const mx = Math.max(...ls);
+            const z = ls.reduce((acc, x) => acc + Math.exp(x - mx), 0);
+            const p = ls.map((x) => Math.exp(x - mx) / z);
+            const val = (s: number, a: number) => kv.v[s * 16 + (l * 2 + h) * dh + a]!;
+            const o = Array.from({ length: dh }, (_, a) => p.reduce((acc, ps, s) => acc + ps * val(s, a), 0));
+            for (let s = 0; s <= t - minOffset; s++) {
+              A[l * 2 + h]! += p[s]! ** 2;
+              B[l * 2 + h]! += p[s]! ** 2 * o.reduce((acc, oa, a) => acc + (val(s, a) - oa) ** 2, 0);
+            }
+          }
+        }
+    for (let b = 0; b < 4; b++) {
+      expect(got.A[b]).toBeCloseTo(A[b]!, 4);
+      expect(got.B[b]).toBeCloseTo(B[b]!, 4);
+      // keys: M·B/(g·d); values: A·I
+      expect(got.keys.blocks[b * dh * dh + 1]).toBeCloseTo(B[b]! / (2 * dh), 4);
+      expect(got.values.blocks[b * dh * dh]).toBeCloseTo(A[b]!, 4);
+      expect(got.values.blocks[b * dh * dh + 1]).toBe(0);
+    }
+  });
   it('output-projection moments give ‖Σ_g W_o,g e‖² summed over the query heads of a KV head', () => {
     const m = outputProjectionMoments(model);
     const rng = new Rng(4);
@@ -326,6 +381,38 @@ describe('component weights and weighted calibrations', () => {
     expect(calibrationFingerprint(wcal)).toBe(calibrationFingerprint(cal));
     const stream = encodeCache(rows, wcal, fitPlan(wcal, rows, { ratio: 8 }), { sinks: 4, window: 16 });
     expect(Array.from(decodeCache(stream, cal).v)).toEqual(Array.from(decodeCache(stream, wcal).v));
+  });
+  it("keyShare 'weighted' picks the K/V split with the least summed error, against every split run alone", () => {
+    const wcal = weightCalibration(
+      cal,
+      { keys: m, values: { ...m, blocks: m.blocks.map((x) => 3 * x) } },
+      { normalize: false },
+    );
+    const joint = fitPlan(wcal, rows, { ratio: 4 }, { tokenGroup: 4, keyShare: 'weighted' });
+    const total = Math.floor((2 * 16 * 16) / 4);
+    const errs = wcal.segments.map((seg) => {
+      const x = segmentRows(derotate(rows, cal.ropeBase), seg);
+      return { d: project(seg.pca, x, rows.n, seg.pca.rank), w: seg.weights!, rank: seg.pca.rank };
+    });
+    const err = (i: number, groups: Group[]) => planError(errs[i]!.d, rows.n, errs[i]!.rank, groups, 4, errs[i]!.w);
+    const got = err(0, joint.plans[0]!.groups) + err(1, joint.plans[1]!.groups);
+    expect(joint.plans[0]!.bitsPerToken + joint.plans[1]!.bitsPerToken).toBeLessThanOrEqual(total + 1e-9);
+    // brute force over the split, in steps of a quarter bit per token (one bit per block of 4 tokens)
+    let best = Number.POSITIVE_INFINITY;
+    for (let bk = 0; bk <= total * 4; bk++) {
+      const run = (i: number, bits: number) =>
+        allocateBits(errs[i]!.d, rows.n, errs[i]!.rank, {
+          budgetBits: (bits + 0.5) / 4,
+          tokenGroup: 4,
+          weights: errs[i]!.w,
+        });
+      best = Math.min(best, run(0, bk).error + run(1, total * 4 - bk).error);
+    }
+    expect(got).toBeCloseTo(best, 3);
+    // not simply the even split
+    const even = fitPlan(wcal, rows, { ratio: 4 }, { tokenGroup: 4 });
+    expect(got).toBeLessThanOrEqual(err(0, even.plans[0]!.groups) + err(1, even.plans[1]!.groups) * (1 + 1e-9));
+    expect(joint.plans[0]!.bitsPerToken).not.toBe(even.plans[0]!.bitsPerToken);
   });
   it('calibration files: version 1 without weights, version 2 with them, both round-trip', () => {
     const v1 = writeCalibration(cal);

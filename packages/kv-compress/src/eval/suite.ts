@@ -11,7 +11,7 @@ import { makePlan } from '../dp.js';
 import { CacheReader, encodeCache, sliceRows } from '../format.js';
 import { roundTrip } from '../kvtc.js';
 import { Rng } from '../linalg.js';
-import { outputProjectionMoments, queryMoments, weightCalibration } from '../weights.js';
+import { attentionOutputMoments, outputProjectionMoments, queryMoments, weightCalibration } from '../weights.js';
 import { attentionError, pairedDiff, pearson, runRetrieval, textNll, wilson } from './evaluate.js';
 import {
   curriculumSequence,
@@ -304,27 +304,51 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   // Query-aware allocation (weights.ts), an option beside the paper's DP: the same basis, with key coefficients
   // weighted by the calibration text's query moments (pairs at least a window apart: younger keys stay raw),
   // and optionally value coefficients by the output projection. Plans are fitted only for methods that run.
+  type Variant = 'keys' | 'keys+o' | 'attention' | 'split';
   const weighted = [16, 32, 64]
     .filter((r) => ratios.includes(r))
-    .flatMap((r) => [
-      { r, name: `kvtc ${r}× q-weighted keys`, values: false },
-      { r, name: `kvtc ${r}× q-weighted keys, o-weighted values`, values: true },
-    ]);
+    .flatMap((r) =>
+      (
+        [
+          ['keys', `kvtc ${r}× q-weighted keys`],
+          ['keys+o', `kvtc ${r}× q-weighted keys, o-weighted values`],
+          // keys and values on the attention output's scale, and the K/V split chosen by the DP
+          ['attention', `kvtc ${r}× attention-weighted, K/V split by DP`],
+          // the same split on plain squared errors: separates the split's effect from the weights'
+          ['split', `kvtc ${r}× K/V split by DP, unweighted`],
+        ] as [Variant, string][]
+      ).map(([variant, name]) => ({ r, name, variant })),
+    );
   const ablated = (name: string) => [name, `${name} no sinks`, `${name} window 4`];
   const wanted = weighted.filter((x) => !o.methods || ablated(x.name).some((n) => o.methods!.test(n)));
   if (wanted.length) {
     const tq = performance.now();
     const keys = queryMoments(model, calDocs, { ropeBase: cross.ropeBase, minOffset: window });
-    const calQ = weightCalibration(cross, { keys });
-    const calQO = weightCalibration(cross, { keys, values: outputProjectionMoments(model) });
+    const cals: Record<Variant, Calibration> = {
+      keys: weightCalibration(cross, { keys }),
+      'keys+o': weightCalibration(cross, { keys, values: outputProjectionMoments(model) }),
+      attention: weightCalibration(cross, attentionOutputMoments(model, calDocs, keys, { minOffset: window }), {
+        normalize: false,
+      }),
+      split: cross,
+    };
     log(`query moments and weights: ${(performance.now() - tq).toFixed(0)} ms`);
-    for (const { r, name, values } of wanted) {
-      const c = values ? calQO : calQ;
-      const pw = fitPlan(c, calRows, { ratio: r }, { tokenGroup: m });
+    for (const { r, name, variant } of wanted) {
+      const c = cals[variant];
+      const joint = variant === 'attention' || variant === 'split';
+      const pw = fitPlan(
+        c,
+        calRows,
+        { ratio: r },
+        { tokenGroup: m, ...(joint ? { keyShare: 'weighted' as const } : {}) },
+      );
       const kv = { cal: c, plan: pw };
+      log(
+        `${name}: key bits ${pw.plans[0]!.bitsPerToken.toFixed(1)}, value bits ${pw.plans[1]!.bitsPerToken.toFixed(1)} per token`,
+      );
       methods.push([name, kvtc(c, pw), kv]);
-      // the sink and window ablations again, on the plan that keeps more at 64×
-      if (r === 64 && !values) {
+      // the sink and window ablations again at 64×
+      if (r === 64 && (variant === 'keys' || variant === 'attention')) {
         methods.push([`${name} no sinks`, kvtc(c, pw, 0), kv]);
         methods.push([`${name} window 4`, () => new KVTCStorage(c, pw, { sinks, window: 4, every }), kv]);
       }
