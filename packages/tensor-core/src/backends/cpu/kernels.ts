@@ -320,15 +320,16 @@ export const cpuKernels = {
   },
 
   unary(op, x) {
-    const out = allocArray(
-      x.dtype === 'bool' || op === 'logicalNot' ? (op === 'logicalNot' ? 'bool' : x.dtype) : x.dtype,
-      numel(x.shape),
-    );
     const a = contig(x);
     if (a instanceof Float32Array && x.dtype === 'float32') {
       const w = wasmUnary(op, a);
       if (w) return store(w, 'float32');
     }
+    // Allocated only here: the wasm path writes its own output, and a dead [2048, 512] array costs its zeroing.
+    const out = allocArray(
+      x.dtype === 'bool' || op === 'logicalNot' ? (op === 'logicalNot' ? 'bool' : x.dtype) : x.dtype,
+      numel(x.shape),
+    );
     const f = unaryFn(op);
     // The common activations get a loop without a call per element.
     if (op === 'relu') for (let i = 0; i < a.length; i++) out[i] = a[i]! > 0 || a[i] !== a[i] ? a[i]! : 0;
