@@ -1092,7 +1092,15 @@ export function wasmMatmul(
       new Float32Array(e.memory.buffer).set(dense, q >> 2);
       return { p: q, strides: contiguousStrides(v.shape) };
     };
-    const A = operand(a);
+    let A = operand(a);
+    // Short rows with gaps between them (one head's slice of [B, T, H, d] as attention's q): copied dense first.
+    // The strip's two rows then sit in adjacent lines; read in place they ran at 0.72× the dense speed.
+    if (k <= 64 && a.strides[r - 1] === 1 && a.strides[r - 2]! > k && nb > 1) {
+      const dense = contiguousStrides(a.shape);
+      const q = T.take(nb * m * k * 4);
+      strided(e, T, q, dense, A.p, A.strides, a.shape);
+      A = { p: q, strides: dense };
+    }
     const B = operand(b);
     const res = result(e, T, Float32Array, nb * m * n, true);
     const tasks: GemmTask[] = new Array(nb);
