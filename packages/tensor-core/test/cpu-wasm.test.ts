@@ -144,6 +144,16 @@ describe('matmul: wasm vs TypeScript vs float64', () => {
     }
   });
 
+  test("a batched A with gapped short rows (one head of [B, T, H, d]) equals its dense copy's product bit for bit", () => {
+    manualSeed(7);
+    const x = randn([2, 40, 3, 24]).permute([0, 2, 1, 3]); // [2, 3, 40, 24], rows 72 apart
+    const y = randn([2, 3, 24, 50]);
+    const got = tidy(() => Float32Array.from(x.matmul(y).dataSync()));
+    const dense = x.contiguous();
+    expect(got).toEqual(tidy(() => Float32Array.from(dense.matmul(y).dataSync())));
+    expect(relErr(got, ref64(dense, y))).toBeLessThan(1e-5);
+  });
+
   test('K = 0 gives zeros; one thread gives bit-identical results run to run', () => {
     const z = both(() => randn([40, 0]).matmul(randn([0, 50])));
     expect(z.wasm.every((v) => v === 0)).toBe(true);
