@@ -3,7 +3,7 @@
 //   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
 //   tessera-kv-compress curriculum [--size v2|wide] [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
-//       [--ratios 4,8,16,32,64] [--methods REGEX] [--skip-timings] [--json result.json]
+//       [--ratios 4,8,16,32,64] [--methods REGEX] [--skip-timings] [--dp-rows 512] [--json result.json]
 //   tessera-kv-compress report result.json [more.json ...]   (joins evaluations split by --methods)
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -81,11 +81,15 @@ if (cmd === 'train') {
   if (ratios && (ratios.length === 0 || ratios.some((x) => !Number.isFinite(x) || x <= 1)))
     throw new Error(`--ratios takes a comma-separated list of compression targets above 1, not ${arg('ratios')}`);
   const methods = arg('methods') ? new RegExp(arg('methods')!) : undefined;
+  const dpRows = arg('dp-rows');
+  if (dpRows !== undefined && !(Number.isInteger(Number(dpRows)) && Number(dpRows) >= 2))
+    throw new Error(`--dp-rows takes an integer ≥ 2 (calibration rows the DP simulates), not ${dpRows}`);
   const r = runSuite(model, {
     ...(v2 ? RETRIEVAL_SUITE : {}),
     ratios,
     methods,
     skipTimings: process.argv.includes('--skip-timings'),
+    dpRows: arg('dp-rows') ? Number(arg('dp-rows')) : undefined,
     window: Number(arg('window', v2 ? String(RETRIEVAL_SUITE.window) : '16')),
     samples: quick ? { kv: 8, passkey: 5, vt: 5 } : n ? { kv: n, passkey: n, vt: n } : undefined,
     text: textPath ? encodeText(readFileSync(textPath, 'utf8').slice(0, 1_000_000)) : undefined,

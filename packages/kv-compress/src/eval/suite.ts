@@ -32,6 +32,8 @@ export interface SuiteOptions {
   ratios?: number[];
   /** tokens sharing one shift/scale per group in the KVTC plans (default 16; the paper uses 1) */
   tokenGroup?: number;
+  /** calibration rows the DP simulates (fitPlan's maxRows; default 512) */
+  dpRows?: number;
   samples?: { kv: number; passkey: number; vt: number };
   /** task sizes (defaults: the first fixture's, ≈ 100-token contexts) */
   sizes?: {
@@ -264,7 +266,10 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   const calibrationMs = performance.now() - t0;
   const t1 = performance.now();
   const m = o.tokenGroup ?? 16;
-  const plans = new Map(ratios.map((r) => [r, fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m })]));
+  const dpRows = o.dpRows;
+  const plans = new Map(
+    ratios.map((r) => [r, fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m, maxRows: dpRows })]),
+  );
   const dpMs = performance.now() - t1;
   log(
     `calibration: ${calRows.n} rows, PCA ${calibrationMs.toFixed(0)} ms, DP for ${ratios.length} ratios ${dpMs.toFixed(0)} ms`,
@@ -286,19 +291,24 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
     ),
   ];
   if (ratios.includes(16)) {
-    const pl = fitPlan(perLayer, calRows, { ratio: 16 }, { tokenGroup: m });
+    const pl = fitPlan(perLayer, calRows, { ratio: 16 }, { tokenGroup: m, maxRows: dpRows });
     methods.push(['kvtc 16× per-layer PCA', kvtc(perLayer, pl), { cal: perLayer, plan: pl }]);
     if (m !== 1) {
-      const paper = fitPlan(cross, calRows, { ratio: 16 });
+      const paper = fitPlan(cross, calRows, { ratio: 16 }, { maxRows: dpRows });
       methods.push(['kvtc 16× per-token side info', kvtc(cross, paper), { cal: cross, plan: paper }]);
     }
   }
   // KVTC's Table 7: retrieval wants key bits — the same total budget with 70% of it on the keys; and the
   // research note's suggestion for small p: int1 and int3 groups as well
   for (const r of [32].filter((x) => ratios.includes(x))) {
-    const kp = fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m, keyShare: 0.7 });
+    const kp = fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m, maxRows: dpRows, keyShare: 0.7 });
     methods.push([`kvtc ${r}× keys 70%`, kvtc(cross, kp), { cal: cross, plan: kp }]);
-    const tp = fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m, types: ['int1', 'int2', 'int3', 'int4', 'fp8'] });
+    const tp = fitPlan(
+      cross,
+      calRows,
+      { ratio: r },
+      { tokenGroup: m, maxRows: dpRows, types: ['int1', 'int2', 'int3', 'int4', 'fp8'] },
+    );
     methods.push([`kvtc ${r}× int1–int4`, kvtc(cross, tp), { cal: cross, plan: tp }]);
   }
   // Query-aware allocation (weights.ts), an option beside the paper's DP: the same basis, with key coefficients
@@ -340,7 +350,7 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
         c,
         calRows,
         { ratio: r },
-        { tokenGroup: m, ...(joint ? { keyShare: 'weighted' as const } : {}) },
+        { tokenGroup: m, maxRows: dpRows, ...(joint ? { keyShare: 'weighted' as const } : {}) },
       );
       const kv = { cal: c, plan: pw };
       log(
