@@ -676,9 +676,10 @@ interface Net {
   /** node → legal entry + 1 (0: not a legal node); the role is legalRole[node] */
   legalEntry: Int32Array;
   legalRole: Int32Array;
-  /** per role: the literal (node * 2 + negated) every gated legal entry also needs, or -1 */
-  gate: Int32Array;
-  gatedEntry: Uint8Array[];
+  /** per role: up to two literals (node * 2 + negated) taken out of legal entries (see buildNet) */
+  gates: Int32Array[];
+  /** per role: legal entry → the gates it needs (bit i: gates[r][i]) */
+  entryClass: Uint8Array[];
   terminalNode: number; // -1: never terminal
   /** goal-only nodes in topological order, with their inputs (src * 2 + negated) as CSR */
   lazyOrder: Int32Array;
@@ -844,9 +845,11 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     }
   }
   // Gates: the literal most of a role's legal moves share (whose turn it is) is taken out of their ANDs and
-  // tested once when moves are listed, so a change of turn does not flip every legal move of both roles.
-  const gate = new Int32Array(gp.roles.length).fill(-1);
-  const gatedEntry: Uint8Array[] = legalNode.map((ns) => new Uint8Array(ns.length));
+  // tested once when moves are listed, so a change of turn does not flip every legal move of both roles. Then
+  // a second one the same way (englishDraughts: "no capture is available" in every plain move, which flipped
+  // ~170 edges each time a capture appeared or went).
+  const gates: number[][] = gp.roles.map(() => []);
+  const entryClass: Uint8Array[] = legalNode.map((ns) => new Uint8Array(ns.length));
   // An entry that is an OR of ANDs read by nobody else (englishDraughts' captures: two rules, both needing
   // `control`) is gated by a literal all of its ANDs share: (g ∧ a) ∨ (g ∧ b) = g ∧ (a ∨ b).
   const isAnd = (n: number) => n >= firstDerived && need[n] === inputs[n]!.length && need[n]! > 0;
@@ -857,32 +860,35 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     const xs = inputs[n]!.map((e) => (e & 1 ? -1 : e >> 1));
     return xs.every((x) => x >= 0 && isAnd(x) && consumers[x] === 1 && !observed.has(x)) ? xs : undefined;
   };
-  legalNode.forEach((ns, r) => {
-    const freq = new Map<number, number>();
-    for (const n of ns) {
-      const xs = gateAnds(n);
-      if (!xs) continue;
-      // the literals every AND of the entry has
-      let common = new Set(inputs[xs[0]!]);
-      for (const x of xs.slice(1)) common = new Set(inputs[x]!.filter((e) => common.has(e)));
-      for (const e of common) freq.set(e, (freq.get(e) ?? 0) + 1);
-    }
-    let g = -1;
-    let best = 1;
-    for (const [e, c] of freq) if (c > best) [g, best] = [e, c];
-    if (g < 0) return;
-    gate[r] = g;
-    ns.forEach((n, i) => {
-      const xs = gateAnds(n);
-      if (!xs?.every((x) => inputs[x]!.includes(g))) return;
-      for (const x of xs) {
-        inputs[x]!.splice(inputs[x]!.indexOf(g), 1);
-        need[x]!--;
-        consumers[g >> 1]!--;
+  for (let round = 0; round < 2; round++)
+    legalNode.forEach((ns, r) => {
+      const freq = new Map<number, number>();
+      for (const n of ns) {
+        const xs = gateAnds(n);
+        if (!xs) continue;
+        // the literals every AND of the entry has
+        let common = new Set(inputs[xs[0]!]);
+        for (const x of xs.slice(1)) common = new Set(inputs[x]!.filter((e) => common.has(e)));
+        for (const e of common) freq.set(e, (freq.get(e) ?? 0) + 1);
       }
-      gatedEntry[r]![i] = 1;
+      let g = -1;
+      // (a second gate only where it serves many entries: each costs a test when moves are listed)
+      let best = round === 0 ? 1 : Math.max(1, ns.length >> 2);
+      for (const [e, c] of freq) if (c > best) [g, best] = [e, c];
+      if (g < 0) return;
+      const bit = 1 << gates[r]!.length;
+      gates[r]!.push(g);
+      ns.forEach((n, i) => {
+        const xs = gateAnds(n);
+        if (!xs?.every((x) => inputs[x]!.includes(g))) return;
+        for (const x of xs) {
+          inputs[x]!.splice(inputs[x]!.indexOf(g), 1);
+          need[x]!--;
+          consumers[g >> 1]!--;
+        }
+        entryClass[r]![i]! |= bit;
+      });
     });
-  });
   // CSR of outgoing edges and a topological sweep for the values with everything off
   const nNodes = need.length;
   const outCount = new Int32Array(nNodes + 1);
@@ -941,7 +947,7 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     mark(terminalNode);
     for (const n of nextNode) mark(n);
     for (const ns of legalNode) for (const n of ns) mark(n);
-    for (const gt of gate) if (gt >= 0) mark(gt >> 1);
+    for (const gs of gates) for (const gt of gs) mark(gt >> 1);
     while (stack.length) for (const e of inputs[stack.pop()!]!) mark(e >> 1);
   }
   const isLazy = (t: number) => t >= firstDerived && !eager[t];
@@ -1031,8 +1037,8 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     classTargets,
     legalEntry,
     legalRole,
-    gate,
-    gatedEntry,
+    gates: gates.map((gs) => Int32Array.from(gs)),
+    entryClass,
     terminalNode,
     lazyOrder,
     lazyInStart,
@@ -1088,15 +1094,18 @@ export class GroundMachine implements GameMachine<GState, number> {
   /** the fluents currently set in the net, and the state object they came from */
   private readonly cur: Uint32Array;
   private curRef: GState | null = null;
-  /** per role: bitset over legal entries; which entries are gated; how many are set, ungated and gated */
+  /**
+   * per role: bitset over legal entries; per role and gate class (the gates an entry needs, 0–3) the bitset of
+   * its entries (at r * 4 + class) and how many of them are set
+   */
   private readonly legalBits: Uint32Array[];
-  private readonly gatedBits: Uint32Array[];
-  private readonly countU: Int32Array;
-  private readonly countG: Int32Array;
+  private readonly classBits: Uint32Array[];
+  private readonly classCount: Int32Array;
   private readonly scratch: Uint32Array;
   /** the input node of each role's move in the last step (kept set), -1 before the first */
   private readonly pick: Int32Array;
   private readonly pending: Int32Array;
+  private readonly entryClass: Uint8Array[];
 
   constructor(readonly net: Net) {
     this.value = net.value0.slice();
@@ -1112,19 +1121,18 @@ export class GroundMachine implements GameMachine<GState, number> {
     this.scratch = new Uint32Array(net.words);
     const words = (m: Int32Array) => new Uint32Array(Math.max(1, Math.ceil(m.length / 32)));
     this.legalBits = net.moveIds.map(words);
-    this.gatedBits = net.moveIds.map(words);
-    this.countU = new Int32Array(net.roles.length);
-    this.countG = new Int32Array(net.roles.length);
+    this.classBits = net.moveIds.flatMap((m) => [words(m), words(m), words(m), words(m)]);
+    this.classCount = new Int32Array(net.roles.length * 4);
     this.pick = new Int32Array(net.roles.length).fill(-1);
     this.pending = new Int32Array(net.classTargets.length);
+    this.entryClass = net.entryClass;
     net.legalNode.forEach((ns, r) => {
       ns.forEach((n, i) => {
-        const g = net.gatedEntry[r]![i]!;
-        if (g) this.gatedBits[r]![i >> 5]! |= 1 << (i & 31);
+        const c = r * 4 + net.entryClass[r]![i]!;
+        this.classBits[c]![i >> 5]! |= 1 << (i & 31);
         if (n >= 0 && this.value[n]) {
           this.legalBits[r]![i >> 5]! |= 1 << (i & 31);
-          if (g) this.countG[r]!++;
-          else this.countU[r]!++;
+          this.classCount[c]!++;
         }
       });
     });
@@ -1142,13 +1150,13 @@ export class GroundMachine implements GameMachine<GState, number> {
       const i = le - 1;
       const w = i >> 5;
       const bit = 1 << (i & 31);
-      const cnt = this.gatedBits[r]![w]! & bit ? this.countG : this.countU;
+      const c = r * 4 + this.entryClass[r]![i]!;
       if (v) {
         this.legalBits[r]![w]! |= bit;
-        cnt[r]!++;
+        this.classCount[c]!++;
       } else {
         this.legalBits[r]![w]! &= ~bit;
-        cnt[r]!--;
+        this.classCount[c]!--;
       }
     }
     const out = this.out;
@@ -1177,10 +1185,34 @@ export class GroundMachine implements GameMachine<GState, number> {
     }
   }
 
-  /** Whether role r's gated legal entries count now (its gate literal holds). */
-  private open(r: number): boolean {
-    const g = this.net.gate[r]!;
-    return g < 0 || (this.value[g >> 1]! ^ (g & 1)) === 1;
+  /** Which of role r's gate classes count now (bit c: every gate of class c holds). */
+  private open(r: number): number {
+    const gs = this.net.gates[r]!;
+    // (classes no entry has count as open: their bits and counts are zero)
+    if (gs.length === 0) return 15;
+    const g0 = (this.value[gs[0]! >> 1]! ^ (gs[0]! & 1)) === 1;
+    if (gs.length === 1) return g0 ? 15 : 1;
+    const g1 = (this.value[gs[1]! >> 1]! ^ (gs[1]! & 1)) === 1;
+    return 1 | (g0 ? 2 : 0) | (g1 ? 4 : 0) | (g0 && g1 ? 8 : 0);
+  }
+
+  /** Word w of role r's legal entries in the open classes. */
+  private openWord(r: number, open: number, w: number): number {
+    const bits = this.legalBits[r]![w]!;
+    if (open === 15) return bits;
+    const cb = this.classBits;
+    const b = r * 4;
+    let m = cb[b]![w]!;
+    if (open & 2) m |= cb[b + 1]![w]!;
+    if (open & 4) m |= cb[b + 2]![w]!;
+    return bits & m;
+  }
+
+  /** How many of role r's legal entries are in the open classes. */
+  private openCount(r: number, open: number): number {
+    const cc = this.classCount;
+    const b = r * 4;
+    return cc[b]! + (open & 2 ? cc[b + 1]! : 0) + (open & 4 ? cc[b + 2]! : 0) + (open & 8 ? cc[b + 3]! : 0);
   }
 
   /** Makes the net's fluents equal to `s` (only the differing ones propagate). */
@@ -1267,12 +1299,11 @@ export class GroundMachine implements GameMachine<GState, number> {
   legal(s: GState, r: number): number[] {
     this.load(s);
     const bits = this.legalBits[r]!;
-    const gated = this.gatedBits[r]!;
     const open = this.open(r);
     const ids = this.net.moveIds[r]!;
     const out: number[] = [];
     for (let w = 0; w < bits.length; w++) {
-      let x = open ? bits[w]! : bits[w]! & ~gated[w]!;
+      let x = this.openWord(r, open, w);
       while (x) {
         const b = 31 - Math.clz32(x & -x);
         x &= x - 1;
@@ -1370,19 +1401,17 @@ export class GroundMachine implements GameMachine<GState, number> {
       let stuck = false;
       for (let r = 0; r < n; r++) {
         const open = this.open(r);
-        const cnt = this.countU[r]! + (open ? this.countG[r]! : 0);
+        const cnt = this.openCount(r, open);
         if (!cnt) {
           stuck = true;
           break;
         }
         // the k-th legal entry: deterministic for a state whatever the net's history
         let k = (rand() * cnt) | 0;
-        const bits = this.legalBits[r]!;
-        const gated = this.gatedBits[r]!;
         let w = 0;
         let x = 0;
         for (; ; w++) {
-          x = open ? bits[w]! : bits[w]! & ~gated[w]!;
+          x = this.openWord(r, open, w);
           const c = popcnt(x);
           if (k < c) break;
           k -= c;
