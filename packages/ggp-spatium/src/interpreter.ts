@@ -268,12 +268,22 @@ export class Prover {
   /** relations that depend on `does` */
   private readonly moveRels: Set<string>;
   private readonly staticTable = new Map<string, Entry>();
-  /** static relations whose whole table could not be built: tabled per call pattern like the others */
+  /** relations whose whole table could not be built: tabled per call pattern for the rest of the game */
   private readonly perPattern = new Set<string>();
-  /** complete whole tables by relation and arity (a shortcut past the table key) */
-  private readonly wholeDone = new Map<string, Entry[]>();
+  /** state-dependent relations asked with many call patterns in one state: whole tables per state from then on */
+  private readonly wholePerState = new Set<string>();
+  /** call patterns tabled per state-dependent relation in the current state (see `decide`) */
+  private patternCount = new Map<string, number>();
+  /** relations being weighed: timed per call pattern, then with whole tables (ms, in `timeIn` per state) */
+  private readonly candidates = new Map<string, { phase: 'measure' | 'trial'; before: number }>();
+  private timeIn = new Map<string, number>();
+  private readonly active = new Set<string>();
   private stateTable = new Map<string, Entry>();
   private moveTable = new Map<string, Entry>();
+  /** complete whole tables by relation and arity, one map per table (a shortcut past the table key) */
+  private readonly staticWhole = new Map<string, Entry[]>();
+  private stateWhole = new Map<string, Entry[]>();
+  private moveWhole = new Map<string, Entry[]>();
   private readonly stack: Entry[] = [];
   private readonly pending: Entry[] = [];
   private changes = 0;
@@ -288,10 +298,14 @@ export class Prover {
   maxAnswers = 2_000_000;
   /** answers a static relation's whole table may hold; past it the relation is tabled per call pattern */
   wholeTableBudget = 200_000;
+  /** the same for a state-dependent relation's whole table, built once per state */
+  stateWholeBudget = 20_000;
+  /** call patterns of one state-dependent relation in one state past which it gets whole tables (0: never) */
+  wholeAfterPatterns = 12;
   private answersMade = 0;
-  /** > 0 while a whole table is being built: keys of static entries made then, to drop them if it fails */
+  /** > 0 while a whole table is being built: entries made then, to drop them if it fails */
   private building = 0;
-  private readonly staticLog: string[] = [];
+  private readonly buildLog: Array<[Map<string, Entry>, string]> = [];
 
   constructor(rules: Rule[]) {
     for (const r of rules) {
@@ -319,6 +333,8 @@ export class Prover {
     }
     this.trueIndex = new Map();
     this.stateTable = new Map();
+    this.stateWhole = new Map();
+    this.decide();
     this.setMoves(moves);
   }
 
@@ -326,6 +342,38 @@ export class Prover {
   setMoves(moves: Ground[][]): void {
     this.moves = moves.map((t) => t.map((a) => this.terms.own(a)));
     this.moveTable = new Map();
+    this.moveWhole = new Map();
+  }
+
+  /**
+   * At the end of a state: a state-dependent relation asked with more than `wholeAfterPatterns` call patterns is
+   * timed for a state as it is (tabled per call pattern), then for a state with whole tables; it keeps whole
+   * tables where they took less than half the time, and is tabled per call pattern for good otherwise (a whole
+   * table enumerates what the calls never asked for, which pays only where they ask for most of it). The choice
+   * changes the time, never the answers.
+   */
+  private decide(): void {
+    for (const [rel, c] of this.candidates) {
+      const t = this.timeIn.get(rel);
+      if (t === undefined) continue; // not asked in this state
+      if (c.phase === 'measure') {
+        c.before = t;
+        c.phase = 'trial';
+        this.wholePerState.add(rel);
+      } else {
+        this.candidates.delete(rel);
+        if (t * 2 > c.before) {
+          this.wholePerState.delete(rel);
+          this.perPattern.add(rel);
+        }
+      }
+    }
+    if (this.wholeAfterPatterns > 0)
+      for (const [rel, n] of this.patternCount)
+        if (n > this.wholeAfterPatterns && !this.perPattern.has(rel) && !this.wholePerState.has(rel))
+          if (!this.candidates.has(rel)) this.candidates.set(rel, { phase: 'measure', before: 0 });
+    this.patternCount = new Map();
+    this.timeIn = new Map();
   }
 
   /** All ground answers of `rel` matching `pattern` (pattern variables are numbers 0..). */
@@ -351,48 +399,76 @@ export class Prover {
   private solve(rel: string, pat: ITerm[]): Ground[][] {
     if (rel === 'true') return this.trueAnswers(pat[0]!);
     if (rel === 'does') return this.moves;
-    if (this.staticRels.has(rel) && !this.perPattern.has(rel)) {
+    if (this.candidates.has(rel) && !this.active.has(rel)) {
+      // a relation weighed by `decide`: the time of its calls, with what they call
+      this.active.add(rel);
+      const t0 = performance.now();
+      try {
+        return this.solveIn(rel, pat);
+      } finally {
+        this.active.delete(rel);
+        this.timeIn.set(rel, (this.timeIn.get(rel) ?? 0) + performance.now() - t0);
+      }
+    }
+    return this.solveIn(rel, pat);
+  }
+
+  private solveIn(rel: string, pat: ITerm[]): Ground[][] {
+    const isStatic = this.staticRels.has(rel);
+    if ((isStatic || this.wholePerState.has(rel)) && !this.perPattern.has(rel)) {
       const e = this.whole(rel, pat.length);
       if (e !== null) return this.lookup(e, pat);
     }
-    const tbl = this.staticRels.has(rel) ? this.staticTable : this.moveRels.has(rel) ? this.moveTable : this.stateTable;
-    return this.evaluate(rel, pat, `${rel}|${pat.map(gtext).join(' ')}`, tbl).answers;
+    const tbl = isStatic ? this.staticTable : this.moveRels.has(rel) ? this.moveTable : this.stateTable;
+    const key = `${rel}|${pat.map(gtext).join(' ')}`;
+    // many distinct calls of one relation in one state (a board scanned square by square) may be cheaper as one
+    // whole table per state: counted here, weighed in `decide`
+    if (!isStatic && this.wholeAfterPatterns > 0 && !tbl.has(key))
+      this.patternCount.set(rel, (this.patternCount.get(rel) ?? 0) + 1);
+    return this.evaluate(rel, pat, key, tbl).answers;
   }
 
-  /** A static relation's whole table (every argument free), built on first use; null where it cannot be. */
+  /**
+   * A relation's whole table (every argument free): once per game for a static relation, once per state (or
+   * joint move) for one in `wholePerState`; built on first use, null where it cannot be.
+   */
   private whole(rel: string, arity: number): Entry | null {
-    const done = this.wholeDone.get(rel)?.[arity];
+    const isStatic = this.staticRels.has(rel);
+    const onMoves = !isStatic && this.moveRels.has(rel);
+    const cache = isStatic ? this.staticWhole : onMoves ? this.moveWhole : this.stateWhole;
+    const done = cache.get(rel)?.[arity];
     if (done !== undefined) return done;
+    const tbl = isStatic ? this.staticTable : onMoves ? this.moveTable : this.stateTable;
     const key = wholeKey(rel, arity);
-    const e = this.staticTable.get(key);
+    const e = tbl.get(key);
     if (e?.status === COMPLETE) {
-      let byArity = this.wholeDone.get(rel);
-      if (!byArity) this.wholeDone.set(rel, (byArity = []));
+      let byArity = cache.get(rel);
+      if (!byArity) cache.set(rel, (byArity = []));
       byArity[arity] = e;
       return e;
     }
     const free = Array.from({ length: arity }, (_, i) => i);
-    if (e) return this.evaluate(rel, free, key, this.staticTable); // still being built: a recursive call
-    const mark = { stack: this.stack.length, pending: this.pending.length, log: this.staticLog.length };
+    if (e) return this.evaluate(rel, free, key, tbl); // still being built: a recursive call
+    const mark = { stack: this.stack.length, pending: this.pending.length, log: this.buildLog.length };
     const made = this.answersMade;
     const max = this.maxAnswers;
     this.answersMade = 0;
-    this.maxAnswers = Math.min(max, this.wholeTableBudget);
+    this.maxAnswers = Math.min(max, isStatic ? this.wholeTableBudget : this.stateWholeBudget);
     this.building++;
     try {
-      return this.evaluate(rel, free, key, this.staticTable);
+      return this.evaluate(rel, free, key, tbl);
     } catch (err) {
       if (!(err instanceof ReasonerError || err instanceof RangeError)) throw err;
       // too large, too deep or unsafe without bound arguments: forget the unfinished tables, table per pattern
       this.stack.length = mark.stack;
       this.pending.length = mark.pending;
-      for (const k of this.staticLog.splice(mark.log))
-        if (this.staticTable.get(k)?.status !== COMPLETE) this.staticTable.delete(k);
+      for (const [t, k] of this.buildLog.splice(mark.log)) if (t.get(k)?.status !== COMPLETE) t.delete(k);
       this.perPattern.add(rel);
+      this.wholePerState.delete(rel);
       return null;
     } finally {
       this.building--;
-      if (this.building === 0) this.staticLog.length = 0;
+      if (this.building === 0) this.buildLog.length = 0;
       this.answersMade = made;
       this.maxAnswers = max;
     }
@@ -526,7 +602,7 @@ export class Prover {
     if (!e) {
       e = { answers: [], keys: new Set(), status: EVALUATING, depth: 0, low: 0, leader: false };
       tbl.set(key, e);
-      if (this.building > 0 && tbl === this.staticTable) this.staticLog.push(key);
+      if (this.building > 0) this.buildLog.push([tbl, key]);
     }
     e.status = EVALUATING;
     e.depth = this.stack.length;

@@ -142,8 +142,15 @@ ${succ}
 (<= terminal (true (cell 4 4 x)))
 (<= (goal p 0) (true (cell 1 1 x)))
 `;
-  test('answers equal a brute-force enumeration on random boards', () => {
+  test.each([
+    ['tabled per call pattern', 0],
+    ['with whole tables per state where they pay', 1],
+  ])('answers equal a brute-force enumeration on random boards (%s)', (_how, after) => {
     const pr = new Prover(parseGdl(kif));
+    // 1: every state-dependent relation asked with two or more patterns in a state is timed, then tried with whole
+    // tables per state (kept or not by the timing): the answers must not change on either path
+    if (after) pr.wholeAfterPatterns = after;
+    else pr.wholeAfterPatterns = 0;
     const rand = rng(5);
     for (let trial = 0; trial < 40; trial++) {
       const marked: Array<[number, number]> = [];
@@ -193,19 +200,22 @@ describe('interpreter: terms', () => {
 });
 
 describe.skipIf(!haveSheets)('interpreter: whole tables against tabling per call pattern on real sheets', () => {
-  // wholeTableBudget 0 refuses every non-empty whole table: static relations are then tabled per call pattern and
-  // keep their written join order, the interpreter as it was before whole tables; both must agree
+  // wholeTableBudget 0 refuses every non-empty whole table and wholeAfterPatterns 0 keeps state-dependent relations
+  // tabled per call pattern: static relations keep their written join order, the interpreter as it was before
+  // whole tables; both must agree (othello moves relations to whole tables per state)
   test.each([
     ['ticTacToe', 20],
     ['connectFour', 3],
     ['breakthrough', 1],
     ['pentago', 1],
+    ['othello-comp2007', 1],
     ['test/test_case_2a', 5],
     ['test/test_case_5c', 5],
   ])('%s (%i playouts)', (name, playouts) => {
     const fast = loadInterpreter(sheet(name), { strict: false });
     const plain = loadInterpreter(sheet(name), { strict: false });
     plain.prover.wholeTableBudget = 0;
+    plain.prover.wholeAfterPatterns = 0;
     const r = checkConformance(fast, plain, { playouts, seed: 3 });
     expect(r.mismatches).toEqual([]);
     expect(r.playouts).toBe(playouts);
