@@ -216,7 +216,22 @@ function matchTuple(pat: ITerm[], tuple: Ground[], env: Array<Ground | undefined
 }
 
 /** Answers of a call pattern among candidates that may include tuples the pattern does not match. */
-const matching = (pat: ITerm[], tuples: Ground[][]): Ground[][] => tuples.filter((t) => matchTuple(pat, t, [], []));
+const matching = (pat: ITerm[], tuples: Ground[][]): Ground[][] => tuples.filter((t) => matchesPattern(pat, t));
+
+/** Scratch bindings for `matchesPattern` (a call pattern's variables), cleared after each use. */
+const SCRATCH: Array<Ground | undefined> = [];
+const SCRATCH_TRAIL: number[] = [];
+
+/** Does a ground tuple match a call pattern (variables numbered from 0, a repeated one bound once)? */
+function matchesPattern(pat: ITerm[], tuple: Ground[]): boolean {
+  const ok = matchTuple(pat, tuple, SCRATCH, SCRATCH_TRAIL);
+  for (const v of SCRATCH_TRAIL) SCRATCH[v] = undefined;
+  SCRATCH_TRAIL.length = 0;
+  return ok;
+}
+
+/** Slots bound while matching answers into a rule body, unwound to a mark after each answer. */
+const TRAIL: number[] = [];
 
 /** Can a head argument (rule-local) match a call pattern argument? Only constants and functors are compared. */
 function compatible(h: ITerm, c: ITerm): boolean {
@@ -386,6 +401,7 @@ export class Prover {
       // a query stopped by an error leaves unfinished tables: drop them so that the next query starts clean
       this.stack.length = 0;
       this.pending.length = 0;
+      TRAIL.length = 0;
       for (const t of [this.staticTable, this.stateTable, this.moveTable])
         for (const [k, e] of t) if (e.status !== COMPLETE) t.delete(k);
       throw err;
@@ -449,7 +465,12 @@ export class Prover {
     }
     const free = Array.from({ length: arity }, (_, i) => i);
     if (e) return this.evaluate(rel, free, key, tbl); // still being built: a recursive call
-    const mark = { stack: this.stack.length, pending: this.pending.length, log: this.buildLog.length };
+    const mark = {
+      stack: this.stack.length,
+      pending: this.pending.length,
+      log: this.buildLog.length,
+      trail: TRAIL.length,
+    };
     const made = this.answersMade;
     const max = this.maxAnswers;
     this.answersMade = 0;
@@ -462,6 +483,7 @@ export class Prover {
       // too large, too deep or unsafe without bound arguments: forget the unfinished tables, table per pattern
       this.stack.length = mark.stack;
       this.pending.length = mark.pending;
+      TRAIL.length = mark.trail; // bindings of the abandoned frames, whose environments are gone
       for (const [t, k] of this.buildLog.splice(mark.log)) if (t.get(k)?.status !== COMPLETE) t.delete(k);
       this.perPattern.add(rel);
       this.wholePerState.delete(rel);
@@ -623,7 +645,7 @@ export class Prover {
         if (!ok) continue;
         this.body(this.plan(r, env), 0, env, () => {
           const tuple = r.head.map((h) => subst(h, env, null, terms) as Ground);
-          if (!matchTuple(pat, tuple, [], [])) return;
+          if (!matchesPattern(pat, tuple)) return;
           const k = tuple.map(gtext).join(' ');
           if (e!.keys.has(k)) return;
           for (const t of tuple)
@@ -680,11 +702,10 @@ export class Prover {
       const answers = this.solve(l.rel, pat);
       // answers may grow while we iterate (recursive calls): take the length now, the fixpoint loop redoes it
       const n = answers.length;
-      const trail: number[] = [];
+      const mark = TRAIL.length;
       for (let j = 0; j < n; j++) {
-        if (matchTuple(l.args, answers[j]!, env, trail)) this.body(plan, i + 1, env, k);
-        for (const s of trail) env[s] = undefined;
-        trail.length = 0;
+        if (matchTuple(l.args, answers[j]!, env, TRAIL)) this.body(plan, i + 1, env, k);
+        while (TRAIL.length > mark) env[TRAIL.pop()!] = undefined;
       }
     } else if (this.holds(l, env)) this.body(plan, i + 1, env, k);
   }
@@ -699,7 +720,7 @@ export class Prover {
     if (l.k === 'not') return !this.holds(l.inner, env);
     FRESH.clear();
     const pat = l.args.map((a) => subst(a, env, FRESH, this.terms));
-    return this.solve(l.rel, pat).some((t) => matchTuple(pat, t, [], []));
+    return this.solve(l.rel, pat).some((t) => matchesPattern(pat, t));
   }
 }
 
