@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
 //   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
-//   tessera-kv-compress curriculum [--size v2|wide] [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
+//   tessera-kv-compress curriculum [--size v2|wide|deep] [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
 //       [--ratios 4,8,16,32,64] [--methods REGEX] [--skip-timings] [--dp-rows 512] [--json result.json]
 //   tessera-kv-compress report result.json [more.json ...]   (joins evaluations split by --methods)
@@ -11,7 +11,7 @@ import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from '.
 import { markdownReport } from './eval/report.js';
 import { errorQualityPearson, mergeResults, RETRIEVAL_SUITE, runSuite, type SuiteResult } from './eval/suite.js';
 import { encodeText, TEXT_VOCAB_SIZE } from './eval/tasks.js';
-import { RETRIEVAL_MODEL, RETRIEVAL_MODEL_WIDE, trainCurriculum } from './eval/train.js';
+import { RETRIEVAL_MODEL, RETRIEVAL_MODEL_DEEP, RETRIEVAL_MODEL_WIDE, trainCurriculum } from './eval/train.js';
 import { readHeader } from './format.js';
 
 /** Writes through a temporary file renamed over `path`, so an interrupted run never leaves a half-written file. */
@@ -46,10 +46,12 @@ if (cmd === 'train') {
   const text = textPath ? encodeText(readFileSync(textPath, 'utf8').slice(0, 4_000_000)) : undefined;
   const ckpt = arg('checkpoint');
   const size = arg('size', 'v2');
-  if (size !== 'v2' && size !== 'wide') throw new Error(`--size must be v2 or wide, not ${size}`);
+  const configs = { v2: RETRIEVAL_MODEL, wide: RETRIEVAL_MODEL_WIDE, deep: RETRIEVAL_MODEL_DEEP };
+  if (size !== 'v2' && size !== 'wide' && size !== 'deep')
+    throw new Error(`--size must be v2, wide or deep, not ${size}`);
   const res = trainCurriculum({
     // a resumed run takes its model config from the checkpoint
-    config: size === 'wide' ? RETRIEVAL_MODEL_WIDE : RETRIEVAL_MODEL,
+    config: configs[size],
     seed: Number(arg('seed', '0')),
     lr: Number(arg('lr', '3e-3')),
     textWeight: Number(arg('text-weight', '0.5')),

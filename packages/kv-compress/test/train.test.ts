@@ -1,4 +1,7 @@
+import { manualSeed, nn } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
+import { collectKV } from '../src/collect.js';
+import { loadModel, saveModel } from '../src/eval/model.js';
 import {
   curriculumSequence,
   decodeText,
@@ -11,7 +14,15 @@ import {
   TEXT_VOCAB_SIZE,
   VOCAB,
 } from '../src/eval/tasks.js';
-import { curriculumBatch, type Stage, stageAt, trainCurriculum } from '../src/eval/train.js';
+import {
+  curriculumBatch,
+  RETRIEVAL_MODEL,
+  RETRIEVAL_MODEL_DEEP,
+  RETRIEVAL_MODEL_WIDE,
+  type Stage,
+  stageAt,
+  trainCurriculum,
+} from '../src/eval/train.js';
 import { Rng } from '../src/linalg.js';
 
 const text = encodeText(
@@ -126,5 +137,35 @@ describe('curriculum training', () => {
     const b = rest.model.stateDict();
     expect(a.size).toBeGreaterThan(5);
     for (const [k, t] of a) expect(Array.from(b.get(k)!.dataSync())).toEqual(Array.from(t.dataSync()));
+  });
+});
+
+describe('evaluation model sizes', () => {
+  const count = (c: nn.CausalLMConfig) => {
+    manualSeed(0);
+    let n = 0;
+    for (const t of new nn.CausalLM(c).stateDict().values()) n += t.shape.reduce((a, b) => a * b, 1);
+    return n;
+  };
+  it('deep: 4 layers × 4 KV heads of d_head 32 give cache rows of p = 512 per K and V', () => {
+    expect(RETRIEVAL_MODEL_DEEP).toEqual({ ...RETRIEVAL_MODEL_WIDE, nLayers: 4 });
+    manualSeed(1);
+    const model = new nn.CausalLM(RETRIEVAL_MODEL_DEEP);
+    const rows = collectKV(model, [1, 2, 3, 4, 5]);
+    expect([rows.layers, rows.heads, rows.headDim, rows.n]).toEqual([4, 4, 32, 5]);
+    expect(rows.k.length).toBe(5 * 512);
+    // the cached width doubles with each step v2 → wide → deep
+    const p = (c: nn.CausalLMConfig) => c.nLayers * (c.nKvHeads ?? c.nHeads) * (c.dModel / c.nHeads);
+    expect([p(RETRIEVAL_MODEL), p(RETRIEVAL_MODEL_WIDE), p(RETRIEVAL_MODEL_DEEP)]).toEqual([128, 256, 512]);
+    // parameters are affine in the layer count: two more layers cost twice what the second layer costs
+    const oneLayer = count({ ...RETRIEVAL_MODEL_WIDE, nLayers: 1 });
+    const wide = count(RETRIEVAL_MODEL_WIDE);
+    const deep = count(RETRIEVAL_MODEL_DEEP);
+    expect(deep - wide).toBe(2 * (wide - oneLayer));
+    // float32 weights fit the 5 MB fixture limit, and the saved config comes back
+    const bytes = saveModel(model);
+    expect(bytes.length).toBeLessThan(5e6);
+    expect(bytes.length).toBeGreaterThan(4 * deep);
+    expect(loadModel(bytes).config).toEqual(RETRIEVAL_MODEL_DEEP);
   });
 });

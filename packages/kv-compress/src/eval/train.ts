@@ -49,6 +49,14 @@ export const RETRIEVAL_MODEL: nn.CausalLMConfig = {
  */
 export const RETRIEVAL_MODEL_WIDE: nn.CausalLMConfig = { ...RETRIEVAL_MODEL, nKvHeads: 4 };
 
+/**
+ * RETRIEVAL_MODEL_WIDE with 4 layers instead of 2: p = 4·4·32 = 512 per K and V. KVTC's gains at 32× and 64×
+ * come from concatenating many layers × heads into one row (p in the thousands for real LLMs), where
+ * cross-layer redundancy lets a few principal components carry a large share of the energy; going from
+ * p = 128 to p = 256 cut the 32× retrieval loss to a quarter, so this tests the next doubling.
+ */
+export const RETRIEVAL_MODEL_DEEP: nn.CausalLMConfig = { ...RETRIEVAL_MODEL_WIDE, nLayers: 4 };
+
 export interface CurriculumOptions {
   config?: nn.CausalLMConfig;
   stages?: Stage[];
