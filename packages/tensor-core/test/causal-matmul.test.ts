@@ -77,6 +77,10 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('causalMatmul on %s', (path) => {
     const v = tensor(randArr(B * Lp * d, 4 + d), { shape: [B, Lp, d] });
     const o2 = host(causalMatmul(p, v, 2, off)!);
     expect(o2).toEqual(host(matmul(p, v)));
+    // The same p as a transposed view (rows adjacent: the kernel packs two strips per pass).
+    const pT = p.transpose(-2, -1).contiguous();
+    const pv = pT.transpose(-2, -1);
+    expect(host(causalMatmul(pv, v, 2, off)!)).toEqual(o2);
     const want2 = ref64(Pm, host(v), B, L, Lp, d);
     for (let i = 0; i < o2.length; i++)
       expect(Math.abs(o2[i]! - want2[i]!)).toBeLessThan(1e-5 * (1 + Math.abs(want2[i]!)) * Math.sqrt(Lp));
@@ -88,7 +92,7 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('causalMatmul on %s', (path) => {
     const o3 = host(causalMatmul(pt, dO, 3, off)!);
     expect(o3).toEqual(host(matmul(pt, dO)));
     expect(host(causalMatmul(ptc, dO, 3, off)!)).toEqual(host(matmul(ptc, dO)));
-    for (const t of [q, k, kt, p, v, dO, pt, ptc]) t.dispose();
+    for (const t of [q, k, kt, p, v, dO, pt, ptc, pT, pv]) t.dispose();
   });
 });
 

@@ -247,6 +247,17 @@ function packB16(b: usize, brs: i32, bcs: i32, kc: i32, nc: i32, pb: usize): voi
   }
 }
 
+// A transposed (4 adjacent rows at each p, `acs` apart): one v128 load per p packs two 2-row strips at once,
+// the first at d0 and the second at d1 (kc × 2 each).
+function packA4T(a: usize, acs: i32, kc: i32, d0: usize, d1: usize): void {
+  const s = <usize>acs * 4;
+  for (let p = 0; p < kc; p++) {
+    const v = v128.load(a + <usize>p * s);
+    store<u64>(d0 + <usize>p * 8, i64x2.extract_lane(v, 0));
+    store<u64>(d1 + <usize>p * 8, i64x2.extract_lane(v, 1));
+  }
+}
+
 // Packs A[i, p] for i < mr (≤ 2), p < kc into kc × 2, zero padded.
 function packA2(a: usize, ars: i32, acs: i32, mr: i32, kc: i32, pa: usize): void {
   if (mr == 2 && ars == 1) {
@@ -419,6 +430,9 @@ export function gemmTri(
     for (let j0 = 0; j0 < n; j0 += NC) {
       const nc = min(NC, n - j0);
       packB16(b + <usize>(k0 * brs + j0 * bcs) * 4, brs, bcs, kc, nc, pb);
+      // The second strip of a pair packed by packA4T (0: none) and the p its packing starts at.
+      let paired: usize = 0;
+      let pairedLo = 0;
       for (let i = i0; i < i1; i += 2) {
         const mr = min(2, i1 - i);
         // This strip's live range of p within the block [plo, phi), and of columns [0, ncl).
@@ -428,7 +442,10 @@ export function gemmTri(
         if (tri == 1) ncl = max(0, min(nc, i + mr + off - j0));
         else if (tri == 2) phi = max(0, min(kc, i + mr + off - k0));
         else if (tri == 3) plo = min(kc, max(0, i - off - k0));
-        if (ncl == 0) continue;
+        if (ncl == 0) {
+          paired = 0;
+          continue;
+        }
         if (phi < plo) phi = plo;
         // A from p = k0 + plo on: read in place, or only the live part packed.
         const a0 = a + <usize>(i * ars + (k0 + plo) * acs) * 4;
@@ -439,6 +456,16 @@ export function gemmTri(
           ap = a0;
           ai = <usize>ars * 4;
           as = 4;
+        } else if (paired != 0) {
+          ap = paired + <usize>(plo - pairedLo) * 8;
+          paired = 0;
+        } else if (ars == 1 && i + 4 <= i1) {
+          // Transposed A (weight gradients, pᵀ dO): this strip and the next in one pass, over both p ranges
+          // (the next one's reaches 2 further under tri 2 and starts 2 later under tri 3).
+          const hi = tri == 2 ? max(phi, min(kc, i + 4 + off - k0)) : phi;
+          paired = pa + <usize>KC * 8;
+          pairedLo = plo;
+          packA4T(a0, acs, hi - plo, pa, paired);
         } else packA2(a0, ars, acs, mr, phi - plo, pa);
         const crow = c + <usize>(i * ldc + j0) * 4;
         for (let q = 0; q < ncl; q += 16)
