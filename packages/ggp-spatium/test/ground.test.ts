@@ -174,6 +174,12 @@ describe('grounded net: small sheets, refusals and bad input', () => {
     expect(m.legalMoves(m.initialState(), 'r')).toEqual(['(go 1)', '(go 2)', '(go 3)']);
   });
 
+  test('more rule instances than the node budget: refused before any instance is built', () => {
+    // the frame sheet has 4 `go` moves and 4 positions: a handful of instances, more than 3
+    expect(() => loadGrounded(frame, { maxNodes: 3 })).toThrow(/more than 3 instances/);
+    expect(loadGrounded(frame, { maxNodes: 1000 })).toBeInstanceOf(GroundMachine);
+  });
+
   test('past the step budget the sheet is refused', () => {
     expect(() => loadGrounded(frame, { maxSteps: 10 })).toThrow(GroundingError);
     expect(loadGame(frame, { ground: { maxSteps: 10 } }).kind).toBe('compiled');
