@@ -973,7 +973,8 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     while (stack.length) for (const e of inputs[stack.pop()!]!) mark(e >> 1);
   }
   const isLazy = (t: number) => t >= firstDerived && !eager[t];
-  const lazyOrder = Int32Array.from(queue.filter(isLazy));
+  // (one with no inputs keeps its initial value: nothing to compute)
+  const lazyOrder = Int32Array.from(queue.filter((t) => isLazy(t) && inputs[t]!.length > 0));
   const lazyInStart = new Int32Array(lazyOrder.length + 1);
   lazyOrder.forEach((t, i) => {
     lazyInStart[i + 1] = lazyInStart[i]! + inputs[t]!.length;
@@ -1128,6 +1129,9 @@ export class GroundMachine implements GameMachine<GState, number> {
   private readonly pick: Int32Array;
   private readonly pending: Int32Array;
   private readonly entryClass: Uint8Array[];
+  /** each role's first and second gate literal, -1 where none */
+  private readonly gate0: Int32Array;
+  private readonly gate1: Int32Array;
 
   constructor(readonly net: Net) {
     this.value = net.value0.slice();
@@ -1148,6 +1152,8 @@ export class GroundMachine implements GameMachine<GState, number> {
     this.pick = new Int32Array(net.roles.length).fill(-1);
     this.pending = new Int32Array(net.classTargets.length);
     this.entryClass = net.entryClass;
+    this.gate0 = Int32Array.from(net.gates, (gs) => gs[0] ?? -1);
+    this.gate1 = Int32Array.from(net.gates, (gs) => gs[1] ?? -1);
     net.legalNode.forEach((ns, r) => {
       ns.forEach((n, i) => {
         const c = r * 4 + net.entryClass[r]![i]!;
@@ -1209,12 +1215,13 @@ export class GroundMachine implements GameMachine<GState, number> {
 
   /** Which of role r's gate classes count now (bit c: every gate of class c holds). */
   private open(r: number): number {
-    const gs = this.net.gates[r]!;
     // (classes no entry has count as open: their bits and counts are zero)
-    if (gs.length === 0) return 15;
-    const g0 = (this.value[gs[0]! >> 1]! ^ (gs[0]! & 1)) === 1;
-    if (gs.length === 1) return g0 ? 15 : 1;
-    const g1 = (this.value[gs[1]! >> 1]! ^ (gs[1]! & 1)) === 1;
+    const a = this.gate0[r]!;
+    if (a < 0) return 15;
+    const g0 = (this.value[a >> 1]! ^ (a & 1)) === 1;
+    const b = this.gate1[r]!;
+    if (b < 0) return g0 ? 15 : 1;
+    const g1 = (this.value[b >> 1]! ^ (b & 1)) === 1;
     return 1 | (g0 ? 2 : 0) | (g1 ? 4 : 0) | (g0 && g1 ? 8 : 0);
   }
 
