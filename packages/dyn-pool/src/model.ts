@@ -28,7 +28,7 @@ import {
   whitespaceBoundaries,
 } from './boundaries.js';
 import { downsample, fixedBoundaries, numSegments, numSegmentsAsync, upsample } from './pooling.js';
-import { RelativeTransformerBlock, relativePositionTable } from './relative-attention.js';
+import { positionTable, RelativeTransformerBlock } from './relative-attention.js';
 
 type Block = nn.TransformerBlock | RelativeTransformerBlock;
 
@@ -294,11 +294,7 @@ export class HourglassLM extends nn.Module {
     const T = h.shape[1]!;
     const d = this.config.dModel;
     // The reference applies dropout to R as well (`self.drop(pos_emb)`).
-    const r = F.dropout(
-      tensor(relativePositionTable(T, d), { shape: [T, d] }),
-      this.config.dropout ?? 0,
-      this.training,
-    );
+    const r = F.dropout(tensor(positionTable(T, d), { shape: [T, d] }), this.config.dropout ?? 0, this.training);
     for (const b of list.items) h = (b as RelativeTransformerBlock).forward(h, r, this.rWBias!, this.rRBias!);
     return h;
   }

@@ -26,6 +26,11 @@ function memo(key: string, make: () => Float32Array): Float32Array {
  * (Transformer-XL's PositionalEmbedding: sines then cosines, not interleaved). d must be even.
  */
 export function relativePositionTable(T: number, d: number): Float32Array {
+  return positionTable(T, d).slice(); // a copy: the cached table is shared by every forward pass
+}
+
+/** The cached table (not to be written to). */
+export function positionTable(T: number, d: number): Float32Array {
   if (!Number.isInteger(T) || T < 1)
     throw new ValueError(`relativePositionTable: T must be a positive integer; got ${T}`);
   if (!Number.isInteger(d) || d < 2 || d % 2 !== 0)
