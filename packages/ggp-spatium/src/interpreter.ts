@@ -11,8 +11,13 @@
 //   ground arguments; where the whole table is past a budget or cannot be built without bound arguments (unbounded
 //   function terms, unsafe rules in lenient mode), that relation is tabled per call pattern instead;
 // - `true` is answered from an index of the state on the call's ground arguments;
+// - within a rule body, literals answered from an index are joined most selective first (`plan`); a literal
+//   tabled per call pattern keeps its written place;
+// - a state-dependent relation asked with many call patterns in one state is timed, then tried with a whole table
+//   per state, which it keeps where that halves its time (`decide`);
 // - tables of relations that depend on `true` but not on `does` live as long as the state, those that depend on
 //   `does` as long as the joint move.
+// None of these changes an answer set; the interning table lives as long as the prover (one game).
 import { IllegalMoveError, ReasonerError } from './errors.js';
 import { isCompound, isVar, type Literal, parseTerm, type Rule, type Term } from './gdl.js';
 import type { GameMachine } from './machine.js';
