@@ -5,7 +5,7 @@
 // weights and upstream gradients that are strided views (transposed, sliced, flipped).
 import { afterEach, describe, expect, test } from 'vitest';
 import { cpuKernels } from '../src/backends/cpu/kernels.js';
-import { setCpuPath } from '../src/backends/cpu/wasm.js';
+import { cpuPath, setCpuPath } from '../src/backends/cpu/wasm.js';
 import { F, type Tensor, tensor, tidy } from '../src/index.js';
 import type { ConvOptions } from '../src/ops/linalg.js';
 import { randArr } from './support.js';
@@ -316,6 +316,54 @@ describe('implicit-GEMM convolution (wasm) against float64 and the TypeScript pa
     expect(['conv', 'convTranspose']).not.toContain(kinds[1]);
     for (let i = 0; i < 4; i++) expect(relErr(got[i]!, ref[i]!)).toBeLessThan(1e-5);
   });
+
+  // The implicit GEMM sums each output over p = (channel, tap) in order, one float32 product and add at a time
+  // from 0 in every K block (≤ 384, split evenly), and adds each block's sum to the output, which starts at the
+  // bias (or at the first block's sum); the weight gradient adds image after image onto zeros. A float32
+  // emulation of that order must give the same bits for any tile shape: here 5 output rows (a 1-row edge strip),
+  // 37 positions (a 16-column panel with an 8-column half and a 5-column one), K 390 (two blocks of 195).
+  test.each([false, true])(
+    "forward and weight gradient: the same bits as a float32 emulation of the kernel's order (bias %s)",
+    (withBias) => {
+      if (cpuPath() !== 'wasm') return;
+      const [N, C, L, O, ks] = [2, 130, 37, 5, 3];
+      const c = c1([N, C, L], [O, C, ks], { padding: 'same' }, 1, [1, 1]);
+      const got = run(c, 21, undefined, withBias);
+      const f = Math.fround;
+      const K = C * ks;
+      const kstep = Math.ceil(K / Math.ceil(K / 384));
+      // im2col[n][p, j]: input at position j + tap − 1, 0 in the padding.
+      const col = (n: number, p: number, j: number) => {
+        const pos = j + (p % ks) - 1;
+        return pos < 0 || pos >= L ? 0 : got.xd[(n * C + Math.floor(p / ks)) * L + pos]!;
+      };
+      const y = new Float32Array(N * O * L);
+      for (let n = 0; n < N; n++)
+        for (let o = 0; o < O; o++)
+          for (let j = 0; j < L; j++) {
+            let v: number | null = withBias ? got.bd[o]! : null;
+            for (let k0 = 0; k0 < K; k0 += kstep) {
+              let acc = 0;
+              for (let p = k0; p < Math.min(K, k0 + kstep); p++) acc = f(acc + f(got.wd[o * K + p]! * col(n, p, j)));
+              v = v === null ? acc : f(v + acc);
+            }
+            y[(n * O + o) * L + j] = v!;
+          }
+      expect(got.y).toEqual(y);
+      const dw = new Float32Array(O * K);
+      for (let o = 0; o < O; o++)
+        for (let p = 0; p < K; p++) {
+          let v = 0;
+          for (let n = 0; n < N; n++) {
+            let acc = 0;
+            for (let j = 0; j < L; j++) acc = f(acc + f(got.gd[(n * O + o) * L + j]! * col(n, p, j)));
+            v = f(v + acc);
+          }
+          dw[o * K + p] = v;
+        }
+      expect(got.dw).toEqual(dw);
+    },
+  );
 
   test('sizes past one K block and one N block of the GEMM (K 3·136 > 384, N 300 > 256)', () => {
     const c = c1([2, 136, 300], [9, 136, 3], { padding: 'same' }, 1, [1, 1]);

@@ -7,7 +7,8 @@
 // block) so a panel stays in L1, N by NC so the packed block stays in L2. The 2×16 micro-kernel keeps 8 f32x4
 // accumulators; A comes in as load32_splat, B as four v128 loads. Packing reads any strides (transposed,
 // broadcast, negative), so the micro-kernel never sees them. gemmx: the same loops with B (and C) addressed
-// through offset tables, the implicit GEMM of convolutions, on the older 4×8 tile and 8-column panels. Also: strided copy, fill, and float32
+// through offset tables, the implicit GEMM of convolutions, on the same 2×16 kernel (the older 4×8 tile for its
+// scattered store and GEMVs). Also: strided copy, fill, and float32
 // elementwise binary/unary loops. Pointers are byte addresses in the imported memory; strides are in elements.
 
 const KC: i32 = 384;
@@ -492,65 +493,83 @@ export function gemmTri(
 // scatter-add store of C, the input gradient (col2im). Columns that are 8 consecutive elements pack with
 // v128 loads; rows that are 4 consecutive elements pack as transposed 4×4 blocks; anything else by element.
 
+// Packs B[p, j] = b[ro[p] + co[j]] for p < kc, j < nr (≤ 8; zeros for j ≥ nr) into 8 columns at dst, rows `rs`
+// bytes apart: a whole 8-column panel (rs 32) or one half of a 16-column one (rs 64).
+function packBx8(b: usize, ro: usize, cq: usize, kc: i32, nr: i32, dst: usize, rs: usize): void {
+  if (nr <= 0) {
+    for (let p = 0; p < kc; p++) {
+      v128.store(dst + <usize>p * rs, f32x4.splat(0));
+      v128.store(dst + <usize>p * rs, f32x4.splat(0), 16);
+    }
+    return;
+  }
+  const c0 = load<i32>(cq);
+  let dense = nr == 8;
+  for (let jj = 1; dense && jj < 8; jj++) dense = load<i32>(cq + <usize>jj * 4) == c0 + jj;
+  if (dense) {
+    for (let p = 0; p < kc; p++) {
+      const src = b + <usize>((load<i32>(ro + <usize>p * 4) + c0) * 4);
+      v128.store(dst, v128.load(src));
+      v128.store(dst, v128.load(src, 16), 16);
+      dst += rs;
+    }
+    return;
+  }
+  let p = 0;
+  if (nr == 8) {
+    // Columns that are not adjacent (weight gradient: j = channel·tap): 4 rows at a time when the rows
+    // are adjacent elements (p = output position), each column loaded as a v128 and transposed.
+    for (; p + 4 <= kc; p += 4) {
+      const rp = ro + <usize>p * 4;
+      const r0 = load<i32>(rp);
+      if (load<i32>(rp, 4) != r0 + 1 || load<i32>(rp, 8) != r0 + 2 || load<i32>(rp, 12) != r0 + 3) {
+        for (let pp = 0; pp < 4; pp++) {
+          const r = load<i32>(rp + <usize>pp * 4);
+          const d = dst + <usize>(p + pp) * rs;
+          for (let jj = 0; jj < 8; jj++)
+            store<f32>(d + <usize>jj * 4, load<f32>(b + <usize>((r + load<i32>(cq + <usize>jj * 4)) * 4)));
+        }
+        continue;
+      }
+      const d = dst + <usize>p * rs;
+      for (let h: usize = 0; h < 2; h++) {
+        const ch = cq + h * 16;
+        const v0 = v128.load(b + <usize>((r0 + load<i32>(ch)) * 4));
+        const v1 = v128.load(b + <usize>((r0 + load<i32>(ch, 4)) * 4));
+        const v2 = v128.load(b + <usize>((r0 + load<i32>(ch, 8)) * 4));
+        const v3 = v128.load(b + <usize>((r0 + load<i32>(ch, 12)) * 4));
+        const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
+        const t1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
+        const t2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+        const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+        const dh = d + h * 16;
+        v128.store(dh, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+        v128.store(dh + rs, i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+        v128.store(dh + 2 * rs, i32x4.shuffle(t2, t3, 0, 1, 4, 5));
+        v128.store(dh + 3 * rs, i32x4.shuffle(t2, t3, 2, 3, 6, 7));
+      }
+    }
+  }
+  for (; p < kc; p++) {
+    const r = load<i32>(ro + <usize>p * 4);
+    const d = dst + <usize>p * rs;
+    for (let jj = 0; jj < 8; jj++)
+      store<f32>(d + <usize>jj * 4, jj < nr ? load<f32>(b + <usize>((r + load<i32>(cq + <usize>jj * 4)) * 4)) : 0);
+  }
+}
+
 // Packs B[p, j] = b[ro[p] + co[j]] for p < kc, j < nc into ceil(nc/8) panels of kc × 8, zero padded.
 function packBx(b: usize, ro: usize, co: usize, kc: i32, nc: i32, pb: usize): void {
-  for (let q = 0; q < nc; q += 8) {
-    const nr = min(8, nc - q);
-    const cq = co + <usize>q * 4;
-    const c0 = load<i32>(cq);
-    let dense = nr == 8;
-    for (let jj = 1; dense && jj < 8; jj++) dense = load<i32>(cq + <usize>jj * 4) == c0 + jj;
-    let dst = pb + <usize>(q * kc) * 4;
-    if (dense) {
-      for (let p = 0; p < kc; p++) {
-        const src = b + <usize>((load<i32>(ro + <usize>p * 4) + c0) * 4);
-        v128.store(dst, v128.load(src));
-        v128.store(dst, v128.load(src, 16), 16);
-        dst += 32;
-      }
-      continue;
-    }
-    let p = 0;
-    if (nr == 8) {
-      // Columns that are not adjacent (weight gradient: j = channel·tap): 4 rows at a time when the rows
-      // are adjacent elements (p = output position), each column loaded as a v128 and transposed.
-      for (; p + 4 <= kc; p += 4) {
-        const rp = ro + <usize>p * 4;
-        const r0 = load<i32>(rp);
-        if (load<i32>(rp, 4) != r0 + 1 || load<i32>(rp, 8) != r0 + 2 || load<i32>(rp, 12) != r0 + 3) {
-          for (let pp = 0; pp < 4; pp++) {
-            const r = load<i32>(rp + <usize>pp * 4);
-            const d = dst + <usize>(p + pp) * 32;
-            for (let jj = 0; jj < 8; jj++)
-              store<f32>(d + <usize>jj * 4, load<f32>(b + <usize>((r + load<i32>(cq + <usize>jj * 4)) * 4)));
-          }
-          continue;
-        }
-        const d = dst + <usize>p * 32;
-        for (let h: usize = 0; h < 2; h++) {
-          const ch = cq + h * 16;
-          const v0 = v128.load(b + <usize>((r0 + load<i32>(ch)) * 4));
-          const v1 = v128.load(b + <usize>((r0 + load<i32>(ch, 4)) * 4));
-          const v2 = v128.load(b + <usize>((r0 + load<i32>(ch, 8)) * 4));
-          const v3 = v128.load(b + <usize>((r0 + load<i32>(ch, 12)) * 4));
-          const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
-          const t1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
-          const t2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
-          const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
-          const dh = d + h * 16;
-          v128.store(dh, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
-          v128.store(dh, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 32);
-          v128.store(dh, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 64);
-          v128.store(dh, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 96);
-        }
-      }
-    }
-    for (; p < kc; p++) {
-      const r = load<i32>(ro + <usize>p * 4);
-      const d = dst + <usize>p * 32;
-      for (let jj = 0; jj < 8; jj++)
-        store<f32>(d + <usize>jj * 4, jj < nr ? load<f32>(b + <usize>((r + load<i32>(cq + <usize>jj * 4)) * 4)) : 0);
-    }
+  for (let q = 0; q < nc; q += 8) packBx8(b, ro, co + <usize>q * 4, kc, min(8, nc - q), pb + <usize>(q * kc) * 4, 32);
+}
+
+// The same into ceil(nc/16) panels of kc × 16, each as two 8-column halves, so a half that is 8 adjacent
+// elements (an output row of 8 but not 16 positions) still packs with v128 loads.
+function packBx16(b: usize, ro: usize, co: usize, kc: i32, nc: i32, pb: usize): void {
+  for (let q = 0; q < nc; q += 16) {
+    const dst = pb + <usize>(q * kc) * 4;
+    packBx8(b, ro, co + <usize>q * 4, kc, min(8, nc - q), dst, 64);
+    packBx8(b, ro, co + <usize>(q + 8) * 4, kc, min(8, nc - q - 8), dst + 32, 64);
   }
 }
 
@@ -602,9 +621,71 @@ export function gemmx(
   const pb = work;
   const pa = work + <usize>(KC * NC) * 4;
   const tile = pa + <usize>KC * 16;
-  const tile2 = tile + 128;
   const kb = (k + KC - 1) / KC;
   const kstep = (k + kb - 1) / kb;
+  if (cro != 0 || n < 16) {
+    gemmx48(a, ars, acs, b, bro, bco, c, ldc, cro, cco, i0, i1, n, k, accum, pb, pa, tile, kstep);
+    return;
+  }
+  // The 2×16 kernel of gemm: the same sums in the same order per output (so the same bits as the 4×8 one).
+  for (let k0 = 0; k0 < k; k0 += kstep) {
+    const kc = min(kstep, k - k0);
+    const acc = accum != 0 || k0 > 0;
+    for (let j0 = 0; j0 < n; j0 += NC) {
+      const nc = min(NC, n - j0);
+      packBx16(b, bro + <usize>k0 * 4, bco + <usize>j0 * 4, kc, nc, pb);
+      let paired: usize = 0;
+      for (let i = i0; i < i1; i += 2) {
+        const mr = min(2, i1 - i);
+        const a0 = a + <usize>(i * ars + k0 * acs) * 4;
+        let ap: usize = pa;
+        let ai: usize = 4;
+        let as: usize = 8;
+        if (mr == 2 && acs == 1) {
+          ap = a0;
+          ai = <usize>ars * 4;
+          as = 4;
+        } else if (paired != 0) {
+          ap = paired;
+          paired = 0;
+        } else if (ars == 1 && i + 4 <= i1) {
+          // Transposed A (the input gradient's Wᵀ): this strip and the next from one v128 load per p.
+          paired = pa + <usize>KC * 8;
+          packA4T(a0, acs, kc, pa, paired);
+        } else packA2(a0, ars, acs, mr, kc, pa);
+        const crow = c + <usize>(i * ldc + j0) * 4;
+        for (let q = 0; q < nc; q += 16)
+          micro16(ap, ai, as, pb + <usize>(q * kc) * 4, kc, crow + <usize>q * 4, ldc, mr, min(16, nc - q), acc, tile);
+      }
+    }
+  }
+}
+
+// gemmx on the 4×8 kernel, for the scattered store (col2im: the order in which overlapping targets receive
+// their adds is part of the result's bits, and it follows the tile shape) and for GEMVs (n < 16: the bias
+// gradient, where a 16-column panel would be mostly zeros).
+function gemmx48(
+  a: usize,
+  ars: i32,
+  acs: i32,
+  b: usize,
+  bro: usize,
+  bco: usize,
+  c: usize,
+  ldc: i32,
+  cro: usize,
+  cco: usize,
+  i0: i32,
+  i1: i32,
+  n: i32,
+  k: i32,
+  accum: i32,
+  pb: usize,
+  pa: usize,
+  tile: usize,
+  kstep: i32,
+): void {
+  const tile2 = tile + 128;
   for (let k0 = 0; k0 < k; k0 += kstep) {
     const kc = min(kstep, k - k0);
     for (let j0 = 0; j0 < n; j0 += NC) {
