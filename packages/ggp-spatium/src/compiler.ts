@@ -298,7 +298,47 @@ function generate(
     const f = gen.name(t.f);
     // membership tests look terms up without interning them (an unknown term is in no state; mark[-1] is undefined)
     const op = findOnly ? 'f' : 'mk';
-    return a.length <= 4 ? `T.${op}${a.length}(${f}, ${a.join(', ')})` : `T.${op}A(${f}, [${a.join(', ')}])`;
+    const plain = a.length <= 4 ? `T.${op}${a.length}(${f}, ${a.join(', ')})` : `T.${op}A(${f}, [${a.join(', ')}])`;
+    return (bound && cachedTerm(t, bound, plain)) || plain;
+  };
+
+  // A term whose variables all come from scans of complete static tables has the same id for the same rows in
+  // every state: its id is kept in a table indexed by those rows (hex's legal rule looked up (cell ?m ?n red),
+  // (cell ?m ?n blue) and built (place ?m ?n) by hashing, 243 times a ply). Lookups that find no term are not
+  // kept: the term may be made later.
+  let termCaches: string[] = [];
+  let cacheOK = false;
+  const cachedTerm = (t: Term, bound: Set<string>, plain: string): string | null => {
+    if (!cacheOK) return null;
+    const vars = [...termVarsOf(t, new Set())];
+    if (!vars.length) return null;
+    const loops = new Map<number, number>(); // loop label → relation index
+    for (const v of vars) {
+      const pre = `\u0002${v}\u0002`;
+      let hit: string | undefined;
+      for (const b of bound) if (b.startsWith(pre)) hit = b.slice(pre.length);
+      if (hit === undefined) return null;
+      const [k, idx] = hit.split('\u0002').map(Number) as [number, number];
+      loops.set(k, idx);
+    }
+    const ks = [...loops.keys()].sort((x, y) => x - y);
+    const c = termCaches.length;
+    const size = ks.map((k) => `R[${loops.get(k)}].n`).join(' * ');
+    const key = ks.reduce((q, k, j) => (j === 0 ? `i${k}` : `(${q}) * R[${loops.get(k)}].n + i${k}`), '');
+    const ps = vars.map(vn);
+    termCaches.push(
+      [
+        `let CT${c} = null;`,
+        `function ct${c}(q, ${ps.join(', ')}) {`,
+        `const c = CT${c} || (CT${c} = CTA(${size}));`,
+        `if (c === null) return ${plain};`,
+        'let x = c[q];',
+        `if (x <= 0) { x = ${plain}; if (x > 0) c[q] = x; }`,
+        'return x;',
+        '}',
+      ].join('\n'),
+    );
+    return `ct${c}(${key}, ${ps.join(', ')})`;
   };
 
   /** Code that matches term id expression `x` against pattern `p`, binding free variables; fails with `fail`. */
@@ -643,10 +683,15 @@ function generate(
       // live length: recursive relations grow while their component iterates
       out.push(`${L}: for (let i${k} = 0; i${k} < ${R}.n; i${k}++) {`, `const d${k} = ${R}.d, o${k} = i${k} * ${n};`);
     }
+    const before = new Set(bound);
     a.args.forEach((t, i) => {
       if (useIx && (i === cols[0] || i === cols[1])) return;
       matchCode(`d${k}[o${k} + ${i}]`, t, bound, fail, out);
     });
+    // variables read from row i<k> of a complete static table (for cachedTerm)
+    if (!useIx && !isDelta && r.cls === STATIC && r.scc !== curScc)
+      for (const v of [...bound])
+        if (!before.has(v) && v.startsWith('?')) bound.add(`\u0002${v}\u0002${k}\u0002${r.idx}`);
     out.push(inner(bound), '}');
     return out.join('\n');
   };
@@ -687,6 +732,7 @@ function generate(
   const emitAll = () => {
     ruleFns = [];
     computeFns = [];
+    termCaches = [];
     rulesOfRel.clear();
     unboundUse = new Set();
     staticHas = new Set();
@@ -698,6 +744,8 @@ function generate(
     const qCode = new Map<string, string>();
     keyed.forEach((r, ri) => {
       const hr = rel(r.head)!;
+      // static rules run while their own inputs may still grow; the rest run after every static table is complete
+      cacheOK = hr.cls !== STATIC;
       if (lazy.has(hr.idx)) {
         // one function per binding pattern asked: bound head arguments are given, the body enumerates the rest
         for (const mask of masksOf.get(hr.idx) ?? []) {
@@ -729,7 +777,14 @@ function generate(
       }
       const pos = pos_(r);
       const negs = negs_(r);
+      // `next` is read only by the machine's next(), which sorts and dedups: its rows skip the hash set
+      const bag = hr.name === 'next' && hr.arity === 1 && !recursive[hr.scc];
       const head = (b: Set<string>) => {
+        if (bag) {
+          if (!allBound(r.head.args[0]!, b))
+            throw new CompileError(`unsafe rule for '${r.head.rel}': a head variable is unbound`);
+          return `H.push(${texpr(r.head.args[0]!, b)});`;
+        }
         const lines = r.head.args.map((t, i) => {
           if (!allBound(t, b)) throw new CompileError(`unsafe rule for '${r.head.rel}': a head variable is unbound`);
           return `H.t[${i}] = ${texpr(t, b)};`;
@@ -1012,6 +1067,8 @@ function generate(
         '}',
       ].join('\n');
     }),
+    'function CTA(n) { return n <= 1048576 ? new Int32Array(n) : null; }',
+    ...termCaches,
     ...ruleFns,
     ...computeFns,
     `const F = [${comps.map((_, ci) => `comp${ci}`).join(', ')}];`,
