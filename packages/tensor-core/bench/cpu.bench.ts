@@ -727,24 +727,42 @@ async function tfjsTransformer(): Promise<{ losses: number[]; step: () => number
   return { losses: [step(), step()], step };
 }
 
-async function benchTransformer(
-  impl: string,
-  make: () => Promise<{ losses: number[]; step: () => number }>,
-  reps: number,
-) {
+// Every implementation of the transformer step is timed the same way, so the ratios compare steady steps: the
+// first TR_WARM steps are untimed (the first two give the checked losses; a fresh process's early steps run
+// 10–30 % slower while V8 compiles and the arenas grow), then the median of TR_TIMED steps, each timed on its own
+// (a step lasts ≥ 100 ms, long enough for getrusage). tfjs-wasm's step takes ~3 s of CPU, so its 10 steps set the
+// case's run time: ≈ 38 s of CPU for the whole case (all four implementations), 1.5–2 min wall at load 7–13.
+const TR_WARM = 3;
+const TR_TIMED = 7;
+
+async function benchTransformer(impl: string, make: () => Promise<{ losses: number[]; step: () => number }>) {
   const { losses, step } = await make();
   // Check: the loss starts near ln(256) = 5.55 (random init; tfjs's head init gives ≈ 6), stays finite and falls.
   const ok = losses.every(Number.isFinite) && Math.abs(losses[0]! - Math.log(256)) < 1 && losses[1]! < losses[0]!;
-  const t = await measure(step, reps, 0);
+  for (let i = losses.length; i < TR_WARM; i++) step();
+  gc();
+  await new Promise((r) => setTimeout(r, 50));
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < TR_TIMED; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    step();
+    wall.push(performance.now() - t0);
+    const d = process.cpuUsage(c0);
+    cpu.push((d.user + d.system) / 1000);
+  }
   emitRow({
     package: PKG,
     case: TR_CASE,
     impl,
     unit: 'ms/step (CPU)',
-    value: t.cpu,
+    value: median(cpu),
     higherIsBetter: false,
     check: ok ? 'ok' : 'fail',
-    note: `${t.wall.toFixed(0)} ms wall; losses ${losses.map((l) => l.toFixed(4)).join(' ')}`,
+    note:
+      `median of ${TR_TIMED} steps after ${TR_WARM} (CPU ${cpu.map((c) => c.toFixed(0)).join(' ')}); ` +
+      `${median(wall).toFixed(0)} ms wall; losses ${losses.map((l) => l.toFixed(4)).join(' ')}`,
   });
 }
 
@@ -757,6 +775,7 @@ except ImportError:
     print(json.dumps({"missing": True})); sys.exit(0)
 torch.set_num_threads(1); torch.manual_seed(0)
 B, S, D, H, FF, V = 16, 128, 128, 4, 512, 256
+WARM, TIMED = ${TR_WARM}, ${TR_TIMED}
 class Block(torch.nn.Module):
     def __init__(s):
         super().__init__(); s.n1 = torch.nn.LayerNorm(D); s.qkv = torch.nn.Linear(D, 3*D); s.o = torch.nn.Linear(D, D)
@@ -778,18 +797,19 @@ def step():
     l = torch.nn.functional.cross_entropy(head(nf(h)).view(-1, V), tgt)
     opt.zero_grad(); l.backward(); opt.step(); return l.item()
 losses = [step(), step()]
+for _ in range(WARM - 2): step()
 walls, cpus = [], []
-for _ in range(5):
+for _ in range(TIMED):
     t0 = time.perf_counter(); c0 = time.process_time(); step(); cpus.append(time.process_time() - c0); walls.append(time.perf_counter() - t0)
-walls.sort(); cpus.sort()
-print(json.dumps({"wall": walls[2] * 1e3, "cpu": cpus[2] * 1e3, "losses": losses, "version": torch.__version__}))
+steps = [round(c * 1e3) for c in cpus]; walls.sort(); cpus.sort()
+print(json.dumps({"wall": walls[TIMED // 2] * 1e3, "cpu": cpus[TIMED // 2] * 1e3, "steps": steps, "losses": losses, "version": torch.__version__}))
 `;
   const r = spawnSync('/usr/bin/python3', ['-c', py], {
     env: { ...process.env, OPENBLAS_CORETYPE: 'Cooperlake', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
     encoding: 'utf8',
     timeout: 120_000,
   });
-  let x: { missing?: boolean; wall: number; cpu: number; losses: number[]; version: string };
+  let x: { missing?: boolean; wall: number; cpu: number; steps: number[]; losses: number[]; version: string };
   try {
     x = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
   } catch {
@@ -809,7 +829,9 @@ print(json.dumps({"wall": walls[2] * 1e3, "cpu": cpus[2] * 1e3, "losses": losses
     value: x.cpu,
     higherIsBetter: false,
     check: ok ? 'ok' : 'fail',
-    note: `${x.wall.toFixed(0)} ms wall; OPENBLAS_CORETYPE=Cooperlake; losses ${x.losses.map((l) => l.toFixed(4)).join(' ')}`,
+    note:
+      `median of ${TR_TIMED} steps after ${TR_WARM} (CPU ${x.steps.join(' ')}); ${x.wall.toFixed(0)} ms wall; ` +
+      `OPENBLAS_CORETYPE=Cooperlake; losses ${x.losses.map((l) => l.toFixed(4)).join(' ')}`,
   });
 }
 
@@ -825,7 +847,7 @@ if (PART === 'fma') {
   if (cpuPath() === 'wasm-fma') {
     for (const c of selected) await ours(c, 'tessera wasm+fma');
     if (want(MLP_CASE)) await benchMlp('tessera wasm+fma', async () => oursMlp());
-    if (want(TR_CASE)) await benchTransformer('tessera wasm+fma', async () => oursTransformer(), 3);
+    if (want(TR_CASE)) await benchTransformer('tessera wasm+fma', async () => oursTransformer());
   } else console.log('relaxed SIMD does not validate here; no FMA rows');
 } else {
   const path = cpuPath();
@@ -852,8 +874,8 @@ if (PART === 'fma') {
   }
   if (want(TR_CASE)) {
     // (tfjs-cpu and our TypeScript path take 5–30 s per step here: left out to keep the run short.)
-    await benchTransformer(label, async () => oursTransformer(), 3);
-    await benchTransformer('tfjs-wasm', tfjsTransformer, 2);
+    await benchTransformer(label, async () => oursTransformer());
+    await benchTransformer('tfjs-wasm', tfjsTransformer);
     torchTransformer();
   }
   if (path !== 'wasm-fma') {
