@@ -41,7 +41,7 @@ const USAGE = `usage: ggp-spatium <command> [options]
        [--opponent-iterations M]] [--anti-decisive] [--switches '{"biasPlayouts":false}'] [--seed 1] [--out w.json]
        [--cpu-clock] [--checkpoint ck.json] SGA tuning of feature weights, UCT constants and the playout form by
                                             self-play against plain UCT (--checkpoint: resumable)
-  conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name] [--from i] [--to j] [--inprocess]
+  conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name,name…] [--from i] [--to j] [--inprocess]
               [--no-ground] [--resume]      parse / mGDL / compile / compiled ≡ interpreter over every sheet, each in a
                                             child limited in CPU time (--time per check) and heap; --out is rewritten
                                             after each sheet and --resume skips the sheets it holds`;
