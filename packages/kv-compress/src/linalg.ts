@@ -1,6 +1,6 @@
-// Dense linear algebra for calibration: mean and scatter matrix in float64, a cyclic Jacobi eigensolver for
-// the exact PCA, and randomized subspace iteration (Halko, Martinsson & Tropp, 2011, arXiv 0909.4061) where
-// p is large. Encoding and decoding use a host GEMM (`gemm`).
+// Dense linear algebra for calibration: mean and scatter matrix in float64, a tridiagonal QL eigensolver for
+// the exact PCA (cyclic Jacobi as its test reference), and randomized subspace iteration (Halko, Martinsson &
+// Tropp, 2011, arXiv 0909.4061) where p is large and the rank small. Encoding and decoding use a host GEMM (`gemm`).
 
 /** Column means of x [n, p] (row-major float32) in float64. */
 export function columnMeans(x: Float32Array, n: number, p: number): Float64Array {
@@ -267,20 +267,40 @@ export class Rng {
   }
 }
 
-/** Modified Gram–Schmidt on the columns of m [rows, cols] (row-major), in place. */
-function orthonormalizeColumns(m: Float64Array, rows: number, cols: number): void {
+/**
+ * Modified Gram–Schmidt (two passes) on the columns of m [rows, cols] (row-major), in place. The columns are
+ * copied into contiguous rows of a transposed buffer first: walking a column of a row-major matrix strides by
+ * `cols` doubles per element, which for 512 columns missed the cache on every access and made this the bulk of
+ * a full-rank randomized PCA.
+ */
+export function orthonormalizeColumns(m: Float64Array, rows: number, cols: number): void {
+  const t = new Float64Array(rows * cols); // t[j·rows + i] = m[i·cols + j]
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j]!;
   for (let j = 0; j < cols; j++) {
+    const oj = j * rows;
     for (let pass = 0; pass < 2; pass++)
       for (let k = 0; k < j; k++) {
+        const ok = k * rows;
         let d = 0;
-        for (let i = 0; i < rows; i++) d += m[i * cols + j]! * m[i * cols + k]!;
-        for (let i = 0; i < rows; i++) m[i * cols + j]! -= d * m[i * cols + k]!;
+        for (let i = 0; i < rows; i++) d += t[oj + i]! * t[ok + i]!;
+        for (let i = 0; i < rows; i++) t[oj + i]! -= d * t[ok + i]!;
       }
     let nrm = 0;
-    for (let i = 0; i < rows; i++) nrm += m[i * cols + j]! ** 2;
+    for (let i = 0; i < rows; i++) nrm += t[oj + i]! ** 2;
     nrm = Math.sqrt(nrm);
-    for (let i = 0; i < rows; i++) m[i * cols + j] = nrm > 1e-300 ? m[i * cols + j]! / nrm : 0;
+    for (let i = 0; i < rows; i++) t[oj + i] = nrm > 1e-300 ? t[oj + i]! / nrm : 0;
   }
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) m[i * cols + j] = t[j * rows + i]!;
+}
+
+/**
+ * The method 'auto' resolves to for p columns and the requested rank. The exact path costs O(n·p² + p³) (scatter,
+ * then a p×p eigensolver) whatever the rank; subspace iteration costs O(iters·(n·p·l + (n + p)·l²)) with
+ * l = rank + oversample, so it only pays when l is a small fraction of p. Up to p = 384 the exact path is always
+ * used (the bases of those calibrations are unchanged); above it, randomized only when rank ≤ p/8.
+ */
+export function pcaMethod(p: number, rank: number): 'exact' | 'randomized' {
+  return p > 384 && rank * 8 <= p ? 'randomized' : 'exact';
 }
 
 export interface PcaResult {
@@ -297,7 +317,10 @@ export interface PcaResult {
 export interface PcaOptions {
   /** Components kept (default p, capped by p). */
   rank?: number;
-  /** 'exact' (scatter + Jacobi), 'randomized' (subspace iteration), 'auto': randomized above p = 384. */
+  /**
+   * 'exact' (scatter + tridiagonal QL), 'randomized' (subspace iteration), 'auto' (default): see `pcaMethod` —
+   * randomized only above p = 384 and for rank ≤ p/8.
+   */
   method?: 'auto' | 'exact' | 'randomized';
   /** Subspace iterations of the randomized SVD (the paper uses 8). */
   iters?: number;
@@ -309,7 +332,7 @@ export interface PcaOptions {
 export function pca(x: Float32Array, n: number, p: number, opts: PcaOptions = {}): PcaResult {
   const rank = Math.min(opts.rank ?? p, p);
   const mu = columnMeans(x, n, p);
-  const method = opts.method === 'auto' || opts.method === undefined ? (p > 384 ? 'randomized' : 'exact') : opts.method;
+  const method = opts.method === 'auto' || opts.method === undefined ? pcaMethod(p, rank) : opts.method;
   const basis = new Float32Array(rank * p);
   const energies = new Float64Array(rank);
   if (method === 'exact') {

@@ -3,7 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { calibrate, fitPlan } from '../src/calibration.js';
 import { allocateBits, type Group, makePlan, planError } from '../src/dp.js';
 import { ChunkDecoder, encodeChunk, roundTrip, segmentBytes } from '../src/kvtc.js';
-import { columnMeans, pca, Rng, scatter, symEig, symEigJacobi } from '../src/linalg.js';
+import {
+  columnMeans,
+  orthonormalizeColumns,
+  pca,
+  pcaMethod,
+  Rng,
+  scatter,
+  symEig,
+  symEigJacobi,
+} from '../src/linalg.js';
 import { BitReader, BitWriter, crc32, Fnv64, fnv1a64, fromFp8, fromHalf, toFp8, toHalf } from '../src/numeric.js';
 import { dequantizeGroup, type QuantType, quantizeGroup } from '../src/quant.js';
 import { ropeRows } from '../src/rope.js';
@@ -121,6 +130,111 @@ describe('PCA', () => {
         }
       }
       expect(Math.sqrt(err / tot)).toBeLessThan(1e-4);
+    }
+  });
+  // rows with `strong` directions of decaying energy above an isotropic floor: a clear gap after `strong`
+  const gapped = (n: number, p: number, strong: number, seed: number) => {
+    const rng = new Rng(seed);
+    const u = new Float64Array(strong * p).map(() => rng.normal() / Math.sqrt(p));
+    const x = new Float32Array(n * p);
+    for (let i = 0; i < n; i++) {
+      const g = Array.from({ length: strong }, (_, c) => rng.normal() * 10 * 0.85 ** c);
+      for (let j = 0; j < p; j++) {
+        let v = 0.05 * rng.normal();
+        for (let c = 0; c < strong; c++) v += g[c]! * u[c * p + j]!;
+        x[i * p + j] = v;
+      }
+    }
+    return x;
+  };
+  const gram = (b: Float32Array, r1: number, c: Float32Array, r2: number, p: number) => {
+    const g = new Float64Array(r1 * r2);
+    for (let a = 0; a < r1; a++)
+      for (let k = 0; k < r2; k++) {
+        let d = 0;
+        for (let j = 0; j < p; j++) d += b[a * p + j]! * c[k * p + j]!;
+        g[a * r2 + k] = d;
+      }
+    return g;
+  };
+  it("'auto' takes the exact eigensolver unless p > 384 and the rank is at most p/8", () => {
+    expect(pcaMethod(128, 128)).toBe('exact');
+    expect(pcaMethod(384, 8)).toBe('exact'); // p ≤ 384: bases of existing calibrations unchanged
+    expect(pcaMethod(512, 512)).toBe('exact'); // was randomized before: full rank is where it cost most
+    expect(pcaMethod(512, 65)).toBe('exact');
+    expect(pcaMethod(512, 64)).toBe('randomized');
+  });
+  it('above p = 384 at full rank, auto is the exact PCA: orthonormal, A v = λ v in float64, and the randomized path agrees', () => {
+    const n = 450;
+    const p = 400; // above 384, where 'auto' used to pick the randomized SVD at any rank
+    const x = gapped(n, p, 16, 5);
+    const auto = pca(x, n, p);
+    const exact = pca(x, n, p, { method: 'exact' });
+    expect(Array.from(auto.basis)).toEqual(Array.from(exact.basis));
+    const g = gram(auto.basis, p, auto.basis, p, p);
+    let worst = 0;
+    for (let a = 0; a < p; a++)
+      for (let k = 0; k < p; k++) worst = Math.max(worst, Math.abs(g[a * p + k]! - (a === k ? 1 : 0)));
+    expect(worst).toBeLessThan(1e-5); // float32 rows
+    // the top directions against the float64 scatter: ‖S v − λ v‖ ≤ 1e-5 λ₀ (v rounded to float32)
+    const s = scatter(x, n, p, columnMeans(x, n, p));
+    for (let k = 0; k < 16; k++) {
+      let r2 = 0;
+      for (let i = 0; i < p; i++) {
+        let sv = 0;
+        for (let j = 0; j < p; j++) sv += s[i * p + j]! * auto.basis[k * p + j]!;
+        r2 += (sv - auto.energies[k]! * auto.basis[k * p + i]!) ** 2;
+      }
+      expect(Math.sqrt(r2)).toBeLessThan(1e-5 * auto.energies[0]!);
+    }
+    // the old choice (randomized at full rank; one iteration: at full rank Q spans everything already)
+    const rnd = pca(x, n, p, { method: 'randomized', iters: 1 });
+    for (let k = 0; k < p; k++)
+      expect(Math.abs(rnd.energies[k]! - exact.energies[k]!)).toBeLessThan(1e-7 * exact.energies[0]!);
+    const c = gram(rnd.basis, 16, exact.basis, 16, p);
+    let cos2 = 0;
+    for (const v of c) cos2 += v * v;
+    expect(16 - cos2).toBeLessThan(1e-6); // Σ cos² of the principal angles between the two top-16 subspaces
+  });
+  it('above p = 384 at a small rank, auto is the randomized SVD, and it finds the exact top subspace and energies', () => {
+    const n = 600;
+    const p = 400;
+    const rank = 16; // ≤ p/8
+    const x = gapped(n, p, rank, 9);
+    const auto = pca(x, n, p, { rank });
+    expect(Array.from(auto.basis)).toEqual(Array.from(pca(x, n, p, { rank, method: 'randomized' }).basis));
+    const exact = pca(x, n, p, { rank, method: 'exact' });
+    for (let k = 0; k < rank; k++) expect(auto.energies[k]! / exact.energies[k]!).toBeCloseTo(1, 6);
+    const g = gram(auto.basis, rank, auto.basis, rank, p);
+    for (let a = 0; a < rank; a++)
+      for (let k = 0; k < rank; k++) expect(g[a * rank + k]!).toBeCloseTo(a === k ? 1 : 0, 5);
+    const c = gram(auto.basis, rank, exact.basis, rank, p);
+    let cos2 = 0;
+    for (const v of c) cos2 += v * v;
+    expect(rank - cos2).toBeLessThan(1e-6);
+  });
+  it('Gram–Schmidt orthonormalizes the columns of a row-major matrix and keeps their span', () => {
+    const rng = new Rng(3);
+    const rows = 30;
+    const cols = 7;
+    const m0 = new Float64Array(rows * cols).map(() => rng.normal());
+    const m = Float64Array.from(m0);
+    orthonormalizeColumns(m, rows, cols);
+    for (let a = 0; a < cols; a++)
+      for (let b = 0; b < cols; b++) {
+        let d = 0;
+        for (let i = 0; i < rows; i++) d += m[i * cols + a]! * m[i * cols + b]!;
+        expect(d).toBeCloseTo(a === b ? 1 : 0, 12);
+      }
+    // column j of the input lies in the span of output columns 0..j (triangular factor): the residual is zero
+    for (let j = 0; j < cols; j++) {
+      const r = Array.from({ length: rows }, (_, i) => m0[i * cols + j]!);
+      for (let k = 0; k <= j; k++) {
+        let d = 0;
+        for (let i = 0; i < rows; i++) d += r[i]! * m[i * cols + k]!;
+        for (let i = 0; i < rows; i++) r[i]! -= d * m[i * cols + k]!;
+      }
+      expect(Math.hypot(...r)).toBeLessThan(1e-12);
     }
   });
 });
