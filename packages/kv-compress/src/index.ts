@@ -78,7 +78,7 @@ export {
   type UnpackTarget,
   unpackSegment,
 } from './kvtc.js';
-export { gemm, type PcaOptions, type PcaResult, pca, Rng, symEig } from './linalg.js';
+export { gemm, type PcaOptions, type PcaResult, pca, pcaMethod, Rng, symEig } from './linalg.js';
 export { crc32, fnv1a64, fromFp8, fromHalf, toFp8, toHalf } from './numeric.js';
 export {
   dequantizeGroup,
