@@ -1,6 +1,7 @@
 import { manualSeed, noGrad, optim, randint, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { BOUNDARY_SOURCES, type BoundarySource, type HourglassConfig, HourglassLM } from '../src/index.js';
+import { expectCausal } from './causality.js';
 
 const V = 11;
 const SPACE = 3;
@@ -25,25 +26,7 @@ describe('HourglassLM', () => {
     it(`is causal with ${source} boundaries`, () => {
       manualSeed(3);
       const model = new HourglassLM(config(source, { gumbelEval: 'threshold' })).eval();
-      noGrad(() =>
-        tidy(() => {
-          const T = 32;
-          const ids = randint(0, V, [1, T]);
-          const full = model.forward(ids);
-          const fl = full.logits.dataSync();
-          if (source !== 'none') {
-            const nb = full.boundaries!.sum().itemSync();
-            expect(nb).toBeGreaterThan(0); // the test must exercise pooling
-            expect(nb).toBeLessThan(T);
-          }
-          for (let i = 0; i < T; i++) {
-            const part = model.forward(ids.slice(1, 0, i + 1).contiguous());
-            const pl = part.logits.dataSync();
-            for (let v = 0; v < V; v++) expect(pl[i * V + v]).toBeCloseTo(fl[i * V + v]!, 5);
-            HourglassLM.disposeOutput(part);
-          }
-        }),
-      );
+      expectCausal(model, source, V);
     });
 
   it('a change at the last position (a new space closing a group) changes only the last logit', () => {

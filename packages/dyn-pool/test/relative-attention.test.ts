@@ -21,6 +21,7 @@ import {
   relShift,
   train,
 } from '../src/index.js';
+import { expectCausal } from './causality.js';
 
 const B = 2;
 const T = 6;
@@ -256,25 +257,7 @@ describe("HourglassLM with positions: 'relative'", () => {
       noGrad(() => {
         for (const p of [model.rWBias!, model.rRBias!]) p.copy_(randn(p.shape, { std: 0.5 }));
       });
-      noGrad(() =>
-        tidy(() => {
-          const T = 32;
-          const ids = randint(0, V, [1, T]);
-          const full = model.forward(ids);
-          const fl = full.logits.dataSync();
-          if (source !== 'none') {
-            const nb = full.boundaries!.sum().itemSync();
-            expect(nb).toBeGreaterThan(0);
-            expect(nb).toBeLessThan(T);
-          }
-          for (let i = 0; i < T; i++) {
-            const part = model.forward(ids.slice(1, 0, i + 1).contiguous());
-            const pl = part.logits.dataSync();
-            for (let v = 0; v < V; v++) expect(pl[i * V + v]).toBeCloseTo(fl[i * V + v]!, 5);
-            HourglassLM.disposeOutput(part);
-          }
-        }),
-      );
+      expectCausal(model, source, V);
     });
 
   it('the shortened blocks count positions over the shortened sequence; u, v are global and start at zero', () => {
