@@ -1,7 +1,7 @@
 import { nn, tensor } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { calibrate, fitPlan } from '../src/calibration.js';
-import { allocateBits, type Group, makePlan, planError } from '../src/dp.js';
+import { allocateBits, makePlan, planError } from '../src/dp.js';
 import { ChunkDecoder, encodeChunk, roundTrip, segmentBytes } from '../src/kvtc.js';
 import {
   columnMeans,
@@ -16,7 +16,7 @@ import {
 import { BitReader, BitWriter, crc32, Fnv64, fnv1a64, fromFp8, fromHalf, toFp8, toHalf } from '../src/numeric.js';
 import { dequantizeGroup, type QuantType, quantizeGroup } from '../src/quant.js';
 import { ropeRows } from '../src/rope.js';
-import { lowRankRows, relErr } from './helpers.js';
+import { allTilings, lowRankRows, relErr } from './helpers.js';
 
 describe('number formats', () => {
   it('fp16 matches hand-derived encodings and rounds to nearest even', () => {
@@ -247,15 +247,7 @@ describe('DP bit allocation', () => {
   const sizes = [1, 2];
   const types: QuantType[] = ['int1', 'int2', 'fp8'];
   // brute force: every tiling of [0, r) into blocks of the sizes, each block none or one of the types
-  const all: Group[][] = [];
-  const rec = (i: number, acc: Group[]) => {
-    if (i === r) return void all.push([...acc]);
-    for (const s of sizes) {
-      if (i + s > r) continue;
-      for (const t of ['none', ...types] as QuantType[]) rec(i + s, [...acc, { start: i, size: s, type: t }]);
-    }
-  };
-  rec(0, []);
+  const all = allTilings(r, sizes, types);
   const scored = all.map((g) => ({ bits: makePlan(r, g).bitsPerToken, err: planError(d, n, r, g) }));
   it('finds the brute-force optimum under every budget', () => {
     for (const B of [0, 20, 33, 40, 66, 70, 100, 140]) {

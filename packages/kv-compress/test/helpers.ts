@@ -1,6 +1,8 @@
 // Synthetic data for tests: KV-like rows with low-rank structure shared across layers and heads.
 import type { KVRows } from '../src/calibration.js';
+import type { Group } from '../src/dp.js';
 import { Rng } from '../src/linalg.js';
+import type { QuantType } from '../src/quant.js';
 import { ropeRows } from '../src/rope.js';
 
 /** Rows x = z·W + μ + noise with z ∈ ℝ^rank, shared W across layers; keys get RoPE at their positions. */
@@ -48,4 +50,19 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den += b[i]! ** 2;
   }
   return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+/** Every tiling of [0, r) into blocks of the given sizes, each block dropped or one of the types: the brute force the DP
+ * is checked against. */
+export function allTilings(r: number, sizes: number[], types: QuantType[]): Group[][] {
+  const all: Group[][] = [];
+  const rec = (i: number, acc: Group[]) => {
+    if (i === r) return void all.push([...acc]);
+    for (const s of sizes) {
+      if (i + s > r) continue;
+      for (const t of ['none', ...types] as QuantType[]) rec(i + s, [...acc, { start: i, size: s, type: t }]);
+    }
+  };
+  rec(0, []);
+  return all;
 }

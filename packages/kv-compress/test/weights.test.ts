@@ -20,7 +20,7 @@ import {
   QueryMoments,
   weightCalibration,
 } from '../src/weights.js';
-import { lowRankRows } from './helpers.js';
+import { allTilings, lowRankRows } from './helpers.js';
 
 describe('weighted DP', () => {
   const rng = new Rng(5);
@@ -31,15 +31,7 @@ describe('weighted DP', () => {
   const w = Float64Array.from([0.2, 0.5, 1, 4, 9]);
   const sizes = [1, 2];
   const types: QuantType[] = ['int1', 'int2', 'fp8'];
-  const all: Group[][] = [];
-  const rec = (i: number, acc: Group[]) => {
-    if (i === r) return void all.push([...acc]);
-    for (const s of sizes) {
-      if (i + s > r) continue;
-      for (const t of ['none', ...types] as QuantType[]) rec(i + s, [...acc, { start: i, size: s, type: t }]);
-    }
-  };
-  rec(0, []);
+  const all = allTilings(r, sizes, types);
   // float64 reference for a plan's weighted error: quantise each group (m tokens × size) as the codec does,
   // then weigh each column's squared reconstruction error
   const refError = (groups: Group[], m: number) => {
