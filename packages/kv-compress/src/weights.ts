@@ -272,17 +272,10 @@ export function attentionOutputMoments(
     const T = ids.length;
     const probs: Float32Array[] = [];
     const values: Float32Array[] = [];
-    const inner = new nn.ConcatStorage();
-    const storage: nn.KVCacheStorage = {
-      append: (l, kv) => inner.append(l, kv),
-      read: (l) => inner.read(l),
-      length: (l) => inner.length(l),
-      reset: () => inner.reset(),
-      observe: (l, p) => {
-        probs[l] = Float32Array.from(p.contiguous().dataSync());
-        values[l] = Float32Array.from(inner.read(l)!.v.contiguous().dataSync());
-      },
-    };
+    const storage = observingStorage((l, p, inner) => {
+      probs[l] = Float32Array.from(p.contiguous().dataSync());
+      values[l] = Float32Array.from(inner.read(l)!.v.contiguous().dataSync());
+    });
     noGrad(() =>
       tidy(() => {
         model.forward(tensor(Int32Array.from(ids), { shape: [1, T], dtype: 'int32' }), {
@@ -346,5 +339,22 @@ export function weightCalibration(
       const { weights: _, ...rest } = s;
       return mm ? { ...rest, weights: componentWeights(s, mm, opts.normalize ?? true) } : rest;
     }),
+  };
+}
+
+/**
+ * A plain (uncompressed) cache storage that hands each layer's attention probabilities to `onObserve` as the model
+ * computes them, with the storage itself so the callback can read that layer's keys and values.
+ */
+export function observingStorage(
+  onObserve: (layer: number, probs: Tensor, inner: nn.ConcatStorage) => void,
+): nn.KVCacheStorage {
+  const inner = new nn.ConcatStorage();
+  return {
+    append: (l, kv) => inner.append(l, kv),
+    read: (l) => inner.read(l),
+    length: (l) => inner.length(l),
+    reset: () => inner.reset(),
+    observe: (l, p) => onObserve(l, p, inner),
   };
 }

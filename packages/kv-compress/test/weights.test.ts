@@ -1,6 +1,6 @@
 // Query-aware DP weights (weights.ts) and the weighted DP (dp.ts): brute force, direct float64 references,
 // the model's own attention and output projection, and the calibration file's version 2 round trip.
-import { manualSeed, nn, type Tensor, tensor } from '@tessera/tensor-core';
+import { manualSeed, nn, tensor } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { calibrate, derotate, fitPlan, project, segmentRows } from '../src/calibration.js';
 import { collectKV } from '../src/collect.js';
@@ -16,6 +16,7 @@ import {
   collectQueries,
   componentWeights,
   type HeadMoments,
+  observingStorage,
   outputProjectionMoments,
   QueryMoments,
   weightCalibration,
@@ -212,14 +213,7 @@ describe('weights from a model', () => {
   const dh = 4;
   it("captured queries reproduce the model's own attention probabilities with collectKV's keys", () => {
     const probs: number[][] = [];
-    const inner = new nn.ConcatStorage();
-    const storage: nn.KVCacheStorage = {
-      append: (l, kv) => inner.append(l, kv),
-      read: (l) => inner.read(l),
-      length: (l) => inner.length(l),
-      reset: () => inner.reset(),
-      observe: (_l: number, p: Tensor) => void probs.push(Array.from(p.contiguous().dataSync())),
-    };
+    const storage = observingStorage((_l, p) => void probs.push(Array.from(p.contiguous().dataSync())));
     model.forward(tensor(Int32Array.from(ids), { shape: [1, ids.length], dtype: 'int32' }), {
       cache: new nn.KVCache(storage),
     });
