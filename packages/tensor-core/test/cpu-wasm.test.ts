@@ -5,7 +5,20 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { View } from '../src/backends/backend.js';
 import * as builds from '../src/backends/cpu/wasm/kernels.wasm.js';
 import { Arena, arenaStats, cpuPath, setCpuPath, WasmMemoryError, wasm, wasmCopy } from '../src/backends/cpu/wasm.js';
-import { cat, F, manualSeed, pad, randint, randn, type Tensor, tensor, tidy, where } from '../src/index.js';
+import {
+  cat,
+  F,
+  full,
+  manualSeed,
+  pad,
+  randint,
+  randn,
+  type Tensor,
+  tensor,
+  tidy,
+  where,
+  zeros,
+} from '../src/index.js';
 import { floor } from '../src/ops/elementwise.js';
 
 afterEach(() => setCpuPath('auto'));
@@ -283,6 +296,39 @@ describe('the wasm arena', () => {
     expect(arenaStats()!.liveBytes).toBeGreaterThan(before.liveBytes);
     y.dispose();
     expect(arenaStats()!.liveBytes).toBe(before.liveBytes);
+  });
+
+  test('tensor(), zeros, full and randn put float32/int32 storages in the arena; reused blocks come back zeroed or filled', () => {
+    const e = wasm()!;
+    const inArena = (t: Tensor) => Arena.of(e).addressOf(t.storage.buf as Float32Array) >= 0;
+    const n = 64 * 64;
+    const before = arenaStats()!.liveBytes;
+    const made = [
+      tensor(Array.from({ length: n }, (_, i) => i - 5)),
+      tensor(
+        Int32Array.from({ length: n }, (_, i) => 3 * i),
+        { dtype: 'int32' },
+      ),
+      full([64, 64], 2.5),
+      randn([64, 64]),
+    ];
+    for (const t of made) expect(inArena(t)).toBe(e.shared);
+    expect(made[0]!.dataSync()[7]).toBe(2);
+    expect(made[1]!.dataSync()[n - 1]).toBe(3 * (n - 1));
+    expect(arenaStats()!.liveBytes - before).toBe(e.shared ? 4 * 16384 : 0);
+    // Dispose blocks full of non-zero values, then ask for zeros (and a fill) of the same size class: the
+    // freed blocks come back (the arena does not grow) and hold exactly the asked-for values.
+    const heap = arenaStats()!.heapBytes;
+    for (const t of made) t.dispose();
+    expect(arenaStats()!.liveBytes).toBe(before);
+    const z = [zeros([n]), zeros([n], { dtype: 'int32' }), full([n], -1, { dtype: 'int32' }), zeros([n])];
+    expect(arenaStats()!.heapBytes).toBe(heap);
+    for (const [i, t] of z.entries()) expect(Array.from(t.dataSync())).toEqual(new Array(n).fill(i === 2 ? -1 : 0));
+    for (const t of z) t.dispose();
+    // Small tensors stay plain arrays (their copy into the arena costs less than a block).
+    const small = zeros([10]);
+    expect(inArena(small)).toBe(false);
+    small.dispose();
   });
 
   test('an allocation past the wasm32 limit is a typed error and the backend stays usable', () => {

@@ -10,6 +10,7 @@ import { fusedKernels } from './fused.js';
 import { gemm } from './matmul.js';
 import { forEachRow } from './strided.js';
 import {
+  arenaArray,
   releaseStorageArray,
   wasmAdam,
   wasmAssign,
@@ -33,6 +34,12 @@ const arr = (v: View): AnyTypedArray => v.storage.buf as AnyTypedArray;
 
 function store(buf: AnyTypedArray, dtype: DType): Storage {
   return { backend: 'cpu', dtype, length: buf.length, buf, refs: 0, version: 0 };
+}
+
+/** A new storage array: float32 and int32 ones in the wasm arena where it pays (see `arenaArray`). */
+function newArray(dtype: DType, n: number): AnyTypedArray {
+  const a = dtype === 'float32' ? arenaArray(Float32Array, n) : dtype === 'int32' ? arenaArray(Int32Array, n) : null;
+  return a ?? allocArray(dtype, n);
 }
 
 /** The view's elements as a contiguous array: the storage itself when already contiguous and whole. */
@@ -637,14 +644,14 @@ export const cpuKernels = {
   },
 
   fromArray(data, dtype) {
-    const out = allocArray(dtype, data.length);
+    const out = newArray(dtype, data.length);
     if (dtype === 'bool') for (let i = 0; i < data.length; i++) out[i] = data[i] ? 1 : 0;
     else out.set(data as ArrayLike<number>);
     return store(out, dtype);
   },
 
   full(length, value, dtype) {
-    const out = allocArray(dtype, length);
+    const out = newArray(dtype, length);
     // `value` is a value for every dtype (as on WebGPU): half dtypes store its bit pattern.
     const fill =
       dtype === 'bool'
@@ -656,7 +663,8 @@ export const cpuKernels = {
           : dtype === 'bfloat16'
             ? f32ToBf16(Float32Array.of(value))[0]!
             : value;
-    if (fill !== 0) out.fill(fill);
+    // Arena blocks are reused, not zeroed.
+    if (fill !== 0 || !(out.buffer instanceof ArrayBuffer)) out.fill(fill);
     return store(out, dtype);
   },
 

@@ -352,6 +352,27 @@ export class Arena {
   }
 }
 
+/**
+ * A fresh float32/int32 array of n elements in the arena (not zeroed), for a storage that ops will read: a
+ * tensor made by `tensor()`, `zeros`, `randn`, a parameter or an optimizer's moment then needs no copy into
+ * wasm memory before each kernel (and the Adam update none back out). Null on the TypeScript path, without
+ * shared memory (arrays of a private memory would detach when it grows), for small arrays (their copy is
+ * cheap) and when the memory cannot grow: the caller then allocates a plain array.
+ */
+export function arenaArray<T extends Float32Array | Int32Array>(ctor: new (n: number) => T, n: number): T | null {
+  const e = wasm();
+  if (!e?.shared || n < 2048) return null;
+  const a = Arena.of(e);
+  let p: number;
+  try {
+    p = a.alloc(n * 4);
+  } catch (err) {
+    if (err instanceof WasmMemoryError) return null;
+    throw err;
+  }
+  return a.view(ctor as never, p, n) as T;
+}
+
 /** Frees the arena block behind a CPU storage's array, if it has one (called by the kernels' `free`). */
 export function releaseStorageArray(buf: unknown): void {
   if (engine && ArrayBuffer.isView(buf)) arenas.get(engine)?.releaseArray(buf);
