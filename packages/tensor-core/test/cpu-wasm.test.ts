@@ -66,6 +66,31 @@ test('Node ≥ 20 runs the wasm path; TESSERA_CPU=ts or setCpuPath forces TypeSc
   expect(cpuPath()).toBe('ts');
 });
 
+test("x·Wᵀ: the weight gradient comes back contiguous in W's layout, equal to gᵀ·x in float64 and bit for bit to the gradient through a row-major Wᵀ", () => {
+  for (const [m, k, n] of [
+    [3, 17, 33],
+    [255, 33, 17],
+    [300, 64, 40],
+  ] as const) {
+    manualSeed(m + k + n);
+    const x = randn([m, k]);
+    const g = randn([m, n]);
+    const w = randn([n, k]); // a linear layer's weight [out, in], used as wᵀ
+    w.requiresGrad = true;
+    tidy(() => x.matmul(w.transpose(0, 1)).mul(g).sum().backward());
+    const gw = w.grad!;
+    expect(gw.strides).toEqual([k, 1]);
+    // The same product with Wᵀ materialised row-major takes matmul's other gradient formula, aᵀ·g.
+    const wt = w.detach().transpose(0, 1).contiguous();
+    wt.requiresGrad = true;
+    tidy(() => x.matmul(wt).mul(g).sum().backward());
+    expect(Float32Array.from(gw.dataSync())).toEqual(
+      Float32Array.from(wt.grad!.transpose(0, 1).contiguous().dataSync()),
+    );
+    expect(relErr(gw.dataSync(), ref64(g.transpose(0, 1).contiguous(), x))).toBeLessThan(1e-5);
+  }
+});
+
 describe('matmul: wasm vs TypeScript vs float64', () => {
   const sizes = [1, 3, 17, 33, 255];
   manualSeed(1);

@@ -262,9 +262,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   use('matmul', a, b);
   const r = a.ndim;
   const y = make(k(a).matmul(a, b), [...a.shape.slice(0, r - 1), b.shape[r - 1]!]);
+  // b = Wᵀ, the transposed view of a row-major W (x·Wᵀ in a linear layer): its gradient aᵀ·g would come back in
+  // W's transposed layout and be copied when it reaches W; (gᵀ·a)ᵀ is the same sums in the same order (the same
+  // bits), already laid out as W.
+  const bT = r === 2 && b.ndim === 2 && b.strides[0] === 1 && b.strides[1] === b.shape[0] && b.shape[1]! > 1;
   return record(y, 'matmul', [a, b], [a, b], (g, [sa, sb]) => [
     a.requiresGrad ? matmul(g, sb!.transpose(-2, -1)) : null,
-    b.requiresGrad ? matmul(sa!.transpose(-2, -1), g) : null,
+    b.requiresGrad
+      ? bT
+        ? matmul(g.transpose(-2, -1), sa!).transpose(-2, -1)
+        : matmul(sa!.transpose(-2, -1), g)
+      : null,
   ]);
 }
 
