@@ -29,7 +29,7 @@ import {
   rulesText,
   type Term,
 } from './gdl.js';
-import type { GameMachine, PlayoutResult } from './machine.js';
+import { type GameMachine, type PlayoutResult, rng } from './machine.js';
 import { type LoadOptions, type PreparedGame, prepareGame } from './prepare.js';
 import { sccs } from './validate.js';
 
@@ -53,6 +53,11 @@ export interface GroundOptions {
    * compiled reasoner, see the README)
    */
   projectAbove?: number;
+  /**
+   * random plies the net is profiled on before it chooses which literals its nodes watch (default 2000; 0: no
+   * watched literals; see watchNet)
+   */
+  watchPlies?: number;
 }
 
 // ---- ground terms: interned ids ≥ 1; a constant has no arguments
@@ -675,9 +680,16 @@ interface Net {
   roles: number[];
   nNodes: number;
   need: Int32Array;
-  /** outgoing edges, CSR: target * 2 + (1 if negated) */
+  /** outgoing edges, CSR: target * 4 + (2 if the target watches a literal) + (1 if negated) */
   outStart: Int32Array;
   out: Int32Array;
+  /**
+   * node → the one input literal it watches (src * 2 + negated; -1: none): that input is not in its counter and
+   * has no edge to it; the node sits in the source's armed list while its counter is one short (see watchNet)
+   */
+  watch: Int32Array;
+  /** source → its region of armed-list slots (CSR over sources: how many nodes watch it) */
+  armStart: Int32Array;
   /** initial values with every fluent and move false */
   value0: Uint8Array;
   count0: Int32Array;
@@ -1036,14 +1048,16 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
       if (value0[x]) diff0[i >> 5]! |= 1 << (i & 31);
     }
   });
-  return {
+  const net: Net = {
     terms: T,
     roleNames: g.roles,
     roles: gp.roles,
     nNodes,
     need: needA,
     outStart,
-    out,
+    out: out.map((e) => (e >> 1) * 4 + (e & 1)),
+    watch: new Int32Array(nNodes).fill(-1),
+    armStart: new Int32Array(nNodes + 1),
     value0,
     count0,
     fluents,
@@ -1057,7 +1071,7 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     diffIdx,
     diff0,
     inputClass,
-    classTargets,
+    classTargets: [],
     legalEntry,
     legalRole,
     gates: gates.map((gs) => Int32Array.from(gs)),
@@ -1071,13 +1085,198 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     init,
     words,
   };
+  net.classTargets = classTargets.map((ts) => ts.map((e) => (e >> 1) * 4 + (e & 1)));
+  return watchNet(net, (t) => (isLazy(t) ? EMPTY_INPUTS : inputs[t]!), opts.watchPlies ?? 2000);
+}
+const EMPTY_INPUTS: number[] = [];
+
+/**
+ * Watched literals (the two-watched-literal idea of SAT solvers, in the form of one literal per threshold node).
+ * A node true while at least `need` of its inputs hold gets one input w taken out of its counter: then w decides
+ * its value only while the counter is exactly need − 1, so w's flips need to visit only the nodes in that state
+ * (its armed list), and the others keep their counters. Hex's net is where it pays: the frame that relabels a
+ * group puts a helper over each cell into 82 ANDs, one per `(step ?k)`, of which only the current step's can be
+ * true; watching the helper makes a relabelled cell visit one AND instead of 82, at the price of arming 81 when
+ * the step changes. Which input to watch is decided from a profile: `plies` seeded random plies of the net as
+ * built, counting per input how often its source flips, how often it flips while the node is one short (then
+ * the watched node must still be visited) and how often the others move the node in or out of that state (an
+ * arm or a disarm). A node watches the input with the best saving if it saves; the net keeps no watches at all
+ * unless they save a tenth of the profile's edge visits (small nets stay as they were). Answers do not depend on
+ * the choice: a watched node's value is always f(counter, w).
+ */
+function watchNet(net: Net, inputsOf: (t: number) => number[], plies: number): Net {
+  if (plies <= 0) return net;
+  const n = net.nNodes;
+  const need = net.need;
+  // inputs of every propagated node (CSR), and for each source the input slots it feeds
+  const inStart = new Int32Array(n + 1);
+  for (let t = 0; t < n; t++) inStart[t + 1] = inStart[t]! + inputsOf(t).length;
+  const inE = new Int32Array(inStart[n]!);
+  const tOf = new Int32Array(inStart[n]!);
+  const srcCount = new Int32Array(n + 1);
+  for (let t = 0; t < n; t++)
+    inputsOf(t).forEach((e, i) => {
+      inE[inStart[t]! + i] = e;
+      tOf[inStart[t]! + i] = t;
+      srcCount[e >> 1]!++;
+    });
+  const pStart = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) pStart[i + 1] = pStart[i]! + srcCount[i]!;
+  const pOut = new Int32Array(pStart[n]!);
+  const fill = pStart.slice(0, n);
+  for (let j = 0; j < inE.length; j++) pOut[fill[inE[j]! >> 1]!++] = j;
+  // (nodes with many inputs are not profiled per input: a flip of one would scan them all)
+  const MAX_IN = 64;
+  const value = net.value0.slice();
+  const count = net.count0.slice();
+  const flips = new Float64Array(n);
+  const hit = new Float64Array(inE.length);
+  const cross = new Float64Array(inE.length);
+  let work = 0;
+  const apply = (x: number, v: number): void => {
+    value[x] = v;
+    flips[x]!++;
+    for (let k = pStart[x]!; k < pStart[x + 1]!; k++) {
+      const j = pOut[k]!;
+      const t = tOf[j]!;
+      const neg = inE[j]! & 1;
+      const old = count[t]!;
+      const nw = old + ((v ^ neg) === 1 ? 1 : -1);
+      const nd = need[t]!;
+      const a = inStart[t]!;
+      const b = inStart[t + 1]!;
+      if (b - a <= MAX_IN) {
+        work += b - a;
+        for (let i = a; i < b; i++) {
+          if (i === j) {
+            // armed when x flips: the others make the counter one short (x's old contribution is (1 - v) ^ neg)
+            if (old - ((1 - v) ^ neg) === nd - 1) hit[i]!++;
+            continue;
+          }
+          const c = value[inE[i]! >> 1]! ^ (inE[i]! & 1);
+          if ((old - c === nd - 1) !== (nw - c === nd - 1)) cross[i]!++;
+        }
+      }
+      count[t] = nw;
+      const nv = nw >= nd ? 1 : 0;
+      if (nv !== value[t]) apply(t, nv);
+    }
+  };
+  // drive the profile with the machine of the net as built; the profile's own counters follow its states
+  const m = new GroundMachine(net);
+  const rand = rng(0x5eed);
+  const cur = new Uint32Array(net.words);
+  const pick = new Int32Array(net.roles.length).fill(-1);
+  const loadP = (s: GState) => {
+    for (let w = 0; w < cur.length; w++) {
+      let x = (cur[w]! ^ s[w]!) >>> 0;
+      while (x) {
+        const b = 31 - Math.clz32(x & -x);
+        x &= x - 1;
+        apply(net.baseNode[(w << 5) | b]!, (s[w]! >>> b) & 1);
+      }
+      cur[w] = s[w]!;
+    }
+  };
+  let s = m.initialState();
+  loadP(s);
+  const joint: number[] = new Array(net.roles.length);
+  // (the work cap bounds the profile of a net with hub nodes; counts, not time, so the net is deterministic)
+  for (let ply = 0, fresh = 0; ply < plies && work < 4e7; ) {
+    let stuck = m.isTerminal(s) || fresh >= 400;
+    for (let r = 0; r < joint.length && !stuck; r++) {
+      const l = m.legal(s, r);
+      if (!l.length) stuck = true;
+      else joint[r] = l[(rand() * l.length) | 0]!;
+    }
+    if (stuck) {
+      if (fresh === 0) break; // the initial state itself: nothing to play
+      s = m.initialState();
+      loadP(s);
+      fresh = 0;
+      continue;
+    }
+    for (let r = 0; r < joint.length; r++) {
+      const x = net.inputOf[r]![joint[r]!]!;
+      if (pick[r] === x) continue;
+      if (pick[r]! >= 0) apply(pick[r]!, 0);
+      apply(x, 1);
+      pick[r] = x;
+    }
+    s = m.next(s, joint);
+    // (as the machine does: moves outside classes are taken back before the successor loads)
+    for (let r = 0; r < joint.length; r++)
+      if (pick[r]! >= 0 && !net.inputClass[pick[r]!]) {
+        apply(pick[r]!, 0);
+        pick[r] = -1;
+      }
+    loadP(s);
+    ply++;
+    fresh++;
+  }
+  // choose: per node the input with the largest saving (arms, disarms and armed visits cost about two visits)
+  const watch = new Int32Array(n).fill(-1);
+  let base = 0;
+  let saved = 0;
+  for (let t = 0; t < n; t++) {
+    const a = inStart[t]!;
+    const b = inStart[t + 1]!;
+    if (b - a > MAX_IN || need[t]! <= 0) continue;
+    let best = -1;
+    let gain = 0;
+    for (let i = a; i < b; i++) {
+      const src = inE[i]! >> 1;
+      base += flips[src]!;
+      // (a classed move's edges live in its class, not in its own list: not watched)
+      if (net.inputClass[src]) continue;
+      let dup = false;
+      for (let q = a; q < b; q++) if (q !== i && inE[q]! >> 1 === src) dup = true;
+      if (dup) continue;
+      const g = flips[src]! - 2 * hit[i]! - 2 * cross[i]!;
+      if (g > gain) [best, gain] = [i, g];
+    }
+    if (best >= 0 && gain >= 4) {
+      watch[t] = inE[best]!;
+      saved += gain;
+    }
+  }
+  if (saved < base / 10) return net;
+  return applyWatches(net, watch);
+}
+
+/** The net with `watch`'s literals taken out of their nodes' counters and edges (see watchNet). */
+function applyWatches(net: Net, watch: Int32Array): Net {
+  const n = net.nNodes;
+  const count0 = net.count0.slice();
+  const armStart = new Int32Array(n + 1);
+  for (let t = 0; t < n; t++) {
+    const w = watch[t]!;
+    if (w < 0) continue;
+    count0[t] = count0[t]! - (net.value0[w >> 1]! ^ (w & 1));
+    armStart[(w >> 1) + 1]!++;
+  }
+  for (let i = 0; i < n; i++) armStart[i + 1] = armStart[i + 1]! + armStart[i]!;
+  // the watched literals' edges go; the others say whether their target watches something
+  const outStart = new Int32Array(n + 1);
+  const out: number[] = [];
+  for (let src = 0; src < n; src++) {
+    for (let k = net.outStart[src]!; k < net.outStart[src + 1]!; k++) {
+      const e = net.out[k]!;
+      const t = e >> 2;
+      if (watch[t]! >= 0 && watch[t]! >> 1 === src) continue;
+      out.push((e & ~2) | (watch[t]! >= 0 ? 2 : 0));
+    }
+    outStart[src + 1] = out.length;
+  }
+  const classTargets = net.classTargets.map((ts) => ts.map((e) => (e & ~2) | (watch[e >> 2]! >= 0 ? 2 : 0)));
+  return { ...net, outStart, out: Int32Array.from(out), watch, armStart, count0, classTargets };
 }
 
 /** Builds (or takes from the cache) the net of a prepared sheet; throws GroundingError where it refuses. */
 export function groundNet(g: PreparedGame, opts: GroundOptions = {}): Net {
   const hash = createHash('sha256')
     .update(
-      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}/${opts.projectAbove ?? ''}`,
+      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}/${opts.projectAbove ?? ''}/${opts.watchPlies ?? ''}`,
     )
     .digest('hex');
   const hit = netCache.get(hash);
@@ -1108,7 +1307,6 @@ export class GroundMachine implements GameMachine<GState, number> {
   private readonly count: Int32Array;
   private readonly out: Int32Array;
   private readonly outStart: Int32Array;
-  private readonly need: Int32Array;
   private readonly legalEntry: Int32Array;
   private readonly legalRole: Int32Array;
   private readonly diffIdx: Int32Array;
@@ -1132,13 +1330,25 @@ export class GroundMachine implements GameMachine<GState, number> {
   /** each role's first and second gate literal, -1 where none */
   private readonly gate0: Int32Array;
   private readonly gate1: Int32Array;
+  /** watched literals (see watchNet): per source its armed nodes (in its armStart region) and their count */
+  private readonly watch: Int32Array;
+  private readonly armed: Int32Array;
+  private readonly armStart: Int32Array;
+  /** per node: 1 a next node (diffIdx), 2 a legal entry, 4 watched by some node */
+  private readonly nodeKind: Uint8Array;
+  private readonly armLen: Int32Array;
+  /** a node's slot in its source's armed list */
+  private readonly armPos: Int32Array;
+  /** copies of armed lists being walked (one per source at most: a node does not flip inside its own flip) */
+  private readonly walk: Int32Array;
+  private sp = 0;
 
   constructor(readonly net: Net) {
     this.value = net.value0.slice();
-    this.count = net.count0.slice();
+    // counters are kept relative to their thresholds (true from 0): the propagation then reads no `need`
+    this.count = Int32Array.from(net.count0, (c, i) => c - net.need[i]!);
     this.out = net.out;
     this.outStart = net.outStart;
-    this.need = net.need;
     this.legalEntry = net.legalEntry;
     this.legalRole = net.legalRole;
     this.diffIdx = net.diffIdx;
@@ -1154,6 +1364,17 @@ export class GroundMachine implements GameMachine<GState, number> {
     this.entryClass = net.entryClass;
     this.gate0 = Int32Array.from(net.gates, (gs) => gs[0] ?? -1);
     this.gate1 = Int32Array.from(net.gates, (gs) => gs[1] ?? -1);
+    this.watch = net.watch;
+    this.armStart = net.armStart;
+    this.nodeKind = new Uint8Array(net.nNodes);
+    for (let i = 0; i < net.nNodes; i++)
+      this.nodeKind[i] =
+        (net.diffIdx[i] ? 1 : 0) | (net.legalEntry[i] ? 2 : 0) | (net.armStart[i + 1]! > net.armStart[i]! ? 4 : 0);
+    this.armed = new Int32Array(net.armStart[net.nNodes]!);
+    this.armLen = new Int32Array(net.nNodes);
+    this.armPos = new Int32Array(net.nNodes);
+    this.walk = new Int32Array(this.armed.length);
+    for (let t = 0; t < net.nNodes; t++) if (this.watch[t]! >= 0 && this.count[t] === -1) this.arm(t);
     net.legalNode.forEach((ns, r) => {
       ns.forEach((n, i) => {
         const c = r * 4 + net.entryClass[r]![i]!;
@@ -1170,9 +1391,13 @@ export class GroundMachine implements GameMachine<GState, number> {
   private set(n: number, v: number): void {
     const value = this.value;
     value[n] = v;
-    const di = this.diffIdx[n]!;
-    if (di) this.diff[(di - 1) >> 5]! ^= 1 << ((di - 1) & 31);
-    const le = this.legalEntry[n]!;
+    // (one byte says whether n is a next or legal node or is watched: most nodes are none)
+    const kind = this.nodeKind[n]!;
+    if (kind & 1) {
+      const di = this.diffIdx[n]! - 1;
+      this.diff[di >> 5]! ^= 1 << (di & 31);
+    }
+    const le = kind & 2 ? this.legalEntry[n]! : 0;
     if (le) {
       const r = this.legalRole[n]!;
       const i = le - 1;
@@ -1188,15 +1413,71 @@ export class GroundMachine implements GameMachine<GState, number> {
       }
     }
     const out = this.out;
-    const need = this.need;
     const count = this.count;
     for (let k = this.outStart[n]!, end = this.outStart[n + 1]!; k < end; k++) {
       const e = out[k]!;
-      const t = e >> 1;
-      const c = (count[t] = count[t]! + ((v ^ (e & 1)) === 1 ? 1 : -1));
-      const nv = c >= need[t]! ? 1 : 0;
-      if (nv !== value[t]) this.set(t, nv);
+      const t = e >> 2;
+      if ((v ^ (e & 1)) === 1) {
+        // (a node that watches nothing is true exactly while its counter is ≥ 0: no need to read its value)
+        const c = ++count[t]!;
+        if (e & 2) {
+          const nv = this.watched(t, c, 1);
+          if (nv !== value[t]) this.set(t, nv);
+        } else if (c === 0) this.set(t, 1);
+      } else {
+        const c = --count[t]!;
+        if (e & 2) {
+          const nv = this.watched(t, c, -1);
+          if (nv !== value[t]) this.set(t, nv);
+        } else if (c === -1) this.set(t, 0);
+      }
     }
+    if (!(kind & 4)) return;
+    // the nodes watching n that are one short now follow n
+    const len = this.armLen[n]!;
+    if (len) {
+      const walk = this.walk;
+      const armed = this.armed;
+      const from = this.sp;
+      const a0 = this.armStart[n]!;
+      for (let i = 0; i < len; i++) walk[from + i] = armed[a0 + i]!;
+      this.sp = from + len;
+      for (let i = from; i < from + len; i++) {
+        const t = walk[i]!;
+        // (still armed: a flip on the way may have moved its counter, and then set it already)
+        if (count[t] !== -1) continue;
+        const nv = v ^ (this.watch[t]! & 1);
+        if (nv !== value[t]) this.set(t, nv);
+      }
+      this.sp = from;
+    }
+  }
+
+  /** The value of node t, which watches a literal, after its counter moved by d to c (arming it or not). */
+  private watched(t: number, c: number, d: number): number {
+    if (c === -1) {
+      if (c - d !== -1) this.arm(t);
+      const w = this.watch[t]!;
+      return this.value[w >> 1]! ^ (w & 1);
+    }
+    if (c - d === -1) this.disarm(t);
+    return c >= 0 ? 1 : 0;
+  }
+
+  private arm(t: number): void {
+    const src = this.watch[t]! >> 1;
+    const i = this.armStart[src]! + this.armLen[src]!++;
+    this.armed[i] = t;
+    this.armPos[t] = i;
+  }
+
+  private disarm(t: number): void {
+    const src = this.watch[t]! >> 1;
+    const last = this.armStart[src]! + --this.armLen[src]!;
+    const moved = this.armed[last]!;
+    const i = this.armPos[t]!;
+    this.armed[i] = moved;
+    this.armPos[moved] = i;
   }
 
   /** Computes the goal-only nodes from the current values of their inputs (see buildNet). */
@@ -1303,20 +1584,32 @@ export class GroundMachine implements GameMachine<GState, number> {
         pending[c] = 0;
         const ts = net.classTargets[c]!;
         const count = this.count;
-        const need = this.need;
         const value = this.value;
         for (let k = 0; k < ts.length; k++) {
           const e = ts[k]!;
-          const t = e >> 1;
-          const cnt = (count[t] = count[t]! + (e & 1 ? -p : p));
-          const nv = cnt >= need[t]! ? 1 : 0;
-          if (nv !== value[t]) this.set(t, nv);
+          const t = e >> 2;
+          const d = e & 1 ? -p : p;
+          const cnt = (count[t] = count[t]! + d);
+          if (e & 2) {
+            const nv = this.watched(t, cnt, d);
+            if (nv !== value[t]) this.set(t, nv);
+          } else if (cnt >= 0 !== cnt - d >= 0) this.set(t, cnt >= 0 ? 1 : 0);
         }
       }
     }
     const cur = this.cur;
     const diff = this.diff;
     for (let w = 0; w < dst.length; w++) dst[w] = cur[w]! ^ diff[w]!;
+    // Moves outside classes are taken back now, in the state they were played in, rather than left set while the
+    // successor loads: hex's last move, still set, made the grown group "transfer" again in the new state and its
+    // every cell flip twice. (A classed pass stays: the next role's pass cancels it.)
+    for (let r = 0; r < n; r++) {
+      const x = this.pick[r]!;
+      if (x >= 0 && !cls[x]) {
+        this.pick[r] = -1;
+        this.set(x, 0);
+      }
+    }
   }
 
   roles(): string[] {

@@ -98,6 +98,30 @@ describe.skipIf(!haveSheets)('grounded net: rules split by variable elimination'
   });
 });
 
+describe.skipIf(!haveSheets)('grounded net: watched literals', () => {
+  test.each([
+    ['connectFour', {}, 20],
+    ['englishDraughts', {}, 10],
+    ['reversi', {}, 3],
+    ['hex', { projectAbove: 50_000 }, 4],
+  ] as const)('%s: the net with watched literals plays as the interpreter and as the net without them', (name, o, n) => {
+    const kif = sheet(name);
+    const g = loadGrounded(kif, { ...slack, ...o });
+    const plain = loadGrounded(kif, { ...slack, ...o, watchPlies: 0 });
+    // the profile did choose watches here (else this would test nothing new), and none without a profile
+    expect(g.net.watch.some((w) => w >= 0)).toBe(true);
+    expect(plain.net.watch.every((w) => w < 0)).toBe(true);
+    const r = checkConformance(loadInterpreter(kif) as GameMachine, g as GameMachine, { playouts: n, seed: 21 });
+    expect(r.mismatches).toEqual([]);
+    expect(r.playouts).toBe(n);
+    const s0 = g.initialState();
+    for (let seed = 1; seed <= 10; seed++) {
+      expect(g.playout(s0, rng(seed))).toEqual(plain.playout(plain.initialState(), rng(seed)));
+      expect(g.playout(s0, rng(seed))).toEqual(randomPlayout(g as GameMachine, s0, rng(seed)));
+    }
+  });
+});
+
 describe('grounded net: small sheets, refusals and bad input', () => {
   test('projectBodies: a variable only some literals share goes into a helper over what the rest needs', () => {
     // hex's transfer frame rule, hand-split: ?e appears in two literals and not in the head
