@@ -207,6 +207,15 @@ export interface Kernels {
    * and 3 as the transpose of such a matrix (the caller guarantees those zeros), so the kernel may skip them.
    */
   causalMatmul?(a: View, b: View, tri: 1 | 2 | 3, off: number): Storage;
+  /**
+   * Causal self-attention softmax(fl(scale·q kᵀ) under the mask j ≤ i) v of float32 q, k, v [B, H, L, d] (equal
+   * shapes, unit column stride) in one kernel, with the results `scaledSoftmax` and `causalMatmul` give: o laid
+   * out as [B, L, H, d] (`oStrides`: the strides of its [B, H, L, d] view) and the probabilities p [B, H, L, L] for
+   * the VJP. Null where the backend declines (the caller composes those ops).
+   */
+  causalAttention?(q: View, k: View, v: View, scale: number): { o: Storage; oStrides: number[]; p: Storage } | null;
+  /** Its VJP from p and the output gradient g [B, H, L, d]: [dq, dk, dv], each laid out as o is. */
+  causalAttentionBackward?(q: View, k: View, v: View, p: View, g: View, scale: number): [Storage, Storage, Storage];
   /** One in-place Adam/AdamW step of contiguous float32 `p`, `m` (exp_avg), `v` (exp_avg_sq) from `grad`. */
   adam(p: View, grad: View, m: View, v: View, s: AdamScalars): void;
 }

@@ -306,6 +306,32 @@ export function causalMatmul(a: Tensor, b: Tensor, tri: 1 | 2 | 3, off: number):
   });
 }
 
+/**
+ * Causal self-attention softmax(fl(scale·q kᵀ), keys j ≤ i) v of float32 q, k, v [B, H, L, d] in one kernel per
+ * direction where the backend has one (the CPU wasm path: each head's scores, softmax and product while they are
+ * in cache, the output already in [B, L, H, d] order): the values and gradients of `causalMatmul` → `scaledSoftmax`
+ * → `causalMatmul`, bit for bit. Null where it does not apply; the caller composes those ops.
+ */
+export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor | null {
+  use('causalAttention', q, k, v);
+  const kq = kernelsFor(q.backend);
+  if (!kq.causalAttention || !kq.causalAttentionBackward || q.ndim !== 4) return null;
+  if (!sameShape(q.shape, k.shape) || !sameShape(q.shape, v.shape)) return null;
+  const r = kq.causalAttention(q, k, v, scale);
+  if (!r) return null;
+  const o = new Tensor(r.o, q.shape, r.oStrides);
+  const p = make(r.p, [...q.shape.slice(0, 3), q.shape[2]!]);
+  const out = record(o, 'causalAttention', [q, k, v], [q, k, v, p], (g, [sq, sk, sv, sp]) => {
+    // The kernel reads rows with unit column stride; any other layout of g is copied first.
+    const gg = g.strides[3] === 1 ? g : g.contiguous();
+    const ds = kq.causalAttentionBackward!(sq!, sk!, sv!, sp!, gg, scale);
+    if (gg !== g) gg.dispose();
+    return ds.map((s) => new Tensor(s, q.shape, r.oStrides));
+  });
+  p.dispose();
+  return out;
+}
+
 /** Whether the backend of `t` has a convolution kernel (it may still decline a call: see `conv`). */
 export const hasConv = (t: Tensor): boolean => k(t).conv !== undefined;
 

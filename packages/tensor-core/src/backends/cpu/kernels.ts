@@ -16,6 +16,8 @@ import {
   wasmAssign,
   wasmBinary,
   wasmCat,
+  wasmCausalAttention,
+  wasmCausalAttentionBackward,
   wasmColumnSum,
   wasmCompare,
   wasmConv,
@@ -485,6 +487,19 @@ export const cpuKernels = {
       }
     }
     return store(out, 'float32');
+  },
+
+  causalAttention(q, k, v, scale) {
+    const w = wasmCausalAttention(q, k, v, Math.fround(scale));
+    if (!w) return null;
+    const [, H, L, d] = q.shape as [number, number, number, number];
+    return { o: store(w.o, 'float32'), oStrides: [L * H * d, d, H * d, 1], p: store(w.p, 'float32') };
+  },
+
+  causalAttentionBackward(q, k, v, p, g, scale) {
+    const w = wasmCausalAttentionBackward(q, k, v, p, g, Math.fround(scale));
+    if (!w) throw new ValueError('causalAttentionBackward: the saved tensors no longer fit the wasm kernel');
+    return [store(w[0], 'float32'), store(w[1], 'float32'), store(w[2], 'float32')];
   },
 
   gather(x, dim, index) {

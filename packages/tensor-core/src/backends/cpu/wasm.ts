@@ -1524,3 +1524,129 @@ export function wasmConvBackwardWeight(g: View, x: View, wShape: readonly number
     T.done();
   }
 }
+
+/** Byte address of element [b, h, 0, 0] of a [B, H, L, d] view placed at `p` (its offset included). */
+const headAt = (p: number, v: View, b: number, h: number) => p + (b * v.strides[0]! + h * v.strides[1]!) * 4;
+
+/** Whether q, k, v (and more) are float32 [B, H, L, d] views with unit column stride, as the fused kernels read. */
+function headViews(vs: View[]): boolean {
+  const s = vs[0]!.shape;
+  return vs.every(
+    (v) => v.dtype === 'float32' && v.shape.length === 4 && v.strides[3] === 1 && v.shape.every((n, i) => n === s[i]),
+  );
+}
+
+/**
+ * Causal self-attention of q, k, v [B, H, L, d] one head at a time: the scores q·kᵀ (live entries only), the scaled
+ * causal softmax in place over them, and p·v, while the head's [L, L] block is in cache — the kernels and sums of
+ * the unfused path (`causalMatmul` 1, `scaledSoftmax`, `causalMatmul` 2), so the same bits. o is written in
+ * [B, L, H, d] order (heads side by side, as the output projection reads them); p [B, H, L, L] is kept for the VJP.
+ * Null where the unfused path runs (wasm off, other layouts, spans much larger than the views).
+ */
+export function wasmCausalAttention(
+  q: View,
+  k: View,
+  v: View,
+  scale: number,
+): { o: Float32Array; p: Float32Array } | null {
+  const e = wasm();
+  if (!e || !headViews([q, k, v])) return null;
+  const [B, H, L, d] = q.shape as [number, number, number, number];
+  if (B * H * L * L < 4096 || d === 0) return null;
+  const T = new Temps(Arena.of(e));
+  try {
+    const ps: number[] = [];
+    for (const t of [q, k, v]) {
+      const p = place(e, T, t.storage.buf as Float32Array, t.shape, t.strides, t.offset, numel(t.shape));
+      if (p === null) return null;
+      ps.push(p);
+    }
+    const [pq, pk, pv] = ps as [number, number, number];
+    const o = result<Float32Array>(e, T, Float32Array, B * L * H * d, true);
+    const p = result<Float32Array>(e, T, Float32Array, B * H * L * L, true);
+    const work = scratch(e, 0);
+    const rows = denseRows(e, T, L, d);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++) {
+        const ph = p.p + (b * H + h) * L * L * 4;
+        const qh = rows(headAt(pq, q, b, h), q.strides[2]!);
+        e.x.gemmTri(qh.p, qh.rs, 1, headAt(pk, k, b, h), 1, k.strides[2]!, ph, L, 0, L, L, d, work, 1, 0);
+        e.x.scaledSoftmax(ph, ph, L, L, L, scale, 1, 0);
+        const oh = o.p + (b * L * H + h) * d * 4;
+        e.x.gemmTri(ph, L, 1, headAt(pv, v, b, h), v.strides[2]!, 1, oh, H * d, 0, L, d, L, work, 2, 0);
+      }
+    return { o: o.out(), p: p.out() };
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * The VJP of `wasmCausalAttention` from its saved p and the output gradient g [B, H, L, d], per head: dP = g·vᵀ,
+ * dS = the scaled softmax VJP (in place), dV = pᵀ·g, dQ = dS·k, dK = dSᵀ·q — the unfused path's kernels and
+ * sums. dq, dk, dv come in [B, L, H, d] order as o does. Null where it does not apply (the caller then has none).
+ */
+export function wasmCausalAttentionBackward(
+  q: View,
+  k: View,
+  v: View,
+  p: View,
+  g: View,
+  scale: number,
+): [Float32Array, Float32Array, Float32Array] | null {
+  const e = wasm();
+  if (!e || !headViews([q, k, v, g]) || !isContiguous(p.shape, p.strides)) return null;
+  const [B, H, L, d] = q.shape as [number, number, number, number];
+  const T = new Temps(Arena.of(e));
+  try {
+    const ps: number[] = [];
+    for (const t of [q, k, v, g]) {
+      const a = place(e, T, t.storage.buf as Float32Array, t.shape, t.strides, t.offset, numel(t.shape));
+      if (a === null) return null;
+      ps.push(a);
+    }
+    const [pq, pk, pv, pg] = ps as [number, number, number, number];
+    const pp = at(e, T, p);
+    const n = B * L * H * d;
+    const [dq, dk, dv] = [0, 1, 2].map(() => result<Float32Array>(e, T, Float32Array, n, true));
+    const ds = T.take(L * L * 4);
+    const work = scratch(e, 0);
+    const rows = denseRows(e, T, L, d);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++) {
+        const ph = pp + (b * H + h) * L * L * 4;
+        const gh = headAt(pg, g, b, h);
+        const kh = headAt(pk, k, b, h);
+        const out = (b * L * H + h) * d * 4;
+        const ga = rows(gh, g.strides[2]!);
+        e.x.gemmTri(ga.p, ga.rs, 1, headAt(pv, v, b, h), 1, v.strides[2]!, ds, L, 0, L, L, d, work, 1, 0);
+        e.x.scaledSoftmaxBackward(ds, ph, ds, L, L, L, scale, 1, 0);
+        e.x.gemmTri(ph, 1, L, gh, g.strides[2]!, 1, dv!.p + out, H * d, 0, L, d, L, work, 3, 0);
+        e.x.gemmTri(ds, L, 1, kh, k.strides[2]!, 1, dq!.p + out, H * d, 0, L, d, L, work, 2, 0);
+        e.x.gemmTri(ds, 1, L, headAt(pq, q, b, h), q.strides[2]!, 1, dk!.p + out, H * d, 0, L, d, L, work, 3, 0);
+      }
+    return [dq!.out(), dk!.out(), dv!.out()];
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * A head's [L, d] rows as the A operand of a product: in place when they are dense, else copied into one reused
+ * dense block (rows with gaps between them, a head of [B, L, H, d]: read in place they ran at 0.72× the speed).
+ */
+function denseRows(e: Engine, T: Temps, L: number, d: number): (p: number, rs: number) => { p: number; rs: number } {
+  let buf = -1;
+  let meta = -1;
+  return (p, rs) => {
+    if (rs === d) return { p, rs };
+    if (buf < 0) {
+      buf = T.take(L * d * 4);
+      meta = T.take(32);
+      new Int32Array(e.memory.buffer, meta, 6).set([L, d, d, 1, 0, 1]);
+    }
+    new Int32Array(e.memory.buffer, meta + 16, 1)[0] = rs;
+    e.x.copyStrided(buf, p, 2, meta, meta + 8, meta + 16, meta + 24);
+    return { p: buf, rs: d };
+  };
+}

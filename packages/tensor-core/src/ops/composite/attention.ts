@@ -42,10 +42,14 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     if (opts.isCausal && opts.attnMask)
       throw new ValueError('scaledDotProductAttention: give either attnMask or isCausal, not both');
     if (opts.isCausal && !(opts.dropoutP && opts.training !== false)) {
-      const blocked = causalBlocks(q, kk, vv, scale);
-      if (blocked) {
+      // One kernel per head for scores, softmax and product where the backend has it (the same values as the
+      // ops below); the blocks above take long sequences on the CPU.
+      const fused =
+        causalBlocks(q, kk, vv, scale) ??
+        (q.shape[q.ndim - 2] === kk.shape[kk.ndim - 2] ? P.causalAttention(q, kk, vv, scale) : null);
+      if (fused) {
         for (const t of tmp) if (t !== k && t !== v) t.dispose();
-        return blocked;
+        return fused;
       }
     }
     const kt = kk.transpose(-2, -1);
