@@ -356,6 +356,32 @@ describe('the wasm arena', () => {
     small.dispose();
   });
 
+  test('embedding lookups (gather) and their gradients (scatterAdd) return arena storages with the right values', () => {
+    const e = wasm()!;
+    manualSeed(12);
+    const table = randn([50, 64]);
+    table.requiresGrad = true;
+    const ids = randint(0, 50, [40]);
+    const g = randn([40, 64]);
+    const y = F.embedding(ids, table);
+    y.mul(g).sum().backward();
+    expect(Arena.of(e).addressOf(y.storage.buf as Float32Array) >= 0).toBe(e.shared);
+    expect(Arena.of(e).addressOf(table.grad!.storage.buf as Float32Array) >= 0).toBe(e.shared);
+    // Against plain loops: row i of y is table[ids[i]]; the gradient sums g's rows per id.
+    const T = table.dataSync();
+    const I = ids.dataSync();
+    const G = g.dataSync();
+    const want = new Float32Array(40 * 64);
+    const dw = new Float64Array(50 * 64);
+    for (let i = 0; i < 40; i++)
+      for (let c = 0; c < 64; c++) {
+        want[i * 64 + c] = T[I[i]! * 64 + c]!;
+        dw[I[i]! * 64 + c]! += G[i * 64 + c]!;
+      }
+    expect(Float32Array.from(y.dataSync())).toEqual(want);
+    expect(relErr(table.grad!.dataSync(), dw)).toBeLessThan(1e-6);
+  });
+
   test('an allocation past the wasm32 limit is a typed error and the backend stays usable', () => {
     const e = wasm()!;
     expect(() => Arena.of(e).alloc(5 * 2 ** 30)).toThrow(WasmMemoryError);

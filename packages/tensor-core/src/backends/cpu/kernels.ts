@@ -505,7 +505,9 @@ export const cpuKernels = {
   gather(x, dim, index) {
     const I = arr(index) as Int32Array;
     const n = numel(index.shape);
-    const out = allocArray(x.dtype, n);
+    // Every element is written: an arena block needs no zeroing (an embedding's output then feeds the wasm
+    // kernels without a copy).
+    const out = newArray(x.dtype, n);
     const X = arr(x);
     const size = x.shape[dim]!;
     const sd = x.strides[dim]!;
@@ -542,7 +544,7 @@ export const cpuKernels = {
   },
 
   scatterAdd(base, dim, index, src) {
-    const out = copyArr(base, base.dtype);
+    const out = copyArr(base, base.dtype, true);
     const I = arr(index) as Int32Array;
     const S = arr(src);
     const size = base.shape[dim]!;
