@@ -479,7 +479,7 @@ export function gemmTri(
   if (tri == 1)
     for (let i = i0; i < i1; i++) {
       const j = max(0, i + off + 1);
-      if (j < n) memory.fill(c + <usize>(i * ldc + j) * 4, 0, <usize>(n - j) * 4);
+      if (j < n) zero(c + <usize>(i * ldc + j) * 4, <usize>(n - j) * 4);
     }
 }
 
@@ -716,6 +716,17 @@ function gemmx48(
       }
     }
   }
+}
+
+/**
+ * Zeroes `bytes` (a multiple of 4) at p with v128 stores, for the short per-row fills of the masked kernels: on
+ * shared memory V8 makes memory.fill a runtime call (a causal [128, 128] block took 128 of them per head).
+ */
+function zero(p: usize, bytes: usize): void {
+  const z = i32x4.splat(0);
+  let o: usize = 0;
+  for (; o + 16 <= bytes; o += 16) v128.store(p + o, z);
+  for (; o < bytes; o += 4) store<i32>(p + o, 0);
 }
 
 /** Fills n 4-byte words at dst with `bits` (a float32 or int32 bit pattern). */
@@ -1633,7 +1644,7 @@ export function crossEntropyBackward(
     const dr = dx + <usize>r * row;
     const t = load<i32>(target + <usize>r * <usize>ts * 4);
     if (t == ignore) {
-      memory.fill(dr, 0, row);
+      zero(dr, row);
       continue;
     }
     const l = load<f32>(lse + <usize>r * 4);
@@ -1720,7 +1731,7 @@ export function scaledSoftmax(y: usize, x: usize, rows: i32, n: i32, lq: i32, sc
       v128.store(yr + o, pack32(f64x2.mul(f64x2.promote_low_f32x4(e), inv2), f64x2.mul(hi64(e), inv2)));
     }
     for (; i < nv; i++) store<f32>(yr + <usize>i * 4, <f32>(<f64>load<f32>(yr + <usize>i * 4) * inv));
-    if (nv < n) memory.fill(yr + <usize>nv * 4, 0, <usize>(n - nv) * 4);
+    if (nv < n) zero(yr + <usize>nv * 4, <usize>(n - nv) * 4);
   }
 }
 
@@ -1772,6 +1783,6 @@ export function scaledSoftmaxBackward(
       const t = <f32>(<f64>load<f32>(y + o) * (<f64>load<f32>(g + o) - s));
       store<f32>(dx + o, t * scale);
     }
-    if (nv < n) memory.fill(dx + o0 + <usize>nv * 4, 0, <usize>(n - nv) * 4);
+    if (nv < n) zero(dx + o0 + <usize>nv * 4, <usize>(n - nv) * 4);
   }
 }
