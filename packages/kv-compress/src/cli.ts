@@ -3,7 +3,8 @@
 //   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
 //   tessera-kv-compress curriculum [--size v2|wide|deep] [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
-//       [--ratios 4,8,16,32,64] [--methods REGEX] [--skip-timings] [--dp-rows 512] [--json result.json]
+//       [--ratios 4,8,16,32,64] [--methods REGEX] [--skip-timings] [--dp-rows 512] [--cal-sequences 16]
+//       [--cal-seed N] [--attention-mix 0.9] [--json result.json]
 //   tessera-kv-compress report result.json [more.json ...]   (joins evaluations split by --methods)
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -86,8 +87,23 @@ if (cmd === 'train') {
   const dpRows = arg('dp-rows');
   if (dpRows !== undefined && !(Number.isInteger(Number(dpRows)) && Number(dpRows) >= 2))
     throw new Error(`--dp-rows takes an integer ≥ 2 (calibration rows the DP simulates), not ${dpRows}`);
+  const intArg = (name: string, min: number): number | undefined => {
+    const x = arg(name);
+    if (x === undefined) return undefined;
+    if (!(Number.isInteger(Number(x)) && Number(x) >= min))
+      throw new Error(`--${name} takes an integer ≥ ${min}, not ${x}`);
+    return Number(x);
+  };
+  const calSequences = intArg('cal-sequences', 1);
+  const calSeed = intArg('cal-seed', 0);
+  const mix = arg('attention-mix');
+  if (mix !== undefined && !(Number(mix) >= 0 && Number(mix) <= 1))
+    throw new Error(`--attention-mix takes a number in [0, 1], not ${mix}`);
   const r = runSuite(model, {
     ...(v2 ? RETRIEVAL_SUITE : {}),
+    ...(calSequences !== undefined ? { calibrationSequences: calSequences } : {}),
+    calibrationSeed: calSeed,
+    attentionMix: mix !== undefined ? Number(mix) : undefined,
     ratios,
     methods,
     skipTimings: process.argv.includes('--skip-timings'),

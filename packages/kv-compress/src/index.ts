@@ -90,6 +90,13 @@ export {
 } from './quant.js';
 export { ropeRows } from './rope.js';
 export {
+  type AttentionSampleOptions,
+  attentionReceived,
+  attentionSampledRows,
+  gatherRows,
+  systematicResample,
+} from './row-sampling.js';
+export {
   KVCacheStore,
   MemoryBackend,
   prefixKey,

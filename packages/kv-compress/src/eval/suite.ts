@@ -11,6 +11,7 @@ import { makePlan } from '../dp.js';
 import { CacheReader, encodeCache, sliceRows } from '../format.js';
 import { roundTrip } from '../kvtc.js';
 import { Rng } from '../linalg.js';
+import { attentionReceived, attentionSampledRows } from '../row-sampling.js';
 import { attentionOutputMoments, outputProjectionMoments, queryMoments, weightCalibration } from '../weights.js';
 import { attentionError, pairedDiff, pearson, runRetrieval, textNll, wilson } from './evaluate.js';
 import {
@@ -42,6 +43,13 @@ export interface SuiteOptions {
     vt?: { hops: number; chains: number; maxFiller: number; compact?: boolean };
   };
   calibrationSequences?: number;
+  /** seed of the calibration sequences alone (default seed + 1), to measure how much a plan depends on them */
+  calibrationSeed?: number;
+  /**
+   * mix of the attention-sampled calibration rows (`kvtc N× attention-sampled`, row-sampling.ts; an option
+   * beside the paper's uniform calibration; default 0.9)
+   */
+  attentionMix?: number;
   /** length of the calibration sequences (default 128) */
   calibrationLength?: number;
   /**
@@ -249,7 +257,7 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
 
   // calibration on held-out sequences of the training mix
   const t0 = performance.now();
-  const calRng = new Rng((o.seed ?? 2026) + 1);
+  const calRng = new Rng(o.calibrationSeed ?? (o.seed ?? 2026) + 1);
   const calDocs = Array.from({ length: o.calibrationSequences ?? 24 }, () => {
     const len = o.calibrationLength ?? 128;
     const fused = model.config.vocabSize >= FUSED_VOCAB_SIZE;
@@ -363,6 +371,37 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
         methods.push([`${name} window 4`, () => new KVTCStorage(c, pw, { sinks, window: 4, every }), kv]);
       }
     }
+  }
+  // Attention-sampled calibration (row-sampling.ts), an option beside the paper's uniform rows: the same
+  // calibration sequences, rows drawn in proportion to the attention they receive from queries at least a window
+  // later (younger tokens stay raw), then the same PCA and DP. Fitted only when one of its methods runs.
+  const sampledNames = [16, 32, 64]
+    .filter((r) => ratios.includes(r))
+    .flatMap((r) => {
+      const name = `kvtc ${r}× attention-sampled`;
+      return r === 64 ? [name, `${name} no sinks`, `${name} window 4`] : [name];
+    });
+  if (sampledNames.some((x) => !o.methods || o.methods.test(x))) {
+    const ta = performance.now();
+    const received = calDocs.flatMap((ids) =>
+      Array.from(attentionReceived(model, ids, { minOffset: window })).slice(sinks),
+    );
+    const sampled = attentionSampledRows(calRows, received, { mix: o.attentionMix ?? 0.9 });
+    const sc = calibrate(sampled, { mode: 'cross-layer' });
+    for (const r of [16, 32, 64].filter((x) => ratios.includes(x))) {
+      const sp = fitPlan(sc, sampled, { ratio: r }, { tokenGroup: m, maxRows: dpRows });
+      const name = `kvtc ${r}× attention-sampled`;
+      methods.push([name, kvtc(sc, sp), { cal: sc, plan: sp }]);
+      if (r === 64) {
+        methods.push([`${name} no sinks`, kvtc(sc, sp, 0), { cal: sc, plan: sp }]);
+        methods.push([
+          `${name} window 4`,
+          () => new KVTCStorage(sc, sp, { sinks, window: 4, every }),
+          { cal: sc, plan: sp },
+        ]);
+      }
+    }
+    log(`attention-sampled calibration (mix ${o.attentionMix ?? 0.9}): ${(performance.now() - ta).toFixed(0)} ms`);
   }
   for (const r of [16, 32].filter((x) => ratios.includes(x))) {
     const tp = truncationPlan(cross, r, m);
