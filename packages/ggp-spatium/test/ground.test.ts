@@ -98,26 +98,36 @@ describe.skipIf(!haveSheets)('grounded net: rules split by variable elimination'
   });
 });
 
-describe.skipIf(!haveSheets)('grounded net: watched literals', () => {
+describe.skipIf(!haveSheets)('grounded net: watched literals and demultiplexers', () => {
   test.each([
-    ['connectFour', {}, 20],
-    ['englishDraughts', {}, 10],
-    ['reversi', {}, 3],
-    ['hex', { projectAbove: 50_000 }, 4],
-  ] as const)('%s: the net with watched literals plays as the interpreter and as the net without them', (name, o, n) => {
+    ['englishDraughts', 'interpreter', {}, 10],
+    ['hex', 'interpreter', { projectAbove: 50_000 }, 4],
+  ] as const)('%s: the net with watched literals plays as the %s and as the net without them', (name, ref, o, n) => {
     const kif = sheet(name);
     const g = loadGrounded(kif, { ...slack, ...o });
     const plain = loadGrounded(kif, { ...slack, ...o, watchPlies: 0 });
     // the profile did choose watches here (else this would test nothing new), and none without a profile
     expect(g.net.watch.some((w) => w >= 0)).toBe(true);
     expect(plain.net.watch.every((w) => w < 0)).toBe(true);
-    const r = checkConformance(loadInterpreter(kif) as GameMachine, g as GameMachine, { playouts: n, seed: 21 });
+    expect(plain.net.famX.length).toBe(0);
+    // hex's `(step ?k)` and englishDraughts' turn and move counters feed demultiplexers
+    expect(g.net.famX.length).toBeGreaterThan(0);
+    const other = ref === 'interpreter' ? loadInterpreter(kif) : loadCompiled(kif, { strict: false });
+    const r = checkConformance(other as GameMachine, g as GameMachine, { playouts: n, seed: 21 });
     expect(r.mismatches).toEqual([]);
     expect(r.playouts).toBe(n);
     const s0 = g.initialState();
-    for (let seed = 1; seed <= 10; seed++) {
+    for (let seed = 1; seed <= 5; seed++) {
       expect(g.playout(s0, rng(seed))).toEqual(plain.playout(plain.initialState(), rng(seed)));
       expect(g.playout(s0, rng(seed))).toEqual(randomPlayout(g as GameMachine, s0, rng(seed)));
+    }
+  });
+
+  test('small nets where watches would save little are left as they were', () => {
+    for (const name of ['ticTacToe', 'connectFour']) {
+      const net = loadGrounded(sheet(name), slack).net;
+      expect(net.watch.every((w) => w < 0)).toBe(true);
+      expect(net.famX.length).toBe(0);
     }
   });
 });
