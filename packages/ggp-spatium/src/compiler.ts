@@ -146,7 +146,7 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
   // then guide the literal order of the second
   const first = generate(g, `${hash}:1`, undefined);
   const m = new CompiledMachine(first.program);
-  const stats: Stats = { rel: new Map(), bucket: new Map(), distinct: new Map() };
+  const stats: Stats = { rel: new Map(), bucket: new Map(), distinct: new Map(), count: new Map() };
   first.program.rels.forEach((r, i) => {
     if (r.cls !== STATIC) return;
     const R = m.R[i]!;
@@ -168,7 +168,14 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
         k,
         Array.from({ length: n }, () => new Set<number>()),
       );
-    for (let c = 0; c < n; c++) seen.get(k)![c]!.add(m.T.args[m.T.to[id]! + c]!);
+    for (let c = 0; c < n; c++) {
+      const a = m.T.args[m.T.to[id]! + c]!;
+      seen.get(k)![c]!.add(a);
+      if (m.T.ta[a] === 0) {
+        const ck = `${k}/${c}/${m.T.text(a)}`;
+        stats.count.set(ck, (stats.count.get(ck) ?? 0) + 1);
+      }
+    }
   }
   for (const [k, cs] of seen)
     stats.distinct.set(
@@ -187,6 +194,8 @@ interface Stats {
   bucket: Map<string, number>;
   /** distinct values per argument of a functor's fluents in the initial state */
   distinct: Map<string, number[]>;
+  /** fluents of a functor in the initial state with a constant at an argument ("name/arity/argument/constant") */
+  count: Map<string, number>;
 }
 
 function generate(
@@ -200,7 +209,7 @@ function generate(
   // without measured sizes, tables made only of ground facts are measured from the sheet itself; derived
   // state-independent relations are assumed large (arithmetic tables such as sum/lt often are)
   if (!stats) {
-    stats = { rel: new Map(), bucket: new Map(), distinct: new Map() };
+    stats = { rel: new Map(), bucket: new Map(), distinct: new Map(), count: new Map() };
     const facts = new Map<string, Rule[]>();
     const derived = new Set<string>();
     for (const r of g.rules) {
@@ -298,8 +307,17 @@ function generate(
     const f = gen.name(t.f);
     // membership tests look terms up without interning them (an unknown term is in no state; mark[-1] is undefined)
     const op = findOnly ? 'f' : 'mk';
-    const plain = a.length <= 4 ? `T.${op}${a.length}(${f}, ${a.join(', ')})` : `T.${op}A(${f}, [${a.join(', ')}])`;
-    return (bound && cachedTerm(t, bound, plain)) || plain;
+    // up to 8 arguments through a scratch array per arity (MK5 …: a function, so nested terms are built first), not
+    // an array literal per call (chess's `(move ?p ?u ?v ?x ?y)` in every legal move)
+    const plain =
+      a.length <= 4
+        ? `T.${op}${a.length}(${f}, ${a.join(', ')})`
+        : a.length <= 8
+          ? `${op.toUpperCase()}${a.length}(${f}, ${a.join(', ')})`
+          : `T.${op}A(${f}, [${a.join(', ')}])`;
+    // the cache's own function sees only the term's variables: it rebuilds the term without the caller's
+    // matched ids or nested caches (which name the caller's loop counters)
+    return (bound && cachedTerm(t, bound, texpr(t, undefined, findOnly))) || plain;
   };
 
   // A term whose variables all come from scans of complete static tables has the same id for the same rows in
@@ -396,17 +414,24 @@ function generate(
       const dist = stats?.distinct.get(fk);
       // the rows that pass: from the initial state's distinct values per given argument where measured
       let fan = size / 4 ** b;
+      // a constant argument selects the rows holding it in the initial state (chess's 32 blank cells of 64), not
+      // a uniform share of the distinct values (64 / 13)
+      const share = (t: Term, i: number) =>
+        typeof t === 'string' && stats?.count !== undefined && stats.bucket.has(fk)
+          ? Math.max(1, stats.count.get(`${fk}/${i}/${t}`) ?? 0) / size
+          : 1 / Math.max(1, dist![i]!);
       if (dist) {
         fan = size;
         p.args.forEach((t, i) => {
-          if (allBound(t, bound)) fan /= Math.max(1, dist[i]!);
+          if (allBound(t, bound)) fan *= share(t, i);
         });
       }
       fan = Math.max(0.3, fan);
       // a given plain argument walks the per-state index (see emitAtom): only the rows sharing that argument
       // are visited
       const j = indexArg(p, bound);
-      return { iter: j >= 0 ? Math.max(1, size / Math.max(1, dist?.[j] ?? 4)) : size, fan };
+      const iter = j < 0 ? size : dist ? Math.max(1, size * share(p.args[j]!, j)) : Math.max(1, size / 4);
+      return { iter, fan };
     }
     const r = rel(a);
     if (!r) return { iter: 0.1, fan: 0 };
@@ -1068,6 +1093,15 @@ function generate(
       ].join('\n');
     }),
     'function CTA(n) { return n <= 1048576 ? new Int32Array(n) : null; }',
+    ...[5, 6, 7, 8].flatMap((n) => {
+      const ps = Array.from({ length: n }, (_, i) => `a${i}`);
+      const fill = ps.map((x, i) => `s[${i}] = ${x};`).join(' ');
+      return [
+        `const TA${n} = new Int32Array(${n});`,
+        `function MK${n}(f, ${ps.join(', ')}) { const s = TA${n}; ${fill} return T.mkA(f, s); }`,
+        `function F${n}(f, ${ps.join(', ')}) { const s = TA${n}; ${fill} return T.fA(f, s); }`,
+      ];
+    }),
     ...termCaches,
     ...ruleFns,
     ...computeFns,
