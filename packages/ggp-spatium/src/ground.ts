@@ -35,6 +35,8 @@ import { sccs } from './validate.js';
 
 /** The sheet's ground program is too large for the grounded reasoner, or not acyclic (the compiler takes it). */
 export class GroundingError extends CompileError {}
+/** (the refusal that splitting large rules may cure: see groundNet) */
+class TooManyInstances extends GroundingError {}
 
 export interface GroundOptions {
   /** rows visited while grounding before giving up (default 4e6) */
@@ -49,8 +51,8 @@ export interface GroundOptions {
   maxMs?: number;
   /**
    * a rule with more ground instances than this is split by variable elimination (`projectBodies`) and its
-   * helpers grounded instead (default: never; hex grounds with 50,000, but its net then runs slower than the
-   * compiled reasoner, see the README)
+   * helpers grounded instead (default: none, and 50,000 where the sheet then has more than `maxNodes` instances:
+   * hex, endgame; `Infinity`: never)
    */
   projectAbove?: number;
   /**
@@ -611,7 +613,7 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
         log.push([head, k]);
         // more rule instances than the net may have nodes: refused now rather than after building them (hex
         // without split rules has 647,000; checkers, with the most of the sheets that fit, 262,000)
-        if (++bodies > maxBodies) throw new GroundingError(`the ground rules have more than ${maxBodies} instances`);
+        if (++bodies > maxBodies) throw new TooManyInstances(`the ground rules have more than ${maxBodies} instances`);
         const l = instances.get(head);
         if (l) l.push(body);
         else instances.set(head, [body]);
@@ -633,39 +635,52 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
   // A rule with more instances than `projectAbove` is split by variable elimination (projectBodies) and its
   // helpers are evaluated over the relaxed model; only such rules, since a split adds a layer of OR nodes that
   // made smaller nets slower (connectFour's lines 1.5×, pentago's 1.4× when every rule was split).
-  const projectAbove = opts.projectAbove ?? Number.POSITIVE_INFINITY;
   const taken = new Set(rules.map((r) => r.src.head.rel));
-  for (const r of rules) {
-    if (!dynamic.has(r.head)) continue;
-    if (projectAbove === Number.POSITIVE_INFINITY) {
-      // count first (no keys built): hex's refusal took 3 s of CPU building 400,000 instances, 0.5 s this way;
-      // the count's rows are not charged to the step budget (the instances' are)
-      let n = bodies;
-      const s0 = steps;
-      try {
-        solve(r, isStatic, () => {
-          if (++n > maxBodies) throw TOO_MANY;
-        });
-      } catch (e) {
-        if (e !== TOO_MANY) throw e;
-        throw new GroundingError(`the ground rules have more than ${maxBodies} instances`);
+  const instantiateAll = (projectAbove: number) => {
+    for (const r of rules) {
+      if (!dynamic.has(r.head)) continue;
+      if (projectAbove === Number.POSITIVE_INFINITY) {
+        // count first (no keys built): hex's refusal took 3 s of CPU building 400,000 instances, 0.5 s this way;
+        // the count's rows are not charged to the step budget (the instances' are)
+        let n = bodies;
+        const s0 = steps;
+        try {
+          solve(r, isStatic, () => {
+            if (++n > maxBodies) throw TOO_MANY;
+          });
+        } catch (e) {
+          if (e !== TOO_MANY) throw e;
+          throw new TooManyInstances(`the ground rules have more than ${maxBodies} instances`);
+        }
+        steps = s0;
       }
-      steps = s0;
-    }
-    if (instantiate(r, projectAbove)) continue;
-    const split = projectBodies([r.src], { taken, dynamic: (rel, n) => !isStatic(key(rel, n)) });
-    for (const pr of split) {
-      const gr = toGRule(pr);
-      if (gr.head !== r.head) {
-        // a helper: its relaxed table over the relaxed model (its body reads only relations complete by now)
-        if (gr.lits.some((l) => l.rel && !isStatic(l.rel))) dynamic.add(gr.head);
-        solve(gr, isStatic, (env) => {
-          tab(gr.head).add(gr.hargs.map((p) => build(p, env)));
-        });
-        if (!dynamic.has(gr.head)) continue;
+      if (instantiate(r, projectAbove)) continue;
+      const split = projectBodies([r.src], { taken, dynamic: (rel, n) => !isStatic(key(rel, n)) });
+      for (const pr of split) {
+        const gr = toGRule(pr);
+        if (gr.head !== r.head) {
+          // a helper: its relaxed table over the relaxed model (its body reads only relations complete by now)
+          if (gr.lits.some((l) => l.rel && !isStatic(l.rel))) dynamic.add(gr.head);
+          solve(gr, isStatic, (env) => {
+            tab(gr.head).add(gr.hargs.map((p) => build(p, env)));
+          });
+          if (!dynamic.has(gr.head)) continue;
+        }
+        instantiate(gr, Number.POSITIVE_INFINITY);
       }
-      instantiate(gr, Number.POSITIVE_INFINITY);
     }
+  };
+  try {
+    instantiateAll(opts.projectAbove ?? Number.POSITIVE_INFINITY);
+  } catch (e) {
+    if (!(e instanceof TooManyInstances) || opts.projectAbove !== undefined) throw e;
+    // Too many instances and no split asked for: the rules with more than 50,000 are split, over the same relaxed
+    // model (its fixpoint is most of a refusal's time). Hex grounds so (74,786 nodes), and its net, with the
+    // watched literals and demultiplexers of watchNet, runs ≈1.9× the compiled reasoner; endgame ≈8×.
+    instances.clear();
+    seen.clear();
+    bodies = 0;
+    instantiateAll(50_000);
   }
   const moves = roles.map((r) => DOES.rows.filter((t) => t[0] === r).map((t) => t[1]!));
   return { terms: T, roles, fluents: TRUE.rows.map((t) => t[0]!), moves, init, instances, dynamic, tables };

@@ -85,8 +85,11 @@ describe.skipIf(!haveSheets)('grounded net: rules split by variable elimination'
 
   test('hex grounds only with its large rules split, and plays as the compiled reasoner', () => {
     const kif = sheet('hex');
-    expect(() => loadGrounded(kif)).toThrow(GroundingError);
+    expect(() => loadGrounded(kif, { projectAbove: Number.POSITIVE_INFINITY })).toThrow(GroundingError);
     const g = loadGrounded(kif, { ...slack, projectAbove: 50_000 });
+    // by default a sheet with too many instances is split the same way, and loadGame takes that net
+    expect(loadGrounded(kif, slack).net.nNodes).toBe(g.net.nNodes);
+    expect(loadGame(kif, { ground: slack }).kind).toBe('grounded');
     const r = checkConformance(loadCompiled(kif, { strict: false }) as GameMachine, g as GameMachine, {
       playouts: 4,
       seed: 8,
