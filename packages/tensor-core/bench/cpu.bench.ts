@@ -730,40 +730,58 @@ async function tfjsTransformer(): Promise<{ losses: number[]; step: () => number
 // Every implementation of the transformer step is timed the same way, so the ratios compare steady steps: the
 // first TR_WARM steps are untimed (the first two give the checked losses; a fresh process's early steps run
 // 10–30 % slower while V8 compiles and the arenas grow), then the median of TR_TIMED steps, each timed on its own
-// (a step lasts ≥ 100 ms, long enough for getrusage). tfjs-wasm's step takes ~3 s of CPU, so its 10 steps set the
+// (a step lasts ≥ 100 ms, long enough for getrusage), ours and tfjs-wasm alternating step by step. tfjs-wasm's step takes ~3 s of CPU, so its 10 steps set the
 // case's run time: ≈ 38 s of CPU for the whole case (all four implementations), 1.5–2 min wall at load 7–13.
 const TR_WARM = 3;
 const TR_TIMED = 7;
 
-async function benchTransformer(impl: string, make: () => Promise<{ losses: number[]; step: () => number }>) {
-  const { losses, step } = await make();
-  // Check: the loss starts near ln(256) = 5.55 (random init; tfjs's head init gives ≈ 6), stays finite and falls.
-  const ok = losses.every(Number.isFinite) && Math.abs(losses[0]! - Math.log(256)) < 1 && losses[1]! < losses[0]!;
-  for (let i = losses.length; i < TR_WARM; i++) step();
+async function benchTransformer(impls: [string, () => Promise<{ losses: number[]; step: () => number }>][]) {
+  const runs: {
+    impl: string;
+    losses: number[];
+    step: () => number;
+    ok: boolean;
+    wall: number[];
+    cpu: number[];
+  }[] = [];
+  for (const [impl, make] of impls) {
+    const { losses, step } = await make();
+    const ok = losses.every(Number.isFinite) && Math.abs(losses[0]! - Math.log(256)) < 1 && losses[1]! < losses[0]!;
+    for (let i = losses.length; i < TR_WARM; i++) step();
+    runs.push({ impl, losses, step, ok, wall: [], cpu: [] });
+  }
   gc();
   await new Promise((r) => setTimeout(r, 50));
-  const wall: number[] = [];
-  const cpu: number[] = [];
-  for (let i = 0; i < TR_TIMED; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    step();
-    wall.push(performance.now() - t0);
-    const d = process.cpuUsage(c0);
-    cpu.push((d.user + d.system) / 1000);
+  // The implementations' steps alternate, so the load of the shared machine (which changes CPU time too: the
+  // other hyperthread of the core) falls on all of them alike; the ratio of each round's steps is then robust.
+  for (let i = 0; i < TR_TIMED; i++)
+    for (const r of runs) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      r.step();
+      r.wall.push(performance.now() - t0);
+      const d = process.cpuUsage(c0);
+      r.cpu.push((d.user + d.system) / 1000);
+    }
+  for (const r of runs) {
+    const paired =
+      r === runs[0] || runs.length < 2
+        ? ''
+        : `; per round ÷ ${runs[0]!.impl}: median ${median(r.cpu.map((c, i) => c / runs[0]!.cpu[i]!)).toFixed(2)}× ` +
+          `(${r.cpu.map((c, i) => (c / runs[0]!.cpu[i]!).toFixed(1)).join(' ')})`;
+    emitRow({
+      package: PKG,
+      case: TR_CASE,
+      impl: r.impl,
+      unit: 'ms/step (CPU)',
+      value: median(r.cpu),
+      higherIsBetter: false,
+      check: r.ok ? 'ok' : 'fail',
+      note:
+        `median of ${TR_TIMED} steps after ${TR_WARM} (CPU ${r.cpu.map((c) => c.toFixed(0)).join(' ')}); ` +
+        `${median(r.wall).toFixed(0)} ms wall; losses ${r.losses.map((l) => l.toFixed(4)).join(' ')}${paired}`,
+    });
   }
-  emitRow({
-    package: PKG,
-    case: TR_CASE,
-    impl,
-    unit: 'ms/step (CPU)',
-    value: median(cpu),
-    higherIsBetter: false,
-    check: ok ? 'ok' : 'fail',
-    note:
-      `median of ${TR_TIMED} steps after ${TR_WARM} (CPU ${cpu.map((c) => c.toFixed(0)).join(' ')}); ` +
-      `${median(wall).toFixed(0)} ms wall; losses ${losses.map((l) => l.toFixed(4)).join(' ')}`,
-  });
 }
 
 function torchTransformer(): void {
@@ -847,7 +865,7 @@ if (PART === 'fma') {
   if (cpuPath() === 'wasm-fma') {
     for (const c of selected) await ours(c, 'tessera wasm+fma');
     if (want(MLP_CASE)) await benchMlp('tessera wasm+fma', async () => oursMlp());
-    if (want(TR_CASE)) await benchTransformer('tessera wasm+fma', async () => oursTransformer());
+    if (want(TR_CASE)) await benchTransformer([['tessera wasm+fma', async () => oursTransformer()]]);
   } else console.log('relaxed SIMD does not validate here; no FMA rows');
 } else {
   const path = cpuPath();
@@ -874,8 +892,10 @@ if (PART === 'fma') {
   }
   if (want(TR_CASE)) {
     // (tfjs-cpu and our TypeScript path take 5–30 s per step here: left out to keep the run short.)
-    await benchTransformer(label, async () => oursTransformer());
-    await benchTransformer('tfjs-wasm', tfjsTransformer);
+    await benchTransformer([
+      [label, async () => oursTransformer()],
+      ['tfjs-wasm', tfjsTransformer],
+    ]);
     torchTransformer();
   }
   if (path !== 'wasm-fma') {
