@@ -60,6 +60,8 @@ export interface GroundOptions {
    * watched literals; see watchNet)
    */
   watchPlies?: number;
+  /** the share of the profile's edge visits that watches and demuxes must save to be kept (default 0.4) */
+  watchMin?: number;
 }
 
 // ---- ground terms: interned ids ≥ 1; a constant has no arguments
@@ -1124,7 +1126,7 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     words,
   };
   net.classTargets = classTargets.map((ts) => ts.map((e) => (e >> 1) * 4 + (e & 1)));
-  return watchNet(net, (t) => (isLazy(t) ? EMPTY_INPUTS : inputs[t]!), opts.watchPlies ?? 2000);
+  return watchNet(net, (t) => (isLazy(t) ? EMPTY_INPUTS : inputs[t]!), opts.watchPlies ?? 2000, opts.watchMin ?? 0.4);
 }
 const EMPTY_INPUTS: number[] = [];
 
@@ -1142,7 +1144,7 @@ const EMPTY_INPUTS: number[] = [];
  * unless they save 40% of the profile's edge visits (nets that would gain little stay as they were). Answers do not depend on
  * the choice: a watched node's value is always f(counter, w).
  */
-function watchNet(net: Net, inputsOf: (t: number) => number[], plies: number): Net {
+function watchNet(net: Net, inputsOf: (t: number) => number[], plies: number, watchMin: number): Net {
   if (plies <= 0) return net;
   const n = net.nNodes;
   const need = net.need;
@@ -1288,7 +1290,7 @@ function watchNet(net: Net, inputsOf: (t: number) => number[], plies: number): N
   // `(step ?k)`); a family of at least 8 becomes one demux (see applyDemux).
   const gSize = new Int32Array(nGroups);
   for (let x = 0; x < n; x++) if (groupOf[x]! >= 0) gSize[groupOf[x]!]!++;
-  const fams = new Map<string, { x: number; g: number; outs: Array<[number, number]> }>();
+  const fams = new Map<string, { x: number; g: number; outs: Array<[number, number]>; ms: Set<number> }>();
   for (let t = 0; t < n; t++) {
     if (inStart[t + 1]! - inStart[t]! !== 2 || need[t] !== 2) continue;
     const e0 = inE[inStart[t]!]!;
@@ -1302,8 +1304,13 @@ function watchNet(net: Net, inputsOf: (t: number) => number[], plies: number): N
     if (mm < 0 || groupOf[x >> 1] === groupOf[mm] || net.inputClass[x >> 1]) continue;
     const k = `${x}:${groupOf[mm]}`;
     const f = fams.get(k);
-    if (f) f.outs.push([t, mm]);
-    else fams.set(k, { x, g: groupOf[mm]!, outs: [[t, mm]] });
+    // (one output per member: a second AND of the same two literals stays a counted node — test_case_2b's
+    // snake has `(next (pos ?xn))` and `(next (cell ?x ?move))` both from (does ?move) ∧ (true (pos ?x)))
+    if (f?.ms.has(mm)) continue;
+    if (f) {
+      f.outs.push([t, mm]);
+      f.ms.add(mm);
+    } else fams.set(k, { x, g: groupOf[mm]!, outs: [[t, mm]], ms: new Set([mm]) });
   }
   const driven = new Uint8Array(n);
   const demux = [...fams.values()].filter((f) => f.outs.length >= 8);
@@ -1338,7 +1345,7 @@ function watchNet(net: Net, inputsOf: (t: number) => number[], plies: number): N
   }
   // (measured: predicted savings of 15–26% of the edge visits made connectFour, breakthrough, reversi and pentago
   // no faster, 0.95–1.05×; 56–70% made englishDraughts 1.2× and checkers 1.9× faster)
-  if (saved < 0.4 * base) return net;
+  if (saved < watchMin * base || saved === 0) return net;
   const members = new Int32Array(n).fill(-1);
   for (const f of demux) for (const [, mm] of f.outs) members[mm] = f.g;
   return applyDemux(applyWatches(net, watch), demux, groupOf, members);
@@ -1463,7 +1470,7 @@ function applyWatches(net: Net, watch: Int32Array): Net {
 export function groundNet(g: PreparedGame, opts: GroundOptions = {}): Net {
   const hash = createHash('sha256')
     .update(
-      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}/${opts.projectAbove ?? ''}/${opts.watchPlies ?? ''}`,
+      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}/${opts.projectAbove ?? ''}/${opts.watchPlies ?? ''}/${opts.watchMin ?? ''}`,
     )
     .digest('hex');
   const hit = netCache.get(hash);

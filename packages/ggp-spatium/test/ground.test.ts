@@ -1,6 +1,8 @@
 // The grounded net against the other reasoners: the interpreter (via conformSheet, in conformance.test.ts) and
 // the compiled reasoner on more playouts here; its allocation-free playout against the generic legal/next loop;
 // refusals that hand the sheet to the compiler; bad moves.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadCompiled } from '../src/compiler.js';
 import { checkConformance } from '../src/conformance.js';
@@ -10,7 +12,7 @@ import { parseGdl, ruleText } from '../src/gdl.js';
 import { GroundingError, GroundMachine, loadGrounded, projectBodies } from '../src/ground.js';
 import { loadInterpreter } from '../src/interpreter.js';
 import { type GameMachine, randomPlayout, rng } from '../src/machine.js';
-import { haveSheets, sheet } from './sheets.js';
+import { haveSheets, SHEETS, sheet } from './sheets.js';
 
 const slack = { maxMs: 60_000 };
 
@@ -124,6 +126,45 @@ describe.skipIf(!haveSheets)('grounded net: watched literals and demultiplexers'
       expect(g.playout(s0, rng(seed))).toEqual(plain.playout(plain.initialState(), rng(seed)));
       expect(g.playout(s0, rng(seed))).toEqual(randomPlayout(g as GameMachine, s0, rng(seed)));
     }
+  });
+
+  test('two ANDs of the same member and X: one is demultiplexed, the other stays counted (test_case_2b)', () => {
+    // the snake's (next (pos ?xn)) and (next (cell ?x ?move)) both read (does snake ?move) ∧ (true (pos ?x))
+    const kif = sheet('test/test_case_2b');
+    // (the profile alone would not keep them on so small a net)
+    const g = loadGrounded(kif, { watchMin: 0 });
+    expect(g.net.famX.length).toBeGreaterThan(0);
+    const s1 = g.nextState(g.initialState(), ['mov_right']);
+    expect(g.fluents(s1)).toContain('(pos c7)');
+    expect(g.fluents(s1)).toContain('(cell c6 mov_right)');
+    const r = checkConformance(loadInterpreter(kif) as GameMachine, g as GameMachine, { playouts: 20, seed: 4 });
+    expect(r.mismatches).toEqual([]);
+  });
+
+  test('every edge-case sheet with watches and demuxes forced on (watchMin 0) plays as the interpreter', () => {
+    // and a few of the core tier, whose nets the profile leaves alone by default
+    const names = readdirSync(join(SHEETS, 'test'))
+      .filter((f) => f.endsWith('.kif'))
+      .map((f) => `test/${f.slice(0, -4)}`)
+      .concat(['ticTacToe', 'connectFour', 'breakthrough', 'pentago']);
+    let forced = 0;
+    for (const name of names) {
+      const kif = sheet(name);
+      let g: GroundMachine;
+      try {
+        g = loadGrounded(kif, { watchMin: 0 });
+      } catch {
+        // (sheets the validator or the grounder refuses are the conformance tests' business)
+        continue;
+      }
+      if (g.net.watch.some((w) => w >= 0) || g.net.famX.length) forced++;
+      const r = checkConformance(loadInterpreter(kif, { strict: false }) as GameMachine, g as GameMachine, {
+        playouts: 5,
+        seed: 6,
+      });
+      expect(r.mismatches, name).toEqual([]);
+    }
+    expect(forced).toBeGreaterThanOrEqual(9);
   });
 
   test('small nets where watches would save little are left as they were', () => {
