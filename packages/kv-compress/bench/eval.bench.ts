@@ -47,7 +47,8 @@ const r = runSuite(model, {
   textDocs: quick ? { count: 2, context: 64, continuation: 8 } : undefined,
   // The query-aware rows are an option study (README, "Query-aware allocation"), not a pass bar: they add
   // 12–16 methods and a model pass to the main job, so they run only when asked (KV_EVAL_ALL=1).
-  methods: process.env.KV_EVAL_ALL === '1' ? undefined : /^(?!.*(weighted|K\/V split))/,
+  // The attention-sampled rows (README, "Attention-sampled calibration") add a second calibration and five methods.
+  methods: process.env.KV_EVAL_ALL === '1' ? undefined : /^(?!.*(weighted|K\/V split|attention-sampled))/,
   log: (l) => console.log(l),
 });
 console.log(`\n${markdownReport(r)}\n(${((performance.now() - t0) / 1000).toFixed(0)} s)`);
