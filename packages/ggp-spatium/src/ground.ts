@@ -1200,6 +1200,8 @@ function watchNet(net: Net, inputsOf: (t: number) => number[], plies: number, wa
     value[x] = v;
     flips[x]!++;
     if (groupOf[x]! >= 0) gTrue[groupOf[x]!]! += v ? 1 : -1;
+    // (every edge counts towards the work cap, with the input scans below: the profile's cost is bounded)
+    work += pStart[x + 1]! - pStart[x]!;
     for (let k = pStart[x]!; k < pStart[x + 1]!; k++) {
       const j = pOut[k]!;
       const t = tOf[j]!;
