@@ -512,6 +512,16 @@ test('compare, where and leading-dim sums on the wasm path equal the TypeScript 
     () => x.sum(0),
     () => x.permute([2, 0, 1]).contiguous().sum([0]),
     () => x.flip([0]).sum([0, 1]),
+    // colsum's widths: 1, 3 and 17 columns (scalar tails), and 2049 (two 1024-column panels and one column).
+    () => x.reshape([-1, 1]).sum(0),
+    () => x.reshape([-1, 3]).sum(0),
+    () => x.reshape([-1, 17]).sum(0),
+    () =>
+      x
+        .reshape([-1])
+        .slice(0, 0, 5 * 2049)
+        .reshape([5, 2049])
+        .sum(0),
   ];
   for (const f of cases) {
     setCpuPath('auto');

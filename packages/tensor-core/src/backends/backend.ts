@@ -216,6 +216,13 @@ export interface Kernels {
   causalAttention?(q: View, k: View, v: View, scale: number): { o: Storage; oStrides: number[]; p: Storage } | null;
   /** Its VJP from p and the output gradient g [B, H, L, d]: [dq, dk, dv], each laid out as o is. */
   causalAttentionBackward?(q: View, k: View, v: View, p: View, g: View, scale: number): [Storage, Storage, Storage];
+  /**
+   * nn.Linear's epilogue in place on its fresh float32 product `y` [rows, n] (contiguous, held by nobody else):
+   * y = y + bias (bias contiguous [n]), then relu when `relu`; the bits of the separate add and relu kernels.
+   */
+  biasAct?(y: View, bias: View, relu: boolean): void;
+  /** relu's VJP from its output: y > 0 ? g : 0 for contiguous float32 g and y of one shape (where(x > 0, g, 0)). */
+  reluBackward?(g: View, y: View): Storage;
   /** One in-place Adam/AdamW step of contiguous float32 `p`, `m` (exp_avg), `v` (exp_avg_sq) from `grad`. */
   adam(p: View, grad: View, m: View, v: View, s: AdamScalars): void;
 }

@@ -5,6 +5,8 @@ import { batchNorm, dropout, embedding, groupNorm, layerNorm, rmsNorm } from '..
 import { full } from '../ops/creation.js';
 import * as E from '../ops/elementwise.js';
 import { type ConvOptions, conv1d, conv2d, convTranspose1d } from '../ops/linalg.js';
+import * as P from '../ops/prims.js';
+import { isContiguous } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { defaultWeight, normal } from './init.js';
 import { Module } from './module.js';
@@ -71,14 +73,38 @@ export class Linear extends Layer {
     this.bias = this.registerParameter('bias', opts.bias === false ? null : defaultWeight([outFeatures], inFeatures));
   }
   forward(x: Tensor): Tensor {
+    return this.forwardAct(x, false);
+  }
+  /**
+   * relu(forward(x)) when `relu` (a transformer's first FFN layer): bias and relu go into the product's epilogue
+   * where the backend has one (P.linear); otherwise matmul, add and relu as three ops, with the same values.
+   */
+  forwardAct(x: Tensor, relu: boolean): Tensor {
+    if (this.bias && x.ndim >= 2 && isContiguous(x.shape, x.strides)) {
+      const x2 = x.ndim === 2 ? x : x.reshape([-1, this.inFeatures]);
+      const y2 = P.linear(x2, this.weight, this.bias, relu);
+      if (x2 !== x && !y2) x2.dispose();
+      if (y2) {
+        if (x2 === x) return y2;
+        const y = y2.reshape([...x.shape.slice(0, -1), this.outFeatures]);
+        x2.dispose();
+        y2.dispose();
+        return y;
+      }
+    }
     const wt = this.weight.transpose(0, 1);
     const y = x.matmul(wt);
     wt.dispose();
-    if (!this.bias) return y;
+    if (!this.bias) return relu ? disposeAfter(y, y.relu()) : y;
     const out = y.add(this.bias);
     y.dispose();
-    return out;
+    return relu ? disposeAfter(out, out.relu()) : out;
   }
+}
+
+function disposeAfter(used: Tensor, out: Tensor): Tensor {
+  used.dispose();
+  return out;
 }
 
 export class Conv1d extends Layer {

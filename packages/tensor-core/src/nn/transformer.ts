@@ -57,7 +57,10 @@ export class TransformerBlock extends Module {
 
   forward(x: Tensor, ctx: { cache?: KVCache; layer?: number; positionBias?: PositionBias } = {}): Tensor {
     return tidy(() => {
-      const mlp = (h: Tensor) => this.drop.forward(this.fc2.forward(this.act.forward(this.fc1.forward(h))));
+      // relu goes into fc1's epilogue (Linear.forwardAct); other activations run as their own op.
+      const fc1 = (h: Tensor) =>
+        this.act instanceof ReLU ? this.fc1.forwardAct(h, true) : this.act.forward(this.fc1.forward(h));
+      const mlp = (h: Tensor) => this.drop.forward(this.fc2.forward(fc1(h)));
       if (this.opts.ln === 'post') {
         const h = this.norm1.forward(x.add(this.drop.forward(this.attn.forward(x, ctx))));
         return this.norm2.forward(h.add(mlp(h)));

@@ -13,6 +13,7 @@ import type {
   ReduceOp,
   Storage,
   UnaryOp,
+  View,
 } from '../backends/backend.js';
 import type { ComputeDType, DType } from '../dtype.js';
 import { isFloat } from '../dtype.js';
@@ -330,6 +331,55 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale: number):
   });
   p.dispose();
   return out;
+}
+
+/**
+ * nn.Linear's x·Wᵀ + bias (then relu when `relu`) of float32 x [m, k], weight [n, k] and contiguous bias [n], with
+ * the bias and relu applied in place on the product where the backend has those kernels (`biasAct`, and
+ * `reluBackward` for the VJP): the values and gradients of matmul → add → relu bit for bit, one pass over the
+ * output where the composed path makes two new arrays, and relu's VJP in one kernel instead of two. Null where
+ * it does not apply; the caller composes those ops.
+ */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor, relu: boolean): Tensor | null {
+  use('linear', x, weight, bias);
+  const kx = k(x);
+  if (!kx.biasAct || !kx.reluBackward || x.ndim !== 2 || weight.ndim !== 2 || bias.ndim !== 1) return null;
+  if (x.dtype !== 'float32' || weight.dtype !== 'float32' || bias.dtype !== 'float32') return null;
+  const n = weight.shape[0]!;
+  if (x.shape[1] !== weight.shape[1] || bias.shape[0] !== n || bias.strides[0] !== 1 || n === 0) return null;
+  // The kernels' product, already a fresh contiguous storage, takes the epilogue in place.
+  // Wᵀ as a bare view for the kernel (a Tensor view would need disposing and, while recording, a node).
+  const wt: View = {
+    storage: weight.storage,
+    shape: [weight.shape[1]!, n],
+    strides: [weight.strides[1]!, weight.strides[0]!],
+    offset: weight.offset,
+    dtype: 'float32',
+  };
+  const y = make(kx.matmul(x, wt), [x.shape[0]!, n]);
+  kx.biasAct(y, bias, relu);
+  return record(
+    y,
+    relu ? 'linearRelu' : 'linear',
+    [x, weight, bias],
+    relu ? [x, weight, y] : [x, weight],
+    (g, [sx, sw, sy]) => {
+      const gc = relu && !isContiguous(g.shape, g.strides) ? g.contiguous() : g;
+      const gz = relu ? make(kx.reluBackward!(gc, sy!), g.shape) : g;
+      if (gc !== g) gc.dispose();
+      // The composed path's gradients: g·W for x, (gᵀ·x) for W (matmul's bT case seen through the transpose), and
+      // g summed over the rows for the bias (add's broadcast).
+      const gT = gz.transpose(0, 1);
+      const ds = [
+        x.requiresGrad ? matmul(gz, sw!) : null,
+        weight.requiresGrad ? matmul(gT, sx!) : null,
+        bias.requiresGrad ? sumToShape(gz, bias.shape) : null,
+      ];
+      gT.dispose();
+      if (gz !== g && ds[2] !== gz) gz.dispose();
+      return ds;
+    },
+  );
 }
 
 /** Whether the backend of `t` has a convolution kernel (it may still decline a call: see `conv`). */

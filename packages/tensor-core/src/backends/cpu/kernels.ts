@@ -14,6 +14,7 @@ import {
   releaseStorageArray,
   wasmAdam,
   wasmAssign,
+  wasmBiasAct,
   wasmBinary,
   wasmCat,
   wasmCausalAttention,
@@ -28,6 +29,7 @@ import {
   wasmCopy,
   wasmMatmul,
   wasmPad,
+  wasmReluBackward,
   wasmUnary,
   wasmWhere,
 } from './wasm.js';
@@ -486,6 +488,30 @@ export const cpuKernels = {
         out.fill(0, Math.min(n, Math.max(0, i + off + 1)) + o, o + n);
       }
     }
+    return store(out, 'float32');
+  },
+
+  biasAct(y, bias, relu) {
+    const n = bias.shape[0]!;
+    const total = numel(y.shape);
+    const yd = (y.storage.buf as Float32Array).subarray(y.offset, y.offset + total);
+    const bd = (bias.storage.buf as Float32Array).subarray(bias.offset, bias.offset + n);
+    if (wasmBiasAct(yd, bd, n, relu)) return;
+    for (let o = 0; o < total; o += n)
+      for (let j = 0; j < n; j++) {
+        const x = Math.fround(yd[o + j]! + bd[j]!);
+        yd[o + j] = relu && !(x > 0 || x !== x) ? 0 : x;
+      }
+  },
+
+  reluBackward(g, y) {
+    const total = numel(g.shape);
+    const gd = (g.storage.buf as Float32Array).subarray(g.offset, g.offset + total);
+    const yd = (y.storage.buf as Float32Array).subarray(y.offset, y.offset + total);
+    const w = wasmReluBackward(gd, yd);
+    if (w) return store(w, 'float32');
+    const out = new Float32Array(total);
+    for (let i = 0; i < total; i++) out[i] = yd[i]! > 0 ? gd[i]! : 0;
     return store(out, 'float32');
   },
 

@@ -61,7 +61,9 @@ interface WasmExports {
   ): void;
   fill32(dst: number, bits: number, n: number): void;
   unary(op: number, dst: number, src: number, n: number): void;
-  colsum(dst: number, src: number, R: number, C: number): void;
+  colsum(dst: number, src: number, R: number, C: number, work: number): void;
+  biasAct(y: number, bias: number, rows: number, n: number, relu: number): void;
+  reluBackward(dst: number, g: number, y: number, n: number): void;
   adam(
     p: number,
     g: number,
@@ -736,7 +738,7 @@ export function wasmColumnSum(x: View, dims: readonly number[]): Float32Array | 
     const src = place(e, T, data, x.shape, x.strides, x.offset, total);
     if (src === null) return null;
     const p = T.arena.alloc(C * 4);
-    e.x.colsum(p, src, R, C);
+    e.x.colsum(p, src, R, C, T.take(Math.min(C, 1024) * 8));
     return T.arena.view(Float32Array, p, C);
   } finally {
     T.done();
@@ -1021,6 +1023,42 @@ export function wasmUnary(op: UnaryOp, x: Float32Array): Float32Array | null {
     const p = place(e, T, x, [total], [1], 0, total)!;
     const r = result<Float32Array>(e, T, Float32Array, total, true);
     e.x.unary(code, r.p, p, total);
+    return r.out();
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * In place on y's contiguous float32 [rows, n] in the arena: y = act(y + bias) (nn.Linear's epilogue, see
+ * `biasAct` in kernels.as). False where y is not in the arena or small; the caller runs the TypeScript loop.
+ */
+export function wasmBiasAct(y: Float32Array, bias: Float32Array, n: number, relu: boolean): boolean {
+  const e = wasm();
+  if (!e || y.length < 4096) return false;
+  const T = new Temps(Arena.of(e));
+  try {
+    const py = T.arena.addressOf(y);
+    if (py < 0) return false;
+    const pb = place(e, T, bias, [n], [1], 0, n)!;
+    e.x.biasAct(py, pb, y.length / n, n, relu ? 1 : 0);
+    return true;
+  } finally {
+    T.done();
+  }
+}
+
+/** relu's VJP y > 0 ? g : 0 of contiguous float32 g and y (equal lengths) into the arena; null for small ones. */
+export function wasmReluBackward(g: Float32Array, y: Float32Array): Float32Array | null {
+  const e = wasm();
+  const total = g.length;
+  if (!e || total < 4096) return null;
+  const T = new Temps(Arena.of(e));
+  try {
+    const pg = place(e, T, g, [total], [1], 0, total)!;
+    const py = place(e, T, y, [total], [1], 0, total)!;
+    const r = result<Float32Array>(e, T, Float32Array, total, true);
+    e.x.reluBackward(r.p, pg, py, total);
     return r.out();
   } finally {
     T.done();

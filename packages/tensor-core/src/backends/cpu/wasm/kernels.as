@@ -1155,44 +1155,79 @@ export function compare(
 
 /**
  * dst[c] = Σ_r src[r, c] for a contiguous R×C float32 matrix, accumulated in f64 in row order, so the result
- * equals the TypeScript kernel's bit for bit. Eight columns per pass (four f64x2 accumulators).
+ * equals the TypeScript kernel's bit for bit. Rows are streamed in order, each adding into f64 accumulators in
+ * `work` (8 bytes per column of a panel): walking one column strip down all rows instead (one cache line per
+ * row, a row apart) missed cache on every row once the matrix outgrew L2 (2048×512: ≈ 4 ms). Panels of at most
+ * COLSUM_PANEL columns keep the accumulators in L1.
  */
-export function colsum(dst: usize, src: usize, R: i32, C: i32): void {
+const COLSUM_PANEL = 1024;
+export function colsum(dst: usize, src: usize, R: i32, C: i32, work: usize): void {
   const ld = <usize>C * 4;
-  let c = 0;
-  for (; c + 8 <= C; c += 8) {
-    let a0 = f64x2.splat(0);
-    let a1 = f64x2.splat(0);
-    let a2 = f64x2.splat(0);
-    let a3 = f64x2.splat(0);
-    let p = src + <usize>c * 4;
+  for (let c0 = 0; c0 < C; c0 += COLSUM_PANEL) {
+    const w = min(COLSUM_PANEL, C - c0);
+    const w8 = w & ~7;
+    memory.fill(work, 0, <usize>w * 8);
+    let row = src + <usize>c0 * 4;
     for (let r = 0; r < R; r++) {
-      const lo = v128.load(p);
-      const hi = v128.load(p, 16);
-      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(lo));
-      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(lo, lo, 2, 3, 0, 1)));
-      a2 = f64x2.add(a2, f64x2.promote_low_f32x4(hi));
-      a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(hi, hi, 2, 3, 0, 1)));
-      p += ld;
+      let p = row;
+      let a = work;
+      const end = row + <usize>w8 * 4;
+      for (; p < end; p += 32, a += 64) {
+        const lo = v128.load(p);
+        const hi = v128.load(p, 16);
+        v128.store(a, f64x2.add(v128.load(a), f64x2.promote_low_f32x4(lo)));
+        v128.store(a, f64x2.add(v128.load(a, 16), f64x2.promote_low_f32x4(i32x4.shuffle(lo, lo, 2, 3, 0, 1))), 16);
+        v128.store(a, f64x2.add(v128.load(a, 32), f64x2.promote_low_f32x4(hi)), 32);
+        v128.store(a, f64x2.add(v128.load(a, 48), f64x2.promote_low_f32x4(i32x4.shuffle(hi, hi, 2, 3, 0, 1))), 48);
+      }
+      for (let c = w8; c < w; c++, p += 4, a += 8) store<f64>(a, load<f64>(a) + <f64>load<f32>(p));
+      row += ld;
     }
-    const d = dst + <usize>c * 4;
-    store<f32>(d, <f32>f64x2.extract_lane(a0, 0));
-    store<f32>(d, <f32>f64x2.extract_lane(a0, 1), 4);
-    store<f32>(d, <f32>f64x2.extract_lane(a1, 0), 8);
-    store<f32>(d, <f32>f64x2.extract_lane(a1, 1), 12);
-    store<f32>(d, <f32>f64x2.extract_lane(a2, 0), 16);
-    store<f32>(d, <f32>f64x2.extract_lane(a2, 1), 20);
-    store<f32>(d, <f32>f64x2.extract_lane(a3, 0), 24);
-    store<f32>(d, <f32>f64x2.extract_lane(a3, 1), 28);
+    const d = dst + <usize>c0 * 4;
+    for (let c = 0; c < w; c++) store<f32>(d + <usize>c * 4, <f32>load<f64>(work + <usize>c * 8));
   }
-  for (; c < C; c++) {
-    let acc: f64 = 0;
-    let p = src + <usize>c * 4;
-    for (let r = 0; r < R; r++) {
-      acc += <f64>load<f32>(p);
-      p += ld;
+}
+
+/**
+ * nn.Linear's epilogue, in place on its product y [rows, n]: y = y + bias[j], then relu (x > 0 or NaN ? x : 0,
+ * unary op 3) when `relu`. The same f32 add and select as the separate add and relu kernels, so the same bits,
+ * in one pass over y instead of two passes that each write a new array.
+ */
+export function biasAct(y: usize, bias: usize, rows: i32, n: i32, relu: i32): void {
+  const zero = f32x4.splat(0);
+  const n4 = n & ~3;
+  let row = y;
+  for (let r = 0; r < rows; r++, row += <usize>n * 4) {
+    let j = 0;
+    for (; j < n4; j += 4) {
+      const o = <usize>j * 4;
+      let x = f32x4.add(v128.load(row + o), v128.load(bias + o));
+      if (relu) x = v128.and(x, v128.or(f32x4.gt(x, zero), f32x4.ne(x, x)));
+      v128.store(row + o, x);
     }
-    store<f32>(dst + <usize>c * 4, <f32>acc);
+    for (; j < n; j++) {
+      const o = <usize>j * 4;
+      let x = load<f32>(row + o) + load<f32>(bias + o);
+      if (relu && !(x > 0 || x != x)) x = 0;
+      store<f32>(row + o, x);
+    }
+  }
+}
+
+/**
+ * relu's VJP from its output: dst = y > 0 ? g : 0 (y > 0 exactly where relu's input was > 0; NaN gives 0), the
+ * values of where(x > 0, g, 0) in one kernel instead of a compare and a select.
+ */
+export function reluBackward(dst: usize, g: usize, y: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i * 4;
+    v128.store(dst + o, v128.and(v128.load(g + o), f32x4.gt(v128.load(y + o), zero)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i * 4;
+    store<f32>(dst + o, load<f32>(y + o) > 0 ? load<f32>(g + o) : 0);
   }
 }
 
