@@ -1,9 +1,10 @@
 // First CPU kernel benchmarks on the active CPU path (wasm SIMD by default; TESSERA_CPU=ts for the TypeScript
 // kernels): matmul 256² and 1024², the batched QKᵀ of attention (64 × 128×32 · 32×128), and conv1d B8 64→64
-// L1024 k5 'same'. Every answer is checked at sampled points against a float64 dot product; a naive JS triple
+// L1024 k5 'same', and a transformer's first FFN layer (nn.Linear 128→512 + relu over 2048 rows, forward and
+// backward) with its bias and relu in the product's epilogue against matmul + add + relu. Every answer is checked at sampled points against a float64 dot product; a naive JS triple
 // loop runs beside ours as the baseline.
 import { allClose, record, timeit } from '@tessera/bench-kit';
-import { cpuPath, F, manualSeed, randn, type Tensor, tidy } from '@tessera/tensor-core';
+import { cpuPath, F, manualSeed, nn, randn, type Tensor, tidy } from '@tessera/tensor-core';
 
 manualSeed(0);
 
@@ -165,7 +166,54 @@ function benchConv1d() {
   for (const v of [x, w, out]) v.dispose();
 }
 
+// nn.Linear(128, 512) + relu over [2048, 128], forward and backward: forwardAct (bias and relu in place on the
+// product, relu's VJP in one kernel) against the three composed ops, alternating call by call and timed in CPU
+// time (the machine is shared), checked bit for bit (same sums in the same order).
+function benchLinearEpilogue() {
+  const [m, k, n] = [2048, 128, 512];
+  const layer = new nn.Linear(k, n);
+  const x = randn([m, k]).requiresGrad_();
+  const g = randn([m, n]);
+  const composed = (x: Tensor) => x.matmul(layer.weight.transpose(0, 1)).add(layer.bias!).relu();
+  const run = (f: (x: Tensor) => Tensor, read: boolean) =>
+    tidy(() => {
+      for (const p of [x, ...layer.parameters()]) p.grad = null;
+      const y = f(x);
+      y.backward(g);
+      return read ? [y, x.grad!, layer.weight.grad!, layer.bias!.grad!].map((t) => Array.from(t.dataSync())) : [];
+    });
+  const same = JSON.stringify(run((x) => layer.forwardAct(x, true), true)) === JSON.stringify(run(composed, true));
+  const cpu = (f: () => unknown) => {
+    const c = process.cpuUsage();
+    f();
+    const u = process.cpuUsage(c);
+    return (u.user + u.system) / 1000;
+  };
+  const ts: [number[], number[]] = [[], []];
+  for (let i = 0; i < 25; i++) {
+    ts[0].push(cpu(() => run((x) => layer.forwardAct(x, true), false)));
+    ts[1].push(cpu(() => run(composed, false)));
+  }
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+  for (const [impl, t] of [
+    ['tessera cpu: epilogue', ts[0]],
+    ['tessera cpu: composed', ts[1]],
+  ] as const)
+    record({
+      package: 'tensor-core',
+      case: 'Linear 128→512 + relu, 2048 rows, fwd+bwd',
+      impl,
+      unit: 'ms (CPU)',
+      value: med(t),
+      higherIsBetter: false,
+      check: same ? 'ok' : 'fail',
+      note: 'median of 25, alternating',
+    });
+  for (const t of [x, g]) t.dispose();
+}
+
 benchMatmul(256);
 benchMatmul(1024);
 benchAttention();
 benchConv1d();
+benchLinearEpilogue();
