@@ -1,6 +1,7 @@
 // gather / scatterAdd / indexSelect on the CPU kernels' row paths: an embedding lookup (one index per
 // contiguous row: a block copy), the same lookup from a transposed table (strided rows), duplicate indices
-// summed in row-major order, strided sources, and index errors on both paths. References in plain JS.
+// summed in row-major order, strided sources, index errors on both paths, and the wasm row kernel of an
+// embedding's gradient at widths 1–255. References in plain JS.
 import { describe, expect, test } from 'vitest';
 import { F, tensor } from '../src/index.js';
 import { randArr, usePath } from './support.js';
@@ -60,6 +61,33 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('gather and scatterAdd on %s', (p
     expect(host(base.scatterAdd(0, idx, src))).toEqual(Array.from(want));
     expect(() => base.scatterAdd(0, tensor([[4, 0, 0]], { dtype: 'int32' }), src.slice(0, 0, 1))).toThrow(
       /scatterAdd: index 4 out of range/,
+    );
+  });
+
+  // Past the wasm row kernel's 4096 elements: widths 1, 3, 17, 33 and 255 (vector loop and scalar tail), rows
+  // with repeated ids (summed in row order), a source whose rows sit ld > D apart, and a bad id on the row path.
+  test.each([1, 3, 17, 33, 255])('embedding-gradient rows of width %i against the plain JS loop', async (D) => {
+    await usePath(path);
+    const R = Math.ceil(4100 / D) + 1;
+    const V = 7;
+    const ids = Array.from({ length: R }, (_, r) => (r * 5 + (r >> 2)) % V);
+    const base = tensor(randArr(V * D, 7), { shape: [V, D] });
+    const idx = tensor(ids, { shape: [R, 1], dtype: 'int32' }).expand([R, D]);
+    for (const ld of [D, D + 3]) {
+      const S = randArr(R * ld, 8 + ld);
+      const src = tensor(S, { shape: [R, ld] }).slice(1, 0, D);
+      const want = Float32Array.from(base.dataSync() as Float32Array);
+      ids.forEach((i, r) => {
+        for (let c = 0; c < D; c++) want[i * D + c] = want[i * D + c]! + S[r * ld + c]!;
+      });
+      expect(host(base.scatterAdd(0, idx, src))).toEqual(Array.from(want));
+    }
+    const bad = tensor(
+      ids.map((i, r) => (r === R - 2 ? V : i)),
+      { shape: [R, 1], dtype: 'int32' },
+    ).expand([R, D]);
+    expect(() => base.scatterAdd(0, bad, tensor(randArr(R * D, 9), { shape: [R, D] }))).toThrow(
+      /scatterAdd: index 7 out of range for dim 0 of size 7/,
     );
   });
 });

@@ -30,6 +30,7 @@ import {
   wasmMatmul,
   wasmPad,
   wasmReluBackward,
+  wasmScatterRows,
   wasmUnary,
   wasmWhere,
 } from './wasm.js';
@@ -578,6 +579,29 @@ export const cpuKernels = {
     const od = ost[dim]!;
     // The index view's elements in row-major order (the order the sums are taken in), as gather reads them.
     const os = ost.map((s, d) => (d === dim ? 0 : s));
+    // An embedding's gradient (rows of src added at one index each, along dim 0 of a 2-D base): the wasm loop.
+    if (
+      out instanceof Float32Array &&
+      dim === 0 &&
+      base.shape.length === 2 &&
+      index.shape.length === 2 &&
+      index.strides[1] === 0 &&
+      src.strides[1] === 1 &&
+      index.shape[1] === base.shape[1] &&
+      src.shape[0] === index.shape[0] &&
+      src.shape[1] === index.shape[1]
+    ) {
+      const rows = index.shape[0]!;
+      const idx = new Int32Array(rows);
+      for (let r = 0, ii = index.offset; r < rows; r++, ii += index.strides[0]!) {
+        const j = I[ii]!;
+        if (j < 0 || j >= size)
+          throw new ValueError(`scatterAdd: index ${j} out of range for dim ${dim} of size ${size}`);
+        idx[r] = j;
+      }
+      if (wasmScatterRows(out, base.shape[1]!, S as Float32Array, src.offset, src.strides[0]!, idx))
+        return store(out, base.dtype);
+    }
     forEachRow(index.shape, [os, index.strides, src.strides], [0, index.offset, src.offset], (o, len, s) => {
       let oi = o[0]!;
       let ii = o[1]!;

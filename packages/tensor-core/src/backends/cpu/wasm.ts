@@ -64,6 +64,7 @@ interface WasmExports {
   colsum(dst: number, src: number, R: number, C: number, work: number): void;
   biasAct(y: number, bias: number, rows: number, n: number, relu: number): void;
   reluBackward(dst: number, g: number, y: number, n: number): void;
+  scatterRows(out: number, src: number, idx: number, rows: number, n: number, ld: number): void;
   adam(
     p: number,
     g: number,
@@ -1060,6 +1061,37 @@ export function wasmReluBackward(g: Float32Array, y: Float32Array): Float32Array
     const r = result<Float32Array>(e, T, Float32Array, total, true);
     e.x.reluBackward(r.p, pg, py, total);
     return r.out();
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * out[idx[r], :] += src[r, :] in row order, in place on `out` (contiguous rows of n, in the arena) from float32
+ * rows of `src` `ld` apart starting at `srcOffset`; indices already checked. False where the TypeScript loop
+ * should run (no shared arena, out outside it, or small).
+ */
+export function wasmScatterRows(
+  out: Float32Array,
+  n: number,
+  src: Float32Array,
+  srcOffset: number,
+  ld: number,
+  idx: Int32Array,
+): boolean {
+  const e = wasm();
+  const rows = idx.length;
+  if (!e || rows * n < 4096) return false;
+  const T = new Temps(Arena.of(e));
+  try {
+    const po = T.arena.addressOf(out);
+    if (po < 0) return false;
+    const ps = place(e, T, src, [rows, n], [ld, 1], srcOffset, rows * n);
+    if (ps === null) return false;
+    const pi = T.take(rows * 4);
+    new Int32Array(e.memory.buffer, pi, rows).set(idx);
+    e.x.scatterRows(po, ps, pi, rows, n, ld);
+    return true;
   } finally {
     T.done();
   }

@@ -1231,6 +1231,28 @@ export function reluBackward(dst: usize, g: usize, y: usize, n: i32): void {
   }
 }
 
+/**
+ * out[idx[r], :] += src[r, :] for r = 0, 1, … in order (an embedding's gradient: scatterAdd along dim 0 with one
+ * index per row): rows of n float32, out's rows contiguous, src's `ld` apart; the indices checked by the caller.
+ * The TypeScript loop's f32 adds in its order, so the same bits.
+ */
+export function scatterRows(out: usize, src: usize, idx: usize, rows: i32, n: i32, ld: i32): void {
+  const n4 = n & ~3;
+  for (let r = 0; r < rows; r++) {
+    const d = out + <usize>load<i32>(idx + <usize>r * 4) * <usize>n * 4;
+    const s = src + <usize>r * <usize>ld * 4;
+    let j = 0;
+    for (; j < n4; j += 4) {
+      const o = <usize>j * 4;
+      v128.store(d + o, f32x4.add(v128.load(d + o), v128.load(s + o)));
+    }
+    for (; j < n; j++) {
+      const o = <usize>j * 4;
+      store<f32>(d + o, load<f32>(d + o) + load<f32>(s + o));
+    }
+  }
+}
+
 /** dst (contiguous f32) = cond ? a : b over an nd-dim view; cond is bytes; strides in elements. */
 export function select(
   dst: usize,
