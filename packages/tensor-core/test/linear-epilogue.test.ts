@@ -204,4 +204,21 @@ test('nn.Linear.forwardAct over [B, T, d] (reshaped to rows) and over a non-cont
     }
   }
   for (const p of layer.parameters()) p.grad = null;
+  // A wrong input width keeps matmul's error (not a reshape's) on both the fused and the composed route.
+  for (const shape of [
+    [4, 16],
+    [2, 5, 16],
+  ])
+    expect(() =>
+      layer.forwardAct(
+        tensor(
+          randArr(
+            shape.reduce((a, b) => a * b),
+            23,
+          ),
+          { shape },
+        ),
+        true,
+      ),
+    ).toThrow(/matmul expects \[\.\.\., m, k\] x \[\.\.\., k, n\]/);
 });

@@ -80,7 +80,8 @@ export class Linear extends Layer {
    * where the backend has one (P.linear); otherwise matmul, add and relu as three ops, with the same values.
    */
   forwardAct(x: Tensor, relu: boolean): Tensor {
-    if (this.bias && x.ndim >= 2 && isContiguous(x.shape, x.strides)) {
+    // A mis-sized x goes the composed way, so it gets matmul's ShapeError rather than reshape's.
+    if (this.bias && x.ndim >= 2 && x.shape[x.ndim - 1] === this.inFeatures && isContiguous(x.shape, x.strides)) {
       const x2 = x.ndim === 2 ? x : x.reshape([-1, this.inFeatures]);
       const y2 = P.linear(x2, this.weight, this.bias, relu);
       if (x2 !== x && !y2) x2.dispose();
