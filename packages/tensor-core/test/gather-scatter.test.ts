@@ -64,6 +64,35 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('gather and scatterAdd on %s', (p
     );
   });
 
+  // Lookups past the wasm row kernel's 4096 elements: widths 1–255, tables with rows ld > D apart or flipped (the
+  // kernel declines negative strides), float32 and int32, and a bad id on the row path.
+  test.each([1, 3, 17, 33, 255])('embedding lookups of width %i against the plain JS loop', async (D) => {
+    await usePath(path);
+    const R = Math.ceil(4100 / D) + 1;
+    const V = 9;
+    const ids = Array.from({ length: R }, (_, r) => (r * 7 + (r >> 3)) % V);
+    const id = tensor(ids, { shape: [R], dtype: 'int32' });
+    for (const ld of [D, D + 5]) {
+      const W = randArr(V * ld, 30 + ld);
+      const table = tensor(W, { shape: [V, ld] }).slice(1, 0, D);
+      const want = ids.flatMap((i) => Array.from(W.subarray(i * ld, i * ld + D)));
+      expect(host(F.embedding(id, table))).toEqual(want);
+      const flipped = ids.flatMap((i) => Array.from(W.subarray((V - 1 - i) * ld, (V - 1 - i) * ld + D)));
+      expect(host(F.embedding(id, table.flip([0])))).toEqual(flipped);
+    }
+    const Wi = Int32Array.from({ length: V * D }, (_, i) => i * 3 - 7);
+    const ti = tensor(Wi, { shape: [V, D], dtype: 'int32' });
+    const idx = id.reshape([R, 1]).expand([R, D]);
+    expect(host(ti.gather(0, idx))).toEqual(ids.flatMap((i) => Array.from(Wi.subarray(i * D, (i + 1) * D))));
+    const bad = tensor(
+      ids.map((i, r) => (r === R - 1 ? -1 : i)),
+      { shape: [R], dtype: 'int32' },
+    );
+    expect(() => F.embedding(bad, tensor(randArr(V * D, 40), { shape: [V, D] }))).toThrow(
+      /gather: index -1 out of range for dim 0 of size 9/,
+    );
+  });
+
   // Past the wasm row kernel's 4096 elements: widths 1, 3, 17, 33 and 255 (vector loop and scalar tail), rows
   // with repeated ids (summed in row order), a source whose rows sit ld > D apart, and a bad id on the row path.
   test.each([1, 3, 17, 33, 255])('embedding-gradient rows of width %i against the plain JS loop', async (D) => {

@@ -27,6 +27,7 @@ import {
   wasmConvBackwardWeight,
   wasmConvTranspose,
   wasmCopy,
+  wasmGatherRows,
   wasmMatmul,
   wasmPad,
   wasmReluBackward,
@@ -541,6 +542,27 @@ export const cpuKernels = {
     // Rows of the index view against x with `dim` stepped by the index values, not by its stride: the
     // inner loop reads one index and one value per element, with no per-element coordinate arithmetic.
     const xs = x.strides.map((s, d) => (d === dim ? 0 : s));
+    // An embedding lookup (one index per row of a 2-D table along dim 0, the table's rows unit-stride): wasm rows.
+    if (
+      (out instanceof Float32Array || out instanceof Int32Array) &&
+      (X instanceof Float32Array || X instanceof Int32Array) &&
+      dim === 0 &&
+      x.shape.length === 2 &&
+      index.shape.length === 2 &&
+      index.strides[1] === 0 &&
+      x.strides[1] === 1 &&
+      sd > 0 &&
+      index.shape[1] === x.shape[1]
+    ) {
+      const rows = index.shape[0]!;
+      const idx = new Int32Array(rows);
+      for (let r = 0, ii = index.offset; r < rows; r++, ii += index.strides[0]!) {
+        const j = I[ii]!;
+        if (j < 0 || j >= size) throw new ValueError(`gather: index ${j} out of range for dim ${dim} of size ${size}`);
+        idx[r] = j;
+      }
+      if (wasmGatherRows(out, x.shape[1]!, X, x.offset, size, sd, idx)) return store(out, x.dtype);
+    }
     forEachRow(
       index.shape,
       [contiguousStrides(index.shape), index.strides, xs],

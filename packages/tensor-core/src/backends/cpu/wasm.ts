@@ -65,6 +65,7 @@ interface WasmExports {
   biasAct(y: number, bias: number, rows: number, n: number, relu: number): void;
   reluBackward(dst: number, g: number, y: number, n: number): void;
   scatterRows(out: number, src: number, idx: number, rows: number, n: number, ld: number): void;
+  gatherRows(out: number, x: number, idx: number, rows: number, n: number, ldx: number): void;
   adam(
     p: number,
     g: number,
@@ -1061,6 +1062,37 @@ export function wasmReluBackward(g: Float32Array, y: Float32Array): Float32Array
     const r = result<Float32Array>(e, T, Float32Array, total, true);
     e.x.reluBackward(r.p, pg, py, total);
     return r.out();
+  } finally {
+    T.done();
+  }
+}
+
+/**
+ * out[r, :] = x[idx[r], :] for 4-byte rows of n (`out` contiguous in the arena; x's rows `ldx` apart from
+ * `xOffset`, spanning `xRows` rows); indices already checked. False where the TypeScript loop should run.
+ */
+export function wasmGatherRows(
+  out: Float32Array | Int32Array,
+  n: number,
+  x: Float32Array | Int32Array,
+  xOffset: number,
+  xRows: number,
+  ldx: number,
+  idx: Int32Array,
+): boolean {
+  const e = wasm();
+  const rows = idx.length;
+  if (!e || rows * n < 4096) return false;
+  const T = new Temps(Arena.of(e));
+  try {
+    const po = T.arena.addressOf(out);
+    if (po < 0) return false;
+    const px = place(e, T, x, [xRows, n], [ldx, 1], xOffset, xRows * n);
+    if (px === null) return false;
+    const pi = T.take(rows * 4);
+    new Int32Array(e.memory.buffer, pi, rows).set(idx);
+    e.x.gatherRows(po, px, pi, rows, n, ldx);
+    return true;
   } finally {
     T.done();
   }

@@ -1232,6 +1232,22 @@ export function reluBackward(dst: usize, g: usize, y: usize, n: i32): void {
 }
 
 /**
+ * out[r, :] = x[idx[r], :] (an embedding lookup: gather along dim 0 with one index per row): rows of n 4-byte
+ * elements, out contiguous, x's rows `ldx` apart; the indices checked by the caller. A vector loop, since on shared
+ * memory memory.copy is a runtime call per row.
+ */
+export function gatherRows(out: usize, x: usize, idx: usize, rows: i32, n: i32, ldx: i32): void {
+  const n4 = n & ~3;
+  for (let r = 0; r < rows; r++) {
+    const s = x + <usize>load<i32>(idx + <usize>r * 4) * <usize>ldx * 4;
+    const d = out + <usize>r * <usize>n * 4;
+    let j = 0;
+    for (; j < n4; j += 4) v128.store(d + <usize>j * 4, v128.load(s + <usize>j * 4));
+    for (; j < n; j++) store<i32>(d + <usize>j * 4, load<i32>(s + <usize>j * 4));
+  }
+}
+
+/**
  * out[idx[r], :] += src[r, :] for r = 0, 1, … in order (an embedding's gradient: scatterAdd along dim 0 with one
  * index per row): rows of n float32, out's rows contiguous, src's `ld` apart; the indices checked by the caller.
  * The TypeScript loop's f32 adds in its order, so the same bits.
