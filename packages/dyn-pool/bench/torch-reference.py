@@ -11,7 +11,10 @@ a defect of the engine.
 Run (PyTorch 1.13, one thread):
   python3 bench/torch-reference.py --train ../../data/text/en-slice/train.txt \
       --valid ../../data/text/en-slice/valid.txt -b none --steps 300 --eval-every 50 --seed 0
-Prints one JSON object per evaluation and a final one.
+Prints one JSON object per evaluation and a final one. With `--load-checkpoint run.ckpt` it trains nothing:
+it loads a dyn-pool checkpoint (vocabulary, configuration and weights, by the same state-dict names) and prints
+the validation BPC of those weights computed here, to compare with `dyn-pool eval` / the run's `validBpc`
+(README: they agree to seven digits).
 """
 
 import argparse
