@@ -399,7 +399,9 @@ export function gemm(
  * entries (p > i + off: the probabilities and their gradient) and stops each strip's sum there (p v, dS k);
  * tri 3 takes A as the transpose of such a matrix, 0 before p = i − off, and starts each strip's sum there
  * (pᵀ dO, dSᵀ q). The skipped products are exact zeros: a sum that starts at +0 never becomes −0, so leaving
- * them out gives the bits of the full sum. About half the multiply-adds of these products at L = 128.
+ * them out gives the bits of the full sum. About half the multiply-adds of these products at L = 128. tri 4 is
+ * tri 1 without zeroing the dead entries, for the fused attention kernels, whose softmax (or its VJP) reads
+ * only the live ones and writes the rest.
  */
 export function gemmTri(
   a: usize,
@@ -442,7 +444,7 @@ export function gemmTri(
         let plo = 0;
         let phi = kc;
         let ncl = nc;
-        if (tri == 1) ncl = max(0, min(nc, i + mr + off - j0));
+        if (tri == 1 || tri == 4) ncl = max(0, min(nc, i + mr + off - j0));
         else if (tri == 2) phi = max(0, min(kc, i + mr + off - k0));
         else if (tri == 3) plo = min(kc, max(0, i - off - k0));
         if (ncl == 0) {
@@ -1791,6 +1793,26 @@ export function scaledSoftmax(y: usize, x: usize, rows: i32, n: i32, lq: i32, sc
     }
     const sv = f64x2.add(s0, s1);
     let s = f64x2.extract_lane(sv, 0) + f64x2.extract_lane(sv, 1);
+    if (i < nv && i + 4 <= n) {
+      // The last 1–3 kept keys through one vexp (exp1 is vexp's lane 0, so the same bits; the lanes past them
+      // are dead keys of this row, computed and dropped): a scalar exp1 costs as much as a whole vexp.
+      const e = vexp(f32x4.sub(f32x4.mul(v128.load(xr + <usize>i * 4), sc), m4));
+      const t = nv - i;
+      const e0 = f32x4.extract_lane(e, 0);
+      store<f32>(yr + <usize>i * 4, e0);
+      s += <f64>e0;
+      if (t > 1) {
+        const e1 = f32x4.extract_lane(e, 1);
+        store<f32>(yr + <usize>i * 4, e1, 4);
+        s += <f64>e1;
+      }
+      if (t > 2) {
+        const e2 = f32x4.extract_lane(e, 2);
+        store<f32>(yr + <usize>i * 4, e2, 8);
+        s += <f64>e2;
+      }
+      i = nv;
+    }
     for (; i < nv; i++) {
       const e = exp1(load<f32>(xr + <usize>i * 4) * scale - m);
       store<f32>(yr + <usize>i * 4, e);
