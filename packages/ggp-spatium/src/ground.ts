@@ -1711,33 +1711,13 @@ export class GroundMachine implements GameMachine<GState, number> {
   /** Adds (v = 1) or removes member x to or from its group's true members. */
   private groupOn(x: number, v: number): void {
     const g = this.net.memberGroup[x]!;
-    if (v) {
-      const i = this.net.groupStart[g]! + this.gOnLen[g]!++;
-      this.gOn[i] = x;
-      this.gOnPos[x] = i;
-    } else {
-      const last = this.net.groupStart[g]! + --this.gOnLen[g]!;
-      const moved = this.gOn[last]!;
-      const i = this.gOnPos[x]!;
-      this.gOn[i] = moved;
-      this.gOnPos[moved] = i;
-    }
+    toggleSparse(this.gOn, this.gOnPos, this.gOnLen, this.net.groupStart[g]!, g, x, v);
   }
 
   /** Adds (v = 1) or removes family f to or from its group's families whose X holds. */
   private famOn(f: number, v: number): void {
     const g = this.net.famGroup[f]!;
-    if (v) {
-      const i = this.net.gFamStart[g]! + this.fOnLen[g]!++;
-      this.fOn[i] = f;
-      this.fOnPos[f] = i;
-    } else {
-      const last = this.net.gFamStart[g]! + --this.fOnLen[g]!;
-      const moved = this.fOn[last]!;
-      const i = this.fOnPos[f]!;
-      this.fOn[i] = moved;
-      this.fOnPos[moved] = i;
-    }
+    toggleSparse(this.fOn, this.fOnPos, this.fOnLen, this.net.gFamStart[g]!, g, f, v);
   }
 
   /** The demux side of a flip of n to v (see applyDemux): outputs recomputed as X ∧ member from current values. */
@@ -2135,4 +2115,30 @@ export function groundedFromPrepared(g: PreparedGame, opts: GroundOptions = {}):
 /** Loads a sheet on the grounded reasoner (throws GroundingError where it refuses). */
 export function loadGrounded(kif: string, opts: LoadOptions & GroundOptions = {}): GroundMachine {
   return groundedFromPrepared(prepareGame(kif, opts), opts);
+}
+
+/**
+ * Adds (v = 1) or removes x to or from group g's slice of a sparse set: `items[start .. start + len[g])` holds the
+ * members in any order and `pos[x]` is x's index there, so both are O(1) (a removal moves the last member into x's
+ * slot). The group and family lists of the grounded net's demultiplexers share this.
+ */
+function toggleSparse(
+  items: Int32Array,
+  pos: Int32Array,
+  len: Int32Array,
+  start: number,
+  g: number,
+  x: number,
+  v: number,
+): void {
+  if (v) {
+    const i = start + len[g]!++;
+    items[i] = x;
+    pos[x] = i;
+  } else {
+    const moved = items[start + --len[g]!]!;
+    const i = pos[x]!;
+    items[i] = moved;
+    pos[moved] = i;
+  }
 }
