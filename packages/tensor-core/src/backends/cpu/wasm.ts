@@ -1080,22 +1080,9 @@ export function wasmGatherRows(
   ldx: number,
   idx: Int32Array,
 ): boolean {
-  const e = wasm();
-  const rows = idx.length;
-  if (!e || rows * n < 4096) return false;
-  const T = new Temps(Arena.of(e));
-  try {
-    const po = T.arena.addressOf(out);
-    if (po < 0) return false;
-    const px = place(e, T, x, [xRows, n], [ldx, 1], xOffset, xRows * n);
-    if (px === null) return false;
-    const pi = T.take(rows * 4);
-    new Int32Array(e.memory.buffer, pi, rows).set(idx);
-    e.x.gatherRows(po, px, pi, rows, n, ldx);
-    return true;
-  } finally {
-    T.done();
-  }
+  return rowsByIndex(out, n, x, xOffset, xRows, ldx, idx, (e, po, px, pi) =>
+    e.x.gatherRows(po, px, pi, idx.length, n, ldx),
+  );
 }
 
 /**
@@ -1111,6 +1098,25 @@ export function wasmScatterRows(
   ld: number,
   idx: Int32Array,
 ): boolean {
+  return rowsByIndex(out, n, src, srcOffset, idx.length, ld, idx, (e, po, ps, pi) =>
+    e.x.scatterRows(po, ps, pi, idx.length, n, ld),
+  );
+}
+
+/**
+ * The shared staging of the row gather/scatter kernels: `out` must already be in the arena (it is written in
+ * place), the other operand (`srcRows` rows `ld` apart) and the indices are placed as temporaries for the call.
+ */
+function rowsByIndex(
+  out: Float32Array | Int32Array,
+  n: number,
+  src: Float32Array | Int32Array,
+  srcOffset: number,
+  srcRows: number,
+  ld: number,
+  idx: Int32Array,
+  call: (e: Engine, out: number, src: number, idx: number) => void,
+): boolean {
   const e = wasm();
   const rows = idx.length;
   if (!e || rows * n < 4096) return false;
@@ -1118,11 +1124,11 @@ export function wasmScatterRows(
   try {
     const po = T.arena.addressOf(out);
     if (po < 0) return false;
-    const ps = place(e, T, src, [rows, n], [ld, 1], srcOffset, rows * n);
+    const ps = place(e, T, src, [srcRows, n], [ld, 1], srcOffset, srcRows * n);
     if (ps === null) return false;
     const pi = T.take(rows * 4);
     new Int32Array(e.memory.buffer, pi, rows).set(idx);
-    e.x.scatterRows(po, ps, pi, rows, n, ld);
+    call(e, po, ps, pi);
     return true;
   } finally {
     T.done();
