@@ -66,3 +66,30 @@ export function allTilings(r: number, sizes: number[], types: QuantType[]): Grou
   rec(0, []);
   return all;
 }
+
+/**
+ * Attention probabilities of query t of layer l, query head g over keys 0..t, recomputed by hand in float64 from
+ * the collected pre-RoPE queries and RoPE'd keys of a model with 2 layers, 4 query heads and 2 KV heads of `dh`
+ * (the test model of the weights and row-sampling suites).
+ */
+export function handAttentionRow(
+  q: Float32Array,
+  k: Float32Array,
+  dh: number,
+  l: number,
+  g: number,
+  t: number,
+): number[] {
+  const Pq = 2 * 4 * dh;
+  const Pk = 2 * 2 * dh;
+  const qt = Float32Array.from(q.subarray(t * Pq + (l * 4 + g) * dh, t * Pq + (l * 4 + g + 1) * dh));
+  ropeRows(qt, 1, dh, 0, 1, dh, [t]);
+  const logits = Array.from({ length: t + 1 }, (_, s) => {
+    let dot = 0;
+    for (let a = 0; a < dh; a++) dot += qt[a]! * k[s * Pk + (l * 2 + (g >> 1)) * dh + a]!;
+    return dot / Math.sqrt(dh);
+  });
+  const mx = Math.max(...logits);
+  const z = logits.reduce((acc, v) => acc + Math.exp(v - mx), 0);
+  return logits.map((v) => Math.exp(v - mx) / z);
+}

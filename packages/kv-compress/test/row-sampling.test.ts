@@ -8,9 +8,9 @@ import type { KVRows } from '../src/calibration.js';
 import { collectKV } from '../src/collect.js';
 import { ValueError } from '../src/errors.js';
 import { pca, Rng } from '../src/linalg.js';
-import { ropeRows } from '../src/rope.js';
 import { attentionReceived, attentionSampledRows, gatherRows, systematicResample } from '../src/row-sampling.js';
 import { collectQueries } from '../src/weights.js';
+import { handAttentionRow } from './helpers.js';
 
 describe('systematic resampling', () => {
   it('draws the hand-derived indices', () => {
@@ -155,23 +155,13 @@ describe('received attention', () => {
   it("equals the mean over layers and query heads of Σ_{t ≥ s + minOffset} p[t, s], from the model's queries and keys by hand", () => {
     const q = collectQueries(model, ids);
     const kv = collectKV(model, ids);
-    const Pq = 2 * 4 * dh;
-    const Pk = 2 * 2 * dh;
     for (const minOffset of [0, 3]) {
       const want = new Float64Array(T);
       for (let l = 0; l < 2; l++)
         for (let g = 0; g < 4; g++)
           for (let t = 0; t < T; t++) {
-            const qt = Float32Array.from(q.subarray(t * Pq + (l * 4 + g) * dh, t * Pq + (l * 4 + g + 1) * dh));
-            ropeRows(qt, 1, dh, 0, 1, dh, [t]);
-            const logits = Array.from({ length: t + 1 }, (_, s) => {
-              let dot = 0;
-              for (let a = 0; a < dh; a++) dot += qt[a]! * kv.k[s * Pk + (l * 2 + (g >> 1)) * dh + a]!;
-              return dot / Math.sqrt(dh);
-            });
-            const mx = Math.max(...logits);
-            const z = logits.reduce((acc, v) => acc + Math.exp(v - mx), 0);
-            for (let s = 0; s <= t - minOffset; s++) want[s]! += Math.exp(logits[s]! - mx) / z / 8;
+            const p = handAttentionRow(q, kv.k, dh, l, g, t);
+            for (let s = 0; s <= t - minOffset; s++) want[s]! += p[s]! / 8;
           }
       const got = attentionReceived(model, ids, { minOffset });
       for (let s = 0; s < T; s++) expect(got[s]).toBeCloseTo(want[s]!, 5);

@@ -21,7 +21,7 @@ import {
   QueryMoments,
   weightCalibration,
 } from '../src/weights.js';
-import { allTilings, lowRankRows } from './helpers.js';
+import { allTilings, handAttentionRow, lowRankRows } from './helpers.js';
 
 describe('weighted DP', () => {
   const rng = new Rng(5);
@@ -220,24 +220,13 @@ describe('weights from a model', () => {
     const q = collectQueries(model, ids);
     const kv = collectKV(model, ids);
     const T = ids.length;
-    const Pq = 2 * 4 * dh;
-    const Pk = 2 * 2 * dh;
     // patched forward methods are removed again
     for (const b of model.blocks) expect(Object.hasOwn(b.attn.qProj, 'forward')).toBe(false);
     for (let l = 0; l < 2; l++)
       for (let g = 0; g < 4; g++)
         for (let t = 0; t < T; t++) {
-          const qt = Float32Array.from(q.subarray(t * Pq + (l * 4 + g) * dh, t * Pq + (l * 4 + g + 1) * dh));
-          ropeRows(qt, 1, dh, 0, 1, dh, [t]);
-          const logits = Array.from({ length: t + 1 }, (_, s) => {
-            let dot = 0;
-            for (let a = 0; a < dh; a++) dot += qt[a]! * kv.k[s * Pk + (l * 2 + (g >> 1)) * dh + a]!;
-            return dot / Math.sqrt(dh);
-          });
-          const mx = Math.max(...logits);
-          const z = logits.reduce((acc, x) => acc + Math.exp(x - mx), 0);
-          for (let s = 0; s <= t; s++)
-            expect(probs[l]![(g * T + t) * T + s]).toBeCloseTo(Math.exp(logits[s]! - mx) / z, 4);
+          const p = handAttentionRow(q, kv.k, dh, l, g, t);
+          for (let s = 0; s <= t; s++) expect(probs[l]![(g * T + t) * T + s]).toBeCloseTo(p[s]!, 4);
         }
   });
   it('attention-output moments: A = Σ p², B = Σ p²‖v_s − ō‖² from the attention recomputed by hand', () => {
