@@ -73,6 +73,10 @@ describe('attention-sampled rows through the evaluation suite', () => {
     expect(() => runSuite(model, { ...base, attentionMix: 1.5 })).toThrow(ValueError);
     expect(() => runSuite(model, { ...base, attentionMix: -0.1 })).toThrow(ValueError);
   });
+  it('zero or fractional calibration sequences are a ValueError, not a TypeError from an empty calibration', () => {
+    expect(() => runSuite(model, { ...base, calibrationSequences: 0 })).toThrow(ValueError);
+    expect(() => runSuite(model, { ...base, calibrationSequences: 1.5 })).toThrow(ValueError);
+  });
 });
 
 describe('an attention-sampled calibration, a cache at 16× and back', () => {

@@ -8,6 +8,7 @@ import { FP8Storage, KIVIStorage, LowRankStorage } from '../caches/quantized.js'
 import { type Calibration, calibrate, derotate, fitPlan, type KVRows, type KvtcPlan } from '../calibration.js';
 import { collectKV, concatRows } from '../collect.js';
 import { makePlan } from '../dp.js';
+import { ValueError } from '../errors.js';
 import { CacheReader, encodeCache, sliceRows } from '../format.js';
 import { roundTrip } from '../kvtc.js';
 import { Rng } from '../linalg.js';
@@ -231,6 +232,10 @@ export function mergeResults(results: SuiteResult[]): SuiteResult {
 
 export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult {
   const log = o.log ?? (() => {});
+  // Checked up front: zero sequences would otherwise surface later as an empty concatenation's TypeError.
+  const calSeq = o.calibrationSequences;
+  if (calSeq !== undefined && !(Number.isInteger(calSeq) && calSeq >= 1))
+    throw new ValueError(`runSuite: calibrationSequences must be an integer ≥ 1, got ${calSeq}`);
   const sinks = o.sinks ?? 4;
   const window = o.window ?? 16;
   const every = o.every ?? 16;
