@@ -1,4 +1,6 @@
 // Synthetic data for tests: KV-like rows with low-rank structure shared across layers and heads.
+
+import { manualSeed, nn } from '@tessera/tensor-core';
 import type { KVRows } from '../src/calibration.js';
 import type { Group } from '../src/dp.js';
 import { Rng } from '../src/linalg.js';
@@ -92,4 +94,16 @@ export function handAttentionRow(
   const mx = Math.max(...logits);
   const z = logits.reduce((acc, v) => acc + Math.exp(v - mx), 0);
   return logits.map((v) => Math.exp(v - mx) / z);
+}
+
+/**
+ * The small GQA model (2 layers, 4 query heads, 2 KV heads of 4) and 12-token input that `handAttentionRow` is
+ * written for, seeded, in eval mode.
+ */
+export function tinyAttentionModel(seed: number): { model: nn.CausalLM; ids: number[]; dh: number } {
+  manualSeed(seed);
+  const config: nn.CausalLMConfig = { vocabSize: 20, dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 32 };
+  const model = new nn.CausalLM(config);
+  model.eval();
+  return { model, ids: [1, 5, 7, 2, 9, 3, 3, 11, 4, 0, 8, 6], dh: 4 };
 }

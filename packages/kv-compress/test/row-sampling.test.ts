@@ -2,7 +2,6 @@
 // floor/ceil guarantee, received attention against the softmax recomputed by hand from the model's own queries
 // and keys, and the point of it all: a rare, heavily attended population is reconstructed better by a
 // low-rank basis calibrated on the sampled rows than on uniform ones.
-import { manualSeed, nn } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import type { KVRows } from '../src/calibration.js';
 import { collectKV } from '../src/collect.js';
@@ -10,7 +9,7 @@ import { ValueError } from '../src/errors.js';
 import { pca, Rng } from '../src/linalg.js';
 import { attentionReceived, attentionSampledRows, gatherRows, systematicResample } from '../src/row-sampling.js';
 import { collectQueries } from '../src/weights.js';
-import { handAttentionRow } from './helpers.js';
+import { handAttentionRow, tinyAttentionModel } from './helpers.js';
 
 describe('systematic resampling', () => {
   it('draws the hand-derived indices', () => {
@@ -145,13 +144,8 @@ describe('sampled rows', () => {
 });
 
 describe('received attention', () => {
-  manualSeed(4);
-  const config: nn.CausalLMConfig = { vocabSize: 20, dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 32 };
-  const model = new nn.CausalLM(config);
-  model.eval();
-  const ids = [1, 5, 7, 2, 9, 3, 3, 11, 4, 0, 8, 6];
+  const { model, ids, dh } = tinyAttentionModel(4);
   const T = ids.length;
-  const dh = 4;
   it("equals the mean over layers and query heads of Σ_{t ≥ s + minOffset} p[t, s], from the model's queries and keys by hand", () => {
     const q = collectQueries(model, ids);
     const kv = collectKV(model, ids);

@@ -1,6 +1,6 @@
 // Query-aware DP weights (weights.ts) and the weighted DP (dp.ts): brute force, direct float64 references,
 // the model's own attention and output projection, and the calibration file's version 2 round trip.
-import { manualSeed, nn, tensor } from '@tessera/tensor-core';
+import { nn, tensor } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { calibrate, derotate, fitPlan, project, segmentRows } from '../src/calibration.js';
 import { collectKV } from '../src/collect.js';
@@ -21,7 +21,7 @@ import {
   QueryMoments,
   weightCalibration,
 } from '../src/weights.js';
-import { allTilings, handAttentionRow, lowRankRows } from './helpers.js';
+import { allTilings, handAttentionRow, lowRankRows, tinyAttentionModel } from './helpers.js';
 
 describe('weighted DP', () => {
   const rng = new Rng(5);
@@ -205,12 +205,7 @@ describe('query moments', () => {
 });
 
 describe('weights from a model', () => {
-  manualSeed(3);
-  const config: nn.CausalLMConfig = { vocabSize: 20, dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 32 };
-  const model = new nn.CausalLM(config);
-  model.eval();
-  const ids = [1, 5, 7, 2, 9, 3, 3, 11, 4, 0, 8, 6];
-  const dh = 4;
+  const { model, ids, dh } = tinyAttentionModel(3);
   it("captured queries reproduce the model's own attention probabilities with collectKV's keys", () => {
     const probs: number[][] = [];
     const storage = observingStorage((_l, p) => void probs.push(Array.from(p.contiguous().dataSync())));
