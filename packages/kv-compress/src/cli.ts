@@ -1,15 +1,24 @@
 #!/usr/bin/env node
 // tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
 //   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
-//   tessera-kv-compress curriculum [--size v2|wide|deep] [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] --out model.safetensors
+//   tessera-kv-compress curriculum [--size v2|wide|deep] [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] [--bos] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
 //       [--ratios 4,8,16,32,64] [--methods REGEX] [--skip-timings] [--dp-rows 512] [--cal-sequences 16]
 //       [--cal-seed N] [--attention-mix 0.9] [--json result.json]
 //   tessera-kv-compress report result.json [more.json ...]   (joins evaluations split by --methods)
+//   tessera-kv-compress sinks --model model.safetensors [--samples 100] [--text data/text/en/valid.txt] [--sinks 4] [--json sinks.json]
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from './eval/model.js';
 import { markdownReport } from './eval/report.js';
+import {
+  evaluationSamples,
+  evaluationTextSequences,
+  formatSinkStats,
+  type SinkStats,
+  sampleSequence,
+  sinkStats,
+} from './eval/sinks.js';
 import { errorQualityPearson, mergeResults, RETRIEVAL_SUITE, runSuite, type SuiteResult } from './eval/suite.js';
 import { encodeText, TEXT_VOCAB_SIZE } from './eval/tasks.js';
 import { RETRIEVAL_MODEL, RETRIEVAL_MODEL_DEEP, RETRIEVAL_MODEL_WIDE, trainCurriculum } from './eval/train.js';
@@ -57,6 +66,8 @@ if (cmd === 'train') {
     lr: Number(arg('lr', '3e-3')),
     textWeight: Number(arg('text-weight', '0.5')),
     repeatVocab: arg('repeat-vocab', 'all') === 'tasks' ? 'tasks' : 'all',
+    // every sequence starts with BOS (pure text too), as LLMs are pre-trained: see train.ts
+    bos: process.argv.includes('--bos'),
     text,
     resume: ckpt && existsSync(ckpt) ? new Uint8Array(readFileSync(ckpt)) : undefined,
     checkpoint: ckpt ? { every: 100, save: (b) => writeAtomic(ckpt, b) } : undefined,
@@ -123,6 +134,40 @@ if (cmd === 'train') {
   console.log(markdownReport(r));
   const paper = errorQualityPearson(r.rows, [4, 8, 16, 32, 64]);
   if (!Number.isNaN(paper)) console.log(`\nPearson r over the targets 4, 8, 16, 32, 64× only: ${paper.toFixed(3)}.`);
+} else if (cmd === 'sinks') {
+  // attention mass on the first positions and key/value norms there, over the evaluation's samples (sinks.ts)
+  const model = loadModel(new Uint8Array(readFileSync(arg('model', 'retrieval-lm.safetensors')!)));
+  const n = Number(arg('samples', '100'));
+  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`--samples takes an integer ≥ 1, not ${arg('samples')}`);
+  const sinks = Number(arg('sinks', '4'));
+  const smp = evaluationSamples({ kv: n, passkey: n, vt: n });
+  const all = [...smp.kv, ...smp.passkey, ...smp.vt];
+  const groups: [string, SinkStats][] = [
+    [
+      'task contexts (every position ≥ sinks)',
+      sinkStats(
+        model,
+        all.map((s) => sampleSequence(s, 'context', sinks)),
+        { sinks },
+      ),
+    ],
+    [
+      'answer positions (where a query reads its answer)',
+      sinkStats(
+        model,
+        all.map((s) => sampleSequence(s, 'answer', sinks)),
+        { sinks },
+      ),
+    ],
+  ];
+  const textPath = arg('text');
+  if (textPath && model.config.vocabSize >= TEXT_VOCAB_SIZE) {
+    const text = encodeText(readFileSync(textPath, 'utf8').slice(0, 1_000_000));
+    groups.push(['held-out text (BOS + 192 characters)', sinkStats(model, evaluationTextSequences(text), { sinks })]);
+  }
+  for (const [name, s] of groups) console.log(`\n${formatSinkStats(name, s)}`);
+  const json = arg('json');
+  if (json) writeAtomic(json, new TextEncoder().encode(JSON.stringify(Object.fromEntries(groups), null, 1)));
 } else if (cmd === 'inspect') {
   const h = readHeader(new Uint8Array(readFileSync(process.argv[3]!)));
   console.log(
@@ -136,7 +181,7 @@ if (cmd === 'train') {
     ),
   );
 } else {
-  console.log('usage: tessera-kv-compress train|curriculum|eval|report|inspect (see the README)');
+  console.log('usage: tessera-kv-compress train|curriculum|eval|report|sinks|inspect (see the README)');
   // --help and no command are requests for the usage, not errors.
   process.exitCode = cmd && cmd !== '--help' && cmd !== '-h' && cmd !== 'help' ? 1 : 0;
 }

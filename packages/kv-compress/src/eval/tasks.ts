@@ -205,7 +205,8 @@ export const FUSED_MIX = { kv: 0.45, passkey: 0.2, vt: 0.1, repeat: 0, text: 0.2
 
 /**
  * One training sequence at curriculum level ∈ [0, 1]: level 0 asks few pairs with little filler, level 1 the
- * evaluation's sizes. Key–value samples query every pair (dense supervision), and "repeat" sequences (a random
+ * evaluation's sizes. With `bos`, sequences of pure text or filler also start with VOCAB.bos (task samples
+ * always do), so position 0 always holds the same token. Key–value samples query every pair (dense supervision), and "repeat" sequences (a random
  * string, then the same string) give the induction heads the copy signal every position, which is what makes
  * them form. The rest of the sequence is filled with corpus text when given.
  */
@@ -216,6 +217,7 @@ export function curriculumSequence(
   text?: Int32Array,
   repeatVocab: 'tasks' | 'all' = 'all',
   fused = false,
+  bos = false,
 ): CurriculumSequence {
   const lv = Math.max(0, Math.min(1, level));
   // repeated strings dominate early (they grow the induction heads), then fall to their share of the mix;
@@ -279,6 +281,13 @@ export function curriculumSequence(
     for (let i = 0; i < ids.length; i++) targets.push(-100);
     // position n + i predicts seg[i]: from the second copy's first token on, everything is a copy
     for (let i = 1; i < n; i++) targets[n + i] = seg[i]!;
+  }
+  // Every task sample and repeated string starts with BOS, pure text (and pure filler) starts mid-stream. LLMs
+  // are pre-trained with a fixed first token, on which attention sinks form (Xiao et al. 2023; Gu et al. 2024,
+  // arXiv 2410.10781); `bos` gives every sequence one, with no extra draws, so the rest of the mix is unchanged.
+  if (bos && ids.length === 0) {
+    ids.push(VOCAB.bos);
+    targets.push(-100);
   }
   while (lm.length < ids.length) lm.push(-100);
   // the rest: corpus text with next-character targets, else filler

@@ -3,6 +3,7 @@
 // easy samples first, then longer ones. Every step's batch is a pure function of (seed, step), and checkpoints
 // hold the weights, AdamW's moments and the step, so a run that stops resumes to the same bytes.
 import { F, io, manualSeed, nn, optim, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import { ValueError } from '../errors.js';
 import { Rng } from '../linalg.js';
 import { curriculumSequence, FUSED_VOCAB_SIZE } from './tasks.js';
 
@@ -70,6 +71,12 @@ export interface CurriculumOptions {
   repeatVocab?: 'tasks' | 'all';
   /** fused key–value tokens (tasks.ts); default: when the model's vocabulary has them */
   fused?: boolean;
+  /**
+   * Start every sequence with BOS, pure text too (default false: task samples start with it, pure text does
+   * not): the fixed first token LLMs are pre-trained with, where attention sinks form. Kept in the checkpoint;
+   * resuming with another setting is a ValueError.
+   */
+  bos?: boolean;
   /** a checkpoint to resume from (bytes written by `checkpoint.save`) */
   resume?: Uint8Array;
   checkpoint?: { every: number; save: (bytes: Uint8Array) => void };
@@ -103,6 +110,7 @@ export function curriculumBatch(
   text?: Int32Array,
   repeatVocab: 'tasks' | 'all' = 'all',
   fused = false,
+  bos = false,
 ): { B: number; T: number; ids: Int32Array; targets: Int32Array; lmTargets: Int32Array } {
   const { stage, level } = stageAt(stages, step);
   const rng = new Rng(stepSeed(seed, step));
@@ -112,7 +120,7 @@ export function curriculumBatch(
   const targets = new Int32Array(B * T);
   const lmTargets = new Int32Array(B * T);
   for (let b = 0; b < B; b++) {
-    const s = curriculumSequence(rng, T, level, text, repeatVocab, fused);
+    const s = curriculumSequence(rng, T, level, text, repeatVocab, fused, bos);
     ids.set(s.ids, b * T);
     targets.set(s.targets, b * T);
     lmTargets.set(s.lmTargets, b * T);
@@ -124,6 +132,8 @@ interface Checkpoint {
   model: nn.CausalLM;
   opt: optim.AdamW;
   step: number;
+  /** the data option that changes every batch: a run must not resume under another */
+  bos: boolean;
 }
 
 function saveCheckpoint(c: Checkpoint): Uint8Array {
@@ -132,7 +142,13 @@ function saveCheckpoint(c: Checkpoint): Uint8Array {
   const st = c.opt.stateDict();
   for (const [k, t] of st.tensors) tensors.set(`opt.${k}`, t);
   return io.saveSafetensors(tensors, {
-    metadata: { config: JSON.stringify(c.model.config), step: String(c.step), opt: JSON.stringify(st.meta) },
+    metadata: {
+      config: JSON.stringify(c.model.config),
+      step: String(c.step),
+      opt: JSON.stringify(st.meta),
+      // written only when set, so checkpoints of the default mix keep their bytes
+      ...(c.bos ? { bos: '1' } : {}),
+    },
   });
 }
 
@@ -148,7 +164,7 @@ function loadCheckpoint(bytes: Uint8Array, lr: number): Checkpoint {
   model.loadStateDict(m);
   const opt = new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 });
   opt.loadStateDict({ tensors: o, meta: JSON.parse(metadata.opt!) });
-  return { model, opt, step: Number(metadata.step) };
+  return { model, opt, step: Number(metadata.step), bos: metadata.bos === '1' };
 }
 
 /** Trains (or resumes) the curriculum; returns the model in eval mode and whether every step ran. */
@@ -159,11 +175,17 @@ export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM
   const seed = o.seed ?? 0;
   const textWeight = o.textWeight ?? 0.5;
   let c: Checkpoint;
-  if (o.resume) c = loadCheckpoint(o.resume, lr);
-  else {
+  const bos = o.bos ?? false;
+  if (o.resume) {
+    c = loadCheckpoint(o.resume, lr);
+    if (c.bos !== bos)
+      throw new ValueError(
+        `trainCurriculum: the checkpoint was trained with bos ${c.bos}, resumed with bos ${bos}; resume with the same setting`,
+      );
+  } else {
     manualSeed(seed);
     const model = new nn.CausalLM(o.config ?? RETRIEVAL_MODEL);
-    c = { model, opt: new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 }), step: 0 };
+    c = { model, opt: new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 }), step: 0, bos };
   }
   const { model, opt } = c;
   const V = model.config.vocabSize;
@@ -174,7 +196,7 @@ export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM
   let emaText = 0;
   for (; c.step < steps; c.step++) {
     const step = c.step;
-    const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text, o.repeatVocab, fused);
+    const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text, o.repeatVocab, fused, bos);
     const hasText = lmTargets.some((x) => x !== -100);
     // a batch of pure text (rare at batch 4) has no answers: its answer loss would be 0/0, so it is left out
     const hasAnswers = targets.some((x) => x !== -100);
