@@ -1,10 +1,27 @@
 // dyn-pool: train, evaluate and sample hourglass character LMs with dynamic token pooling (Nawrot et al.,
 // ACL 2023, arXiv 2211.09761) on any UTF-8 text file.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { getBackend, manualSeed, setBackend } from '@tessera/tensor-core';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { BOUNDARY_SOURCES, type BoundarySource, HourglassLM } from './model.js';
+import {
+  buildTable,
+  checkRecipe,
+  childRunner,
+  collectRuns,
+  DEFAULT_GRID,
+  type GridResult,
+  parseGrid,
+  parseSeeds,
+  ReproduceError,
+  type RunConfig,
+  recipeNotes,
+  runGrid,
+  type TrainRunner,
+  tableMarkdown,
+} from './reproduce.js';
 import {
   type Corpus,
   type EvalOptions,
@@ -65,69 +82,106 @@ async function readText(path: string): Promise<string> {
 
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-export function makeProgram(out: (line: string) => void = console.log, opts: { exitOverride?: boolean } = {}): Command {
+const choice =
+  <T extends string>(name: string, values: readonly T[]) =>
+  (v: string): T => {
+    if (!(values as readonly string[]).includes(v))
+      throw new InvalidArgumentError(`${name} must be ${values.map((x) => `'${x}'`).join(' or ')}; got '${v}'`);
+    return v as T;
+  };
+
+/** The default peak learning rate: the best of the lr screen at the default size (README, "CLI defaults"). */
+export const DEFAULT_LR = 1e-3;
+
+/**
+ * The recipe: the options every run of a `reproduce` grid shares, and `train` takes too. Each knows how to
+ * write its value back as a flag, so `reproduce` hands its runs the whole resolved recipe.
+ */
+function recipeOptions(): { option: Option; flag: (v: unknown) => string }[] {
+  const o = (flags: string, help: string, parse: (v: string) => unknown, dflt?: unknown) => {
+    const option = new Option(flags, help).argParser(parse);
+    if (dflt !== undefined) option.default(dflt);
+    return { option, flag: (v: unknown) => String(v) };
+  };
+  return [
+    {
+      ...o('--layers <pre,short,post>', 'blocks before, inside and after the shortening', layers, [1, 2, 1]),
+      flag: (v) => (v as number[]).join(','),
+    },
+    o('--d-model <n>', 'width', int('d-model'), 128),
+    o('--heads <n>', 'attention heads', int('heads'), 4),
+    o('--d-ff <n>', 'feed-forward width (default 4 × d-model)', int('d-ff')),
+    o('--seq-len <n>', 'training window (the longest sequence the model accepts)', int('seq-len'), 256),
+    o('--batch <n>', 'batch size', int('batch'), 8),
+    o('--steps <n>', 'optimizer steps', int('steps'), 1000),
+    o('--lr <x>', 'peak learning rate', num('lr'), DEFAULT_LR),
+    o('--warmup <n>', 'linear warm-up steps (default: 10 % of --steps, at most 100)', int('warmup', 0)),
+    o('--clip <x>', 'gradient-norm clip', num('clip'), 0.25),
+    o('--dropout <x>', 'dropout', num('dropout'), 0),
+    o('--ln <where>', "LayerNorm placement: 'post' (the paper; default) or 'pre'", choice('ln', ['pre', 'post'])),
+    o(
+      '--init <kind>',
+      "linear layers: 'normal' N(0, 0.02²) as the reference code, or 'torch' (PyTorch-style uniform; default)",
+      choice('init', ['normal', 'torch']),
+    ),
+    o(
+      '--positions <kind>',
+      "'rotary' (RoPE; default) or 'relative' (Transformer-XL relative attention, as the reference code)",
+      choice('positions', ['rotary', 'relative']),
+    ),
+    o('--valid-fraction <x>', 'held-out fraction of the text', num('valid-fraction'), 0.05),
+    o('--eval-every <n>', 'validation BPC every n steps', int('eval-every')),
+    o('--eval-tokens <n>', 'at most this many validation tokens', int('eval-tokens'), 16384),
+    o(
+      '--eval-stride <n>',
+      'score windows every n characters, only their last n (default: --seq-len)',
+      int('eval-stride'),
+    ),
+    o('--checkpoint-every <n>', 'checkpoint every n steps', int('checkpoint-every'), 100),
+    o('--backend <name>', BACKEND_HELP, backendOption, 'cpu'),
+  ];
+}
+
+function withRecipe(cmd: Command): Command {
+  for (const { option } of recipeOptions()) cmd.addOption(option);
+  return cmd;
+}
+
+/** The recipe's resolved values as train flags (options left unset, with no default, are left out). */
+function recipeFlags(o: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const { option, flag } of recipeOptions()) {
+    const v = o[option.attributeName()];
+    if (v !== undefined) out.push(option.long!, flag(v));
+  }
+  return out;
+}
+
+export function makeProgram(
+  out: (line: string) => void = console.log,
+  opts: { exitOverride?: boolean; runner?: TrainRunner } = {},
+): Command {
   const program = new Command('dyn-pool')
     .description('Hourglass character-level LMs with dynamic token pooling (Nawrot et al., ACL 2023)')
     .showHelpAfterError();
   // Throw instead of exiting (tests); set before the subcommands so that they inherit it.
   if (opts.exitOverride) program.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
 
-  program
-    .command('train')
-    .description('train on a UTF-8 text file (the last --valid-fraction is held out for BPC)')
-    .argument('<text>', 'UTF-8 text file')
-    .requiredOption('-o, --checkpoint <path>', 'checkpoint file (written atomically; --resume continues it)')
-    .option('-b, --boundary <source>', `boundary source: ${BOUNDARY_SOURCES.join(' | ')}`, source, 'whitespace')
-    .option('--layers <pre,short,post>', 'blocks before, inside and after the shortening', layers, [1, 2, 1])
-    .option('--d-model <n>', 'width', int('d-model'), 128)
-    .option('--heads <n>', 'attention heads', int('heads'), 4)
-    .option('--d-ff <n>', 'feed-forward width (default 4 × d-model)', int('d-ff'))
-    .option('--seq-len <n>', 'training window (the longest sequence the model accepts)', int('seq-len'), 256)
-    .option('--batch <n>', 'batch size', int('batch'), 8)
-    .option('--steps <n>', 'optimizer steps', int('steps'), 1000)
-    .option('--lr <x>', 'peak learning rate', num('lr'), 1e-3)
-    .option('--warmup <n>', 'linear warm-up steps', int('warmup', 0))
-    .option('--clip <x>', 'gradient-norm clip', num('clip'), 0.25)
-    .option('--dropout <x>', 'dropout', num('dropout'), 0)
-    .option('--ln <where>', "LayerNorm placement: 'post' (the paper; default) or 'pre'", (v: string) => {
-      if (v !== 'pre' && v !== 'post') throw new InvalidArgumentError(`ln must be 'pre' or 'post'; got '${v}'`);
-      return v;
-    })
-    .option(
-      '--init <kind>',
-      "linear layers: 'normal' N(0, 0.02²) as the reference code, or 'torch' (PyTorch-style uniform; default)",
-      (v: string) => {
-        if (v !== 'normal' && v !== 'torch')
-          throw new InvalidArgumentError(`init must be 'normal' or 'torch'; got '${v}'`);
-        return v;
-      },
-    )
-    .option(
-      '--positions <kind>',
-      "'rotary' (RoPE; default) or 'relative' (Transformer-XL relative attention, as the reference code)",
-      (v: string) => {
-        if (v !== 'rotary' && v !== 'relative')
-          throw new InvalidArgumentError(`positions must be 'rotary' or 'relative'; got '${v}'`);
-        return v;
-      },
-    )
+  withRecipe(
+    program
+      .command('train')
+      .description('train on a UTF-8 text file (the last --valid-fraction is held out for BPC)')
+      .argument('<text>', 'UTF-8 text file')
+      .requiredOption('-o, --checkpoint <path>', 'checkpoint file (written atomically; --resume continues it)')
+      .option('-b, --boundary <source>', `boundary source: ${BOUNDARY_SOURCES.join(' | ')}`, source, 'whitespace'),
+  )
     .option('--sf <k>', 'fixed pooling: shortening factor', int('sf'), 3)
     .option('--alpha <x>', 'Gumbel: prior boundary rate α (SF ≈ 1/α)', num('alpha'), 0.2)
     .option('--unigram-vocab <n>', 'unigram: tokenizer vocabulary size', int('unigram-vocab'), 1000)
     .option('--valid <file>', 'held-out UTF-8 text (default: the last --valid-fraction of <text>)')
-    .option('--valid-fraction <x>', 'held-out fraction of the text', num('valid-fraction'), 0.05)
-    .option('--eval-every <n>', 'validation BPC every n steps', int('eval-every'))
-    .option('--eval-tokens <n>', 'at most this many validation tokens', int('eval-tokens'), 16384)
-    .option(
-      '--eval-stride <n>',
-      'score windows every n characters, only their last n (default: --seq-len)',
-      int('eval-stride'),
-    )
-    .option('--checkpoint-every <n>', 'checkpoint every n steps', int('checkpoint-every'), 100)
     .option('--resume', 'continue the run saved in --checkpoint (a larger --steps stretches its schedule)')
     .option('--stop-at <step>', 'save and stop at this step (to train in pieces; --resume continues)', int('stop-at'))
     .option('--seed <n>', 'random seed', int('seed', 0), 0)
-    .option('--backend <name>', BACKEND_HELP, backendOption, 'cpu')
     .option('--no-progress', 'no progress line')
     .option('--json', 'print the final statistics as JSON')
     .action(async (file: string, o) => {
@@ -292,6 +346,67 @@ export function makeProgram(out: (line: string) => void = console.log, opts: { e
       const gen = await generateOn(t.model, ids, { maxNewTokens: o.length, temperature: o.temperature, topK: o.topK });
       out(t.vocab.decode(gen));
     });
+
+  withRecipe(
+    program
+      .command('reproduce')
+      .description(
+        "issue #9's table as a resumable job: every boundary configuration × seed trained at one recipe (the " +
+          'train options below), finished runs skipped, killed ones resumed; then a JSON and a markdown table',
+      )
+      .argument('[text]', 'UTF-8 training text (not needed with --collect)')
+      .requiredOption('-d, --dir <path>', 'directory of the runs: <name>_s<seed>.log (train --json output) and .ckpt')
+      .option('--valid <file>', 'held-out UTF-8 text (default: the last --valid-fraction of <text>)')
+      .option(
+        '--configs <grid>',
+        `comma-separated [NAME=]SOURCE[:OPTION=VALUE]... (options sf, alpha, unigram-vocab); default ${DEFAULT_GRID}`,
+        parseGrid,
+      )
+      .option('--seeds <list>', 'comma-separated seeds', parseSeeds, [0, 1])
+      .option('--baseline <name>', 'the configuration Δ and the ratios are taken against (default: the first none)')
+      .option('--collect', 'train nothing: only build the table from the finished runs in --dir')
+      .option('--out <prefix>', 'write <prefix>.json and <prefix>.md (default: <dir>/reproduce)'),
+  ).action(async (text: string | undefined, o) => {
+    const configs: RunConfig[] = o.configs ?? parseGrid(DEFAULT_GRID);
+    const notes: string[] = [];
+    let grid: GridResult | null = null;
+    if (o.collect) {
+      if (!existsSync(o.dir)) throw new ReproduceError(`${o.dir}: no such directory`);
+    } else {
+      if (text === undefined) throw new ReproduceError('reproduce needs the training <text> (or --collect)');
+      if (!existsSync(text)) throw new TextInputError(`${text}: no such file`);
+      if (o.valid && !existsSync(o.valid)) throw new TextInputError(`${o.valid}: no such file`);
+      mkdirSync(o.dir, { recursive: true });
+      const flags = recipeFlags(o);
+      checkRecipe(o.dir, { text, valid: o.valid, flags });
+      grid = await runGrid({
+        text,
+        valid: o.valid,
+        dir: o.dir,
+        configs,
+        seeds: o.seeds,
+        recipe: flags,
+        steps: o.steps,
+        runner: opts.runner ?? childRunner({ echo: out }),
+        log: out,
+      });
+    }
+    const { records, recipes } = collectRuns(o.dir, configs, o.seeds);
+    notes.push(...recipeNotes(recipes));
+    const steps = new Set(records.map((r) => r.steps));
+    if (steps.size > 1) notes.push(`**The runs differ in steps:** ${[...steps].join(', ')}.`);
+    const table = buildTable(configs, o.seeds, records, { baseline: o.baseline });
+    const md = tableMarkdown(table, notes);
+    const prefix = o.out ?? join(o.dir, 'reproduce');
+    writeFileSync(`${prefix}.md`, md);
+    writeFileSync(
+      `${prefix}.json`,
+      `${JSON.stringify({ configs, seeds: o.seeds, records, recipes: Object.fromEntries(recipes), table, grid }, null, 1)}\n`,
+    );
+    out(md);
+    out(`wrote ${prefix}.md and ${prefix}.json`);
+    if (grid?.failed.length) throw new ReproduceError(`runs failed: ${grid.failed.join(', ')} (see their .log)`);
+  });
   return program;
 }
 
