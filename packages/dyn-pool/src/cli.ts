@@ -11,6 +11,7 @@ import {
   checkRecipe,
   childRunner,
   collectRuns,
+  curveMarkdown,
   DEFAULT_GRID,
   type GridResult,
   parseGrid,
@@ -396,7 +397,8 @@ export function makeProgram(
     const steps = new Set(records.map((r) => r.steps));
     if (steps.size > 1) notes.push(`**The runs differ in steps:** ${[...steps].join(', ')}.`);
     const table = buildTable(configs, o.seeds, records, { baseline: o.baseline });
-    const md = tableMarkdown(table, notes);
+    const curves = curveMarkdown(configs, o.seeds, records, table.baseline);
+    const md = tableMarkdown(table, notes) + (curves ? `\n${curves}` : '');
     const prefix = o.out ?? join(o.dir, 'reproduce');
     writeFileSync(`${prefix}.md`, md);
     writeFileSync(

@@ -166,7 +166,11 @@ export interface RunRecord {
   evalTokensPerCpuSecond: number;
   peakRssBytes: number;
   peakTensorBytes: number;
+  /** Validation BPC at the `--eval-every` steps (train's "step N: … valid X bpc" lines), in step order. */
+  curve?: { step: number; validBpc: number }[];
 }
+
+const EVAL_LINE = /^step (\d+): train \S+ bpc, valid (\S+) bpc$/;
 
 const RECORD_FIELDS = [
   'steps',
@@ -184,11 +188,11 @@ const RECORD_FIELDS = [
  * JSON but lacks the summary's numbers is an error (it is not a train log).
  */
 export function parseRunLog(text: string, config: string, seed: number): RunRecord | null {
-  const last = text
+  const lines = text
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .at(-1);
+    .filter((l) => l.length > 0);
+  const last = lines.at(-1);
   if (!last?.startsWith('{')) return null;
   let j: Record<string, unknown>;
   try {
@@ -205,6 +209,13 @@ export function parseRunLog(text: string, config: string, seed: number): RunReco
       );
     rec[k] = v;
   }
+  // A step evaluated before a kill and again after the resume gives the same number (resume is bit-exact).
+  const curve = new Map<number, number>();
+  for (const l of lines) {
+    const m = EVAL_LINE.exec(l);
+    if (m) curve.set(Number(m[1]), Number(m[2]));
+  }
+  if (curve.size) rec.curve = [...curve].sort((a, b) => a[0] - b[0]).map(([step, validBpc]) => ({ step, validBpc }));
   return rec;
 }
 
@@ -383,6 +394,42 @@ export function tableMarkdown(t: ReproduceTable, notes: string[] = []): string {
   ];
   if (t.missing.length) foot.push(`Not finished (left out): ${t.missing.join(', ')}.`);
   return `${lines.join('\n')}\n\n${foot.join('\n')}\n`;
+}
+
+/**
+ * Validation BPC during training, one row per evaluated step and one column per configuration: the mean over
+ * the seeds whose finished run evaluated that step (train's `--eval-every`), and Δ vs the baseline of the same
+ * seeds. Empty when no run logged an evaluation.
+ */
+export function curveMarkdown(
+  configs: RunConfig[],
+  seeds: number[],
+  records: RunRecord[],
+  baseline: string | null,
+): string {
+  const at = (name: string, seed: number, step: number) =>
+    records.find((r) => r.config === name && r.seed === seed)?.curve?.find((p) => p.step === step)?.validBpc;
+  const steps = [...new Set(records.flatMap((r) => r.curve?.map((p) => p.step) ?? []))].sort((a, b) => a - b);
+  if (!steps.length) return '';
+  const head = ['step', ...configs.map((c) => configLabel(c))];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const step of steps) {
+    const cells = configs.map((c) => {
+      const v = seeds.map((s) => at(c.name, s, step)).filter((x): x is number => x !== undefined);
+      if (!v.length) return '—';
+      const m = (v.reduce((a, b) => a + b, 0) / v.length).toFixed(3);
+      const d = seeds
+        .map((s) => {
+          const x = at(c.name, s, step);
+          const b = baseline === null ? undefined : at(baseline, s, step);
+          return x !== undefined && b !== undefined ? x - b : null;
+        })
+        .filter((x): x is number => x !== null);
+      return c.name === baseline || !d.length ? m : `${m} (${signed(d.reduce((a, b) => a + b, 0) / d.length)})`;
+    });
+    lines.push(`| ${step} | ${cells.join(' | ')} |`);
+  }
+  return `${lines.join('\n')}\n\nValidation BPC during training: mean over the seeds that evaluated the step (Δ vs vanilla of the same seeds).\n`;
 }
 
 /** Runs `dyn-pool train <args>`, appending all it prints to `logPath`; resolves with the exit code. */

@@ -9,6 +9,7 @@ import {
   buildTable,
   checkRecipe,
   childRunner,
+  curveMarkdown,
   DEFAULT_GRID,
   parseGrid,
   parseRunLog,
@@ -254,10 +255,44 @@ describe('run logs', () => {
       evalTokensPerCpuSecond: 2000,
       peakRssBytes: 5e8,
       peakTensorBytes: 2e8,
+      curve: [
+        { step: 100, validBpc: 3.2 },
+        { step: 200, validBpc: 2.95 },
+      ],
     });
     expect(parseRunLog(log.split('\n').slice(0, 4).join('\n'), 'ws', 0)).toBeNull();
     expect(parseRunLog(`${log}\n${json.slice(0, 30)}`, 'ws', 0)).toBeNull();
     expect(parseRunLog('', 'ws', 0)).toBeNull();
+  });
+
+  it('the learning curve: eval lines in step order, a step logged again after a resume counted once', () => {
+    const resumed = log.replace('resuming', 'step 200: train 2.900 bpc, valid 2.950 bpc\nresuming');
+    expect(parseRunLog(resumed, 'ws', 0)!.curve).toEqual([
+      { step: 100, validBpc: 3.2 },
+      { step: 200, validBpc: 2.95 },
+    ]);
+    const c = (config: string, seed: number, curve: [number, number][]): RunRecord => ({
+      ...rec(config, seed, 3, 1, 1, 1, 1),
+      curve: curve.map(([step, validBpc]) => ({ step, validBpc })),
+    });
+    const recs = [
+      c('none', 0, [
+        [100, 3.2],
+        [200, 3.0],
+      ]),
+      c('none', 1, [[100, 3.4]]),
+      c('ws', 0, [
+        [100, 3.3],
+        [200, 3.05],
+      ]),
+      c('ws', 1, []),
+    ];
+    const md = curveMarkdown(parseGrid('none,ws=whitespace,fixed:sf=2'), [0, 1], recs, 'none').split('\n');
+    expect(md[0]).toBe('| step | vanilla | whitespace | fixed SF=2 |');
+    // step 100: vanilla (3.2 + 3.4) / 2; whitespace seed 0 only, Δ against vanilla's seed 0
+    expect(md[2]).toBe('| 100 | 3.300 | 3.300 (+0.100) | — |');
+    expect(md[3]).toBe('| 200 | 3.000 | 3.050 (+0.050) | — |');
+    expect(curveMarkdown(parseGrid('none'), [0], [rec('none', 0, 3, 1, 1, 1, 1)], 'none')).toBe('');
   });
 
   it('a JSON last line without the summary numbers is an error, not a silent gap', () => {
