@@ -6,11 +6,14 @@
 //       [--ratios 4,8,16,32,64] [--methods REGEX] [--skip-timings] [--dp-rows 512] [--cal-sequences 16]
 //       [--cal-seed N] [--attention-mix 0.9] [--json result.json]
 //   tessera-kv-compress report result.json [more.json ...]   (joins evaluations split by --methods)
+//   tessera-kv-compress sweep --model model.safetensors --out sweep.json [eval's --text/--samples/--quick/--window]
+//       [--grid grid.json] LEVER=v1,v2 ...   (one KVTC row per lever combination; resumable; see the README)
+//   tessera-kv-compress correlate result.json [more.json ...]   (error ↔ quality: Pearson r and Spearman ρ)
 //   tessera-kv-compress sinks --model model.safetensors [--samples 100] [--text data/text/en/valid.txt] [--sinks 4] [--json sinks.json]
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from './eval/model.js';
-import { markdownReport } from './eval/report.js';
+import { correlationReport, markdownReport } from './eval/report.js';
 import {
   evaluationSamples,
   evaluationTextSequences,
@@ -20,6 +23,7 @@ import {
   sinkStats,
 } from './eval/sinks.js';
 import { errorQualityPearson, mergeResults, RETRIEVAL_SUITE, runSuite, type SuiteResult } from './eval/suite.js';
+import { sweepCli } from './eval/sweep-cli.js';
 import { encodeText, TEXT_VOCAB_SIZE } from './eval/tasks.js';
 import { RETRIEVAL_MODEL, RETRIEVAL_MODEL_DEEP, RETRIEVAL_MODEL_WIDE, trainCurriculum } from './eval/train.js';
 import { readHeader } from './format.js';
@@ -168,6 +172,14 @@ if (cmd === 'train') {
   for (const [name, s] of groups) console.log(`\n${formatSinkStats(name, s)}`);
   const json = arg('json');
   if (json) writeAtomic(json, new TextEncoder().encode(JSON.stringify(Object.fromEntries(groups), null, 1)));
+} else if (cmd === 'sweep') {
+  sweepCli(process.argv.slice(3));
+} else if (cmd === 'correlate') {
+  const files = process.argv.slice(3);
+  if (!files.length) throw new Error('correlate takes one or more result files written by eval --json or sweep');
+  console.log(
+    correlationReport(files.map((f) => ({ source: f, result: JSON.parse(readFileSync(f, 'utf8')) as SuiteResult }))),
+  );
 } else if (cmd === 'inspect') {
   const h = readHeader(new Uint8Array(readFileSync(process.argv[3]!)));
   console.log(
@@ -181,7 +193,7 @@ if (cmd === 'train') {
     ),
   );
 } else {
-  console.log('usage: tessera-kv-compress train|curriculum|eval|report|sinks|inspect (see the README)');
+  console.log('usage: tessera-kv-compress train|curriculum|eval|report|sinks|sweep|correlate|inspect (see the README)');
   // --help and no command are requests for the usage, not errors.
   process.exitCode = cmd && cmd !== '--help' && cmd !== '-h' && cmd !== 'help' ? 1 : 0;
 }

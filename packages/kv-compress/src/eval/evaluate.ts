@@ -189,6 +189,24 @@ export function pearson(x: number[], y: number[]): number {
   return sxy / Math.sqrt(sxx * syy);
 }
 
+/** Ranks 1..n of x, ties sharing their mean rank (the convention Spearman's ρ needs to stay in [−1, 1]). */
+export function ranks(x: number[]): number[] {
+  const order = x.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
+  const r = new Array<number>(x.length);
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++;
+    for (let k = i; k <= j; k++) r[order[k]![1]] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  return r;
+}
+
+/** Spearman's ρ: Pearson's r of the ranks (monotone, not only linear, association). */
+export function spearman(x: number[], y: number[]): number {
+  return pearson(ranks(x), ranks(y));
+}
+
 /** Wilson score interval for k successes in n trials (95% at z = 1.96), in [0, 1]. */
 export function wilson(k: number, n: number, z = 1.96): [number, number] {
   if (n === 0) return [0, 1];

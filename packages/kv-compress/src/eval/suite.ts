@@ -14,7 +14,15 @@ import { roundTrip } from '../kvtc.js';
 import { Rng } from '../linalg.js';
 import { attentionReceived, attentionSampledRows } from '../row-sampling.js';
 import { attentionOutputMoments, outputProjectionMoments, queryMoments, weightCalibration } from '../weights.js';
-import { attentionError, pairedDiff, pearson, runRetrieval, textNll, wilson } from './evaluate.js';
+import {
+  attentionError,
+  pairedDiff,
+  pearson,
+  type RetrievalResult,
+  runRetrieval,
+  textNll,
+  wilson,
+} from './evaluate.js';
 import {
   curriculumSequence,
   FUSED_VOCAB_SIZE,
@@ -53,6 +61,11 @@ export interface SuiteOptions {
   attentionMix?: number;
   /** length of the calibration sequences (default 128) */
   calibrationLength?: number;
+  /**
+   * mix the held-out corpus text (`text`) into the calibration sequences, as the training mix does (default
+   * true); false calibrates on task sequences alone
+   */
+  calibrationText?: boolean;
   /**
    * held-out corpus text (encodeText ids) for a models that reads text: calibration mixes it in, and the text
    * perplexity ratio is measured on `textDocs` continuations of it
@@ -230,16 +243,35 @@ export function mergeResults(results: SuiteResult[]): SuiteResult {
   return { rows, timings, errorPplPearson: errorQualityPearson(rows) };
 }
 
-export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult {
-  const log = o.log ?? (() => {});
+/** What every method of one evaluation shares: the samples, the held-out rows and text continuations. */
+export interface SuiteContext {
+  model: nn.CausalLM;
+  sinks: number;
+  window: number;
+  every: number;
+  /** the KVTC plans' tokenGroup (m) and the DP's calibration rows */
+  tokenGroup: number;
+  dpRows?: number;
+  tasks: { name: 'kv' | 'passkey' | 'vt'; samples: Sample[] }[];
+  /** mean context length of the samples (the eviction budgets' base) */
+  meanLen: number;
+  /** middle tokens of six KV-lookup contexts, for the reconstruction errors */
+  heldRows: KVRows;
+  /** held-out corpus continuations for the text perplexity ratio (empty unless the model reads text) */
+  textDocs: { context: number[]; continuation: number[] }[];
+  log: (line: string) => void;
+}
+
+/**
+ * The samples, held-out rows and text of an evaluation: a pure function of the model and the options (the seed
+ * drives the samples, seed + 2 the text), so that runSuite and sweeps (sweep.ts) score methods on the same data.
+ */
+export function suiteContext(model: nn.CausalLM, o: SuiteOptions = {}): SuiteContext {
   // Checked up front: zero sequences would otherwise surface later as an empty concatenation's TypeError.
   const calSeq = o.calibrationSequences;
   if (calSeq !== undefined && !(Number.isInteger(calSeq) && calSeq >= 1))
     throw new ValueError(`runSuite: calibrationSequences must be an integer ≥ 1, got ${calSeq}`);
   const sinks = o.sinks ?? 4;
-  const window = o.window ?? 16;
-  const every = o.every ?? 16;
-  const ratios = o.ratios ?? [4, 8, 16, 32, 64];
   const rng = new Rng(o.seed ?? 2026);
   const n = o.samples ?? { kv: 24, passkey: 10, vt: 12 };
   const sz = {
@@ -247,8 +279,7 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
     passkey: o.sizes?.passkey ?? { length: 96 },
     vt: o.sizes?.vt ?? { hops: 1, chains: 3, maxFiller: 8 },
   };
-  const readsText = model.config.vocabSize >= TEXT_VOCAB_SIZE;
-  const tasks: { name: 'kv' | 'passkey' | 'vt'; samples: Sample[] }[] = [
+  const tasks: SuiteContext['tasks'] = [
     { name: 'kv', samples: Array.from({ length: n.kv }, () => kvLookup(rng, sz.kv)) },
     {
       name: 'passkey',
@@ -259,27 +290,177 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   const meanLen =
     tasks.flatMap((t) => t.samples).reduce((a, s) => a + s.context.length, 0) /
     tasks.reduce((a, t) => a + t.samples.length, 0);
+  // held-out rows for reconstruction error (middle tokens of evaluation contexts)
+  const heldRows = concatRows(
+    tasks[0]!.samples.slice(0, 6).map((s) => sliceRows(collectKV(model, s.context), sinks, s.context.length)),
+  );
+  // held-out text continuations for the perplexity ratio (models that read text)
+  const textDocs: SuiteContext['textDocs'] = [];
+  if (model.config.vocabSize >= TEXT_VOCAB_SIZE && o.text) {
+    const td = o.textDocs ?? { count: 16, context: 192, continuation: 32 };
+    const tr = new Rng((o.seed ?? 2026) + 2);
+    for (let i = 0; i < td.count; i++) {
+      const at = tr.int(o.text.length - td.context - td.continuation);
+      const ids = Array.from(o.text.subarray(at, at + td.context + td.continuation));
+      textDocs.push({ context: [VOCAB.bos, ...ids.slice(0, td.context)], continuation: ids.slice(td.context) });
+    }
+  }
+  return {
+    model,
+    sinks,
+    window: o.window ?? 16,
+    every: o.every ?? 16,
+    tokenGroup: o.tokenGroup ?? 16,
+    dpRows: o.dpRows,
+    tasks,
+    meanLen,
+    heldRows,
+    textDocs,
+    log: o.log ?? (() => {}),
+  };
+}
+
+/**
+ * Held-out calibration sequences of the training mix (seed `calibrationSeed`, default seed + 1) and their KV
+ * rows without the sinks (which stay raw, so the paper calibrates without them).
+ */
+export function calibrationSet(
+  model: nn.CausalLM,
+  o: SuiteOptions,
+  sinks: number,
+): { docs: ArrayLike<number>[]; rows: KVRows } {
+  const calRng = new Rng(o.calibrationSeed ?? (o.seed ?? 2026) + 1);
+  const readsText = model.config.vocabSize >= TEXT_VOCAB_SIZE;
+  const fused = model.config.vocabSize >= FUSED_VOCAB_SIZE;
+  const text = o.calibrationText === false ? undefined : o.text;
+  const docs = Array.from({ length: o.calibrationSequences ?? 24 }, () => {
+    const len = o.calibrationLength ?? 128;
+    return readsText ? curriculumSequence(calRng, len, 1, text, 'all', fused).ids : trainingSequence(calRng, len).ids;
+  });
+  const rows = concatRows(
+    docs.map((ids) => {
+      const r = collectKV(model, ids);
+      return sliceRows(r, sinks, r.n);
+    }),
+  );
+  return { docs, rows };
+}
+
+/**
+ * Attention-sampled calibration rows (row-sampling.ts): the rows redrawn in proportion to the attention they
+ * receive from queries at least a window later (younger tokens stay raw), mixed with `mix` of uniform draws.
+ */
+export function attentionSampledSet(ctx: SuiteContext, docs: ArrayLike<number>[], rows: KVRows, mix: number): KVRows {
+  const received = docs.flatMap((ids) =>
+    Array.from(attentionReceived(ctx.model, ids, { minOffset: ctx.window })).slice(ctx.sinks),
+  );
+  return attentionSampledRows(rows, received, { mix });
+}
+
+/**
+ * Scores methods on a context's samples: retrieval with Wilson intervals and paired differences to the exact
+ * cache, answer and text perplexity ratios, the attention-output error, byte ratios, and (for KVTC caches, given
+ * their calibration and plan) the reconstruction errors on the held-out rows. The first method run must be the
+ * exact cache: every paired interval and ratio is against it.
+ */
+export class MethodEvaluator {
+  private exactRes: Record<string, RetrievalResult> | null = null;
+  private exactTextNll: number | undefined;
+  constructor(readonly ctx: SuiteContext) {}
+
+  run(name: string, make: () => nn.KVCacheStorage, kv?: { cal: Calibration; plan: KvtcPlan }): MethodRow {
+    const { model, tasks, textDocs, heldRows } = this.ctx;
+    const t = performance.now();
+    if (!this.exactRes && name !== 'exact')
+      throw new ValueError(`MethodEvaluator: the exact cache must run first, not ${name}`);
+    const res = Object.fromEntries(tasks.map((task) => [task.name, runRetrieval(model, task.samples, make)]));
+    this.exactRes ??= res;
+    const exactRes = this.exactRes;
+    const all = Object.values(res);
+    const toks = all.reduce((a, r) => a + r.tokens, 0);
+    const nll = all.reduce((a, r) => a + r.nll, 0) / toks;
+    const exactNll = Object.values(exactRes).reduce((a, r) => a + r.nll, 0) / toks;
+    const fp16 = all.reduce((a, r) => a + r.fp16Bytes, 0);
+    const bytes = all.reduce((a, r) => a + r.bytes, 0);
+    const acc = (r: { correct: number; total: number }) => (100 * r.correct) / Math.max(1, r.total);
+    const score = (task: 'kv' | 'passkey' | 'vt'): TaskScore => {
+      const r = res[task]!;
+      const [lo, hi] = wilson(r.correct, r.total);
+      const d = pairedDiff(exactRes[task]!.hits, r.hits);
+      return {
+        n: r.total,
+        acc: acc(r),
+        lo: 100 * lo,
+        hi: 100 * hi,
+        diff: 100 * d.diff,
+        diffLo: 100 * d.lo,
+        diffHi: 100 * d.hi,
+      };
+    };
+    const row: MethodRow = {
+      method: name,
+      scores: { kv: score('kv'), passkey: score('passkey'), vt: score('vt') },
+      ratio: fp16 / bytes,
+      kvAcc: acc(res.kv!),
+      passkeyAcc: acc(res.passkey!),
+      vtAcc: acc(res.vt!),
+      acc: (acc(res.kv!) + acc(res.passkey!) + acc(res.vt!)) / 3,
+      nll,
+      pplRatio: Math.exp(nll - exactNll),
+      attnErr: attentionError(
+        Object.values(exactRes).flatMap((r) => r.outputs),
+        all.flatMap((r) => r.outputs),
+      ),
+    };
+    if (textDocs.length) {
+      const tn = textNll(model, textDocs, make);
+      this.exactTextNll ??= tn.nll;
+      row.textPplRatio = Math.exp(tn.nll - this.exactTextNll);
+    }
+    const k = all.map((r) => r.kvtc).filter((x) => x !== undefined);
+    if (k.length) {
+      const sum = (f: (x: (typeof k)[0]) => number) => k.reduce((a, x) => a + f(x), 0);
+      row.ratioPacked = sum((x) => x.fp16) / sum((x) => x.packed);
+      row.ratioDeflated = sum((x) => x.fp16) / sum((x) => x.deflated);
+      row.ratioRange = sum((x) => x.fp16) / sum((x) => x.ranged);
+      row.ratioContainer = sum((x) => x.containerFp16) / sum((x) => x.container);
+    }
+    if (kv) {
+      const back = roundTrip(kv.cal, kv.plan, heldRows);
+      const P = heldRows.layers * heldRows.heads * heldRows.headDim;
+      const mean = (kind: 'k' | 'v') => {
+        const m = new Float32Array(P);
+        const f = P / heldRows.layers;
+        for (const s of kv.cal.segments)
+          if (s.kind === kind)
+            for (const [j, l] of s.layers.entries()) m.set(s.pca.mean.subarray(j * f, (j + 1) * f), l * f);
+        return m;
+      };
+      // keys are compared with RoPE undone (the space the PCA mean lives in)
+      row.keyErr = relFrobenius(derotate(heldRows, kv.cal.ropeBase).k, derotate(back, kv.cal.ropeBase).k, mean('k'), P);
+      row.valueErr = relFrobenius(heldRows.v, back.v, mean('v'), P);
+    }
+    this.ctx.log(
+      `${name.padEnd(30)} ratio ${row.ratio.toFixed(2).padStart(6)}${row.ratioDeflated ? ` (compressed tokens ${row.ratioDeflated.toFixed(1)}×)` : ''}  acc kv ${row.kvAcc.toFixed(1)} pk ${row.passkeyAcc.toFixed(1)} vt ${row.vtAcc.toFixed(1)}  ppl× ${row.pplRatio.toFixed(3)}${row.textPplRatio ? ` text ppl× ${row.textPplRatio.toFixed(3)}` : ''}  attn err ${row.attnErr.toFixed(3)}  (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+    );
+    return row;
+  }
+}
+
+export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult {
+  const ctx = suiteContext(model, o);
+  const { sinks, window, every, meanLen, log } = ctx;
+  const ratios = o.ratios ?? [4, 8, 16, 32, 64];
 
   // calibration on held-out sequences of the training mix
   const t0 = performance.now();
-  const calRng = new Rng(o.calibrationSeed ?? (o.seed ?? 2026) + 1);
-  const calDocs = Array.from({ length: o.calibrationSequences ?? 24 }, () => {
-    const len = o.calibrationLength ?? 128;
-    const fused = model.config.vocabSize >= FUSED_VOCAB_SIZE;
-    return readsText ? curriculumSequence(calRng, len, 1, o.text, 'all', fused).ids : trainingSequence(calRng, len).ids;
-  });
-  const calRows: KVRows = concatRows(
-    calDocs.map((ids) => {
-      const r = collectKV(model, ids);
-      return sliceRows(r, sinks, r.n); // calibration excludes sinks
-    }),
-  );
+  const { docs: calDocs, rows: calRows } = calibrationSet(model, o, sinks);
   const cross = calibrate(calRows, { mode: 'cross-layer' });
   const perLayer = calibrate(calRows, { mode: 'per-layer' });
   const calibrationMs = performance.now() - t0;
   const t1 = performance.now();
-  const m = o.tokenGroup ?? 16;
-  const dpRows = o.dpRows;
+  const m = ctx.tokenGroup;
+  const dpRows = ctx.dpRows;
   const plans = new Map(
     ratios.map((r) => [r, fitPlan(cross, calRows, { ratio: r }, { tokenGroup: m, maxRows: dpRows })]),
   );
@@ -388,10 +569,7 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
     });
   if (sampledNames.some((x) => !o.methods || o.methods.test(x))) {
     const ta = performance.now();
-    const received = calDocs.flatMap((ids) =>
-      Array.from(attentionReceived(model, ids, { minOffset: window })).slice(sinks),
-    );
-    const sampled = attentionSampledRows(calRows, received, { mix: o.attentionMix ?? 0.9 });
+    const sampled = attentionSampledSet(ctx, calDocs, calRows, o.attentionMix ?? 0.9);
     const sc = calibrate(sampled, { mode: 'cross-layer' });
     for (const r of [16, 32, 64].filter((x) => ratios.includes(x))) {
       const sp = fitPlan(sc, sampled, { ratio: r }, { tokenGroup: m, maxRows: dpRows });
@@ -437,99 +615,12 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   }
   methods.push(['svd rank 2', () => new LowRankStorage({ rank: 2 })]);
 
-  // held-out rows for reconstruction error (middle tokens of evaluation contexts)
-  const heldRows = concatRows(
-    tasks[0]!.samples.slice(0, 6).map((s) => sliceRows(collectKV(model, s.context), sinks, s.context.length)),
-  );
-
-  // held-out text continuations for the perplexity ratio (models that read text)
-  const textDocs: { context: number[]; continuation: number[] }[] = [];
-  if (readsText && o.text) {
-    const td = o.textDocs ?? { count: 16, context: 192, continuation: 32 };
-    const tr = new Rng((o.seed ?? 2026) + 2);
-    for (let i = 0; i < td.count; i++) {
-      const at = tr.int(o.text.length - td.context - td.continuation);
-      const ids = Array.from(o.text.subarray(at, at + td.context + td.continuation));
-      textDocs.push({ context: [VOCAB.bos, ...ids.slice(0, td.context)], continuation: ids.slice(td.context) });
-    }
-  }
-  let exactTextNll: number | undefined;
   const rows: MethodRow[] = [];
-  let exactRes: Record<string, ReturnType<typeof runRetrieval>> | null = null;
+  const evaluator = new MethodEvaluator(ctx);
   for (const [name, make, kv] of methods) {
     // the exact cache always runs first (every paired interval is against it)
     if (name !== 'exact' && o.methods && !o.methods.test(name)) continue;
-    const t = performance.now();
-    const res = Object.fromEntries(tasks.map((task) => [task.name, runRetrieval(model, task.samples, make)]));
-    if (!exactRes) exactRes = res;
-    const all = Object.values(res);
-    const toks = all.reduce((a, r) => a + r.tokens, 0);
-    const nll = all.reduce((a, r) => a + r.nll, 0) / toks;
-    const exactNll = Object.values(exactRes).reduce((a, r) => a + r.nll, 0) / toks;
-    const fp16 = all.reduce((a, r) => a + r.fp16Bytes, 0);
-    const bytes = all.reduce((a, r) => a + r.bytes, 0);
-    const acc = (r: { correct: number; total: number }) => (100 * r.correct) / Math.max(1, r.total);
-    const score = (task: 'kv' | 'passkey' | 'vt'): TaskScore => {
-      const r = res[task]!;
-      const [lo, hi] = wilson(r.correct, r.total);
-      const d = pairedDiff(exactRes![task]!.hits, r.hits);
-      return {
-        n: r.total,
-        acc: acc(r),
-        lo: 100 * lo,
-        hi: 100 * hi,
-        diff: 100 * d.diff,
-        diffLo: 100 * d.lo,
-        diffHi: 100 * d.hi,
-      };
-    };
-    const row: MethodRow = {
-      method: name,
-      scores: { kv: score('kv'), passkey: score('passkey'), vt: score('vt') },
-      ratio: fp16 / bytes,
-      kvAcc: acc(res.kv!),
-      passkeyAcc: acc(res.passkey!),
-      vtAcc: acc(res.vt!),
-      acc: (acc(res.kv!) + acc(res.passkey!) + acc(res.vt!)) / 3,
-      nll,
-      pplRatio: Math.exp(nll - exactNll),
-      attnErr: attentionError(
-        Object.values(exactRes).flatMap((r) => r.outputs),
-        all.flatMap((r) => r.outputs),
-      ),
-    };
-    if (textDocs.length) {
-      const tn = textNll(model, textDocs, make);
-      exactTextNll ??= tn.nll;
-      row.textPplRatio = Math.exp(tn.nll - exactTextNll);
-    }
-    const k = all.map((r) => r.kvtc).filter((x) => x !== undefined);
-    if (k.length) {
-      const sum = (f: (x: (typeof k)[0]) => number) => k.reduce((a, x) => a + f(x), 0);
-      row.ratioPacked = sum((x) => x.fp16) / sum((x) => x.packed);
-      row.ratioDeflated = sum((x) => x.fp16) / sum((x) => x.deflated);
-      row.ratioRange = sum((x) => x.fp16) / sum((x) => x.ranged);
-      row.ratioContainer = sum((x) => x.containerFp16) / sum((x) => x.container);
-    }
-    if (kv) {
-      const back = roundTrip(kv.cal, kv.plan, heldRows);
-      const P = heldRows.layers * heldRows.heads * heldRows.headDim;
-      const mean = (kind: 'k' | 'v') => {
-        const m = new Float32Array(P);
-        const f = P / heldRows.layers;
-        for (const s of kv.cal.segments)
-          if (s.kind === kind)
-            for (const [j, l] of s.layers.entries()) m.set(s.pca.mean.subarray(j * f, (j + 1) * f), l * f);
-        return m;
-      };
-      // keys are compared with RoPE undone (the space the PCA mean lives in)
-      row.keyErr = relFrobenius(derotate(heldRows, kv.cal.ropeBase).k, derotate(back, kv.cal.ropeBase).k, mean('k'), P);
-      row.valueErr = relFrobenius(heldRows.v, back.v, mean('v'), P);
-    }
-    rows.push(row);
-    log(
-      `${name.padEnd(30)} ratio ${row.ratio.toFixed(2).padStart(6)}${row.ratioDeflated ? ` (compressed tokens ${row.ratioDeflated.toFixed(1)}×)` : ''}  acc kv ${row.kvAcc.toFixed(1)} pk ${row.passkeyAcc.toFixed(1)} vt ${row.vtAcc.toFixed(1)}  ppl× ${row.pplRatio.toFixed(3)}${row.textPplRatio ? ` text ppl× ${row.textPplRatio.toFixed(3)}` : ''}  attn err ${row.attnErr.toFixed(3)}  (${((performance.now() - t) / 1000).toFixed(1)} s)`,
-    );
+    rows.push(evaluator.run(name, make, kv));
   }
 
   const errorPplPearson = errorQualityPearson(rows);
@@ -550,8 +641,8 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
       errorPplPearson,
     };
   // timings at a 1K context: prefill vs decompress, encode/decode throughput
-  const ctx = 1024;
-  const ids = Array.from({ length: ctx }, (_, i) => trainingSequence(new Rng(i + 1), 128).ids[i % 128]!);
+  const longContext = 1024;
+  const ids = Array.from({ length: longContext }, (_, i) => trainingSequence(new Rng(i + 1), 128).ids[i % 128]!);
   const plan16 = plans.get(16) ?? plans.values().next().value!;
   const tp = performance.now();
   const longRows = collectKV(model, ids);
@@ -577,7 +668,7 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
     noGrad(() =>
       tidy(
         () =>
-          void model.forward(tensor(Int32Array.from(ids), { shape: [1, ctx], dtype: 'int32' }), {
+          void model.forward(tensor(Int32Array.from(ids), { shape: [1, longContext], dtype: 'int32' }), {
             cache: new nn.KVCache(),
           }),
       ),
@@ -590,7 +681,7 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   return {
     rows,
     timings: {
-      context: ctx,
+      context: longContext,
       prefillMs: prefill,
       decompressMs: restoreMs,
       speedup: prefill / restoreMs,
