@@ -9,6 +9,7 @@ import { ValueError } from '../src/errors.js';
 import { type MethodRow, runSuite, type SuiteOptions } from '../src/eval/suite.js';
 import {
   expandGrid,
+  joinPoints,
   LEVER_NAMES,
   LEVERS,
   parseGrid,
@@ -54,6 +55,17 @@ describe('lever grid', () => {
     let changes = 0;
     for (let i = 1; i < pts.length; i++) if (calKey(pts[i]!) !== calKey(pts[i - 1]!)) changes++;
     expect(changes).toBe(2 * 3 - 1);
+  });
+
+  it('joins several grids: each point once, grouped by calibration in order of first appearance', () => {
+    const a = expandGrid(parseGrid(['ratio=64', 'cal-seed=1,2']));
+    const b = expandGrid(parseGrid(['ratio=64', 'types=int1-4', 'cal-seed=2,1']));
+    const c = expandGrid(parseGrid(['ratio=64,32', 'cal-seed=1']));
+    const joined = joinPoints([a, b, c]);
+    const short = (p: (typeof joined)[0]) =>
+      `${p['cal-seed']} ${p.ratio} ${p.types === 'int2+int4+fp8' ? '' : 'int1-4'}`;
+    // seed 1's points, then seed 2's; the plain 64× points of a and c are one
+    expect(joined.map(short)).toEqual(['1 64 ', '1 64 int1-4', '1 32 ', '2 64 ', '2 64 int1-4']);
   });
 
   it('canonicalises spellings of one value, so they make one row', () => {
@@ -177,7 +189,8 @@ describe('sweep rows through the suite', () => {
     expect(saves.map((s) => s.rows.length)).toEqual([1, 2, 3]);
     const grown = runSweep(model, {
       ...base,
-      grid: parseGrid(['ratio=16,32,64']),
+      // a list of grids: their points joined
+      grid: [parseGrid(['ratio=16,32']), parseGrid(['ratio=64'])],
       previous: JSON.parse(JSON.stringify(first)) as SweepResult,
       log: (l) => lines.push(l),
     });
@@ -187,7 +200,7 @@ describe('sweep rows through the suite', () => {
     expect(grown.rows.slice(0, 3)).toEqual(JSON.parse(JSON.stringify(first.rows)));
     const fresh = runSweep(model, { ...base, grid: parseGrid(['ratio=64']) });
     expect(grown.rows[3]).toStrictEqual(fresh.rows[1]);
-    expect(grown.sweep.grids).toEqual([{ ratio: ['16', '32'] }, { ratio: ['16', '32', '64'] }]);
+    expect(grown.sweep.grids).toEqual([{ ratio: ['16', '32'] }, { ratio: ['16', '32'] }, { ratio: ['64'] }]);
     // nothing left to run: the model is not touched (a stand-in that cannot run proves it)
     const again = runSweep({} as nn.CausalLM, { ...base, grid: parseGrid(['ratio=16,64']), previous: grown });
     expect(again.rows.map((r) => r.method)).toEqual(['exact', 'kvtc 16×', 'kvtc 32×', 'kvtc 64×']);

@@ -2,6 +2,7 @@
 // already in --out are kept) and as a markdown table beside it.
 //   tessera-kv-compress sweep --model model.safetensors --out sweep.json [--text valid.txt] [--samples 100] [--quick]
 //       [--window 32] [--grid grid.json] ratio=64 cal-seed=2027,2028 calibration=uniform,attention ...
+// --grid takes one grid ({ "cal-seed": [2027, 2028] }) or a list of them, whose points are joined.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { ValueError } from '../errors.js';
 import { fnv1a64 } from '../numeric.js';
@@ -44,10 +45,19 @@ export function sweepCli(argv: string[]): void {
     throw new ValueError(`sweep: --model and --out are required\n${SWEEP_USAGE}`);
   if (!out.endsWith('.json')) throw new ValueError(`sweep: --out names a .json file, not ${out}`);
   const gridFile = flags.get('grid');
-  const grid = {
-    ...(typeof gridFile === 'string' ? parseGrid(JSON.parse(readFileSync(gridFile, 'utf8'))) : {}),
-    ...parseGrid(levers),
-  };
+  // --grid: one grid (an object of lever → values) or a list of grids whose points are joined; levers on the
+  // command line are added to every grid of the file
+  const fromFile: unknown = typeof gridFile === 'string' ? JSON.parse(readFileSync(gridFile, 'utf8')) : [{}];
+  const fileGrids = (Array.isArray(fromFile) ? fromFile : [fromFile]) as Record<string, unknown>[];
+  if (!fileGrids.length || fileGrids.some((g) => typeof g !== 'object' || g === null || Array.isArray(g)))
+    throw new ValueError(`sweep: --grid holds an object of lever → values, or a non-empty list of them`);
+  const extra = parseGrid(levers);
+  const grid = fileGrids.map((g) => {
+    const parsed = parseGrid(g);
+    for (const n of Object.keys(extra))
+      if (n in parsed) throw new ValueError(`sweep: lever ${n} is set both in --grid and on the command line`);
+    return { ...parsed, ...extra };
+  });
   const weights = new Uint8Array(readFileSync(modelPath));
   const model = loadModel(weights);
   const v2 = model.config.vocabSize >= TEXT_VOCAB_SIZE;

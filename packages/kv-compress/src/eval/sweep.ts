@@ -284,6 +284,28 @@ export function expandGrid(grid: LeverGrid, base: SuiteOptions = {}): SweepPoint
   return points;
 }
 
+/** The calibration levers of a point: points that share them share one calibration. */
+function calibrationKey(p: SweepPoint): string {
+  return LEVER_NAMES.filter((n) => LEVERS[n].stage === 'calibration')
+    .map((n) => `${n}=${p[n]}`)
+    .join(' ');
+}
+
+/**
+ * The union of several grids' points, each point once, grouped by calibration in order of first appearance
+ * (so that every calibration is computed once).
+ */
+export function joinPoints(lists: SweepPoint[][]): SweepPoint[] {
+  const groups = new Map<string, Map<string, SweepPoint>>();
+  for (const list of lists)
+    for (const p of list) {
+      const ck = calibrationKey(p);
+      if (!groups.has(ck)) groups.set(ck, new Map());
+      groups.get(ck)!.set(pointKey(p), p);
+    }
+  return [...groups.values()].flatMap((g) => [...g.values()]);
+}
+
 /** `kvtc 64×` followed by every lever that differs from the base (mix always with attention sampling). */
 export function pointName(p: SweepPoint, base: SuiteOptions = {}): string {
   const parts = LEVER_NAMES.filter((n) => {
@@ -312,7 +334,8 @@ export interface SweepResult extends SuiteResult {
 }
 
 export interface SweepOptions extends SuiteOptions {
-  grid: LeverGrid;
+  /** one grid, or several whose points are joined (one-lever variations around a base point, say) */
+  grid: LeverGrid | LeverGrid[];
   /** a previous output of the same sweep: rows with the same key are kept, not recomputed */
   previous?: SweepResult;
   /** called after the exact row and after each new row, with everything so far (the CLI writes the file) */
@@ -345,7 +368,9 @@ const stable = (x: unknown) => JSON.stringify(x);
  * between the combinations that use them. Rows are the suite's (MethodEvaluator) with the key and levers added.
  */
 export function runSweep(model: nn.CausalLM, o: SweepOptions): SweepResult {
-  const points = expandGrid(o.grid, o);
+  const gridList = Array.isArray(o.grid) ? o.grid : [o.grid];
+  if (!gridList.length) throw new ValueError('sweep: no grid given');
+  const points = joinPoints(gridList.map((g) => expandGrid(g, o)));
   const base = sweepBase(o);
   const prev = o.previous;
   if (prev) {
@@ -361,7 +386,7 @@ export function runSweep(model: nn.CausalLM, o: SweepOptions): SweepResult {
   log(
     `sweep: ${points.length} combinations, ${points.length - todo.length} already in the output, ${todo.length} to run`,
   );
-  const grids = [...(prev?.sweep.grids ?? []), o.grid];
+  const grids = [...(prev?.sweep.grids ?? []), ...gridList];
   const result = (exact: MethodRow | undefined, rows: SweepRow[]): SweepResult => {
     const all = [...(exact ? [exact] : []), ...rows];
     return {
@@ -399,9 +424,7 @@ export function runSweep(model: nn.CausalLM, o: SweepOptions): SweepResult {
   let calKey = '';
   let cal: { cal: Calibration; rows: KVRows } | null = null;
   for (const p of todo) {
-    const ck = LEVER_NAMES.filter((n) => LEVERS[n].stage === 'calibration')
-      .map((n) => `${n}=${p[n]}`)
-      .join(' ');
+    const ck = calibrationKey(p);
     if (ck !== calKey || !cal) {
       cal = null; // free the previous calibration's rows first
       const t = performance.now();
