@@ -51,8 +51,8 @@ export interface GroundOptions {
   maxMs?: number;
   /**
    * a rule with more ground instances than this is split by variable elimination (`projectBodies`) and its
-   * helpers grounded instead (default: none, and 50,000 where the sheet then has more than `maxNodes` instances:
-   * hex, endgame; `Infinity`: never)
+   * helpers grounded instead (default: none, and an eighth of `maxNodes`, 50,000, where the sheet has more than
+   * `maxNodes` instances: hex, shogi_ctk; `Infinity`: never)
    */
   projectAbove?: number;
   /**
@@ -588,76 +588,81 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
   const seen = new Set<string>();
   let bodies = 0;
   const maxBodies = opts.maxNodes ?? 400_000;
-  /** adds the instances of `r`; false (and nothing added) where there are more than `cap` */
-  const instantiate = (r: GRule, cap: number): boolean => {
+  /** adds the instances of `r` */
+  const instantiate = (r: GRule) => {
     const dyn = r.lits.filter((l) => l.rel && !isStatic(l.rel));
-    const log: Array<[string, string]> = [];
+    solve(r, isStatic, (env) => {
+      const head = atomKey(
+        r.head,
+        r.hargs.map((p) => build(p, env)),
+      );
+      const body: Array<[boolean, string]> = dyn.map((l) => {
+        const t = l.args.map((a) => build(a, env));
+        if (!l.fn) return [l.kind === 'pos', atomKey(l.rel, t)];
+        // a flattened literal stands for the whole-term atom the net knows
+        const k = t.length - l.fn.n;
+        return [
+          l.kind === 'pos',
+          atomKey(l.rel.slice(0, l.rel.indexOf('#')), [...t.slice(0, k), T.intern(l.fn.f, t.slice(k))]),
+        ];
+      });
+      const k = `${head}<=${body.map(([s, a]) => (s ? a : `~${a}`)).join(';')}`;
+      if (seen.has(k)) return;
+      seen.add(k);
+      // (the counts below make this a safety net: they bound the instances before any is built)
+      if (++bodies > maxBodies) throw new TooManyInstances(`the ground rules have more than ${maxBodies} instances`);
+      const l = instances.get(head);
+      if (l) l.push(body);
+      else instances.set(head, [body]);
+    });
+  };
+  /**
+   * Solutions of `r`'s body over the relaxed model, counted up to `cap` + 1 without building keys (hex's refusal
+   * took 3 s of CPU building 400,000 instances, 0.5 s counting them). A count bounds the instances from above
+   * (equal ones are kept once). Its rows are not charged to the step budget (the instances' are).
+   */
+  const count = (r: GRule, cap: number): number => {
+    let n = 0;
+    const s0 = steps;
     try {
-      solve(r, isStatic, (env) => {
-        if (log.length >= cap) throw TOO_MANY;
-        const head = atomKey(
-          r.head,
-          r.hargs.map((p) => build(p, env)),
-        );
-        const body: Array<[boolean, string]> = dyn.map((l) => {
-          const t = l.args.map((a) => build(a, env));
-          if (!l.fn) return [l.kind === 'pos', atomKey(l.rel, t)];
-          // a flattened literal stands for the whole-term atom the net knows
-          const k = t.length - l.fn.n;
-          return [
-            l.kind === 'pos',
-            atomKey(l.rel.slice(0, l.rel.indexOf('#')), [...t.slice(0, k), T.intern(l.fn.f, t.slice(k))]),
-          ];
-        });
-        const k = `${head}<=${body.map(([s, a]) => (s ? a : `~${a}`)).join(';')}`;
-        if (seen.has(k)) return;
-        seen.add(k);
-        log.push([head, k]);
-        // more rule instances than the net may have nodes: refused now rather than after building them (hex
-        // without split rules has 647,000; checkers, with the most of the sheets that fit, 262,000)
-        if (++bodies > maxBodies) throw new TooManyInstances(`the ground rules have more than ${maxBodies} instances`);
-        const l = instances.get(head);
-        if (l) l.push(body);
-        else instances.set(head, [body]);
+      solve(r, isStatic, () => {
+        if (++n > cap) throw TOO_MANY;
       });
     } catch (e) {
       if (e !== TOO_MANY) throw e;
-      for (let i = log.length - 1; i >= 0; i--) {
-        const [head, k] = log[i]!;
-        seen.delete(k);
-        bodies--;
-        const l = instances.get(head)!;
-        l.pop();
-        if (!l.length) instances.delete(head);
-      }
-      return false;
     }
-    return true;
+    steps = s0;
+    return n;
   };
+  const dynRules = rules.filter((r) => dynamic.has(r.head));
+  const tooMany = (how: string) => new TooManyInstances(`the ground rules have more than ${maxBodies} instances${how}`);
   // A rule with more instances than `projectAbove` is split by variable elimination (projectBodies) and its
   // helpers are evaluated over the relaxed model; only such rules, since a split adds a layer of OR nodes that
-  // made smaller nets slower (connectFour's lines 1.5×, pentago's 1.4× when every rule was split).
+  // made smaller nets slower (connectFour's lines 1.5×, pentago's 1.4× when every rule was split). The split
+  // program is counted before any instance is built, so that a sheet it does not bring within the node budget
+  // is refused at the cost of counts (endgame's frame rules read `does` and cannot be split: its split grounding
+  // had built 340,000 instances and run past the step budget, 3.3 s of CPU after the refusal it would repeat).
   const taken = new Set(rules.map((r) => r.src.head.rel));
-  const instantiateAll = (projectAbove: number) => {
-    for (const r of rules) {
-      if (!dynamic.has(r.head)) continue;
-      if (projectAbove === Number.POSITIVE_INFINITY) {
-        // count first (no keys built): hex's refusal took 3 s of CPU building 400,000 instances, 0.5 s this way;
-        // the count's rows are not charged to the step budget (the instances' are)
-        let n = bodies;
-        const s0 = steps;
-        try {
-          solve(r, isStatic, () => {
-            if (++n > maxBodies) throw TOO_MANY;
-          });
-        } catch (e) {
-          if (e !== TOO_MANY) throw e;
-          throw new TooManyInstances(`the ground rules have more than ${maxBodies} instances`);
-        }
-        steps = s0;
+  const splitPlan = (projectAbove: number, known: Map<GRule, number>): GRule[] => {
+    const plan: GRule[] = [];
+    let total = 0;
+    const add = (r: GRule, n: number) => {
+      total += n;
+      if (total > maxBodies) throw tooMany(` with the rules above ${projectAbove} split`);
+      plan.push(r);
+    };
+    for (const r of dynRules) {
+      // (a count past max(projectAbove, what is left) decides as well as the exact one: split, else refused)
+      const n = known.get(r) ?? count(r, Math.max(projectAbove, maxBodies - total));
+      if (n <= projectAbove) {
+        add(r, n);
+        continue;
       }
-      if (instantiate(r, projectAbove)) continue;
       const split = projectBodies([r.src], { taken, dynamic: (rel, n) => !isStatic(key(rel, n)) });
+      if (split.length === 1 && split[0] === r.src) {
+        add(r, n); // nothing to eliminate (its variables meet in a `does` literal)
+        continue;
+      }
       for (const pr of split) {
         const gr = toGRule(pr);
         if (gr.head !== r.head) {
@@ -668,22 +673,33 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
           });
           if (!dynamic.has(gr.head)) continue;
         }
-        instantiate(gr, Number.POSITIVE_INFINITY);
+        add(gr, count(gr, maxBodies - total));
       }
     }
+    return plan;
   };
-  try {
-    instantiateAll(opts.projectAbove ?? Number.POSITIVE_INFINITY);
-  } catch (e) {
-    if (!(e instanceof TooManyInstances) || opts.projectAbove !== undefined) throw e;
-    // Too many instances and no split asked for: the rules with more than 50,000 are split, over the same relaxed
-    // model (its fixpoint is most of a refusal's time). Hex grounds so (74,786 nodes), and its net, with the
-    // watched literals and demultiplexers of watchNet, runs ≈1.9× the compiled reasoner; endgame ≈8×.
-    instances.clear();
-    seen.clear();
-    bodies = 0;
-    instantiateAll(50_000);
+  let todo: GRule[];
+  const projectAbove = opts.projectAbove ?? Number.POSITIVE_INFINITY;
+  if (projectAbove !== Number.POSITIVE_INFINITY) todo = splitPlan(projectAbove, new Map());
+  else {
+    // every rule counted first, nothing built until the whole program fits
+    const known = new Map<GRule, number>();
+    let total = 0;
+    for (const r of dynRules) {
+      const n = count(r, maxBodies - total);
+      total += n;
+      if (total > maxBodies) break;
+      known.set(r, n);
+    }
+    if (total <= maxBodies) todo = dynRules;
+    else if (opts.projectAbove !== undefined) throw tooMany('');
+    // Too many instances and no split asked for: the rules with more than an eighth of the budget (50,000) are
+    // split, over the same relaxed model (its fixpoint is most of a refusal's time). Hex grounds so (74,786
+    // nodes), and its net, with the watched literals and demultiplexers of watchNet, runs ≈1.9× the compiled
+    // reasoner.
+    else todo = splitPlan(Math.floor(maxBodies / 8), known);
   }
+  for (const r of todo) instantiate(r);
   const moves = roles.map((r) => DOES.rows.filter((t) => t[0] === r).map((t) => t[1]!));
   return { terms: T, roles, fluents: TRUE.rows.map((t) => t[0]!), moves, init, instances, dynamic, tables };
 }
