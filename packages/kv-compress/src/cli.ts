@@ -24,7 +24,7 @@ import {
 } from './eval/sinks.js';
 import { errorQualityPearson, mergeResults, RETRIEVAL_SUITE, runSuite, type SuiteResult } from './eval/suite.js';
 import { sweepCli } from './eval/sweep-cli.js';
-import { encodeText, TEXT_VOCAB_SIZE } from './eval/tasks.js';
+import { encodeText, FUSED_VOCAB_SIZE, TEXT_VOCAB_SIZE } from './eval/tasks.js';
 import { RETRIEVAL_MODEL, RETRIEVAL_MODEL_DEEP, RETRIEVAL_MODEL_WIDE, trainCurriculum } from './eval/train.js';
 import { readHeader } from './format.js';
 
@@ -144,6 +144,11 @@ if (cmd === 'train') {
   const n = Number(arg('samples', '100'));
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`--samples takes an integer ≥ 1, not ${arg('samples')}`);
   const sinks = Number(arg('sinks', '4'));
+  // the samples are RETRIEVAL_SUITE's (fused key–value tokens): the first fixtures' vocabulary lacks them
+  if (model.config.vocabSize < FUSED_VOCAB_SIZE)
+    throw new Error(
+      `sinks reads the retrieval suite's fused-pair samples: the model's vocabulary (${model.config.vocabSize}) needs ≥ ${FUSED_VOCAB_SIZE} ids`,
+    );
   const smp = evaluationSamples({ kv: n, passkey: n, vt: n });
   const all = [...smp.kv, ...smp.passkey, ...smp.vt];
   const groups: [string, SinkStats][] = [
