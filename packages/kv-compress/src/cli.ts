@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tessera-kv-compress: train the evaluation LM, run the evaluation, inspect a TKVC stream.
 //   tessera-kv-compress train [--size tiny|wide] [--steps 1200] [--lr 3e-3] [--init weights] [--seconds 600] [--seed 0] --out model.safetensors
-//   tessera-kv-compress curriculum [--size v2|wide|deep] [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] [--bos] --out model.safetensors
+//   tessera-kv-compress curriculum [--size v2|wide|deep] [--text data/text/en/train.txt] [--checkpoint ckpt] [--seconds N] [--stop-at STEP] [--seed 0] [--lr 3e-3] [--text-weight 0.5] [--repeat-vocab all|tasks] [--bos] [--task-lm] --out model.safetensors
 //   tessera-kv-compress eval --model model.safetensors [--window 16] [--text data/text/en/valid.txt] [--samples 200] [--quick]
 //       [--ratios 4,8,16,32,64] [--methods REGEX] [--skip-timings] [--dp-rows 512] [--cal-sequences 16]
 //       [--cal-seed N] [--attention-mix 0.9] [--json result.json]
@@ -72,6 +72,8 @@ if (cmd === 'train') {
     repeatVocab: arg('repeat-vocab', 'all') === 'tasks' ? 'tasks' : 'all',
     // every sequence starts with BOS (pure text too), as LLMs are pre-trained: see train.ts
     bos: process.argv.includes('--bos'),
+    // next-token targets on the task tokens too (an LLM's loss at every position): see tasks.ts
+    taskLm: process.argv.includes('--task-lm'),
     text,
     resume: ckpt && existsSync(ckpt) ? new Uint8Array(readFileSync(ckpt)) : undefined,
     checkpoint: ckpt ? { every: 100, save: (b) => writeAtomic(ckpt, b) } : undefined,

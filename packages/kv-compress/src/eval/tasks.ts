@@ -203,10 +203,18 @@ export const CURRICULUM_MIX = { kv: 0.35, passkey: 0.15, vt: 0.15, repeat: 0.1, 
 /** The mix with fused pairs. */
 export const FUSED_MIX = { kv: 0.45, passkey: 0.2, vt: 0.1, repeat: 0, text: 0.25 } as const;
 
+/** Options of the training mix, both off by default (the committed fixtures were trained without them). */
+export interface MixOptions {
+  /** every sequence starts with VOCAB.bos, pure text and filler too (task samples always do) */
+  bos?: boolean;
+  /** next-token targets on the task tokens as well as on corpus text (an LLM's loss at every position) */
+  taskLm?: boolean;
+}
+
 /**
  * One training sequence at curriculum level ∈ [0, 1]: level 0 asks few pairs with little filler, level 1 the
- * evaluation's sizes. With `bos`, sequences of pure text or filler also start with VOCAB.bos (task samples
- * always do), so position 0 always holds the same token. Key–value samples query every pair (dense supervision), and "repeat" sequences (a random
+ * evaluation's sizes. `data` (MixOptions) gives every sequence a first BOS and next-token targets on the
+ * task tokens. Key–value samples query every pair (dense supervision), and "repeat" sequences (a random
  * string, then the same string) give the induction heads the copy signal every position, which is what makes
  * them form. The rest of the sequence is filled with corpus text when given.
  */
@@ -217,8 +225,9 @@ export function curriculumSequence(
   text?: Int32Array,
   repeatVocab: 'tasks' | 'all' = 'all',
   fused = false,
-  bos = false,
+  data: MixOptions = {},
 ): CurriculumSequence {
+  const bos = data.bos ?? false;
   const lv = Math.max(0, Math.min(1, level));
   // repeated strings dominate early (they grow the induction heads), then fall to their share of the mix;
   // fused pairs need no induction, so their mix has none and more lookups
@@ -289,6 +298,10 @@ export function curriculumSequence(
     ids.push(VOCAB.bos);
     targets.push(-100);
   }
+  // LLMs are trained on next-token targets at every position; without them the task tokens carry no loss of
+  // their own, so a head has no reason to keep quiet there (to park on a sink) — only later reads of its keys and
+  // values shape it. `taskLm` adds next-token targets on the task tokens (the answers keep their own target).
+  if (data.taskLm) for (let i = 0; i + 1 < ids.length; i++) lm.push(targets[i] === -100 ? ids[i + 1]! : -100);
   while (lm.length < ids.length) lm.push(-100);
   // the rest: corpus text with next-character targets, else filler
   if (ids.length < length && text && text.length > length) {

@@ -5,7 +5,7 @@
 import { F, io, manualSeed, nn, optim, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import { ValueError } from '../errors.js';
 import { Rng } from '../linalg.js';
-import { curriculumSequence, FUSED_VOCAB_SIZE } from './tasks.js';
+import { curriculumSequence, FUSED_VOCAB_SIZE, type MixOptions } from './tasks.js';
 
 /** One curriculum stage: `steps` steps of `batch` sequences of `length` tokens, the level rising linearly. */
 export interface Stage {
@@ -77,6 +77,11 @@ export interface CurriculumOptions {
    * resuming with another setting is a ValueError.
    */
   bos?: boolean;
+  /**
+   * Next-token targets on the task tokens too (default false: only answers and corpus text have targets), under
+   * the text loss's weight: an LLM's loss at every position. Kept in the checkpoint like `bos`.
+   */
+  taskLm?: boolean;
   /** a checkpoint to resume from (bytes written by `checkpoint.save`) */
   resume?: Uint8Array;
   checkpoint?: { every: number; save: (bytes: Uint8Array) => void };
@@ -110,7 +115,7 @@ export function curriculumBatch(
   text?: Int32Array,
   repeatVocab: 'tasks' | 'all' = 'all',
   fused = false,
-  bos = false,
+  data: MixOptions = {},
 ): { B: number; T: number; ids: Int32Array; targets: Int32Array; lmTargets: Int32Array } {
   const { stage, level } = stageAt(stages, step);
   const rng = new Rng(stepSeed(seed, step));
@@ -120,7 +125,7 @@ export function curriculumBatch(
   const targets = new Int32Array(B * T);
   const lmTargets = new Int32Array(B * T);
   for (let b = 0; b < B; b++) {
-    const s = curriculumSequence(rng, T, level, text, repeatVocab, fused, bos);
+    const s = curriculumSequence(rng, T, level, text, repeatVocab, fused, data);
     ids.set(s.ids, b * T);
     targets.set(s.targets, b * T);
     lmTargets.set(s.lmTargets, b * T);
@@ -132,8 +137,9 @@ interface Checkpoint {
   model: nn.CausalLM;
   opt: optim.AdamW;
   step: number;
-  /** the data option that changes every batch: a run must not resume under another */
+  /** the data options that change every batch: a run must not resume under others */
   bos: boolean;
+  taskLm: boolean;
 }
 
 function saveCheckpoint(c: Checkpoint): Uint8Array {
@@ -148,6 +154,7 @@ function saveCheckpoint(c: Checkpoint): Uint8Array {
       opt: JSON.stringify(st.meta),
       // written only when set, so checkpoints of the default mix keep their bytes
       ...(c.bos ? { bos: '1' } : {}),
+      ...(c.taskLm ? { taskLm: '1' } : {}),
     },
   });
 }
@@ -164,7 +171,7 @@ function loadCheckpoint(bytes: Uint8Array, lr: number): Checkpoint {
   model.loadStateDict(m);
   const opt = new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 });
   opt.loadStateDict({ tensors: o, meta: JSON.parse(metadata.opt!) });
-  return { model, opt, step: Number(metadata.step), bos: metadata.bos === '1' };
+  return { model, opt, step: Number(metadata.step), bos: metadata.bos === '1', taskLm: metadata.taskLm === '1' };
 }
 
 /** Trains (or resumes) the curriculum; returns the model in eval mode and whether every step ran. */
@@ -176,16 +183,17 @@ export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM
   const textWeight = o.textWeight ?? 0.5;
   let c: Checkpoint;
   const bos = o.bos ?? false;
+  const taskLm = o.taskLm ?? false;
   if (o.resume) {
     c = loadCheckpoint(o.resume, lr);
-    if (c.bos !== bos)
+    if (c.bos !== bos || c.taskLm !== taskLm)
       throw new ValueError(
-        `trainCurriculum: the checkpoint was trained with bos ${c.bos}, resumed with bos ${bos}; resume with the same setting`,
+        `trainCurriculum: the checkpoint was trained with bos ${c.bos}, taskLm ${c.taskLm}; resumed with bos ${bos}, taskLm ${taskLm}: resume with the same settings`,
       );
   } else {
     manualSeed(seed);
     const model = new nn.CausalLM(o.config ?? RETRIEVAL_MODEL);
-    c = { model, opt: new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 }), step: 0, bos };
+    c = { model, opt: new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 }), step: 0, bos, taskLm };
   }
   const { model, opt } = c;
   const V = model.config.vocabSize;
@@ -196,7 +204,10 @@ export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM
   let emaText = 0;
   for (; c.step < steps; c.step++) {
     const step = c.step;
-    const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text, o.repeatVocab, fused, bos);
+    const { B, T, ids, targets, lmTargets } = curriculumBatch(stages, seed, step, o.text, o.repeatVocab, fused, {
+      bos,
+      taskLm,
+    });
     const hasText = lmTargets.some((x) => x !== -100);
     // a batch of pure text (rare at batch 4) has no answers: its answer loss would be 0/0, so it is left out
     const hasAnswers = targets.some((x) => x !== -100);
