@@ -355,16 +355,17 @@ const mib = (b: number | null) => (b === null ? '' : ` (${(b / 2 ** 20).toFixed(
 /** The table in the README's form; the baseline's row carries the absolute rates and sizes in parentheses. */
 export function tableMarkdown(t: ReproduceTable, notes: string[] = []): string {
   const seedsHead = t.seeds.map((s) => `seed ${s}`);
+  const bl = t.rows.find((r) => r.name === t.baseline)?.label ?? 'vanilla';
   const head = [
     'model',
     ...seedsHead,
     'mean ±',
-    `Δ vs vanilla (${t.seeds.length > 1 ? `seed ${t.seeds.join(' / ')}` : `seed ${t.seeds[0]}`})`,
+    `Δ vs ${bl} (${t.seeds.length > 1 ? `seed ${t.seeds.join(' / ')}` : `seed ${t.seeds[0]}`})`,
     'SF (valid)',
-    'train × vanilla',
-    'inference × vanilla',
-    'peak tensors × vanilla',
-    'peak RSS × vanilla',
+    `train × ${bl}`,
+    `inference × ${bl}`,
+    `peak tensors × ${bl}`,
+    `peak RSS × ${bl}`,
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of t.rows) {

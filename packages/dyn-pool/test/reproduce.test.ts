@@ -208,6 +208,9 @@ describe('the table', () => {
   it('another baseline by name; without one, Δ and ratios are empty; an unknown baseline is an error', () => {
     const t = buildTable(configs, [0, 1], records, { baseline: 'ws' });
     expect(t.rows[0]!.delta[0]).toBeCloseTo(-0.05, 12);
+    expect(tableMarkdown(t).split('\n')[0]).toMatch(
+      /\| Δ vs whitespace \(seed 0 \/ 1\) \| SF \(valid\) \| train × whitespace \|/,
+    );
     const none = buildTable(parseGrid('ws=whitespace'), [0], records);
     expect(none.baseline).toBeNull();
     expect(none.rows[0]!.meanDelta).toBeNull();
