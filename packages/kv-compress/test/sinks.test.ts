@@ -1,10 +1,13 @@
 // Attention-sink diagnostics (src/eval/sinks.ts): per-head mass on the first positions against the softmax
 // recomputed by hand in float64 from the model's own queries and keys, key/value norms against the collected
 // rows, the uniform baseline and Gu et al.'s sink-head share against hand-derived values, and bad input.
+import { manualSeed, nn } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { collectKV } from '../src/collect.js';
 import { ValueError } from '../src/errors.js';
-import { evaluationSamples, sampleSequence, sinkStats } from '../src/eval/sinks.js';
+import { evaluationSamples, evaluationTextSequences, sampleSequence, sinkStats } from '../src/eval/sinks.js';
+import { RETRIEVAL_SUITE, suiteContext } from '../src/eval/suite.js';
+import { encodeText, FUSED_VOCAB_SIZE } from '../src/eval/tasks.js';
 import { collectQueries } from '../src/weights.js';
 import { handAttentionRow, tinyAttentionModel } from './helpers.js';
 
@@ -170,5 +173,18 @@ describe('evaluation sequences', () => {
     }
     // the suite's draws are seeded: the same counts give the same samples
     expect(evaluationSamples({ kv: 3, passkey: 2, vt: 2 })).toEqual(smp);
+  });
+  it("are the samples and text documents runSuite evaluates (suiteContext's, RETRIEVAL_SUITE's sizes)", () => {
+    manualSeed(1);
+    const model = new nn.CausalLM({ vocabSize: FUSED_VOCAB_SIZE, dModel: 16, nLayers: 1, nHeads: 2, dFF: 16 });
+    model.eval();
+    const text = encodeText('It was the best of times, it was the worst of times. '.repeat(20));
+    const n = { kv: 7, passkey: 13, vt: 5 };
+    const ctx = suiteContext(model, { ...RETRIEVAL_SUITE, samples: n, text });
+    const smp = evaluationSamples(n);
+    expect(smp.kv).toEqual(ctx.tasks[0]!.samples);
+    expect(smp.passkey).toEqual(ctx.tasks[1]!.samples);
+    expect(smp.vt).toEqual(ctx.tasks[2]!.samples);
+    expect(evaluationTextSequences(text).map((d) => Array.from(d.ids))).toEqual(ctx.textDocs.map((d) => d.context));
   });
 });

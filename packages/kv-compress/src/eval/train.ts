@@ -15,14 +15,14 @@ export interface Stage {
   level: [number, number];
 }
 
-/** 2 500 steps, 1.6 M tokens: short sequences while the induction heads form, then the evaluation's lengths. */
+/** 2 500 steps, 2.6 M tokens: short sequences while the induction heads form, then the evaluation's lengths. */
 export const INDUCTION_CURRICULUM: Stage[] = [
   { steps: 800, length: 64, batch: 16, level: [0, 0.5] },
   { steps: 1200, length: 128, batch: 8, level: [0.5, 0.9] },
   { steps: 500, length: 256, batch: 4, level: [0.9, 1] },
 ];
 
-/** 1 200 steps, 0.8 M tokens: enough for one-hop lookups of fused pairs (RETRIEVAL_MODEL's default). */
+/** 1 200 steps, 1.2 M tokens: enough for one-hop lookups of fused pairs (RETRIEVAL_MODEL's default). */
 export const DEFAULT_CURRICULUM: Stage[] = [
   { steps: 300, length: 64, batch: 16, level: [0, 0.5] },
   { steps: 600, length: 128, batch: 8, level: [0.5, 0.9] },
