@@ -128,6 +128,138 @@ function litVars(l: Literal, out = new Set<string>()): Set<string> {
 }
 const allBound = (t: Term, b: Set<string>) => [...termVarsOf(t, new Set())].every((v) => b.has(v));
 
+/** Suffix of a relaxed relation's name: `|` cannot occur in a KIF symbol, so it names no relation of a sheet. */
+const RELAXED = '|rx';
+/** Rows past which a relaxation is given up (its view is then asked every question). */
+const RXMAX = 262_144;
+/** Questions passed by a relaxation's gate after which it is kept only if it turned away one in eight. */
+const RXTRY = 1024;
+
+/**
+ * The state-independent relaxation of the views in `want` (relation keys) and of the views they ask: each rule
+ * without its `true`, `does` and `not` literals, a view it asks replaced by that view's relaxation (or dropped
+ * where that view has none), and a `distinct` kept only where its variables stay bound. Every derivation in any
+ * state keeps its head in the relaxation, so a question outside it is answered "no" without evaluating the rules
+ * (chess's line views asked from a piece that stands on no line with the king).
+ *
+ * A relaxation keeps only some of its view's columns (`cols`; a projection is as sound a filter): not a column
+ * that some rule fills from one-argument static guards alone (chess's `(coordinate ?ignorex)` in the base rules
+ * of its `*_ig` line views, which would multiply the table by every coordinate twice and filter nothing), nor one
+ * whose head variable no kept literal binds any more. A view left with no column gets no relaxation.
+ */
+export function relaxRules(
+  rules: Rule[],
+  want: Iterable<string>,
+): { rules: Rule[]; relaxed: Set<string>; cols: Map<string, number[]> } {
+  const key = (a: { rel: string; args: Term[] }) => `${a.rel}/${a.args.length}`;
+  const byKey = new Map<string, Rule[]>();
+  for (const r of rules) {
+    const k = key(r.head);
+    if (!byKey.has(k)) byKey.set(k, []);
+    byKey.get(k)!.push(r);
+  }
+  const depG = dependencyGraph(rules);
+  const stateName = new Map<string, boolean>();
+  const isState = (rel: string) => {
+    let s = stateName.get(rel);
+    if (s === undefined) {
+      const seen = reachable(depG, [rel]);
+      s = seen.has('true') || seen.has('does');
+      stateName.set(rel, s);
+    }
+    return s;
+  };
+  const isView = (a: { rel: string; args: Term[] }) => byKey.has(key(a)) && isState(a.rel);
+  const kept = (l: Literal): l is { kind: 'atom'; atom: { rel: string; args: Term[] } } =>
+    l.kind === 'atom' && l.atom.rel !== 'true' && l.atom.rel !== 'does';
+  // the views asked, transitively, through positive literals
+  const ok = new Set<string>();
+  const todo = [...want];
+  while (todo.length) {
+    const k = todo.pop()!;
+    if (ok.has(k) || !byKey.has(k) || k.endsWith('/0')) continue;
+    if (!isState(k.slice(0, k.lastIndexOf('/')))) continue;
+    ok.add(k);
+    for (const r of byKey.get(k)!) for (const l of r.body) if (kept(l)) todo.push(key(l.atom));
+  }
+  const cols = new Map<string, number[]>();
+  for (const k of ok) {
+    const rs = byKey.get(k)!;
+    const n = rs[0]!.head.args.length;
+    const guardOnly = (c: number) =>
+      rs.some((r) => {
+        const t = r.head.args[c]!;
+        if (!isVar(t)) return false;
+        if (r.head.args.filter((u) => termVarsOf(u, new Set()).has(t.v)).length !== 1) return false;
+        const uses = r.body.filter((l) => litVars(l).has(t.v));
+        return uses.length > 0 && uses.every((l) => kept(l) && l.atom.args.length === 1 && !isView(l.atom));
+      });
+    cols.set(
+      k,
+      Array.from({ length: n }, (_, c) => c).filter((c) => !guardOnly(c)),
+    );
+  }
+  const relaxBody = (r: Rule): { rule: Rule; unbound: number[] } => {
+    const body: Literal[] = [];
+    for (const l of r.body) {
+      if (!kept(l)) continue;
+      const k = key(l.atom);
+      if (!isView(l.atom)) body.push(l);
+      else if (ok.has(k))
+        body.push({
+          kind: 'atom',
+          atom: { rel: l.atom.rel + RELAXED, args: cols.get(k)!.map((c) => l.atom.args[c]!) },
+        });
+    }
+    const head = cols.get(key(r.head))!.map((c) => r.head.args[c]!);
+    // literals that share no variable with the head or another literal only repeat rows: dropped
+    for (let again = true; again; ) {
+      again = false;
+      for (let i = 0; i < body.length; i++) {
+        const vs = litVars(body[i]!);
+        if (!vs.size) continue;
+        const others = new Set<string>();
+        for (const t of head) termVarsOf(t, others);
+        body.forEach((l, j) => {
+          if (j !== i) litVars(l, others);
+        });
+        if ([...vs].some((v) => others.has(v))) continue;
+        body.splice(i, 1);
+        again = true;
+        break;
+      }
+    }
+    const bound = new Set<string>();
+    for (const l of body) litVars(l, bound);
+    const cs = cols.get(key(r.head))!;
+    const unbound = cs.filter((c) => ![...termVarsOf(r.head.args[c]!, new Set())].every((v) => bound.has(v)));
+    for (const l of r.body) if (l.kind === 'distinct' && [...litVars(l)].every((v) => bound.has(v))) body.push(l);
+    return { rule: { head: { rel: r.head.rel + RELAXED, args: head }, body }, unbound };
+  };
+  // a column whose head variable a rule no longer binds is given up, and a view with no column left: to a fixpoint
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const k of [...ok]) {
+      for (const r of byKey.get(k)!) {
+        const { unbound } = relaxBody(r);
+        if (!unbound.length) continue;
+        cols.set(
+          k,
+          cols.get(k)!.filter((c) => !unbound.includes(c)),
+        );
+        changed = true;
+      }
+      if (!cols.get(k)!.length) {
+        ok.delete(k);
+        changed = true;
+      }
+    }
+  }
+  const out: Rule[] = [];
+  for (const k of ok) for (const r of byKey.get(k)!) out.push(relaxBody(r).rule);
+  return { rules: out, relaxed: ok, cols };
+}
+
 /** Compiles prepared rules to a program (cached by the SHA-256 of the canonical rule text). */
 export function compileProgram(g: PreparedGame): CompiledProgram {
   const t0 = performance.now();
@@ -183,7 +315,8 @@ export function compileProgram(g: PreparedGame): CompiledProgram {
       cs.map((c) => c.size),
     );
   cache.delete(`${hash}:1`);
-  const second = generate(g, hash, stats);
+  // the second program also filters the yes/no questions of the first through their views' relaxations
+  const second = generate(g, hash, stats, first.fullAsked);
   second.program.compileMs = performance.now() - t0;
   cache.set(hash, second);
   return second.program;
@@ -202,7 +335,8 @@ function generate(
   g: PreparedGame,
   hash: string,
   statsIn: Stats | undefined,
-): { program: CompiledProgram; factory: (...a: unknown[]) => unknown } {
+  relaxFor?: Iterable<string>,
+): { program: CompiledProgram; factory: (...a: unknown[]) => unknown; fullAsked: string[] } {
   let stats = statsIn;
   const gen = new Gen();
   for (const r of g.roles) gen.constant(r);
@@ -240,7 +374,10 @@ function generate(
     }
     return r;
   };
-  const keyed: Rule[] = g.rules;
+  // relaxations of the views asked with every argument given: static relations like any other, computed on
+  // first use (see RXE below) and tested before each such question
+  const rx = relaxFor ? relaxRules(g.rules, relaxFor) : { rules: [], relaxed: new Set<string>(), cols: new Map() };
+  const keyed: Rule[] = rx.rules.length ? [...g.rules, ...rx.rules] : g.rules;
   const depG = dependencyGraph(keyed);
   for (const r of keyed) relOf(r.head.rel, r.head.args.length);
   // classes by reachability of true/does, on names (arity conflicts are validation errors)
@@ -742,6 +879,34 @@ function generate(
     throw new CompileError(`unexpected literal ${l.kind} (or must be removed first)`);
   };
 
+  // A yes/no question to a view with a relaxation: "no" at once when its arguments are not a row of the
+  // relaxation. The relaxation's components (its own and those it reads) are computed on first use, in dependency
+  // order; one that outgrows RXMAX rows is given up (RangeError), and the views leaning on it ask every question.
+  let rxGates: string[] = [];
+  const relaxedGate = (m: RelInfo, ps: string[]): string[] => {
+    const cs: number[] | undefined = rx.cols.get(m.key);
+    const x = cs && rels.get(`${m.name}${RELAXED}/${cs.length}`);
+    if (!x || !rx.relaxed.has(m.key)) return [];
+    const need = new Set<string>();
+    for (const todo = [x.key]; todo.length; ) {
+      const k = todo.pop()!;
+      if (need.has(k)) continue;
+      need.add(k);
+      todo.push(...(succ.get(k) ?? []).filter((to) => rels.get(to)!.name.endsWith(RELAXED)));
+    }
+    const list = [...new Set([...need].map((k) => rels.get(k)!.scc))].sort((a, b) => a - b);
+    staticHas.add(x.idx);
+    // a gate that turns away fewer than one question in eight of its first RXTRY that pass is switched off: a
+    // view whose questions almost all lie in its relaxation (chess's `threatened`) only pays for the test
+    rxGates.push(`let RX${m.idx} = 0, RXP${m.idx} = 0, RXN${m.idx} = 0;`);
+    return [
+      `if (RX${m.idx} === 0) RX${m.idx} = RXE([${list.join(', ')}]);`,
+      `if (RX${m.idx} === 1) {`,
+      `if (!sb${x.idx}(${cs.map((c) => ps[c]).join(', ')})) { RXN${m.idx}++; return false; }`,
+      `if (++RXP${m.idx} === ${RXTRY} && RXN${m.idx} * 7 < ${RXTRY}) RX${m.idx} = -1;`,
+      '}',
+    ];
+  };
   const pos_ = (r: Rule) => r.body.filter((l) => l.kind === 'atom');
   const negs_ = (r: Rule) => r.body.filter((l) => l.kind !== 'atom');
   let lazy = new Set<number>();
@@ -761,6 +926,7 @@ function generate(
     rulesOfRel.clear();
     unboundUse = new Set();
     staticHas = new Set();
+    rxGates = [];
     staticRows = new Set();
     // rule functions; in a recursive component one variant per recursive body literal, which reads only the
     // previous round's new rows (semi-naive evaluation)
@@ -884,6 +1050,8 @@ function generate(
                 `const ${M} = { ok: false, t: new Int32Array(${Math.max(1, n)}), add() { this.ok = true; } };`,
                 `const ${M}q = new QM(${n});`,
                 `function Q${m.idx}_${mask}(${ps.join(', ')}) { // ${m.name}/${n}: memoised per ${m.cls === MOVE ? 'joint move' : 'state'}`,
+                // (not for the straight views above: their look-ups cost what the gate's test does)
+                ...relaxedGate(m, ps),
                 `const Y = ${M}q;`,
                 `if (Y.v !== ${stamp}) { Y.clear(); Y.v = ${stamp}; }`,
                 `${ps.map((x, i) => `Y.t[${i}] = ${x};`).join(' ')} const r = Y.row();`,
@@ -986,10 +1154,14 @@ function generate(
   }
   emitAll();
   const relList = [...rels.values()];
+  // relaxations are computed on first use (RXE), not at load
   const staticOrder = comps
     .map((c, ci) => ({ c, ci }))
-    .filter(({ c }) => rels.get(c[0]!)!.cls === STATIC)
+    .filter(({ c }) => rels.get(c[0]!)!.cls === STATIC && !c[0]!.includes(RELAXED))
     .map(({ ci }) => ci);
+  const fullAsked = [...lazy]
+    .filter((i) => masksOf.get(i)?.has((1 << relList[i]!.arity) - 1))
+    .map((i) => relList[i]!.key);
 
   const source = [
     '"use strict";',
@@ -1093,6 +1265,19 @@ function generate(
       ].join('\n');
     }),
     'function CTA(n) { return n <= 1048576 ? new Int32Array(n) : null; }',
+    // relaxations (relaxedGate): 0 not computed, 1 complete, -1 given up
+    `const RXST = new Int8Array(${comps.length});`,
+    ...relList.filter((r) => r.name.endsWith(RELAXED)).map((r) => `R[${r.idx}].maxRows = ${RXMAX};`),
+    'function RXE(L) {',
+    'for (let j = 0; j < L.length; j++) {',
+    'const ci = L[j];',
+    'if (RXST[ci] === -1) return -1;',
+    'if (RXST[ci] === 1) continue;',
+    'try { F[ci](); RXST[ci] = 1; } catch (e) { if (!(e instanceof RangeError)) throw e; RXST[ci] = -1; return -1; }',
+    '}',
+    'return 1;',
+    '}',
+    ...rxGates,
     ...[5, 6, 7, 8].flatMap((n) => {
       const ps = Array.from({ length: n }, (_, i) => `a${i}`);
       const fill = ps.map((x, i) => `s[${i}] = ${x};`).join(' ');
@@ -1127,7 +1312,7 @@ function generate(
     throw new CompileError(`generated code does not parse: ${(e as Error).message}`);
   }
   cache.set(hash, { program, factory });
-  return { program, factory };
+  return { program, factory, fullAsked };
 }
 
 /** The per-machine evaluation context the generated code reads. */
