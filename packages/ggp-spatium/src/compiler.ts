@@ -212,18 +212,23 @@ export function relaxRules(
         });
     }
     const head = cols.get(key(r.head))!.map((c) => r.head.args[c]!);
-    // literals that share no variable with the head or another literal only repeat rows: dropped
+    // A literal with a variable used nowhere else only tests that some row exists, and enumerating its rows
+    // derives the same head again for each (chess's `(different_cells ?cx ?cy ?u ?v)`, once the projection has
+    // dropped ?cx and ?cy: 255 times per capture square); where its other variables are bound by other literals
+    // it binds nothing the head needs and is dropped (a relaxation may lose tests, never rows)
     for (let again = true; again; ) {
       again = false;
       for (let i = 0; i < body.length; i++) {
         const vs = litVars(body[i]!);
         if (!vs.size) continue;
-        const others = new Set<string>();
-        for (const t of head) termVarsOf(t, others);
+        const inHead = new Set<string>();
+        for (const t of head) termVarsOf(t, inHead);
+        const elsewhere = new Set<string>();
         body.forEach((l, j) => {
-          if (j !== i) litVars(l, others);
+          if (j !== i) litVars(l, elsewhere);
         });
-        if ([...vs].some((v) => others.has(v))) continue;
+        const local = [...vs].filter((v) => !inHead.has(v) && !elsewhere.has(v));
+        if (!local.length || ![...vs].every((v) => local.includes(v) || elsewhere.has(v))) continue;
         body.splice(i, 1);
         again = true;
         break;

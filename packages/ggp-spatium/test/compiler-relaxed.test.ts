@@ -16,9 +16,8 @@ import { haveSheets, sheet } from './sheets.js';
 
 // One row of 8 cells: rooks (r) slide over blank cells, walkers (w) step to any blank cell unless that leaves the
 // king (k) attacked along the row (the cell moved from ignored, as chess's `threatened` does), and `jump` is
-// legal through `heavy`, a view over a 25×25 static table whose relaxation (pair × pair with the second column
-// below 25: 331,200 rows) is past the row limit and given up (its `nx` literal loops, so its questions are
-// memoised, not straight look-ups).
+// legal through `heavy`, a view over a 25×25 static table whose relaxation (pair × pair: 360,000 rows) is past
+// the row limit and given up (its `nx` literal loops, so its questions are memoised, not straight look-ups).
 const N = 25;
 const pairs: string[] = [];
 for (let i = 1; i <= N; i++) for (let j = 1; j <= N; j++) if (i !== j) pairs.push(`(pair ${i} ${j})`);
@@ -76,7 +75,8 @@ describe('relaxation gates', () => {
         '(<= (clear|rx ?u ?v) (succ ?u ?w) (clear|rx ?w ?v))',
         '(<= (attacked|rx ?k) (clear|rx ?u ?k))',
         '(<= (attacked|rx ?k) (clear|rx ?k ?u))',
-        '(<= (heavy|rx ?a ?b ?c ?d) (pair ?a ?b) (pair ?c ?d) (nx ?b ?e))',
+        // (nx ?b ?e) only tests that ?b has a successor (?e is used nowhere else): dropped
+        '(<= (heavy|rx ?a ?b ?c ?d) (pair ?a ?b) (pair ?c ?d))',
       ].sort(),
     );
   });
