@@ -91,8 +91,8 @@ const choice =
     return v as T;
   };
 
-/** The default peak learning rate: the best of the lr screen at the default size (README, "CLI defaults"). */
-export const DEFAULT_LR = 1e-3;
+/** The default peak learning rate: the best of the lr screen at the default size (README, "The default learning rate"). */
+export const DEFAULT_LR = 6e-3;
 
 /**
  * The recipe: the options every run of a `reproduce` grid shares, and `train` takes too. Each knows how to
