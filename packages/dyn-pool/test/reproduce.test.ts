@@ -16,6 +16,7 @@ import {
   parseSeeds,
   ReproduceError,
   type RunRecord,
+  readCheckpointHead,
   runGrid,
   sourceFlags,
   type TrainRunner,
@@ -411,6 +412,24 @@ describe('the resumable job', () => {
     });
     expect(res.failed).toEqual(['none_s0', 'ws_s0']);
     expect(readFileSync(join(runs, 'none_s0.log'), 'utf8')).toMatch(/a window of 100001 is needed/);
+  });
+
+  it("every run gets the whole resolved recipe, the CLI's defaults included (lr 6e-3, warm-up 10 % of the steps)", async () => {
+    const runs = join(dir, 'defaults');
+    const calls: string[][] = [];
+    await cli(
+      ['reproduce', file, '-d', runs, '--configs', 'none', '--seeds', '3', ...tiny, '--steps', '20'],
+      inProcess(calls),
+    );
+    const a = calls[0]!;
+    expect(a[a.indexOf('--lr') + 1]).toBe('0.006');
+    expect(a[a.indexOf('--layers') + 1]).toBe('1,2,1');
+    expect(a).not.toContain('--warmup'); // left to train's default
+    const head = readCheckpointHead(join(runs, 'none_s3.ckpt'))!;
+    expect(head.train).toEqual({ batchSize: 2, seqLen: 32, lr: 0.006, warmup: 2, steps: 20, clip: 0.25 });
+    expect(head.model.dModel).toBe(16);
+    expect(readCheckpointHead(join(runs, 'nope.ckpt'))).toBeNull();
+    expectReproduceError(() => readCheckpointHead(join(runs, 'none_s3.log')), /not a checkpoint/);
   });
 
   it('checkRecipe writes the recipe once and refuses another', () => {
