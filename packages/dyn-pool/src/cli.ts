@@ -25,6 +25,7 @@ import {
 } from './reproduce.js';
 import {
   type Corpus,
+  DEFAULT_LR,
   type EvalOptions,
   evaluate,
   evaluateAsync,
@@ -90,9 +91,6 @@ const choice =
       throw new InvalidArgumentError(`${name} must be ${values.map((x) => `'${x}'`).join(' or ')}; got '${v}'`);
     return v as T;
   };
-
-/** The default peak learning rate: the best of the lr screen at the default size (README, "The default learning rate"). */
-export const DEFAULT_LR = 6e-3;
 
 /**
  * The recipe: the options every run of a `reproduce` grid shares, and `train` takes too. Each knows how to

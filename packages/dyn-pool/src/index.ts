@@ -28,6 +28,7 @@ export {
 } from './relative-attention.js';
 export {
   type Corpus,
+  DEFAULT_LR,
   type EvalOptions,
   type EvalResult,
   evaluate,
