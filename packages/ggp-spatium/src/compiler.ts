@@ -18,6 +18,7 @@ import {
   type Term,
   termText,
 } from './gdl.js';
+import { LruCache } from './lru.js';
 import type { GameMachine } from './machine.js';
 import { type LoadOptions, type PreparedGame, prepareGame, prepareRules } from './prepare.js';
 import { TermTable, TupleSet } from './terms.js';
@@ -54,7 +55,8 @@ export interface CompiledProgram {
   compileMs: number;
 }
 
-const cache = new Map<string, { program: CompiledProgram; factory: (...a: unknown[]) => unknown }>();
+// bounded (see lru.ts); an evicted program's factory is rebuilt from its source by CompiledMachine
+const cache = new LruCache<string, { program: CompiledProgram; factory: (...a: unknown[]) => unknown }>(64);
 
 class Gen {
   names = new Map<string, number>();

@@ -29,6 +29,7 @@ import {
   rulesText,
   type Term,
 } from './gdl.js';
+import { LruCache } from './lru.js';
 import { type GameMachine, type PlayoutResult, rng } from './machine.js';
 import { type LoadOptions, type PreparedGame, prepareGame } from './prepare.js';
 import { sccs } from './validate.js';
@@ -771,7 +772,8 @@ interface Net {
   words: number;
 }
 
-const netCache = new Map<string, Net | GroundingError>();
+// bounded: nets of large sheets are tens of megabytes (see lru.ts)
+const netCache = new LruCache<string, Net | GroundingError>(16);
 
 function buildNet(g: PreparedGame, opts: GroundOptions): Net {
   const maxNodes = opts.maxNodes ?? 400_000;
