@@ -1,43 +1,26 @@
-// Attention-sampled calibration end to end (the `kvtc N× attention-sampled` rows): the pieces have unit tests in
-// row-sampling.test.ts; here the option goes through the suite's own path (runSuite, as the CLI's
-// --attention-mix does), and a cache is calibrated, planned, written to the container and read back the way the
-// suite builds those rows. The checks are invariants that hold whatever the (untrained) model does: mix 0 is the
-// uniform calibration by construction, a non-zero mix must change it, the rows are the systematic draws of the
-// mixture written out here by hand, the container decodes to what the codec alone decodes, and the DP's budget
-// meets the stated ratio.
-import { manualSeed, nn } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { calibrate, fitPlan } from '../src/calibration.js';
 import { collectKV, concatRows } from '../src/collect.js';
 import { ValueError } from '../src/errors.js';
 import { type MethodRow, runSuite, type SuiteOptions } from '../src/eval/suite.js';
-import { trainingSequence, VOCAB } from '../src/eval/tasks.js';
+import { trainingSequence } from '../src/eval/tasks.js';
 import { decodeCache, encodeCache, sliceRows } from '../src/format.js';
 import { chunkBytes, roundTrip } from '../src/kvtc.js';
 import { Rng } from '../src/linalg.js';
 import { attentionReceived, attentionSampledRows, systematicResample } from '../src/row-sampling.js';
+import { tinySuite } from './helpers.js';
 
-// the smallest model of the suite's tests, with the task vocabulary: p = 2 layers · 2 KV heads · 4 = 16 per K/V
-manualSeed(9);
-const model = new nn.CausalLM({ vocabSize: VOCAB.size, dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 32 });
+// the suite's smallest set-up (test/helpers.ts)
+const { model, base: tiny } = tinySuite(1);
 
 describe('attention-sampled rows through the evaluation suite', () => {
   // one sample per task, short contexts, two short calibration sequences, only the 16× rows: enough to run the
   // sampled row's whole path (received attention → draws → PCA → DP → live KVTC cache → retrieval) quickly
   const base: SuiteOptions = {
+    ...tiny,
     ratios: [16],
     samples: { kv: 1, passkey: 1, vt: 1 },
-    sizes: {
-      kv: { pairs: 4, maxFiller: 2, queries: 1 },
-      passkey: { length: 24 },
-      vt: { hops: 1, chains: 2, maxFiller: 2 },
-    },
-    calibrationSequences: 2,
-    calibrationLength: 48,
-    window: 8,
-    evictionRatios: [],
     methods: /^kvtc 16×( attention-sampled)?$/,
-    skipTimings: true,
   };
   const row = (rows: MethodRow[], name: string) => {
     const r = rows.find((x) => x.method === name);

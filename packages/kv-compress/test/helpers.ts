@@ -3,6 +3,8 @@
 import { manualSeed, nn } from '@tessera/tensor-core';
 import type { KVRows } from '../src/calibration.js';
 import type { Group } from '../src/dp.js';
+import type { SuiteOptions } from '../src/eval/suite.js';
+import { VOCAB } from '../src/eval/tasks.js';
 import { Rng } from '../src/linalg.js';
 import type { QuantType } from '../src/quant.js';
 import { ropeRows } from '../src/rope.js';
@@ -106,4 +108,27 @@ export function tinyAttentionModel(seed: number): { model: nn.CausalLM; ids: num
   const model = new nn.CausalLM(config);
   model.eval();
   return { model, ids: [1, 5, 7, 2, 9, 3, 3, 11, 4, 0, 8, 6], dh: 4 };
+}
+
+/**
+ * The evaluation suite's smallest set-up: an untrained GQA model with the task vocabulary (p = 2 layers · 2 KV
+ * heads · 4 = 16 per K/V) and suite options with tiny contexts, two short calibration sequences and no timings —
+ * enough to run a row's whole path (calibration → PCA → DP → live cache → retrieval) in a test.
+ */
+export function tinySuite(kvQueries: number): { model: nn.CausalLM; base: SuiteOptions } {
+  manualSeed(9);
+  const model = new nn.CausalLM({ vocabSize: VOCAB.size, dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 32 });
+  const base: SuiteOptions = {
+    sizes: {
+      kv: { pairs: 4, maxFiller: 2, queries: kvQueries },
+      passkey: { length: 24 },
+      vt: { hops: 1, chains: 2, maxFiller: 2 },
+    },
+    calibrationSequences: 2,
+    calibrationLength: 48,
+    window: 8,
+    evictionRatios: [],
+    skipTimings: true,
+  };
+  return { model, base };
 }

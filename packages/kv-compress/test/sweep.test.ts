@@ -2,7 +2,7 @@
 // values, base values for levers left out, calibration levers outermost), every sweep row is the `eval` row of the
 // same settings bit for bit (both go through the suite's own code), a resumed sweep computes only the missing rows,
 // and bad lever names and values are ValueErrors that name what is allowed.
-import { manualSeed, nn } from '@tessera/tensor-core';
+import type { nn } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SIZES } from '../src/dp.js';
 import { ValueError } from '../src/errors.js';
@@ -18,7 +18,7 @@ import {
   runSweep,
   type SweepResult,
 } from '../src/eval/sweep.js';
-import { VOCAB } from '../src/eval/tasks.js';
+import { tinySuite } from './helpers.js';
 
 describe('lever grid', () => {
   it('expands to the Cartesian product, calibration levers outermost, mix only under attention sampling', () => {
@@ -116,22 +116,9 @@ describe('lever grid', () => {
   });
 });
 
-// the suite's smallest model (as in attention-sampled-e2e.test.ts): p = 2 layers · 2 KV heads · 4 = 16 per K/V
-manualSeed(9);
-const model = new nn.CausalLM({ vocabSize: VOCAB.size, dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 32 });
-const base: SuiteOptions = {
-  samples: { kv: 2, passkey: 1, vt: 1 },
-  sizes: {
-    kv: { pairs: 4, maxFiller: 2, queries: 2 },
-    passkey: { length: 24 },
-    vt: { hops: 1, chains: 2, maxFiller: 2 },
-  },
-  calibrationSequences: 2,
-  calibrationLength: 48,
-  window: 8,
-  evictionRatios: [],
-  skipTimings: true,
-};
+// the suite's smallest set-up (test/helpers.ts), two KV-lookup samples of two queries
+const { model, base: tiny } = tinySuite(2);
+const base: SuiteOptions = { ...tiny, samples: { kv: 2, passkey: 1, vt: 1 } };
 
 describe('sweep rows through the suite', () => {
   it('equal the eval rows of the same settings bit for bit', () => {

@@ -122,6 +122,21 @@ export interface MethodRow {
   valueErr?: number;
 }
 
+/** The timings of a run that skipped them (`skipTimings`, sweeps): NaN where nothing was measured. */
+export function untimed(calibrationMs = Number.NaN, dpMs = Number.NaN): SuiteResult['timings'] {
+  const nan = Number.NaN;
+  return {
+    context: 0,
+    prefillMs: nan,
+    decompressMs: nan,
+    speedup: nan,
+    encodeMBs: nan,
+    decodeMBs: nan,
+    calibrationMs,
+    dpMs,
+  };
+}
+
 export interface SuiteResult {
   rows: MethodRow[];
   timings: {
@@ -628,16 +643,7 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   if (o.skipTimings)
     return {
       rows,
-      timings: {
-        context: 0,
-        prefillMs: Number.NaN,
-        decompressMs: Number.NaN,
-        speedup: Number.NaN,
-        encodeMBs: Number.NaN,
-        decodeMBs: Number.NaN,
-        calibrationMs,
-        dpMs,
-      },
+      timings: untimed(calibrationMs, dpMs),
       errorPplPearson,
     };
   // timings at a 1K context: prefill vs decompress, encode/decode throughput

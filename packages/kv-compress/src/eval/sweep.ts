@@ -20,6 +20,7 @@ import {
   type SuiteOptions,
   type SuiteResult,
   suiteContext,
+  untimed,
 } from './suite.js';
 
 export type LeverValue = string | number;
@@ -391,16 +392,7 @@ export function runSweep(model: nn.CausalLM, o: SweepOptions): SweepResult {
     const all = [...(exact ? [exact] : []), ...rows];
     return {
       rows: all,
-      timings: {
-        context: 0,
-        prefillMs: Number.NaN,
-        decompressMs: Number.NaN,
-        speedup: Number.NaN,
-        encodeMBs: Number.NaN,
-        decodeMBs: Number.NaN,
-        calibrationMs: Number.NaN,
-        dpMs: Number.NaN,
-      },
+      timings: untimed(),
       errorPplPearson: errorQualityPearson(all),
       sweep: { version: 1, base, grids },
     };
