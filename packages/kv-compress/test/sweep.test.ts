@@ -95,6 +95,8 @@ describe('lever grid', () => {
     const unknown = err(() => parseGrid(['menu=int1-4']));
     for (const n of LEVER_NAMES) expect(unknown).toContain(n);
     expect(err(() => expandGrid({ ratio: ['1'] }))).toMatch(/ratio takes a number > 1; got '1'/);
+    expect(err(() => expandGrid({ ratio: ['Infinity'] }))).toMatch(/ratio takes a number > 1/);
+    expect(err(() => expandGrid({ ratio: ['64'], 'key-share': [' '] }))).toMatch(/\(0, 1\) or weighted/);
     expect(err(() => expandGrid({ ratio: ['64'], types: ['int5'] }))).toMatch(/int1, int2, int3, int4, fp8/);
     expect(err(() => expandGrid({ ratio: ['64'], sizes: ['default+0'] }))).toMatch(/integers ≥ 1/);
     expect(err(() => expandGrid({ ratio: ['64'], 'cal-seed': ['-1'] }))).toMatch(/integer ≥ 0/);

@@ -41,6 +41,15 @@ interface LeverSpec {
 const bad = (name: string, raw: string, allowed: string) =>
   new ValueError(`sweep: lever ${name} takes ${allowed}; got '${raw}'`);
 
+/** A real-valued lever: `ok` says which numbers it takes, `allowed` says so in the error. */
+function numberLever(name: string, ok: (x: number) => boolean, allowed: string): (raw: string) => number {
+  return (raw) => {
+    const x = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(x) || !ok(x)) throw bad(name, raw, allowed);
+    return x;
+  };
+}
+
 function intLever(name: string, min: number): (raw: string) => number {
   return (raw) => {
     const x = Number(raw);
@@ -128,11 +137,7 @@ export const LEVERS = {
   mix: {
     stage: 'calibration',
     allowed: 'a number in [0, 1] (attentionMix; only with calibration=attention)',
-    parse: (raw) => {
-      const x = Number(raw);
-      if (raw.trim() === '' || !(x >= 0 && x <= 1)) throw bad('mix', raw, 'a number in [0, 1]');
-      return x;
-    },
+    parse: numberLever('mix', (x) => x >= 0 && x <= 1, 'a number in [0, 1]'),
     base: (o) => o.attentionMix ?? 0.9,
   },
   pca: {
@@ -144,11 +149,7 @@ export const LEVERS = {
   ratio: {
     stage: 'plan',
     allowed: 'a number > 1 (the DP target)',
-    parse: (raw) => {
-      const x = Number(raw);
-      if (raw.trim() === '' || !(Number.isFinite(x) && x > 1)) throw bad('ratio', raw, 'a number > 1');
-      return x;
-    },
+    parse: numberLever('ratio', (x) => x > 1, 'a number > 1'),
     base: () => {
       throw new ValueError('sweep: the grid must set ratio (e.g. ratio=64)');
     },
@@ -180,12 +181,8 @@ export const LEVERS = {
   'key-share': {
     stage: 'plan',
     allowed: "a number in (0, 1) (keys' share of the bits) or weighted (split by the DP)",
-    parse: (raw) => {
-      if (raw === 'weighted') return raw;
-      const x = Number(raw);
-      if (raw.trim() === '' || !(x > 0 && x < 1)) throw bad('key-share', raw, 'a number in (0, 1) or weighted');
-      return x;
-    },
+    parse: (raw) =>
+      raw === 'weighted' ? raw : numberLever('key-share', (x) => x > 0 && x < 1, 'a number in (0, 1) or weighted')(raw),
     base: () => 0.5,
   },
   sinks: {
