@@ -321,6 +321,23 @@ describe('run logs', () => {
     expect(readFileSync(join(dir, 'reproduce.md'), 'utf8')).toBe(`${out[0]}`);
     await expect(cli(['reproduce', '--collect', '-d', join(dir, 'nope')])).rejects.toThrow(/no such directory/);
   });
+
+  it("the package's Node entry (@tessera/dyn-pool/node) is this job: its collectRuns and buildTable read the same runs", async () => {
+    const node = await import('@tessera/dyn-pool/node');
+    expect(node.runGrid).toBe(runGrid);
+    expect(node.buildTable).toBe(buildTable);
+    const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-node-entry-'));
+    const summary = (validBpc: number, boundary: string) => JSON.stringify({ ...JSON.parse(json), boundary, validBpc });
+    writeFileSync(join(dir, 'none_s0.log'), `${summary(2.5, 'none')}\n`);
+    writeFileSync(join(dir, 'ws_s0.log'), `${summary(2.75, 'whitespace')}\n`);
+    const configs = node.parseGrid('none,ws=whitespace');
+    const { records } = node.collectRuns(dir, configs, node.parseSeeds('0'));
+    const t = node.buildTable(configs, [0], records);
+    expect(t.rows.map((r) => [r.name, r.meanDelta])).toEqual([
+      ['none', 0],
+      ['ws', 0.25],
+    ]);
+  });
 });
 
 describe('the resumable job', () => {
