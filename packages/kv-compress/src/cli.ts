@@ -10,17 +10,24 @@
 //       [--grid grid.json] LEVER=v1,v2 ...   (one KVTC row per lever combination; resumable; see the README)
 //   tessera-kv-compress correlate result.json [more.json ...]   (error ↔ quality: Pearson r and Spearman ρ)
 //   tessera-kv-compress sinks --model model.safetensors [--samples 100] [--text data/text/en/valid.txt] [--sinks 4] [--json sinks.json]
+//       [--ratio 64 [--attention-sampled] [--cal-sequences N] [--cal-seed N] [--attention-mix 0.9] [--dp-rows 512]]
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { ValueError } from './errors.js';
 import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from './eval/model.js';
 import { correlationReport, markdownReport } from './eval/report.js';
 import {
   evaluationSamples,
   evaluationTextSequences,
+  formatSinkReconstruction,
   formatSinkStats,
+  type SinkReconstruction,
+  type SinkSequence,
   type SinkStats,
   sampleSequence,
+  sinkReconstruction,
   sinkStats,
+  suiteKvtc,
 } from './eval/sinks.js';
 import { errorQualityPearson, mergeResults, RETRIEVAL_SUITE, runSuite, type SuiteResult } from './eval/suite.js';
 import { sweepCli } from './eval/sweep-cli.js';
@@ -141,8 +148,18 @@ if (cmd === 'train') {
   const paper = errorQualityPearson(r.rows, [4, 8, 16, 32, 64]);
   if (!Number.isNaN(paper)) console.log(`\nPearson r over the targets 4, 8, 16, 32, 64× only: ${paper.toFixed(3)}.`);
 } else if (cmd === 'sinks') {
-  // attention mass on the first positions and key/value norms there, over the evaluation's samples (sinks.ts)
-  const model = loadModel(new Uint8Array(readFileSync(arg('model', 'retrieval-lm.safetensors')!)));
+  // attention mass on the first positions and key/value norms there, over the evaluation's samples (sinks.ts);
+  // with --ratio, whether KVTC at that ratio (s = 0) reconstructs the sink positions and keeps their attention
+  const ratioArg = arg('ratio');
+  const ratio = ratioArg === undefined ? undefined : Number(ratioArg);
+  // checked before the model loads, so a typo fails at once
+  if (ratio !== undefined && !(Number.isFinite(ratio) && ratio > 1))
+    throw new ValueError(`--ratio takes a finite compression target above 1, not ${ratioArg}`);
+  if (ratio === undefined && process.argv.includes('--attention-sampled'))
+    throw new ValueError('--attention-sampled needs --ratio (the plan to diagnose)');
+  const modelPath = arg('model', 'retrieval-lm.safetensors')!;
+  if (!existsSync(modelPath)) throw new ValueError(`sinks: no model file at ${modelPath}`);
+  const model = loadModel(new Uint8Array(readFileSync(modelPath)));
   const n = Number(arg('samples', '100'));
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`--samples takes an integer ≥ 1, not ${arg('samples')}`);
   const sinks = Number(arg('sinks', '4'));
@@ -153,32 +170,90 @@ if (cmd === 'train') {
     );
   const smp = evaluationSamples({ kv: n, passkey: n, vt: n });
   const all = [...smp.kv, ...smp.passkey, ...smp.vt];
-  const groups: [string, SinkStats][] = [
-    [
-      'task contexts (every position ≥ sinks)',
-      sinkStats(
-        model,
-        all.map((s) => sampleSequence(s, 'context', sinks)),
-        { sinks },
-      ),
-    ],
-    [
-      'answer positions (where a query reads its answer)',
-      sinkStats(
-        model,
-        all.map((s) => sampleSequence(s, 'answer', sinks)),
-        { sinks },
-      ),
-    ],
-  ];
   const textPath = arg('text');
-  if (textPath && model.config.vocabSize >= TEXT_VOCAB_SIZE) {
-    const text = encodeText(readFileSync(textPath, 'utf8').slice(0, 1_000_000));
-    groups.push(['held-out text (BOS + 192 characters)', sinkStats(model, evaluationTextSequences(text), { sinks })]);
+  const text =
+    textPath && model.config.vocabSize >= TEXT_VOCAB_SIZE
+      ? encodeText(readFileSync(textPath, 'utf8').slice(0, 1_000_000))
+      : undefined;
+  if (ratio !== undefined) {
+    // the calibration and plan of eval's `kvtc N×` / `kvtc N× attention-sampled` rows for the same options
+    const intArg = (name: string, min: number): number | undefined => {
+      const x = arg(name);
+      if (x === undefined) return undefined;
+      if (!(Number.isInteger(Number(x)) && Number(x) >= min))
+        throw new ValueError(`--${name} takes an integer ≥ ${min}, not ${x}`);
+      return Number(x);
+    };
+    const calSequences = intArg('cal-sequences', 1);
+    const mix = arg('attention-mix');
+    if (mix !== undefined && !(Number(mix) >= 0 && Number(mix) <= 1))
+      throw new ValueError(`--attention-mix takes a number in [0, 1], not ${mix}`);
+    const sampled = process.argv.includes('--attention-sampled');
+    const suite = {
+      ...RETRIEVAL_SUITE,
+      ...(calSequences !== undefined ? { calibrationSequences: calSequences } : {}),
+      calibrationSeed: intArg('cal-seed', 0),
+      attentionMix: mix !== undefined ? Number(mix) : undefined,
+      dpRows: intArg('dp-rows', 2),
+      text,
+    };
+    const method = `kvtc ${ratio}×${sampled ? ' attention-sampled' : ''}`;
+    const t0 = process.cpuUsage();
+    const cpu = () => {
+      const u = process.cpuUsage(t0);
+      return `${((u.user + u.system) / 1e6).toFixed(0)} s CPU`;
+    };
+    const kv = suiteKvtc(model, suite, ratio, sampled);
+    const bits = kv.plan.plans.map((p) => p.bitsPerToken.toFixed(1)).join(' / ');
+    console.log(`${method}: ${kv.calibrationRows} calibration rows, plan bits per token (K / V) ${bits}; ${cpu()}`);
+    const seqs: [string, SinkSequence[]][] = [
+      ['task contexts (every position ≥ sinks)', all.map((s) => sampleSequence(s, 'context', sinks))],
+      ['answer positions (where a query reads its answer)', all.map((s) => sampleSequence(s, 'answer', sinks))],
+    ];
+    if (text) seqs.push(['held-out text (BOS + 192 characters)', evaluationTextSequences(text)]);
+    const results: [string, SinkReconstruction][] = [];
+    for (const [name, ss] of seqs) {
+      const r = sinkReconstruction(model, ss, kv, { sinks, window: suite.window });
+      results.push([name, r]);
+      console.log(`\n${formatSinkReconstruction(`${method}, ${name}`, r)}\n(${cpu()})`);
+    }
+    const json = arg('json');
+    const out = {
+      method,
+      ratio,
+      attentionSampled: sampled,
+      calibrationRows: kv.calibrationRows,
+      bitsPerToken: kv.plan.plans.map((p) => p.bitsPerToken),
+      suite: { ...suite, text: textPath ? 'given' : undefined },
+      groups: Object.fromEntries(results),
+    };
+    if (json) writeAtomic(json, new TextEncoder().encode(JSON.stringify(out, null, 1)));
+  } else {
+    const groups: [string, SinkStats][] = [
+      [
+        'task contexts (every position ≥ sinks)',
+        sinkStats(
+          model,
+          all.map((s) => sampleSequence(s, 'context', sinks)),
+          { sinks },
+        ),
+      ],
+      [
+        'answer positions (where a query reads its answer)',
+        sinkStats(
+          model,
+          all.map((s) => sampleSequence(s, 'answer', sinks)),
+          { sinks },
+        ),
+      ],
+    ];
+    if (text) {
+      groups.push(['held-out text (BOS + 192 characters)', sinkStats(model, evaluationTextSequences(text), { sinks })]);
+    }
+    for (const [name, s] of groups) console.log(`\n${formatSinkStats(name, s)}`);
+    const json = arg('json');
+    if (json) writeAtomic(json, new TextEncoder().encode(JSON.stringify(Object.fromEntries(groups), null, 1)));
   }
-  for (const [name, s] of groups) console.log(`\n${formatSinkStats(name, s)}`);
-  const json = arg('json');
-  if (json) writeAtomic(json, new TextEncoder().encode(JSON.stringify(Object.fromEntries(groups), null, 1)));
 } else if (cmd === 'sweep') {
   sweepCli(process.argv.slice(3));
 } else if (cmd === 'correlate') {
