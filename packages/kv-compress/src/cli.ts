@@ -69,7 +69,7 @@ if (cmd === 'train') {
   const size = arg('size', 'v2');
   const configs = { v2: RETRIEVAL_MODEL, wide: RETRIEVAL_MODEL_WIDE, deep: RETRIEVAL_MODEL_DEEP };
   if (size !== 'v2' && size !== 'wide' && size !== 'deep')
-    throw new Error(`--size must be v2, wide or deep, not ${size}`);
+    throw new ValueError(`--size must be v2, wide or deep, not ${size}`);
   const res = trainCurriculum({
     // a resumed run takes its model config from the checkpoint
     config: configs[size],
@@ -106,23 +106,23 @@ if (cmd === 'train') {
     ?.split(',')
     .map((x) => Number(x));
   if (ratios && (ratios.length === 0 || ratios.some((x) => !Number.isFinite(x) || x <= 1)))
-    throw new Error(`--ratios takes a comma-separated list of compression targets above 1, not ${arg('ratios')}`);
+    throw new ValueError(`--ratios takes a comma-separated list of compression targets above 1, not ${arg('ratios')}`);
   const methods = arg('methods') ? new RegExp(arg('methods')!) : undefined;
   const dpRows = arg('dp-rows');
   if (dpRows !== undefined && !(Number.isInteger(Number(dpRows)) && Number(dpRows) >= 2))
-    throw new Error(`--dp-rows takes an integer ≥ 2 (calibration rows the DP simulates), not ${dpRows}`);
+    throw new ValueError(`--dp-rows takes an integer ≥ 2 (calibration rows the DP simulates), not ${dpRows}`);
   const intArg = (name: string, min: number): number | undefined => {
     const x = arg(name);
     if (x === undefined) return undefined;
     if (!(Number.isInteger(Number(x)) && Number(x) >= min))
-      throw new Error(`--${name} takes an integer ≥ ${min}, not ${x}`);
+      throw new ValueError(`--${name} takes an integer ≥ ${min}, not ${x}`);
     return Number(x);
   };
   const calSequences = intArg('cal-sequences', 1);
   const calSeed = intArg('cal-seed', 0);
   const mix = arg('attention-mix');
   if (mix !== undefined && !(Number(mix) >= 0 && Number(mix) <= 1))
-    throw new Error(`--attention-mix takes a number in [0, 1], not ${mix}`);
+    throw new ValueError(`--attention-mix takes a number in [0, 1], not ${mix}`);
   const r = runSuite(model, {
     ...(v2 ? RETRIEVAL_SUITE : {}),
     ...(calSequences !== undefined ? { calibrationSequences: calSequences } : {}),
@@ -142,7 +142,7 @@ if (cmd === 'train') {
   if (json) writeAtomic(json, new TextEncoder().encode(JSON.stringify(r)));
 } else if (cmd === 'report') {
   const files = process.argv.slice(3);
-  if (!files.length) throw new Error('report takes one or more result files written by eval --json');
+  if (!files.length) throw new ValueError('report takes one or more result files written by eval --json');
   const r = mergeResults(files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as SuiteResult));
   console.log(markdownReport(r));
   const paper = errorQualityPearson(r.rows, [4, 8, 16, 32, 64]);
@@ -161,11 +161,11 @@ if (cmd === 'train') {
   if (!existsSync(modelPath)) throw new ValueError(`sinks: no model file at ${modelPath}`);
   const model = loadModel(new Uint8Array(readFileSync(modelPath)));
   const n = Number(arg('samples', '100'));
-  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`--samples takes an integer ≥ 1, not ${arg('samples')}`);
+  if (!(Number.isInteger(n) && n >= 1)) throw new ValueError(`--samples takes an integer ≥ 1, not ${arg('samples')}`);
   const sinks = Number(arg('sinks', '4'));
   // the samples are RETRIEVAL_SUITE's (fused key–value tokens): the first fixtures' vocabulary lacks them
   if (model.config.vocabSize < FUSED_VOCAB_SIZE)
-    throw new Error(
+    throw new ValueError(
       `sinks reads the retrieval suite's fused-pair samples: the model's vocabulary (${model.config.vocabSize}) needs ≥ ${FUSED_VOCAB_SIZE} ids`,
     );
   const smp = evaluationSamples({ kv: n, passkey: n, vt: n });
@@ -258,7 +258,7 @@ if (cmd === 'train') {
   sweepCli(process.argv.slice(3));
 } else if (cmd === 'correlate') {
   const files = process.argv.slice(3);
-  if (!files.length) throw new Error('correlate takes one or more result files written by eval --json or sweep');
+  if (!files.length) throw new ValueError('correlate takes one or more result files written by eval --json or sweep');
   console.log(
     correlationReport(files.map((f) => ({ source: f, result: JSON.parse(readFileSync(f, 'utf8')) as SuiteResult }))),
   );

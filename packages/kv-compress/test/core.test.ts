@@ -195,7 +195,7 @@ describe('PCA', () => {
     let cos2 = 0;
     for (const v of c) cos2 += v * v;
     expect(16 - cos2).toBeLessThan(1e-6); // Σ cos² of the principal angles between the two top-16 subspaces
-  });
+  }, 180_000); // heavy in float64: ≈ 35–50 s alone on a loaded 2-core machine, past the 60 s default under turbo's parallel suites
   it('above p = 384 at a small rank, auto is the randomized SVD, and it finds the exact top subspace and energies', () => {
     const n = 600;
     const p = 400;
