@@ -2,11 +2,17 @@
 // values, base values for levers left out, calibration levers outermost), every sweep row is the `eval` row of the
 // same settings bit for bit (both go through the suite's own code), a resumed sweep computes only the missing rows,
 // and bad lever names and values are ValueErrors that name what is allowed.
-import type { nn } from '@tessera/tensor-core';
+import { manualSeed, nn } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SIZES } from '../src/dp.js';
 import { ValueError } from '../src/errors.js';
-import { type MethodRow, runSuite, type SuiteOptions } from '../src/eval/suite.js';
+import {
+  calibrationSet,
+  fusedCalibrationTokens,
+  type MethodRow,
+  runSuite,
+  type SuiteOptions,
+} from '../src/eval/suite.js';
 import {
   expandGrid,
   joinPoints,
@@ -17,7 +23,9 @@ import {
   pointName,
   runSweep,
   type SweepResult,
+  type SweepRow,
 } from '../src/eval/sweep.js';
+import { FUSED_BASE, FUSED_VOCAB_SIZE, VOCAB } from '../src/eval/tasks.js';
 import { tinySuite } from './helpers.js';
 
 describe('lever grid', () => {
@@ -153,8 +161,13 @@ describe('sweep rows through the suite', () => {
       ['kvtc 32× key-share=0.7', 'kvtc 32× keys 70%'],
       ['kvtc 32× key-share=weighted', 'kvtc 32× K/V split by DP, unweighted'],
     ];
-    const strip = ({ method: _m, key: _k, levers: _l, ...rest }: MethodRow & { key?: string; levers?: unknown }) =>
-      rest;
+    const strip = ({
+      method: _m,
+      key: _k,
+      levers: _l,
+      fusedCalibrationTokens: _f,
+      ...rest
+    }: MethodRow & { key?: string; levers?: unknown; fusedCalibrationTokens?: number }) => rest;
     for (const [sweepName, evalName] of pairs) {
       const s = rows.find((r) => r.method === sweepName);
       const e = evalRows.find((r) => r.method === evalName);
@@ -168,6 +181,36 @@ describe('sweep rows through the suite', () => {
     // the attention-sampled and per-layer rows do differ from the plain one: the comparison can fail
     const plain = strip(rows.find((r) => r.method === 'kvtc 16×')!);
     expect(strip(rows.find((r) => r.method === 'kvtc 16× pca=per-layer')!)).not.toStrictEqual(plain);
+  });
+
+  it('each row counts the fused key–value tokens of its calibration draw, past the sinks', () => {
+    // by hand: positions ≥ sinks whose id is a fused pair
+    const docs = [
+      [VOCAB.bos, FUSED_BASE + 3, 5, FUSED_BASE],
+      [FUSED_BASE, 1],
+    ];
+    expect(fusedCalibrationTokens(docs, 1)).toBe(2);
+    expect(fusedCalibrationTokens(docs, 0)).toBe(3);
+    // a model with the fused vocabulary draws fused pairs into its calibration sequences
+    manualSeed(3);
+    const fusedModel = new nn.CausalLM({
+      vocabSize: FUSED_VOCAB_SIZE,
+      dModel: 16,
+      nLayers: 2,
+      nHeads: 4,
+      nKvHeads: 2,
+      dFF: 32,
+    });
+    const rows = runSweep(fusedModel, { ...base, grid: parseGrid(['ratio=16', 'cal-seed=5,6']) }).rows.slice(
+      1,
+    ) as SweepRow[];
+    expect(rows).toHaveLength(2);
+    const counts = rows.map((r) => {
+      const { docs: d } = calibrationSet(fusedModel, { ...base, calibrationSeed: r.levers['cal-seed'] as number }, 4);
+      expect(r.fusedCalibrationTokens, r.method).toBe(fusedCalibrationTokens(d, 4));
+      return r.fusedCalibrationTokens!;
+    });
+    expect(Math.max(...counts)).toBeGreaterThan(0);
   });
 
   it('resumes: rows already in the output are kept, only new combinations run', () => {

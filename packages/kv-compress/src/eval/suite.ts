@@ -25,6 +25,7 @@ import {
 } from './evaluate.js';
 import {
   curriculumSequence,
+  FUSED_BASE,
   FUSED_VOCAB_SIZE,
   kvLookup,
   passkey,
@@ -362,6 +363,17 @@ export function calibrationSet(
 }
 
 /**
+ * How many calibration rows are fused key–value tokens (ids from FUSED_BASE; positions past the sinks, as the rows
+ * are taken). A lookup reads exactly these tokens, and at 64× the draws with fewer of them lose more retrieval: the
+ * count says how much of the calibration looks like what retrieval reads.
+ */
+export function fusedCalibrationTokens(docs: ArrayLike<number>[], sinks: number): number {
+  let n = 0;
+  for (const ids of docs) for (let t = sinks; t < ids.length; t++) if (ids[t]! >= FUSED_BASE) n++;
+  return n;
+}
+
+/**
  * Attention-sampled calibration rows (row-sampling.ts): the rows redrawn in proportion to the attention they
  * receive from queries at least a window later (younger tokens stay raw), mixed with `mix` of uniform draws.
  */
@@ -481,7 +493,7 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   );
   const dpMs = performance.now() - t1;
   log(
-    `calibration: ${calRows.n} rows, PCA ${calibrationMs.toFixed(0)} ms, DP for ${ratios.length} ratios ${dpMs.toFixed(0)} ms`,
+    `calibration: ${calRows.n} rows (${fusedCalibrationTokens(calDocs, sinks)} fused key–value tokens), PCA ${calibrationMs.toFixed(0)} ms, DP for ${ratios.length} ratios ${dpMs.toFixed(0)} ms`,
   );
 
   const kvtc =

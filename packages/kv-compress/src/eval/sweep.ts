@@ -15,6 +15,7 @@ import {
   attentionSampledSet,
   calibrationSet,
   errorQualityPearson,
+  fusedCalibrationTokens,
   MethodEvaluator,
   type MethodRow,
   type SuiteOptions,
@@ -318,6 +319,8 @@ export interface SweepRow extends MethodRow {
   /** pointKey of the row's lever assignment (what resuming matches on) */
   key: string;
   levers: SweepPoint;
+  /** fused key–value tokens among the calibration sequences' rows (fusedCalibrationTokens; absent in older files) */
+  fusedCalibrationTokens?: number;
 }
 
 /** A sweep's output: a SuiteResult (the exact cache first; `report` and `correlate` read it) plus its grid. */
@@ -412,6 +415,7 @@ export function runSweep(model: nn.CausalLM, o: SweepOptions): SweepResult {
   // calibrations shared by consecutive points (expandGrid orders calibration levers first)
   let calKey = '';
   let cal: { cal: Calibration; rows: KVRows } | null = null;
+  let fused = 0;
   for (const p of todo) {
     const ck = calibrationKey(p);
     if (ck !== calKey || !cal) {
@@ -429,7 +433,10 @@ export function runSweep(model: nn.CausalLM, o: SweepOptions): SweepResult {
         p.calibration === 'attention' ? attentionSampledSet(ctx, set.docs, set.rows, p.mix as number) : set.rows;
       cal = { cal: calibrate(rows, { mode: p.pca as 'cross-layer' | 'per-layer' }), rows };
       calKey = ck;
-      log(`calibration ${ck}: ${rows.n} rows, ${(performance.now() - t).toFixed(0)} ms`);
+      fused = fusedCalibrationTokens(set.docs, ctx.sinks);
+      log(
+        `calibration ${ck}: ${rows.n} rows (${fused} fused key–value tokens), ${(performance.now() - t).toFixed(0)} ms`,
+      );
     }
     const dpRows = p['dp-rows'];
     const plan = fitPlan(
@@ -447,7 +454,7 @@ export function runSweep(model: nn.CausalLM, o: SweepOptions): SweepResult {
     const c = cal.cal;
     const opts = { sinks: p.sinks as number, window: p.window as number, every: ctx.every };
     const row = ev.run(pointName(p, o), () => new KVTCStorage(c, plan, opts), { cal: c, plan });
-    rows.push({ ...row, key: pointKey(p), levers: p });
+    rows.push({ ...row, key: pointKey(p), levers: p, fusedCalibrationTokens: fused });
     o.save?.(result(exact, rows));
   }
   return result(exact, rows);
