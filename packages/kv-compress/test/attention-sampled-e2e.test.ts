@@ -60,6 +60,10 @@ describe('attention-sampled rows through the evaluation suite', () => {
     expect(() => runSuite(model, { ...base, calibrationSequences: 0 })).toThrow(ValueError);
     expect(() => runSuite(model, { ...base, calibrationSequences: 1.5 })).toThrow(ValueError);
   });
+  it('a compression target ≤ 1 or not finite is a ValueError before any calibration', () => {
+    for (const bad of [1, 0.5, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => runSuite(model, { ...base, ratios: [16, bad] }), String(bad)).toThrow(/ratios: .*above 1/);
+  });
 });
 
 describe('an attention-sampled calibration, a cache at 16× and back', () => {

@@ -478,6 +478,10 @@ export function runSuite(model: nn.CausalLM, o: SuiteOptions = {}): SuiteResult 
   const ctx = suiteContext(model, o);
   const { sinks, window, every, meanLen, log } = ctx;
   const ratios = o.ratios ?? [4, 8, 16, 32, 64];
+  // checked before the calibration's minutes of work, as the CLI checks --ratios
+  for (const r of ratios)
+    if (!(Number.isFinite(r) && r > 1))
+      throw new ValueError(`ratios: compression targets must be finite and above 1, not ${r}`);
 
   // calibration on held-out sequences of the training mix
   const t0 = performance.now();
