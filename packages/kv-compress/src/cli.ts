@@ -47,6 +47,23 @@ function arg(name: string, fallback?: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
+/** An optional integer flag ≥ min (undefined when absent). */
+function intArg(name: string, min: number): number | undefined {
+  const x = arg(name);
+  if (x === undefined) return undefined;
+  if (!(Number.isInteger(Number(x)) && Number(x) >= min))
+    throw new ValueError(`--${name} takes an integer ≥ ${min}, not ${x}`);
+  return Number(x);
+}
+
+/** --attention-mix, a number in [0, 1] (undefined when absent). */
+function attentionMixArg(): number | undefined {
+  const mix = arg('attention-mix');
+  if (mix !== undefined && !(Number(mix) >= 0 && Number(mix) <= 1))
+    throw new ValueError(`--attention-mix takes a number in [0, 1], not ${mix}`);
+  return mix === undefined ? undefined : Number(mix);
+}
+
 const cmd = process.argv[2];
 if (cmd === 'train') {
   const out = arg('out', 'retrieval-lm.safetensors')!;
@@ -111,23 +128,14 @@ if (cmd === 'train') {
   const dpRows = arg('dp-rows');
   if (dpRows !== undefined && !(Number.isInteger(Number(dpRows)) && Number(dpRows) >= 2))
     throw new ValueError(`--dp-rows takes an integer ≥ 2 (calibration rows the DP simulates), not ${dpRows}`);
-  const intArg = (name: string, min: number): number | undefined => {
-    const x = arg(name);
-    if (x === undefined) return undefined;
-    if (!(Number.isInteger(Number(x)) && Number(x) >= min))
-      throw new ValueError(`--${name} takes an integer ≥ ${min}, not ${x}`);
-    return Number(x);
-  };
   const calSequences = intArg('cal-sequences', 1);
   const calSeed = intArg('cal-seed', 0);
-  const mix = arg('attention-mix');
-  if (mix !== undefined && !(Number(mix) >= 0 && Number(mix) <= 1))
-    throw new ValueError(`--attention-mix takes a number in [0, 1], not ${mix}`);
+  const mix = attentionMixArg();
   const r = runSuite(model, {
     ...(v2 ? RETRIEVAL_SUITE : {}),
     ...(calSequences !== undefined ? { calibrationSequences: calSequences } : {}),
     calibrationSeed: calSeed,
-    attentionMix: mix !== undefined ? Number(mix) : undefined,
+    attentionMix: mix,
     ratios,
     methods,
     skipTimings: process.argv.includes('--skip-timings'),
@@ -177,23 +185,14 @@ if (cmd === 'train') {
       : undefined;
   if (ratio !== undefined) {
     // the calibration and plan of eval's `kvtc N×` / `kvtc N× attention-sampled` rows for the same options
-    const intArg = (name: string, min: number): number | undefined => {
-      const x = arg(name);
-      if (x === undefined) return undefined;
-      if (!(Number.isInteger(Number(x)) && Number(x) >= min))
-        throw new ValueError(`--${name} takes an integer ≥ ${min}, not ${x}`);
-      return Number(x);
-    };
     const calSequences = intArg('cal-sequences', 1);
-    const mix = arg('attention-mix');
-    if (mix !== undefined && !(Number(mix) >= 0 && Number(mix) <= 1))
-      throw new ValueError(`--attention-mix takes a number in [0, 1], not ${mix}`);
+    const mix = attentionMixArg();
     const sampled = process.argv.includes('--attention-sampled');
     const suite = {
       ...RETRIEVAL_SUITE,
       ...(calSequences !== undefined ? { calibrationSequences: calSequences } : {}),
       calibrationSeed: intArg('cal-seed', 0),
-      attentionMix: mix !== undefined ? Number(mix) : undefined,
+      attentionMix: mix,
       dpRows: intArg('dp-rows', 2),
       text,
     };
