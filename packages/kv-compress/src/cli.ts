@@ -170,7 +170,7 @@ if (cmd === 'train') {
   const model = loadModel(new Uint8Array(readFileSync(modelPath)));
   const n = Number(arg('samples', '100'));
   if (!(Number.isInteger(n) && n >= 1)) throw new ValueError(`--samples takes an integer ≥ 1, not ${arg('samples')}`);
-  const sinks = Number(arg('sinks', '4'));
+  const sinks = intArg('sinks', 0) ?? 4;
   // the samples are RETRIEVAL_SUITE's (fused key–value tokens): the first fixtures' vocabulary lacks them
   if (model.config.vocabSize < FUSED_VOCAB_SIZE)
     throw new ValueError(

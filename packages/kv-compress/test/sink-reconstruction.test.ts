@@ -354,5 +354,8 @@ describe('the sinks command', () => {
     const y = run(['--model', 'no-such-model.safetensors', '--ratio', '64']);
     expect(y.code).not.toBe(0);
     expect(y.err).toMatch(/ValueError.*no model file at no-such-model\.safetensors/);
-  }, 120_000);
+    const z = run(['--model', model, '--sinks', '-1']);
+    expect(z.code).not.toBe(0);
+    expect(z.err).toMatch(/ValueError.*--sinks takes an integer ≥ 0, not -1/);
+  }, 180_000);
 });
