@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { compileProgram } from './compiler.js';
 import { conformanceSweep, type SheetReport, sweepSummary } from './conformance.js';
 import { fmtIssue } from './errors.js';
-import { type DuelResult, duel, duelTable } from './experiment.js';
+import { type DuelGame, type DuelResult, duel, duelTable } from './experiment.js';
 import { BoardFeatures, DEFAULT_WEIGHTS } from './features.js';
 import { loadGame } from './game.js';
 import { parseGdl, rulesText } from './gdl.js';
@@ -34,7 +34,8 @@ const USAGE = `usage: ggp-spatium <command> [options]
   versus <sheet.kif...> [--players uct+features,uct] [--games 40] [--iterations N | --playclock 0.2]
          [--weights tuned.json] [--seed 1]  a duel per sheet, colours alternated; a table with 95% Wilson intervals
          [--cpu-clock] [--out r.json]       (uct+tuned: the sheet's genome from --weights, keyed by sheet name;
-                                            --cpu-clock: the playclock is CPU time; --out: rewritten after each game)
+                                            --cpu-clock: the playclock is CPU time; --out: the totals and one record
+                                            per game, replaced atomically after each game)
   serve [--port 9147] [--player uct] [--threads 1]
                                             GGP protocol player server (GDL-II sheets: the belief-state player)
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N
@@ -218,6 +219,15 @@ export async function main(argv: string[]): Promise<number> {
         ? `${o.iterations} iterations per move`
         : `${num(o.playclock, 0.2)} s per move${o['cpu-clock'] ? ' (CPU time)' : ''}`;
       console.log(`versus: ${specs.join(' vs ')}, ${budget}, colours alternated`);
+      const records: DuelGame[] = [];
+      // written to a temporary file and renamed over --out, so a run killed mid-write leaves the previous
+      // complete file: a cut run keeps every game it finished
+      const save = (all: DuelResult[]) => {
+        if (!o.out) return;
+        const tmp = `${o.out}.${process.pid}.tmp`;
+        writeFileSync(tmp, JSON.stringify({ budget, rows: all, records }, null, 1));
+        renameSync(tmp, o.out);
+      };
       for (const f of pos) {
         const name = gameName(f);
         const genome =
@@ -240,9 +250,10 @@ export async function main(argv: string[]): Promise<number> {
             playclock: num(o.playclock, 0.2),
             seed: num(o.seed, 1),
             game: name,
-            progress: (n, r) => {
+            progress: (n, r, game) => {
+              records.push(game);
               // a cut run keeps what it played: the rows so far, this sheet's partial row last
-              if (o.out) writeFileSync(o.out, JSON.stringify({ budget, rows: [...rows, r] }, null, 1));
+              save([...rows, r]);
               if (n % 10 === 0 || n === num(o.games, 40))
                 console.log(
                   `  ${name} ${n} games: ${r.wins}/${r.draws}/${r.losses} score ${(100 * r.score).toFixed(0)}% [${(100 * r.lo).toFixed(0)}, ${(100 * r.hi).toFixed(0)}]`,
@@ -253,7 +264,7 @@ export async function main(argv: string[]): Promise<number> {
         rows.push(r);
       }
       console.log(duelTable(rows));
-      if (o.out) writeFileSync(o.out, JSON.stringify({ budget, rows }, null, 1));
+      save(rows);
       return 0;
     }
     case 'serve': {

@@ -24,8 +24,40 @@ export interface DuelOptions {
   playclock?: number;
   seed?: number;
   game?: string;
-  /** called after each game */
-  progress?: (done: number, r: DuelResult) => void;
+  /** called after each game with the running totals and that game's record */
+  progress?: (done: number, r: DuelResult, game: DuelGame) => void;
+}
+
+/** One game of a duel: enough to recount the totals, check colour alternation and replay it from its seeds. */
+export interface DuelGame {
+  game: string;
+  /** 0-based index of the game in this duel */
+  index: number;
+  /** the referee's seed (`seed·1000 + index`) and each player's search seed */
+  seed: number;
+  seedA: number;
+  seedB: number;
+  /** which player held the first role */
+  first: 'a' | 'b';
+  roleA: string;
+  roleB: string;
+  goalA: number;
+  goalB: number;
+  /** 1 win, ½ draw (equal goals), 0 loss; scoreA + scoreB = 1 */
+  scoreA: number;
+  scoreB: number;
+  plies: number;
+  /** decisions with a choice, and their mean iterations, wall ms and CPU ms, per side */
+  movesA: number;
+  movesB: number;
+  itersA: number;
+  itersB: number;
+  msA: number;
+  msB: number;
+  cpuMsA: number;
+  cpuMsB: number;
+  /** referee corrections (illegal, missing or late moves) */
+  errors: number;
 }
 
 export interface DuelResult {
@@ -52,6 +84,8 @@ export interface DuelResult {
 class Meter<S, M> implements Player<S, M> {
   iters = 0;
   ms = 0;
+  /** process CPU time: the duel runs both players on this thread, so the delta is this decision's */
+  cpuMs = 0;
   n = 0;
   constructor(readonly inner: Player<S, M>) {}
   get name() {
@@ -65,11 +99,14 @@ class Meter<S, M> implements Player<S, M> {
   }
   select(state: S, opts: Parameters<Player<S, M>['select']>[1]): M {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const mv = this.inner.select(state, opts);
     const info = this.inner.lastInfo?.();
     if (info && (info.iterations ?? 0) > 0) {
+      const c = process.cpuUsage(c0);
       this.iters += info.iterations;
       this.ms += performance.now() - t0;
+      this.cpuMs += (c.user + c.system) / 1000;
       this.n++;
     }
     return mv;
@@ -114,9 +151,11 @@ export async function duel(
     r.a = A.name;
     r.b = B.name;
     const first = g % 2 === 0;
+    const seedA = seed * 1000 + 2 * g;
+    const seedB = seed * 1000 + 2 * g + 1;
     const agents = [
-      new LocalAgent(A as Player, seed * 1000 + 2 * g, 0, iterations, machine),
-      new LocalAgent(B as Player, seed * 1000 + 2 * g + 1, 0, iterations, machine),
+      new LocalAgent(A as Player, seedA, 0, iterations, machine),
+      new LocalAgent(B as Player, seedB, 0, iterations, machine),
     ];
     const rec = await playMatch(kif, first ? agents : [agents[1]!, agents[0]!], {
       playclock,
@@ -143,7 +182,32 @@ export async function duel(
     r.msA = tot.ma / Math.max(1, tot.na);
     r.msB = tot.mb / Math.max(1, tot.nb);
     r.plies = tot.plies / r.games;
-    opts.progress?.(r.games, r);
+    const scoreA = ga > gb ? 1 : ga === gb ? 0.5 : 0;
+    const mean = (x: number, n: number) => x / Math.max(1, n);
+    opts.progress?.(r.games, r, {
+      game,
+      index: g,
+      seed: seed * 1000 + g,
+      seedA,
+      seedB,
+      first: first ? 'a' : 'b',
+      roleA: rec.roles[first ? 0 : 1] ?? '',
+      roleB: rec.roles[first ? 1 : 0] ?? '',
+      goalA: ga,
+      goalB: gb,
+      scoreA,
+      scoreB: 1 - scoreA,
+      plies: rec.plies,
+      movesA: A.n,
+      movesB: B.n,
+      itersA: mean(A.iters, A.n),
+      itersB: mean(B.iters, B.n),
+      msA: mean(A.ms, A.n),
+      msB: mean(B.ms, B.n),
+      cpuMsA: mean(A.cpuMs, A.n),
+      cpuMsB: mean(B.cpuMs, B.n),
+      errors: rec.errors.length,
+    });
   }
   return r;
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { main } from '../src/cli.js';
 import { conformanceSweep } from '../src/conformance.js';
+import { type DuelGame, type DuelResult, wilson } from '../src/experiment.js';
 import { haveSheets, SHEETS } from './sheets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ggp-cli-'));
@@ -88,4 +89,69 @@ describe.skipIf(!haveSheets)('CLI', () => {
     expect(r).toMatchObject({ name: 'chess', parse: true, valid: true, timedOut: true });
     expect(cut.summary).toMatchObject({ sheets: 1, killed: 1, pass: 0 });
   }, 120_000);
+  test('versus --out: one record per game, consistent with the totals row', async () => {
+    const out = join(dir, 'duel.json');
+    const v = await run(
+      'versus',
+      join(SHEETS, 'ticTacToe.kif'),
+      '--players',
+      'uct,random',
+      '--iterations',
+      '40',
+      '--games',
+      '3',
+      '--seed',
+      '7',
+      '--out',
+      out,
+    );
+    expect(v.code).toBe(0);
+    const f = JSON.parse(readFileSync(out, 'utf8')) as { budget: string; rows: DuelResult[]; records: DuelGame[] };
+    expect(f.budget).toBe('40 iterations per move');
+    // the totals row keeps its old shape (the README's tables and bench/duels-*.json read it)
+    expect(f.rows).toHaveLength(1);
+    const row = f.rows[0]!;
+    expect(Object.keys(row).sort()).toEqual(
+      ['game', 'a', 'b', 'games', 'wins', 'draws', 'losses', 'score', 'lo', 'hi']
+        .concat(['itersA', 'itersB', 'msA', 'msB', 'plies'])
+        .sort(),
+    );
+    expect(row).toMatchObject({ game: 'ticTacToe', a: 'uct', b: 'random', games: 3 });
+    const g = f.records;
+    expect(g.map((x) => x.index)).toEqual([0, 1, 2]);
+    // recount the totals from the records
+    const count = (s: number) => g.filter((x) => x.scoreA === s).length;
+    expect([count(1), count(0.5), count(0)]).toEqual([row.wins, row.draws, row.losses]);
+    expect(row.wins + row.draws + row.losses).toBe(row.games);
+    const points = g.reduce((t, x) => t + x.scoreA, 0);
+    expect(row.score).toBeCloseTo(points / g.length, 12);
+    expect(row.score).toBeCloseTo((row.wins + row.draws / 2) / row.games, 12);
+    expect([row.lo, row.hi]).toEqual(wilson(points, g.length));
+    expect(row.plies).toBeCloseTo(g.reduce((t, x) => t + x.plies, 0) / g.length, 12);
+    // the row's per-move means are the records' means weighted by their decisions
+    const movesA = g.reduce((t, x) => t + x.movesA, 0);
+    expect(row.itersA).toBeCloseTo(g.reduce((t, x) => t + x.itersA * x.movesA, 0) / movesA, 9);
+    expect(row.msA).toBeCloseTo(g.reduce((t, x) => t + x.msA * x.movesA, 0) / movesA, 9);
+    for (const x of g) {
+      // colours alternate: a holds the first role (xplayer) in the even games
+      const even = x.index % 2 === 0;
+      expect(x.first).toBe(even ? 'a' : 'b');
+      expect([x.roleA, x.roleB]).toEqual(even ? ['xplayer', 'oplayer'] : ['oplayer', 'xplayer']);
+      // seeds follow the duel's scheme, so a game can be replayed alone
+      expect([x.seed, x.seedA, x.seedB]).toEqual([7000 + x.index, 7000 + 2 * x.index, 7001 + 2 * x.index]);
+      expect(x.scoreA + x.scoreB).toBe(1);
+      expect(x.scoreA).toBe(x.goalA > x.goalB ? 1 : x.goalA === x.goalB ? 0.5 : 0);
+      // uct ran exactly its budget at each of its decisions; random searches nothing, so it has no decisions
+      expect(x.movesA).toBeGreaterThan(0);
+      expect(x.itersA).toBe(40);
+      expect(x.movesB).toBe(0);
+      expect(x.cpuMsA).toBeGreaterThan(0);
+      expect(x.errors).toBe(0);
+      // ticTacToe alternates moves: a's decisions are at most its turns
+      expect(x.movesA).toBeLessThanOrEqual(Math.ceil(x.plies / 2));
+    }
+    // the atomic write leaves no temporary file behind
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(dir).filter((n) => n.startsWith('duel.json'))).toEqual(['duel.json']);
+  });
 });
