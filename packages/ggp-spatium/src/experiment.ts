@@ -56,8 +56,10 @@ export interface DuelGame {
   msB: number;
   cpuMsA: number;
   cpuMsB: number;
-  /** referee corrections (illegal, missing or late moves) */
-  errors: number;
+  /** the referee's notes: moves answered over a second past the playclock in wall time (logged, still played;
+   * under load a CPU-time playclock takes longer than that), and illegal or missing moves it replaced */
+  late: number;
+  replaced: number;
 }
 
 export interface DuelResult {
@@ -206,7 +208,9 @@ export async function duel(
       msB: mean(B.ms, B.n),
       cpuMsA: mean(A.cpuMs, A.n),
       cpuMsB: mean(B.cpuMs, B.n),
-      errors: rec.errors.length,
+      late: rec.errors.filter((e) => /: late \(\d+ ms\)$/.test(e)).length,
+      // every replaced move leaves one 'illegal move … played …' note (a failed or missing move too)
+      replaced: rec.errors.filter((e) => /: illegal move .*; played /.test(e)).length,
     });
   }
   return r;

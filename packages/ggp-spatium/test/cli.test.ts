@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { main } from '../src/cli.js';
 import { conformanceSweep } from '../src/conformance.js';
-import { type DuelGame, type DuelResult, wilson } from '../src/experiment.js';
-import { haveSheets, SHEETS } from './sheets.js';
+import { type DuelGame, type DuelResult, duel, wilson } from '../src/experiment.js';
+import { RandomPlayer } from '../src/players.js';
+import { haveSheets, SHEETS, sheet } from './sheets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ggp-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -146,12 +147,37 @@ describe.skipIf(!haveSheets)('CLI', () => {
       expect(x.itersA).toBe(40);
       expect(x.movesB).toBe(0);
       expect(x.cpuMsA).toBeGreaterThan(0);
-      expect(x.errors).toBe(0);
+      expect(x.replaced).toBe(0);
       // ticTacToe alternates moves: a's decisions are at most its turns
       expect(x.movesA).toBeLessThanOrEqual(Math.ceil(x.plies / 2));
     }
     // the atomic write leaves no temporary file behind
     const { readdirSync } = await import('node:fs');
     expect(readdirSync(dir).filter((n) => n.startsWith('duel.json'))).toEqual(['duel.json']);
+  });
+  test("duel records count the referee's late and replaced moves", async () => {
+    let calls = 0;
+    // answers nothing (throws) at every ply, and takes 1.05 s of wall time the first time: past the referee's
+    // grace of playclock + 1 s however fast the machine
+    const broken = {
+      name: 'broken',
+      start() {},
+      select(): never {
+        if (calls++ === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1050);
+        throw new Error('no move');
+      },
+    };
+    const games: DuelGame[] = [];
+    await duel(
+      sheet('ticTacToe'),
+      () => broken,
+      () => new RandomPlayer(),
+      { games: 1, playclock: 0.01, game: 'ticTacToe', progress: (_n, _r, g) => games.push(g) },
+    );
+    const g = games[0]!;
+    // asked at every ply (ticTacToe's noop turns too), replaced every time
+    expect(calls).toBe(g.plies);
+    expect(g.replaced).toBe(g.plies);
+    expect(g.late).toBeGreaterThanOrEqual(1);
   });
 });
