@@ -6,7 +6,8 @@
 // Every answer is checked (float64 dot products at sampled points, or the CPU backend); times include
 // waiting for the GPU. On software adapters (lavapipe, SwiftShader) sizes stay small: they prove
 // correctness, not speed.
-import { allClose, record, timeitAsync } from '@tessera/bench-kit';
+import { spawnSync } from 'node:child_process';
+import { allClose, type BenchRow, record as recordRow, timeitAsync } from '@tessera/bench-kit';
 import { F, manualSeed, nn, optim, randint, randn, setBackend, type Tensor, tidy } from '@tessera/tensor-core';
 import { type MatmulVariant, webgpu } from '../src/backends/webgpu/index.js';
 
@@ -22,6 +23,13 @@ const impl = (what: string) => `webgpu ${what}`;
 const note = `${adapter.name}${soft ? ' (software)' : ''}`;
 console.log(`adapter: ${note}`);
 manualSeed(0);
+
+/** Our fastest checked value per case (GFLOP/s, GB/s), for the PyTorch CUDA peer's ratios at the end. */
+const best = new Map<string, number>();
+function record(row: BenchRow) {
+  recordRow(row);
+  if (row.check === 'ok' && row.value > (best.get(row.case) ?? 0)) best.set(row.case, row.value);
+}
 
 /** `got` [batch, m, n] at 64 sampled points against float64 dot products of host copies. */
 function sampled(
@@ -85,7 +93,7 @@ async function benchMatmul(m: number, k: number, n: number, variant: MatmulVaria
   const B = await (await b.to('cpu')).contiguous().data();
   webgpu.setMatmulVariant(variant);
   if (f16) webgpu.setF16Compute(true);
-  const { t, out, cpuMs } = await time(() => a.matmul(b), m * n * k > 2 ** 27 ? 3 : 5);
+  const { t, out, cpuMs } = await time(() => a.matmul(b), soft ? (m * n * k > 2 ** 27 ? 3 : 5) : 20);
   const ran = webgpu.lastMatmul();
   webgpu.setF16Compute(false);
   webgpu.setMatmulVariant('auto');
@@ -275,6 +283,8 @@ for (const n of sizes)
     if (v === 'tiled' && soft && n > 128) continue; // barriers are slow on CPU "GPUs"; one size shows it
     await benchMatmul(n, n, n, v);
   }
+// nn.Linear's layout at training sizes: x · Wᵀ with W row-major [out, in], read as it lies.
+for (const n of sizes) await benchMatmul(n, n, n, 'auto', true);
 // Decode steps: one token (and 4) times a transposed weight; GEMV vs split-K GEMV vs the register kernel.
 const D = soft ? 1024 : 4096;
 for (const m of [1, 4])
@@ -317,4 +327,82 @@ if (!soft)
     () => [randint(0, 256, [16, 128]), randint(0, 256, [16, 128])],
     (o, y) => F.crossEntropy(o.reshape([-1, 256]), y.reshape([-1])),
   );
+/**
+ * PyTorch on CUDA as the peer on a real GPU (a python3 subprocess, `$TESSERA_PYTHON` or `python3`): the same
+ * cases in float32 with TF32 off (our kernels compute in float32), each answer checked against float64 on
+ * the device, medians of 20 synchronised calls — the same "wait for the GPU" as ours. Rows give the peer's
+ * value and, in the note, our fastest checked kernel's share of it. Skipped with the reason where torch or
+ * CUDA is missing (software adapters never get here).
+ */
+function torchCudaPeer() {
+  const py = `
+import json, sys, time
+try:
+    import torch
+except Exception as e:
+    print(json.dumps({"skip": "torch: %s" % e})); sys.exit(0)
+if not torch.cuda.is_available():
+    print(json.dumps({"skip": "torch %s sees no CUDA device" % torch.__version__})); sys.exit(0)
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+dev = torch.device("cuda")
+g = torch.Generator(device=dev).manual_seed(0)
+def timed(fn, reps=20):
+    for _ in range(3): fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter(); fn(); torch.cuda.synchronize(); ts.append((time.perf_counter() - t0) * 1e3)
+    ts.sort(); return ts[len(ts) // 2]
+def relerr(got, want):
+    return float((got.double() - want).abs().max() / want.abs().max())
+out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "rows": []}
+def mm(case, m, k, n, wt):
+    a = torch.randn(m, k, device=dev, generator=g)
+    b = torch.randn(n, k, device=dev, generator=g).t() if wt else torch.randn(k, n, device=dev, generator=g)
+    ms = timed(lambda: a @ b)
+    out["rows"].append({"case": case, "unit": "GFLOP/s", "value": 2 * m * n * k / (ms * 1e6), "ms": ms, "err": relerr(a @ b, a.double() @ b.double())})
+for n in json.loads(sys.argv[1])["square"]: mm("matmul %d²" % n, n, n, n, False)
+for n in json.loads(sys.argv[1])["square"]: mm("matmul %d² (Wᵀ)" % n, n, n, n, True)
+D = json.loads(sys.argv[1])["D"]
+for m in (1, 4): mm("matmul %d×%d·%d×%d (Wᵀ)" % (m, D, D, D), m, D, D, True)
+p = torch.randn(32, 1, 4096, device=dev, generator=g).softmax(-1); v = torch.randn(32, 4096, 64, device=dev, generator=g)
+ms = timed(lambda: p @ v)
+out["rows"].append({"case": "decode P·V 32×(1×4096·4096×64)", "unit": "GFLOP/s", "value": 2 * 32 * 4096 * 64 / (ms * 1e6), "ms": ms, "err": relerr(p @ v, p.double() @ v.double())})
+q = torch.randn(64, 128, 32, device=dev, generator=g); k = torch.randn(64, 128, 32, device=dev, generator=g)
+ms = timed(lambda: q @ k.transpose(-2, -1))
+out["rows"].append({"case": "bmm attention 64×(128×32·32×128)", "unit": "GFLOP/s", "value": 2 * 64 * 128 * 128 * 32 / (ms * 1e6), "ms": ms, "err": relerr(q @ k.transpose(-2, -1), q.double() @ k.double().transpose(-2, -1))})
+N = 2 ** 24
+x = torch.randn(N // 1024, 1024, device=dev, generator=g); y = torch.randn(N // 1024, 1024, device=dev, generator=g)
+ms = timed(lambda: x + y)
+out["rows"].append({"case": "add %dM" % (N // 2 ** 20), "unit": "GB/s", "value": 12 * N / (ms * 1e6), "ms": ms, "err": relerr(x + y, x.double() + y.double())})
+print(json.dumps(out))
+`;
+  const python = process.env.TESSERA_PYTHON ?? 'python3';
+  const r = spawnSync(python, ['-c', py, JSON.stringify({ square: sizes, D })], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0 || !r.stdout.trim()) {
+    console.log(`pytorch cuda peer: skipped (${python} failed: ${(r.stderr || String(r.error)).slice(0, 200)})`);
+    return;
+  }
+  const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  if (res.skip) {
+    console.log(`pytorch cuda peer: skipped (${res.skip})`);
+    return;
+  }
+  for (const row of res.rows as { case: string; unit: string; value: number; ms: number; err: number }[]) {
+    const ours = best.get(row.case);
+    recordRow({
+      package: 'tensor-core',
+      case: row.case,
+      impl: `pytorch ${res.torch} cuda fp32`,
+      unit: row.unit,
+      value: row.value,
+      higherIsBetter: true,
+      // float32 against float64 on the device: the same 1e-3 relative tolerance as our sampled checks.
+      check: row.err <= 1e-3 ? 'ok' : 'fail',
+      note: `TF32 off; ${row.ms.toPrecision(3)} ms median of 20; ${ours === undefined ? 'no checked tessera row' : `tessera webgpu best ${(ours / row.value).toFixed(3)}× of it`}; ${res.device}`,
+    });
+  }
+}
+if (!soft) torchCudaPeer();
 process.exit(process.exitCode ?? 0);

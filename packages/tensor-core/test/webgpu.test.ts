@@ -222,6 +222,22 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
     ['batched broadcast', [2, 3, 33, 8], [8, 12], (a, b) => a.matmul(b)],
     ['transposed b', [9, 16], [20, 16], (a, b) => a.matmul(b.transpose(0, 1))],
     ['transposed a', [16, 9], [16, 20], (a, b) => a.transpose(0, 1).matmul(b)],
+    // Read as they lie by the tiled kernel (M a multiple of 4 for Aᵀ): tile edges, several K tiles, batches.
+    ['transposed a, M 12', [40, 12], [40, 36], (a, b) => a.transpose(0, 1).matmul(b)],
+    ['both transposed, batched', [3, 72, 36], [3, 44, 72], (a, b) => a.transpose(-2, -1).matmul(b.transpose(-2, -1))],
+    // Offsets 4·44 and 1 into the storage: the first binds as vec4s, the second is copied first.
+    [
+      'transposed b, sliced',
+      [36, 40],
+      [50, 44],
+      (a, b) => a.matmul(b.narrow(0, 4, 44).narrow(1, 0, 40).transpose(0, 1)),
+    ],
+    [
+      'transposed b, odd offset',
+      [36, 40],
+      [50, 41],
+      (a, b) => a.matmul(b.narrow(0, 1, 44).narrow(1, 1, 40).transpose(0, 1)),
+    ],
     ['one row', [1, 24], [24, 40], (a, b) => a.matmul(b)],
     ['vector', [24], [3, 24, 8], (a, b) => a.matmul(b)],
   ];

@@ -664,12 +664,14 @@ export function pickMatmul(s: { M: number; K: number; software: boolean; aligned
   return s.v4 ? 'register4' : 'register';
 }
 
-/** Row-major with every offset and stride a multiple of 4, as the vec4 kernel binds them. */
-function vec4Ready(v: View): boolean {
-  const r = v.shape.length;
+/** Row-major with every offset and stride a multiple of 4, as the vec4 kernels bind them. */
+const vec4Ready = (v: View): boolean => vec4Along(v, v.shape.length - 1);
+
+/** Unit stride along `dim` and every other stride and the offset a multiple of 4: vec4 loads along `dim`. */
+function vec4Along(v: View, dim: number): boolean {
   if (v.dtype !== 'float32' || v.offset % 4 !== 0) return false;
-  if (v.shape[r - 1]! > 1 && v.strides[r - 1] !== 1) return false;
-  return v.strides.slice(0, r - 1).every((s, i) => s % 4 === 0 || v.shape[i] === 1);
+  if (v.shape[dim]! > 1 && v.strides[dim] !== 1) return false;
+  return v.strides.every((s, i) => i === dim || s % 4 === 0 || v.shape[i] === 1);
 }
 
 interface EpilogueLeaves {
@@ -694,15 +696,19 @@ function matmulInto(a: View, b: View, out: Storage, epi: EpilogueLeaves | null):
   }
   const variant = chooseMatmul(a, b, M, N, K);
   const temps: Storage[] = [];
-  // The tiled kernel wants row-major operands: copy the others (transposed weights in backward).
-  const prep = (v: View): View => {
-    if (variant !== 'tiled' || vec4Ready(v)) return v;
+  // The tiled kernel reads row-major operands and transposed ones (Aᵀ with M a multiple of 4, Bᵀ) as
+  // they lie; anything else is copied row-major first.
+  const tiled = variant === 'tiled';
+  const aT = tiled && !vec4Ready(a) && M % 4 === 0 && vec4Along(a, r - 2);
+  const bT = tiled && !vec4Ready(b) && vec4Along(b, r - 2);
+  const prep = (v: View, asIs: boolean): View => {
+    if (!tiled || asIs || vec4Ready(v)) return v;
     const s = contiguous(v, 'matmul');
     temps.push(s);
     return { storage: s, shape: v.shape, strides: contiguousStrides(v.shape), offset: 0, dtype: v.dtype };
   };
-  const A = prep(a);
-  const B = prep(b);
+  const A = prep(a, aT);
+  const B = prep(b, bT);
   const batch = collapse(batchShape, [A.strides.slice(0, r - 2), B.strides.slice(0, r - 2)]);
   const br = batch.shape.length;
   const head = new Params()
@@ -730,7 +736,7 @@ function matmulInto(a: View, b: View, out: Storage, epi: EpilogueLeaves | null):
   const dt = `${A.dtype}:${B.dtype}:${br}:${h}`;
   const code =
     variant === 'tiled'
-      ? shader(`mm:t:${br}${ek}`, () => tiledShader(br, e))
+      ? shader(`mm:t:${br}:${aT}:${bT}${ek}`, () => tiledShader(br, e, aT, bT))
       : variant === 'register4'
         ? shader(`mm:r4:${br}${ek}`, () => register4Shader(br, e))
         : variant === 'gemv'

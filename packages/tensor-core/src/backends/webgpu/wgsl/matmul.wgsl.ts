@@ -174,11 +174,58 @@ const vec4Epi = (v: string, row: string, col: string) =>
 export const gemvShader = (ta: DType, tb: DType, br: number, epi: Epilogue | null = null, half = false) =>
   strided(ta, tb, br, 1, 64, 1, epi, half);
 
+// The tiled kernel's operand loads, 4 per thread per K step (idx: 0..255 over the 8×8 threads × 4).
+const aTile = `      // A tile: 32 rows × 8 vec4 along K.
+      let ar = idx / 8u;
+      let ak = idx % 8u;
+      var av = vec4<f32>(0.0);
+      if (tileRow + ar < M && k0 + ak * 4u < K) {
+        av = in0[u32(ao + i32(tileRow + ar) * ars + i32(k0 + ak * 4u)) / 4u];
+      }
+      As[ar][ak * 4u] = av.x;
+      As[ar][ak * 4u + 1u] = av.y;
+      As[ar][ak * 4u + 2u] = av.z;
+      As[ar][ak * 4u + 3u] = av.w;`;
+const aTileT = `      // A tile from Aᵀ (unit stride along M): 32 along K × 8 vec4 along M.
+      let ak = idx / 8u;
+      let ar = idx % 8u;
+      var av = vec4<f32>(0.0);
+      if (k0 + ak < K && tileRow + ar * 4u < M) {
+        av = in0[u32(ao + i32(k0 + ak) * acs + i32(tileRow + ar * 4u)) / 4u];
+      }
+      As[ar * 4u][ak] = av.x;
+      As[ar * 4u + 1u][ak] = av.y;
+      As[ar * 4u + 2u][ak] = av.z;
+      As[ar * 4u + 3u][ak] = av.w;`;
+const bTile = `      // B tile: 32 rows along K × 8 vec4 along N.
+      let bk = idx / 8u;
+      let bn = idx % 8u;
+      var bv = vec4<f32>(0.0);
+      if (k0 + bk < K && tileCol + bn * 4u < N) {
+        bv = in1[u32(bo + i32(k0 + bk) * brs + i32(tileCol + bn * 4u)) / 4u];
+      }
+      Bs[bk][bn] = bv;`;
+const bTileT = `      // B tile from Bᵀ (unit stride along K): 32 along N × 8 vec4 along K.
+      let bn = idx / 8u;
+      let bk = idx % 8u;
+      var bv = vec4<f32>(0.0);
+      if (tileCol + bn < N && k0 + bk * 4u < K) {
+        bv = in1[u32(bo + i32(tileCol + bn) * bcs + i32(k0 + bk * 4u)) / 4u];
+      }
+      Bs[bk * 4u][bn / 4u][bn % 4u] = bv.x;
+      Bs[bk * 4u + 1u][bn / 4u][bn % 4u] = bv.y;
+      Bs[bk * 4u + 2u][bn / 4u][bn % 4u] = bv.z;
+      Bs[bk * 4u + 3u][bn / 4u][bn % 4u] = bv.w;`;
+
 /**
- * Workgroup-memory tiled float32 kernel. Operands row-major (aCs = bCs = 1) with K, N, the row strides,
- * offsets and batch strides all multiples of 4, so A and B bind as vec4 arrays.
+ * Workgroup-memory tiled float32 kernel. Operands bind as vec4 arrays: K, N, offsets and the strides
+ * other than the unit one are multiples of 4. Each operand is read as it lies, so no copy comes first:
+ * row-major, or (`aT`, `bT`) transposed — A with unit stride along M (M a multiple of 4 too), B with unit
+ * stride along K, as nn.Linear's weight Wᵀ and the backward's dYᵀ arrive. A transposed tile is loaded
+ * as vec4s along its unit-stride dim and scattered into the same workgroup layout, so the inner loop
+ * is one for all four cases.
  */
-export function tiledShader(br: number, epi: Epilogue | null = null): string {
+export function tiledShader(br: number, epi: Epilogue | null = null, aT = false, bT = false): string {
   return withHelpers(`${head(true, epi)}
 ${epilogueFn(epi, br)}
 
@@ -200,25 +247,8 @@ ${offsets(br)}
   for (var k0 = 0u; k0 < K; k0 += TS) {
     for (var t = 0u; t < 4u; t++) {
       let idx = li + t * 64u;
-      // A tile: 32 rows × 8 vec4 along K.
-      let ar = idx / 8u;
-      let ak = idx % 8u;
-      var av = vec4<f32>(0.0);
-      if (tileRow + ar < M && k0 + ak * 4u < K) {
-        av = in0[u32(ao + i32(tileRow + ar) * ars + i32(k0 + ak * 4u)) / 4u];
-      }
-      As[ar][ak * 4u] = av.x;
-      As[ar][ak * 4u + 1u] = av.y;
-      As[ar][ak * 4u + 2u] = av.z;
-      As[ar][ak * 4u + 3u] = av.w;
-      // B tile: 32 rows along K × 8 vec4 along N.
-      let bk = idx / 8u;
-      let bn = idx % 8u;
-      var bv = vec4<f32>(0.0);
-      if (k0 + bk < K && tileCol + bn * 4u < N) {
-        bv = in1[u32(bo + i32(k0 + bk) * brs + i32(tileCol + bn * 4u)) / 4u];
-      }
-      Bs[bk][bn] = bv;
+${aT ? aTileT : aTile}
+${bT ? bTileT : bTile}
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TS; kk++) {
