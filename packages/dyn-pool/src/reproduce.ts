@@ -47,8 +47,8 @@ const SOURCE_OPTIONS: Record<BoundarySource, readonly ('sf' | 'alpha' | 'unigram
 };
 
 /**
- * The issue's table, named as the lead's `runs/d256` queue names its runs (none_s0, fixed2_s0, ws_s0, ...), in
- * the README's row order.
+ * The issue's table in the README's row order; runs are files `<name>_s<seed>.log` / `.ckpt` (none_s0,
+ * fixed2_s0, ws_s0, ...), so one directory holds one corpus's grid.
  */
 export const DEFAULT_GRID =
   'none,fixed2=fixed:sf=2,fixed3=fixed:sf=3,fixed4=fixed:sf=4,ws=whitespace,unigram,entropy,gumbel:alpha=0.2';
