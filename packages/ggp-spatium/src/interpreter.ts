@@ -70,8 +70,33 @@ const EMPTY: Ground[][] = [];
 /** The intern table of ground compounds: `mk` returns the one object of a term, made from interned parts. */
 export class Terms {
   private readonly table = new Map<string, ICompound>();
+  /** functor → arity → a trie over the argument objects, whose last level maps to the compound */
+  private readonly byF = new Map<string, Array<Map<Ground, unknown>>>();
 
+  /**
+   * The interned compound for a functor and interned arguments. Found through a trie keyed by the arguments'
+   * identities (one Map lookup per argument, nothing allocated), since most calls ask for a term that exists;
+   * the text is built only for a new term.
+   */
   mk(f: string, args: Ground[]): ICompound {
+    const n = args.length;
+    if (n === 0) return this.make(f, args);
+    let byArity = this.byF.get(f);
+    if (byArity === undefined) this.byF.set(f, (byArity = []));
+    let m = (byArity[n] ??= new Map());
+    for (let i = 0; i < n - 1; i++) {
+      const a = args[i]!;
+      let next = m.get(a) as Map<Ground, unknown> | undefined;
+      if (next === undefined) m.set(a, (next = new Map()));
+      m = next;
+    }
+    let c = m.get(args[n - 1]!) as ICompound | undefined;
+    if (c === undefined) m.set(args[n - 1]!, (c = this.make(f, args)));
+    return c;
+  }
+
+  /** The interned compound by its text (a term whose arguments were not interned still finds its one object). */
+  private make(f: string, args: Ground[]): ICompound {
     let s = `(${f}`;
     let d = 0;
     for (const a of args) {
@@ -154,13 +179,79 @@ function varsOf(b: IBody, out: Set<number>): Set<number> {
   return out;
 }
 
+/**
+ * A set of ground tuples of one arity, keyed by the terms' identities: ground terms are interned (equal terms are
+ * one string or one object), so identity is equality and no key text is built per test. A trie of Maps whose last
+ * level is a Set.
+ */
+class TupleSet {
+  private readonly root: Map<Ground, unknown> | Set<Ground>;
+  /** arity 0: whether the set holds the empty tuple */
+  private holdsEmpty = false;
+
+  constructor(private readonly arity: number) {
+    this.root = arity <= 1 ? new Set() : new Map();
+  }
+
+  has(t: readonly Ground[]): boolean {
+    if (this.arity === 0) return this.holdsEmpty;
+    let m: unknown = this.root;
+    for (let i = 0; i < this.arity - 1; i++) {
+      m = (m as Map<Ground, unknown>).get(t[i]!);
+      if (m === undefined) return false;
+    }
+    return (m as Set<Ground>).has(t[this.arity - 1]!);
+  }
+
+  /** Adds the tuple; false where it was already there. */
+  add(t: readonly Ground[]): boolean {
+    if (this.arity === 0) {
+      if (this.holdsEmpty) return false;
+      return (this.holdsEmpty = true);
+    }
+    let m: unknown = this.root;
+    for (let i = 0; i < this.arity - 1; i++) {
+      const level = m as Map<Ground, unknown>;
+      let next = level.get(t[i]!);
+      if (next === undefined) level.set(t[i]!, (next = i === this.arity - 2 ? new Set() : new Map()));
+      m = next;
+    }
+    const last = m as Set<Ground>;
+    const n = last.size;
+    last.add(t[this.arity - 1]!);
+    return last.size !== n;
+  }
+}
+
+/** Tables of at most this many answers are searched by a scan (most per-pattern tables hold 0–2 answers). */
+const SMALL_TABLE = 8;
+
+/** Is the ground tuple among the entry's answers? (Interned terms: identity is equality.) */
+function hasAnswer(e: Entry, t: readonly Ground[]): boolean {
+  const answers = e.answers;
+  if (e.keys === null) {
+    if (answers.length <= SMALL_TABLE) {
+      for (const u of answers) {
+        let i = 0;
+        while (i < t.length && u[i] === t[i]) i++;
+        if (i === t.length) return true;
+      }
+      return false;
+    }
+    e.keys = new TupleSet(t.length);
+    for (const u of answers) e.keys.add(u);
+  }
+  return e.keys.has(t);
+}
+
 const COMPLETE = 0;
 const EVALUATING = 1;
 const INCOMPLETE = 2;
 
 interface Entry {
   answers: Ground[][];
-  keys: Set<string>;
+  /** the answers as a set, built once there are more than `SMALL_TABLE` (below that a scan is cheaper) */
+  keys: TupleSet | null;
   status: number;
   depth: number;
   low: number;
@@ -282,11 +373,73 @@ function compatible(h: ITerm, c: ITerm): boolean {
   return h.f === c.f && h.args.length === c.args.length && h.args.every((a, i) => compatible(a, c.args[i]!));
 }
 
-/** The table key of a call with every argument free (the same key the call pattern would get). */
-function wholeKey(rel: string, arity: number): string {
-  let key = `${rel}|`;
-  for (let i = 0; i < arity; i++) key += i ? ` ?${i}` : '?0';
-  return key;
+const FREE: number[][] = [];
+/** The call pattern with every argument free (one array per arity, never changed). */
+const freePattern = (arity: number): number[] => (FREE[arity] ??= Array.from({ length: arity }, (_, i) => i));
+
+/** What a call pattern's argument is keyed by: constants and pattern variables by value, interned ground
+ * compounds by identity, other compounds (never interned) by their text, which no constant can equal. */
+const argKey = (t: ITerm): unknown => (typeof t === 'object' && t.t === undefined ? gtext(t) : t);
+
+/**
+ * Tabled calls by relation and call pattern: a trie over the pattern's arguments (`argKey`), so that a call finds
+ * its entry with one Map lookup per argument and builds no key text (most calls are answered from a table).
+ */
+class CallTable {
+  private readonly roots = new Map<string, Array<Map<unknown, unknown> | undefined>>();
+  private readonly nullary = new Map<string, Entry>();
+
+  get(rel: string, pat: readonly ITerm[]): Entry | undefined {
+    const n = pat.length;
+    if (n === 0) return this.nullary.get(rel);
+    let m = this.roots.get(rel)?.[n];
+    for (let i = 0; m !== undefined && i < n - 1; i++) m = m.get(argKey(pat[i]!)) as Map<unknown, unknown> | undefined;
+    return m?.get(argKey(pat[n - 1]!)) as Entry | undefined;
+  }
+
+  set(rel: string, pat: readonly ITerm[], e: Entry): void {
+    const n = pat.length;
+    if (n === 0) {
+      this.nullary.set(rel, e);
+      return;
+    }
+    let byArity = this.roots.get(rel);
+    if (byArity === undefined) this.roots.set(rel, (byArity = []));
+    let m = (byArity[n] ??= new Map());
+    for (let i = 0; i < n - 1; i++) {
+      const k = argKey(pat[i]!);
+      let next = m.get(k) as Map<unknown, unknown> | undefined;
+      if (next === undefined) m.set(k, (next = new Map()));
+      m = next;
+    }
+    m.set(argKey(pat[n - 1]!), e);
+  }
+
+  delete(rel: string, pat: readonly ITerm[]): void {
+    const n = pat.length;
+    if (n === 0) {
+      this.nullary.delete(rel);
+      return;
+    }
+    let m = this.roots.get(rel)?.[n];
+    for (let i = 0; m !== undefined && i < n - 1; i++) m = m.get(argKey(pat[i]!)) as Map<unknown, unknown> | undefined;
+    m?.delete(argKey(pat[n - 1]!));
+  }
+
+  /** Drops every entry whose evaluation did not finish (after a query stopped by an error). */
+  dropUnfinished(): void {
+    for (const [rel, e] of this.nullary) if (e.status !== COMPLETE) this.nullary.delete(rel);
+    const walk = (m: Map<unknown, unknown>, depth: number): void => {
+      for (const [k, v] of m)
+        if (depth === 0) {
+          if ((v as Entry).status !== COMPLETE) m.delete(k);
+        } else walk(v as Map<unknown, unknown>, depth - 1);
+    };
+    for (const byArity of this.roots.values())
+      byArity.forEach((m, n) => {
+        if (m) walk(m, n - 1);
+      });
+  }
 }
 
 /** Bit i set where argument i (i < 31) of a call pattern is ground: the arguments an index can key on. */
@@ -323,7 +476,7 @@ export class Prover {
   private readonly staticRels: Set<string>;
   /** relations that depend on `does` */
   private readonly moveRels: Set<string>;
-  private readonly staticTable = new Map<string, Entry>();
+  private readonly staticTable = new CallTable();
   /** relations whose whole table could not be built: tabled per call pattern for the rest of the game */
   private readonly perPattern = new Set<string>();
   /** state-dependent relations asked with many call patterns in one state: whole tables per state from then on */
@@ -334,8 +487,8 @@ export class Prover {
   private readonly candidates = new Map<string, { phase: 'measure' | 'trial'; before: number }>();
   private timeIn = new Map<string, number>();
   private readonly active = new Set<string>();
-  private stateTable = new Map<string, Entry>();
-  private moveTable = new Map<string, Entry>();
+  private stateTable = new CallTable();
+  private moveTable = new CallTable();
   /** complete whole tables by relation and arity, one map per table (a shortcut past the table key) */
   private readonly staticWhole = new Map<string, Entry[]>();
   private stateWhole = new Map<string, Entry[]>();
@@ -361,7 +514,7 @@ export class Prover {
   private answersMade = 0;
   /** > 0 while a whole table is being built: entries made then, to drop them if it fails */
   private building = 0;
-  private readonly buildLog: Array<[Map<string, Entry>, string]> = [];
+  private readonly buildLog: Array<[CallTable, string, ITerm[]]> = [];
 
   constructor(rules: Rule[]) {
     for (const r of rules) {
@@ -388,7 +541,7 @@ export class Prover {
       else this.stateByF.set(f, [tu]);
     }
     this.trueIndex = new Map();
-    this.stateTable = new Map();
+    this.stateTable = new CallTable();
     this.stateWhole = new Map();
     this.decide();
     this.setMoves(moves);
@@ -397,7 +550,7 @@ export class Prover {
   /** Changes only the joint move (the state stays): clears the tables of relations that depend on `does`. */
   setMoves(moves: Ground[][]): void {
     this.moves = moves.map((t) => t.map((a) => this.terms.own(a)));
-    this.moveTable = new Map();
+    this.moveTable = new CallTable();
     this.moveWhole = new Map();
   }
 
@@ -443,8 +596,7 @@ export class Prover {
       this.stack.length = 0;
       this.pending.length = 0;
       TRAIL.length = 0;
-      for (const t of [this.staticTable, this.stateTable, this.moveTable])
-        for (const [k, e] of t) if (e.status !== COMPLETE) t.delete(k);
+      for (const t of [this.staticTable, this.stateTable, this.moveTable]) t.dropUnfinished();
       throw err;
     }
   }
@@ -477,12 +629,13 @@ export class Prover {
       if (e !== null) return this.lookup(e, pat);
     }
     const tbl = isStatic ? this.staticTable : this.moveRels.has(rel) ? this.moveTable : this.stateTable;
-    const key = `${rel}|${pat.map(gtext).join(' ')}`;
+    const e = tbl.get(rel, pat);
+    if (e?.status === COMPLETE) return e.answers;
     // many distinct calls of one relation in one state (a board scanned square by square) may be cheaper as one
     // whole table per state: counted here, weighed in `decide`
-    if (!isStatic && this.wholeAfterPatterns > 0 && !tbl.has(key))
+    if (!isStatic && this.wholeAfterPatterns > 0 && e === undefined)
       this.patternCount.set(rel, (this.patternCount.get(rel) ?? 0) + 1);
-    return this.evaluate(rel, pat, key, tbl).answers;
+    return this.evaluate(rel, pat, tbl, e).answers;
   }
 
   /**
@@ -496,16 +649,15 @@ export class Prover {
     const done = cache.get(rel)?.[arity];
     if (done !== undefined) return done;
     const tbl = isStatic ? this.staticTable : onMoves ? this.moveTable : this.stateTable;
-    const key = wholeKey(rel, arity);
-    const e = tbl.get(key);
+    const free = freePattern(arity);
+    const e = tbl.get(rel, free);
     if (e?.status === COMPLETE) {
       let byArity = cache.get(rel);
       if (!byArity) cache.set(rel, (byArity = []));
       byArity[arity] = e;
       return e;
     }
-    const free = Array.from({ length: arity }, (_, i) => i);
-    if (e) return this.evaluate(rel, free, key, tbl); // still being built: a recursive call
+    if (e) return this.evaluate(rel, free, tbl, e); // still being built: a recursive call
     const mark = {
       stack: this.stack.length,
       pending: this.pending.length,
@@ -518,14 +670,14 @@ export class Prover {
     this.maxAnswers = Math.min(max, isStatic ? this.wholeTableBudget : this.stateWholeBudget);
     this.building++;
     try {
-      return this.evaluate(rel, free, key, tbl);
+      return this.evaluate(rel, free, tbl, undefined);
     } catch (err) {
       if (!(err instanceof ReasonerError || err instanceof RangeError)) throw err;
       // too large, too deep or unsafe without bound arguments: forget the unfinished tables, table per pattern
       this.stack.length = mark.stack;
       this.pending.length = mark.pending;
       TRAIL.length = mark.trail; // bindings of the abandoned frames, whose environments are gone
-      for (const [t, k] of this.buildLog.splice(mark.log)) if (t.get(k)?.status !== COMPLETE) t.delete(k);
+      for (const [t, r, p] of this.buildLog.splice(mark.log)) if (t.get(r, p)?.status !== COMPLETE) t.delete(r, p);
       this.perPattern.add(rel);
       this.wholePerState.delete(rel);
       return null;
@@ -546,7 +698,7 @@ export class Prover {
     const mask = groundMask(pat);
     if (mask === 0) return e.answers;
     if (pat.length < 31 && mask === 2 ** pat.length - 1)
-      return e.keys.has(pat.map(gtext).join(' ')) ? [pat as Ground[]] : EMPTY;
+      return hasAnswer(e, pat as Ground[]) ? [pat as Ground[]] : EMPTY;
     return this.indexOf(e, mask).get(maskKey(pat, mask)) ?? EMPTY;
   }
 
@@ -624,7 +776,7 @@ export class Prover {
     if (l.k !== 'atom') return false;
     if (l.rel === 'true' || l.rel === 'does') return true;
     if (!this.staticRels.has(l.rel) || this.perPattern.has(l.rel)) return false;
-    const e = this.staticTable.get(wholeKey(l.rel, l.args.length));
+    const e = this.staticTable.get(l.rel, freePattern(l.args.length));
     if (e) return e.status === COMPLETE;
     return this.whole(l.rel, l.args.length)?.status === COMPLETE;
   }
@@ -644,7 +796,7 @@ export class Prover {
       return n ** ((k - a.args.filter(ground).length) / k);
     }
     if (l.rel === 'does') return l.args.every(ground) ? 0.5 : l.args.some(ground) ? 1 : 4;
-    const e = this.staticTable.get(wholeKey(l.rel, l.args.length))!;
+    const e = this.staticTable.get(l.rel, freePattern(l.args.length))!;
     let mask = 0;
     for (let i = 0; i < l.args.length && i < 31; i++) if (ground(l.args[i]!)) mask |= 1 << i;
     if (l.args.length < 31 && mask === 2 ** l.args.length - 1) return 0.5;
@@ -652,9 +804,9 @@ export class Prover {
     return e.answers.length / Math.max(1, this.indexOf(e, mask).size);
   }
 
-  /** The tabled evaluation of one subgoal, with the fixpoint over its strongly connected set. */
-  private evaluate(rel: string, pat: ITerm[], key: string, tbl: Map<string, Entry>): Entry {
-    let e = tbl.get(key);
+  /** The tabled evaluation of one subgoal (`e`: its entry in `tbl`, if any), with the fixpoint over its strongly
+   * connected set. */
+  private evaluate(rel: string, pat: ITerm[], tbl: CallTable, e: Entry | undefined): Entry {
     if (e && e.status === COMPLETE) return e;
     if (e && e.status === EVALUATING) {
       const top = this.stack[this.stack.length - 1]!;
@@ -663,9 +815,9 @@ export class Prover {
       return e;
     }
     if (!e) {
-      e = { answers: [], keys: new Set(), status: EVALUATING, depth: 0, low: 0, leader: false };
-      tbl.set(key, e);
-      if (this.building > 0) this.buildLog.push([tbl, key]);
+      e = { answers: [], keys: null, status: EVALUATING, depth: 0, low: 0, leader: false };
+      tbl.set(rel, pat, e);
+      if (this.building > 0) this.buildLog.push([tbl, rel, pat]);
     }
     e.status = EVALUATING;
     e.depth = this.stack.length;
@@ -687,15 +839,14 @@ export class Prover {
         this.body(this.plan(r, env), 0, env, () => {
           const tuple = r.head.map((h) => subst(h, env, null, terms) as Ground);
           if (!matchesPattern(pat, tuple)) return;
-          const k = tuple.map(gtext).join(' ');
-          if (e!.keys.has(k)) return;
+          if (hasAnswer(e!, tuple)) return;
           for (const t of tuple)
             if (typeof t === 'object' && t.d! > this.maxTermDepth)
               throw new ReasonerError(`function terms nest deeper than ${this.maxTermDepth} in '${rel}'`);
           if (++this.answersMade > this.maxAnswers)
             throw new ReasonerError(`more than ${this.maxAnswers} answers in one query (at '${rel}')`);
-          e!.keys.add(k);
           e!.answers.push(tuple);
+          e!.keys?.add(tuple);
           this.changes++;
         });
       }

@@ -189,6 +189,65 @@ describe('interpreter: terms', () => {
     expect(texts(pr.ask('next', [0]))).toEqual(['(at 5)']);
   });
 
+  test('interned terms: one object per term, built from parts or given as plain objects', () => {
+    const pr = new Prover(parseGdl(CLOSURE));
+    const a = pr.terms.mk('f', ['1', '2']);
+    expect(pr.terms.mk('f', ['1', '2'])).toBe(a);
+    expect(pr.terms.mk('f', ['2', '1'])).not.toBe(a);
+    expect(pr.terms.mk('f', ['1'])).not.toBe(a); // same functor, another arity
+    const g = pr.terms.mk('g', [a, '3']);
+    expect(g.t).toBe('(g (f 1 2) 3)');
+    expect(pr.terms.own({ f: 'g', args: [{ f: 'f', args: ['1', '2'] }, '3'] })).toBe(g);
+    // a compound made from a plain (not interned) argument still finds the one object, by its text
+    expect(pr.terms.mk('g', [{ f: 'f', args: ['1', '2'], t: '(f 1 2)', d: 1 }, '3'])).toBe(g);
+  });
+
+  test('answers stay a set past the size where tables stop scanning: every tuple once, ground calls exact', () => {
+    // pair holds 6 × 6 × 2 tuples (past the scan threshold), each derived by three rules; the compound argument
+    // (box ?z) makes the tuples mix interned objects and constants
+    const kif = `
+(role p) (init (s 1)) (<= terminal (true (s 1))) (<= (goal p 0) (true (s 1))) (<= (legal p noop) (true (s 1)))
+(n 1) (n 2) (n 3) (n 4) (n 5) (n 6) (k a) (k b)
+(<= (pair ?x ?y (box ?z)) (n ?x) (n ?y) (k ?z))
+(<= (pair ?x ?y (box ?z)) (k ?z) (n ?y) (n ?x))
+(<= (pair ?x ?y ?w) (n ?y) (k ?z) (n ?x) (same ?w (box ?z)))
+(<= (same ?v ?v) (k ?z) (box ?z ?v))
+(<= (box ?z (box ?z)) (k ?z))
+(<= (boxed ?x ?z) (n ?x) (pair ?x 1 (box ?z)))
+(<= (live ?x ?y ?w) (true (s 1)) (pair ?x ?y ?w))
+(<= (lboxed ?x ?z) (n ?x) (live ?x 1 (box ?z)))`;
+    const pr = new Prover(parseGdl(kif));
+    pr.setContext([], []);
+    const all: string[] = [];
+    for (let x = 1; x <= 6; x++)
+      for (let y = 1; y <= 6; y++) for (const z of ['a', 'b']) all.push(`${x} ${y} (box ${z})`);
+    expect(texts(pr.ask('pair', [0, 1, 2]))).toEqual(all.sort());
+    expect(texts(pr.ask('pair', ['3', 0, 1]))).toEqual(all.filter((r) => r.startsWith('3 ')).sort());
+    for (const row of ['1 1 (box a)', '6 6 (box b)', '4 2 (box a)']) {
+      const [x, y] = row.split(' ');
+      const z = row.slice(-2, -1);
+      expect(pr.ask('pair', [x!, y!, { f: 'box', args: [z] }])).toHaveLength(1);
+    }
+    expect(pr.ask('pair', ['7', '1', { f: 'box', args: ['a'] }])).toHaveLength(0);
+    expect(pr.ask('pair', ['1', '1', { f: 'box', args: ['c'] }])).toHaveLength(0);
+    expect(pr.ask('pair', ['1', '1', 'a'])).toHaveLength(0);
+    // a compound with a variable inside, in a query and in a rule body (a call pattern keyed by its text)
+    expect(texts(pr.ask('pair', [0, 1, { f: 'box', args: [2] }]))).toEqual(all.sort());
+    expect(texts(pr.ask('pair', ['2', 0, { f: 'box', args: ['b'] }]))).toEqual(
+      ['1', '2', '3', '4', '5', '6'].map((y) => `2 ${y} (box b)`),
+    );
+    const boxed: string[] = [];
+    for (let x = 1; x <= 6; x++) for (const z of ['a', 'b']) boxed.push(`${x} ${z}`);
+    expect(texts(pr.ask('boxed', [0, 1]))).toEqual(boxed.sort());
+    // the same through a state-dependent relation, tabled per call pattern: (live ?x 1 (box ?z)) is a call
+    expect(pr.ask('lboxed', [0, 1])).toHaveLength(0);
+    pr.setContext([{ f: 's', args: ['1'] }], []);
+    expect(texts(pr.ask('lboxed', [0, 1]))).toEqual(boxed.sort());
+    expect(texts(pr.ask('live', ['3', 0, { f: 'box', args: [1] }]))).toEqual(
+      all.filter((r) => r.startsWith('3 ')).sort(),
+    );
+  });
+
   test('a query past maxAnswers throws ReasonerError and the next query is answered in full', () => {
     const pr = new Prover(parseGdl(CLOSURE));
     pr.setContext([{ f: 'at', args: ['1'] }], []);
