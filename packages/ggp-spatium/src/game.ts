@@ -8,6 +8,7 @@ import { InterpreterMachine } from './interpreter.js';
 import { type GameMachine, rng } from './machine.js';
 import { normaliseMgdl } from './mgdl.js';
 import { type LoadOptions, prepareRules } from './prepare.js';
+import { withTableBudget } from './terms.js';
 
 export interface LoadGameOptions extends LoadOptions {
   /**
@@ -19,6 +20,11 @@ export interface LoadGameOptions extends LoadOptions {
   ground?: GroundOptions;
   /** 'auto': ms of random plies tried on the compiled reasoner before trusting it (default 1500) */
   probeMs?: number;
+  /**
+   * 'auto': ms of CPU time the compiler may spend building tables at load (default 10000); past it the sheet goes
+   * to the interpreter. With the grounder's 5 s, every sheet's reasoner is chosen within ≈ 15 s of CPU time.
+   */
+  compileMs?: number;
 }
 
 function probe(m: GameMachine, ms: number): void {
@@ -62,12 +68,17 @@ export function loadGame(kif: string, opts: LoadGameOptions = {}): GameMachine {
   try {
     const norm = normaliseMgdl(rules);
     const g = prepareRules(norm.rules, { strict: false });
-    const m = new CompiledMachine(
-      compileProgram({ ...g, warnings: g0.warnings, writtenArity: norm.writtenArity }),
-    ) as GameMachine;
+    const build = () =>
+      new CompiledMachine(
+        compileProgram({ ...g, warnings: g0.warnings, writtenArity: norm.writtenArity }),
+      ) as GameMachine;
+    if (engine !== 'auto') return build();
     // a short random probe: tables that outgrow their limit only show once states are evaluated
-    if (engine === 'auto') probe(m, opts.probeMs ?? 1500);
-    return m;
+    return withTableBudget(opts.compileMs ?? 10_000, () => {
+      const m = build();
+      probe(m, opts.probeMs ?? 1500);
+      return m;
+    });
   } catch (e) {
     if (engine === 'compiled' || !(e instanceof CompileError || e instanceof RangeError)) throw e;
     return new InterpreterMachine(g0.roles, g0.rules) as GameMachine;

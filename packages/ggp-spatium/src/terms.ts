@@ -222,6 +222,34 @@ export class TermTable {
  * A set of fixed-arity tuples of term ids, in insertion order, with O(1) clearing (generation stamps on the
  * hash slots) and lazily built indexes on one or two bound columns (used for state-independent relations).
  */
+/**
+ * A CPU-time budget for the tables built while a sheet loads: `loadGame` gives its compile attempt one, so that a
+ * sheet whose static tables grow without bound (laikLee_hex's `islist`: 27 s of CPU to reach the row limit) is
+ * refused in seconds and handed to the interpreter within a startclock. Checked every 65,536 new rows of any
+ * relation (a syscall, too dear per row); 0 = no budget.
+ */
+let tableDeadline = 0;
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** Runs `f` with a budget of `ms` ms of CPU time for building tables; past it a table's growth throws RangeError. */
+export function withTableBudget<T>(ms: number, f: () => T): T {
+  const outer = tableDeadline;
+  tableDeadline = cpuMs() + ms;
+  try {
+    return f();
+  } finally {
+    tableDeadline = outer;
+  }
+}
+
+function checkTableBudget(name: string): void {
+  if (tableDeadline !== 0 && cpuMs() > tableDeadline)
+    throw new RangeError(`relation ${name}: tables still growing past the load budget of CPU time`);
+}
+
 export class TupleSet {
   n = 0;
   d: Int32Array;
@@ -285,6 +313,7 @@ export class TupleSet {
     }
     d[n] = x;
     this.n = n + 1;
+    if ((n & 0xffff) === 0xffff) checkTableBudget(this.name);
   }
 
   /** Adds the scratch tuple `t`; true if it was new. */
@@ -322,6 +351,7 @@ export class TupleSet {
     this.n = n + 1;
     slots[i] = n + 1;
     gens[i] = gen;
+    if ((n & 0xffff) === 0xffff) checkTableBudget(this.name);
     if ((n + 1) * 2 > slots.length) this.rehash();
     // indexes are kept up to date: recursive relations are looked up while they grow
     for (let k = 0; k < this.indexes.length; k++) {
