@@ -21,8 +21,9 @@ export interface LoadGameOptions extends LoadOptions {
   /** 'auto': ms of random plies tried on the compiled reasoner before trusting it (default 1500) */
   probeMs?: number;
   /**
-   * 'auto': ms of CPU time the compiler may spend building tables at load (default 10000); past it the sheet goes
-   * to the interpreter. With the grounder's 5 s, every sheet's reasoner is chosen within ≈ 15 s of CPU time.
+   * 'auto': ms of CPU time the compiler may spend building tables at load (default 15000); past it the sheet goes
+   * to the interpreter. With the grounder's 5 s, every sheet's reasoner is chosen within ≈ 20 s of CPU time (mummymaze1p's
+   * legitimate compile takes ≈ 10 s, hence the margin).
    */
   compileMs?: number;
 }
@@ -74,7 +75,7 @@ export function loadGame(kif: string, opts: LoadGameOptions = {}): GameMachine {
       ) as GameMachine;
     if (engine !== 'auto') return build();
     // a short random probe: tables that outgrow their limit only show once states are evaluated
-    return withTableBudget(opts.compileMs ?? 10_000, () => {
+    return withTableBudget(opts.compileMs ?? 15_000, () => {
       const m = build();
       probe(m, opts.probeMs ?? 1500);
       return m;
