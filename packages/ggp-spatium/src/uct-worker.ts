@@ -34,7 +34,18 @@ export interface SearchRequest {
 }
 
 const init = workerData as WorkerInit;
-const m = loadGame(init.rules);
+
+// however the thread ends (process.exit, an uncaught error — loading the rules included, hence before it), tell
+// the main thread, which may be blocked waiting
+process.on('exit', () => {
+  Atomics.store(init.signal, 1 + init.index, 1);
+  Atomics.add(init.signal, 0, 1);
+  Atomics.notify(init.signal, 0);
+});
+
+// lenient: the main thread has already accepted these rules (the protocol server loads a match's rules leniently),
+// and a worker that refused them would leave the player searching alone
+const m = loadGame(init.rules, { strict: false });
 const player = new UctPlayer({
   c: init.c,
   nodeBudget: init.nodeBudget,
@@ -44,13 +55,6 @@ const player = new UctPlayer({
 player.start(m, init.role, init.seed);
 let state = m.initialState();
 let played = 0;
-
-// however the thread ends (process.exit, an uncaught error), tell the main thread, which may be blocked waiting
-process.on('exit', () => {
-  Atomics.store(init.signal, 1 + init.index, 1);
-  Atomics.add(init.signal, 0, 1);
-  Atomics.notify(init.signal, 0);
-});
 
 const reply = (msg: unknown) => {
   init.port.postMessage(msg);

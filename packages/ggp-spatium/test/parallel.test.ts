@@ -85,6 +85,44 @@ describe.skipIf(!haveSheets)('root-parallel UCT over worker threads', () => {
     expect(player.workerErrors()).toHaveLength(1);
   }, 120_000);
 
+  test('a sheet the server loads leniently (goal negated within its own definition) is searched by the workers too', () => {
+    // strict validation rejects this sheet (as it does 14 ggp.org base sheets); the protocol server loads rules
+    // leniently, so its workers must as well, or they fail to load and the player searches alone
+    const kif = `
+(role p)
+(init (at 0))
+(succ 0 1) (succ 1 2) (succ 2 3)
+(<= (legal p (go ?y)) (true (at ?x)) (succ ?x ?y))
+(<= (legal p stay) (true (at ?x)))
+(<= (next (at ?y)) (does p (go ?y)))
+(<= (next (at ?x)) (does p stay) (true (at ?x)))
+(<= terminal (true (at 3)))
+(<= (goal p 100) (true (at 3)))
+(<= (goal p 0) (not (goal p 100)))`;
+    expect(() => loadGame(kif)).toThrow(/stratification|stratified/);
+    const m = loadGame(kif, { strict: false }) as GameMachine;
+    player = new ParallelUctPlayer({ ...opts, rules: kif });
+    player.start(m, 0, 1);
+    const s = m.initialState();
+    const mv = player.select(s, { timeMs: Number.POSITIVE_INFINITY, maxIterations: 200 });
+    expect(m.legalMoves(s, 'p')).toContain(m.moveText(mv));
+    expect(player.workerErrors()).toEqual([]);
+    expect(player.lastInfo().searchers).toBe(2);
+  }, 120_000);
+
+  test('a worker that cannot load the rules is reported at once, and the player searches without it', () => {
+    const m = loadGame(sheet('ticTacToe')) as GameMachine;
+    player = new ParallelUctPlayer({ ...opts, rules: '(role xplayer) (init (cell 1 1 b)' });
+    player.start(m, 0, 1);
+    // reported when the worker exits, not after the ready wait (60 s here) with nothing said
+    const errs = player.workerErrors();
+    expect(errs).toHaveLength(1);
+    expect(errs[0]!.message).toMatch(/exited while loading the rules/);
+    const mv = player.select(m.initialState(), { timeMs: Number.POSITIVE_INFINITY, maxIterations: 100 });
+    expect(m.legalMoves(m.initialState(), 'xplayer')).toContain(m.moveText(mv));
+    expect(player.lastInfo().searchers).toBe(1);
+  }, 120_000);
+
   test('without the rules it searches on the main thread alone', () => {
     const m = loadGame(sheet('ticTacToe')) as GameMachine;
     player = new ParallelUctPlayer({ threads: 4 });
