@@ -12,7 +12,7 @@ import { BoardFeatures, DEFAULT_WEIGHTS } from './features.js';
 import { loadGame } from './game.js';
 import { parseGdl, rulesText } from './gdl.js';
 import { GdlIIPlayer } from './gdl2.js';
-import { randomPlayout, rng } from './machine.js';
+import { type GameMachine, randomPlayout, rng } from './machine.js';
 import { type Agent, LocalAgent, type MatchRecord, playMatch, RemoteAgent } from './match.js';
 import { checkMgdl, normaliseMgdl } from './mgdl.js';
 import { ParallelUctPlayer } from './parallel.js';
@@ -30,10 +30,12 @@ const USAGE = `usage: ggp-spatium <command> [options]
                                             random playouts/s (gdl-perf's definition), single thread
   play <sheet.kif> --players uct,random [--games 1] [--playclock 1] [--startclock 10] [--threads 1] [--out dir]
                                             a match; players: random, mc, uct, uct+features, gdl2, or http://host:port
-                                            (--threads N: uct and uct+features search on N threads)
+                                            (--threads N: uct and uct+features search on N threads;
+                                            --lenient: spec violations are warnings, as for serve and perf)
   versus <sheet.kif...> [--players uct+features,uct] [--games 40] [--iterations N | --playclock 0.2]
          [--weights tuned.json] [--seed 1]  a duel per sheet, colours alternated; a table with 95% Wilson intervals
          [--cpu-clock] [--out r.json]       (uct+tuned: the sheet's genome from --weights, keyed by sheet name;
+         [--lenient]
                                             --cpu-clock: the playclock is CPU time; --out: the totals and one record
                                             per game, replaced atomically after each game)
   serve [--port 9147] [--player uct] [--threads 1]
@@ -70,9 +72,9 @@ function makePlayer(spec: string, weights?: number[], threads = 1): Player {
   }
 }
 
-function agentFor(spec: string, seed: number, weights?: number[], threads = 1): Agent {
+function agentFor(spec: string, seed: number, weights?: number[], threads = 1, machine?: GameMachine): Agent {
   if (/^https?:\/\//.test(spec)) return new RemoteAgent(spec);
-  return new LocalAgent(makePlayer(spec, weights, threads), seed);
+  return new LocalAgent(makePlayer(spec, weights, threads), seed, undefined, undefined, machine);
 }
 
 /** Runs one CLI command; resolves to the exit code. */
@@ -111,6 +113,7 @@ export async function main(argv: string[]): Promise<number> {
       to: { type: 'string' },
       'cpu-clock': { type: 'boolean' },
       checkpoint: { type: 'string' },
+      lenient: { type: 'boolean' },
     },
   });
   const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
@@ -188,15 +191,18 @@ export async function main(argv: string[]): Promise<number> {
       const games = num(o.games, 1);
       const recs: MatchRecord[] = [];
       const weights = o.weights ? (JSON.parse(read(o.weights)) as { weights: number[] }).weights : undefined;
+      // --lenient: the rules loaded once, as the server loads them, for the referee and every local player
+      const lenient = o.lenient ? loadGame(read(f), { strict: false }) : undefined;
       for (let gi = 0; gi < games; gi++) {
         const rec = await playMatch(
           read(f),
-          specs.map((s, i) => agentFor(s, gi * 10 + i + 1, weights, num(o.threads, 1))),
+          specs.map((s, i) => agentFor(s, gi * 10 + i + 1, weights, num(o.threads, 1), lenient)),
           {
             playclock: num(o.playclock, 1),
             startclock: num(o.startclock, 10),
             seed: gi + 1,
             game: gameName(f),
+            strict: !o.lenient,
           },
         );
         recs.push(rec);
@@ -250,6 +256,7 @@ export async function main(argv: string[]): Promise<number> {
             playclock: num(o.playclock, 0.2),
             seed: num(o.seed, 1),
             game: name,
+            strict: !o.lenient,
             progress: (n, r, game) => {
               records.push(game);
               // a cut run keeps what it played: the rows so far, this sheet's partial row last

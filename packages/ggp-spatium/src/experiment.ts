@@ -24,6 +24,8 @@ export interface DuelOptions {
   playclock?: number;
   seed?: number;
   game?: string;
+  /** false: load the rules leniently (see `MatchOptions.strict`); default true */
+  strict?: boolean;
   /** called after each game with the running totals and that game's record */
   progress?: (done: number, r: DuelResult, game: DuelGame) => void;
 }
@@ -146,7 +148,7 @@ export async function duel(
   const tot = { ia: 0, ib: 0, ma: 0, mb: 0, na: 0, nb: 0, plies: 0 };
   // one reasoner for both sides and every game: the same engine (loadGame may pick the grounded net or the
   // compiler depending on a time budget), and no load time inside anyone's clock
-  const machine = loadGame(kif);
+  const machine = loadGame(kif, { strict: opts.strict });
   for (let g = 0; g < games; g++) {
     const A = new Meter(makeA());
     const B = new Meter(makeB());
@@ -163,6 +165,7 @@ export async function duel(
       playclock,
       seed: seed * 1000 + g,
       game,
+      strict: opts.strict,
     });
     const ga = rec.goals[first ? 0 : 1] ?? 0;
     const gb = rec.goals[first ? 1 : 0] ?? 0;

@@ -121,12 +121,14 @@ export interface MatchOptions {
   seed?: number;
   maxPlies?: number;
   matchId?: string;
+  /** false: load the rules leniently, as the protocol server does (spec violations become warnings); default true */
+  strict?: boolean;
 }
 
 export async function playMatch(kif: string, agents: Agent[], opts: MatchOptions = {}): Promise<MatchRecord> {
   const { startclock = 10, playclock = 1, seed = 1, maxPlies = 1000, game = 'game' } = opts;
   const matchId = opts.matchId ?? `m${Date.now().toString(36)}${seed}`;
-  const m = loadGame(kif);
+  const m = loadGame(kif, { strict: opts.strict });
   const roles = m.roles();
   if (agents.length !== roles.length)
     throw new Error(`the game has ${roles.length} roles, got ${agents.length} agents`);

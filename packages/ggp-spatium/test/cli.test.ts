@@ -43,6 +43,19 @@ describe.skipIf(!haveSheets)('CLI', () => {
     // ticTacToe grounds: loadGame serves it from the grounded net
     expect(perf.out).toMatch(/ticTacToe\s+grounded\s+[\d.]+ playouts\/s/);
   });
+  test('play and versus --lenient take a sheet strict validation refuses, as the server does', async () => {
+    // queens06ug (ggp.org base) negates goal within its own definition: refused by default with the position
+    const f = join(SHEETS, 'queens06ug.kif');
+    await expect(run('play', f, '--players', 'random')).rejects.toThrow(/\[stratification\] 'goal' depends negatively/);
+    const p = await run('play', f, '--players', 'random', '--lenient');
+    expect(p.out).toMatch(/^game 1: robot=random:\d+ in \d+ plies$/m);
+    const g = join(SHEETS, 'nineBoardTicTacToePie.kif');
+    await expect(run('versus', g, '--players', 'uct,random', '--iterations', '20', '--games', '2')).rejects.toThrow(
+      /stratification/,
+    );
+    const v = await run('versus', g, '--players', 'uct,random', '--iterations', '20', '--games', '2', '--lenient');
+    expect(v.out).toMatch(/\| nineBoardTicTacToePie \| 2 \| \d+ \/ \d+ \/ \d+ \|/);
+  }, 120_000);
   test('play writes match records; conformance reports counts', async () => {
     const rec = join(dir, 'records');
     const p = await run(
