@@ -35,9 +35,8 @@ const USAGE = `usage: ggp-spatium <command> [options]
   versus <sheet.kif...> [--players uct+features,uct] [--games 40] [--iterations N | --playclock 0.2]
          [--weights tuned.json] [--seed 1]  a duel per sheet, colours alternated; a table with 95% Wilson intervals
          [--cpu-clock] [--out r.json]       (uct+tuned: the sheet's genome from --weights, keyed by sheet name;
-         [--lenient]
-                                            --cpu-clock: the playclock is CPU time; --out: the totals and one record
-                                            per game, replaced atomically after each game)
+         [--lenient]                        --cpu-clock: the playclock is CPU time; --out: the totals and one record
+                                            per game, replaced atomically after each game; --lenient: as for play)
   serve [--port 9147] [--player uct] [--threads 1]
                                             GGP protocol player server (GDL-II sheets: the belief-state player)
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N

@@ -21,9 +21,9 @@ export interface LoadGameOptions extends LoadOptions {
   /** 'auto': ms of random plies tried on the compiled reasoner before trusting it (default 1500) */
   probeMs?: number;
   /**
-   * 'auto': ms of CPU time the compiler may spend building tables at load (default 15000); past it the sheet goes
-   * to the interpreter. With the grounder's 5 s, every sheet's reasoner is chosen within ≈ 20 s of CPU time (mummymaze1p's
-   * legitimate compile takes ≈ 10 s, hence the margin).
+   * 'auto': ms of CPU time the compiler may spend building tables at load and in the probe (default 15000); past
+   * it the sheet goes to the interpreter. With the grounder's 5 s, every sheet's reasoner is chosen within ≈ 20 s
+   * of CPU time (mummymaze1p's legitimate compile takes ≈ 10 s, hence the margin).
    */
   compileMs?: number;
 }
