@@ -42,7 +42,8 @@ const USAGE = `usage: ggp-spatium <command> [options]
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N
        [--opponent-iterations M]] [--anti-decisive] [--switches '{"biasPlayouts":false}'] [--seed 1] [--out w.json]
        [--cpu-clock] [--checkpoint ck.json] SGA tuning of feature weights, UCT constants and the playout form by
-                                            self-play against plain UCT (--checkpoint: resumable)
+       [--lenient]                          self-play against plain UCT (--checkpoint: resumable; --lenient: as for
+                                            play)
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name,name…] [--from i] [--to j] [--inprocess]
               [--no-ground] [--resume]      parse / mGDL / compile / compiled ≡ interpreter over every sheet, each in a
                                             child limited in CPU time (--time per check) and heap; --out is rewritten
@@ -297,6 +298,7 @@ export async function main(argv: string[]): Promise<number> {
         seed: num(o.seed, 1),
         cpuClock: o['cpu-clock'] === true,
         checkpoint: o.checkpoint,
+        strict: !o.lenient,
         switches: {
           ...(o.switches ? JSON.parse(o.switches) : {}),
           ...(o['anti-decisive'] ? { antiDecisive: true } : {}),

@@ -117,6 +117,8 @@ export interface TuneOptions {
    * the SGA does not tune them */
   switches?: Pick<Genome, 'decisive' | 'effects' | 'effectsAll' | 'antiDecisive' | 'biasPlayouts' | 'biasPlies'>;
   seed?: number;
+  /** false: load the rules leniently (see `MatchOptions.strict`); default true */
+  strict?: boolean;
   /**
    * a checkpoint file: written atomically (temp file, then rename) after every genome's evaluation; a run given
    * an existing checkpoint of the same sheet and settings resumes from it (a different one is an error)
@@ -147,11 +149,11 @@ interface Checkpoint {
 
 export class CheckpointError extends Error {}
 
-let loaded: { kif: string; m: GameMachine } | null = null;
+let loaded: { kif: string; strict?: boolean; m: GameMachine } | null = null;
 /** One reasoner per sheet for a whole run: both sides of every game use the same engine (loadGame's choice
  * between the grounded net and the compiler depends on a time budget, and move order differs between them). */
-function machineFor(kif: string): GameMachine {
-  if (loaded?.kif !== kif) loaded = { kif, m: loadGame(kif) };
+function machineFor(kif: string, strict?: boolean): GameMachine {
+  if (loaded?.kif !== kif || loaded.strict !== strict) loaded = { kif, strict, m: loadGame(kif, { strict }) };
   return loaded.m;
 }
 
@@ -165,15 +167,17 @@ export async function evaluate(
   iterations?: number,
   opponentIterations = iterations,
   cpuClock = false,
+  /** false: load the rules leniently (see `MatchOptions.strict`) */
+  strict?: boolean,
 ): Promise<number> {
   let score = 0;
   const clock = cpuClock ? 'cpu' : 'wall';
   for (let i = 0; i < games; i++) {
-    const m = machineFor(kif);
+    const m = machineFor(kif, strict);
     const tuned = new LocalAgent(genomePlayer(g, 'uct+features', clock), seed + i, 0, iterations, m);
     const plain = new LocalAgent(new UctPlayer({ clock }), seed + 1000 + i, 0, opponentIterations, m);
     const first = i % 2 === 0;
-    const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], { playclock, seed: seed + i });
+    const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], { playclock, seed: seed + i, strict });
     score += (rec.goals[first ? 0 : 1] ?? 0) / 100;
   }
   return score / games;
@@ -267,6 +271,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
           iterations,
           opponentIterations,
           cpuClock,
+          opts.strict,
         ),
       );
       if (fit[i]! > best.fitness) best = { bits: pop[i]!, fitness: fit[i]! };

@@ -43,7 +43,7 @@ describe.skipIf(!haveSheets)('CLI', () => {
     // ticTacToe grounds: loadGame serves it from the grounded net
     expect(perf.out).toMatch(/ticTacToe\s+grounded\s+[\d.]+ playouts\/s/);
   });
-  test('play and versus --lenient take a sheet strict validation refuses, as the server does', async () => {
+  test('play, versus and tune --lenient take a sheet strict validation refuses, as the server does', async () => {
     // queens06ug (ggp.org base) negates goal within its own definition: refused by default with the position
     const f = join(SHEETS, 'queens06ug.kif');
     await expect(run('play', f, '--players', 'random')).rejects.toThrow(/\[stratification\] 'goal' depends negatively/);
@@ -55,6 +55,9 @@ describe.skipIf(!haveSheets)('CLI', () => {
     );
     const v = await run('versus', g, '--players', 'uct,random', '--iterations', '20', '--games', '2', '--lenient');
     expect(v.out).toMatch(/\| nineBoardTicTacToePie \| 2 \| \d+ \/ \d+ \/ \d+ \|/);
+    const tuneArgs = ['--generations', '1', '--population', '2', '--games', '1', '--iterations', '10', '--seed', '3'];
+    await expect(run('tune', g, ...tuneArgs)).rejects.toThrow(/stratification/);
+    expect((await run('tune', g, ...tuneArgs, '--lenient')).out).toMatch(/^best fitness \d\.\d{3}; c=/m);
   }, 120_000);
   test('play writes match records; conformance reports counts', async () => {
     const rec = join(dir, 'records');
