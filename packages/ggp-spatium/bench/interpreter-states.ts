@@ -4,6 +4,7 @@
 // (Mulberry32 from seed 1, so two versions visit the same states), nextState; back to the initial state at a
 // terminal one. Prints one JSON line. The module is any build of src/interpreter.ts (e.g. an older commit's,
 // bundled with esbuild), so the script imports nothing else from this package.
+// `moves` (legal moves listed along the way) is the answer check: versions that answer alike print the same count.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
