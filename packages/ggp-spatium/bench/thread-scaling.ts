@@ -59,6 +59,9 @@ for (const name of games) {
       cpu.push((c.user + c.system) / 1e6 / wall);
     }
     const errors = p.workerErrors().map((e) => e.message);
+    // the reasoner of each searcher (main thread first): they must all be the main thread's
+    const kinds: Record<string, number> = { [m.kind]: 1 };
+    for (const k of p.workerKinds()) kinds[k ?? 'not loaded'] = (kinds[k ?? 'not loaded'] ?? 0) + 1;
     await p.close();
     const r = med(rate);
     if (threads === threadList[0]) base = r / threads;
@@ -72,11 +75,13 @@ for (const name of games) {
       efficiency: r / base / threads,
       cpuPerWall: med(cpu),
       rates: rate.map(Math.round),
+      kinds,
       errors,
     };
     console.log(
       `${name} (${m.kind}) ${threads} threads (${searchers} searched): ${row.iterationsPerSecond} iterations/s, ` +
-        `×${row.vsOne.toFixed(2)} one thread, efficiency ${row.efficiency.toFixed(2)}, CPU/wall ${row.cpuPerWall.toFixed(1)}` +
+        `×${row.vsOne.toFixed(2)} one thread, efficiency ${row.efficiency.toFixed(2)}, CPU/wall ${row.cpuPerWall.toFixed(1)}, ` +
+        `reasoners ${JSON.stringify(kinds)}` +
         (errors.length ? `, worker errors: ${errors.join('; ')}` : ''),
     );
     if (out) appendFileSync(out, `${JSON.stringify({ cores, ms, reps, ...row })}\n`);

@@ -30,7 +30,7 @@ import {
   type Term,
 } from './gdl.js';
 import { LruCache } from './lru.js';
-import { type GameMachine, type PlayoutResult, rng } from './machine.js';
+import { cpuNowMs, type GameMachine, type PlayoutResult, rng } from './machine.js';
 import { type LoadOptions, type PreparedGame, prepareGame } from './prepare.js';
 import { sccs } from './validate.js';
 
@@ -309,10 +309,7 @@ const TOO_MANY = new Error('too many instances');
 function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
   const maxSteps = opts.maxSteps ?? 4e6;
   // CPU time, not wall time: on a loaded machine a wall-clock limit refused even breakthrough at random
-  const cpuMs = () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  };
+  const cpuMs = cpuNowMs;
   const deadline = cpuMs() + (opts.maxMs ?? 5000);
   let steps = 0;
   const tick = () => {

@@ -3,7 +3,7 @@
 // `goals`) work on opaque moves and states and are what players use in their inner loops.
 
 export interface GameMachine<S = unknown, M = unknown> {
-  /** "interpreter" or "compiled" */
+  /** which reasoner: "grounded", "compiled" or "interpreter" */
   readonly kind: string;
   roles(): string[];
   initialState(): S;
@@ -77,4 +77,19 @@ export function randomPlayout<S, M>(m: GameMachine<S, M>, s: S, rand: () => numb
     plies++;
   }
   return { plies, goals: goalsOf(m, s) };
+}
+
+/**
+ * CPU milliseconds for budgets and CPU-time clocks: the calling thread's where the runtime can say
+ * (`process.threadCpuUsage`, Node ≥ 23.9), else the whole process's (`process.cpuUsage`: in a worker thread that
+ * counts every thread, so a budget runs out as many times faster as threads are busy — loaders in worker threads
+ * must not lean on it), else wall-clock ms (browsers).
+ */
+export function cpuNowMs(): number {
+  type Usage = () => { user: number; system: number };
+  const p = (globalThis as { process?: { cpuUsage?: Usage; threadCpuUsage?: Usage } }).process;
+  const f = p?.threadCpuUsage ?? p?.cpuUsage;
+  if (!f) return performance.now();
+  const u = f.call(p);
+  return (u.user + u.system) / 1000;
 }

@@ -74,11 +74,15 @@ interface Slot {
   port: MessagePort;
   /** loaded the rules and listening */
   ready: boolean;
+  /** the reasoner it loaded (`GameMachine.kind`), once ready */
+  kind?: string;
   dead: boolean;
   /** id of an unanswered request (0: idle) and when it was sent */
   busy: number;
   since: number;
 }
+
+const KINDS = new Set(['grounded', 'compiled', 'interpreter']);
 
 /** a worker that has not answered for this long is stopped */
 const HUNG_MS = 60_000;
@@ -170,6 +174,8 @@ export class ParallelUctPlayer<S = unknown, M = unknown> implements Player<S, M>
         const worker = spawn(
           {
             rules: this.rules,
+            // the same reasoner as ours (see uct-worker.ts for why it is not chosen again there)
+            engine: KINDS.has(machine.kind) ? (machine.kind as WorkerInit['engine']) : undefined,
             role,
             seed: seed + 7919 * (i + 1),
             c: this.opts.c,
@@ -209,9 +215,11 @@ export class ParallelUctPlayer<S = unknown, M = unknown> implements Player<S, M>
     const out: Array<{ i: number; msg: { type: string; id: number; stats?: RootStats; message?: string } }> = [];
     for (const [i, slot] of this.slots.entries()) {
       for (let r = receiveMessageOnPort(slot.port); r; r = receiveMessageOnPort(slot.port)) {
-        const msg = r.message as { type: string; id: number; stats?: RootStats; message?: string };
-        if (msg.type === 'ready') slot.ready = true;
-        else {
+        const msg = r.message as { type: string; id: number; stats?: RootStats; message?: string; kind?: string };
+        if (msg.type === 'ready') {
+          slot.ready = true;
+          slot.kind = msg.kind;
+        } else {
           if (msg.id === slot.busy) slot.busy = 0;
           out.push({ i, msg });
         }
@@ -238,6 +246,11 @@ export class ParallelUctPlayer<S = unknown, M = unknown> implements Player<S, M>
   /** Worker failures since `start` (the moves were still chosen from the searchers that answered). */
   workerErrors(): WorkerCrashError[] {
     return [...this.errors];
+  }
+
+  /** The reasoner each worker loaded (`GameMachine.kind`; undefined while loading or if it failed). */
+  workerKinds(): Array<string | undefined> {
+    return this.slots.map((s) => s.kind);
   }
 
   /** The merged root statistics of the last decision. */

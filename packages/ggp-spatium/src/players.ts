@@ -2,7 +2,7 @@
 // 2006) with decoupled per-role selection for simultaneous moves, a transposition table keyed by state, a node
 // budget, and time management within the playclock. A `MoveBias` (spatial features, features.ts) can bias
 // both tree selection (as a prior) and playouts.
-import { type GameMachine, goalsOf, rng } from './machine.js';
+import { cpuNowMs, type GameMachine, goalsOf, rng } from './machine.js';
 
 export interface SearchOptions {
   /** wall-clock budget in ms for this decision */
@@ -216,19 +216,12 @@ export interface UctOptions {
    */
   fastPlayouts?: boolean;
   /**
-   * what `timeMs` measures: wall-clock time (default) or this process's CPU time (`process.cpuUsage`) — on a
+   * what `timeMs` measures: wall-clock time (default) or CPU time (`cpuNowMs`: this thread's where the runtime
+   * tells it, else this process's) — on a
    * loaded machine the scheduler's share then does not decide which of two in-process players searched longer
    */
   clock?: 'wall' | 'cpu';
   name?: string;
-}
-
-/** CPU milliseconds of this process (user + system), where `process.cpuUsage` exists; else wall-clock ms. */
-export function cpuNowMs(): number {
-  const p = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process;
-  if (!p?.cpuUsage) return performance.now();
-  const u = p.cpuUsage();
-  return (u.user + u.system) / 1000;
 }
 
 /** UCT with decoupled per-role UCB1 selection, transpositions, node budget and progressive bias. */

@@ -2,6 +2,8 @@
 // have equal ids (`distinct` is `!==`), a flat fluent is a (name, args) record, and states are sorted id arrays.
 // Function terms nested to any depth intern the same way, so sheets outside mGDL still compile.
 
+import { cpuNowMs } from './machine.js';
+
 /** MurmurHash3's finaliser: every input bit affects every output bit (linear probing needs good low bits). */
 function fmix(h: number): number {
   h ^= h >>> 16;
@@ -229,10 +231,7 @@ export class TermTable {
  * relation (a syscall, too dear per row); 0 = no budget.
  */
 let tableDeadline = 0;
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+const cpuMs = cpuNowMs;
 
 /** Runs `f` with a budget of `ms` ms of CPU time for building tables; past it a table's growth throws RangeError. */
 export function withTableBudget<T>(ms: number, f: () => T): T {

@@ -9,6 +9,8 @@ import { UctPlayer } from './players.js';
 
 export interface WorkerInit {
   rules: string;
+  /** the reasoner the main thread searches with: the worker loads the same one (see below) */
+  engine?: 'grounded' | 'compiled' | 'interpreter';
   role: number;
   seed: number;
   c?: number;
@@ -44,8 +46,16 @@ process.on('exit', () => {
 });
 
 // lenient: the main thread has already accepted these rules (the protocol server loads a match's rules leniently),
-// and a worker that refused them would leave the player searching alone
-const m = loadGame(init.rules, { strict: false });
+// and a worker that refused them would leave the player searching alone. The reasoner is the main thread's, with
+// no time budget: loadGame's 'auto' choice runs on CPU-time budgets, and where the runtime cannot read one thread's
+// CPU time (Node < 23.9) a worker's budget counts every busy thread — 16 workers loading at once on 16 cores each
+// ran out of the grounder's 5 s after ≈ 0.3 s of their own and searched on the compiler, 5–8× slower per CPU-second
+// on breakthrough and reversi. The main thread's load already chose within the budgets.
+const m = loadGame(init.rules, {
+  strict: false,
+  engine: init.engine ?? 'auto',
+  ...(init.engine === 'grounded' ? { ground: { maxMs: Number.POSITIVE_INFINITY } } : {}),
+});
 const player = new UctPlayer({
   c: init.c,
   nodeBudget: init.nodeBudget,
@@ -62,7 +72,7 @@ const reply = (msg: unknown) => {
   Atomics.notify(init.signal, 0);
 };
 
-reply({ type: 'ready', id: 0 });
+reply({ type: 'ready', id: 0, kind: m.kind });
 
 init.port.on('message', (req: SearchRequest) => {
   if (req.crash) process.exit(7);

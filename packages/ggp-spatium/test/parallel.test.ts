@@ -42,6 +42,23 @@ describe.skipIf(!haveSheets)('root-parallel UCT over worker threads', () => {
     expect([...st.moves].sort()).toEqual(m.legalMoves(s, 'xplayer'));
   }, 120_000);
 
+  test('workers search on the reasoner the main thread loaded, not one they choose again', () => {
+    // 'auto' grounds ticTacToe; a worker choosing again would ground it too, so a main thread on the compiler
+    // tells the two apart. (The choice must not be made again: its CPU-time budgets count every busy thread in a
+    // worker on Node < 23.9, and 16 workers loading breakthrough at once all fell back to the slower compiler.)
+    const kif = sheet('ticTacToe');
+    for (const engine of ['compiled', 'grounded', 'interpreter'] as const) {
+      const m = loadGame(kif, { engine }) as GameMachine;
+      expect(m.kind).toBe(engine);
+      player = new ParallelUctPlayer({ ...opts, threads: 3, rules: kif });
+      player.start(m, 0, 1);
+      expect(player.workerKinds()).toEqual([engine, engine]);
+      const s = m.initialState();
+      expect(m.legalMoves(s, 'xplayer')).toContain(m.moveText(player.select(s, { timeMs: 50 })));
+      expect(player.workerErrors()).toEqual([]);
+    }
+  }, 180_000);
+
   test('finds the winning move after the moves it was told, through the workers', () => {
     const kif = sheet('ticTacToe');
     const m = loadGame(kif) as GameMachine;
