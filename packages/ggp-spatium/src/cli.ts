@@ -42,8 +42,8 @@ const USAGE = `usage: ggp-spatium <command> [options]
   tune <sheet.kif> [--generations 6] [--population 8] [--games 4] [--playclock 0.05 | --iterations N
        [--opponent-iterations M]] [--anti-decisive] [--switches '{"biasPlayouts":false}'] [--seed 1] [--out w.json]
        [--cpu-clock] [--checkpoint ck.json] SGA tuning of feature weights, UCT constants and the playout form by
-       [--lenient]                          self-play against plain UCT (--checkpoint: resumable; --lenient: as for
-                                            play)
+       [--lenient] [--jobs 1]               self-play against plain UCT (--checkpoint: resumable; --lenient: as for
+                                            play; --jobs: processes playing the fitness games side by side)
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name,name…] [--from i] [--to j] [--inprocess]
               [--no-ground] [--resume]      parse / mGDL / compile / compiled ≡ interpreter over every sheet, each in a
                                             child limited in CPU time (--time per check) and heap; --out is rewritten
@@ -105,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
       weights: { type: 'string' },
       iterations: { type: 'string' },
       threads: { type: 'string' },
+      jobs: { type: 'string' },
       'opponent-iterations': { type: 'string' },
       inprocess: { type: 'boolean' },
       'anti-decisive': { type: 'boolean' },
@@ -298,6 +299,7 @@ export async function main(argv: string[]): Promise<number> {
         seed: num(o.seed, 1),
         cpuClock: o['cpu-clock'] === true,
         checkpoint: o.checkpoint,
+        jobs: num(o.jobs, 1),
         strict: !o.lenient,
         switches: {
           ...(o.switches ? JSON.parse(o.switches) : {}),

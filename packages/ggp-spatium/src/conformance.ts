@@ -3,9 +3,8 @@
 // comparable) and the next state's fluents must be equal. Pass = zero mismatches.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { childArgs } from './child.js';
 import { CompiledMachine, compileProgram } from './compiler.js';
 import { fmtIssue } from './errors.js';
 import { parseGdl, type Rule } from './gdl.js';
@@ -370,17 +369,6 @@ function childCpuSeconds(pid: number): number | undefined {
   }
 }
 
-/** The TypeScript loader's ESM entry, for running the child from the sources (tests, tsx); null when absent. */
-function tsxImport(): string | null {
-  try {
-    const cjs = createRequire(import.meta.url).resolve('tsx/esm');
-    const mjs = cjs.replace(/\.c?js$/, '.mjs');
-    return existsSync(mjs) ? pathToFileURL(mjs).href : null;
-  } catch {
-    return null;
-  }
-}
-
 function conformIsolated(
   file: string,
   name: string,
@@ -394,18 +382,8 @@ function conformIsolated(
   // that stopped using CPU at all (it never should), so it is generous enough for a machine at load 30
   const cpuCap = cpuLimitS ?? seconds * (grounded ? 2 : 1) + 60;
   const wallCap = cpuCap * 30;
-  const js = new URL('./conform-child.js', import.meta.url);
-  const fromSource = !(import.meta.url.endsWith('.js') && existsSync(fileURLToPath(js)));
-  const entry = fileURLToPath(fromSource ? new URL('./conform-child.ts', import.meta.url) : js);
-  // (tsx already loaded: `tsx cli.ts`, `node --import tsx`; a path that merely passes through a folder named
-  // tsx@… — vitest's, under pnpm — does not count)
-  const hasTsx = process.execArgv.some((a) => /(^|[/\\])tsx([/\\]|$)/.test(a));
-  const loader = fromSource && !hasTsx ? tsxImport() : null;
   const args = [
-    ...process.execArgv.filter((a) => !a.startsWith('--max-old-space-size')),
-    ...(loader ? ['--import', loader] : []),
-    `--max-old-space-size=${heapMb}`,
-    entry,
+    ...childArgs('conform-child', [`--max-old-space-size=${heapMb}`]),
     file,
     name,
     String(playouts),

@@ -75,4 +75,5 @@ export {
   type TuneResult,
   tune,
 } from './tune.js';
+export { TuneJobError } from './tune-pool.js';
 export { deOr, type ValidationReport, validateRules } from './validate.js';

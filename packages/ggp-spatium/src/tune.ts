@@ -12,6 +12,7 @@ import { loadGame } from './game.js';
 import { type GameMachine, rng } from './machine.js';
 import { LocalAgent, playMatch } from './match.js';
 import { UctPlayer } from './players.js';
+import { type PoolGame, TunePool } from './tune-pool.js';
 
 const BITS = 6;
 /** genes: the UCT constant, the progressive-bias weight, one weight per feature, then the playout form */
@@ -120,6 +121,12 @@ export interface TuneOptions {
   /** false: load the rules leniently (see `MatchOptions.strict`); default true */
   strict?: boolean;
   /**
+   * processes that play a generation's fitness games side by side (default 1: all in this process); each loads
+   * the sheet on the reasoner this process chose and plays one game at a time, so results do not depend on it —
+   * with iteration budgets a run gives the same result for any `jobs` — while the wall-clock time falls with it
+   */
+  jobs?: number;
+  /**
    * a checkpoint file: written atomically (temp file, then rename) after every genome's evaluation; a run given
    * an existing checkpoint of the same sheet and settings resumes from it (a different one is an error)
    */
@@ -157,6 +164,34 @@ function machineFor(kif: string, strict?: boolean): GameMachine {
   return loaded.m;
 }
 
+/** One fitness game: what it needs besides the sheet and the genome (also the tune child's task). */
+export interface GameTask {
+  /** the game's index within its evaluation: colours alternate with it, and it offsets the seeds */
+  index: number;
+  playclock: number;
+  /** the evaluation's seed: the players' and the referee's seeds derive from it and `index` */
+  seed: number;
+  iterations?: number;
+  opponentIterations?: number;
+  cpuClock?: boolean;
+  strict?: boolean;
+}
+
+/** Goal (0..1) of UCT with genome g in game `t.index` against plain UCT, on the given reasoner. */
+export async function playFitnessGame(kif: string, g: Genome, t: GameTask, m: GameMachine): Promise<number> {
+  const i = t.index;
+  const clock = t.cpuClock ? 'cpu' : 'wall';
+  const tuned = new LocalAgent(genomePlayer(g, 'uct+features', clock), t.seed + i, 0, t.iterations, m);
+  const plain = new LocalAgent(new UctPlayer({ clock }), t.seed + 1000 + i, 0, t.opponentIterations, m);
+  const first = i % 2 === 0;
+  const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], {
+    playclock: t.playclock,
+    seed: t.seed + i,
+    strict: t.strict,
+  });
+  return (rec.goals[first ? 0 : 1] ?? 0) / 100;
+}
+
 /** Score (0..1) of UCT with genome g against plain UCT over `games` games on a two-player sheet. */
 export async function evaluate(
   kif: string,
@@ -171,15 +206,13 @@ export async function evaluate(
   strict?: boolean,
 ): Promise<number> {
   let score = 0;
-  const clock = cpuClock ? 'cpu' : 'wall';
-  for (let i = 0; i < games; i++) {
-    const m = machineFor(kif, strict);
-    const tuned = new LocalAgent(genomePlayer(g, 'uct+features', clock), seed + i, 0, iterations, m);
-    const plain = new LocalAgent(new UctPlayer({ clock }), seed + 1000 + i, 0, opponentIterations, m);
-    const first = i % 2 === 0;
-    const rec = await playMatch(kif, first ? [tuned, plain] : [plain, tuned], { playclock, seed: seed + i, strict });
-    score += (rec.goals[first ? 0 : 1] ?? 0) / 100;
-  }
+  for (let index = 0; index < games; index++)
+    score += await playFitnessGame(
+      kif,
+      g,
+      { index, playclock, seed, iterations, opponentIterations, cpuClock, strict },
+      machineFor(kif, strict),
+    );
   return score / games;
 }
 
@@ -204,8 +237,10 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     switches = {},
     seed = 1,
     checkpoint,
+    jobs = 1,
     log = () => {},
   } = opts;
+  if (!Number.isInteger(jobs) || jobs < 1) throw new RangeError('jobs must be an integer ≥ 1');
   if (!Number.isInteger(population) || population < 2) throw new RangeError('population must be an integer ≥ 2');
   if (!Number.isInteger(generations) || generations < 1) throw new RangeError('generations must be an integer ≥ 1');
   if (!Number.isInteger(gamesPerEval) || gamesPerEval < 1) throw new RangeError('games must be an integer ≥ 1');
@@ -259,56 +294,95 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     if (checkpoint)
       writeAtomic(checkpoint, { version: 1, key, generation, pop, fit, best, history, draws } satisfies Checkpoint);
   };
-  for (let gen = startGen; gen < generations; gen++) {
-    for (let i = fit.length; i < pop.length; i++) {
-      fit.push(
-        await evaluate(
-          kif,
-          { ...decode(pop[i]!), ...switches },
-          gamesPerEval,
-          playclock,
-          seed * 7919 + gen * 101 + i,
-          iterations,
-          opponentIterations,
-          cpuClock,
-          opts.strict,
-        ),
-      );
-      if (fit[i]! > best.fitness) best = { bits: pop[i]!, fitness: fit[i]! };
-      log(`  generation ${gen + 1} genome ${i + 1}/${pop.length}: fitness ${fit[i]!.toFixed(3)}`);
-      save(gen);
-    }
-    const mean = fit.reduce((a, b) => a + b, 0) / fit.length;
-    history.push({ generation: gen, best: Math.max(...fit), mean });
-    log(`generation ${gen + 1}/${generations}: best ${Math.max(...fit).toFixed(3)} mean ${mean.toFixed(3)}`);
-    // roulette-wheel selection, one-point crossover, bit-flip mutation; the best genome survives
-    const total = fit.reduce((a, b) => a + b + 1e-3, 0);
-    const spin = () => {
-      let x = rand() * total;
-      for (let i = 0; i < pop.length; i++) {
-        x -= fit[i]! + 1e-3;
-        if (x <= 0) return pop[i]!;
+  const pool = jobs > 1 ? new TunePool(kif, jobs, machineFor(kif, opts.strict).kind, opts.strict) : null;
+  try {
+    for (let gen = startGen; gen < generations; gen++) {
+      const evalSeed = (i: number) => seed * 7919 + gen * 101 + i;
+      const record = (i: number, f: number) => {
+        fit.push(f);
+        if (f > best.fitness) best = { bits: pop[i]!, fitness: f };
+        log(`  generation ${gen + 1} genome ${i + 1}/${pop.length}: fitness ${f.toFixed(3)}`);
+        save(gen);
+      };
+      if (pool) {
+        // every remaining genome's games at once; genomes are recorded in order as their last game ends, each
+        // fitness summed in game order, so checkpoints, `best` and the log are those of a one-process run
+        const first = fit.length;
+        const games: PoolGame[] = [];
+        for (let i = first; i < pop.length; i++)
+          for (let index = 0; index < gamesPerEval; index++)
+            games.push({
+              genome: { ...decode(pop[i]!), ...switches },
+              task: {
+                index,
+                playclock,
+                seed: evalSeed(i),
+                iterations,
+                opponentIterations,
+                cpuClock,
+                strict: opts.strict,
+              },
+            });
+        const scores: number[] = new Array(games.length).fill(0);
+        const left: number[] = new Array(pop.length).fill(gamesPerEval);
+        await pool.run(games, (k, score) => {
+          scores[k] = score;
+          left[first + Math.floor(k / gamesPerEval)]!--;
+          for (let i = fit.length; i < pop.length && left[i] === 0; i = fit.length) {
+            const from = (i - first) * gamesPerEval;
+            record(i, scores.slice(from, from + gamesPerEval).reduce((a, b) => a + b, 0) / gamesPerEval);
+          }
+        });
+      } else
+        for (let i = fit.length; i < pop.length; i++)
+          record(
+            i,
+            await evaluate(
+              kif,
+              { ...decode(pop[i]!), ...switches },
+              gamesPerEval,
+              playclock,
+              evalSeed(i),
+              iterations,
+              opponentIterations,
+              cpuClock,
+              opts.strict,
+            ),
+          );
+      const mean = fit.reduce((a, b) => a + b, 0) / fit.length;
+      history.push({ generation: gen, best: Math.max(...fit), mean });
+      log(`generation ${gen + 1}/${generations}: best ${Math.max(...fit).toFixed(3)} mean ${mean.toFixed(3)}`);
+      // roulette-wheel selection, one-point crossover, bit-flip mutation; the best genome survives
+      const total = fit.reduce((a, b) => a + b + 1e-3, 0);
+      const spin = () => {
+        let x = rand() * total;
+        for (let i = 0; i < pop.length; i++) {
+          x -= fit[i]! + 1e-3;
+          if (x <= 0) return pop[i]!;
+        }
+        return pop[pop.length - 1]!;
+      };
+      const next: number[][] = [best.bits.slice()];
+      while (next.length < population) {
+        let a = spin().slice();
+        let b = spin().slice();
+        if (rand() < crossover) {
+          const cut = 1 + ((rand() * (L - 1)) | 0);
+          [a, b] = [
+            [...a.slice(0, cut), ...b.slice(cut)],
+            [...b.slice(0, cut), ...a.slice(cut)],
+          ];
+        }
+        for (const g of [a, b]) for (let k = 0; k < L; k++) if (rand() < mutation) g[k] = 1 - g[k]!;
+        next.push(a);
+        if (next.length < population) next.push(b);
       }
-      return pop[pop.length - 1]!;
-    };
-    const next: number[][] = [best.bits.slice()];
-    while (next.length < population) {
-      let a = spin().slice();
-      let b = spin().slice();
-      if (rand() < crossover) {
-        const cut = 1 + ((rand() * (L - 1)) | 0);
-        [a, b] = [
-          [...a.slice(0, cut), ...b.slice(cut)],
-          [...b.slice(0, cut), ...a.slice(cut)],
-        ];
-      }
-      for (const g of [a, b]) for (let k = 0; k < L; k++) if (rand() < mutation) g[k] = 1 - g[k]!;
-      next.push(a);
-      if (next.length < population) next.push(b);
+      pop = next;
+      fit = [];
+      save(gen + 1);
     }
-    pop = next;
-    fit = [];
-    save(gen + 1);
+  } finally {
+    pool?.close();
   }
   return { ...decode(best.bits), ...switches, fitness: best.fitness, history };
 }

@@ -6,7 +6,8 @@ import { BoardFeatures, boardFromSheet, DEFAULT_WEIGHTS, detectBoard } from '../
 import { loadGame } from '../src/game.js';
 import { type GameMachine, rng } from '../src/machine.js';
 import { playout, sampleIndex, UctPlayer } from '../src/players.js';
-import { CheckpointError, decode, encode, GENOME_BITS, genomePlayer, tune } from '../src/tune.js';
+import { CheckpointError, decode, encode, GENOME_BITS, type Genome, genomePlayer, tune } from '../src/tune.js';
+import { TuneJobError, TunePool } from '../src/tune-pool.js';
 import { haveSheets, sheet } from './sheets.js';
 
 describe.skipIf(!haveSheets)('board extension and spatial features', () => {
@@ -284,6 +285,55 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     expect(decode(encode({ ...g, biasPlies: 16 })).biasPlies).toBe(16);
     expect((genomePlayer({ ...g, biasPlies: 4 }) as unknown as { bias: BoardFeatures }).bias.opts.biasPlies).toBe(4);
   });
+  test('SGA over child processes (jobs): the same result as one process, checkpoints and resume included', async () => {
+    const kif = sheet('ticTacToe');
+    const opts = { generations: 2, population: 4, gamesPerEval: 3, iterations: 30, seed: 7 };
+    const lines1: string[] = [];
+    const one = await tune(kif, { ...opts, log: (l) => lines1.push(l) });
+    const lines3: string[] = [];
+    const three = await tune(kif, { ...opts, jobs: 3, log: (l) => lines3.push(l) });
+    expect(three).toEqual(one);
+    // genomes are logged (and checkpointed) in order, with the fitness a one-process run computes
+    expect(lines3).toEqual(lines1);
+    // cut inside the second generation, resumed with another number of jobs: the uncut result
+    const ck = join(mkdtempSync(join(tmpdir(), 'ggp-tune-')), 'ck.json');
+    let n = 0;
+    const cut = (l: string) => {
+      if (l.includes('genome') && ++n === 6) throw new Error('cut');
+    };
+    await expect(tune(kif, { ...opts, jobs: 2, checkpoint: ck, log: cut })).rejects.toThrow('cut');
+    const resumed = await tune(kif, { ...opts, jobs: 3, checkpoint: ck });
+    expect(resumed).toEqual(one);
+    await expect(tune(kif, { ...opts, jobs: 0 })).rejects.toThrow(RangeError);
+  }, 120_000);
+  test('a failing tune job is a typed error, and the pool stops', async () => {
+    const kif = sheet('ticTacToe');
+    const pool = new TunePool(kif, 2, 'grounded');
+    const task = { index: 0, playclock: 1, seed: 1, iterations: 10 };
+    // null weights: the child's player cannot be built, the game fails there
+    const bad = { c: 0.7, priorWeight: 1, weights: null } as unknown as Genome;
+    const good = decode(new Array(GENOME_BITS).fill(0));
+    await expect(
+      pool.run([
+        { genome: good, task },
+        { genome: bad, task: { ...task, index: 1 } },
+      ]),
+    ).rejects.toThrow(TuneJobError);
+    await expect(pool.run([{ genome: good, task }])).rejects.toThrow(/closed/);
+    // a child that cannot load the sheet: refused before any game, not a hang
+    const broken = new TunePool('(role x', 1, 'grounded');
+    await expect(broken.run([{ genome: good, task }])).rejects.toThrow(TuneJobError);
+    broken.close();
+    // and a pool that works plays every game it is given, scores in task order
+    const ok = new TunePool(kif, 2, 'compiled');
+    try {
+      const s = await ok.run([0, 1, 2].map((index) => ({ genome: good, task: { ...task, index } })));
+      expect(s).toHaveLength(3);
+      for (const x of s) expect([0, 0.5, 1]).toContain(x);
+    } finally {
+      ok.close();
+    }
+  }, 120_000);
   test('SGA checkpoint: a run cut anywhere resumes to the result of an uncut run', async () => {
     const kif = sheet('ticTacToe');
     const opts = { generations: 2, population: 4, gamesPerEval: 2, iterations: 30, seed: 5 };
