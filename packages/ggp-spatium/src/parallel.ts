@@ -10,9 +10,9 @@
 // option, or `setRules`, which LocalAgent and the protocol server call) and a player that is told every joint
 // move (`observe`); without them the search runs on the main thread alone.
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { tsxEntry } from './child.js';
 import { GgpError } from './errors.js';
 import { BoardFeatures } from './features.js';
 import type { GameMachine } from './machine.js';
@@ -87,22 +87,6 @@ const KINDS = new Set(['grounded', 'compiled', 'interpreter']);
 /** a worker that has not answered for this long is stopped */
 const HUNG_MS = 60_000;
 
-let tsxApi: string | null | undefined;
-/** The TypeScript loader for running the worker from source (tests, tsx); null when not installed. */
-function tsxRegister(): string | null {
-  if (tsxApi === undefined) {
-    try {
-      // the ESM build (index.mjs beside the index.cjs that require() resolves): its register() hooks this thread
-      const cjs = createRequire(import.meta.url).resolve('tsx/esm/api');
-      const mjs = cjs.replace(/\.c?js$/, '.mjs');
-      tsxApi = existsSync(mjs) ? pathToFileURL(mjs).href : null;
-    } catch {
-      tsxApi = null;
-    }
-  }
-  return tsxApi;
-}
-
 function spawn(
   init: Omit<WorkerInit, 'port' | 'signal' | 'index'>,
   port: MessagePort,
@@ -114,7 +98,7 @@ function spawn(
   if (import.meta.url.endsWith('.js') && existsSync(fileURLToPath(js)))
     return new Worker(js, { workerData, transferList: [port] });
   // running from the TypeScript sources: load the worker through tsx's loader
-  const api = tsxRegister();
+  const api = tsxEntry('tsx/esm/api');
   if (!api) throw new WorkerCrashError(index, 'cannot start: no built worker and no TypeScript loader (tsx)');
   const ts = new URL('./uct-worker.ts', import.meta.url).href;
   const boot = `import(${JSON.stringify(api)}).then((t) => { t.register(); return import(${JSON.stringify(ts)}); });`;
