@@ -43,7 +43,8 @@ const USAGE = `usage: ggp-spatium <command> [options]
        [--opponent-iterations M]] [--anti-decisive] [--switches '{"biasPlayouts":false}'] [--seed 1] [--out w.json]
        [--cpu-clock] [--checkpoint ck.json] SGA tuning of feature weights, UCT constants and the playout form by
        [--lenient] [--jobs 1]               self-play against plain UCT (--checkpoint: resumable; --lenient: as for
-                                            play; --jobs: processes playing the fitness games side by side)
+       [--confirm-games G]                  play; --jobs: processes playing the fitness games side by side;
+                                            --confirm-games: games the 3 best replay at the end, default --games)
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name,name…] [--from i] [--to j] [--inprocess]
               [--no-ground] [--resume]      parse / mGDL / compile / compiled ≡ interpreter over every sheet, each in a
                                             child limited in CPU time (--time per check) and heap; --out is rewritten
@@ -106,6 +107,7 @@ export async function main(argv: string[]): Promise<number> {
       iterations: { type: 'string' },
       threads: { type: 'string' },
       jobs: { type: 'string' },
+      'confirm-games': { type: 'string' },
       'opponent-iterations': { type: 'string' },
       inprocess: { type: 'boolean' },
       'anti-decisive': { type: 'boolean' },
@@ -300,6 +302,7 @@ export async function main(argv: string[]): Promise<number> {
         cpuClock: o['cpu-clock'] === true,
         checkpoint: o.checkpoint,
         jobs: num(o.jobs, 1),
+        confirmGames: o['confirm-games'] === undefined ? undefined : Number(o['confirm-games']),
         strict: !o.lenient,
         switches: {
           ...(o.switches ? JSON.parse(o.switches) : {}),
@@ -308,7 +311,7 @@ export async function main(argv: string[]): Promise<number> {
         log: (l) => console.log(l),
       });
       console.log(
-        `best fitness ${res.fitness.toFixed(3)}; c=${res.c.toFixed(3)} weights=${res.weights.map((w) => w.toFixed(2)).join(',')}`,
+        `best fitness ${res.fitness.toFixed(3)} over ${res.games} games; c=${res.c.toFixed(3)} weights=${res.weights.map((w) => w.toFixed(2)).join(',')}`,
       );
       if (o.out) writeFileSync(o.out, JSON.stringify(res, null, 1));
       return 0;

@@ -66,11 +66,13 @@ export {
 } from './protocol.js';
 export { createPlayerServer, type PlayerServer, type ServerOptions } from './server.js';
 export {
+  bestOf,
   decode,
   encode,
   evaluate,
   type Genome,
   genomePlayer,
+  type Tally,
   type TuneOptions,
   type TuneResult,
   tune,

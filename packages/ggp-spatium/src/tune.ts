@@ -1,6 +1,8 @@
 // Tuning by a simple genetic algorithm (Goldberg's SGA: bit-string genomes, fitness-proportional selection,
-// one-point crossover, bit-flip mutation, generational replacement; we keep the best genome, which the plain
-// SGA does not). A genome encodes the UCT constant, the progressive-bias weight, the spatial feature weights
+// one-point crossover, bit-flip mutation, generational replacement; we keep an elite, which the plain SGA does
+// not: the genome with the best mean score over every game it has played, so a genome lucky in one noisy
+// evaluation regresses as the elite plays again, and at the end the three best replay games before one is
+// returned). A genome encodes the UCT constant, the progressive-bias weight, the spatial feature weights
 // and the playout form (how many plies of each playout the features bias); fitness is the mean score of
 // UCT+features against plain UCT in self-play, both roles, at equal time per move (optionally CPU time) or at
 // given iteration budgets. Seeded: the GA's own draws and every game's seeds come from the seed, so with
@@ -127,6 +129,12 @@ export interface TuneOptions {
    */
   jobs?: number;
   /**
+   * games each of the (up to) three genomes with the best mean score plays again after the last generation before
+   * one is returned (default `gamesPerEval`; 0: none). A fitness from a few games is noisy, and the highest single
+   * estimate of many genomes is mostly luck: the returned genome is the best of these on all its games.
+   */
+  confirmGames?: number;
+  /**
    * a checkpoint file: written atomically (temp file, then rename) after every genome's evaluation; a run given
    * an existing checkpoint of the same sheet and settings resumes from it (a different one is an error)
    */
@@ -135,20 +143,46 @@ export interface TuneOptions {
 }
 
 export interface TuneResult extends Genome {
+  /** the returned genome's mean score over every game it played (its evaluations, as elite too, and confirmation) */
   fitness: number;
+  /** how many games `fitness` is the mean of */
+  games: number;
   history: Array<{ generation: number; best: number; mean: number }>;
+}
+
+/** Every genome evaluated in a run, by its bits: the games it has played and their summed score. */
+export interface Tally {
+  bits: number[];
+  sum: number;
+  games: number;
+}
+
+/**
+ * The genome with the highest mean score over all its games (the elite): ties go to more games, then to the one
+ * seen first. The elite plays again every generation, so a genome that was lucky once regresses.
+ */
+export function bestOf(tally: readonly Tally[]): Tally | undefined {
+  let best: Tally | undefined;
+  for (const t of tally)
+    if (
+      !best ||
+      t.sum / t.games > best.sum / best.games ||
+      (t.sum / t.games === best.sum / best.games && t.games > best.games)
+    )
+      best = t;
+  return best;
 }
 
 /** What a checkpoint holds: enough to continue the run exactly where it stopped. */
 interface Checkpoint {
-  version: 1;
+  version: 2;
   /** the sheet and the settings that decide the run: a checkpoint of another run is refused */
   key: string;
   generation: number;
   pop: number[][];
   /** fitness of the genomes of `pop` evaluated so far, in order */
   fit: number[];
-  best: { bits: number[]; fitness: number };
+  tally: Tally[];
   history: TuneResult['history'];
   /** numbers drawn from the GA's generator so far (a resumed run draws them again to reach its state) */
   draws: number;
@@ -238,8 +272,10 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     seed = 1,
     checkpoint,
     jobs = 1,
+    confirmGames = gamesPerEval,
     log = () => {},
   } = opts;
+  if (!Number.isInteger(confirmGames) || confirmGames < 0) throw new RangeError('confirmGames must be an integer ≥ 0');
   if (!Number.isInteger(jobs) || jobs < 1) throw new RangeError('jobs must be an integer ≥ 1');
   if (!Number.isInteger(population) || population < 2) throw new RangeError('population must be an integer ≥ 2');
   if (!Number.isInteger(generations) || generations < 1) throw new RangeError('generations must be an integer ≥ 1');
@@ -265,6 +301,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     mutation,
     switches,
     seed,
+    confirmGames,
   });
   // start from the defaults and random genomes
   const defaults = encode({ c: 0.7, priorWeight: 1, weights: DEFAULT_WEIGHTS });
@@ -272,7 +309,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     defaults,
     ...Array.from({ length: population - 1 }, () => Array.from({ length: L }, () => (rand() < 0.5 ? 1 : 0))),
   ];
-  let best = { bits: defaults, fitness: -1 };
+  let tally: Tally[] = [];
   let history: TuneResult['history'] = [];
   let startGen = 0;
   let fit: number[] = [];
@@ -283,16 +320,25 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     } catch (e) {
       throw new CheckpointError(`checkpoint ${checkpoint} is not readable JSON: ${(e as Error).message}`);
     }
-    if (ck.version !== 1 || ck.key !== key)
+    if (ck.version !== 2)
+      throw new CheckpointError(`checkpoint ${checkpoint} was written by an earlier version of tune: start afresh`);
+    if (ck.key !== key)
       throw new CheckpointError(`checkpoint ${checkpoint} belongs to another run (sheet or settings differ)`);
     while (draws < ck.draws) rand();
-    ({ pop, fit, best, history } = ck);
+    ({ pop, fit, tally, history } = ck);
     startGen = ck.generation;
     log(`resuming at generation ${startGen + 1}, genome ${fit.length + 1} (checkpoint ${checkpoint})`);
   }
   const save = (generation: number) => {
     if (checkpoint)
-      writeAtomic(checkpoint, { version: 1, key, generation, pop, fit, best, history, draws } satisfies Checkpoint);
+      writeAtomic(checkpoint, { version: 2, key, generation, pop, fit, tally, history, draws } satisfies Checkpoint);
+  };
+  const count = (bits: number[], f: number, games: number) => {
+    const k = bits.join('');
+    let t = tally.find((x) => x.bits.join('') === k);
+    if (!t) tally.push((t = { bits: bits.slice(), sum: 0, games: 0 }));
+    t.sum += f * games;
+    t.games += games;
   };
   const pool = jobs > 1 ? new TunePool(kif, jobs, machineFor(kif, opts.strict).kind, opts.strict) : null;
   try {
@@ -300,7 +346,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
       const evalSeed = (i: number) => seed * 7919 + gen * 101 + i;
       const record = (i: number, f: number) => {
         fit.push(f);
-        if (f > best.fitness) best = { bits: pop[i]!, fitness: f };
+        count(pop[i]!, f, gamesPerEval);
         log(`  generation ${gen + 1} genome ${i + 1}/${pop.length}: fitness ${f.toFixed(3)}`);
         save(gen);
       };
@@ -362,7 +408,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
         }
         return pop[pop.length - 1]!;
       };
-      const next: number[][] = [best.bits.slice()];
+      const next: number[][] = [bestOf(tally)!.bits.slice()];
       while (next.length < population) {
         let a = spin().slice();
         let b = spin().slice();
@@ -381,8 +427,60 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
       fit = [];
       save(gen + 1);
     }
+    // confirmation: the three best by mean play again on fresh seeds (past every generation's), and the best of
+    // them on all their games is returned; not checkpointed on its own (a resumed run plays it again, the same)
+    const ranked = [...tally].sort((a, b) => b.sum / b.games - a.sum / a.games || b.games - a.games);
+    const finalists = confirmGames > 0 ? ranked.slice(0, 3) : ranked.slice(0, 1);
+    if (confirmGames > 0) {
+      const confirmSeed = (r: number) => seed * 7919 + generations * 101 + r;
+      let scores: number[];
+      if (pool) {
+        const games: PoolGame[] = finalists.flatMap((t, r) =>
+          Array.from({ length: confirmGames }, (_, index) => ({
+            genome: { ...decode(t.bits), ...switches },
+            task: {
+              index,
+              playclock,
+              seed: confirmSeed(r),
+              iterations,
+              opponentIterations,
+              cpuClock,
+              strict: opts.strict,
+            },
+          })),
+        );
+        const all = await pool.run(games);
+        scores = finalists.map(
+          (_, r) => all.slice(r * confirmGames, (r + 1) * confirmGames).reduce((a, b) => a + b, 0) / confirmGames,
+        );
+      } else {
+        scores = [];
+        for (const [r, t] of finalists.entries())
+          scores.push(
+            await evaluate(
+              kif,
+              { ...decode(t.bits), ...switches },
+              confirmGames,
+              playclock,
+              confirmSeed(r),
+              iterations,
+              opponentIterations,
+              cpuClock,
+              opts.strict,
+            ),
+          );
+      }
+      for (const [r, t] of finalists.entries()) {
+        const before = t.sum / t.games;
+        count(t.bits, scores[r]!, confirmGames);
+        log(
+          `confirm ${r + 1}/${finalists.length}: ${scores[r]!.toFixed(3)} in ${confirmGames} more games (was ${before.toFixed(3)}), ${(t.sum / t.games).toFixed(3)} over ${t.games}`,
+        );
+      }
+    }
+    const best = bestOf(finalists)!;
+    return { ...decode(best.bits), ...switches, fitness: best.sum / best.games, games: best.games, history };
   } finally {
     pool?.close();
   }
-  return { ...decode(best.bits), ...switches, fitness: best.fitness, history };
 }

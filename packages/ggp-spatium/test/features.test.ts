@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -6,7 +6,7 @@ import { BoardFeatures, boardFromSheet, DEFAULT_WEIGHTS, detectBoard } from '../
 import { loadGame } from '../src/game.js';
 import { type GameMachine, rng } from '../src/machine.js';
 import { playout, sampleIndex, UctPlayer } from '../src/players.js';
-import { CheckpointError, decode, encode, GENOME_BITS, type Genome, genomePlayer, tune } from '../src/tune.js';
+import { bestOf, CheckpointError, decode, encode, GENOME_BITS, type Genome, genomePlayer, tune } from '../src/tune.js';
 import { TuneJobError, TunePool } from '../src/tune-pool.js';
 import { haveSheets, sheet } from './sheets.js';
 
@@ -284,6 +284,35 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     expect(decode(encode({ ...g, biasPlies: 4 })).biasPlies).toBe(4);
     expect(decode(encode({ ...g, biasPlies: 16 })).biasPlies).toBe(16);
     expect((genomePlayer({ ...g, biasPlies: 4 }) as unknown as { bias: BoardFeatures }).bias.opts.biasPlies).toBe(4);
+  });
+  test('SGA elite and result: the best mean over all games, not the best single evaluation', async () => {
+    const t = (b: number, sum: number, games: number) => ({ bits: [b], sum, games });
+    // 11/12 once is a higher mean than 20/24, and wins; equal means go to more games, then to the first seen
+    expect(bestOf([t(0, 20, 24), t(1, 11, 12)])!.bits).toEqual([1]);
+    expect(bestOf([t(0, 6, 12), t(1, 12, 24)])!.bits).toEqual([1]);
+    expect(bestOf([t(0, 6, 12), t(1, 6, 12)])!.bits).toEqual([0]);
+    expect(bestOf([])).toBeUndefined();
+    // in a run: the three best replay `confirmGames` games and the returned fitness is the mean of all its games
+    const kif = sheet('ticTacToe');
+    const lines: string[] = [];
+    const opts = { generations: 2, population: 4, gamesPerEval: 2, iterations: 30, seed: 3 };
+    const r = await tune(kif, { ...opts, confirmGames: 4, log: (l) => lines.push(l) });
+    const confirms = lines.filter((l) => l.startsWith('confirm '));
+    expect(confirms).toHaveLength(3);
+    const last = /(\d\.\d+) over (\d+)$/;
+    // the returned genome's line is the one whose pooled mean is highest
+    const pooled = confirms.map((l) => Number(last.exec(l)![1]));
+    expect(r.fitness).toBeCloseTo(Math.max(...pooled), 3);
+    expect(r.games).toBeGreaterThanOrEqual(2 + 4);
+    expect(r.games % 2).toBe(0);
+    // with confirmation off, the elite is returned as it stands, after no extra games
+    const r0 = await tune(kif, { ...opts, confirmGames: 0 });
+    expect(r0.games % 2).toBe(0);
+    await expect(tune(kif, { ...opts, confirmGames: -1 })).rejects.toThrow(RangeError);
+    // a checkpoint of the earlier format (best single estimate, no tally) is refused with a clear message
+    const ck = join(mkdtempSync(join(tmpdir(), 'ggp-tune-')), 'ck.json');
+    writeFileSync(ck, JSON.stringify({ version: 1, key: 'x', generation: 0, pop: [], fit: [], history: [], draws: 0 }));
+    await expect(tune(kif, { ...opts, checkpoint: ck })).rejects.toThrow(/earlier version/);
   });
   test('SGA over child processes (jobs): the same result as one process, checkpoints and resume included', async () => {
     const kif = sheet('ticTacToe');
