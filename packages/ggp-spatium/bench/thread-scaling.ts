@@ -62,6 +62,11 @@ for (const name of games) {
     // the reasoner of each searcher (main thread first): they must all be the main thread's
     const kinds: Record<string, number> = { [m.kind]: 1 };
     for (const k of p.workerKinds()) kinds[k ?? 'not loaded'] = (kinds[k ?? 'not loaded'] ?? 0) + 1;
+    // the check of this bench's answer: a searcher on another reasoner (or none) makes its rate meaningless
+    if (Object.keys(kinds).length > 1 || errors.length) {
+      console.error(`${name}, ${threads} threads: searchers on ${JSON.stringify(kinds)}; errors: ${errors.join('; ')}`);
+      process.exitCode = 1;
+    }
     await p.close();
     const r = med(rate);
     if (threads === threadList[0]) base = r / threads;
@@ -87,4 +92,4 @@ for (const name of games) {
     if (out) appendFileSync(out, `${JSON.stringify({ cores, ms, reps, ...row })}\n`);
   }
 }
-process.exit(0);
+process.exit(process.exitCode ?? 0);
