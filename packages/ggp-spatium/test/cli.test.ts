@@ -59,6 +59,21 @@ describe.skipIf(!haveSheets)('CLI', () => {
     await expect(run('tune', g, ...tuneArgs)).rejects.toThrow(/stratification/);
     expect((await run('tune', g, ...tuneArgs, '--lenient')).out).toMatch(/^best fitness \d\.\d{3} over \d+ games; c=/m);
   }, 120_000);
+  test('tune --jobs and --confirm-games: the same result in child processes; the tally behind the fitness', async () => {
+    const f = join(SHEETS, 'ticTacToe.kif');
+    const args = ['--generations', '2', '--population', '3', '--games', '2', '--iterations', '20', '--seed', '4'];
+    const best = (out: string) => out.split('\n').find((l) => l.startsWith('best fitness'));
+    const one = await run('tune', f, ...args, '--confirm-games', '2');
+    const two = await run('tune', f, ...args, '--confirm-games', '2', '--jobs', '2');
+    expect(best(two.out)).toBe(best(one.out));
+    expect(two.out.split('\n').filter((l) => l.startsWith('confirm ')).length).toBe(3);
+    // no confirmation round: no 'confirm' lines, and the tally is whole evaluations of 2 games
+    const off = await run('tune', f, ...args, '--confirm-games', '0');
+    expect(off.out).not.toMatch(/^confirm /m);
+    expect(best(off.out)).toMatch(/over \d*[02468] games/);
+    await expect(run('tune', f, ...args, '--jobs', '0')).rejects.toThrow(/jobs must be an integer/);
+    await expect(run('tune', f, ...args, '--confirm-games=-1')).rejects.toThrow(/confirmGames must be/);
+  }, 120_000);
   test('play writes match records; conformance reports counts', async () => {
     const rec = join(dir, 'records');
     const p = await run(
