@@ -44,7 +44,9 @@ const USAGE = `usage: ggp-spatium <command> [options]
        [--cpu-clock] [--checkpoint ck.json] SGA tuning of feature weights, UCT constants and the playout form by
        [--lenient] [--jobs 1]               self-play against plain UCT (--checkpoint: resumable; --lenient: as for
        [--confirm-games G]                  play; --jobs: processes playing the fitness games side by side;
-                                            --confirm-games: games the 3 best replay at the end, default --games)
+       [--job-timeout 300]                  --confirm-games: games the 3 best replay at the end, default --games;
+                                            --job-timeout: seconds a job may spend on one ply before it is
+                                            stopped as hung and the run fails, resumable from --checkpoint)
   conformance [dir] [--playouts 100] [--time 20] [--out report.json] [--only name,name…] [--from i] [--to j] [--inprocess]
               [--no-ground] [--resume]      parse / mGDL / compile / compiled ≡ interpreter over every sheet, each in a
                                             child limited in CPU time (--time per check) and heap; --out is rewritten
@@ -108,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       jobs: { type: 'string' },
       'confirm-games': { type: 'string' },
+      'job-timeout': { type: 'string' },
       'opponent-iterations': { type: 'string' },
       inprocess: { type: 'boolean' },
       'anti-decisive': { type: 'boolean' },
@@ -303,6 +306,7 @@ export async function main(argv: string[]): Promise<number> {
         checkpoint: o.checkpoint,
         jobs: num(o.jobs, 1),
         confirmGames: o['confirm-games'] === undefined ? undefined : Number(o['confirm-games']),
+        jobTimeout: o['job-timeout'] === undefined ? undefined : Number(o['job-timeout']),
         strict: !o.lenient,
         switches: {
           ...(o.switches ? JSON.parse(o.switches) : {}),

@@ -123,6 +123,8 @@ export interface MatchOptions {
   matchId?: string;
   /** false: load the rules leniently, as the protocol server does (spec violations become warnings); default true */
   strict?: boolean;
+  /** called after each ply with the plies played so far (progress, and the tune pool's sign of life) */
+  onPly?: (plies: number) => void;
 }
 
 export async function playMatch(kif: string, agents: Agent[], opts: MatchOptions = {}): Promise<MatchRecord> {
@@ -191,6 +193,7 @@ export async function playMatch(kif: string, agents: Agent[], opts: MatchOptions
     rec.times.push(times);
     rec.plies++;
     last = joint;
+    opts.onPly?.(rec.plies);
   }
   rec.goals = goalsOf(m, s);
   await Promise.all(agents.map((a, i) => a.stop(last, infos?.[i])));

@@ -1,6 +1,7 @@
 // One process of a parallel SGA run (`tune` with `jobs` > 1, see tune-pool.ts): it loads the sheet once, on the
 // reasoner the parent chose, then plays fitness games as they come. stdin: a JSON line `{ kif, engine, strict }`,
-// then one JSON line per game `{ id, genome, task }`; stdout: `{ id, score }` (or `{ id, error }`) per game.
+// then one JSON line per game `{ id, genome, task }`; stdout: `{ ready: true }` once loaded, `{ id, ply }` after each
+// ply (the pool's watchdog reads silence as a hung game) and `{ id, score }` (or `{ id, error }`) per game.
 // Games run one at a time, so a CPU-time playclock measures this process's time for one game only.
 import { createInterface } from 'node:readline';
 import { loadGame } from './game.js';
@@ -31,7 +32,8 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   queue = queue.then(async () => {
     try {
       if (!m) throw new Error('no sheet loaded');
-      say({ id: msg.id, score: await playFitnessGame(kif, msg.genome, msg.task, m) });
+      const score = await playFitnessGame(kif, msg.genome, msg.task, m, (ply) => say({ id: msg.id, ply }));
+      say({ id: msg.id, score });
     } catch (e) {
       say({ id: msg.id, error: (e as Error).message });
     }

@@ -129,6 +129,12 @@ export interface TuneOptions {
    */
   jobs?: number;
   /**
+   * with `jobs` > 1: seconds a child process may go without finishing a ply (default 300) before it is stopped as
+   * hung and the run fails with a TuneJobError (the checkpoint keeps finished evaluations); loading the sheet gets
+   * at least 600
+   */
+  jobTimeout?: number;
+  /**
    * games each of the (up to) three genomes with the best mean score plays again after the last generation before
    * one is returned (default `gamesPerEval`; 0: none). A fitness from a few games is noisy, and the highest single
    * estimate of many genomes is mostly luck: the returned genome is the best of these on all its games.
@@ -212,7 +218,14 @@ export interface GameTask {
 }
 
 /** Goal (0..1) of UCT with genome g in game `t.index` against plain UCT, on the given reasoner. */
-export async function playFitnessGame(kif: string, g: Genome, t: GameTask, m: GameMachine): Promise<number> {
+export async function playFitnessGame(
+  kif: string,
+  g: Genome,
+  t: GameTask,
+  m: GameMachine,
+  /** called after each ply (the tune child's sign of life to its pool) */
+  onPly?: (plies: number) => void,
+): Promise<number> {
   const i = t.index;
   const clock = t.cpuClock ? 'cpu' : 'wall';
   const tuned = new LocalAgent(genomePlayer(g, 'uct+features', clock), t.seed + i, 0, t.iterations, m);
@@ -222,6 +235,7 @@ export async function playFitnessGame(kif: string, g: Genome, t: GameTask, m: Ga
     playclock: t.playclock,
     seed: t.seed + i,
     strict: t.strict,
+    onPly,
   });
   return (rec.goals[first ? 0 : 1] ?? 0) / 100;
 }
@@ -277,6 +291,7 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
   } = opts;
   if (!Number.isInteger(confirmGames) || confirmGames < 0) throw new RangeError('confirmGames must be an integer ≥ 0');
   if (!Number.isInteger(jobs) || jobs < 1) throw new RangeError('jobs must be an integer ≥ 1');
+  if (opts.jobTimeout !== undefined && !(opts.jobTimeout > 0)) throw new RangeError('jobTimeout must be > 0 seconds');
   if (!Number.isInteger(population) || population < 2) throw new RangeError('population must be an integer ≥ 2');
   if (!Number.isInteger(generations) || generations < 1) throw new RangeError('generations must be an integer ≥ 1');
   if (!Number.isInteger(gamesPerEval) || gamesPerEval < 1) throw new RangeError('games must be an integer ≥ 1');
@@ -340,7 +355,14 @@ export async function tune(kif: string, opts: TuneOptions = {}): Promise<TuneRes
     t.sum += f * games;
     t.games += games;
   };
-  const pool = jobs > 1 ? new TunePool(kif, jobs, machineFor(kif, opts.strict).kind, opts.strict) : null;
+  const stallMs = (opts.jobTimeout ?? 300) * 1000;
+  const pool =
+    jobs > 1
+      ? new TunePool(kif, jobs, machineFor(kif, opts.strict).kind, opts.strict, {
+          stallMs,
+          loadMs: Math.max(600_000, stallMs),
+        })
+      : null;
   try {
     for (let gen = startGen; gen < generations; gen++) {
       const evalSeed = (i: number) => seed * 7919 + gen * 101 + i;

@@ -5,7 +5,8 @@ import { describe, expect, test } from 'vitest';
 import { BoardFeatures, boardFromSheet, DEFAULT_WEIGHTS, detectBoard } from '../src/features.js';
 import { loadGame } from '../src/game.js';
 import { type GameMachine, rng } from '../src/machine.js';
-import { playout, sampleIndex, UctPlayer } from '../src/players.js';
+import { LocalAgent, playMatch } from '../src/match.js';
+import { playout, RandomPlayer, sampleIndex, UctPlayer } from '../src/players.js';
 import { bestOf, CheckpointError, decode, encode, GENOME_BITS, type Genome, genomePlayer, tune } from '../src/tune.js';
 import { TuneJobError, TunePool } from '../src/tune-pool.js';
 import { haveSheets, sheet } from './sheets.js';
@@ -363,6 +364,33 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
       ok.close();
     }
   }, 120_000);
+  test('the tune pool stops a hung child: a typed error naming what it was doing, not a wait forever', async () => {
+    const kif = sheet('ticTacToe');
+    const good = decode(new Array(GENOME_BITS).fill(0));
+    // a billion iterations for the first move: far longer than the half-second the watchdog allows a ply
+    const task = { index: 0, playclock: 1, seed: 1, iterations: 1e9 };
+    const pool = new TunePool(kif, 1, 'grounded', true, { stallMs: 500 });
+    await expect(pool.run([{ genome: good, task }])).rejects.toThrow(
+      /tune job 0: no answer for 0\.5 s in game 0 before its first ply; stopped as hung/,
+    );
+    pool.close();
+    // loading has its own limit: no child loads a sheet in a millisecond
+    const slow = new TunePool(kif, 2, 'grounded', true, { loadMs: 1 });
+    await expect(slow.run([{ genome: good, task }])).rejects.toThrow(/no answer for 0\.001 s loading the sheet/);
+    slow.close();
+    expect(() => new TunePool(kif, 1, 'grounded', true, { stallMs: 0 })).toThrow(RangeError);
+    await expect(tune(kif, { jobs: 2, jobTimeout: -1 })).rejects.toThrow(/jobTimeout/);
+  }, 120_000);
+  test('playMatch reports each ply (the tune child sends it to its pool as a sign of life)', async () => {
+    const kif = sheet('ticTacToe');
+    const seen: number[] = [];
+    const rec = await playMatch(kif, [new LocalAgent(new RandomPlayer(), 1), new LocalAgent(new RandomPlayer(), 2)], {
+      seed: 3,
+      onPly: (n) => seen.push(n),
+    });
+    expect(rec.plies).toBeGreaterThan(4);
+    expect(seen).toEqual(Array.from({ length: rec.plies }, (_, i) => i + 1));
+  });
   test('SGA checkpoint: a run cut anywhere resumes to the result of an uncut run', async () => {
     const kif = sheet('ticTacToe');
     const opts = { generations: 2, population: 4, gamesPerEval: 2, iterations: 30, seed: 5 };
