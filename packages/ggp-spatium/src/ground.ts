@@ -12,9 +12,9 @@
 // Evaluation: every node keeps a counter of satisfied inputs (a negated input is satisfied while false) and is
 // true while the counter reaches its threshold (all inputs for an AND, one for an OR). Changing a fluent or a
 // move adds ±1 to its targets' counters and recurses only into nodes whose value flips, so a ply of
-// breakthrough touches about fifty counters, not the whole net (with the rewrites in buildNet). This is exact on acyclic nets; a sheet whose
-// ground dependencies form a cycle (positive recursion that does not unroll) is refused, and so are sheets past
-// the size budget: `loadGame` then uses the relational compiler. States are bitsets over the reachable fluents;
+// breakthrough touches about fifty counters, not the whole net (with the rewrites in buildNet). This is exact on
+// acyclic nets, so positive recursion whose ground atoms form cycles is unrolled into layers first
+// (unrollRecursion); sheets past the size budget are refused: `loadGame` then uses the relational compiler. States are bitsets over the reachable fluents;
 // moves are ids. Checked against the interpreter by the conformance harness.
 import { createHash } from 'node:crypto';
 import { CompileError, IllegalMoveError } from './errors.js';
@@ -44,6 +44,11 @@ export interface GroundOptions {
   maxSteps?: number;
   /** nodes of the net before giving up (default 400,000) */
   maxNodes?: number;
+  /**
+   * layers the largest recursive component may unroll into (its atoms; default: no limit but `maxNodes`); past
+   * it the sheet is refused before any node is built (`loadGame`'s automatic choice: 16)
+   */
+  maxUnrolledDepth?: number;
   /**
    * milliseconds of the process's CPU time spent grounding before giving up (default 5000): a refusal must leave
    * the startclock to the compiler; CPU time so that foreign load does not decide (other busy threads of this
@@ -767,6 +772,65 @@ interface Net {
   goalValues: Int32Array[];
   init: Uint32Array;
   words: number;
+  /** atoms added by unrolling recursive components into layers (0: the ground rules had no cycle) */
+  unrolled: number;
+  /** layers of the largest unrolled component (its atoms; 0: none) */
+  unrolledDepth: number;
+}
+
+/**
+ * Positive recursion in the ground rules (linesOfAction's connected groups, atariGo's liberties through a chain)
+ * makes cycles of atoms, which a counter net cannot evaluate: a loop would keep itself true after its support
+ * went. Each strongly connected component S of the ground atoms is unrolled into |S| layers, layer j holding what
+ * the naive fixpoint derives in j + 1 rounds within S (layer 0: the bodies with no atom of S; layer j: every body,
+ * its atoms of S read from layer j − 1). The rounds grow monotonically and each one before the fixpoint adds an
+ * atom of S, so layer |S| − 1 — kept under the atoms' own names, which the rest of the net reads — is the least
+ * fixpoint. No negation enters a component (the rules are stratified). The net grows with |S| × the component's
+ * bodies: refused past `maxBodies` before any is built.
+ */
+export function unrollRecursion(
+  inst: GroundProgram['instances'],
+  maxBodies: number,
+  maxDepth = Number.POSITIVE_INFINITY,
+): { added: number; depth: number } {
+  const inS = (h: string) => inst.has(h);
+  const comps = sccs(inst.keys(), function* (h) {
+    for (const body of inst.get(h)!) for (const [sign, a] of body) if (sign && inS(a)) yield a;
+  });
+  let total = 0;
+  let added = 0;
+  let depth = 0;
+  for (const comp of comps) {
+    const S = new Set(comp);
+    const bodies = comp.map((a) => inst.get(a)!);
+    const recursive = comp.length > 1 || bodies[0]!.some((b) => b.some(([sign, a]) => sign && a === comp[0]));
+    if (!recursive) continue;
+    const n = comp.length;
+    if (n > maxDepth)
+      throw new GroundingError(`a recursive component of ${n} atoms would unroll into more than ${maxDepth} layers`);
+    total += n * bodies.reduce((x, b) => x + b.length, 0);
+    if (total > maxBodies)
+      throw new GroundingError(
+        `the recursive ground rules unroll to more than ${maxBodies} bodies (a component of ${n} atoms)`,
+      );
+    const layer = (a: string, j: number) => (j === n - 1 ? a : `${a}\u0001${j}`);
+    added += n * (n - 1);
+    depth = Math.max(depth, n);
+    comp.forEach((a, i) => {
+      const own = bodies[i]!;
+      for (const b of own)
+        for (const [sign, x] of b)
+          if (!sign && S.has(x)) throw new GroundingError(`negation within recursion at ${a.split('|')[0]}`);
+      for (let j = 0; j < n; j++)
+        inst.set(
+          layer(a, j),
+          j === 0
+            ? own.filter((b) => !b.some(([, x]) => S.has(x)))
+            : own.map((b) => b.map(([sign, x]): [boolean, string] => [sign, S.has(x) ? layer(x, j - 1) : x])),
+        );
+    });
+  }
+  return { added, depth };
 }
 
 // bounded: nets of large sheets are tens of megabytes (see lru.ts)
@@ -775,6 +839,11 @@ const netCache = new LruCache<string, Net | GroundingError>(16);
 function buildNet(g: PreparedGame, opts: GroundOptions): Net {
   const maxNodes = opts.maxNodes ?? 400_000;
   const gp = ground(g, opts);
+  const { added: unrolled, depth: unrolledDepth } = unrollRecursion(
+    gp.instances,
+    maxNodes,
+    opts.maxUnrolledDepth ?? Number.POSITIVE_INFINITY,
+  );
   const T = gp.terms;
   const nodeOf = new Map<string, number>();
   const need: number[] = [];
@@ -1139,6 +1208,8 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     goalValues,
     init,
     words,
+    unrolled,
+    unrolledDepth,
   };
   net.classTargets = classTargets.map((ts) => ts.map((e) => (e >> 1) * 4 + (e & 1)));
   return watchNet(net, (t) => (isLazy(t) ? EMPTY_INPUTS : inputs[t]!), opts.watchPlies ?? 2000, opts.watchMin ?? 0.4);
@@ -1487,7 +1558,7 @@ function applyWatches(net: Net, watch: Int32Array): Net {
 export function groundNet(g: PreparedGame, opts: GroundOptions = {}): Net {
   const hash = createHash('sha256')
     .update(
-      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}/${opts.projectAbove ?? ''}/${opts.watchPlies ?? ''}/${opts.watchMin ?? ''}`,
+      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}/${opts.projectAbove ?? ''}/${opts.watchPlies ?? ''}/${opts.watchMin ?? ''}/${opts.maxUnrolledDepth ?? ''}`,
     )
     .digest('hex');
   const hit = netCache.get(hash);

@@ -101,37 +101,51 @@ export function dependencyGraph(rules: Rule[]): Map<string, DepEdge[]> {
 
 /** Strongly connected components (Tarjan), in reverse topological order (dependencies first). */
 export function sccs(nodes: Iterable<string>, succ: (n: string) => Iterable<string>): string[][] {
+  // Tarjan's algorithm with an explicit stack of iterators: ground atom graphs (grounded nets) have chains far
+  // deeper than the call stack allows
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const onStack = new Set<string>();
   const stack: string[] = [];
   const out: string[][] = [];
   let i = 0;
-  const visit = (v: string) => {
-    // iterative deepening would avoid recursion limits; rule sheets have at most a few hundred relations
+  const frames: Array<{ v: string; it: Iterator<string> }> = [];
+  const open = (v: string) => {
     index.set(v, i);
     low.set(v, i);
     i++;
     stack.push(v);
     onStack.add(v);
-    for (const w of succ(v)) {
-      if (!index.has(w)) {
-        visit(w);
-        low.set(v, Math.min(low.get(v)!, low.get(w)!));
-      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
-    }
-    if (low.get(v) === index.get(v)) {
-      const comp: string[] = [];
-      let w: string;
-      do {
-        w = stack.pop()!;
-        onStack.delete(w);
-        comp.push(w);
-      } while (w !== v);
-      out.push(comp);
-    }
+    frames.push({ v, it: succ(v)[Symbol.iterator]() });
   };
-  for (const n of nodes) if (!index.has(n)) visit(n);
+  for (const root of nodes) {
+    if (index.has(root)) continue;
+    open(root);
+    while (frames.length) {
+      const f = frames[frames.length - 1]!;
+      const step = f.it.next();
+      if (!step.done) {
+        const w = step.value;
+        if (!index.has(w)) open(w);
+        else if (onStack.has(w)) low.set(f.v, Math.min(low.get(f.v)!, index.get(w)!));
+        continue;
+      }
+      frames.pop();
+      const v = f.v;
+      if (low.get(v) === index.get(v)) {
+        const comp: string[] = [];
+        let w: string;
+        do {
+          w = stack.pop()!;
+          onStack.delete(w);
+          comp.push(w);
+        } while (w !== v);
+        out.push(comp);
+      }
+      const parent = frames[frames.length - 1];
+      if (parent) low.set(parent.v, Math.min(low.get(parent.v)!, low.get(v)!));
+    }
+  }
   return out;
 }
 

@@ -27,6 +27,9 @@ describe.skipIf(!haveSheets)('grounded net vs compiled reasoner', () => {
     // an OR (englishDraughts' captures)
     ['reversi', 6],
     ['englishDraughts', 20],
+    // recursive ground rules, unrolled (unrollRecursion): liberties through chains, cups stacked on cups
+    ['atariGoVariant_7x7', 10],
+    ['cubicup_3player', 10],
   ])('%s (%i playouts)', (name, n) => {
     const kif = sheet(name);
     const g = loadGrounded(kif, slack);
@@ -239,18 +242,62 @@ describe('grounded net: small sheets, refusals and bad input', () => {
     expect(() => g.legalMoves(s, 'c')).toThrow(IllegalMoveError);
   });
 
-  test('ground dependencies with a cycle are refused and loadGame takes the compiler', () => {
-    const cyclic = `(role r) (init (at 1)) (edge 1 2) (edge 2 1) (edge 2 3)
-      (<= (reach ?x) (true (at ?x)))
-      (<= (reach ?y) (reach ?x) (edge ?x ?y))
-      (<= (legal r (go ?y)) (reach ?y))
-      (<= (next (at ?y)) (does r (go ?y)))
-      (<= terminal (true (at 3)))
-      (goal r 100)`;
-    expect(() => loadGrounded(cyclic)).toThrow(GroundingError);
-    const m = loadGame(cyclic);
-    expect(m.kind).toBe('compiled');
-    expect(m.legalMoves(m.initialState(), 'r')).toEqual(['(go 1)', '(go 2)', '(go 3)']);
+  test('ground dependencies with a cycle are unrolled: a loop goes false when its support goes', () => {
+    // reach runs around the loop 2 → 3 → 4 → 2; cutting 1 → 2 must take all three down, which a counter net
+    // evaluated on the cycle itself would not (each would keep the next one up)
+    const cyclic = `(role r) (init (src 1)) (init (edge 1 2)) (init (edge 2 3)) (init (edge 3 4)) (init (edge 4 2))
+      (init (step 0)) (succ 0 1) (succ 1 2) (succ 2 3) (succ 3 4)
+      (<= (reach ?x) (true (src ?x)))
+      (<= (reach ?y) (reach ?x) (true (edge ?x ?y)))
+      (<= (legal r (cut ?x ?y)) (true (edge ?x ?y)))
+      (<= (legal r (move ?x)) (reach ?x) (true (src ?y)) (distinct ?x ?y))
+      (<= (legal r wait) (true (step ?n)))
+      (<= moving (does r (move ?x)))
+      (<= (next (src ?x)) (does r (move ?x)))
+      (<= (next (src ?x)) (true (src ?x)) (not moving))
+      (<= (next (edge ?x ?y)) (true (edge ?x ?y)) (not (does r (cut ?x ?y))))
+      (<= (next (step ?m)) (true (step ?n)) (succ ?n ?m))
+      (<= terminal (true (step 4)))
+      (<= (goal r 100) (reach 4))
+      (<= (goal r 0) (not (reach 4)))`;
+    const g = loadGrounded(cyclic);
+    // reach 2, 3 and 4 form one component (no edge leads to 1): 3 layers, 2 of them added per atom
+    expect(g.net.unrolled).toBe(6);
+    expect(g.net.unrolledDepth).toBe(3);
+    // a shallow unrolling: loadGame keeps the net
+    expect(loadGame(cyclic).kind).toBe('grounded');
+    const s0 = g.initialState();
+    expect(g.legalMoves(s0, 'r').sort()).toEqual(
+      ['(cut 1 2)', '(cut 2 3)', '(cut 3 4)', '(cut 4 2)', '(move 2)', '(move 3)', '(move 4)', 'wait'].sort(),
+    );
+    expect(g.goal(s0, 'r')).toBe(100);
+    const s1 = g.nextState(s0, ['(cut 1 2)']);
+    expect(g.legalMoves(s1, 'r').sort()).toEqual(['(cut 2 3)', '(cut 3 4)', '(cut 4 2)', 'wait'].sort());
+    expect(g.goal(s1, 'r')).toBe(0);
+    // from inside the loop it is reachable again; cutting the loop's back edge leaves 2 → 3 → 4
+    const s2 = g.nextState(g.nextState(s0, ['(move 3)']), ['(cut 4 2)']);
+    expect(g.legalMoves(s2, 'r').sort()).toEqual(['(cut 1 2)', '(cut 2 3)', '(cut 3 4)', '(move 4)', 'wait'].sort());
+    expect(g.goal(s2, 'r')).toBe(100);
+    // every state of seeded random playouts against the interpreter
+    const r = checkConformance(loadInterpreter(cyclic) as GameMachine, g as GameMachine, { playouts: 200, seed: 3 });
+    expect(r.mismatches).toEqual([]);
+    // the layers grow with the component: past the budget the sheet is refused (and the compiler takes it)
+    expect(() => loadGrounded(cyclic, { maxNodes: 20 })).toThrow(GroundingError);
+  });
+
+  test.skipIf(!haveSheets)('loadGame grounds shallow recursion and compiles deep recursion', () => {
+    // cubicup's components have ≤ 3 atoms (×6 the compiled reasoner's playouts); atariGo's liberties run through
+    // chains of up to 49 stones, 49 layers (×0.7)
+    const cubicup = loadGrounded(sheet('cubicup_3player'), slack);
+    expect(cubicup.net.unrolledDepth).toBe(3);
+    expect(loadGame(sheet('cubicup_3player')).kind).toBe('grounded');
+    const atariGo = loadGrounded(sheet('atariGoVariant_7x7'), slack);
+    expect(atariGo.net.unrolledDepth).toBe(49);
+    expect(loadGame(sheet('atariGoVariant_7x7')).kind).toBe('compiled');
+    // refused before a node is built, with the reason
+    expect(() => loadGrounded(sheet('atariGoVariant_7x7'), { ...slack, maxUnrolledDepth: 16 })).toThrow(
+      /a recursive component of 49 atoms would unroll into more than 16 layers/,
+    );
   });
 
   test('more rule instances than the node budget: refused before any instance is built', () => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { GdlValidationError } from '../src/errors.js';
 import { parseGdl } from '../src/gdl.js';
 import { loadInterpreter } from '../src/interpreter.js';
-import { validateRules } from '../src/validate.js';
+import { sccs, validateRules } from '../src/validate.js';
 import { haveSheets, sheet } from './sheets.js';
 
 const base = '(role r) (init s) (legal r a) (<= (next s) (true s)) (<= terminal (true s)) (goal r 100)\n';
@@ -46,4 +46,18 @@ describe('GDL validity checks', () => {
       expect(rep.errors.map((e) => e.kind)).toContain('arity');
     },
   );
+});
+
+describe('strongly connected components', () => {
+  test('dependencies first, cycles grouped, and chains deeper than the call stack', () => {
+    // a → b → c → a, c → d, d → d, e alone
+    const g: Record<string, string[]> = { a: ['b'], b: ['c'], c: ['a', 'd'], d: ['d'], e: [] };
+    const comps = sccs(Object.keys(g), (n) => g[n]!).map((c) => c.slice().sort().join(''));
+    expect(comps).toEqual(['d', 'abc', 'e']);
+    // a ground net's chain: 200,000 atoms, the last one leading back to the first
+    const n = 200_000;
+    const deep = sccs(['0'], (v) => [String((Number(v) + 1) % n)]);
+    expect(deep).toHaveLength(1);
+    expect(deep[0]).toHaveLength(n);
+  });
 });
