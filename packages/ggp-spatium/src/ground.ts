@@ -200,6 +200,8 @@ interface GroundProgram {
   instances: Map<string, Array<Array<[boolean, string]>>>;
   /** state-dependent relations (name/arity) */
   dynamic: Set<string>;
+  /** whether a state-dependent relation is recursive (else no ground atoms form a cycle) */
+  recursive: boolean;
   tables: Map<string, Table>;
 }
 
@@ -580,6 +582,12 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
   const init = tab('init/1').rows.map((t) => t[0]!);
   for (const f of init) addInput(TRUE, 'true/1', [], f);
   const dynComps = comps.filter((c) => dynamic.has(c[0]!));
+  // ground atoms can form cycles only where state-dependent relations are recursive (splitting a rule later adds
+  // helpers over its own literals, no recursion): elsewhere buildNet skips the atom-level search for them
+  const recursive = dynComps.some(
+    (c) =>
+      c.length > 1 || (rulesOf.get(c[0]!) ?? []).some((r) => r.lits.some((l) => l.kind === 'pos' && l.rel === c[0])),
+  );
   for (let grew = true; grew; ) {
     grew = false;
     for (const c of dynComps) if (evalComp(c)) grew = true;
@@ -704,7 +712,7 @@ function ground(g: PreparedGame, opts: GroundOptions): GroundProgram {
   }
   for (const r of todo) instantiate(r);
   const moves = roles.map((r) => DOES.rows.filter((t) => t[0] === r).map((t) => t[1]!));
-  return { terms: T, roles, fluents: TRUE.rows.map((t) => t[0]!), moves, init, instances, dynamic, tables };
+  return { terms: T, roles, fluents: TRUE.rows.map((t) => t[0]!), moves, init, instances, dynamic, recursive, tables };
 }
 
 // ---- the net
@@ -839,11 +847,9 @@ const netCache = new LruCache<string, Net | GroundingError>(16);
 function buildNet(g: PreparedGame, opts: GroundOptions): Net {
   const maxNodes = opts.maxNodes ?? 400_000;
   const gp = ground(g, opts);
-  const { added: unrolled, depth: unrolledDepth } = unrollRecursion(
-    gp.instances,
-    maxNodes,
-    opts.maxUnrolledDepth ?? Number.POSITIVE_INFINITY,
-  );
+  const { added: unrolled, depth: unrolledDepth } = gp.recursive
+    ? unrollRecursion(gp.instances, maxNodes, opts.maxUnrolledDepth ?? Number.POSITIVE_INFINITY)
+    : { added: 0, depth: 0 };
   const T = gp.terms;
   const nodeOf = new Map<string, number>();
   const need: number[] = [];
