@@ -68,6 +68,27 @@ function rate(one: Playout, seconds: number): { perSec: number; cpuPerSec: numbe
 
 const load = () => (process.platform === 'linux' ? readFileSync('/proc/loadavg', 'utf8').split(' ')[0] : '?');
 
+/** One playouts/s row: the rate, its check, and a note with plies, CPU rate, load, first playout and `extra`. */
+function recordRate(
+  game: string,
+  impl: string,
+  r: ReturnType<typeof rate>,
+  firstMs: number,
+  check: 'ok' | 'fail',
+  extra: string,
+): void {
+  record({
+    package: 'ggp-spatium',
+    case: `${game} random playouts`,
+    impl,
+    unit: 'playouts/s',
+    value: r.perSec,
+    higherIsBetter: true,
+    check,
+    note: `${r.plies.toFixed(1)} plies; ${r.cpuPerSec.toFixed(0)}/s of CPU time; load ${load()}; first playout ${firstMs.toFixed(0)} ms; ${extra}`,
+  });
+}
+
 for (const game of CORE) {
   const kif = readFileSync(resolve(SHEETS, `${game}.kif`), 'utf8');
   const interp = loadGame(kif, { engine: 'interpreter' });
@@ -84,16 +105,7 @@ for (const game of CORE) {
       : '';
   const row = (impl: string, one: Playout, firstMs: number, c: 'ok' | 'fail') => {
     const r = rate(one, secs);
-    record({
-      package: 'ggp-spatium',
-      case: `${game} random playouts`,
-      impl,
-      unit: 'playouts/s',
-      value: r.perSec,
-      higherIsBetter: true,
-      check: c,
-      note: `${r.plies.toFixed(1)} plies; ${r.cpuPerSec.toFixed(0)}/s of CPU time; load ${load()}; first playout ${firstMs.toFixed(0)} ms; ${(r.cpuPerSec / i.cpuPerSec).toFixed(0)}× interpreter${vs(r.cpuPerSec)}`,
-    });
+    recordRate(game, impl, r, firstMs, c, `${(r.cpuPerSec / i.cpuPerSec).toFixed(0)}× interpreter${vs(r.cpuPerSec)}`);
   };
   let t0 = performance.now();
   let grounded: GameMachine | undefined;
@@ -165,17 +177,7 @@ for (const game of ['cubicup_3player', 'amazonsTorus_10x10', 'atariGoVariant_7x7
     ],
     ['compiled (JS)', rc, cFirst, check(compiled), `loadGame's choice: ${chosen}`],
   ];
-  for (const [impl, r, first, c, extra] of rows)
-    record({
-      package: 'ggp-spatium',
-      case: `${game} random playouts`,
-      impl,
-      unit: 'playouts/s',
-      value: r.perSec,
-      higherIsBetter: true,
-      check: c,
-      note: `${r.plies.toFixed(1)} plies; ${r.cpuPerSec.toFixed(0)}/s of CPU time; load ${load()}; first playout ${first.toFixed(0)} ms; ${extra}`,
-    });
+  for (const [impl, r, first, c, extra] of rows) recordRate(game, impl, r, first, c, extra);
 }
 
 // stress tier: time to the first state transitions (within a 30 s startclock) and random plies/s; playouts/s is
