@@ -14,8 +14,9 @@
 // move adds ±1 to its targets' counters and recurses only into nodes whose value flips, so a ply of
 // breakthrough touches about fifty counters, not the whole net (with the rewrites in buildNet). This is exact on
 // acyclic nets, so positive recursion whose ground atoms form cycles is unrolled into layers first
-// (unrollRecursion); sheets past the size budget are refused: `loadGame` then uses the relational compiler. States are bitsets over the reachable fluents;
-// moves are ids. Checked against the interpreter by the conformance harness.
+// (unrollRecursion); sheets past the size budget are refused: `loadGame` then uses the relational compiler.
+// States are bitsets over the reachable fluents; moves are ids. Checked against the interpreter by the
+// conformance harness.
 import { createHash } from 'node:crypto';
 import { CompileError, IllegalMoveError } from './errors.js';
 import {
