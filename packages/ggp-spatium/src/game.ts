@@ -12,9 +12,8 @@ import { withTableBudget } from './terms.js';
 
 export interface LoadGameOptions extends LoadOptions {
   /**
-   * 'auto' (default): the grounded net where grounding stays within `ground`'s budget, else compiled, falling
-   * back to the interpreter where the compiler refuses; recursion that would unroll into many layers goes to
-   * the compiler too (MAX_UNROLLED_DEPTH, unless `ground.maxUnrolledDepth` says otherwise)
+   * 'auto' (default): the grounded net where grounding stays within `ground`'s budget (recursive rules unrolled
+   * into layers included), else compiled, falling back to the interpreter where the compiler refuses
    */
   engine?: 'auto' | 'grounded' | 'compiled' | 'interpreter';
   /** budget of the grounded reasoner (rows visited while grounding, nodes of the net) */
@@ -46,16 +45,6 @@ function probe(m: GameMachine, ms: number): void {
 }
 
 /**
- * 'auto' grounds a sheet whose recursive rules unroll into layers (ground.ts's unrollRecursion) only while its
- * largest component has at most this many: a change ripples up through every layer of its component, and past
- * that the compiled reasoner's fixpoint is faster. Measured (random playouts per CPU-second, grounded against
- * compiled, 1-s windows interleaved, medians of 7; 28 Nov 2026): cubicup_3player, components of ≤ 3 atoms, ×6.1;
- * amazonsTorus_10x10, ≤ 10 (lines around the torus), ×1.17–1.19; atariGoVariant_7x7, 49 (liberties through a
- * chain that may span the board), ×0.70.
- */
-const MAX_UNROLLED_DEPTH = 16;
-
-/**
  * Parses, validates and loads a rule sheet. Moves and fluents are canonical GDL text in the text methods
  * (`legalMoves`, `nextState`, `fluents`); handle methods (`legal`, `next`) serve players' inner loops.
  */
@@ -71,7 +60,7 @@ export function loadGame(kif: string, opts: LoadGameOptions = {}): GameMachine {
   if (engine === 'grounded') return groundedFromPrepared(g0, opts.ground) as GameMachine;
   if (engine === 'auto') {
     try {
-      return groundedFromPrepared(g0, { maxUnrolledDepth: MAX_UNROLLED_DEPTH, ...opts.ground }) as GameMachine;
+      return groundedFromPrepared(g0, opts.ground) as GameMachine;
     } catch {
       // a refusal (GroundingError) is expected; anything else would be a grounder bug, and the compiler can
       // still serve the sheet, so 'auto' falls back either way ('grounded' lets it surface)

@@ -47,7 +47,7 @@ export interface GroundOptions {
   maxNodes?: number;
   /**
    * layers the largest recursive component may unroll into (its atoms; default: no limit but `maxNodes`); past
-   * it the sheet is refused before any node is built (`loadGame`'s automatic choice: 16)
+   * it the sheet is refused before any node is built
    */
   maxUnrolledDepth?: number;
   /**
@@ -830,12 +830,21 @@ export function unrollRecursion(
       for (const b of own)
         for (const [sign, x] of b)
           if (!sign && S.has(x)) throw new GroundingError(`negation within recursion at ${a.split('|')[0]}`);
+      const rec = own.filter((b) => b.some(([, x]) => S.has(x)));
+      const base = own.filter((b) => !b.some(([, x]) => S.has(x)));
+      // layer 0's bodies (those without atoms of S) recur in every layer: read through layer 0's atom where that
+      // is cheaper than building them again (more than one body, or one of several literals: atariGo's liberty
+      // "a neighbour is empty", ×2.2 its net's playouts), else as they are
+      const again = base.length > 1 || (base.length === 1 && base[0]!.length > 1) ? [[[true, layer(a, 0)]]] : base;
       for (let j = 0; j < n; j++)
         inst.set(
           layer(a, j),
           j === 0
-            ? own.filter((b) => !b.some(([, x]) => S.has(x)))
-            : own.map((b) => b.map(([sign, x]): [boolean, string] => [sign, S.has(x) ? layer(x, j - 1) : x])),
+            ? base
+            : [
+                ...(again as Array<Array<[boolean, string]>>),
+                ...rec.map((b) => b.map(([sign, x]): [boolean, string] => [sign, S.has(x) ? layer(x, j - 1) : x])),
+              ],
         );
     });
   }

@@ -244,10 +244,12 @@ describe('grounded net: small sheets, refusals and bad input', () => {
 
   test('ground dependencies with a cycle are unrolled: a loop goes false when its support goes', () => {
     // reach runs around the loop 2 → 3 → 4 → 2; cutting 1 → 2 must take all three down, which a counter net
-    // evaluated on the cycle itself would not (each would keep the next one up)
+    // evaluated on the cycle itself would not (each would keep the next one up). (Two bodies without reach — the
+    // second never holds here — so every layer reads them through layer 0.)
     const cyclic = `(role r) (init (src 1)) (init (edge 1 2)) (init (edge 2 3)) (init (edge 3 4)) (init (edge 4 2))
       (init (step 0)) (succ 0 1) (succ 1 2) (succ 2 3) (succ 3 4)
       (<= (reach ?x) (true (src ?x)))
+      (<= (reach ?x) (true (src ?y)) (true (edge ?y ?x)) (true (edge ?x ?y)))
       (<= (reach ?y) (reach ?x) (true (edge ?x ?y)))
       (<= (legal r (cut ?x ?y)) (true (edge ?x ?y)))
       (<= (legal r (move ?x)) (reach ?x) (true (src ?y)) (distinct ?x ?y))
@@ -264,7 +266,6 @@ describe('grounded net: small sheets, refusals and bad input', () => {
     // reach 2, 3 and 4 form one component (no edge leads to 1): 3 layers, 2 of them added per atom
     expect(g.net.unrolled).toBe(6);
     expect(g.net.unrolledDepth).toBe(3);
-    // a shallow unrolling: loadGame keeps the net
     expect(loadGame(cyclic).kind).toBe('grounded');
     const s0 = g.initialState();
     expect(g.legalMoves(s0, 'r').sort()).toEqual(
@@ -285,19 +286,21 @@ describe('grounded net: small sheets, refusals and bad input', () => {
     expect(() => loadGrounded(cyclic, { maxNodes: 20 })).toThrow(GroundingError);
   });
 
-  test.skipIf(!haveSheets)('loadGame grounds shallow recursion and compiles deep recursion', () => {
-    // cubicup's components have ≤ 3 atoms (×6 the compiled reasoner's playouts); atariGo's liberties run through
-    // chains of up to 49 stones, 49 layers (×0.7)
+  test.skipIf(!haveSheets)('recursive sheets: unrolled nets, and a depth limit', () => {
+    // cubicup's components have ≤ 3 atoms; atariGo's liberties run through chains of up to 49 stones: 49 layers,
+    // its bodies without a liberty chain ("a neighbour is empty") read once through layer 0
     const cubicup = loadGrounded(sheet('cubicup_3player'), slack);
     expect(cubicup.net.unrolledDepth).toBe(3);
     expect(loadGame(sheet('cubicup_3player')).kind).toBe('grounded');
     const atariGo = loadGrounded(sheet('atariGoVariant_7x7'), slack);
     expect(atariGo.net.unrolledDepth).toBe(49);
-    expect(loadGame(sheet('atariGoVariant_7x7')).kind).toBe('compiled');
-    // refused before a node is built, with the reason
-    expect(() => loadGrounded(sheet('atariGoVariant_7x7'), { ...slack, maxUnrolledDepth: 16 })).toThrow(
+    expect(loadGame(sheet('atariGoVariant_7x7')).kind).toBe('grounded');
+    // past a depth limit: refused before a node is built, with the reason, and loadGame compiles
+    const limit = { ...slack, maxUnrolledDepth: 16 };
+    expect(() => loadGrounded(sheet('atariGoVariant_7x7'), limit)).toThrow(
       /a recursive component of 49 atoms would unroll into more than 16 layers/,
     );
+    expect(loadGame(sheet('atariGoVariant_7x7'), { ground: limit }).kind).toBe('compiled');
   });
 
   test('more rule instances than the node budget: refused before any instance is built', () => {
