@@ -46,10 +46,11 @@ export interface GroundOptions {
   /** nodes of the net before giving up (default 400,000) */
   maxNodes?: number;
   /**
-   * layers the largest recursive component may unroll into (its atoms; default: no limit but `maxNodes`); past
-   * it the sheet is refused before any node is built
+   * recursive components of more atoms than this are evaluated in place, a fixpoint whenever the net settles,
+   * instead of unrolled into layers (default: every component is unrolled while the layers fit `maxNodes`; see
+   * unrollRecursion and InPlaceComp)
    */
-  maxUnrolledDepth?: number;
+  unrollMax?: number;
   /**
    * milliseconds of the process's CPU time spent grounding before giving up (default 5000): a refusal must leave
    * the startclock to the compiler; CPU time so that foreign load does not decide (other busy threads of this
@@ -785,6 +786,29 @@ interface Net {
   unrolled: number;
   /** layers of the largest unrolled component (its atoms; 0: none) */
   unrolledDepth: number;
+  /** recursive components evaluated in place, dependencies first */
+  comps: InPlaceComp[];
+}
+
+/**
+ * A recursive component evaluated in place: its atoms are nodes without inputs, set from a least fixpoint the
+ * machine computes whenever the net settles (after a state loads, after moves are set or taken back). Bodies:
+ * `head` (an atom's index), the literals from outside the component (`ext`, node * 2 + negated, CSR by
+ * `extStart`) and the atoms of the component it needs (`int`, indices, CSR by `intStart`); `seeds` are the bodies
+ * that need no atom of the component, `cons` (CSR by `consStart`) the bodies that need each atom.
+ */
+export interface InPlaceComp {
+  atoms: Int32Array;
+  head: Int32Array;
+  extStart: Int32Array;
+  ext: Int32Array;
+  intStart: Int32Array;
+  int: Int32Array;
+  seeds: Int32Array;
+  consStart: Int32Array;
+  cons: Int32Array;
+  /** whether it reads a move, directly or through other nodes (it settles again when moves change) */
+  readsMoves: boolean;
 }
 
 /**
@@ -795,41 +819,52 @@ interface Net {
  * its atoms of S read from layer j − 1). The rounds grow monotonically and each one before the fixpoint adds an
  * atom of S, so layer |S| − 1 — kept under the atoms' own names, which the rest of the net reads — is the least
  * fixpoint. No negation enters a component (the rules are stratified). The net grows with |S| × the component's
- * bodies: refused past `maxBodies` before any is built.
+ * bodies: where that would take more than a quarter of `maxBodies` (or a component has more than `unrollMax`
+ * atoms), components are left to be evaluated in place instead, and returned.
  */
 export function unrollRecursion(
   inst: GroundProgram['instances'],
   maxBodies: number,
-  maxDepth = Number.POSITIVE_INFINITY,
-): { added: number; depth: number } {
+  unrollMax = Number.POSITIVE_INFINITY,
+): {
+  added: number;
+  depth: number;
+  inPlace: Array<{ atoms: string[]; bodies: Array<Array<Array<[boolean, string]>>> }>;
+} {
   const inS = (h: string) => inst.has(h);
   const comps = sccs(inst.keys(), function* (h) {
     for (const body of inst.get(h)!) for (const [sign, a] of body) if (sign && inS(a)) yield a;
   });
-  let total = 0;
   let added = 0;
   let depth = 0;
-  for (const comp of comps) {
+  const inPlace: Array<{ atoms: string[]; bodies: Array<Array<Array<[boolean, string]>>> }> = [];
+  const recursive = comps.filter(
+    (c) => c.length > 1 || inst.get(c[0]!)!.some((b) => b.some(([sign, a]) => sign && a === c[0])),
+  );
+  // Unrolling costs |S| × the component's bodies. Every component is unrolled while the total stays within a
+  // quarter of the budget (amazonsTorus: 800 components, 88,000 layered bodies); past it every one is evaluated in
+  // place (linesOfAction: 2 × 64 components of 64 atoms, 4.7 million), so the nodes left fit the rest of the net.
+  const cost = (c: string[]) => c.length * c.reduce((x, a) => x + inst.get(a)!.length, 0);
+  const unrollAll = recursive.reduce((x, c) => x + cost(c), 0) <= maxBodies / 4;
+  for (const comp of recursive) {
     const S = new Set(comp);
     const bodies = comp.map((a) => inst.get(a)!);
-    const recursive = comp.length > 1 || bodies[0]!.some((b) => b.some(([sign, a]) => sign && a === comp[0]));
-    if (!recursive) continue;
     const n = comp.length;
-    if (n > maxDepth)
-      throw new GroundingError(`a recursive component of ${n} atoms would unroll into more than ${maxDepth} layers`);
-    total += n * bodies.reduce((x, b) => x + b.length, 0);
-    if (total > maxBodies)
-      throw new GroundingError(
-        `the recursive ground rules unroll to more than ${maxBodies} bodies (a component of ${n} atoms)`,
-      );
+    for (const own of bodies)
+      for (const b of own)
+        for (const [sign, x] of b)
+          if (!sign && S.has(x)) throw new GroundingError(`negation within recursion at ${x.split('|')[0]}`);
+    if (!unrollAll || n > unrollMax) {
+      // the atoms stay, without bodies, as nodes the machine sets from the component's fixpoint (InPlaceComp)
+      inPlace.push({ atoms: comp, bodies });
+      for (const a of comp) inst.set(a, []);
+      continue;
+    }
     const layer = (a: string, j: number) => (j === n - 1 ? a : `${a}\u0001${j}`);
     added += n * (n - 1);
     depth = Math.max(depth, n);
     comp.forEach((a, i) => {
       const own = bodies[i]!;
-      for (const b of own)
-        for (const [sign, x] of b)
-          if (!sign && S.has(x)) throw new GroundingError(`negation within recursion at ${a.split('|')[0]}`);
       const rec = own.filter((b) => b.some(([, x]) => S.has(x)));
       const base = own.filter((b) => !b.some(([, x]) => S.has(x)));
       // layer 0's bodies (those without atoms of S) recur in every layer: read through layer 0's atom where that
@@ -848,7 +883,7 @@ export function unrollRecursion(
         );
     });
   }
-  return { added, depth };
+  return { added, depth, inPlace };
 }
 
 // bounded: nets of large sheets are tens of megabytes (see lru.ts)
@@ -857,9 +892,13 @@ const netCache = new LruCache<string, Net | GroundingError>(16);
 function buildNet(g: PreparedGame, opts: GroundOptions): Net {
   const maxNodes = opts.maxNodes ?? 400_000;
   const gp = ground(g, opts);
-  const { added: unrolled, depth: unrolledDepth } = gp.recursive
-    ? unrollRecursion(gp.instances, maxNodes, opts.maxUnrolledDepth ?? Number.POSITIVE_INFINITY)
-    : { added: 0, depth: 0 };
+  const {
+    added: unrolled,
+    depth: unrolledDepth,
+    inPlace,
+  } = gp.recursive
+    ? unrollRecursion(gp.instances, maxNodes, opts.unrollMax ?? Number.POSITIVE_INFINITY)
+    : { added: 0, depth: 0, inPlace: [] };
   const T = gp.terms;
   const nodeOf = new Map<string, number>();
   const need: number[] = [];
@@ -888,6 +927,65 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
   });
   // derived atoms: an OR node each; static atoms of game relations are constant-true nodes
   for (const h of gp.instances.keys()) nodeOf.set(h, newNode(1));
+  // in-place components in node terms; their atoms and the nodes they read are kept eager and unmerged below
+  const compRead = new Set<number>();
+  const comps: InPlaceComp[] = inPlace.map(({ atoms, bodies }) => {
+    const index = new Map(atoms.map((a, i) => [a, i]));
+    const head: number[] = [];
+    const extStart = [0];
+    const ext: number[] = [];
+    const intStart = [0];
+    const int: number[] = [];
+    bodies.forEach((own, i) => {
+      for (const b of own) {
+        const e: number[] = [];
+        const ins = new Set<number>();
+        let possible = true;
+        for (const [sign, a] of b) {
+          const k = index.get(a);
+          if (k !== undefined) ins.add(k);
+          else {
+            const x = nodeOf.get(a);
+            // (an atom with no instance is always false)
+            if (x === undefined) possible &&= !sign;
+            else e.push(x * 2 + (sign ? 0 : 1));
+          }
+        }
+        if (!possible) continue;
+        head.push(i);
+        ext.push(...e);
+        extStart.push(ext.length);
+        int.push(...ins);
+        intStart.push(int.length);
+      }
+    });
+    const nb = head.length;
+    const seeds: number[] = [];
+    const consCount = new Int32Array(atoms.length + 1);
+    for (let b = 0; b < nb; b++) {
+      if (intStart[b] === intStart[b + 1]) seeds.push(b);
+      for (let k = intStart[b]!; k < intStart[b + 1]!; k++) consCount[int[k]! + 1]!++;
+    }
+    for (let i = 0; i < atoms.length; i++) consCount[i + 1] = consCount[i + 1]! + consCount[i]!;
+    const cons = new Int32Array(consCount[atoms.length]!);
+    const fillC = consCount.slice(0, atoms.length);
+    for (let b = 0; b < nb; b++) for (let k = intStart[b]!; k < intStart[b + 1]!; k++) cons[fillC[int[k]!]!++] = b;
+    const nodes = Int32Array.from(atoms, (a) => nodeOf.get(a)!);
+    for (const x of nodes) compRead.add(x);
+    for (const e of ext) compRead.add(e >> 1);
+    return {
+      atoms: nodes,
+      head: Int32Array.from(head),
+      extStart: Int32Array.from(extStart),
+      ext: Int32Array.from(ext),
+      intStart: Int32Array.from(intStart),
+      int: Int32Array.from(int),
+      seeds: Int32Array.from(seeds),
+      consStart: consCount,
+      cons,
+      readsMoves: false,
+    };
+  });
   const doesOf = new Map<number, [number, number]>(); // does node → [role index, move id]
   gp.roles.forEach((_, ri) => {
     for (const [m, n] of inputNode[ri]!) doesOf.set(n, [ri, m]);
@@ -991,7 +1089,7 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
   const nextNode = Int32Array.from(fluents, (f) => nodeFor('next/1', [f]));
   // An OR whose one input is an AND read by nobody else becomes that AND (one flip per change instead of two).
   const firstDerived = fluents.length + gp.moves.reduce((a, m) => a + m.length, 0);
-  const observed = new Set<number>([terminalNode, ...nextNode, ...goalNodes.flatMap((g) => [...g])]);
+  const observed = new Set<number>([terminalNode, ...nextNode, ...goalNodes.flatMap((g) => [...g]), ...compRead]);
   for (const ns of legalNode) for (const n of ns) observed.add(n);
   const consumers = new Int32Array(need.length);
   for (const ins of inputs) for (const e of ins) consumers[e >> 1]!++;
@@ -1082,6 +1180,33 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     }
   }
   if (queue.length !== nNodes) throw new GroundingError('the ground rules are recursive (a cycle in the net)');
+  // which in-place components read the moves (through any node): only those settle again when moves are set or
+  // taken back; the rest settle when a state loads (atoms of a component count as reading what it reads)
+  if (comps.length) {
+    const depIn = new Uint8Array(nNodes);
+    for (const mp of inputNode) for (const x of mp.values()) depIn[x] = 1;
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const t of queue) {
+        if (depIn[t]) continue;
+        for (const e of inputs[t]!)
+          if (depIn[e >> 1]) {
+            depIn[t] = 1;
+            break;
+          }
+      }
+      for (const c of comps) {
+        if (c.readsMoves) continue;
+        for (const e of c.ext)
+          if (depIn[e >> 1]) {
+            c.readsMoves = true;
+            for (const x of c.atoms) depIn[x] = 1;
+            changed = true;
+            break;
+          }
+      }
+    }
+  }
   // rebuilds the CSR from the inputs, keeping the edges `keep` accepts
   const rebuild = (keep: (src: number, t: number) => boolean) => {
     const cnt = new Int32Array(nNodes + 1);
@@ -1109,6 +1234,7 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
       }
     };
     mark(terminalNode);
+    for (const x of compRead) mark(x);
     for (const n of nextNode) mark(n);
     for (const ns of legalNode) for (const n of ns) mark(n);
     for (const gs of gates) for (const gt of gs) mark(gt >> 1);
@@ -1226,6 +1352,7 @@ function buildNet(g: PreparedGame, opts: GroundOptions): Net {
     words,
     unrolled,
     unrolledDepth,
+    comps,
   };
   net.classTargets = classTargets.map((ts) => ts.map((e) => (e >> 1) * 4 + (e & 1)));
   return watchNet(net, (t) => (isLazy(t) ? EMPTY_INPUTS : inputs[t]!), opts.watchPlies ?? 2000, opts.watchMin ?? 0.4);
@@ -1574,7 +1701,7 @@ function applyWatches(net: Net, watch: Int32Array): Net {
 export function groundNet(g: PreparedGame, opts: GroundOptions = {}): Net {
   const hash = createHash('sha256')
     .update(
-      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}/${opts.projectAbove ?? ''}/${opts.watchPlies ?? ''}/${opts.watchMin ?? ''}/${opts.maxUnrolledDepth ?? ''}`,
+      `${g.roles.join(' ')}\n${rulesText(g.rules)}\n${opts.maxSteps ?? ''}/${opts.maxNodes ?? ''}/${opts.maxMs ?? ''}/${opts.projectAbove ?? ''}/${opts.watchPlies ?? ''}/${opts.watchMin ?? ''}/${opts.unrollMax ?? ''}`,
     )
     .digest('hex');
   const hit = netCache.get(hash);
@@ -1613,6 +1740,9 @@ export class GroundMachine implements GameMachine<GState, number> {
   /** the fluents currently set in the net, and the state object they came from */
   private readonly cur: Uint32Array;
   private curRef: GState | null = null;
+  /** scratch of the in-place components' fixpoint: values and a queue, sized for the largest */
+  private compVal: Uint8Array;
+  private compQueue: Int32Array;
   /**
    * per role: bitset over legal entries; per role and gate class (the gates an entry needs, 0–3) the bitset of
    * its entries (at r * 4 + class) and how many of them are set
@@ -1734,6 +1864,59 @@ export class GroundMachine implements GameMachine<GState, number> {
         }
       });
     });
+    const largest = net.comps.reduce((x, c) => Math.max(x, c.atoms.length), 0);
+    this.compVal = new Uint8Array(largest);
+    this.compQueue = new Int32Array(largest);
+    this.settle();
+  }
+
+  /**
+   * Sets the in-place components' atoms to their least fixpoint under the net's values, dependencies first: all of
+   * them (a state loaded) or those that read the moves (moves set or taken back).
+   */
+  private settle(moves = false): void {
+    const comps = this.net.comps;
+    for (let c = 0; c < comps.length; c++) if (!moves || comps[c]!.readsMoves) this.fixpoint(comps[c]!);
+  }
+
+  private fixpoint(c: InPlaceComp): void {
+    const value = this.value;
+    const val = this.compVal;
+    const q = this.compQueue;
+    const { atoms, head, extStart, ext, intStart, int, seeds, consStart, cons } = c;
+    const n = atoms.length;
+    val.fill(0, 0, n);
+    let qn = 0;
+    // a body holds when its outside literals hold and its atoms of the component are derived
+    const holds = (b: number): boolean => {
+      for (let k = intStart[b]!, end = intStart[b + 1]!; k < end; k++) if (!val[int[k]!]) return false;
+      for (let k = extStart[b]!, end = extStart[b + 1]!; k < end; k++) {
+        const e = ext[k]!;
+        if ((value[e >> 1]! ^ (e & 1)) !== 1) return false;
+      }
+      return true;
+    };
+    for (let k = 0; k < seeds.length; k++) {
+      const b = seeds[k]!;
+      const h = head[b]!;
+      if (!val[h] && holds(b)) {
+        val[h] = 1;
+        q[qn++] = h;
+      }
+    }
+    for (let qi = 0; qi < qn; qi++) {
+      const i = q[qi]!;
+      for (let k = consStart[i]!, end = consStart[i + 1]!; k < end; k++) {
+        const b = cons[k]!;
+        const h = head[b]!;
+        if (!val[h] && holds(b)) {
+          val[h] = 1;
+          q[qn++] = h;
+        }
+      }
+    }
+    // (downstream of the component only: no atom of it changes back)
+    for (let i = 0; i < n; i++) if (value[atoms[i]!] !== val[i]) this.set(atoms[i]!, val[i]!);
   }
 
   /** Sets node `n` to `v` and propagates the change to every node whose value flips. */
@@ -1948,8 +2131,10 @@ export class GroundMachine implements GameMachine<GState, number> {
     if (s === this.curRef) return;
     const cur = this.cur;
     const base = this.net.baseNode;
+    let changed = false;
     for (let w = 0; w < cur.length; w++) {
       let x = (cur[w]! ^ s[w]!) >>> 0;
+      changed ||= x !== 0;
       while (x) {
         const b = 31 - Math.clz32(x & -x);
         x &= x - 1;
@@ -1959,6 +2144,7 @@ export class GroundMachine implements GameMachine<GState, number> {
       cur[w] = s[w]!;
     }
     this.curRef = s;
+    if (changed && this.net.comps.length) this.settle();
   }
 
   /**
@@ -2015,6 +2201,8 @@ export class GroundMachine implements GameMachine<GState, number> {
         }
       }
     }
+    const comps = this.net.comps.length > 0;
+    if (comps) this.settle(true);
     const cur = this.cur;
     const diff = this.diff;
     if (dst) for (let w = 0; w < dst.length; w++) dst[w] = cur[w]! ^ diff[w]!;
@@ -2039,13 +2227,16 @@ export class GroundMachine implements GameMachine<GState, number> {
     // Moves outside classes are taken back now, in the state they were played in, rather than left set while the
     // successor loads: hex's last move, still set, made the grown group "transfer" again in the new state and its
     // every cell flip twice. (A classed pass stays: the next role's pass cancels it.)
+    let back = false;
     for (let r = 0; r < n; r++) {
       const x = this.pick[r]!;
       if (x >= 0 && !cls[x]) {
         this.pick[r] = -1;
         this.set(x, 0);
+        back = true;
       }
     }
+    if (back && comps) this.settle(true);
   }
 
   roles(): string[] {
@@ -2189,6 +2380,7 @@ export class GroundMachine implements GameMachine<GState, number> {
         }
         cur[w] = cur[w]! ^ d;
       }
+      if (this.net.comps.length) this.settle();
     }
     this.evalLazy();
     const goals: Array<number | null> = [];

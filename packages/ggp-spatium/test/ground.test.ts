@@ -262,11 +262,19 @@ describe('grounded net: small sheets, refusals and bad input', () => {
       (<= terminal (true (step 4)))
       (<= (goal r 100) (reach 4))
       (<= (goal r 0) (not (reach 4)))`;
-    const g = loadGrounded(cyclic);
-    // reach 2, 3 and 4 form one component (no edge leads to 1): 3 layers, 2 of them added per atom
-    expect(g.net.unrolled).toBe(6);
-    expect(g.net.unrolledDepth).toBe(3);
+    // reach 2, 3 and 4 form one component (no edge leads to 1): 3 layers, 2 of them added per atom; or, past
+    // `unrollMax`, a fixpoint evaluated in place
+    const unrolled = loadGrounded(cyclic);
+    expect(unrolled.net.unrolled).toBe(6);
+    expect(unrolled.net.unrolledDepth).toBe(3);
+    const inPlace = loadGrounded(cyclic, { unrollMax: 2 });
+    expect(inPlace.net.comps.map((c) => c.atoms.length)).toEqual([3]);
+    expect(inPlace.net.unrolled).toBe(0);
     expect(loadGame(cyclic).kind).toBe('grounded');
+    for (const g of [unrolled, inPlace]) playsTheLoop(g, cyclic);
+  });
+
+  const playsTheLoop = (g: GroundMachine, cyclic: string) => {
     const s0 = g.initialState();
     expect(g.legalMoves(s0, 'r').sort()).toEqual(
       ['(cut 1 2)', '(cut 2 3)', '(cut 3 4)', '(cut 4 2)', '(move 2)', '(move 3)', '(move 4)', 'wait'].sort(),
@@ -282,25 +290,39 @@ describe('grounded net: small sheets, refusals and bad input', () => {
     // every state of seeded random playouts against the interpreter
     const r = checkConformance(loadInterpreter(cyclic) as GameMachine, g as GameMachine, { playouts: 200, seed: 3 });
     expect(r.mismatches).toEqual([]);
-    // the layers grow with the component: past the budget the sheet is refused (and the compiler takes it)
-    expect(() => loadGrounded(cyclic, { maxNodes: 20 })).toThrow(GroundingError);
-  });
+    // the random playouts inside the net as well
+    const rand = rng(4);
+    for (let k = 0; k < 50; k++) {
+      const p = g.playout(s0, rand);
+      expect(p.goals[0] === 0 || p.goals[0] === 100).toBe(true);
+    }
+  };
 
-  test.skipIf(!haveSheets)('recursive sheets: unrolled nets, and a depth limit', () => {
-    // cubicup's components have ≤ 3 atoms; atariGo's liberties run through chains of up to 49 stones: 49 layers,
-    // its bodies without a liberty chain ("a neighbour is empty") read once through layer 0
+  test.skipIf(!haveSheets)('recursive sheets: unrolled nets, and fixpoints in place', () => {
+    // cubicup's components have ≤ 3 atoms; atariGo's liberties run through chains of up to 49 stones: 49 layers
+    // (its bodies without a liberty chain, "a neighbour is empty", read once through layer 0); linesOfAction's
+    // closure from every square would unroll to millions of bodies, so its 128 components are evaluated in place
     const cubicup = loadGrounded(sheet('cubicup_3player'), slack);
     expect(cubicup.net.unrolledDepth).toBe(3);
-    expect(loadGame(sheet('cubicup_3player')).kind).toBe('grounded');
     const atariGo = loadGrounded(sheet('atariGoVariant_7x7'), slack);
     expect(atariGo.net.unrolledDepth).toBe(49);
-    expect(loadGame(sheet('atariGoVariant_7x7')).kind).toBe('grounded');
-    // past a depth limit: refused before a node is built, with the reason, and loadGame compiles
-    const limit = { ...slack, maxUnrolledDepth: 16 };
-    expect(() => loadGrounded(sheet('atariGoVariant_7x7'), limit)).toThrow(
-      /a recursive component of 49 atoms would unroll into more than 16 layers/,
-    );
-    expect(loadGame(sheet('atariGoVariant_7x7'), { ground: limit }).kind).toBe('compiled');
+    const atariGoInPlace = loadGrounded(sheet('atariGoVariant_7x7'), { ...slack, unrollMax: 16 });
+    expect(atariGoInPlace.net.comps.map((c) => c.atoms.length)).toEqual([49, 49]);
+    const loa = loadGrounded(sheet('linesOfAction'), slack);
+    expect(loa.net.comps).toHaveLength(128);
+    expect(loa.net.comps.every((c) => c.atoms.length === 64 && !c.readsMoves)).toBe(true);
+    for (const [name, g, n] of [
+      ['atariGoVariant_7x7', atariGoInPlace, 10],
+      ['linesOfAction', loa, 3],
+    ] as const) {
+      const r = checkConformance(loadCompiled(sheet(name), { strict: false }) as GameMachine, g as GameMachine, {
+        playouts: n,
+        seed: 17,
+      });
+      expect(r.mismatches).toEqual([]);
+      expect(r.playouts).toBe(n);
+    }
+    expect(loadGame(sheet('linesOfAction')).kind).toBe('grounded');
   });
 
   test('more rule instances than the node budget: refused before any instance is built', () => {
