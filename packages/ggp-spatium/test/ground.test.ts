@@ -274,6 +274,35 @@ describe('grounded net: small sheets, refusals and bad input', () => {
     for (const g of [unrolled, inPlace]) playsTheLoop(g, cyclic);
   });
 
+  test('a recursive component that reads the moves settles again when they are set and taken back', () => {
+    // `flow` crosses an edge unless this ply's move cuts it, and the next state records where it went: the
+    // successor depends on the recursion under the joint move (legal may not read moves: GDL)
+    const kif = `(role r) (init (edge 1 2)) (init (edge 2 3)) (init (edge 3 1)) (init (edge 3 4)) (init (step 0))
+      (succ 0 1) (succ 1 2) (succ 2 3) (succ 3 4) (succ 4 5)
+      (<= (flow 1) (true (step ?n)))
+      (<= (flow ?y) (flow ?x) (true (edge ?x ?y)) (not (does r (cut ?x ?y))))
+      (<= (legal r (cut ?x ?y)) (true (edge ?x ?y)))
+      (<= (legal r wait) (true (step ?n)))
+      (<= (next (edge ?x ?y)) (true (edge ?x ?y)) (not (does r (cut ?x ?y))))
+      (<= (next (wet ?x)) (flow ?x))
+      (<= (next (step ?m)) (true (step ?n)) (succ ?n ?m))
+      (<= terminal (true (step 5)))
+      (<= (goal r 100) (true (wet 4)))
+      (<= (goal r 0) (not (true (wet 4))))`;
+    const ref = loadInterpreter(kif) as GameMachine;
+    const inPlace = loadGrounded(kif, { unrollMax: 0 });
+    expect(inPlace.net.comps.map((c) => [c.atoms.length, c.readsMoves])).toEqual([[3, true]]);
+    for (const g of [loadGrounded(kif), inPlace]) {
+      const s1 = g.nextState(g.initialState(), ['(cut 1 2)']);
+      expect(g.fluents(s1)).toEqual(['(edge 2 3)', '(edge 3 1)', '(edge 3 4)', '(step 1)', '(wet 1)']);
+      expect(g.legalMoves(s1, 'r')).toEqual(['(cut 2 3)', '(cut 3 1)', '(cut 3 4)', 'wait']);
+      // waiting instead: the water reaches 4 through 1 → 2 → 3 → 4
+      expect(g.fluents(g.nextState(g.initialState(), ['wait']))).toContain('(wet 4)');
+      const r = checkConformance(ref, g as GameMachine, { playouts: 200, seed: 5 });
+      expect(r.mismatches).toEqual([]);
+    }
+  });
+
   const playsTheLoop = (g: GroundMachine, cyclic: string) => {
     const s0 = g.initialState();
     expect(g.legalMoves(s0, 'r').sort()).toEqual(
