@@ -64,6 +64,20 @@ describe.skipIf(!haveSheets)('grounded net vs compiled reasoner', () => {
       );
     },
   );
+
+  test.each([
+    ['atariGoVariant_7x7', Number.POSITIVE_INFINITY],
+    ['atariGoVariant_7x7', 16],
+    ['cubicup_3player', 0],
+  ])('%s, recursion unrolled up to %s atoms, else in place: playout() as the legal/next loop', (name, unrollMax) => {
+    const g = loadGrounded(sheet(name), { ...slack, unrollMax });
+    expect(g.net.comps.length > 0).toBe(unrollMax < 49);
+    const s0 = g.initialState();
+    for (let seed = 1; seed <= 15; seed++) {
+      expect(g.playout(s0, rng(seed))).toEqual(randomPlayout(g as GameMachine, s0, rng(seed)));
+      expect(g.playout(s0, rng(seed), 5)).toEqual(randomPlayout(g as GameMachine, s0, rng(seed), 5));
+    }
+  });
 });
 
 describe.skipIf(!haveSheets)('grounded net: rules split by variable elimination', () => {
