@@ -822,7 +822,7 @@ export interface InPlaceComp {
  * bodies: where that would take more than a quarter of `maxBodies` (or a component has more than `unrollMax`
  * atoms), components are left to be evaluated in place instead, and returned.
  */
-export function unrollRecursion(
+function unrollRecursion(
   inst: GroundProgram['instances'],
   maxBodies: number,
   unrollMax = Number.POSITIVE_INFINITY,

@@ -317,6 +317,22 @@ describe('grounded net: small sheets, refusals and bad input', () => {
     }
   });
 
+  test('negation inside a cycle of ground atoms (a sheet loaded leniently) is refused, and loadGame compiles it', () => {
+    // b needs a and not a, a needs b or f: unstratified, which the validator reports and --lenient lets through
+    const kif = `(role r) (init (f 1)) (init (f 2))
+      (<= (a ?x) (true (f ?x)) (b ?x))
+      (<= (a ?x) (true (f ?x)))
+      (<= (b ?x) (a ?x) (not (a ?x)))
+      (<= (legal r (go ?x)) (a ?x))
+      (<= (next (f ?x)) (true (f ?x)))
+      (<= terminal (b 1))
+      (goal r 100)`;
+    expect(() => loadGrounded(kif, { strict: false })).toThrow(/negation within recursion at a\/1/);
+    const m = loadGame(kif, { strict: false });
+    expect(m.kind).not.toBe('grounded');
+    expect(m.legalMoves(m.initialState(), 'r')).toEqual(['(go 1)', '(go 2)']);
+  });
+
   const playsTheLoop = (g: GroundMachine, cyclic: string) => {
     const s0 = g.initialState();
     expect(g.legalMoves(s0, 'r').sort()).toEqual(
