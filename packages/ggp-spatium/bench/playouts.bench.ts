@@ -3,7 +3,8 @@
 // legal/next loop), the relational compiler and the reference interpreter in the same process, the first two
 // checked against the interpreter on seeded playouts first. Peer numbers are those measured on this VM in the research
 // note (§2, `../shared/research/ggp.md`): ggp-base prover and Sancho 1.61c; ratios use the loaded-run best, the
-// figures the issue quotes. Absolute numbers move with machine load: compare ratios.
+// figures the issue quotes. Where ggp-base's prover can run (GGP_PROVER_CP: bench/peers/README.md), it is measured in
+// the same run on all seven core sheets and the ratios use that. Absolute numbers move with machine load: compare ratios.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import { checkConformance } from '../src/conformance.js';
 import { loadGame } from '../src/game.js';
 import { GroundMachine } from '../src/ground.js';
 import { type GameMachine, randomPlayout, rng } from '../src/machine.js';
+import { measureProver } from './peers/prover.js';
 
 // The base sheets live beside the repository (../shared/ggp-games); GGP_GAMES points elsewhere.
 const SHEETS =
@@ -29,6 +31,21 @@ const PEERS: Record<string, { prover: number; sancho: number }> = {
 };
 const CORE = ['ticTacToe', 'connectFour', 'breakthrough', 'reversi', 'hex', 'pentago', 'englishDraughts'];
 const secs = Number(process.env.GGP_BENCH_SECONDS ?? 1.5);
+
+// the prover first, in one JVM: a few seconds' warm-up for the JIT, then a window per sheet that also waits for ten
+// playouts (reversi's take 2-3 s of CPU each)
+const proverRun = measureProver(
+  CORE.map((g) => resolve(SHEETS, `${g}.kif`)),
+  {
+    warmupS: Number(process.env.GGP_PROVER_WARMUP ?? 3),
+    seconds: Number(process.env.GGP_PROVER_SECONDS ?? 10),
+    minPlayouts: 10,
+  },
+);
+if ('skipped' in proverRun) {
+  console.log(`ggp-spatium: ggp-base prover not run (${proverRun.skipped}); its ratios are the research note's`);
+} else for (const e of proverRun.errors) console.log(`ggp-spatium: ggp-base prover failed on ${e}`);
+const measuredProver = 'rates' in proverRun ? proverRun.rates : new Map();
 
 const cpuMs = () => {
   const u = process.cpuUsage();
@@ -97,14 +114,18 @@ for (const game of CORE) {
     return conf.mismatches.length === 0 && conf.playouts === 2 ? 'ok' : 'fail';
   };
   const i = rate(generic(interp), Math.min(secs, 1));
-  const peer = PEERS[game];
+  const measured = measuredProver.get(game);
+  const prover = measured?.perCpuS ?? PEERS[game]?.prover;
+  const sancho = PEERS[game]?.sancho;
+  const proverSource = measured ? 'this run' : 'research note';
   // the machine is shared: ratios use the CPU-time rates, which foreign load disturbs far less than wall time
   const vs = (cpu: number) =>
-    peer
-      ? `; per CPU-second ${(cpu / peer.prover).toFixed(0)}× ggp-base prover, ${(cpu / peer.sancho).toFixed(2)}× Sancho`
-      : '';
+    (prover ? `; per CPU-second ${(cpu / prover).toFixed(0)}× ggp-base prover (${proverSource})` : '') +
+    (sancho ? `, ${(cpu / sancho).toFixed(2)}× Sancho (research note)` : '');
+  let ourPlies = 0;
   const row = (impl: string, one: Playout, firstMs: number, c: 'ok' | 'fail') => {
     const r = rate(one, secs);
+    ourPlies ||= r.plies;
     recordRate(game, impl, r, firstMs, c, `${(r.cpuPerSec / i.cpuPerSec).toFixed(0)}× interpreter${vs(r.cpuPerSec)}`);
   };
   let t0 = performance.now();
@@ -142,8 +163,23 @@ for (const game of CORE) {
     value: i.perSec,
     higherIsBetter: true,
     check: 'ok',
-    note: `${i.cpuPerSec.toFixed(1)}/s of CPU time${peer ? `; ${(i.cpuPerSec / peer.prover).toFixed(1)}× ggp-base prover per CPU-second` : ''}`,
+    note: `${i.cpuPerSec.toFixed(1)}/s of CPU time${prover ? `; ${(i.cpuPerSec / prover).toFixed(1)}× ggp-base prover per CPU-second (${proverSource})` : ''}`,
   });
+  if (measured) {
+    // the check: the prover's playouts are as long as ours (the same game, played to the end), within what a few
+    // dozen random playouts of a game like hex scatter
+    const same = Math.abs(measured.meanPlies / ourPlies - 1) < 0.2;
+    record({
+      package: 'ggp-spatium',
+      case: `${game} random playouts`,
+      impl: 'peer: ggp-base prover (Java, AimaProver)',
+      unit: 'playouts/s',
+      value: measured.perWallS,
+      higherIsBetter: true,
+      check: same ? 'ok' : 'fail',
+      note: `${measured.meanPlies.toFixed(1)} plies over ${measured.playouts} playouts (ours ${ourPlies.toFixed(1)}); ${measured.perCpuS.toPrecision(3)}/s of the thread's CPU time, ${measured.perProcessCpuS.toPrecision(3)}/s of the JVM's${measured.undefinedGoals ? `; ${measured.undefinedGoals} terminal states with a goal that is not one value` : ''}`,
+    });
+  }
 }
 
 // recursive tier: sheets whose ground atoms form cycles, grounded by unrolling each component into layers (one per
