@@ -49,10 +49,15 @@ export function measureProver(
     }
     const args = ['--warmup', String(opts.warmupS), '--seconds', String(opts.seconds)];
     args.push('--min-playouts', String(opts.minPlayouts));
+    // a sheet whose playouts never end would hold the bench forever: a generous limit per sheet, then give up
+    const limitMs = sheets.length * (opts.warmupS + opts.seconds + 120) * 1000;
     const java = spawnSync('java', ['-Xmx4g', '-cp', `${out}${delimiter}${cp}`, 'ProverPerf', ...args, ...sheets], {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
+      timeout: limitMs,
+      killSignal: 'SIGKILL',
     });
+    if (java.signal) return { skipped: `java stopped after ${(limitMs / 1000).toFixed(0)} s (${java.signal})` };
     if (java.error || java.status !== 0) {
       return { skipped: `java failed: ${java.error?.message ?? java.stderr.trim().split('\n').slice(-1)[0]}` };
     }
