@@ -13,7 +13,7 @@ import { checkConformance } from '../src/conformance.js';
 import { loadGame } from '../src/game.js';
 import { GroundMachine } from '../src/ground.js';
 import { type GameMachine, randomPlayout, rng } from '../src/machine.js';
-import { measureProver } from './peers/prover.js';
+import { measureProver, type ProverRate } from './peers/prover.js';
 
 // The base sheets live beside the repository (../shared/ggp-games); GGP_GAMES points elsewhere.
 const SHEETS =
@@ -45,7 +45,7 @@ const proverRun = measureProver(
 if ('skipped' in proverRun) {
   console.log(`ggp-spatium: ggp-base prover not run (${proverRun.skipped}); its ratios are the research note's`);
 } else for (const e of proverRun.errors) console.log(`ggp-spatium: ggp-base prover failed on ${e}`);
-const measuredProver = 'rates' in proverRun ? proverRun.rates : new Map();
+const measuredProver = 'rates' in proverRun ? proverRun.rates : new Map<string, ProverRate>();
 
 const cpuMs = () => {
   const u = process.cpuUsage();
