@@ -61,27 +61,32 @@ export function measureProver(
     if (java.error || java.status !== 0) {
       return { skipped: `java failed: ${java.error?.message ?? java.stderr.trim().split('\n').slice(-1)[0]}` };
     }
-    const rates = new Map<string, ProverRate>();
-    const errors: string[] = [];
-    for (const line of java.stdout.split('\n')) {
-      if (!line.trim()) continue;
-      const j = JSON.parse(line) as Record<string, number | string | null>;
-      if (j.error || typeof j.playouts !== 'number' || j.playouts < 1) {
-        errors.push(`${j.game}: ${j.error ?? 'no playout finished'}`);
-        continue;
-      }
-      rates.set(String(j.game), {
-        game: String(j.game),
-        playouts: j.playouts,
-        perCpuS: Number(j.playoutsPerCpuS),
-        perProcessCpuS: Number(j.playoutsPerProcessCpuS),
-        perWallS: Number(j.playoutsPerWallS),
-        meanPlies: Number(j.meanPlies),
-        undefinedGoals: Number(j.undefinedGoals),
-      });
-    }
-    return { rates, errors };
+    return parseProverOutput(java.stdout);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+}
+
+/** ProverPerf's output, one JSON line per sheet: the rates, and a line per sheet it could not measure. */
+export function parseProverOutput(stdout: string): { rates: Map<string, ProverRate>; errors: string[] } {
+  const rates = new Map<string, ProverRate>();
+  const errors: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (!line.trim()) continue;
+    const j = JSON.parse(line) as Record<string, number | string | null>;
+    if (j.error || typeof j.playouts !== 'number' || j.playouts < 1) {
+      errors.push(`${j.game}: ${j.error ?? 'no playout finished'}`);
+      continue;
+    }
+    rates.set(String(j.game), {
+      game: String(j.game),
+      playouts: j.playouts,
+      perCpuS: Number(j.playoutsPerCpuS),
+      perProcessCpuS: Number(j.playoutsPerProcessCpuS),
+      perWallS: Number(j.playoutsPerWallS),
+      meanPlies: Number(j.meanPlies),
+      undefinedGoals: Number(j.undefinedGoals),
+    });
+  }
+  return { rates, errors };
 }
