@@ -1,7 +1,8 @@
 // KVTC codec throughput on synthetic KV-like rows shaped like the research note's LM-S (4 layers × 2 KV heads ×
 // d_head 32, p = 256): calibration (PCA + DP), encode and decode MB/s of fp16-equivalent input, DEFLATE gain,
 // against the KIVI-2-style plain quantisation of the same rows. Each case checks its reconstruction error.
-// The device decoder (DeviceCacheReader) is timed on tensor-core's CPU backend and, where an adapter exists,
+// The device decoder (DeviceCacheReader) is timed on tensor-core's CPU backend (its default path, the host
+// decoder's kernels, and WebGPU's tensor-op code) and, where an adapter exists,
 // on WebGPU, interleaved with the host decoder in one process. On Dawn/lavapipe (a CPU rasteriser) that row
 // proves the GPU path decodes correctly, not how fast a real GPU is.
 import { allClose, median, record, timeit } from '@tessera/bench-kit';
@@ -222,9 +223,11 @@ async function deviceDecode(stream: Uint8Array, ref: KVRows): Promise<void> {
     },
   );
   await setBackend('cpu');
-  const impls: { name: string; backend: 'cpu' | 'webgpu' | null }[] = [
+  // on the CPU backend the device reader takes the host decoder's kernels by default; 'tensor-ops' is WebGPU's code
+  const impls: { name: string; backend: 'cpu' | 'webgpu' | null; arithmetic?: 'tensor-ops' }[] = [
     { name: 'host decoder', backend: null },
     { name: 'device decoder, cpu', backend: 'cpu' },
+    { name: 'device decoder, cpu, tensor ops', backend: 'cpu', arithmetic: 'tensor-ops' },
     ...(gpu ? [{ name: 'device decoder, webgpu', backend: 'webgpu' as const }] : []),
   ];
   const dcal = new Map<string, DeviceCalibration>();
@@ -240,7 +243,7 @@ async function deviceDecode(stream: Uint8Array, ref: KVRows): Promise<void> {
       const c0 = process.cpuUsage();
       let got: KVRows;
       if (impl.backend) {
-        const r = new DeviceCacheReader(stream, dcal.get(impl.backend)!);
+        const r = new DeviceCacheReader(stream, dcal.get(impl.backend)!, { arithmetic: impl.arithmetic ?? 'auto' });
         got = await r.rows();
         r.dispose();
       } else got = new CacheReader(stream, calibration).rows();

@@ -4,7 +4,9 @@
 // dequantisation (level·scale + shift per group and token block, the FP8 table look-up), the inverse PCA
 // projection of each layer (D·Vᵀ[0:width, layer columns] + μ) and RoPE on the keys. Layers are produced one at a
 // time as [1, H, N, d] tensors that attention can use directly; reading them back is asynchronous (`layerData`),
-// since WebGPU has no synchronous read-back. On the CPU backend the same code runs on tensor-core's CPU kernels.
+// since WebGPU has no synchronous read-back. On the CPU backend a layer comes from the host decoder instead
+// (`CacheReader.layerHeads`: its GEMMs run on the same wasm kernels, without the tensor ops' gathers and copies,
+// 3× faster there); `arithmetic: 'tensor-ops'` runs WebGPU's code on any backend, which is how the CPU checks it.
 // The host decoder (CacheReader) stays the reference: the two agree to float32 rounding.
 import { type BackendName, cat, getBackend, keep, nn, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import type { Calibration, KVRows } from './calibration.js';
@@ -51,12 +53,22 @@ export class DeviceCalibration {
   }
 }
 
+export interface DeviceReaderOptions {
+  /**
+   * Where the arithmetic runs. `'auto'` (default): tensor ops on WebGPU; on the CPU backend the host decoder's
+   * kernels, which are faster there. `'tensor-ops'`: tensor ops on any backend (what WebGPU runs).
+   */
+  arithmetic?: 'auto' | 'tensor-ops';
+}
+
 /**
  * Layer-by-layer decoder of a container on the current tensor-core backend. The header, calibration and every
  * section are validated exactly as `CacheReader` does (same typed errors), before anything is uploaded.
  */
 export class DeviceCacheReader {
   readonly header: CacheHeader;
+  /** how layers are computed: the host decoder's kernels (CPU backend, `'auto'`) or tensor ops on the backend */
+  readonly arithmetic: 'host' | 'tensor-ops';
   private readonly host: CacheReader;
   private readonly dcal: DeviceCalibration | null;
   private readonly ownsCal: boolean;
@@ -70,7 +82,12 @@ export class DeviceCacheReader {
   constructor(
     readonly bytes: Uint8Array,
     cal: Calibration | DeviceCalibration | null,
+    options: DeviceReaderOptions = {},
   ) {
+    const mode = options.arithmetic ?? 'auto';
+    if (mode !== 'auto' && mode !== 'tensor-ops')
+      throw new ValueError(`DeviceCacheReader: arithmetic must be 'auto' or 'tensor-ops'; got ${String(mode)}`);
+    this.arithmetic = mode === 'auto' && this.backend === 'cpu' ? 'host' : 'tensor-ops';
     const c = cal instanceof DeviceCalibration ? cal.cal : cal;
     if (cal instanceof DeviceCalibration && cal.backend !== this.backend)
       throw new ValueError(
@@ -78,7 +95,8 @@ export class DeviceCacheReader {
       );
     this.host = new CacheReader(bytes, c);
     this.header = this.host.header;
-    this.ownsCal = !(cal instanceof DeviceCalibration) && this.header.plan !== null;
+    // the host path reads the calibration's host arrays: nothing to upload
+    this.ownsCal = !(cal instanceof DeviceCalibration) && this.header.plan !== null && this.arithmetic !== 'host';
     this.dcal = cal instanceof DeviceCalibration ? cal : this.ownsCal ? new DeviceCalibration(c!) : null;
   }
 
@@ -132,13 +150,15 @@ export class DeviceCacheReader {
    * current backend. The caller owns (and disposes) them.
    */
   layer(l: number): KV {
-    if (this.disposed) throw new ValueError('DeviceCacheReader: used after dispose()');
-    if (getBackend() !== this.backend)
-      throw new ValueError(`DeviceCacheReader: made on ${this.backend}; the backend is now ${getBackend()}`);
+    this.check(l);
     const h = this.header;
-    if (!(Number.isInteger(l) && l >= 0 && l < h.layers))
-      throw new ValueError(`DeviceCacheReader.layer: layer ${l} of ${h.layers}`);
     const { heads: H, headDim: dh } = h;
+    if (this.arithmetic === 'host') {
+      // CRCs, decoding and the inverse projection all on the host: a corrupt section throws before a tensor exists
+      const { k, v } = this.host.layerHeads(l);
+      const shape = [1, H, h.tokens, dh];
+      return { k: keep(tensor(k, { shape })), v: keep(tensor(v, { shape })) };
+    }
     const f = H * dh;
     const cal = this.dcal?.cal;
     // [n, H·d] rows → [1, H, n, d]
@@ -182,8 +202,22 @@ export class DeviceCacheReader {
     return { k: keep(out.k), v: keep(out.v) };
   }
 
+  private check(l: number): void {
+    if (this.disposed) throw new ValueError('DeviceCacheReader: used after dispose()');
+    if (getBackend() !== this.backend)
+      throw new ValueError(`DeviceCacheReader: made on ${this.backend}; the backend is now ${getBackend()}`);
+    const h = this.header;
+    if (!(Number.isInteger(l) && l >= 0 && l < h.layers))
+      throw new ValueError(`DeviceCacheReader.layer: layer ${l} of ${h.layers}`);
+  }
+
   /** Layer l read back to the host, [tokens, H·d] each — the layout of `CacheReader.layer`. */
   async layerData(l: number): Promise<{ k: Float32Array; v: Float32Array }> {
+    if (this.arithmetic === 'host') {
+      // already on the host: no tensors and no transposes there and back
+      this.check(l);
+      return this.host.layer(l);
+    }
     const kv = this.layer(l);
     try {
       const flat = (t: Tensor) => tidy(() => t.squeeze(0).permute([1, 0, 2]).contiguous());

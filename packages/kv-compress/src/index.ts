@@ -25,7 +25,7 @@ export {
   segmentRows,
 } from './calibration.js';
 export { collectKV, concatRows } from './collect.js';
-export { DeviceCacheReader, DeviceCalibration, decodeCacheAsync } from './device-reader.js';
+export { DeviceCacheReader, DeviceCalibration, type DeviceReaderOptions, decodeCacheAsync } from './device-reader.js';
 export {
   type AllocateOptions,
   type AllocateResult,

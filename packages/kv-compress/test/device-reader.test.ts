@@ -11,7 +11,7 @@ import { type Calibration, calibrate, fitPlan, type KVRows, type KvtcPlan } from
 import { collectKV, concatRows } from '../src/collect.js';
 import { DeviceCacheReader, DeviceCalibration, decodeCacheAsync } from '../src/device-reader.js';
 import { makePlan } from '../src/dp.js';
-import { CalibrationMismatchError, KVFormatError } from '../src/errors.js';
+import { CalibrationMismatchError, KVFormatError, ValueError } from '../src/errors.js';
 import { decodeCache, type EncodeOptions, encodeCache, readHeader } from '../src/format.js';
 import { unpackSegment } from '../src/kvtc.js';
 import { Rng } from '../src/linalg.js';
@@ -27,7 +27,12 @@ const gpuSkip = await setBackend('webgpu').then(
 );
 await setBackend('cpu');
 if (gpuSkip) console.warn(`kv-compress webgpu decode tests skipped (no WebGPU adapter): ${gpuSkip}`);
-const backends: ('cpu' | 'webgpu')[] = gpuSkip ? ['cpu'] : ['cpu', 'webgpu'];
+/** on the CPU backend both paths: the host decoder's kernels ('auto') and WebGPU's tensor-op code */
+const variants: { backend: 'cpu' | 'webgpu'; arithmetic: 'auto' | 'tensor-ops' }[] = [
+  { backend: 'cpu', arithmetic: 'auto' },
+  { backend: 'cpu', arithmetic: 'tensor-ops' },
+  ...(gpuSkip ? [] : [{ backend: 'webgpu' as const, arithmetic: 'auto' as const }]),
+];
 afterAll(() => setBackend('cpu'));
 
 const dims = { layers: 2, heads: 2, headDim: 8 };
@@ -135,17 +140,21 @@ function attention64(q: Float32Array, Hq: number, Tq: number, k: Float32Array, v
   return out;
 }
 
-for (const backend of backends)
-  describe(`DeviceCacheReader on ${backend}`, () => {
+for (const { backend, arithmetic } of variants)
+  describe(`DeviceCacheReader on ${backend} (arithmetic: ${arithmetic})`, () => {
     for (const [ci, c] of cases.entries())
       it(`${c.name}: the host decoder's values, layer by layer, and attention over them`, async () => {
         await setBackend(backend);
-        const r = new DeviceCacheReader(c.bytes, c.cal);
+        const r = new DeviceCacheReader(c.bytes, c.cal, { arithmetic });
         try {
+          const viaHost = backend === 'cpu' && arithmetic === 'auto';
+          expect(r.arithmetic).toBe(viaHost ? 'host' : 'tensor-ops');
           const got = await r.rows();
           expect(got.positions).toEqual(host[ci]!.positions);
-          expect(maxRel(got.k, host[ci]!.k)).toBeLessThan(2e-6);
-          expect(maxRel(got.v, host[ci]!.v)).toBeLessThan(2e-6);
+          // the host path is the host decoder's own arithmetic: equal, not merely close
+          const tol = viaHost ? 0 : 2e-6;
+          expect(maxRel(got.k, host[ci]!.k)).toBeLessThanOrEqual(tol);
+          expect(maxRel(got.v, host[ci]!.v)).toBeLessThanOrEqual(tol);
           // the decoder is lossy: against the original rows it sits at the codec's error, not at zero
           if (c.cal) expect(relErr(got.v, c.rows.v)).toBeGreaterThan(1e-4);
           const rng = new Rng(31 + ci);
@@ -186,13 +195,13 @@ for (const backend of backends)
       const dcal = new DeviceCalibration(crossCal);
       try {
         for (const ci of [0, 2]) {
-          const r = new DeviceCacheReader(cases[ci]!.bytes, dcal);
+          const r = new DeviceCacheReader(cases[ci]!.bytes, dcal, { arithmetic });
           expect(maxRel((await r.layerData(1)).k, hostLayerKeys(ci, 1))).toBeLessThan(2e-6);
           r.dispose();
         }
-        expect(() => new DeviceCacheReader(cases[1]!.bytes, dcal)).toThrow(CalibrationMismatchError);
-        expect(() => new DeviceCacheReader(cases[0]!.bytes, null)).toThrow(CalibrationMismatchError);
-        const r = new DeviceCacheReader(cases[0]!.bytes, dcal);
+        expect(() => new DeviceCacheReader(cases[1]!.bytes, dcal, { arithmetic })).toThrow(CalibrationMismatchError);
+        expect(() => new DeviceCacheReader(cases[0]!.bytes, null, { arithmetic })).toThrow(CalibrationMismatchError);
+        const r = new DeviceCacheReader(cases[0]!.bytes, dcal, { arithmetic });
         expect(() => r.layer(2)).toThrow(/layer 2 of 2/);
         r.dispose();
         expect(() => r.layer(0)).toThrow(/after dispose/);
@@ -218,7 +227,7 @@ for (const backend of backends)
       await setBackend(backend);
       try {
         const before = memory().numTensors;
-        const r = new DeviceCacheReader(cases[1]!.bytes, cases[1]!.cal);
+        const r = new DeviceCacheReader(cases[1]!.bytes, cases[1]!.cal, { arithmetic });
         await r.rows();
         const kv = r.layer(1);
         kv.k.dispose();
@@ -240,14 +249,17 @@ for (const backend of backends)
         for (const ci of [0, 1, 2]) {
           const s = cases[ci]!.bytes;
           for (let n = 0; n < s.length; n += 1 + rng.int(60))
-            expect(() => new DeviceCacheReader(s.subarray(0, n), cases[ci]!.cal), `length ${n}`).toThrow(KVFormatError);
+            expect(
+              () => new DeviceCacheReader(s.subarray(0, n), cases[ci]!.cal, { arithmetic }),
+              `length ${n}`,
+            ).toThrow(KVFormatError);
           for (let trial = 0; trial < 60; trial++) {
             const b = Uint8Array.from(s);
             b[rng.int(b.length)]! ^= 1 + rng.int(255);
             let threw: unknown = null;
             let r: DeviceCacheReader | null = null;
             try {
-              r = new DeviceCacheReader(b, cases[ci]!.cal);
+              r = new DeviceCacheReader(b, cases[ci]!.cal, { arithmetic });
               await r.rows();
             } catch (e) {
               threw = e;
@@ -263,7 +275,7 @@ for (const backend of backends)
           dv.setUint32(28, 0x7fffffff, true); // tokens
           dv.setUint32(40, 0x7fffffff - h.sinks - h.window, true); // compressed
           dv.setUint32(h.headerBytes, crc32(b, 0, h.headerBytes), true);
-          expect(() => new DeviceCacheReader(b, cases[ci]!.cal)).toThrow(KVFormatError);
+          expect(() => new DeviceCacheReader(b, cases[ci]!.cal, { arithmetic })).toThrow(KVFormatError);
         }
         expect(memory().numTensors).toBe(before);
       } finally {
@@ -316,14 +328,14 @@ const hostRestored = KVTCStorage.restore(lmStream, lmCal, lmPlan).cache;
 const hostLogits = await continueFrom(hostRestored, lm);
 hostRestored.reset();
 
-for (const backend of backends)
-  it(`a prefix restored on ${backend} continues the model with the host-restored cache's logits`, async () => {
+for (const { backend, arithmetic } of variants)
+  it(`a prefix restored on ${backend} (arithmetic: ${arithmetic}) continues the model with the host-restored cache's logits`, async () => {
     await setBackend(backend);
     try {
       manualSeed(3);
       const model = new nn.CausalLM(lmConfig);
       model.eval();
-      const r = new DeviceCacheReader(lmStream, lmCal);
+      const r = new DeviceCacheReader(lmStream, lmCal, { arithmetic });
       const cache = r.toCache();
       r.dispose();
       expect(cache.position(0)).toBe(40);
@@ -360,6 +372,12 @@ it.skipIf(gpuSkip !== null)('a reader or uploaded calibration is used on the bac
     dcal.dispose();
     await setBackend('cpu');
   }
+});
+
+it('an unknown arithmetic option is a typed error', () => {
+  const bad = () => new DeviceCacheReader(cases[0]!.bytes, crossCal, { arithmetic: 'gpu' as 'auto' });
+  expect(bad).toThrow(ValueError);
+  expect(bad).toThrow(/arithmetic must be 'auto' or 'tensor-ops'; got gpu/);
 });
 
 it('unpackSegment rejects a payload shorter than the plan implies', () => {
