@@ -6,7 +6,8 @@
 // time as [1, H, N, d] tensors that attention can use directly; reading them back is asynchronous (`layerData`),
 // since WebGPU has no synchronous read-back. On the CPU backend a layer comes from the host decoder instead
 // (`CacheReader.layerHeads`: its GEMMs run on the same wasm kernels, without the tensor ops' gathers and copies,
-// 3× faster there); `arithmetic: 'tensor-ops'` runs WebGPU's code on any backend, which is how the CPU checks it.
+// ≈ 3× faster there in the codec bench); `arithmetic: 'tensor-ops'` runs WebGPU's code on any backend, which is
+// how the CPU checks it.
 // The host decoder (CacheReader) stays the reference: the two agree to float32 rounding.
 import { type BackendName, cat, getBackend, keep, nn, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import type { Calibration, KVRows } from './calibration.js';
@@ -269,14 +270,13 @@ export class DeviceCacheReader {
 }
 
 /**
- * Decodes a whole container to host rows: on the WebGPU backend through `DeviceCacheReader`, elsewhere with the
- * host decoder (`decodeCache`, whose GEMMs use tensor-core's CPU kernels).
+ * Decodes a whole container to host rows through `DeviceCacheReader`: its arithmetic on WebGPU, the host
+ * decoder's (tensor-core's CPU kernels) on the CPU backend.
  */
 export async function decodeCacheAsync(
   bytes: Uint8Array,
   cal: Calibration | DeviceCalibration | null,
 ): Promise<KVRows> {
-  if (getBackend() !== 'webgpu') return new CacheReader(bytes, cal instanceof DeviceCalibration ? cal.cal : cal).rows();
   const r = new DeviceCacheReader(bytes, cal);
   try {
     return await r.rows();

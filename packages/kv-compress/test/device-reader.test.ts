@@ -203,8 +203,10 @@ for (const { backend, arithmetic } of variants)
         expect(() => new DeviceCacheReader(cases[0]!.bytes, null, { arithmetic })).toThrow(CalibrationMismatchError);
         const r = new DeviceCacheReader(cases[0]!.bytes, dcal, { arithmetic });
         expect(() => r.layer(2)).toThrow(/layer 2 of 2/);
+        await expect(r.layerData(2)).rejects.toThrow(/layer 2 of 2/);
         r.dispose();
         expect(() => r.layer(0)).toThrow(/after dispose/);
+        await expect(r.layerData(0)).rejects.toThrow(/after dispose/);
       } finally {
         dcal.dispose();
         await setBackend('cpu');
