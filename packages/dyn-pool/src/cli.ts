@@ -296,6 +296,7 @@ export function makeProgram(
     .option('--strict', 'characters outside the vocabulary are an error (default: the unknown symbol)')
     .option('--max-tokens <n>', 'score at most this many characters', int('max-tokens'))
     .option('--stride <n>', 'windows every n characters, scoring their last n (paper: 512 of 2048)', int('stride'))
+    .option('--by-word-position', 'also split the BPC by the scored character\'s position after the last whitespace')
     .option('--backend <name>', BACKEND_HELP, backendOption, 'cpu')
     .option('--json', 'print JSON')
     .action(async (ckpt: string, file: string, o) => {
@@ -314,16 +315,22 @@ export function makeProgram(
         seqLen: t.config.model.maxSeqLen,
         maxTokens: o.maxTokens,
         stride: o.stride,
+        byWordPosition: o.byWordPosition ? { spaceIds: t.vocab.spaceIds() } : undefined,
       });
       const r = { ...ev, unknown: corpus.unknownInValid, peakRssBytes: Math.max(rss0, process.memoryUsage().rss) };
       if (o.json) out(JSON.stringify(r));
-      else
+      else {
         out(
           `${ev.bpc.toFixed(4)} bpc on ${ev.tokens} characters, SF ${ev.shorteningFactor.toFixed(2)}, ${ev.tokensPerSecond.toFixed(0)} tok/s` +
             (r.unknown
               ? `; ${r.unknown} characters of the text are outside the vocabulary (read as the unknown symbol)`
               : ''),
         );
+        for (const b of ev.byWordPosition ?? [])
+          out(
+            `  ${b.label === 'whitespace' ? 'whitespace' : `character ${b.label} of a word`}: ${b.bpc.toFixed(4)} bpc on ${b.characters} (${((100 * b.characters) / ev.tokens).toFixed(1)}% of the characters, ${((100 * b.characters * b.bpc) / (ev.tokens * ev.bpc)).toFixed(1)}% of the bits)`,
+          );
+      }
     });
 
   program

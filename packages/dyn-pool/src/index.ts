@@ -31,6 +31,7 @@ export {
   DEFAULT_LR,
   type EvalOptions,
   type EvalResult,
+  type WordPositionBpc,
   evaluate,
   evaluateAsync,
   type GenerateOptions,

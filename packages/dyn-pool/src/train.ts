@@ -318,6 +318,18 @@ export interface EvalResult {
   shorteningFactor: number;
   tokensPerSecond: number;
   tokensPerCpuSecond: number;
+  /** With `EvalOptions.byWordPosition`: the same score split by where the scored character sits in its word. */
+  byWordPosition?: WordPositionBpc[];
+}
+
+/**
+ * One bucket of `EvalResult.byWordPosition`: `label` is `'whitespace'` (the scored character is whitespace),
+ * `'1'`, `'2'`, … (the n-th character after the last whitespace) or `'n+'` for the last bucket.
+ */
+export interface WordPositionBpc {
+  label: string;
+  characters: number;
+  bpc: number;
 }
 
 /**
@@ -376,6 +388,13 @@ export interface EvalOptions {
   maxTokens?: number;
   batchSize?: number;
   stride?: number;
+  /**
+   * Split the score by the scored character's position in its word, counted from the last whitespace
+   * (`vocab.spaceIds()`), positions ≥ `maxPosition` (default 5) in one bucket. A pooling model's shortened block
+   * sees a word only once it has ended (whitespace pooling: at its space), so its later characters lean on the
+   * pre and post blocks alone; this shows where a pooled model gains or loses against vanilla.
+   */
+  byWordPosition?: { spaceIds: readonly number[]; maxPosition?: number };
 }
 
 interface EvalBatch {
@@ -395,6 +414,10 @@ class Evaluation {
   private tokens = 0;
   private boundaries = 0;
   private pooled = 0;
+  /** Bucket of each validation character (byWordPosition), with nats and counts per bucket. */
+  private readonly bucket: Uint8Array | null = null;
+  private readonly bucketNats: Float64Array = new Float64Array(0);
+  private readonly bucketCount: Float64Array = new Float64Array(0);
   private readonly t0 = performance.now();
   private readonly cpu0 = process.cpuUsage();
 
@@ -414,6 +437,22 @@ class Evaluation {
     for (let s = 0; s + T + 1 <= data.length && (s === 0 || s + T - stride < limit); s += stride) this.starts.push(s);
     this.T = T;
     this.stride = stride;
+    if (o.byWordPosition) {
+      const { spaceIds, maxPosition = 5 } = o.byWordPosition;
+      if (!Number.isInteger(maxPosition) || maxPosition < 1 || maxPosition > 254)
+        throw new ValueError(`evaluate: byWordPosition.maxPosition must be an integer in [1, 254]; got ${maxPosition}`);
+      if (spaceIds.length === 0) throw new ValueError('evaluate: byWordPosition needs the whitespace ids (vocab.spaceIds())');
+      const space = new Set(spaceIds);
+      // Bucket 0: whitespace; k ≥ 1: the k-th character since the last whitespace (or the text's start).
+      this.bucket = new Uint8Array(data.length);
+      let since = 0;
+      for (let j = 0; j < data.length; j++) {
+        if (space.has(data[j]!)) since = 0;
+        else this.bucket[j] = Math.min(++since, maxPosition);
+      }
+      this.bucketNats = new Float64Array(maxPosition + 1);
+      this.bucketCount = new Float64Array(maxPosition + 1);
+    }
     model.eval();
   }
 
@@ -453,6 +492,15 @@ class Evaluation {
         this.nats += ce[r * T + t]!;
         this.tokens++;
       }
+      if (this.bucket) {
+        // Position t predicts the character at start + t + 1.
+        const at = this.starts[batch.w0 + r]! + 1;
+        for (let t = first; t < T; t++) {
+          const k = this.bucket[at + t]!;
+          this.bucketNats[k]! += ce[r * T + t]!;
+          this.bucketCount[k]!++;
+        }
+      }
       for (let t = 0; t < T; t++) this.boundaries += b ? b[r * T + t]! : 1;
       this.pooled += T;
     }
@@ -467,6 +515,13 @@ class Evaluation {
       shorteningFactor: this.boundaries > 0 ? this.pooled / this.boundaries : Number.POSITIVE_INFINITY,
       tokensPerSecond: this.pooled / seconds,
       tokensPerCpuSecond: this.pooled / ((c.user + c.system) / 1e6),
+      ...(this.bucket && {
+        byWordPosition: [...this.bucketCount].map((n, k) => ({
+          label: k === 0 ? 'whitespace' : k === this.bucketCount.length - 1 ? `${k}+` : String(k),
+          characters: n,
+          bpc: n > 0 ? this.bucketNats[k]! / n / Math.LN2 : Number.NaN,
+        })),
+      }),
     };
   }
 }

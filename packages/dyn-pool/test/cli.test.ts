@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { manualSeed } from '@tessera/tensor-core';
+import { manualSeed, noGrad, tensor } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { makeProgram } from '../src/cli.js';
 import { evaluate, generate, HourglassLM, loadTrained, prepareCorpus, train } from '../src/index.js';
@@ -67,6 +67,13 @@ describe('training, checkpoints and the CLI', () => {
     expect(ev[0]).toMatch(
       /bpc on \d+ characters, SF [\d.]+, \d+ tok\/s; \d+ characters of the text are outside the vocabulary/,
     );
+    const split = await run(['eval', ck, other, '--by-word-position']);
+    expect(split.slice(1).map((l) => l.split(':')[0]!.trim())).toEqual([
+      'whitespace',
+      ...['1', '2', '3', '4', '5+'].map((k) => `character ${k} of a word`),
+    ]);
+    const json = JSON.parse((await run(['eval', ck, other, '--by-word-position', '--json']))[0]!);
+    expect(json.byWordPosition.reduce((a: number, b: { characters: number }) => a + b.characters, 0)).toBe(json.tokens);
     await expect(run(['eval', ck, other, '--strict'])).rejects.toThrow(/"z" \(U\+007A\) .* not in the vocabulary/);
     const gen = await run(['generate', ck, '-p', 'the ', '-n', '20', '--seed', '1']);
     expect([...gen.at(-1)!].length).toBe(24);
@@ -156,5 +163,56 @@ describe('training, checkpoints and the CLI', () => {
     expect(strided.tokens).toBe(64); // 16 + 12 windows × 4
     expect(evaluate(model, corpus, { seqLen: 16, maxTokens: 64, stride: 16 }).bpc).toBeCloseTo(plain.bpc, 6);
     expect(() => evaluate(model, corpus, { seqLen: 16, stride: 17 })).toThrow(/stride must be an integer in \[1, 16\]/);
+  });
+
+  it('splits the BPC by word position: counts from the text, each bucket equal to a float64 recomputation', () => {
+    manualSeed(3);
+    const corpus = prepareCorpus(`${text(300)}, and so\nit ends`, { source: 'whitespace', validFraction: 0.3 });
+    const spaceIds = corpus.vocab.spaceIds();
+    const model = new HourglassLM({
+      vocabSize: corpus.vocab.size,
+      dModel: 16,
+      nHeads: 2,
+      layers: [1, 1, 1],
+      boundary: 'whitespace',
+      spaceIds,
+      maxSeqLen: 16,
+    });
+    const o = { seqLen: 16, maxTokens: 120, stride: 8, byWordPosition: { spaceIds, maxPosition: 3 } };
+    const ev = evaluate(model, corpus, o);
+    expect(ev.byWordPosition!.map((b) => b.label)).toEqual(['whitespace', '1', '2', '3+']);
+    // The windows evaluate() scores: the first scores all 16 positions, later ones their last 8.
+    const V = corpus.vocab.size;
+    const chars = [...corpus.vocab.decode(corpus.valid)];
+    const want = new Map<string, { n: number; nats: number }>();
+    for (let s = 0, w = 0; s + 17 <= corpus.valid.length && (s === 0 || s + 8 < 120); s += 8, w++) {
+      const ids = tensor(corpus.valid.slice(s, s + 16), { shape: [1, 16], dtype: 'int32' });
+      const logits = noGrad(() => model.forward(ids).logits.dataSync());
+      for (let t = w === 0 ? 0 : 8; t < 16; t++) {
+        const j = s + t + 1;
+        // Label from the text itself: characters since the last whitespace character, capped at 3.
+        const since = j - chars.slice(0, j + 1).findLastIndex((c, i) => i < j && /\s/u.test(c)) - 1;
+        const label = /\s/u.test(chars[j]!) ? 'whitespace' : since + 1 >= 3 ? '3+' : String(since + 1);
+        const row = Array.from(logits.subarray(t * V, (t + 1) * V), Number);
+        const m = Math.max(...row);
+        const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
+        const e = want.get(label) ?? { n: 0, nats: 0 };
+        e.n++;
+        e.nats += lse - row[corpus.valid[j]!]!;
+        want.set(label, e);
+      }
+    }
+    for (const b of ev.byWordPosition!) {
+      expect(b.characters, b.label).toBe(want.get(b.label)?.n ?? 0);
+      expect(b.bpc, b.label).toBeCloseTo(want.get(b.label)!.nats / b.characters / Math.LN2, 4);
+    }
+    expect(ev.byWordPosition!.reduce((a, b) => a + b.characters, 0)).toBe(ev.tokens);
+    const mean = ev.byWordPosition!.reduce((a, b) => a + b.characters * b.bpc, 0) / ev.tokens;
+    expect(mean).toBeCloseTo(ev.bpc, 9);
+    expect(evaluate(model, corpus, { ...o, byWordPosition: undefined }).bpc).toBe(ev.bpc);
+    expect(() => evaluate(model, corpus, { ...o, byWordPosition: { spaceIds, maxPosition: 0 } })).toThrow(
+      /maxPosition must be an integer in \[1, 254\]/,
+    );
+    expect(() => evaluate(model, corpus, { ...o, byWordPosition: { spaceIds: [] } })).toThrow(/whitespace ids/);
   });
 });
