@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,9 +13,20 @@ import {
   readTextGridFile,
   readWavInfoFile,
 } from '@tessera/datasets/node';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 
-const dir = mkdtempSync(join(tmpdir(), 'tessera-datasets-'));
+// Temporary directories of this file, removed when its tests are done.
+const made: string[] = [];
+const tempDir = (prefix: string): string => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+const dir = tempDir('tessera-datasets-');
 
 describe('node readers', () => {
   test('readLines splits across chunks and bounds line length', async () => {

@@ -4,7 +4,7 @@
 // evaluateAsync / generateAsync and the CLI's --backend webgpu give the CPU's BPC and characters.
 // Runs wherever an adapter exists (CI: Dawn on Mesa lavapipe); skipped with the reason elsewhere, never
 // under CI=true.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manualSeed, memory, optim, SyncReadError, setBackend, type Tensor, tensor, tidy } from '@tessera/tensor-core';
@@ -23,6 +23,17 @@ import {
   prepareCorpus,
   train,
 } from '../src/index.js';
+
+// Temporary directories of this file, removed when its tests are done.
+const made: string[] = [];
+const tempDir = (prefix: string): string => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 const skip = await setBackend('webgpu').then(
   () => null,
@@ -256,7 +267,7 @@ describe.skipIf(skip !== null)('HourglassLM on webgpu', () => {
   });
 
   test('the CLI trains, checkpoints, evaluates and samples with --backend webgpu as on the CPU', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-gpu-'));
+    const dir = tempDir('dyn-pool-gpu-');
     const file = join(dir, 'text.txt');
     writeFileSync(file, TEXT);
     const cli = async (args: string[]) => {
