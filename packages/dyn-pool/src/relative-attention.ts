@@ -50,33 +50,39 @@ export function positionTable(T: number, d: number): Float32Array {
   });
 }
 
-const masks = new Map<number, Uint8Array>();
-function causalMask(T: number): Uint8Array {
-  let m = masks.get(T);
+const masks = new Map<string, Uint8Array>();
+/** Causal mask [T, L] for T queries that are the last T of L positions: query i sees keys j ≤ L − T + i. */
+function causalMask(T: number, L: number): Uint8Array {
+  const key = `${T},${L}`;
+  let m = masks.get(key);
   if (!m) {
-    m = new Uint8Array(T * T);
-    for (let i = 0; i < T; i++) for (let j = 0; j <= i; j++) m[i * T + j] = 1;
-    if (masks.size >= 32) masks.delete(masks.keys().next().value as number);
-    masks.set(T, m);
+    m = new Uint8Array(T * L);
+    for (let i = 0; i < T; i++) for (let j = 0; j <= L - T + i; j++) m[i * L + j] = 1;
+    if (masks.size >= 32) masks.delete(masks.keys().next().value as string);
+    masks.set(key, m);
   }
   return m;
 }
 
 /**
- * The rel-shift of Transformer-XL by pad, reshape and slice: x [..., T, T] holds, in row i and column m, the
- * term for distance T − 1 − m; the result holds in (i, j) the term for distance i − j, for every j ≤ i.
- * Entries with j > i come from the next row and are garbage, which the causal mask removes.
+ * The rel-shift of Transformer-XL by pad, reshape and slice: x [..., T, L] (L ≥ T; the T queries are the last T
+ * of L positions) holds, in row i and column m, the term for distance L − 1 − m; the result holds in (i, j) the
+ * term for distance (L − T + i) − j, for every j ≤ L − T + i. Entries past that come from the next row and are
+ * garbage, which the causal mask removes.
  */
 export function relShift(x: Tensor): Tensor {
-  const T = x.shape[x.ndim - 1]!;
-  if (x.ndim < 2 || x.shape[x.ndim - 2] !== T) throw new ShapeError(`relShift expects [..., T, T]; got [${x.shape}]`);
+  const T = x.shape[x.ndim - 2]!;
+  const L = x.shape[x.ndim - 1]!;
+  if (x.ndim < 2 || L < T) throw new ShapeError(`relShift expects [..., T, L] with L ≥ T; got [${x.shape}]`);
   return tidy(() => {
     const lead = x.shape.slice(0, -2);
-    // Left-pad one zero column: flat index of (i, c) is i(T + 1) + c; read as rows of T and dropping the
-    // first row, (i, j) lands on padded column c = T − i + j, i.e. x[i, T − 1 − (i − j)] for j ≤ i.
+    // Left-pad one zero column: flat index of (i, c) is i(L + 1) + c. Dropping the first T of the flat values
+    // and reading rows of L, (i, j) lands on i(L + 1) + (T − i + j), padded column c = T − i + j, i.e.
+    // x[i, T − 1 − i + j], whose distance L − 1 − (T − 1 − i + j) = (L − T + i) − j.
     return F.pad(x, [1, 0])
-      .reshape([...lead, T + 1, T])
-      .slice(-2, 1);
+      .reshape([...lead, L + 1, T])
+      .slice(-2, 1)
+      .reshape([...lead, T, L]);
   });
 }
 
@@ -116,26 +122,37 @@ export class RelativeMultiHeadAttention extends nn.Module {
   }
 
   /**
-   * Pre-softmax scores [B, H, T, T] (scaled, causal positions −∞): the definition above with the rel-shift.
-   * x [B, T, d], r [T, d] (`relativePositionTable` order), u and v [H, d_head].
+   * Pre-softmax scores [B, H, T, L] (scaled, causal positions −∞): the definition above with the rel-shift.
+   * x [B, T, d], u and v [H, d_head]. Without a cache L = T; with one (`ctx.cache`, `ctx.layer`), x holds the
+   * T new positions, their keys and values are appended, and the queries attend over all L held. r [L, d] is
+   * the position table for L (`relativePositionTable` order). Keys carry no position, so a cache holds them as
+   * they are.
    */
-  scores(x: Tensor, r: Tensor, u: Tensor, v: Tensor): { scores: Tensor; value: Tensor } {
+  scores(
+    x: Tensor,
+    r: Tensor,
+    u: Tensor,
+    v: Tensor,
+    ctx: { cache?: nn.KVCache; layer?: number } = {},
+  ): { scores: Tensor; value: Tensor } {
     const { dModel, nHeads } = this.opts;
     if (x.ndim !== 3 || x.shape[2] !== dModel)
       throw new ShapeError(`RelativeMultiHeadAttention expects [B, T, ${dModel}]; got [${x.shape}]`);
     const [B, T] = x.shape as [number, number, number];
-    if (r.ndim !== 2 || r.shape[0] !== T || r.shape[1] !== dModel)
-      throw new ShapeError(`RelativeMultiHeadAttention: R must be [${T}, ${dModel}]; got [${r.shape}]`);
+    const L = T + (ctx.cache?.length(ctx.layer ?? 0) ?? 0);
+    if (r.ndim !== 2 || r.shape[0] !== L || r.shape[1] !== dModel)
+      throw new ShapeError(`RelativeMultiHeadAttention: R must be [${L}, ${dModel}]; got [${r.shape}]`);
     const dh = this.headDim;
     return tidy(() => {
       const split = (t: Tensor) => t.reshape([B, T, nHeads, dh]).transpose(1, 2); // [B, H, T, dh]
       const q = split(this.qProj.forward(x));
-      const k = split(this.kProj.forward(x));
-      const value = split(this.vProj.forward(x));
-      const rk = this.rNet.forward(r).reshape([T, nHeads, dh]).permute([1, 2, 0]); // [H, dh, T]
+      let k = split(this.kProj.forward(x));
+      let value = split(this.vProj.forward(x));
+      if (ctx.cache) ({ k, v: value } = ctx.cache.append(ctx.layer ?? 0, k.contiguous(), value.contiguous()));
+      const rk = this.rNet.forward(r).reshape([L, nHeads, dh]).permute([1, 2, 0]); // [H, dh, L]
       const ac = q.add(u.unsqueeze(1)).matmul(k.transpose(-2, -1)); // content: (q_i + u)·k_j
       const bd = relShift(q.add(v.unsqueeze(1)).matmul(rk)); // position: (q_i + v)·W_R R_{i−j}
-      const mask = tensor(causalMask(T), { shape: [T, T], dtype: 'bool' });
+      const mask = tensor(causalMask(T, L), { shape: [T, L], dtype: 'bool' });
       const scores = ac
         .add(bd)
         .mul(1 / Math.sqrt(dh))
@@ -144,10 +161,10 @@ export class RelativeMultiHeadAttention extends nn.Module {
     });
   }
 
-  forward(x: Tensor, r: Tensor, u: Tensor, v: Tensor): Tensor {
+  forward(x: Tensor, r: Tensor, u: Tensor, v: Tensor, ctx: { cache?: nn.KVCache; layer?: number } = {}): Tensor {
     return tidy(() => {
       const [B, T] = x.shape as [number, number, number];
-      const { scores, value } = this.scores(x, r, u, v);
+      const { scores, value } = this.scores(x, r, u, v, ctx);
       const p = F.dropout(F.softmax(scores, -1), this.opts.dropout ?? 0, this.training);
       const o = p.matmul(value).transpose(1, 2).reshape([B, T, this.opts.dModel]);
       return this.oProj.forward(o);
@@ -185,14 +202,15 @@ export class RelativeTransformerBlock extends nn.Module {
     this.drop = this.registerModule('drop', new nn.Dropout(opts.dropout ?? 0));
   }
 
-  forward(x: Tensor, r: Tensor, u: Tensor, v: Tensor): Tensor {
+  /** x [B, T, d]; with `ctx.cache` as `RelativeMultiHeadAttention.scores` (r then covers the cached positions). */
+  forward(x: Tensor, r: Tensor, u: Tensor, v: Tensor, ctx: { cache?: nn.KVCache; layer?: number } = {}): Tensor {
     return tidy(() => {
       const mlp = (h: Tensor) => this.drop.forward(this.fc2.forward(this.act.forward(this.fc1.forward(h))));
       if (this.opts.ln === 'pre') {
-        const h = x.add(this.drop.forward(this.attn.forward(this.norm1.forward(x), r, u, v)));
+        const h = x.add(this.drop.forward(this.attn.forward(this.norm1.forward(x), r, u, v, ctx)));
         return h.add(mlp(this.norm2.forward(h)));
       }
-      const h = this.norm1.forward(x.add(this.drop.forward(this.attn.forward(x, r, u, v))));
+      const h = this.norm1.forward(x.add(this.drop.forward(this.attn.forward(x, r, u, v, ctx))));
       return this.norm2.forward(h.add(mlp(h)));
     });
   }

@@ -204,7 +204,7 @@ describe('training, checkpoints and the CLI', () => {
         // Label from the text itself: characters since the last whitespace character, capped at 3.
         const since = j - chars.slice(0, j + 1).findLastIndex((c, i) => i < j && /\s/u.test(c)) - 1;
         const label = /\s/u.test(chars[j]!) ? 'whitespace' : since + 1 >= 3 ? '3+' : String(since + 1);
-        const row = Array.from(logits.subarray(t * V, (t + 1) * V), Number);
+        const row = Array.from({ length: V }, (_, c) => logits[t * V + c]!);
         const m = Math.max(...row);
         const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
         const e = want.get(label) ?? { n: 0, nats: 0 };

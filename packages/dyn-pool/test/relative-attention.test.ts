@@ -162,7 +162,19 @@ describe('relative attention (Transformer-XL)', () => {
     for (let b = 0; b < 2; b++)
       for (let i = 0; i < n; i++)
         for (let j = 0; j <= i; j++) expect(y[(b * n + i) * n + j]).toBe(x[(b * n + i) * n + (n - 1 - (i - j))]);
-    expect(() => relShift(tensor(new Float32Array(6), { shape: [2, 3] }))).toThrow(/relShift expects/);
+    expect(() => relShift(tensor(new Float32Array(6), { shape: [3, 2] }))).toThrow(/relShift expects/);
+  });
+
+  it('relShift of T queries over L ≥ T positions (a cache): (i, j) holds distance (L − T + i) − j', () => {
+    const [T, L] = [3, 7];
+    const x = Float32Array.from({ length: 2 * T * L }, (_, k) => k);
+    const y = relShift(tensor(x, { shape: [2, T, L] })).dataSync();
+    for (let b = 0; b < 2; b++)
+      for (let i = 0; i < T; i++)
+        for (let j = 0; j <= L - T + i; j++) {
+          const dist = L - T + i - j; // column m of x holds distance L − 1 − m
+          expect(y[(b * T + i) * L + j]).toBe(x[(b * T + i) * L + (L - 1 - dist)]);
+        }
   });
 
   it('scores and output equal a float64 evaluation of the definition', () => {
