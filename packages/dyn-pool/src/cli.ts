@@ -296,7 +296,7 @@ export function makeProgram(
     .option('--strict', 'characters outside the vocabulary are an error (default: the unknown symbol)')
     .option('--max-tokens <n>', 'score at most this many characters', int('max-tokens'))
     .option('--stride <n>', 'windows every n characters, scoring their last n (paper: 512 of 2048)', int('stride'))
-    .option('--by-word-position', 'also split the BPC by the scored character\'s position after the last whitespace')
+    .option('--by-word-position', "also split the BPC by the scored character's position after the last whitespace")
     .option('--backend <name>', BACKEND_HELP, backendOption, 'cpu')
     .option('--json', 'print JSON')
     .action(async (ckpt: string, file: string, o) => {

@@ -8,6 +8,7 @@ export {
   predictiveEntropy,
   whitespaceBoundaries,
 } from './boundaries.js';
+export { HourglassDecoder } from './decoder.js';
 export {
   BOUNDARY_SOURCES,
   type BoundarySource,
@@ -31,7 +32,6 @@ export {
   DEFAULT_LR,
   type EvalOptions,
   type EvalResult,
-  type WordPositionBpc,
   evaluate,
   evaluateAsync,
   type GenerateOptions,
@@ -47,6 +47,7 @@ export {
   type TrainOptions,
   type TrainStats,
   train,
+  type WordPositionBpc,
   writeCheckpoint,
 } from './train.js';
 export { type UnigramPiece, UnigramTokenizer, type UnigramTrainOptions, WORD_PREFIX } from './unigram.js';

@@ -22,6 +22,7 @@ import {
   tidy,
   ValueError,
 } from '@tessera/tensor-core';
+import { HourglassDecoder } from './decoder.js';
 import {
   type BoundarySource,
   type HourglassConfig,
@@ -441,7 +442,8 @@ class Evaluation {
       const { spaceIds, maxPosition = 5 } = o.byWordPosition;
       if (!Number.isInteger(maxPosition) || maxPosition < 1 || maxPosition > 254)
         throw new ValueError(`evaluate: byWordPosition.maxPosition must be an integer in [1, 254]; got ${maxPosition}`);
-      if (spaceIds.length === 0) throw new ValueError('evaluate: byWordPosition needs the whitespace ids (vocab.spaceIds())');
+      if (spaceIds.length === 0)
+        throw new ValueError('evaluate: byWordPosition needs the whitespace ids (vocab.spaceIds())');
       const space = new Set(spaceIds);
       // Bucket 0: whitespace; k ≥ 1: the k-th character since the last whitespace (or the text's start).
       this.bucket = new Uint8Array(data.length);
@@ -620,11 +622,19 @@ export interface GenerateOptions {
   temperature?: number;
   /** Sample from the k most likely characters only. */
   topK?: number;
+  /**
+   * 'cached' (the default): an `HourglassDecoder` keeps every stack's keys and values and the open group, so a
+   * character costs one position per block; when the context reaches maxSeqLen it is re-read from its last
+   * ⌈maxSeqLen / 2⌉ characters, so every character still sees at least half a window. 'window': the model
+   * re-reads its last maxSeqLen characters at every step (a sliding window, ≈ maxSeqLen times the work). The
+   * two draw the same characters for a seed while the prompt and the new characters fit in maxSeqLen (Gumbel
+   * boundaries in 'sample' mode aside: they draw their noise differently).
+   */
+  context?: 'cached' | 'window';
 }
 
 /**
- * Samples maxNewTokens characters after the prompt ids. The model re-reads its last maxSeqLen tokens each step
- * (pooling boundaries depend on the whole window), so prompts longer than that are cut from the left.
+ * Samples maxNewTokens characters after the prompt ids (prompts longer than maxSeqLen are cut from the left).
  * Sampling is Gumbel-max on the host — argmax_c (l_c / τ + g_c) over the top-k logits, g standard Gumbel
  * noise from tensor-core's seeded generator — so every backend draws the same characters for a seed.
  * Synchronous reads (CPU); `generateAsync` runs on every backend.
@@ -632,19 +642,41 @@ export interface GenerateOptions {
 export function generate(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): Int32Array {
   const out = startGeneration(model, prompt, o);
   const V = model.config.vocabSize;
+  const L = model.config.maxSeqLen;
   const temperature = o.temperature ?? 1;
-  noGrad(() => {
+  const pick = (logits: Tensor, row: number) => {
+    const l = logits.select(0, row).dataSync();
+    const noise = temperature === 0 ? null : gumbel([V]).dataSync();
+    return pickToken(l, noise, temperature, o.topK);
+  };
+  if (o.context === 'window') {
+    noGrad(() => {
+      for (let s = 0; s < o.maxNewTokens; s++) {
+        const ctx = out.slice(-L);
+        const next = tidy(() => {
+          const res = model.forward(tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' }));
+          return pick(res.logits.reshape([ctx.length, V]), ctx.length - 1);
+        });
+        out.push(next);
+      }
+    });
+    return Int32Array.from(out);
+  }
+  const dec = new HourglassDecoder(model);
+  try {
+    let feed = out.slice(-L);
     for (let s = 0; s < o.maxNewTokens; s++) {
-      const ctx = out.slice(-model.config.maxSeqLen);
-      const next = tidy(() => {
-        const res = model.forward(tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' }));
-        const logits = res.logits.select(1, ctx.length - 1).dataSync();
-        const noise = temperature === 0 ? null : gumbel([V]).dataSync();
-        return pickToken(logits, noise, temperature, o.topK);
-      });
-      out.push(next);
+      const logits = dec.append(feed);
+      try {
+        out.push(noGrad(() => tidy(() => pick(logits, feed.length - 1))));
+      } finally {
+        logits.dispose();
+      }
+      feed = nextFeed(dec, out, L);
     }
-  });
+  } finally {
+    dec.dispose();
+  }
   return Int32Array.from(out);
 }
 
@@ -652,22 +684,56 @@ export function generate(model: HourglassLM, prompt: Int32Array, o: GenerateOpti
 export async function generateAsync(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): Promise<Int32Array> {
   const out = startGeneration(model, prompt, o);
   const V = model.config.vocabSize;
+  const L = model.config.maxSeqLen;
   const temperature = o.temperature ?? 1;
-  for (let s = 0; s < o.maxNewTokens; s++) {
-    const ctx = out.slice(-model.config.maxSeqLen);
-    const ids = tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' });
-    const res = await noGrad(() => model.forwardAsync(ids)).finally(() => ids.dispose());
-    const last = tidy(() => res.logits.select(1, ctx.length - 1).contiguous());
-    HourglassLM.disposeOutput(res);
+  const pick = async (logits: Tensor, row: number) => {
+    const last = tidy(() => logits.select(0, row).contiguous());
     const g = temperature === 0 ? null : gumbel([V]);
     try {
-      out.push(pickToken(await last.data(), g ? await g.data() : null, temperature, o.topK));
+      return pickToken(await last.data(), g ? await g.data() : null, temperature, o.topK);
     } finally {
       last.dispose();
       g?.dispose();
     }
+  };
+  if (o.context === 'window') {
+    for (let s = 0; s < o.maxNewTokens; s++) {
+      const ctx = out.slice(-L);
+      const ids = tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' });
+      const res = await noGrad(() => model.forwardAsync(ids)).finally(() => ids.dispose());
+      const logits = tidy(() => res.logits.reshape([ctx.length, V]));
+      HourglassLM.disposeOutput(res);
+      try {
+        out.push(await pick(logits, ctx.length - 1));
+      } finally {
+        logits.dispose();
+      }
+    }
+    return Int32Array.from(out);
+  }
+  const dec = new HourglassDecoder(model);
+  try {
+    let feed = out.slice(-L);
+    for (let s = 0; s < o.maxNewTokens; s++) {
+      const logits = await dec.appendAsync(feed);
+      try {
+        out.push(await pick(logits, feed.length - 1));
+      } finally {
+        logits.dispose();
+      }
+      feed = nextFeed(dec, out, L);
+    }
+  } finally {
+    dec.dispose();
   }
   return Int32Array.from(out);
+}
+
+/** What the decoder reads next: the new character, or — with the window full — the last half window afresh. */
+function nextFeed(dec: HourglassDecoder, out: number[], L: number): number[] {
+  if (dec.length < L) return out.slice(-1);
+  dec.reset();
+  return out.slice(-Math.ceil(L / 2));
 }
 
 function startGeneration(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): number[] {
@@ -679,6 +745,8 @@ function startGeneration(model: HourglassLM, prompt: Int32Array, o: GenerateOpti
     throw new ValueError(`generate: temperature must be a finite number ≥ 0; got ${temperature}`);
   if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1))
     throw new ValueError(`generate: topK must be an integer ≥ 1; got ${topK}`);
+  if (o.context !== undefined && o.context !== 'cached' && o.context !== 'window')
+    throw new ValueError(`generate: context must be 'cached' or 'window'; got '${o.context}'`);
   model.eval();
   return Array.from(prompt);
 }

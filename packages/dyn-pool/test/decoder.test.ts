@@ -1,0 +1,143 @@
+// HourglassDecoder: appending characters in any chunking gives the logits of one forward pass over the whole
+// sequence — for every boundary source and both position schemes — and generate's cached context draws the
+// characters of the re-run window while both fit.
+import { manualSeed, memory, noGrad, randint, tidy } from '@tessera/tensor-core';
+import { describe, expect, it } from 'vitest';
+import {
+  BOUNDARY_SOURCES,
+  type BoundarySource,
+  generate,
+  type HourglassConfig,
+  HourglassDecoder,
+  HourglassLM,
+} from '../src/index.js';
+
+const V = 12;
+const SPACE = 1;
+const T = 40;
+
+function config(boundary: BoundarySource, extra: Partial<HourglassConfig> = {}): HourglassConfig {
+  return {
+    vocabSize: V,
+    dModel: 16,
+    nHeads: 2,
+    layers: [1, 2, 1],
+    boundary,
+    maxSeqLen: T,
+    fixedK: 3,
+    spaceIds: [SPACE],
+    gumbelEval: 'threshold',
+    ...extra,
+  };
+}
+
+/** The decoder's logits for ids fed in the given chunk sizes, against one forward pass. */
+function expectChunkedEqualsForward(model: HourglassLM, chunks: number[], source: BoundarySource): void {
+  noGrad(() =>
+    tidy(() => {
+      const ids = randint(0, V, [1, T]);
+      if (model.bp) {
+        // An untrained predictor may put a boundary everywhere or nowhere: centre its logits on this sequence.
+        const z = Array.from(model.forward(ids).bpLogits!.dataSync()).sort((a, b) => a - b);
+        model.bp.fc2.bias!.sub_(z[T >> 1]! + 1e-3);
+      }
+      const full = model.forward(ids);
+      const want = full.logits.dataSync();
+      const nb = full.boundaries ? full.boundaries.sum().itemSync() : 0;
+      if (source !== 'none') {
+        expect(nb, 'the test must exercise pooling').toBeGreaterThan(1);
+        expect(nb).toBeLessThan(T - 1);
+      }
+      const flat = Array.from(ids.dataSync());
+      const dec = new HourglassDecoder(model);
+      let at = 0;
+      let worst = 0;
+      for (const n of chunks) {
+        const got = dec.append(flat.slice(at, at + n));
+        const g = got.dataSync();
+        for (let i = 0; i < n * V; i++) worst = Math.max(worst, Math.abs(g[i]! - want[at * V + i]!));
+        got.dispose();
+        at += n;
+      }
+      expect(at).toBe(T);
+      expect(worst, `${source}: max |Δ logit| over ${chunks.length} chunks`).toBeLessThan(2e-5);
+      expect(dec.length).toBe(T);
+      expect(dec.groups).toBe(nb);
+      expect(() => dec.append([0])).toThrow(/exceed the trained maxSeqLen 40; reset\(\)/);
+      dec.reset();
+      const again = dec.append(flat.slice(0, 9)).dataSync();
+      for (let i = 0; i < 9 * V; i++) expect(again[i]).toBeCloseTo(want[i]!, 4);
+      dec.dispose();
+      expect(() => dec.append([0])).toThrow(/after dispose/);
+    }),
+  );
+}
+
+describe('HourglassDecoder', () => {
+  for (const positions of ['rotary', 'relative'] as const)
+    for (const source of BOUNDARY_SOURCES)
+      it(`${source}, ${positions} positions: chunked appends give one forward pass's logits`, () => {
+        manualSeed(3);
+        const model = new HourglassLM(config(source, { positions })).eval();
+        expectChunkedEqualsForward(model, [7, 1, 1, 5, 1, 1, 1, 3, 1, 19], source);
+        expectChunkedEqualsForward(model, Array(T).fill(1), source); // one character at a time
+      });
+
+  it('pre-LN blocks, and a prompt fed at once', () => {
+    manualSeed(4);
+    for (const positions of ['rotary', 'relative'] as const) {
+      const model = new HourglassLM(config('whitespace', { ln: 'pre', positions })).eval();
+      expectChunkedEqualsForward(model, [T], 'whitespace');
+      expectChunkedEqualsForward(model, [20, 1, 19], 'whitespace');
+    }
+  });
+
+  it('refuses bad ids and leaves no tensors behind', () => {
+    manualSeed(0);
+    const model = new HourglassLM(config('whitespace')).eval();
+    const dec = new HourglassDecoder(model);
+    expect(() => dec.append([])).toThrow(/no ids/);
+    expect(() => dec.append([V])).toThrow(/token ids must be integers in \[0, 12\); got 12/);
+    expect(() => dec.append([1.5])).toThrow(/token ids must be integers/);
+    expect(() => dec.append([-1])).toThrow(/token ids must be integers/);
+    expect(dec.length).toBe(0);
+    const before = memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      dec.append([2, 3, SPACE, 4]).dispose();
+      dec.append([SPACE]).dispose();
+      dec.reset();
+    }
+    expect(memory().numTensors).toBe(before);
+    dec.dispose();
+  });
+});
+
+describe('generate with a cached context', () => {
+  for (const source of ['none', 'fixed', 'whitespace', 'entropy'] as const)
+    it(`${source}: the same characters as re-running the window while both fit; then it keeps going`, () => {
+      manualSeed(7);
+      const model = new HourglassLM(config(source)).eval();
+      const prompt = Int32Array.from([2, 3, SPACE, 4, 5, 6, SPACE, 2]);
+      for (const temperature of [0, 0.9]) {
+        manualSeed(11);
+        const cached = generate(model, prompt, { maxNewTokens: T - prompt.length, temperature, topK: 6 });
+        manualSeed(11);
+        const window = generate(model, prompt, {
+          maxNewTokens: T - prompt.length,
+          temperature,
+          topK: 6,
+          context: 'window',
+        });
+        expect(Array.from(cached)).toEqual(Array.from(window));
+      }
+      const before = memory().numTensors;
+      const long = generate(model, prompt, { maxNewTokens: 3 * T, temperature: 0.9 });
+      expect(long.length).toBe(prompt.length + 3 * T);
+      expect(Array.from(long.slice(0, prompt.length))).toEqual(Array.from(prompt));
+      expect(long.every((id) => id >= 0 && id < V)).toBe(true);
+      expect(memory().numTensors).toBe(before);
+      expect(() => generate(model, prompt, { maxNewTokens: 1, context: 'all' as 'cached' })).toThrow(
+        /context must be 'cached' or 'window'/,
+      );
+    });
+});
