@@ -7,7 +7,17 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { manualSeed, memory, optim, SyncReadError, setBackend, type Tensor, tensor, tidy } from '@tessera/tensor-core';
+import {
+  manualSeed,
+  memory,
+  noGrad,
+  optim,
+  SyncReadError,
+  setBackend,
+  type Tensor,
+  tensor,
+  tidy,
+} from '@tessera/tensor-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { makeProgram } from '../src/cli.js';
 import {
@@ -18,6 +28,7 @@ import {
   generate,
   generateAsync,
   type HourglassConfig,
+  HourglassDecoder,
   HourglassLM,
   loadTrained,
   prepareCorpus,
@@ -264,6 +275,43 @@ describe.skipIf(skip !== null)('HourglassLM on webgpu', () => {
       const gotGen = await generateAsync(gpu.model, prompt, { maxNewTokens: 10, temperature: 0.8 });
       expect(Array.from(gotGen), source).toEqual(Array.from(wantGen));
     }
+  });
+
+  test('HourglassDecoder.appendAsync gives the CPU forward logits (BP boundaries, relative positions)', async () => {
+    const n = 24;
+    const ids = Int32Array.from(IDS.subarray(0, n));
+    const build = () => {
+      manualSeed(5);
+      return new HourglassLM({ ...config('entropy', 'relative'), gumbelEval: 'threshold' }).eval();
+    };
+    await setBackend('cpu');
+    const cpu = build();
+    const x = tensor(ids, { shape: [1, n], dtype: 'int32' });
+    // Centre the untrained predictor's logits so that some characters close groups and some do not.
+    const z = Array.from(noGrad(() => cpu.forward(x)).bpLogits!.dataSync()).sort((a, b) => a - b);
+    const shift = z[n >> 1]! + 1e-3;
+    noGrad(() => cpu.bp!.fc2.bias!.sub_(shift));
+    const full = noGrad(() => cpu.forward(x));
+    const want = full.logits.dataSync();
+    const nb = full.boundaries!.sum().itemSync();
+    expect(nb).toBeGreaterThan(1);
+    expect(nb).toBeLessThan(n - 1);
+    await setBackend('webgpu');
+    const gpu = build();
+    noGrad(() => gpu.bp!.fc2.bias!.sub_(shift));
+    const dec = new HourglassDecoder(gpu);
+    let at = 0;
+    let worst = 0;
+    for (const k of [10, 1, 1, 12]) {
+      const got = await dec.appendAsync(ids.subarray(at, at + k));
+      const g = await got.data();
+      got.dispose();
+      for (let i = 0; i < k * V; i++) worst = Math.max(worst, Math.abs(g[i]! - want[at * V + i]!));
+      at += k;
+    }
+    expect(dec.groups).toBe(nb);
+    expect(worst).toBeLessThan(1e-4);
+    dec.dispose();
   });
 
   test('the CLI trains, checkpoints, evaluates and samples with --backend webgpu as on the CPU', async () => {
