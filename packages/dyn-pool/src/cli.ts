@@ -342,6 +342,10 @@ export function makeProgram(
     .option('-t, --temperature <x>', 'sampling temperature (0 = greedy)', num('temperature'), 0.8)
     .option('-k, --top-k <n>', 'sample from the k most likely characters', int('top-k'))
     .option('--seed <n>', 'random seed', int('seed', 0), 0)
+    .option(
+      '--window',
+      're-run the last maxSeqLen characters at every step instead of decoding with cached keys and values (slower)',
+    )
     .option('--backend <name>', BACKEND_HELP, backendOption, 'cpu')
     .action(async (ckpt: string, o) => {
       await setBackend(o.backend);
@@ -349,7 +353,12 @@ export function makeProgram(
       manualSeed(o.seed);
       const { ids, unknown } = t.vocab.encode(o.prompt);
       if (unknown) out(`note: ${unknown} prompt characters are outside the vocabulary (read as the unknown symbol)`);
-      const gen = await generateOn(t.model, ids, { maxNewTokens: o.length, temperature: o.temperature, topK: o.topK });
+      const gen = await generateOn(t.model, ids, {
+        maxNewTokens: o.length,
+        temperature: o.temperature,
+        topK: o.topK,
+        context: o.window ? 'window' : 'cached',
+      });
       out(t.vocab.decode(gen));
     });
 

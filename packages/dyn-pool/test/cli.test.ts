@@ -89,6 +89,8 @@ describe('training, checkpoints and the CLI', () => {
     const gen = await run(['generate', ck, '-p', 'the ', '-n', '20', '--seed', '1']);
     expect([...gen.at(-1)!].length).toBe(24);
     expect(gen.at(-1)!.startsWith('the ')).toBe(true);
+    // Both contexts draw the same characters while the prompt and the new ones fit in maxSeqLen (here 32).
+    expect(await run(['generate', ck, '-p', 'the ', '-n', '20', '--seed', '1', '--window'])).toEqual(gen);
   });
 
   it('refuses empty and non-UTF-8 files with clear errors', async () => {
