@@ -8,12 +8,13 @@ import {
   evaluateAsync,
   generate,
   generateAsync,
+  HourglassDecoder,
   HourglassLM,
   loadTrainedAsync,
   prepareCorpus,
   train,
 } from '@tessera/dyn-pool';
-import { manualSeed, tensor } from '@tessera/tensor-core';
+import { manualSeed, noGrad, tensor } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 
 const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'and', 'then', 'ran', 'off', 'to', 'see', 'The', 'dog'];
@@ -50,6 +51,14 @@ describe('README example', () => {
       const { bpc, shorteningFactor } = evaluate(model, corpus, { seqLen: 64 }); // README: 256
       const ids = generate(model, corpus.vocab.encode('The ').ids, { maxNewTokens: 100, temperature: 0.8 });
       console.log(bpc, shorteningFactor, corpus.vocab.decode(ids));
+      const dec = new HourglassDecoder(model);
+      const logits = dec.append(corpus.vocab.encode('The ').ids); // [4, vocab]
+      expect(logits.shape).toEqual([4, corpus.vocab.size]);
+      const prompt = tensor(corpus.vocab.encode('The ').ids, { shape: [1, 4], dtype: 'int32' });
+      const want = noGrad(() => model.forward(prompt)).logits.dataSync();
+      const got = logits.dataSync();
+      for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(want[i]!, 4);
+      dec.dispose();
 
       expect(stats.step).toBe(5);
       expect(existsSync(ckpt)).toBe(true);
