@@ -158,7 +158,7 @@ function recipeFlags(o: Record<string, unknown>): string[] {
 
 export function makeProgram(
   out: (line: string) => void = console.log,
-  opts: { exitOverride?: boolean; runner?: TrainRunner } = {},
+  opts: { exitOverride?: boolean; runner?: TrainRunner; write?: (chunk: string) => void } = {},
 ): Command {
   const program = new Command('dyn-pool')
     .description('Hourglass character-level LMs with dynamic token pooling (Nawrot et al., ACL 2023)')
@@ -342,6 +342,7 @@ export function makeProgram(
     .option('-t, --temperature <x>', 'sampling temperature (0 = greedy)', num('temperature'), 0.8)
     .option('-k, --top-k <n>', 'sample from the k most likely characters', int('top-k'))
     .option('--seed <n>', 'random seed', int('seed', 0), 0)
+    .option('--stream', 'print each character as it is drawn')
     .option(
       '--window',
       're-run the last maxSeqLen characters at every step instead of decoding with cached keys and values (slower)',
@@ -353,13 +354,17 @@ export function makeProgram(
       manualSeed(o.seed);
       const { ids, unknown } = t.vocab.encode(o.prompt);
       if (unknown) out(`note: ${unknown} prompt characters are outside the vocabulary (read as the unknown symbol)`);
+      const write = opts.write ?? ((chunk: string) => process.stdout.write(chunk));
+      if (o.stream) write(t.vocab.decode(ids));
       const gen = await generateOn(t.model, ids, {
         maxNewTokens: o.length,
         temperature: o.temperature,
         topK: o.topK,
         context: o.window ? 'window' : 'cached',
+        onToken: o.stream ? (id) => write(t.vocab.decode([id])) : undefined,
       });
-      out(t.vocab.decode(gen));
+      if (o.stream) write('\n');
+      else out(t.vocab.decode(gen));
     });
 
   withRecipe(

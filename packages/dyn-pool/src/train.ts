@@ -631,6 +631,8 @@ export interface GenerateOptions {
    * boundaries in 'sample' mode aside: they draw their noise differently).
    */
   context?: 'cached' | 'window';
+  /** Called with each new id as soon as it is drawn (to stream the text), before the next step runs. */
+  onToken?: (id: number) => void;
 }
 
 /**
@@ -658,6 +660,7 @@ export function generate(model: HourglassLM, prompt: Int32Array, o: GenerateOpti
           return pick(res.logits.reshape([ctx.length, V]), ctx.length - 1);
         });
         out.push(next);
+        o.onToken?.(next);
       }
     });
     return Int32Array.from(out);
@@ -672,6 +675,7 @@ export function generate(model: HourglassLM, prompt: Int32Array, o: GenerateOpti
       } finally {
         logits.dispose();
       }
+      o.onToken?.(out.at(-1)!);
       feed = nextFeed(dec, out, L);
     }
   } finally {
@@ -708,6 +712,7 @@ export async function generateAsync(model: HourglassLM, prompt: Int32Array, o: G
       } finally {
         logits.dispose();
       }
+      o.onToken?.(out.at(-1)!);
     }
     return Int32Array.from(out);
   }
@@ -721,6 +726,7 @@ export async function generateAsync(model: HourglassLM, prompt: Int32Array, o: G
       } finally {
         logits.dispose();
       }
+      o.onToken?.(out.at(-1)!);
       feed = nextFeed(dec, out, L);
     }
   } finally {

@@ -91,6 +91,15 @@ describe('training, checkpoints and the CLI', () => {
     expect(gen.at(-1)!.startsWith('the ')).toBe(true);
     // Both contexts draw the same characters while the prompt and the new ones fit in maxSeqLen (here 32).
     expect(await run(['generate', ck, '-p', 'the ', '-n', '20', '--seed', '1', '--window'])).toEqual(gen);
+    // --stream writes the prompt, then each character as it is drawn: the same text.
+    const chunks: string[] = [];
+    await makeProgram(() => {}, { exitOverride: true, write: (c) => chunks.push(c) }).parseAsync([
+      'node',
+      'dyn-pool',
+      ...['generate', ck, '-p', 'the ', '-n', '20', '--seed', '1', '--stream'],
+    ]);
+    expect(chunks.length).toBe(1 + 20 + 1);
+    expect(chunks.join('')).toBe(`${gen.at(-1)}\n`);
   });
 
   it('refuses empty and non-UTF-8 files with clear errors', async () => {

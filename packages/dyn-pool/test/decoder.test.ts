@@ -7,6 +7,7 @@ import {
   BOUNDARY_SOURCES,
   type BoundarySource,
   generate,
+  generateAsync,
   type HourglassConfig,
   HourglassDecoder,
   HourglassLM,
@@ -114,7 +115,7 @@ describe('HourglassDecoder', () => {
 
 describe('generate with a cached context', () => {
   for (const source of ['none', 'fixed', 'whitespace', 'entropy'] as const)
-    it(`${source}: the same characters as re-running the window while both fit; then it keeps going`, () => {
+    it(`${source}: the same characters as re-running the window while both fit; then it keeps going`, async () => {
       manualSeed(7);
       const model = new HourglassLM(config(source)).eval();
       const prompt = Int32Array.from([2, 3, SPACE, 4, 5, 6, SPACE, 2]);
@@ -131,7 +132,27 @@ describe('generate with a cached context', () => {
         expect(Array.from(cached)).toEqual(Array.from(window));
       }
       const before = memory().numTensors;
-      const long = generate(model, prompt, { maxNewTokens: 3 * T, temperature: 0.9 });
+      const streamed: number[] = [];
+      const long = generate(model, prompt, {
+        maxNewTokens: 3 * T,
+        temperature: 0.9,
+        onToken: (id) => streamed.push(id),
+      });
+      expect(streamed).toEqual(Array.from(long.slice(prompt.length)));
+      for (const context of ['cached', 'window'] as const) {
+        const seen: number[] = [];
+        manualSeed(12);
+        const a = generate(model, prompt, { maxNewTokens: 5, temperature: 0.9, context });
+        manualSeed(12);
+        const b = await generateAsync(model, prompt, {
+          maxNewTokens: 5,
+          temperature: 0.9,
+          context,
+          onToken: (id) => seen.push(id),
+        });
+        expect(Array.from(b)).toEqual(Array.from(a));
+        expect(seen).toEqual(Array.from(a.slice(prompt.length)));
+      }
       expect(long.length).toBe(prompt.length + 3 * T);
       expect(Array.from(long.slice(0, prompt.length))).toEqual(Array.from(prompt));
       expect(long.every((id) => id >= 0 && id < V)).toBe(true);
