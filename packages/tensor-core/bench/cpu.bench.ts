@@ -1,4 +1,5 @@
-// The fast CPU backend against its peers, side by side in one run: matmul 256² and 1024², the batched QKᵀ
+// The fast CPU backend against its peers, side by side in one run: matmul 256² and 1024², a decode-step GEMV
+// 1×1024·(1024×1024)ᵀ, the batched QKᵀ
 // of attention 64×(128×32·32×128), conv1d B8 64→64 L1024 k3/k5 'same', conv2d B8 32→32 64×64 3×3.
 // Ours: the wasm SIMD128 path, the relaxed-SIMD FMA path (a child process with the flag Node 20 needs),
 // the TypeScript reference path. Peers: tfjs 4.22 with tfjs-backend-wasm and tfjs-backend-cpu,
@@ -84,6 +85,47 @@ function matmulCase(n: number): Case {
     },
     torch: `a=torch.randn(${n},${n}); b=torch.randn(${n},${n}); f=lambda: a@b; ref=lambda: (a.double()@b.double())`,
     slow: n >= 1024,
+  };
+}
+
+/**
+ * One row through a Linear weight, x [1, n] · Wᵀ with W [n, n] as nn.Linear stores it: the product of every
+ * decoding step, one pass over W (ours: the gemv kernel, no packing).
+ */
+function gemvCase(n: number): Case {
+  const x = rnd([1, n]);
+  const w = rnd([n, n]);
+  return {
+    name: `gemv 1×${n}·(${n}×${n})ᵀ`,
+    flops: 2 * n * n,
+    inputs: [x, w],
+    ours: ([a, b]) => a!.matmul(b!.transpose(0, 1)),
+    ref: (c) => {
+      let s = 0;
+      for (let p = 0; p < n; p++) s += x.data[p]! * w.data[c * n + p]!;
+      return s;
+    },
+    outSize: n,
+    tf: (tf, [a, b]) => {
+      const X = tf.tensor2d(a!, [1, n]);
+      const W = tf.tensor2d(b!, [n, n]);
+      return { run: () => tf.matMul(X, W, false, true), at: (i) => i };
+    },
+    onnx: {
+      // ONNX MatMul has no transpose flag: Wᵀ is fed materialised.
+      bytes: onnxModel(
+        'MatMul',
+        [
+          ['x', [1, n]],
+          ['wt', [n, n]],
+        ],
+        [1, n],
+      ),
+      names: ['x', 'wt'],
+      feeds: ([a, b]) => [a!, transpose(b!, 1, n, n)],
+      note: 'Wᵀ materialised',
+    },
+    torch: `a=torch.randn(1,${n}); b=torch.randn(${n},${n}); f=lambda: a@b.t(); ref=lambda: (a.double()@b.double().t())`,
   };
 }
 
@@ -854,7 +896,15 @@ print(json.dumps({"wall": walls[TIMED // 2] * 1e3, "cpu": cpus[TIMED // 2] * 1e3
 }
 
 manualSeed(0);
-const cases = [matmulCase(256), matmulCase(1024), attentionCase(), conv1dCase(3), conv1dCase(5), conv2dCase()];
+const cases = [
+  matmulCase(256),
+  matmulCase(1024),
+  gemvCase(1024),
+  attentionCase(),
+  conv1dCase(3),
+  conv1dCase(5),
+  conv2dCase(),
+];
 
 // TESSERA_BENCH_ONLY=<substring of a case name> runs only the matching cases (e.g. 'conv', 'transformer').
 const ONLY = process.env.TESSERA_BENCH_ONLY;

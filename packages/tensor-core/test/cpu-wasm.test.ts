@@ -122,9 +122,15 @@ describe('matmul: wasm vs TypeScript vs float64', () => {
   // block (blocks of ≤ 384, split evenly), then adds the blocks: a float32 emulation of that order must give the
   // same bits for every tile shape (2×16 tiles: odd m, n around 16 and above the 256-column block, two K blocks),
   // which also pins the results to the earlier 4×8 kernel's. Plain SIMD only (the FMA build rounds once per step),
-  // and products of ≥ 4096 multiply-adds (smaller ones take the TypeScript loop).
+  // and products of ≥ 4096 multiply-adds (smaller ones take the TypeScript loop). One row of A takes the gemv
+  // kernel instead: with B's columns contiguous it sums over all p in order (no K blocks); with its rows
+  // contiguous (a Linear weight) it keeps four partial sums, p ≡ 0, 1, 2, 3 (mod 4) below k − k mod 4, adds them
+  // as (0 + 1) + (2 + 3), then the rest's own sum.
   test.each([
     [1, 65, 70],
+    [1, 16, 256],
+    [1, 7, 1025],
+    [1, 300, 63],
     [2, 16, 130],
     [3, 17, 97],
     [5, 15, 385],
@@ -151,11 +157,34 @@ describe('matmul: wasm vs TypeScript vs float64', () => {
         }
         want[i * n + j] = c;
       }
+    // gemv (m = 1): the in-order sum (B's columns contiguous) and the four-lane sum (B's rows contiguous).
+    const inOrder = new Float32Array(n);
+    const lanes = new Float32Array(n);
+    if (m === 1)
+      for (let j = 0; j < n; j++) {
+        const prod = (p: number) => f(A[p]! * B[j * k + p]!);
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc = f(acc + prod(p));
+        inOrder[j] = acc;
+        const k4 = k - (k % 4);
+        const L = [0, 0, 0, 0];
+        for (let p = 0; p < k4; p++) L[p % 4] = f(L[p % 4]! + prod(p));
+        let y = f(f(L[0]! + L[1]!) + f(L[2]! + L[3]!));
+        if (k4 < k) {
+          let e = 0;
+          for (let p = k4; p < k; p++) e = f(e + prod(p));
+          y = f(y + e);
+        }
+        lanes[j] = y;
+      }
     const at = a.transpose(0, 1).contiguous();
     for (const x of [a, at.transpose(0, 1)])
-      for (const y of [bt.transpose(0, 1), bt.transpose(0, 1).contiguous()]) {
+      for (const [y, rowsContiguous] of [
+        [bt.transpose(0, 1), true],
+        [bt.transpose(0, 1).contiguous(), false],
+      ] as const) {
         const got = tidy(() => Float32Array.from(x.matmul(y).dataSync()));
-        expect(got).toEqual(want);
+        expect(got).toEqual(m === 1 ? (rowsContiguous ? lanes : inOrder) : want);
       }
   });
 

@@ -32,6 +32,18 @@ interface WasmExports {
   /** gemm with attention's causal structure (`tri` 1, 2, 3 and the diagonal offset `off`: see kernels.as). */
   gemmTri(...args: number[]): void;
   gemmWorkBytes(): number;
+  /** One row of A times B without packing (see kernels.as); 0 when the layout is not one it takes. */
+  gemv(
+    a: number,
+    acs: number,
+    b: number,
+    brs: number,
+    bcs: number,
+    c: number,
+    n: number,
+    k: number,
+    work: number,
+  ): number;
   gemmx(
     a: number,
     ars: number,
@@ -1256,12 +1268,14 @@ export function wasmMatmul(
       brs: B.strides[r - 2]!,
       bcs: B.strides[r - 1]!,
     };
-    if (tri === 0) runner(e, shape, tasks);
-    else {
-      const work = scratch(e, 0);
+    // One row (decoding): straight over B, no packing, on this thread. gemv answers 0 for a layout it does not
+    // take, which depends on the shape only, so the first task decides.
+    const work = scratch(e, 0);
+    const gemv = (t: GemmTask) => e.x.gemv(t.a, shape.acs, t.b, shape.brs, shape.bcs, t.c, n, k, work) === 1;
+    if (tri !== 0)
       for (const t of tasks)
         e.x.gemmTri(t.a, shape.ars, shape.acs, t.b, shape.brs, shape.bcs, t.c, n, 0, m, n, k, work, tri, off);
-    }
+    else if (!(m === 1 && tasks.every(gemv))) runner(e, shape, tasks);
     return res.out();
   } finally {
     T.done();

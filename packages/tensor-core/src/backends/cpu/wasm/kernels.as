@@ -393,6 +393,126 @@ export function gemm(
 }
 
 /**
+ * C[0, j] = Σ_p A[0, p] B[p, j] for a single row of A (elements `acs` apart), without packing B. Packing pays
+ * for itself over the rows of A that reuse a panel; with one row (decoding a position at a time through every
+ * weight) it is a second pass over B. Two layouts: columns of B contiguous (bcs 1: rows of B are accumulated
+ * into C, four at a time) or rows contiguous (brs 1, Bᵀ row-major as a Linear weight: four dot products at a
+ * time, one f32x4 accumulator each). Returns 0, doing nothing, for any other layout or when A (copied to `work`
+ * when strided) would not fit there; the caller then runs `gemm`.
+ */
+export function gemv(a: usize, acs: i32, b: usize, brs: i32, bcs: i32, c: usize, n: i32, k: i32, work: usize): i32 {
+  if (bcs != 1 && brs != 1) return 0;
+  if (k > KC * NC) return 0;
+  let x = a;
+  if (acs != 1) {
+    x = work;
+    for (let p = 0; p < k; p++) store<f32>(work + <usize>p * 4, load<f32>(a + <usize>(p * acs) * 4));
+  }
+  if (bcs == 1) {
+    memory.fill(c, 0, <usize>n * 4);
+    const rs = <usize>brs * 4;
+    let p = 0;
+    for (; p + 4 <= k; p += 4) {
+      const a0 = f32x4.splat(load<f32>(x + <usize>p * 4));
+      const a1 = f32x4.splat(load<f32>(x + <usize>p * 4, 4));
+      const a2 = f32x4.splat(load<f32>(x + <usize>p * 4, 8));
+      const a3 = f32x4.splat(load<f32>(x + <usize>p * 4, 12));
+      const r0 = b + <usize>p * rs;
+      let j = 0;
+      for (; j + 4 <= n; j += 4) {
+        const o = <usize>j * 4;
+        let y = v128.load(c + o);
+        y = madd(a0, v128.load(r0 + o), y);
+        y = madd(a1, v128.load(r0 + rs + o), y);
+        y = madd(a2, v128.load(r0 + 2 * rs + o), y);
+        y = madd(a3, v128.load(r0 + 3 * rs + o), y);
+        v128.store(c + o, y);
+      }
+      for (; j < n; j++) {
+        const o = <usize>j * 4;
+        let y = load<f32>(c + o);
+        y += f32x4.extract_lane(a0, 0) * load<f32>(r0 + o);
+        y += f32x4.extract_lane(a1, 0) * load<f32>(r0 + rs + o);
+        y += f32x4.extract_lane(a2, 0) * load<f32>(r0 + 2 * rs + o);
+        y += f32x4.extract_lane(a3, 0) * load<f32>(r0 + 3 * rs + o);
+        store<f32>(c + o, y);
+      }
+    }
+    for (; p < k; p++) {
+      const ap = load<f32>(x + <usize>p * 4);
+      const r = b + <usize>p * rs;
+      for (let j = 0; j < n; j++) {
+        const o = <usize>j * 4;
+        store<f32>(c + o, load<f32>(c + o) + ap * load<f32>(r + o));
+      }
+    }
+    return 1;
+  }
+  const cs = <usize>bcs * 4;
+  const k4 = k & ~3;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const b0 = b + <usize>j * cs;
+    let s0 = f32x4.splat(0);
+    let s1 = f32x4.splat(0);
+    let s2 = f32x4.splat(0);
+    let s3 = f32x4.splat(0);
+    for (let p = 0; p < k4; p += 4) {
+      const o = <usize>p * 4;
+      const av = v128.load(x + o);
+      s0 = madd(av, v128.load(b0 + o), s0);
+      s1 = madd(av, v128.load(b0 + cs + o), s1);
+      s2 = madd(av, v128.load(b0 + 2 * cs + o), s2);
+      s3 = madd(av, v128.load(b0 + 3 * cs + o), s3);
+    }
+    // Lane sums of the four accumulators, as one vector: transpose by shuffles, then add the rows.
+    const t0 = i32x4.shuffle(s0, s1, 0, 4, 1, 5);
+    const t1 = i32x4.shuffle(s2, s3, 0, 4, 1, 5);
+    const t2 = i32x4.shuffle(s0, s1, 2, 6, 3, 7);
+    const t3 = i32x4.shuffle(s2, s3, 2, 6, 3, 7);
+    let y = f32x4.add(
+      f32x4.add(i64x2.shuffle(t0, t1, 0, 2), i64x2.shuffle(t0, t1, 1, 3)),
+      f32x4.add(i64x2.shuffle(t2, t3, 0, 2), i64x2.shuffle(t2, t3, 1, 3)),
+    );
+    if (k4 < k) {
+      let e0: f32 = 0;
+      let e1: f32 = 0;
+      let e2: f32 = 0;
+      let e3: f32 = 0;
+      for (let p = k4; p < k; p++) {
+        const o = <usize>p * 4;
+        const ap = load<f32>(x + o);
+        e0 += ap * load<f32>(b0 + o);
+        e1 += ap * load<f32>(b0 + cs + o);
+        e2 += ap * load<f32>(b0 + 2 * cs + o);
+        e3 += ap * load<f32>(b0 + 3 * cs + o);
+      }
+      let e = f32x4.splat(e0);
+      e = f32x4.replace_lane(e, 1, e1);
+      e = f32x4.replace_lane(e, 2, e2);
+      e = f32x4.replace_lane(e, 3, e3);
+      y = f32x4.add(y, e);
+    }
+    v128.store(c + <usize>j * 4, y);
+  }
+  for (; j < n; j++) {
+    const col = b + <usize>j * cs;
+    let s = f32x4.splat(0);
+    for (let p = 0; p < k4; p += 4) s = madd(v128.load(x + <usize>p * 4), v128.load(col + <usize>p * 4), s);
+    // The same order as the columns above: lanes (0 + 1) + (2 + 3), then the tail's own sum.
+    let y: f32 =
+      f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+    if (k4 < k) {
+      let e: f32 = 0;
+      for (let p = k4; p < k; p++) e += load<f32>(x + <usize>p * 4) * load<f32>(col + <usize>p * 4);
+      y += e;
+    }
+    store<f32>(c + <usize>j * 4, y);
+  }
+  return 1;
+}
+
+/**
  * `gemm` for causal attention's products, where entry (i, j) of an [L, L'] matrix is live when j ≤ i + off:
  * tri 1 keeps only the live entries of C (the others 0) and skips the 16-column panels right of a strip's
  * last live column (q kᵀ, and dO vᵀ, whose dead entries nobody reads); tri 2 takes A as 0 past its live
