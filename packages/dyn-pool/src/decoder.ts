@@ -44,6 +44,7 @@ export class HourglassDecoder {
   private n = 0;
   private closed = 0;
   private disposed = false;
+  private broken = false;
 
   constructor(model: HourglassLM) {
     this.model = model;
@@ -62,14 +63,17 @@ export class HourglassDecoder {
     return this.closed;
   }
 
-  /** Appends ids and returns their logits [T, vocab] (the caller disposes them). Synchronous reads: CPU. */
+  /**
+   * Appends ids and returns their logits [T, vocab] (the caller disposes them). Sources whose boundaries come
+   * from the predictor read them synchronously (CPU backend; elsewhere a `SyncReadError`, use `appendAsync`).
+   */
   append(ids: ArrayLike<number>): Tensor {
     const front = this.front(ids);
     let b: ArrayLike<number> | null = null;
     try {
       if (front.read) b = front.read.dataSync();
     } catch (e) {
-      this.drop(front);
+      this.fail(front);
       throw e;
     }
     return this.back(front, b);
@@ -82,7 +86,7 @@ export class HourglassDecoder {
     try {
       if (front.read) b = await front.read.data();
     } catch (e) {
-      this.drop(front);
+      this.fail(front);
       throw e;
     }
     return this.back(front, b);
@@ -98,6 +102,7 @@ export class HourglassDecoder {
     this.openCount = 0;
     this.n = 0;
     this.closed = 0;
+    this.broken = false;
   }
 
   dispose(): void {
@@ -110,9 +115,20 @@ export class HourglassDecoder {
     front.read?.dispose();
   }
 
+  /**
+   * An append failed after the pre blocks' caches took the new positions: the stacks no longer agree, so
+   * every later append is refused until `reset()` (never a silently shifted sequence).
+   */
+  private fail(front: Front): void {
+    this.drop(front);
+    this.broken = true;
+  }
+
   /** Embedding and pre blocks for the new ids, and what the boundaries are read from. */
   private front(idsIn: ArrayLike<number>): Front {
     if (this.disposed) throw new ValueError('HourglassDecoder: used after dispose()');
+    if (this.broken)
+      throw new ValueError('HourglassDecoder: an earlier append failed part-way; reset() and feed the context again');
     const c = this.model.config;
     const T = idsIn.length;
     if (T === 0) throw new ValueError('HourglassDecoder.append: no ids');
@@ -214,6 +230,9 @@ export class HourglassDecoder {
           return this.model.head.forward(y).reshape([T, c.vocabSize]);
         }),
       );
+    } catch (e) {
+      this.broken = true;
+      throw e;
     } finally {
       this.drop(front);
     }

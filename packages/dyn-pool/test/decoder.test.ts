@@ -1,7 +1,7 @@
 // HourglassDecoder: appending characters in any chunking gives the logits of one forward pass over the whole
 // sequence — for every boundary source and both position schemes — and generate's cached context draws the
 // characters of the re-run window while both fit.
-import { manualSeed, memory, noGrad, randint, tidy } from '@tessera/tensor-core';
+import { manualSeed, memory, noGrad, randint, tensor, tidy } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import {
   BOUNDARY_SOURCES,
@@ -91,6 +91,32 @@ describe('HourglassDecoder', () => {
       expectChunkedEqualsForward(model, [T], 'whitespace');
       expectChunkedEqualsForward(model, [20, 1, 19], 'whitespace');
     }
+  });
+
+  it('after an append that fails part-way, refuses to go on until reset()', () => {
+    manualSeed(1);
+    const model = new HourglassLM(config('whitespace')).eval();
+    const dec = new HourglassDecoder(model);
+    dec.append([2, 3]).dispose();
+    const norm = model.downNorm!;
+    const forward = norm.forward;
+    norm.forward = () => {
+      throw new Error('boom');
+    };
+    try {
+      expect(() => dec.append([SPACE, 4])).toThrow('boom'); // the pre blocks' caches already hold the new positions
+    } finally {
+      norm.forward = forward;
+    }
+    expect(() => dec.append([4])).toThrow(/an earlier append failed part-way; reset\(\)/);
+    dec.reset();
+    const ids = [2, 3, SPACE, 4, 5];
+    const got = dec.append(ids).dataSync();
+    const want = noGrad(() =>
+      model.forward(tensor(Int32Array.from(ids), { shape: [1, 5], dtype: 'int32' })),
+    ).logits.dataSync();
+    for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i]!, 4);
+    dec.dispose();
   });
 
   it('refuses bad ids and leaves no tensors behind', () => {

@@ -300,6 +300,11 @@ describe.skipIf(skip !== null)('HourglassLM on webgpu', () => {
     const gpu = build();
     noGrad(() => gpu.bp!.fc2.bias!.sub_(shift));
     const dec = new HourglassDecoder(gpu);
+    // The synchronous append cannot read the predictor's decisions here: a typed error, and the decoder then
+    // refuses to go on from a half-taken step until reset().
+    expect(() => dec.append(ids.subarray(0, 3))).toThrow(SyncReadError);
+    await expect(dec.appendAsync(ids.subarray(0, 3))).rejects.toThrow(/failed part-way; reset\(\)/);
+    dec.reset();
     let at = 0;
     let worst = 0;
     for (const k of [10, 1, 1, 12]) {
