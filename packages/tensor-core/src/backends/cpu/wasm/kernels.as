@@ -411,44 +411,58 @@ export function gemv(a: usize, acs: i32, b: usize, brs: i32, bcs: i32, c: usize,
   if (bcs == 1) {
     memory.fill(c, 0, <usize>n * 4);
     const rs = <usize>brs * 4;
-    let p = 0;
-    for (; p + 4 <= k; p += 4) {
-      const a0 = f32x4.splat(load<f32>(x + <usize>p * 4));
-      const a1 = f32x4.splat(load<f32>(x + <usize>p * 4, 4));
-      const a2 = f32x4.splat(load<f32>(x + <usize>p * 4, 8));
-      const a3 = f32x4.splat(load<f32>(x + <usize>p * 4, 12));
-      const r0 = b + <usize>p * rs;
-      let j = 0;
-      for (; j + 4 <= n; j += 4) {
-        const o = <usize>j * 4;
-        let y = v128.load(c + o);
-        y = madd(a0, v128.load(r0 + o), y);
-        y = madd(a1, v128.load(r0 + rs + o), y);
-        y = madd(a2, v128.load(r0 + 2 * rs + o), y);
-        y = madd(a3, v128.load(r0 + 3 * rs + o), y);
-        v128.store(c + o, y);
-      }
-      for (; j < n; j++) {
-        const o = <usize>j * 4;
-        let y = load<f32>(c + o);
-        y += f32x4.extract_lane(a0, 0) * load<f32>(r0 + o);
-        y += f32x4.extract_lane(a1, 0) * load<f32>(r0 + rs + o);
-        y += f32x4.extract_lane(a2, 0) * load<f32>(r0 + 2 * rs + o);
-        y += f32x4.extract_lane(a3, 0) * load<f32>(r0 + 3 * rs + o);
-        store<f32>(c + o, y);
-      }
-    }
-    for (; p < k; p++) {
-      const ap = load<f32>(x + <usize>p * 4);
-      const r = b + <usize>p * rs;
-      for (let j = 0; j < n; j++) {
-        const o = <usize>j * 4;
-        store<f32>(c + o, load<f32>(c + o) + ap * load<f32>(r + o));
-      }
+    // Columns in blocks of 1024, so the block of C being summed into stays in L1 for every p.
+    for (let j0 = 0; j0 < n; j0 += 1024) {
+      const cb = c + <usize>j0 * 4;
+      const bb = b + <usize>j0 * 4;
+      gemvRows(x, bb, rs, cb, min(1024, n - j0), k);
     }
     return 1;
   }
-  const cs = <usize>bcs * 4;
+  return gemvCols(x, b, <usize>bcs * 4, c, n, k);
+}
+
+/** C[j] += Σ_p x[p] B[p, j] for j < n, B's rows `rs` bytes apart: p in order, four rows at a time. */
+function gemvRows(x: usize, b: usize, rs: usize, c: usize, n: i32, k: i32): void {
+  let p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const a0 = f32x4.splat(load<f32>(x + <usize>p * 4));
+    const a1 = f32x4.splat(load<f32>(x + <usize>p * 4, 4));
+    const a2 = f32x4.splat(load<f32>(x + <usize>p * 4, 8));
+    const a3 = f32x4.splat(load<f32>(x + <usize>p * 4, 12));
+    const r0 = b + <usize>p * rs;
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const o = <usize>j * 4;
+      let y = v128.load(c + o);
+      y = madd(a0, v128.load(r0 + o), y);
+      y = madd(a1, v128.load(r0 + rs + o), y);
+      y = madd(a2, v128.load(r0 + 2 * rs + o), y);
+      y = madd(a3, v128.load(r0 + 3 * rs + o), y);
+      v128.store(c + o, y);
+    }
+    for (; j < n; j++) {
+      const o = <usize>j * 4;
+      let y = load<f32>(c + o);
+      y += f32x4.extract_lane(a0, 0) * load<f32>(r0 + o);
+      y += f32x4.extract_lane(a1, 0) * load<f32>(r0 + rs + o);
+      y += f32x4.extract_lane(a2, 0) * load<f32>(r0 + 2 * rs + o);
+      y += f32x4.extract_lane(a3, 0) * load<f32>(r0 + 3 * rs + o);
+      store<f32>(c + o, y);
+    }
+  }
+  for (; p < k; p++) {
+    const ap = load<f32>(x + <usize>p * 4);
+    const r = b + <usize>p * rs;
+    for (let j = 0; j < n; j++) {
+      const o = <usize>j * 4;
+      store<f32>(c + o, load<f32>(c + o) + ap * load<f32>(r + o));
+    }
+  }
+}
+
+/** C[j] = Σ_p x[p] B[p, j] for j < n, B's columns `cs` bytes apart and contiguous along p: four dots at a time. */
+function gemvCols(x: usize, b: usize, cs: usize, c: usize, n: i32, k: i32): i32 {
   const k4 = k & ~3;
   let j = 0;
   for (; j + 4 <= n; j += 4) {
