@@ -8,7 +8,8 @@
 // accumulators; A comes in as load32_splat, B as four v128 loads. Packing reads any strides (transposed,
 // broadcast, negative), so the micro-kernel never sees them. gemmx: the same loops with B (and C) addressed
 // through offset tables, the implicit GEMM of convolutions, on the same 2×16 kernel (the older 4×8 tile for its
-// scattered store and GEMVs). Also: strided copy, fill, and float32
+// scattered store and GEMVs). gemv: one row of A (a decoding step) straight over an unpacked B. Also: strided
+// copy, fill, and float32
 // elementwise binary/unary loops. Pointers are byte addresses in the imported memory; strides are in elements.
 
 const KC: i32 = 384;
