@@ -15,18 +15,8 @@ import {
 } from '@tessera/datasets/node';
 import { afterAll, describe, expect, test } from 'vitest';
 
-// Temporary directories of this file, removed when its tests are done.
-const made: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
-
-const dir = tempDir('tessera-datasets-');
+const dir = mkdtempSync(join(tmpdir(), 'tessera-datasets-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('node readers', () => {
   test('readLines splits across chunks and bounds line length', async () => {

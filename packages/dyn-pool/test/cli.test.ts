@@ -6,17 +6,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { makeProgram } from '../src/cli.js';
 import { evaluate, generate, HourglassLM, loadTrained, prepareCorpus, train } from '../src/index.js';
 
-// Temporary directories of this file, removed when its tests are done.
-const made: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
-
 function text(n: number): string {
   const words = ['the', 'whale', 'ship', 'sea', 'captain', 'a', 'and', 'of', 'white'];
   let x = 12345;
@@ -35,7 +24,8 @@ async function run(args: string[]): Promise<string[]> {
 }
 
 describe('training, checkpoints and the CLI', () => {
-  const dir = tempDir('dyn-pool-');
+  const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'text.txt');
   writeFileSync(file, text(1500));
   const tiny = [

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manualSeed, noGrad, randint, randn, type Tensor, tensor, tidy, ValueError } from '@tessera/tensor-core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { makeProgram } from '../src/cli.js';
 import {
   BOUNDARY_SOURCES,
@@ -22,17 +22,6 @@ import {
   train,
 } from '../src/index.js';
 import { expectCausal } from './causality.js';
-
-// Temporary directories of this file, removed when its tests are done.
-const made: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
 
 const B = 2;
 const T = 6;
@@ -311,7 +300,8 @@ describe("HourglassLM with positions: 'relative'", () => {
   });
 
   it('checkpoints round-trip the option and the weights; checkpoints from before it load as rotary', async () => {
-    const dir = tempDir('dyn-pool-rel-');
+    const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-rel-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const words = ['the', 'whale', 'ship', 'sea', 'a', 'and', 'of'];
     const text = Array.from({ length: 800 }, (_, i) => words[(i * 5 + (i >> 3)) % words.length]).join(' ');
     const file = join(dir, 'text.txt');

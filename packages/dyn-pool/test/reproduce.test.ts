@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ValueError } from '@tessera/tensor-core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { makeProgram } from '../src/cli.js';
 import {
   buildTable,
@@ -22,17 +22,6 @@ import {
   type TrainRunner,
   tableMarkdown,
 } from '../src/reproduce.js';
-
-// Temporary directories of this file, removed when its tests are done.
-const made: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
 
 function text(n: number): string {
   const words = ['the', 'whale', 'ship', 'sea', 'captain', 'a', 'and', 'of', 'white'];
@@ -315,7 +304,8 @@ describe('run logs', () => {
   });
 
   it('--collect tabulates a runs/d256-style directory (hand-written logs, no checkpoints)', async () => {
-    const dir = tempDir('dyn-pool-collect-');
+    const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-collect-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const summary = (validBpc: number, boundary: string, sf: number) =>
       JSON.stringify({ ...JSON.parse(json), boundary, validBpc, shorteningFactor: sf });
     writeFileSync(join(dir, 'none_s0.log'), `none: 1 parameters\n${summary(2.5, 'none', 1)}\n`);
@@ -337,7 +327,8 @@ describe('run logs', () => {
     const node = await import('@tessera/dyn-pool/node');
     expect(node.runGrid).toBe(runGrid);
     expect(node.buildTable).toBe(buildTable);
-    const dir = tempDir('dyn-pool-node-entry-');
+    const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-node-entry-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const summary = (validBpc: number, boundary: string) => JSON.stringify({ ...JSON.parse(json), boundary, validBpc });
     writeFileSync(join(dir, 'none_s0.log'), `${summary(2.5, 'none')}\n`);
     writeFileSync(join(dir, 'ws_s0.log'), `${summary(2.75, 'whitespace')}\n`);
@@ -352,7 +343,8 @@ describe('run logs', () => {
 });
 
 describe('the resumable job', () => {
-  const dir = tempDir('dyn-pool-reproduce-');
+  const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-reproduce-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'text.txt');
   writeFileSync(file, text(1500));
   const tiny = ['--d-model', '16', '--heads', '2', '--seq-len', '32', '--batch', '2', '--eval-tokens', '256'];

@@ -18,7 +18,7 @@ import {
   tensor,
   tidy,
 } from '@tessera/tensor-core';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, onTestFinished, test } from 'vitest';
 import { makeProgram } from '../src/cli.js';
 import {
   BOUNDARY_SOURCES,
@@ -34,17 +34,6 @@ import {
   prepareCorpus,
   train,
 } from '../src/index.js';
-
-// Temporary directories of this file, removed when its tests are done.
-const made: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
 
 const skip = await setBackend('webgpu').then(
   () => null,
@@ -320,7 +309,8 @@ describe.skipIf(skip !== null)('HourglassLM on webgpu', () => {
   });
 
   test('the CLI trains, checkpoints, evaluates and samples with --backend webgpu as on the CPU', async () => {
-    const dir = tempDir('dyn-pool-gpu-');
+    const dir = mkdtempSync(join(tmpdir(), 'dyn-pool-gpu-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'text.txt');
     writeFileSync(file, TEXT);
     const cli = async (args: string[]) => {

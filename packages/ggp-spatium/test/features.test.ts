@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, onTestFinished, test } from 'vitest';
 import { BoardFeatures, boardFromSheet, DEFAULT_WEIGHTS, detectBoard } from '../src/features.js';
 import { loadGame } from '../src/game.js';
 import { type GameMachine, rng } from '../src/machine.js';
@@ -10,17 +10,6 @@ import { playout, RandomPlayer, sampleIndex, UctPlayer } from '../src/players.js
 import { bestOf, CheckpointError, decode, encode, GENOME_BITS, type Genome, genomePlayer, tune } from '../src/tune.js';
 import { TuneJobError, TunePool } from '../src/tune-pool.js';
 import { haveSheets, sheet } from './sheets.js';
-
-// Temporary directories of this file, removed when its tests are done.
-const made: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
 
 describe.skipIf(!haveSheets)('board extension and spatial features', () => {
   test('detects the ticTacToe board and its blank mark', () => {
@@ -322,7 +311,9 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     expect(r0.games % 2).toBe(0);
     await expect(tune(kif, { ...opts, confirmGames: -1 })).rejects.toThrow(RangeError);
     // a checkpoint of the earlier format (best single estimate, no tally) is refused with a clear message
-    const ck = join(tempDir('ggp-tune-'), 'ck.json');
+    const tmp = mkdtempSync(join(tmpdir(), 'ggp-tune-'));
+    onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
+    const ck = join(tmp, 'ck.json');
     writeFileSync(ck, JSON.stringify({ version: 1, key: 'x', generation: 0, pop: [], fit: [], history: [], draws: 0 }));
     await expect(tune(kif, { ...opts, checkpoint: ck })).rejects.toThrow(/earlier version/);
   });
@@ -337,7 +328,9 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     // genomes are logged (and checkpointed) in order, with the fitness a one-process run computes
     expect(lines3).toEqual(lines1);
     // cut inside the second generation, resumed with another number of jobs: the uncut result
-    const ck = join(tempDir('ggp-tune-'), 'ck.json');
+    const tmp = mkdtempSync(join(tmpdir(), 'ggp-tune-'));
+    onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
+    const ck = join(tmp, 'ck.json');
     let n = 0;
     const cut = (l: string) => {
       if (l.includes('genome') && ++n === 6) throw new Error('cut');
@@ -408,7 +401,9 @@ describe.skipIf(!haveSheets)('board extension and spatial features', () => {
     const full = await tune(kif, opts);
     for (const cutAt of [3, 5]) {
       // 3: inside the first generation; 5: the first genome of the second
-      const ck = join(tempDir('ggp-tune-'), 'ck.json');
+      const tmp = mkdtempSync(join(tmpdir(), 'ggp-tune-'));
+      onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
+      const ck = join(tmp, 'ck.json');
       let n = 0;
       const cut = (l: string) => {
         if (l.includes('genome') && ++n === cutAt) throw new Error('cut');

@@ -2,23 +2,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseManifest, splitOf } from '@tessera/datasets';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, onTestFinished, test } from 'vitest';
 import { type BuildOptions, build } from '../src/build.js';
 import { fetchDeb, fetchNpm } from '../src/fetch.js';
 import type { TextSource } from '../src/sources.js';
 import type { Engine } from '../src/speech.js';
 import { MissingToolError, requireTool } from '../src/tools.js';
-
-// Temporary directories of this file, removed when its tests are done.
-const made: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
 
 const words = 'the whale sea ship captain white water deep long voyage'.split(' ');
 const fakeSources: TextSource[] = [
@@ -100,7 +89,8 @@ function opts(data: string, o: Partial<BuildOptions> = {}): BuildOptions {
 
 describe('corpus builder', () => {
   test('text: cleaned, split 90/5/5 by document key, slice, manifest; missing tools reported, the rest built', async () => {
-    const data = tempDir('corpus-');
+    const data = mkdtempSync(join(tmpdir(), 'corpus-'));
+    onTestFinished(() => rmSync(data, { recursive: true, force: true }));
     const r = await build(opts(data));
     expect(r.failed).toEqual([]);
     expect(r.missing).toEqual([
@@ -133,7 +123,8 @@ describe('corpus builder', () => {
   });
 
   test('idempotent: a second run skips, a forced run writes the same bytes', async () => {
-    const data = tempDir('corpus-');
+    const data = mkdtempSync(join(tmpdir(), 'corpus-'));
+    onTestFinished(() => rmSync(data, { recursive: true, force: true }));
     await build(opts(data));
     const manifest = readFileSync(join(data, 'MANIFEST.json'));
     const mtime = statSync(join(data, 'text/en/train.txt')).mtimeMs;
@@ -151,7 +142,8 @@ describe('corpus builder', () => {
   });
 
   test('speech: held-out voices, both rates, exact alignments, deterministic', async () => {
-    const data = tempDir('corpus-');
+    const data = mkdtempSync(join(tmpdir(), 'corpus-'));
+    onTestFinished(() => rmSync(data, { recursive: true, force: true }));
     const prompts = {
       train: ['The whale swam far away today.', 'A ship sailed into the deep sea.'],
       test: ['The captain looked at the water.'],
@@ -186,7 +178,8 @@ describe('corpus builder', () => {
   });
 
   test('without npm and apt every real step says what to install, and the build still finishes', async () => {
-    const data = tempDir('corpus-');
+    const data = mkdtempSync(join(tmpdir(), 'corpus-'));
+    onTestFinished(() => rmSync(data, { recursive: true, force: true }));
     const path = process.env.PATH;
     process.env.PATH = '';
     try {
@@ -214,7 +207,8 @@ describe('corpus builder', () => {
       /npm not found on PATH; fetching x needs it\. Install npm \(comes with Node\.js/,
     );
     expect(() => requireTool('dpkg-deb', 'unpacking y', env)).toThrow(/apt-get install dpkg/);
-    const data = tempDir('corpus-');
+    const data = mkdtempSync(join(tmpdir(), 'corpus-'));
+    onTestFinished(() => rmSync(data, { recursive: true, force: true }));
     const path = process.env.PATH;
     process.env.PATH = '';
     try {

@@ -2,19 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, onTestFinished, test } from 'vitest';
 import { osisToText, parseCanonHeader, readModule, SwordError, slotCount } from '../src/sword.js';
-
-// Temporary directories of this file, removed when its tests are done.
-const made: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
 
 // A two-book versification in libsword's header layout (the real ones come from Debian libsword-dev).
 const CANON = `
@@ -89,7 +78,8 @@ describe('SWORD zText reader', () => {
 
   for (const recSize of [10, 12] as const) {
     test(`reads verses by slot (${recSize}-byte records), skips headings, drops linked repeats`, () => {
-      const dir = tempDir('ztext-');
+      const dir = mkdtempSync(join(tmpdir(), 'ztext-'));
+      onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
       // OT slots: 0 module, 1 testament, 2 Gen intro, 3 Gen 1 heading, 4 Gen 1:1, 5 Gen 1:2, 6 Gen 2 heading, 7 Gen 2:1
       writeModule(
         dir,
