@@ -3,19 +3,13 @@
 // re-running the window (one forward pass over the whole context per character), for vanilla and whitespace
 // pooling, from a 256-character prompt. Interleaved rounds, medians. Check: greedy decoding draws the same
 // characters both ways. The reference code has no generation to compare with.
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { median, record } from '@tessera/bench-kit';
 import { manualSeed } from '@tessera/tensor-core';
-import { type BoundarySource, CharVocab, generate, HourglassLM } from '../src/index.js';
+import { type BoundarySource, generate, type HourglassLM } from '../src/index.js';
+import { englishText, issueSizeModel } from './issue-size.js';
 
-const T = 512;
 const P = 256;
-const dir = fileURLToPath(new URL('../../../data/text/en-slice/', import.meta.url));
-const text = existsSync(`${dir}valid.txt`)
-  ? readFileSync(`${dir}valid.txt`, 'utf8').slice(0, 4000)
-  : 'the quick brown fox jumps over the lazy dog and runs far away into the woods '.repeat(60);
-const vocab = CharVocab.fromText(text);
+const { text, vocab } = englishText();
 const prompt = vocab.encode(text).ids.slice(0, P);
 const rounds = Number(process.env.DYN_POOL_BENCH_ROUNDS ?? 3);
 const N_WINDOW = 8;
@@ -26,17 +20,7 @@ const configs: [string, BoundarySource][] = [
   ['whitespace', 'whitespace'],
 ];
 manualSeed(0);
-const models = configs.map(([, boundary]) =>
-  new HourglassLM({
-    vocabSize: vocab.size,
-    dModel: 256,
-    nHeads: 4,
-    layers: [2, 4, 2],
-    boundary,
-    maxSeqLen: T,
-    spaceIds: vocab.spaceIds(),
-  }).eval(),
-);
+const models = configs.map(([, boundary]) => issueSizeModel(vocab, boundary).eval());
 
 const checks = models.map((m) => {
   const a = generate(m, prompt, { maxNewTokens: 12, temperature: 0 });

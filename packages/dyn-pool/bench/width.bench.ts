@@ -2,19 +2,13 @@
 // per-op overhead dominate: vanilla against fixed pooling SF 2 / 4 and whitespace pooling (boundaries defined
 // by the data, so untrained models pool exactly as trained ones would). Training step and inference forward,
 // interleaved, medians. Check: each shortened model's inference logits are causal at a sampled position.
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { record } from '@tessera/bench-kit';
 import { manualSeed, noGrad, tensor, tidy } from '@tessera/tensor-core';
-import { type BoundarySource, CharVocab, HourglassLM } from '../src/index.js';
+import type { BoundarySource } from '../src/index.js';
+import { englishText, issueSizeModel, SEQ_LEN as T } from './issue-size.js';
 import { interleavedTiming } from './timing.js';
 
-const T = 512;
-const dir = fileURLToPath(new URL('../../../data/text/en-slice/', import.meta.url));
-const text = existsSync(`${dir}valid.txt`)
-  ? readFileSync(`${dir}valid.txt`, 'utf8').slice(0, 4000)
-  : 'the quick brown fox jumps over the lazy dog and runs far away into the woods '.repeat(60);
-const vocab = CharVocab.fromText(text);
+const { text, vocab } = englishText();
 const ids = tensor(vocab.encode(text).ids.slice(0, T + 1), { shape: [1, T + 1], dtype: 'int32' });
 
 const configs: [string, BoundarySource, number][] = [
@@ -24,19 +18,7 @@ const configs: [string, BoundarySource, number][] = [
   ['whitespace', 'whitespace', 0],
 ];
 manualSeed(0);
-const models = configs.map(
-  ([, boundary, k]) =>
-    new HourglassLM({
-      vocabSize: vocab.size,
-      dModel: 256,
-      nHeads: 4,
-      layers: [2, 4, 2],
-      boundary,
-      maxSeqLen: T,
-      fixedK: k || undefined,
-      spaceIds: vocab.spaceIds(),
-    }),
-);
+const models = configs.map(([, boundary, k]) => issueSizeModel(vocab, boundary, k || undefined));
 const times = interleavedTiming(models, ids, Number(process.env.DYN_POOL_BENCH_ROUNDS ?? 2));
 const base = times[0]!;
 configs.forEach(([name], i) => {

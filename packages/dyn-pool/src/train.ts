@@ -643,119 +643,138 @@ export interface GenerateOptions {
  * Synchronous reads (CPU); `generateAsync` runs on every backend.
  */
 export function generate(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): Int32Array {
-  const out = startGeneration(model, prompt, o);
-  const V = model.config.vocabSize;
-  const L = model.config.maxSeqLen;
-  const temperature = o.temperature ?? 1;
-  const pick = (logits: Tensor, row: number) => {
-    const l = logits.select(0, row).dataSync();
-    const noise = temperature === 0 ? null : gumbel([V]).dataSync();
-    return pickToken(l, noise, temperature, o.topK);
+  const g = new Sampling(model, prompt, o);
+  // The last row's logits → an id (the logits are disposed).
+  const drawLast = (logits: Tensor): number => {
+    try {
+      return noGrad(() =>
+        tidy(() =>
+          g.pick(logits.select(0, logits.shape[0]! - 1).dataSync(), g.noisy ? gumbel([g.V]).dataSync() : null),
+        ),
+      );
+    } finally {
+      logits.dispose();
+    }
   };
   if (o.context === 'window') {
-    noGrad(() => {
-      for (let s = 0; s < o.maxNewTokens; s++) {
-        const ctx = out.slice(-L);
-        const next = tidy(() => {
-          const res = model.forward(tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' }));
-          return pick(res.logits.reshape([ctx.length, V]), ctx.length - 1);
-        });
-        out.push(next);
-        o.onToken?.(next);
-      }
-    });
-    return Int32Array.from(out);
+    for (let s = 0; s < o.maxNewTokens; s++) {
+      const ctx = g.window();
+      g.take(drawLast(noGrad(() => tidy(() => model.forward(g.ids(ctx)).logits.reshape([ctx.length, g.V])))));
+    }
+    return g.result();
   }
   const dec = new HourglassDecoder(model);
   try {
-    let feed = out.slice(-L);
-    for (let s = 0; s < o.maxNewTokens; s++) {
-      const logits = dec.append(feed);
-      try {
-        out.push(noGrad(() => tidy(() => pick(logits, feed.length - 1))));
-      } finally {
-        logits.dispose();
-      }
-      o.onToken?.(out.at(-1)!);
-      feed = nextFeed(dec, out, L);
-    }
+    for (let s = 0; s < o.maxNewTokens; s++) g.take(drawLast(dec.append(g.feed(dec))));
   } finally {
     dec.dispose();
   }
-  return Int32Array.from(out);
+  return g.result();
 }
 
 /** `generate` for every backend (WebGPU included): the same draws, read back with `await`. */
 export async function generateAsync(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): Promise<Int32Array> {
-  const out = startGeneration(model, prompt, o);
-  const V = model.config.vocabSize;
-  const L = model.config.maxSeqLen;
-  const temperature = o.temperature ?? 1;
-  const pick = async (logits: Tensor, row: number) => {
-    const last = tidy(() => logits.select(0, row).contiguous());
-    const g = temperature === 0 ? null : gumbel([V]);
+  const g = new Sampling(model, prompt, o);
+  const drawLast = async (logits: Tensor): Promise<number> => {
+    const last = tidy(() => logits.select(0, logits.shape[0]! - 1).contiguous());
+    logits.dispose();
+    const noise = g.noisy ? gumbel([g.V]) : null;
     try {
-      return pickToken(await last.data(), g ? await g.data() : null, temperature, o.topK);
+      return g.pick(await last.data(), noise ? await noise.data() : null);
     } finally {
       last.dispose();
-      g?.dispose();
+      noise?.dispose();
     }
   };
   if (o.context === 'window') {
     for (let s = 0; s < o.maxNewTokens; s++) {
-      const ctx = out.slice(-L);
-      const ids = tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' });
+      const ctx = g.window();
+      const ids = g.ids(ctx);
       const res = await noGrad(() => model.forwardAsync(ids)).finally(() => ids.dispose());
-      const logits = tidy(() => res.logits.reshape([ctx.length, V]));
+      const logits = tidy(() => res.logits.reshape([ctx.length, g.V]));
       HourglassLM.disposeOutput(res);
-      try {
-        out.push(await pick(logits, ctx.length - 1));
-      } finally {
-        logits.dispose();
-      }
-      o.onToken?.(out.at(-1)!);
+      g.take(await drawLast(logits));
     }
-    return Int32Array.from(out);
+    return g.result();
   }
   const dec = new HourglassDecoder(model);
   try {
-    let feed = out.slice(-L);
-    for (let s = 0; s < o.maxNewTokens; s++) {
-      const logits = await dec.appendAsync(feed);
-      try {
-        out.push(await pick(logits, feed.length - 1));
-      } finally {
-        logits.dispose();
-      }
-      o.onToken?.(out.at(-1)!);
-      feed = nextFeed(dec, out, L);
-    }
+    for (let s = 0; s < o.maxNewTokens; s++) g.take(await drawLast(await dec.appendAsync(g.feed(dec))));
   } finally {
     dec.dispose();
   }
-  return Int32Array.from(out);
+  return g.result();
 }
 
-/** What the decoder reads next: the new character, or — with the window full — the last half window afresh. */
-function nextFeed(dec: HourglassDecoder, out: number[], L: number): number[] {
-  if (dec.length < L) return out.slice(-1);
-  dec.reset();
-  return out.slice(-Math.ceil(L / 2));
-}
+/** What generate and generateAsync share: the checked options, the text so far, streaming, what to feed next. */
+class Sampling {
+  readonly out: number[];
+  readonly V: number;
+  readonly L: number;
+  readonly temperature: number;
+  private fed = false;
 
-function startGeneration(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): number[] {
-  if (prompt.length === 0) throw new ValueError('generate: empty prompt');
-  const { temperature = 1, topK } = o;
-  if (!(Number.isInteger(o.maxNewTokens) && o.maxNewTokens >= 0))
-    throw new ValueError(`generate: maxNewTokens must be a non-negative integer; got ${o.maxNewTokens}`);
-  if (!(Number.isFinite(temperature) && temperature >= 0))
-    throw new ValueError(`generate: temperature must be a finite number ≥ 0; got ${temperature}`);
-  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1))
-    throw new ValueError(`generate: topK must be an integer ≥ 1; got ${topK}`);
-  if (o.context !== undefined && o.context !== 'cached' && o.context !== 'window')
-    throw new ValueError(`generate: context must be 'cached' or 'window'; got '${o.context}'`);
-  model.eval();
-  return Array.from(prompt);
+  constructor(
+    model: HourglassLM,
+    prompt: Int32Array,
+    readonly o: GenerateOptions,
+  ) {
+    if (prompt.length === 0) throw new ValueError('generate: empty prompt');
+    const { temperature = 1, topK } = o;
+    if (!(Number.isInteger(o.maxNewTokens) && o.maxNewTokens >= 0))
+      throw new ValueError(`generate: maxNewTokens must be a non-negative integer; got ${o.maxNewTokens}`);
+    if (!(Number.isFinite(temperature) && temperature >= 0))
+      throw new ValueError(`generate: temperature must be a finite number ≥ 0; got ${temperature}`);
+    if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1))
+      throw new ValueError(`generate: topK must be an integer ≥ 1; got ${topK}`);
+    if (o.context !== undefined && o.context !== 'cached' && o.context !== 'window')
+      throw new ValueError(`generate: context must be 'cached' or 'window'; got '${o.context}'`);
+    model.eval();
+    this.out = Array.from(prompt);
+    this.V = model.config.vocabSize;
+    this.L = model.config.maxSeqLen;
+    this.temperature = temperature;
+  }
+
+  get noisy(): boolean {
+    return this.temperature !== 0;
+  }
+
+  pick(logits: ArrayLike<number>, noise: ArrayLike<number> | null): number {
+    return pickToken(logits, noise, this.temperature, this.o.topK);
+  }
+
+  take(id: number): void {
+    this.out.push(id);
+    this.o.onToken?.(id);
+  }
+
+  /** The sliding window: the last maxSeqLen ids. */
+  window(): number[] {
+    return this.out.slice(-this.L);
+  }
+
+  ids(ctx: number[]): Tensor {
+    return tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' });
+  }
+
+  /**
+   * What the decoder reads next: the prompt's last window first, then each new id; with the window full, the
+   * last ⌈maxSeqLen / 2⌉ ids afresh.
+   */
+  feed(dec: HourglassDecoder): number[] {
+    if (!this.fed) {
+      this.fed = true;
+      return this.window();
+    }
+    if (dec.length < this.L) return this.out.slice(-1);
+    dec.reset();
+    return this.out.slice(-Math.ceil(this.L / 2));
+  }
+
+  result(): Int32Array {
+    return Int32Array.from(this.out);
+  }
 }
 
 /**
