@@ -4,7 +4,17 @@ import { join } from 'node:path';
 import { manualSeed, noGrad, tensor } from '@tessera/tensor-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeProgram } from '../src/cli.js';
-import { evaluate, generate, HourglassLM, loadTrained, prepareCorpus, train } from '../src/index.js';
+import {
+  type BoundarySource,
+  type Corpus,
+  evaluate,
+  generate,
+  type HourglassConfig,
+  HourglassLM,
+  loadTrained,
+  prepareCorpus,
+  train,
+} from '../src/index.js';
 
 function text(n: number): string {
   const words = ['the', 'whale', 'ship', 'sea', 'captain', 'a', 'and', 'of', 'white'];
@@ -15,6 +25,21 @@ function text(n: number): string {
     out.push(words[(x >> 8) % words.length]!);
   }
   return out.join(' ');
+}
+
+/** A tiny model (d 16, 2 heads, 1 + 1 + 1 blocks, sequence 16) on a prepared corpus. */
+function tinyModel(corpus: Corpus, boundary: BoundarySource, extra: Partial<HourglassConfig> = {}): HourglassLM {
+  return new HourglassLM({
+    vocabSize: corpus.vocab.size,
+    dModel: 16,
+    nHeads: 2,
+    layers: [1, 1, 1],
+    boundary,
+    spaceIds: corpus.vocab.spaceIds(),
+    fixedK: 2,
+    maxSeqLen: 16,
+    ...extra,
+  });
 }
 
 async function run(args: string[]): Promise<string[]> {
@@ -109,14 +134,7 @@ describe('training, checkpoints and the CLI', () => {
     const corpus = prepareCorpus(text(800), { source: 'unigram', unigramVocab: 40 });
     expect(corpus.tokenizer).not.toBeNull();
     expect(corpus.trainTargets!.length).toBe(corpus.train.length);
-    const model = new HourglassLM({
-      vocabSize: corpus.vocab.size,
-      dModel: 16,
-      nHeads: 2,
-      layers: [1, 1, 1],
-      boundary: 'unigram',
-      maxSeqLen: 16,
-    });
+    const model = tinyModel(corpus, 'unigram');
     const ck = join(dir, 'u.ckpt');
     const st = await train(model, corpus, { steps: 3, batchSize: 2, seqLen: 16, checkpoint: ck });
     expect(st.shorteningFactor).toBeGreaterThan(0);
@@ -139,15 +157,7 @@ describe('training, checkpoints and the CLI', () => {
     // a checkpoint written before `init` existed carries none: it was built with the uniform layers
     manualSeed(4);
     const corpus = prepareCorpus(text(200), { source: 'whitespace' });
-    const old = new HourglassLM({
-      vocabSize: corpus.vocab.size,
-      dModel: 16,
-      nHeads: 2,
-      layers: [1, 1, 1],
-      boundary: 'whitespace',
-      spaceIds: corpus.vocab.spaceIds(),
-      maxSeqLen: 16,
-    });
+    const old = tinyModel(corpus, 'whitespace');
     delete (old.config as { init?: string }).init;
     const ck = join(dir, 'old.ckpt');
     await train(old, corpus, { steps: 1, batchSize: 2, seqLen: 16, checkpoint: ck });
@@ -160,15 +170,7 @@ describe('training, checkpoints and the CLI', () => {
   it('evaluates in overlapping windows: each character scored once, with more context', () => {
     manualSeed(2);
     const corpus = prepareCorpus(text(300), { source: 'fixed' });
-    const model = new HourglassLM({
-      vocabSize: corpus.vocab.size,
-      dModel: 16,
-      nHeads: 2,
-      layers: [1, 1, 1],
-      boundary: 'fixed',
-      fixedK: 2,
-      maxSeqLen: 16,
-    });
+    const model = tinyModel(corpus, 'fixed');
     const plain = evaluate(model, corpus, { seqLen: 16, maxTokens: 64 });
     expect(plain.tokens).toBe(64);
     const strided = evaluate(model, corpus, { seqLen: 16, maxTokens: 64, stride: 4 });
@@ -181,15 +183,7 @@ describe('training, checkpoints and the CLI', () => {
     manualSeed(3);
     const corpus = prepareCorpus(`${text(300)}, and so\nit ends`, { source: 'whitespace', validFraction: 0.3 });
     const spaceIds = corpus.vocab.spaceIds();
-    const model = new HourglassLM({
-      vocabSize: corpus.vocab.size,
-      dModel: 16,
-      nHeads: 2,
-      layers: [1, 1, 1],
-      boundary: 'whitespace',
-      spaceIds,
-      maxSeqLen: 16,
-    });
+    const model = tinyModel(corpus, 'whitespace');
     const o = { seqLen: 16, maxTokens: 120, stride: 8, byWordPosition: { spaceIds, maxPosition: 3 } };
     const ev = evaluate(model, corpus, o);
     expect(ev.byWordPosition!.map((b) => b.label)).toEqual(['whitespace', '1', '2', '3+']);
