@@ -627,7 +627,7 @@ export interface GenerateOptions {
    * character costs one position per block; when the context reaches maxSeqLen it is re-read from its last
    * ⌈maxSeqLen / 2⌉ characters, so every character still sees at least half a window. 'window': the model
    * re-reads its last maxSeqLen characters at every step (a sliding window: a whole window's work per
-   * character; 28–36× slower in bench/generate.bench.ts). The
+   * character; ≈ 30× slower in bench/generate.bench.ts). The
    * two draw the same characters for a seed while the prompt and the new characters fit in maxSeqLen (Gumbel
    * boundaries in 'sample' mode aside: they draw their noise differently).
    */
