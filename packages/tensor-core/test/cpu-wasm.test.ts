@@ -189,6 +189,26 @@ describe('matmul: wasm vs TypeScript vs float64', () => {
       }
   });
 
+  test('one-row products that gemv does not take (k past its scratch, B strided both ways, A strided) still agree with float64', () => {
+    manualSeed(5);
+    const big = randn([1, 384 * 256 + 5]);
+    const bBig = randn([384 * 256 + 5, 3]);
+    const b2 = randn([256, 130]);
+    const a2 = randn([2, 128]);
+    // (each product has ≥ 4096 multiply-adds, so the wasm path runs it)
+    const aStrided = a2.transpose(0, 1).contiguous().transpose(0, 1).slice(0, 1, 2); // [1, 128], columns 2 apart
+    const cases: [Tensor, Tensor][] = [
+      [big, bBig], // k > 384 · 256: the packed gemm
+      [a2.slice(0, 0, 1), b2.slice(0, 0, 256, 2).slice(1, 0, 130, 2)], // B's rows and columns both strided: gemm
+      [aStrided, b2.slice(0, 0, 128).slice(1, 0, 65)], // A strided: gemv copies it to its scratch
+    ];
+    for (const [x, y] of cases) {
+      const want = ref64(x.contiguous(), y.contiguous());
+      const { wasm } = both(() => x.matmul(y));
+      expect(relErr(wasm, want)).toBeLessThan(2e-6 * Math.sqrt(x.shape[1]!) + 1e-6);
+    }
+  });
+
   test('strided, flipped, sliced-with-step and broadcast (stride-0) batch operands', () => {
     manualSeed(2);
     const big = randn([5, 70, 90]);
