@@ -9,9 +9,6 @@ import { cat, keep, nn, noGrad, type Tensor, tensor, tidy, ValueError } from '@t
 import { gumbelSigmoid } from './boundaries.js';
 import type { HourglassLM } from './model.js';
 import { fixedBoundaries } from './pooling.js';
-import { positionTable, type RelativeTransformerBlock } from './relative-attention.js';
-
-type Block = nn.TransformerBlock | RelativeTransformerBlock;
 
 /** What the front half of a step hands to the back half: pre-block output and the tensor to read boundaries from. */
 interface Front {
@@ -146,7 +143,7 @@ export class HourglassDecoder {
     return noGrad(() =>
       tidy(() => {
         const x = this.model.embed.forward(tensor(ids, { shape: [1, T], dtype: 'int32' }));
-        const h = this.runBlocks(this.model.pre.items, x, this.pre);
+        const h = this.model.runBlocks(this.model.pre, x, this.pre);
         let read: Tensor | null = null;
         const bp = this.model.bp;
         if (c.boundary === 'gumbel') {
@@ -168,7 +165,7 @@ export class HourglassDecoder {
       return noGrad(() =>
         tidy(() => {
           let y: Tensor;
-          if (c.boundary === 'none') y = this.runBlocks(this.model.short.items, h, this.short);
+          if (c.boundary === 'none') y = this.model.runBlocks(this.model.short, h, this.short);
           else {
             const b = this.boundaries(ids, read);
             // Closed groups in this chunk: group k ends at ends[k]; the first also takes the carried open group.
@@ -198,7 +195,7 @@ export class HourglassDecoder {
                 parts.push(pooled);
               }
               const s = this.model.downNorm!.forward(parts.length === 1 ? parts[0]! : cat(parts, 1));
-              newRows = this.runBlocks(this.model.short.items, s, this.short);
+              newRows = this.model.runBlocks(this.model.short, s, this.short);
               rows = first ? newRows : cat([this.lastShort!, newRows], 1);
             }
             // Character t reads row (boundaries in this chunk at or before t) of [latest row before; new rows].
@@ -224,7 +221,7 @@ export class HourglassDecoder {
             this.setState(open, newRows ? rows!.slice(1, R - 1, R).contiguous() : null);
             this.closed += G;
           }
-          y = this.runBlocks(this.model.post.items, y, this.post);
+          y = this.model.runBlocks(this.model.post, y, this.post);
           if (this.model.normF) y = this.model.normF.forward(y);
           this.n += T;
           return this.model.head.forward(y).reshape([T, c.vocabSize]);
@@ -263,21 +260,5 @@ export class HourglassDecoder {
       this.lastShort?.dispose();
       this.lastShort = keep(last);
     }
-  }
-
-  /** One stack with its cache; relative positions get the table for every position the cache will hold. */
-  private runBlocks(blocks: readonly Block[], x: Tensor, cache: nn.KVCache): Tensor {
-    if (blocks.length === 0) return x;
-    if (this.model.config.positions !== 'relative') {
-      for (let i = 0; i < blocks.length; i++) x = (blocks[i] as nn.TransformerBlock).forward(x, { cache, layer: i });
-      return x;
-    }
-    const L = cache.length(0) + x.shape[1]!;
-    const d = this.model.config.dModel;
-    const r = tensor(positionTable(L, d), { shape: [L, d] });
-    const m = this.model;
-    for (let i = 0; i < blocks.length; i++)
-      x = (blocks[i] as RelativeTransformerBlock).forward(x, r, m.rWBias!, m.rRBias!, { cache, layer: i });
-    return x;
   }
 }

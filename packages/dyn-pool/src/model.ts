@@ -283,19 +283,26 @@ export class HourglassLM extends nn.Module {
 
   /**
    * Runs one stack of blocks; with relative positions R is built for this stack's own length, so the
-   * shortened stack counts distances between groups, not characters.
+   * shortened stack counts distances between groups, not characters. With a cache (HourglassDecoder; one per
+   * stack, layer i for block i), h holds only the new positions and attends over the cached ones too.
+   * @internal
    */
-  private runBlocks(list: nn.ModuleList<Block>, h: Tensor): Tensor {
+  runBlocks(list: nn.ModuleList<Block>, h: Tensor, cache?: nn.KVCache): Tensor {
     if (list.items.length === 0) return h;
+    const ctx = (i: number) => (cache ? { cache, layer: i } : {});
     if (this.config.positions !== 'relative') {
-      for (const b of list.items) h = (b as nn.TransformerBlock).forward(h);
+      list.items.forEach((b, i) => {
+        h = (b as nn.TransformerBlock).forward(h, ctx(i));
+      });
       return h;
     }
-    const T = h.shape[1]!;
+    const L = h.shape[1]! + (cache?.length(0) ?? 0);
     const d = this.config.dModel;
     // The reference applies dropout to R as well (`self.drop(pos_emb)`).
-    const r = F.dropout(tensor(positionTable(T, d), { shape: [T, d] }), this.config.dropout ?? 0, this.training);
-    for (const b of list.items) h = (b as RelativeTransformerBlock).forward(h, r, this.rWBias!, this.rRBias!);
+    const r = F.dropout(tensor(positionTable(L, d), { shape: [L, d] }), this.config.dropout ?? 0, this.training);
+    list.items.forEach((b, i) => {
+      h = (b as RelativeTransformerBlock).forward(h, r, this.rWBias!, this.rRBias!, ctx(i));
+    });
     return h;
   }
 
