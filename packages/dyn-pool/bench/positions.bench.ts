@@ -1,5 +1,5 @@
 // What Transformer-XL relative attention (positions: 'relative', the reference code's scheme) costs against
-// rotary positions, at the README's first-set size (d 64, 4 heads, 1 + 2 + 1 blocks, batch 4 × 128): one
+// rotary positions, at the first set's size in REPRODUCTION.md (d 64, 4 heads, 1 + 2 + 1 blocks, batch 4 × 128): one
 // training step (forward, backward, Adam) and one inference forward of each model, timed interleaved
 // (every round runs each model once, so the load of the shared machine falls on all alike), medians over
 // rounds, in CPU time of the process (on a loaded machine wall-clock mostly measures the scheduler) and in

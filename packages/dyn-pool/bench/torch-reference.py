@@ -14,7 +14,7 @@ Run (PyTorch 1.13, one thread):
 Prints one JSON object per evaluation and a final one. With `--load-checkpoint run.ckpt` it trains nothing:
 it loads a dyn-pool checkpoint (vocabulary, configuration and weights, by the same state-dict names) and prints
 the validation BPC of those weights computed here, to compare with `dyn-pool eval` / the run's `validBpc`
-(README: they agree to seven digits).
+(REPRODUCTION.md: they agree to seven digits).
 """
 
 import argparse

@@ -58,7 +58,7 @@ export interface HourglassConfig {
    * 'post' (the paper, the default) or 'pre' LayerNorm blocks; 'pre' adds a final norm. Post-LN matters for
    * the hourglass: it keeps the residual (pre-block output) and the up-sampled shortened stream at the same
    * scale where they are added; with pre-LN the residual grew to ≈ 2.5× the shortened stream and the
-   * shortened models lost 0.13 BPC to vanilla instead of 0.03 (README).
+   * shortened models lost 0.13 BPC to vanilla instead of 0.03 (REPRODUCTION.md).
    */
   ln?: 'pre' | 'post';
   /** Fixed pooling: group size k (the shortening factor). */

@@ -167,7 +167,7 @@ async function sampleBatch(
 /**
  * The default peak learning rate, for `train()` and the CLI alike: the best of the lr screen at the CLI's
  * default size (README, "The default learning rate"). Wider models want less: at d 256 with 2 + 4 + 2 blocks
- * 3e-3 collapsed after warm-up and 1e-3 trained (README, the issue's size).
+ * 3e-3 collapsed after warm-up and 1e-3 trained (REPRODUCTION.md, the issue's size).
  */
 export const DEFAULT_LR = 6e-3;
 
