@@ -45,9 +45,9 @@ const r = runSuite(model, {
   calibrationSequences: quick ? 8 : 16,
   text: v2 && existsSync(textPath) ? encodeText(readFileSync(textPath, 'utf8').slice(0, 1_000_000)) : undefined,
   textDocs: quick ? { count: 2, context: 64, continuation: 8 } : undefined,
-  // The query-aware rows are an option study (README, "Query-aware allocation"), not a pass bar: they add
+  // The query-aware rows are an option study (EVALUATION.md, "Query-aware allocation"), not a pass bar: they add
   // 12–16 methods and a model pass to the main job, so they run only when asked (KV_EVAL_ALL=1).
-  // The attention-sampled rows (README, "Attention-sampled calibration") add a second calibration and five methods.
+  // The attention-sampled rows (EVALUATION.md, "Attention-sampled calibration") add a second calibration and five methods.
   methods: process.env.KV_EVAL_ALL === '1' ? undefined : /^(?!.*(weighted|K\/V split|attention-sampled))/,
   log: (l) => console.log(l),
 });

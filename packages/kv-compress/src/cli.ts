@@ -7,7 +7,7 @@
 //       [--cal-seed N] [--attention-mix 0.9] [--json result.json]
 //   tessera-kv-compress report result.json [more.json ...]   (joins evaluations split by --methods)
 //   tessera-kv-compress sweep --model model.safetensors --out sweep.json [eval's --text/--samples/--quick/--window]
-//       [--grid grid.json] LEVER=v1,v2 ...   (one KVTC row per lever combination; resumable; see the README)
+//       [--grid grid.json] LEVER=v1,v2 ...   (one KVTC row per lever combination; resumable; see EVALUATION.md, "Lever sweeps")
 //   tessera-kv-compress correlate result.json [more.json ...]   (error ↔ quality: Pearson r and Spearman ρ)
 //   tessera-kv-compress sinks --model model.safetensors [--samples 100] [--text data/text/en/valid.txt] [--sinks 4] [--json sinks.json]
 //       [--ratio 64 [--attention-sampled] [--cal-sequences N] [--cal-seed N] [--attention-mix 0.9] [--dp-rows 512]]
