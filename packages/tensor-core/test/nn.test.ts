@@ -235,6 +235,86 @@ describe('CausalLM with a KV cache', () => {
   });
 });
 
+describe('ConcatStorage (the exact cache) grows in place', () => {
+  // appends as a prefill then decoding would make them: one chunk, single positions, a second chunk, more singles
+  const steps = [5, 1, 1, 3, 1, 1, 1, 1, 1, 7, 1];
+  test.each([[{}], [{ capacity: 3 }], [{ capacity: 64 }]] as const)(
+    'every read equals the concatenation of all appends so far, bit for bit (%o)',
+    (opts) => {
+      manualSeed(21);
+      const s = new nn.ConcatStorage(opts);
+      const ks: Tensor[] = [];
+      const vs: Tensor[] = [];
+      let pos = 0;
+      noGrad(() => {
+        for (const T of steps) {
+          const k = randn([2, 3, T, 4]);
+          const v = randn([2, 3, T, 4]);
+          ks.push(k);
+          vs.push(v);
+          s.append(1, { k, v });
+          pos += T;
+          expect(s.length(1)).toBe(pos);
+          expect(arr(s.read(1)!.k)).toEqual(arr(cat(ks, 2)));
+          expect(arr(s.read(1)!.v)).toEqual(arr(cat(vs, 2)));
+        }
+      });
+      expect(s.read(0)).toBeNull();
+      s.reset();
+      expect(s.length(1)).toBe(0);
+    },
+  );
+
+  test('holds no tensors after reset, and none leak from appends', () => {
+    const before = memory().numTensors;
+    const s = new nn.ConcatStorage();
+    noGrad(() => {
+      for (const T of steps) {
+        const k = randn([1, 2, T, 4]);
+        const v = randn([1, 2, T, 4]);
+        s.append(0, { k, v });
+        k.dispose();
+        v.dispose();
+      }
+    });
+    // a buffer and the read view, for keys and values
+    expect(memory().numTensors - before).toBe(4);
+    s.reset();
+    expect(memory().numTensors).toBe(before);
+  });
+
+  test('appends autograd records concatenate, so gradients reach the appended keys and values', () => {
+    const s = new nn.ConcatStorage();
+    const k0 = randn([1, 1, 2, 3]);
+    const v0 = randn([1, 1, 2, 3]);
+    s.append(0, { k: k0, v: v0 });
+    const k1 = tensor(Float32Array.from([1, 2, 3]), { shape: [1, 1, 1, 3], requiresGrad: true });
+    const v1 = tensor(Float32Array.from([4, 5, 6]), { shape: [1, 1, 1, 3], requiresGrad: true });
+    s.append(0, { k: k1, v: v1 });
+    const w = tensor(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]), { shape: [1, 1, 3, 3] });
+    const { k, v } = s.read(0)!;
+    k.mul(w).sum().add(v.mul(w).sum().mul(2)).backward();
+    expect(arr(k1.grad!)).toEqual([7, 8, 9]);
+    expect(arr(v1.grad!)).toEqual([14, 16, 18]);
+    // and the layer keeps concatenating afterwards (its values are part of a graph)
+    noGrad(() => s.append(0, { k: k0.slice(2, 0, 1), v: v0.slice(2, 0, 1) }));
+    expect(arr(s.read(0)!.k)).toEqual([...arr(k0), 1, 2, 3, ...arr(k0.slice(2, 0, 1))]);
+    s.reset();
+  });
+
+  test('bad arguments are typed errors', () => {
+    expect(() => new nn.ConcatStorage({ capacity: -1 })).toThrow(/capacity must be a non-negative integer/);
+    expect(() => new nn.ConcatStorage({ capacity: 2.5 })).toThrow(/capacity/);
+    const s = new nn.ConcatStorage();
+    noGrad(() => s.append(0, { k: randn([1, 2, 3, 4]), v: randn([1, 2, 3, 4]) }));
+    expect(() => noGrad(() => s.append(0, { k: randn([1, 3, 1, 4]), v: randn([1, 3, 1, 4]) }))).toThrow(ShapeError);
+    expect(() => noGrad(() => s.append(0, { k: randn([1, 3, 1, 4]), v: randn([1, 3, 1, 4]) }))).toThrow(
+      /B, H and d must match/,
+    );
+    s.reset();
+  });
+});
+
 describe('building and running modules leaks nothing', () => {
   test('constructing a model creates exactly its parameters and buffers', () => {
     const before = memory().numTensors;

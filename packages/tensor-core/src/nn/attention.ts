@@ -131,12 +131,15 @@ export class CausalSelfAttention extends Module {
       // caches and for policies that keep kept keys in order. Without a cache (L = T) that is isCausal, which
       // attention fuses with its softmax; otherwise an explicit mask.
       const plainCausal = L === T && !ctx.positionBias && !needProbs;
-      const mask = memo(maskCache, `${T},${L}`, () => {
-        const m = new Uint8Array(T * L);
-        for (let i = 0; i < T; i++) for (let j = 0; j <= L - T + i; j++) m[i * L + j] = 1;
-        return m;
-      });
-      let attnMask: Tensor | null = plainCausal ? null : fromHost(x, mask, [T, L], 'bool');
+      // One new token sees every cached key, so a decoding step needs no mask (and gets the fused softmax).
+      const unmasked = T === 1 && !plainCausal && !ctx.positionBias && !needProbs;
+      const mask = () =>
+        memo(maskCache, `${T},${L}`, () => {
+          const m = new Uint8Array(T * L);
+          for (let i = 0; i < T; i++) for (let j = 0; j <= L - T + i; j++) m[i * L + j] = 1;
+          return m;
+        });
+      let attnMask: Tensor | null = plainCausal || unmasked ? null : fromHost(x, mask(), [T, L], 'bool');
       if (ctx.positionBias) {
         const bias = ctx.positionBias(T, L, start, start + T - L);
         attnMask = bias.where(attnMask!, Number.NEGATIVE_INFINITY);
