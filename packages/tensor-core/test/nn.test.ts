@@ -352,6 +352,23 @@ describe('building and running modules leaks nothing', () => {
 });
 
 describe('KV cache hooks', () => {
+  test('applyRope against a float64 rotation (rotate-half, angle = position · base^(−2i/d))', () => {
+    const [T, d, off, base] = [3, 8, 5, 100];
+    const x = randn([1, 2, T, d]);
+    const xs = x.dataSync();
+    for (const inverse of [false, true]) {
+      const y = nn.applyRope(x, off, base, inverse).dataSync();
+      for (let r = 0; r < 2 * T; r++)
+        for (let k = 0; k < d; k++) {
+          const i = k % (d / 2);
+          const a = (off + (r % T)) * base ** ((-2 * i) / d);
+          const rot = k < d / 2 ? -xs[r * d + k + d / 2]! : xs[r * d + k - d / 2]!;
+          const want = xs[r * d + k]! * Math.cos(a) + (inverse ? -1 : 1) * rot * Math.sin(a);
+          expect(Math.abs(y[r * d + k]! - want)).toBeLessThan(1e-6 * (1 + Math.abs(want)));
+        }
+    }
+  });
+
   test('applyRope inverse undoes the rotation', () => {
     const x = randn([1, 2, 5, 8]);
     const back = nn.applyRope(nn.applyRope(x, 3), 3, 10000, true);
