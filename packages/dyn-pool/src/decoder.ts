@@ -45,9 +45,11 @@ export class HourglassDecoder {
 
   constructor(model: HourglassLM) {
     this.model = model;
-    this.pre = new nn.KVCache();
-    this.short = new nn.KVCache();
-    this.post = new nn.KVCache();
+    // The decoder never holds more than maxSeqLen positions (groups are fewer), so the caches are sized once.
+    const cache = () => new nn.KVCache(new nn.ConcatStorage({ capacity: model.config.maxSeqLen }));
+    this.pre = cache();
+    this.short = cache();
+    this.post = cache();
   }
 
   /** Characters held. */
