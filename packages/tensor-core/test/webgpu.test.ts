@@ -4,6 +4,7 @@
 // Runs wherever an adapter exists (CI: Dawn on Mesa lavapipe); skipped with the reason elsewhere, never
 // under CI=true.
 import {
+  cat,
   F,
   getBackend,
   manualSeed,
@@ -306,6 +307,31 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
     expect(cpu.losses[3]).toBeLessThan(cpu.losses[0]!);
     expect(maxRelDiff(gpu.losses, cpu.losses)).toBeLessThan(1e-5);
     expect(maxRelDiff(gpu.params, cpu.params)).toBeLessThan(1e-4);
+  });
+
+  test('a CausalLM decoded token by token through the growing KV cache gives the CPU full pass', async () => {
+    // A prefill of 3, then single tokens: the cache's buffers grow (3 → 6 → 12 positions) and each step writes in place.
+    const decode = (backend: 'cpu' | 'webgpu') =>
+      on(backend, 17, () => {
+        const lm = new nn.CausalLM({ vocabSize: 11, dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 32 });
+        lm.eval();
+        const ids = tensor(Int32Array.from([3, 1, 4, 1, 5, 9, 2, 6, 5, 3]), { shape: [1, 10], dtype: 'int32' });
+        if (backend === 'cpu') return noGrad(() => lm.forward(ids));
+        return noGrad(() =>
+          tidy(() => {
+            const cache = new nn.KVCache();
+            const parts = [lm.forward(ids.slice(1, 0, 3), { cache })];
+            for (let t = 3; t < 10; t++) parts.push(lm.forward(ids.slice(1, t, t + 1), { cache }));
+            expect(cache.length(1)).toBe(10);
+            const out = cat(parts, 1);
+            cache.reset();
+            return out;
+          }),
+        );
+      });
+    const cpu = await decode('cpu');
+    const gpu = await decode('webgpu');
+    expect(maxRelDiff(gpu, cpu)).toBeLessThan(1e-5);
   });
 
   test('training steps leave tensors, bytes and the GPU buffer pool flat', async () => {
