@@ -309,8 +309,13 @@ describe('ConcatStorage (the exact cache) grows in place', () => {
     noGrad(() => s.append(0, { k: randn([1, 2, 3, 4]), v: randn([1, 2, 3, 4]) }));
     expect(() => noGrad(() => s.append(0, { k: randn([1, 3, 1, 4]), v: randn([1, 3, 1, 4]) }))).toThrow(ShapeError);
     expect(() => noGrad(() => s.append(0, { k: randn([1, 3, 1, 4]), v: randn([1, 3, 1, 4]) }))).toThrow(
-      /B, H and d must match/,
+      /holds keys \[1,2,3,4\]; cannot append \[1,3,1,4\] \(B, H and d must match\)/,
     );
+    // values are checked too (their head dim may differ from the keys', not from their own)
+    expect(() => noGrad(() => s.append(0, { k: randn([1, 2, 1, 4]), v: randn([1, 2, 1, 5]) }))).toThrow(
+      /holds values \[1,2,3,4\]; cannot append \[1,2,1,5\]/,
+    );
+    expect(s.length(0)).toBe(3);
     s.reset();
   });
 });

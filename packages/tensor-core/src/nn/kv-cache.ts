@@ -47,10 +47,15 @@ export class ConcatStorage implements KVCacheStorage {
 
   append(layer: number, kv: KV): void {
     const old = this.layers.get(layer);
-    if (old && !sameHeads(old.kv.k, kv.k))
-      throw new ShapeError(
-        `ConcatStorage.append: layer ${layer} holds keys [${old.kv.k.shape}]; cannot append [${kv.k.shape}] (B, H and d must match)`,
-      );
+    if (old)
+      for (const [name, held, x] of [
+        ['keys', old.kv.k, kv.k],
+        ['values', old.kv.v, kv.v],
+      ] as const)
+        if (!sameHeads(held, x))
+          throw new ShapeError(
+            `ConcatStorage.append: layer ${layer} holds ${name} [${held.shape}]; cannot append [${x.shape}] (B, H and d must match)`,
+          );
     const recorded = isGradEnabled() && (kv.k.requiresGrad || kv.v.requiresGrad);
     if (recorded || (old && old.buf === null)) {
       const next = old
