@@ -21,8 +21,19 @@ function sdpaLoss64(
   k: ArrayLike<number>,
   v: ArrayLike<number>,
   G: ArrayLike<number>,
-  s: { hq: number; hk: number; lq: number; lk: number; d: number; causal: boolean; scale: number },
+  s: {
+    hq: number;
+    hk: number;
+    lq: number;
+    lk: number;
+    d: number;
+    causal: boolean;
+    scale: number;
+    lowerRight?: boolean;
+  },
 ): number {
+  // Query i keeps keys j ≤ i + off: off 0 is PyTorch's is_causal (upper-left), Lk − Lq its causal_lower_right.
+  const off = s.lowerRight ? s.lk - s.lq : 0;
   let loss = 0;
   for (let h = 0; h < s.hq; h++) {
     const kh = Math.floor(h / (s.hq / s.hk));
@@ -31,7 +42,7 @@ function sdpaLoss64(
       for (let j = 0; j < s.lk; j++) {
         let dot = 0;
         for (let c = 0; c < s.d; c++) dot += q[(h * s.lq + i) * s.d + c]! * k[(kh * s.lk + j) * s.d + c]!;
-        row.push(s.causal && j > i ? Number.NEGATIVE_INFINITY : dot * s.scale);
+        row.push(s.causal && j > i + off ? Number.NEGATIVE_INFINITY : dot * s.scale);
       }
       const m = Math.max(...row);
       const e = row.map((x) => Math.exp(x - m));
@@ -82,18 +93,29 @@ function run(
   K: Float32Array,
   V: Float32Array,
   G: Float32Array,
-  s: { hq: number; hk: number; lq: number; lk: number; d: number; causal: boolean; scale?: number },
+  s: {
+    hq: number;
+    hk: number;
+    lq: number;
+    lk: number;
+    d: number;
+    causal: boolean;
+    scale?: number;
+    lowerRight?: boolean;
+  },
   unfused: boolean,
 ): Run {
   const q = tensor(Q, { shape: [1, s.hq, s.lq, s.d], requiresGrad: true });
   const k = tensor(K, { shape: [1, s.hk, s.lk, s.d], requiresGrad: true });
   const v = tensor(V, { shape: [1, s.hk, s.lk, s.d], requiresGrad: true });
   const g = tensor(G, { shape: [1, s.hq, s.lq, s.d] });
-  // The explicit mask that equals isCausal (top-left: query i sees keys j ≤ i), or all-true for no mask.
+  // The explicit mask that equals isCausal (upper-left: query i sees keys j ≤ i; lower-right: j ≤ i + Lk − Lq),
+  // or all-true for no mask.
   const ones = tensor(new Float32Array(s.lq * s.lk).fill(1), { shape: [s.lq, s.lk] });
-  const mask = unfused ? (s.causal ? ones.tril() : ones).gt(0) : null;
+  const mask = unfused ? (s.causal ? ones.tril(s.lowerRight ? s.lk - s.lq : 0) : ones).gt(0) : null;
   const out = F.scaledDotProductAttention(q, k, v, {
     isCausal: s.causal && !unfused,
+    ...(s.causal && !unfused && s.lowerRight ? { causalVariant: 'lower-right' as const } : {}),
     attnMask: mask,
     scale: s.scale,
   });
@@ -110,6 +132,10 @@ const CASES = [
   { hq: 1, hk: 1, lq: 17, lk: 17, d: 1, causal: true, scale: 0.7 },
   { hq: 3, hk: 3, lq: 4, lk: 6, d: 5, causal: false },
   { hq: 1, hk: 1, lq: 7, lk: 3, d: 2, causal: true },
+  // Lower-right: a chunk of Lq queries that are the last Lq positions of Lk keys (a prefill over a cache).
+  { hq: 2, hk: 1, lq: 3, lk: 7, d: 4, causal: true, lowerRight: true },
+  { hq: 2, hk: 2, lq: 5, lk: 5, d: 3, causal: true, lowerRight: true },
+  { hq: 1, hk: 1, lq: 1, lk: 6, d: 2, causal: true, lowerRight: true },
 ];
 
 describe.each(['cpu-wasm', 'cpu-ts'] as const)('fused attention softmax on %s', (path) => {
@@ -266,6 +292,7 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('blocked causal attention on %s',
   test.each([
     { hq: 2, hk: 1, lq: 516, lk: 516, d: 1, causal: true },
     { hq: 1, hk: 1, lq: 512, lk: 300, d: 2, causal: true },
+    { hq: 1, hk: 1, lq: 512, lk: 700, d: 2, causal: true, lowerRight: true },
   ])('%o', async (s) => {
     await usePath(path);
     const calls = vi.spyOn(cpuKernels, 'scaledSoftmax');
@@ -310,4 +337,53 @@ describe.each(['cpu-wasm', 'cpu-ts'] as const)('blocked causal attention on %s',
       'dv',
     ).toBeLessThan(2e-5);
   });
+});
+
+describe('lower-right causal variant: typed errors', () => {
+  test('more queries than keys, a variant without isCausal, an unknown variant', () => {
+    const q = tensor(randArr(6 * 4, 1), { shape: [1, 1, 6, 4] });
+    const k = tensor(randArr(4 * 4, 2), { shape: [1, 1, 4, 4] });
+    // Queries 0 and 1 of six would see no key of four.
+    expect(() => F.scaledDotProductAttention(q, k, k, { isCausal: true, causalVariant: 'lower-right' })).toThrow(
+      /lower-right causal mask needs Lq ≤ Lk.*Lq 6, Lk 4/,
+    );
+    expect(() => F.scaledDotProductAttention(q, k, k, { causalVariant: 'lower-right' })).toThrow(/needs isCausal/);
+    expect(() =>
+      F.scaledDotProductAttention(q, k, k, { isCausal: true, causalVariant: 'bottom' as unknown as 'lower-right' }),
+    ).toThrow(/'upper-left' or 'lower-right'/);
+    // Upper-left with more queries than keys is defined (every query sees key 0) and stays allowed.
+    const o = F.scaledDotProductAttention(q, k, k, { isCausal: true });
+    expect(Array.from(host(o)).every(Number.isFinite)).toBe(true);
+    for (const t of [q, k, o]) t.dispose();
+  });
+});
+
+test('CausalSelfAttention: a chunk over a cache takes the fused lower-right path and equals its masked form', () => {
+  setCpuPath('auto');
+  const attn = new nn.CausalSelfAttention({ dModel: 8, nHeads: 2 });
+  const x = tensor(randArr(2 * 9 * 8, 78), { shape: [2, 9, 8] });
+  const cache = new nn.KVCache();
+  const calls = vi.spyOn(cpuKernels, 'scaledSoftmax');
+  const outs = [x.slice(1, 0, 4), x.slice(1, 4, 9)].map((c) => host(attn.forward(c, { cache, layer: 0 })));
+  // The second chunk through the fused softmax with causal offset 4 (the first, L = T, may take the one-kernel
+  // causal attention instead), never the explicit mask's unfused path.
+  expect(calls.mock.calls.map((c) => c[2]).at(-1)).toBe(4);
+  calls.mockRestore();
+  // The second chunk through the explicit bottom-right mask, from the first chunk's keys and values.
+  const explicit = noGrad(() => {
+    const [B, T, L] = [2, 5, 9];
+    const split = (t: Tensor, n: number) => t.reshape([B, n, 2, 4]).transpose(1, 2);
+    const q = split(attn.qProj.forward(x.slice(1, 4, 9)), T);
+    const k = split(attn.kProj.forward(x), L);
+    const v = split(attn.vProj.forward(x), L);
+    const ones = tensor(new Float32Array(T * L).fill(1), { shape: [T, L] });
+    const o = F.scaledDotProductAttention(q, k, v, { attnMask: ones.tril(L - T).gt(0) });
+    return host(attn.oProj.forward(o.transpose(1, 2).reshape([B, T, 8])));
+  });
+  expect(maxRelErr(outs[1]!, explicit)).toBeLessThan(1e-6);
+  // And the whole sequence in one pass gives the same rows.
+  const full = host(attn.forward(x));
+  const tail = new Float32Array(2 * 5 * 8);
+  for (let b = 0; b < 2; b++) tail.set(full.subarray(b * 72 + 32, b * 72 + 72), b * 40);
+  expect(maxRelErr(outs[1]!, tail)).toBeLessThan(1e-6);
 });

@@ -310,7 +310,8 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
   });
 
   test('a CausalLM decoded token by token through the growing KV cache gives the CPU full pass', async () => {
-    // A prefill of 3, then single tokens: the cache's buffers grow (3 → 6 → 12 positions) and each step writes in place.
+    // A prefill of 3, a chunk of 3 over it (lower-right causal attention), then single tokens: the cache's buffers
+    // grow (3 → 6 → 12 positions) and each step writes in place.
     const decode = (backend: 'cpu' | 'webgpu') =>
       on(backend, 17, () => {
         const lm = new nn.CausalLM({ vocabSize: 11, dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, dFF: 32 });
@@ -320,8 +321,8 @@ describe.skipIf(skip !== null)('webgpu backend', () => {
         return noGrad(() =>
           tidy(() => {
             const cache = new nn.KVCache();
-            const parts = [lm.forward(ids.slice(1, 0, 3), { cache })];
-            for (let t = 3; t < 10; t++) parts.push(lm.forward(ids.slice(1, t, t + 1), { cache }));
+            const parts = [lm.forward(ids.slice(1, 0, 3), { cache }), lm.forward(ids.slice(1, 3, 6), { cache })];
+            for (let t = 6; t < 10; t++) parts.push(lm.forward(ids.slice(1, t, t + 1), { cache }));
             expect(cache.length(1)).toBe(10);
             const out = cat(parts, 1);
             cache.reset();

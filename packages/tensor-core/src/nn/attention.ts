@@ -132,18 +132,20 @@ export class CausalSelfAttention extends Module {
       const L = kv.k.shape[2]!;
       const needProbs = ctx.cache?.storage.observe !== undefined;
       // Causal, bottom-right aligned: query i (of T new ones) sees keys j ≤ L − T + i, which holds for full
-      // caches and for policies that keep kept keys in order. Without a cache (L = T) that is isCausal, which
-      // attention fuses with its softmax; otherwise an explicit mask.
-      const plainCausal = L === T && !ctx.positionBias && !needProbs;
-      // One new token sees every cached key, so a decoding step needs no mask (and gets the fused softmax).
-      const unmasked = T === 1 && !plainCausal && !ctx.positionBias && !needProbs;
+      // caches and for policies that keep kept keys in order. Without a cache (L = T) that is plain isCausal;
+      // a chunk over a cache is the lower-right variant. Both fuse with the softmax; a position bias or a policy
+      // that reads the probabilities takes an explicit mask.
+      const fusable = !ctx.positionBias && !needProbs && L >= T;
+      // One new token sees every cached key, so a decoding step needs no mask at all.
+      const unmasked = fusable && T === 1 && L > 1;
+      const causal = fusable && !unmasked;
       const mask = () =>
         memo(maskCache, `${T},${L}`, () => {
           const m = new Uint8Array(T * L);
           for (let i = 0; i < T; i++) for (let j = 0; j <= L - T + i; j++) m[i * L + j] = 1;
           return m;
         });
-      let attnMask: Tensor | null = plainCausal || unmasked ? null : fromHost(x, mask(), [T, L], 'bool');
+      let attnMask: Tensor | null = fusable ? null : fromHost(x, mask(), [T, L], 'bool');
       if (ctx.positionBias) {
         const bias = ctx.positionBias(T, L, start, start + T - L);
         attnMask = bias.where(attnMask!, Number.NEGATIVE_INFINITY);
@@ -165,7 +167,8 @@ export class CausalSelfAttention extends Module {
       } else
         o = scaledDotProductAttention(q, kv.k, kv.v, {
           attnMask,
-          isCausal: plainCausal,
+          isCausal: causal,
+          causalVariant: causal ? 'lower-right' : undefined,
           dropoutP: this.opts.dropout,
           training: this.training,
         });

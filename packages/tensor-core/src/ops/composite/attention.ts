@@ -13,6 +13,12 @@ export interface SdpaOptions {
   /** bool (true = attend) or additive float mask, broadcastable to [..., Lq, Lk]. */
   attnMask?: Tensor | null;
   isCausal?: boolean;
+  /**
+   * Where the causal triangle sits when Lq ≠ Lk (PyTorch's `CausalVariant`): 'upper-left' (the default, PyTorch's
+   * `is_causal`) lets query i see keys j ≤ i; 'lower-right' lets it see keys j ≤ i + Lk − Lq — the last Lq queries
+   * over a cache of Lk keys (a prefill chunk after earlier tokens), PyTorch's `causal_lower_right`. Needs isCausal.
+   */
+  causalVariant?: 'upper-left' | 'lower-right';
   scale?: number;
   dropoutP?: number;
   training?: boolean;
@@ -41,12 +47,27 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     const scale = opts.scale ?? 1 / Math.sqrt(d);
     if (opts.isCausal && opts.attnMask)
       throw new ValueError('scaledDotProductAttention: give either attnMask or isCausal, not both');
+    const Lq = q.shape[q.ndim - 2]!;
+    const Lk = k.shape[k.ndim - 2]!;
+    const variant = opts.causalVariant ?? 'upper-left';
+    if (variant !== 'upper-left' && variant !== 'lower-right')
+      throw new ValueError(
+        `scaledDotProductAttention: causalVariant is 'upper-left' or 'lower-right', got ${String(variant)}`,
+      );
+    if (opts.causalVariant !== undefined && !opts.isCausal)
+      throw new ValueError('scaledDotProductAttention: causalVariant needs isCausal');
+    // Lower-right with more queries than keys would leave the first Lq − Lk queries no key at all (NaN rows).
+    if (variant === 'lower-right' && Lq > Lk)
+      throw new ShapeError(
+        `scaledDotProductAttention: a lower-right causal mask needs Lq ≤ Lk (the queries are the last of the keys' positions); got Lq ${Lq}, Lk ${Lk}`,
+      );
+    // Query i keeps keys j ≤ i + off: the primitives below take the diagonal's offset.
+    const off = variant === 'lower-right' ? Lk - Lq : 0;
     if (opts.isCausal && !(opts.dropoutP && opts.training !== false)) {
       // One kernel per head for scores, softmax and product where the backend has it (the same values as the
       // ops below); the blocks above take long sequences on the CPU.
       const fused =
-        causalBlocks(q, kk, vv, scale) ??
-        (q.shape[q.ndim - 2] === kk.shape[kk.ndim - 2] ? P.causalAttention(q, kk, vv, scale) : null);
+        causalBlocks(q, kk, vv, scale, off) ?? (Lq === Lk && off === 0 ? P.causalAttention(q, kk, vv, scale) : null);
       if (fused) {
         for (const t of tmp) if (t !== k && t !== v) t.dispose();
         return fused;
@@ -55,20 +76,17 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     const kt = kk.transpose(-2, -1);
     // Under the causal mask q kᵀ needs only its live entries, and p v (with the gradients) can skip p's zeros,
     // where the backend has such a product (P.causalMatmul: about half the multiply-adds).
-    const s0 = (opts.isCausal ? P.causalMatmul(q, kt, 1, 0) : null) ?? q.matmul(kt);
+    const s0 = (opts.isCausal ? P.causalMatmul(q, kt, 1, off) : null) ?? q.matmul(kt);
     tmp.push(kt, s0);
     // Scale, causal mask and softmax in one kernel where the backend has it (its VJP reuses the saved
     // probabilities); the composite below is the reference and the path for other masks.
-    const fused = opts.attnMask ? null : P.scaledSoftmax(s0, scale, opts.isCausal ? 0 : null);
-    if (fused) return finish(fused, vv, opts, tmp, k, v, opts.isCausal === true);
+    const fused = opts.attnMask ? null : P.scaledSoftmax(s0, scale, opts.isCausal ? off : null);
+    if (fused) return finish(fused, vv, opts, tmp, k, v, opts.isCausal === true, off);
     let s = s0.mul(scale);
-    const Lq = q.shape[q.ndim - 2]!;
-    const Lk = k.shape[k.ndim - 2]!;
     if (opts.isCausal) {
-      // Bottom-right aligned is not PyTorch's default; top-left (query i sees keys ≤ i) is.
       const ones = s.detach().mul(0).add(1).slice(-2, 0, 1).squeeze(-2); // [..., Lk] of ones
       const sq = ones.unsqueeze(-2).expand([...ones.shape.slice(0, -1), Lq, Lk]);
-      const m = tril(sq).gt(0);
+      const m = tril(sq, off).gt(0);
       const masked = s.where(m, Number.NEGATIVE_INFINITY);
       tmp.push(ones, sq, m, s);
       s = masked;
@@ -88,13 +106,22 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
  * Dropout on the probabilities (when training), then p·v; frees the temporaries. `causal`: p is 0 past each
  * row's kept keys (the fused causal softmax), so the product may skip those terms.
  */
-function finish(p: Tensor, vv: Tensor, opts: SdpaOptions, tmp: Tensor[], k: Tensor, v: Tensor, causal = false): Tensor {
+function finish(
+  p: Tensor,
+  vv: Tensor,
+  opts: SdpaOptions,
+  tmp: Tensor[],
+  k: Tensor,
+  v: Tensor,
+  causal = false,
+  off = 0,
+): Tensor {
   let pd = p;
   if (opts.dropoutP && opts.training !== false) {
     pd = dropout(p, opts.dropoutP, true);
     tmp.push(p);
   }
-  const out = (causal ? P.causalMatmul(pd, vv, 2, 0) : null) ?? pd.matmul(vv);
+  const out = (causal ? P.causalMatmul(pd, vv, 2, off) : null) ?? pd.matmul(vv);
   tmp.push(pd);
   for (const t of tmp) if (t !== k && t !== v) t.dispose();
   return out;
@@ -108,7 +135,7 @@ function finish(p: Tensor, vv: Tensor, opts: SdpaOptions, tmp: Tensor[], k: Tens
  * (CPU time ×0.85 at 512, ×0.78 at 1024) and lost below (×1.04 at 256, ×1.24 at 128), so shorter sequences and
  * other backends keep the single product. Null where it does not apply (or the backend has no fused scaled softmax).
  */
-function causalBlocks(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor | null {
+function causalBlocks(q: Tensor, k: Tensor, v: Tensor, scale: number, off: number): Tensor | null {
   const Lq = q.shape[q.ndim - 2]!;
   const Lk = k.shape[k.ndim - 2]!;
   if (q.backend !== 'cpu' || Lq < 512) return null;
@@ -117,14 +144,14 @@ function causalBlocks(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor | 
   for (let b = 0; b < nb; b++) {
     const i0 = Math.round((b * Lq) / nb);
     const i1 = Math.round(((b + 1) * Lq) / nb);
-    const nk = Math.min(Lk, i1);
+    const nk = Math.min(Lk, i1 + off);
     const qb = q.slice(-2, i0, i1);
     const kb = k.slice(-2, 0, nk);
     const kt = kb.transpose(-2, -1);
     const vb = v.slice(-2, 0, nk);
     const s = qb.matmul(kt);
-    // Query row r of the block is row i0 + r: it keeps keys j ≤ r + i0.
-    const p = P.scaledSoftmax(s, scale, i0);
+    // Query row r of the block is row i0 + r: it keeps keys j ≤ r + i0 + off.
+    const p = P.scaledSoftmax(s, scale, i0 + off);
     for (const t of [qb, kb, kt, s]) t.dispose();
     if (!p) {
       vb.dispose();
