@@ -9,13 +9,14 @@
 //   tessera-kv-compress sweep --model model.safetensors --out sweep.json [eval's --text/--samples/--quick/--window]
 //       [--grid grid.json] LEVER=v1,v2 ...   (one KVTC row per lever combination; resumable; see EVALUATION.md, "Lever sweeps")
 //   tessera-kv-compress correlate result.json [more.json ...]   (error ↔ quality: Pearson r and Spearman ρ)
+//   tessera-kv-compress compare result.json [more.json ...] --a 'kvtc 64×' --b 'pca truncation 64×'   (paired per query)
 //   tessera-kv-compress sinks --model model.safetensors [--samples 100] [--text data/text/en/valid.txt] [--sinks 4] [--json sinks.json]
 //       [--ratio 64 [--attention-sampled] [--cal-sequences N] [--cal-seed N] [--attention-mix 0.9] [--dp-rows 512]]
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { ValueError } from './errors.js';
 import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from './eval/model.js';
-import { correlationReport, markdownReport } from './eval/report.js';
+import { comparisonReport, correlationReport, markdownReport } from './eval/report.js';
 import {
   evaluationSamples,
   evaluationTextSequences,
@@ -155,6 +156,15 @@ if (cmd === 'train') {
   console.log(markdownReport(r));
   const paper = errorQualityPearson(r.rows, [4, 8, 16, 32, 64]);
   if (!Number.isNaN(paper)) console.log(`\nPearson r over the targets 4, 8, 16, 32, 64× only: ${paper.toFixed(3)}.`);
+} else if (cmd === 'compare') {
+  // two rows of one evaluation (or of files split by --methods), paired query by query
+  const files = process.argv.slice(3).filter((x, i, all) => !x.startsWith('--') && !all[i - 1]?.startsWith('--'));
+  const a = arg('a');
+  const b = arg('b');
+  if (!files.length || !a || !b)
+    throw new ValueError("compare takes result files written by eval --json and --a 'method' --b 'method'");
+  const r = mergeResults(files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as SuiteResult));
+  console.log(comparisonReport(r, a, b));
 } else if (cmd === 'sinks') {
   // attention mass on the first positions and key/value norms there, over the evaluation's samples (sinks.ts);
   // with --ratio, whether KVTC at that ratio (s = 0) reconstructs the sink positions and keeps their attention
@@ -274,7 +284,9 @@ if (cmd === 'train') {
     ),
   );
 } else {
-  console.log('usage: tessera-kv-compress train|curriculum|eval|report|sinks|sweep|correlate|inspect (see the README)');
+  console.log(
+    'usage: tessera-kv-compress train|curriculum|eval|report|compare|sinks|sweep|correlate|inspect (see the README)',
+  );
   // --help and no command are requests for the usage, not errors.
   process.exitCode = cmd && cmd !== '--help' && cmd !== '-h' && cmd !== 'help' ? 1 : 0;
 }

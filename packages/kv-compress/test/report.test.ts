@@ -3,14 +3,17 @@
 import { describe, expect, it } from 'vitest';
 import { pearson, ranks, spearman } from '../src/eval/evaluate.js';
 import {
+  compareRows,
+  comparisonReport,
   correlate,
   correlationReport,
   ERROR_QUALITY_SETS,
   type ErrorQualityPoint,
   errorQualityPoints,
+  mcnemarExact,
   sweepReport,
 } from '../src/eval/report.js';
-import type { MethodRow, SuiteResult } from '../src/eval/suite.js';
+import { type MethodRow, mergeResults, type SuiteResult } from '../src/eval/suite.js';
 import { expandGrid, parseGrid, pointKey, pointName, type SweepResult } from '../src/eval/sweep.js';
 
 describe('rank correlation', () => {
@@ -154,5 +157,76 @@ describe('sweep table', () => {
     expect(md).toContain('| 1 | uniform | – | 64.0× → 70.0× | 0.200 | 0.400 | 0.600 | 1.500 | -10.0 [-15.0, -5.0] |');
     expect(md).toContain('| 2 | attention | 0.9 | 64.0× → 73.0× |');
     expect(md).toMatch(/Fixed in every row: .*ratio=64/);
+  });
+});
+
+describe('paired comparison of two rows', () => {
+  it('exact McNemar p against hand-derived binomial tails', () => {
+    // 0 vs 6 discordant: 2 · (1/2)⁶ = 1/32
+    expect(mcnemarExact(0, 6)).toBeCloseTo(1 / 32, 15);
+    // 1 vs 7: 2 · (C(8,0) + C(8,1)) / 2⁸ = 18/256
+    expect(mcnemarExact(7, 1)).toBeCloseTo(18 / 256, 15);
+    // 3 vs 3 (and none at all): no evidence, p capped at 1
+    expect(mcnemarExact(3, 3)).toBe(1);
+    expect(mcnemarExact(0, 0)).toBe(1);
+    // large n, past where 2ⁿ overflows a double: 20 vs 60 against a float64 sum of C(80, i)/2⁸⁰ by BigInt
+    let c = 1n;
+    let tail = 0n;
+    for (let i = 0; i <= 20; i++) {
+      if (i > 0) c = (c * BigInt(80 - i + 1)) / BigInt(i);
+      tail += c;
+    }
+    expect(mcnemarExact(20, 60)).toBeCloseTo((2 * Number(tail)) / 2 ** 80, 12);
+    expect(mcnemarExact(500, 600)).toBeGreaterThan(0);
+  });
+
+  const score = (hits: string) => ({ n: hits.length, acc: 0, lo: 0, hi: 0, diff: 0, diffLo: 0, diffHi: 0, hits });
+  const row = (method: string, kv: string, pk = '11', vt = '0') =>
+    ({ method, scores: { kv: score(kv), passkey: score(pk), vt: score(vt) } }) as unknown as MethodRow;
+  const result = (rows: MethodRow[]): SuiteResult => ({
+    rows,
+    timings: {
+      context: 0,
+      prefillMs: 0,
+      decompressMs: 0,
+      speedup: 0,
+      encodeMBs: 0,
+      decodeMBs: 0,
+      calibrationMs: 0,
+      dpMs: 0,
+    },
+    errorPplPearson: Number.NaN,
+  });
+
+  it('counts discordant queries and takes Δ = b − a per task', () => {
+    const r = result([row('a', '11110000'), row('b', '01111110', '10')]);
+    const [kv, pk, vt] = compareRows(r, 'a', 'b');
+    expect(kv).toMatchObject({ task: 'kv', n: 8, accA: 50, accB: 75, onlyA: 1, onlyB: 3 });
+    // per-query differences (−1, 0, 0, 0, +1, +1, +1, 0): mean 0.25, as the accuracies' 75 − 50
+    expect(kv!.diff).toBeCloseTo(25, 12);
+    expect(kv!.p).toBeCloseTo((2 * (1 + 4)) / 16, 15);
+    expect(pk).toMatchObject({ onlyA: 1, onlyB: 0, diff: -50 });
+    expect(vt).toMatchObject({ onlyA: 0, onlyB: 0, diff: 0, p: 1 });
+    const md = comparisonReport(r, 'a', 'b');
+    expect(md).toContain('| kv | 8 | 50.0 | 75.0 | +25.0 [');
+    expect(md).toContain('| 1 | 3 | 0.625 |');
+  });
+
+  it('rejects missing rows, rows without hits and mismatched hits with a ValueError', () => {
+    const r = result([row('a', '1100'), row('b', '110'), row('old', '1')]);
+    delete (r.rows[2]!.scores.kv as { hits?: string }).hits;
+    expect(() => compareRows(r, 'a', 'zz')).toThrow(/no row 'zz' \(rows: a, b, old\)/);
+    expect(() => compareRows(r, 'a', 'old')).toThrow(/'old' has no per-query hits/);
+    expect(() => compareRows(r, 'a', 'b')).toThrow(/not two 0\/1 strings of one length/);
+    r.rows[1]!.scores.kv.hits = '11x0';
+    expect(() => compareRows(r, 'a', 'b')).toThrow(/not two 0\/1 strings/);
+  });
+
+  it('files whose exact caches answered differently are not joined', () => {
+    const one = result([row('exact', '1111'), row('a', '1100')]);
+    const two = result([row('exact', '1110'), row('b', '1000')]);
+    expect(() => mergeResults([one, two])).toThrow(/answered the kv queries differently/);
+    const same = result([row('exact', '1111'), row('b', '1000')]);
+    expect(mergeResults([one, same]).rows.map((x) => x.method)).toEqual(['exact', 'a', 'b']);
   });
 });

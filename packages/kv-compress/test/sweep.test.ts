@@ -6,6 +6,7 @@ import { manualSeed, nn } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SIZES } from '../src/dp.js';
 import { ValueError } from '../src/errors.js';
+import { compareRows } from '../src/eval/report.js';
 import {
   calibrationSet,
   fusedCalibrationTokens,
@@ -243,5 +244,29 @@ describe('sweep rows through the suite', () => {
     expect(() =>
       runSweep(model, { ...base, grid: parseGrid(['ratio=16']), previous: { rows: [] } as unknown as SweepResult }),
     ).toThrow(/not a sweep file/);
+  });
+});
+
+describe('per-query hits and paired comparisons between rows', () => {
+  it('each row stores its hits; a row against the exact cache compares as its own paired Δ does', () => {
+    const r = runSuite(model, { ...base, ratios: [16], methods: /^kvtc 16×$|^pca truncation 16×$/ });
+    for (const row of r.rows)
+      for (const task of ['kv', 'passkey', 'vt'] as const) {
+        const s = row.scores[task];
+        expect(s.hits).toMatch(/^[01]+$/);
+        expect(s.hits!.length).toBe(s.n);
+        expect((100 * [...s.hits!].filter((c) => c === '1').length) / s.n).toBeCloseTo(s.acc, 12);
+      }
+    for (const name of ['kvtc 16×', 'pca truncation 16×']) {
+      const row = r.rows.find((x) => x.method === name)!;
+      for (const t of compareRows(r, 'exact', name)) {
+        expect(t.diff).toBeCloseTo(row.scores[t.task].diff, 12);
+        expect(t.lo).toBeCloseTo(row.scores[t.task].diffLo, 12);
+        expect(t.accB).toBeCloseTo(row.scores[t.task].acc, 12);
+      }
+    }
+    // a row against itself: no difference, no discordant query, p = 1
+    for (const t of compareRows(r, 'kvtc 16×', 'kvtc 16×'))
+      expect([t.diff, t.onlyA, t.onlyB, t.p]).toEqual([0, 0, 0, 1]);
   });
 });

@@ -1,5 +1,6 @@
 // Markdown tables of an evaluation (the README's bench table is pasted from this).
-import { pearson, spearman } from './evaluate.js';
+import { ValueError } from '../errors.js';
+import { pairedDiff, pearson, spearman } from './evaluate.js';
 import type { SuiteResult, TaskScore } from './suite.js';
 import { LEVER_NAMES, type LeverName, type SweepResult, type SweepRow } from './sweep.js';
 
@@ -172,6 +173,101 @@ export function correlationReport(results: { source: string; result: SuiteResult
   for (const p of points)
     lines.push(
       `- ${p.source}: ${p.method} — key ${f(p.keyErr, 3)}, value ${f(p.valueErr, 3)}, attn-out ${f(p.attnErr, 3)}, answer PPL ${f(p.pplRatio, 3)}, text PPL ${f(p.textPplRatio, 3)}`,
+    );
+  return lines.join('\n');
+}
+
+/** One task of a paired comparison of two rows scored on the same queries (`compareRows`). */
+export interface PairedTask {
+  task: 'kv' | 'passkey' | 'vt';
+  n: number;
+  /** accuracy % of a and of b */
+  accA: number;
+  accB: number;
+  /** b − a in points, with the 95% normal interval on the per-query differences (as against the exact cache) */
+  diff: number;
+  lo: number;
+  hi: number;
+  /** discordant queries: only a answered, only b answered */
+  onlyA: number;
+  onlyB: number;
+  /** exact McNemar test, two-sided: 2 · P(X ≤ min(onlyA, onlyB)) for X ~ Binomial(onlyA + onlyB, ½), at most 1 */
+  p: number;
+}
+
+/** Two-sided exact McNemar p-value of discordant counts b and c (the binomial sign test on them). */
+export function mcnemarExact(b: number, c: number): number {
+  const n = b + c;
+  if (n === 0) return 1;
+  const k = Math.min(b, c);
+  // Σ_{i ≤ k} C(n, i) / 2ⁿ in log space: n reaches the query count (hundreds), where 2ⁿ overflows.
+  let logC = 0;
+  let tail = 0;
+  for (let i = 0; i <= k; i++) {
+    if (i > 0) logC += Math.log(n - i + 1) - Math.log(i);
+    tail += Math.exp(logC - n * Math.LN2);
+  }
+  return Math.min(1, 2 * tail);
+}
+
+/**
+ * Rows `a` and `b` of an evaluation compared with each other query by query (retrieval only): both must carry
+ * per-query hits over the same samples (results of `eval` from this version on; `mergeResults` has checked
+ * that joined files scored the same queries).
+ */
+export function compareRows(r: SuiteResult, a: string, b: string): PairedTask[] {
+  const find = (name: string) => {
+    const row = r.rows.find((x) => x.method === name);
+    if (!row) throw new ValueError(`compare: no row '${name}' (rows: ${r.rows.map((x) => x.method).join(', ')})`);
+    return row;
+  };
+  const ra = find(a);
+  const rb = find(b);
+  return (['kv', 'passkey', 'vt'] as const).map((task) => {
+    const ha = ra.scores?.[task]?.hits;
+    const hb = rb.scores?.[task]?.hits;
+    if (ha === undefined || hb === undefined)
+      throw new ValueError(
+        `compare: '${ha === undefined ? a : b}' has no per-query hits (written before they were stored): run eval again`,
+      );
+    if (ha.length !== hb.length || /[^01]/.test(ha + hb))
+      throw new ValueError(`compare: the ${task} hits of '${a}' and '${b}' are not two 0/1 strings of one length`);
+    const xa = Array.from(ha, Number);
+    const xb = Array.from(hb, Number);
+    const d = pairedDiff(xa, xb);
+    let onlyA = 0;
+    let onlyB = 0;
+    for (let i = 0; i < xa.length; i++) {
+      if (xa[i]! > xb[i]!) onlyA++;
+      else if (xb[i]! > xa[i]!) onlyB++;
+    }
+    const acc = (x: number[]) => (100 * x.reduce((s, v) => s + v, 0)) / Math.max(1, x.length);
+    return {
+      task,
+      n: xa.length,
+      accA: acc(xa),
+      accB: acc(xb),
+      diff: 100 * d.diff,
+      lo: 100 * d.lo,
+      hi: 100 * d.hi,
+      onlyA,
+      onlyB,
+      p: mcnemarExact(onlyA, onlyB),
+    };
+  });
+}
+
+/** Markdown table of `compareRows`. */
+export function comparisonReport(r: SuiteResult, a: string, b: string): string {
+  const lines = [
+    `'${b}' against '${a}', paired on the same queries: Δ = b − a in points with its 95% interval; discordant queries; exact McNemar p (two-sided).`,
+    '',
+    `| task | n | ${a} | ${b} | Δ | only ${a} | only ${b} | McNemar p |`,
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const t of compareRows(r, a, b))
+    lines.push(
+      `| ${t.task} | ${t.n} | ${f(t.accA, 1)} | ${f(t.accB, 1)} | ${t.diff >= 0 ? '+' : ''}${f(t.diff, 1)} [${f(t.lo, 1)}, ${f(t.hi, 1)}] | ${t.onlyA} | ${t.onlyB} | ${t.p < 0.001 ? t.p.toExponential(1) : f(t.p, 3)} |`,
     );
   return lines.join('\n');
 }

@@ -95,6 +95,11 @@ export interface TaskScore {
   diff: number;
   diffLo: number;
   diffHi: number;
+  /**
+   * Per query, in the samples' order: '1' answered exactly, '0' not — so that two rows of evaluations over the
+   * same samples can be compared with each other, paired (`compareRows`). Absent in results written before it.
+   */
+  hits?: string;
 }
 
 export interface MethodRow {
@@ -246,6 +251,15 @@ export function errorQualityPearson(rows: MethodRow[], ratios?: number[]): numbe
  */
 export function mergeResults(results: SuiteResult[]): SuiteResult {
   if (!results.length) throw new Error('mergeResults: no results');
+  // Evaluations joined into one table must have scored the same queries: their exact caches answer alike.
+  const exacts = results.map((r) => r.rows.find((x) => x.method === 'exact')).filter((x) => x !== undefined);
+  for (const task of ['kv', 'passkey', 'vt'] as const) {
+    const seen = exacts.map((x) => x.scores?.[task]?.hits).filter((h) => h !== undefined);
+    if (seen.some((h) => h !== seen[0]))
+      throw new ValueError(
+        `mergeResults: the files' exact caches answered the ${task} queries differently — evaluations of other samples or models cannot be joined`,
+      );
+  }
   const seen = new Set<string>();
   const rows: MethodRow[] = [];
   for (const r of results)
@@ -422,6 +436,7 @@ export class MethodEvaluator {
         diff: 100 * d.diff,
         diffLo: 100 * d.lo,
         diffHi: 100 * d.hi,
+        hits: r.hits.join(''),
       };
     };
     const row: MethodRow = {
