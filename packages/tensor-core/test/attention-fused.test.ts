@@ -15,22 +15,25 @@ afterAll(async () => {
 
 const host = (t: Tensor) => Float32Array.from(t.dataSync() as Float32Array);
 
+/** An attention case: head counts, lengths, head dim, causal (upper-left, or lower-right with `lowerRight`). */
+interface Case {
+  hq: number;
+  hk: number;
+  lq: number;
+  lk: number;
+  d: number;
+  causal: boolean;
+  scale?: number;
+  lowerRight?: boolean;
+}
+
 /** Σ out·G of softmax(scale·q kᵀ, masked) v per head, in float64. Shapes [H, L, d]; k/v heads repeat. */
 function sdpaLoss64(
   q: ArrayLike<number>,
   k: ArrayLike<number>,
   v: ArrayLike<number>,
   G: ArrayLike<number>,
-  s: {
-    hq: number;
-    hk: number;
-    lq: number;
-    lk: number;
-    d: number;
-    causal: boolean;
-    scale: number;
-    lowerRight?: boolean;
-  },
+  s: Case & { scale: number },
 ): number {
   // Query i keeps keys j ≤ i + off: off 0 is PyTorch's is_causal (upper-left), Lk − Lq its causal_lower_right.
   const off = s.lowerRight ? s.lk - s.lq : 0;
@@ -88,23 +91,7 @@ interface Run {
 }
 
 /** SDPA forward and backward of Σ out·G; `unfused` gives the causal mask as a bool tensor (the composite path). */
-function run(
-  Q: Float32Array,
-  K: Float32Array,
-  V: Float32Array,
-  G: Float32Array,
-  s: {
-    hq: number;
-    hk: number;
-    lq: number;
-    lk: number;
-    d: number;
-    causal: boolean;
-    scale?: number;
-    lowerRight?: boolean;
-  },
-  unfused: boolean,
-): Run {
+function run(Q: Float32Array, K: Float32Array, V: Float32Array, G: Float32Array, s: Case, unfused: boolean): Run {
   const q = tensor(Q, { shape: [1, s.hq, s.lq, s.d], requiresGrad: true });
   const k = tensor(K, { shape: [1, s.hk, s.lk, s.d], requiresGrad: true });
   const v = tensor(V, { shape: [1, s.hk, s.lk, s.d], requiresGrad: true });
