@@ -14,6 +14,7 @@
 //       [--ratio 64 [--attention-sampled] [--cal-sequences N] [--cal-seed N] [--attention-mix 0.9] [--dp-rows 512]]
 //   tessera-kv-compress inspect cache.tkvc
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { TesseraError } from '@tessera/tensor-core';
 import { ValueError } from './errors.js';
 import { EVAL_MODEL, EVAL_MODEL_WIDE, loadModel, saveModel, trainModel } from './eval/model.js';
 import { comparisonReport, correlationReport, markdownReport } from './eval/report.js';
@@ -35,6 +36,32 @@ import { sweepCli } from './eval/sweep-cli.js';
 import { encodeText, FUSED_VOCAB_SIZE, TEXT_VOCAB_SIZE } from './eval/tasks.js';
 import { RETRIEVAL_MODEL, RETRIEVAL_MODEL_DEEP, RETRIEVAL_MODEL_WIDE, trainCurriculum } from './eval/train.js';
 import { readHeader } from './format.js';
+
+// Typed errors (a bad argument, a corrupt or mismatched file) and a file that cannot be opened are the user's to
+// fix: one line naming the error, exit status 1. Anything else is a bug here: Node's report with its stack.
+const fail = (e: unknown) => {
+  const system = e instanceof Error && typeof (e as { syscall?: unknown }).syscall === 'string';
+  if (e instanceof TesseraError || system)
+    console.error(`tessera-kv-compress: ${(e as Error).name}: ${(e as Error).message}`);
+  else console.error(e);
+  process.exit(1);
+};
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+
+/** A result file written by `eval --json` or `sweep`: JSON with a `rows` array, else a ValueError naming the file. */
+function readResult(path: string): SuiteResult {
+  let r: unknown;
+  try {
+    r = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
+    throw new ValueError(`${path} is not a result file written by eval --json or sweep: ${e.message}`);
+  }
+  if (typeof r !== 'object' || r === null || !Array.isArray((r as { rows?: unknown }).rows))
+    throw new ValueError(`${path} is not a result file written by eval --json or sweep: no rows`);
+  return r as SuiteResult;
+}
 
 /** Writes through a temporary file renamed over `path`, so an interrupted run never leaves a half-written file. */
 function writeAtomic(path: string, bytes: Uint8Array): void {
@@ -152,7 +179,7 @@ if (cmd === 'train') {
 } else if (cmd === 'report') {
   const files = process.argv.slice(3);
   if (!files.length) throw new ValueError('report takes one or more result files written by eval --json');
-  const r = mergeResults(files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as SuiteResult));
+  const r = mergeResults(files.map(readResult));
   console.log(markdownReport(r));
   const paper = errorQualityPearson(r.rows, [4, 8, 16, 32, 64]);
   if (!Number.isNaN(paper)) console.log(`\nPearson r over the targets 4, 8, 16, 32, 64× only: ${paper.toFixed(3)}.`);
@@ -163,7 +190,7 @@ if (cmd === 'train') {
   const b = arg('b');
   if (!files.length || !a || !b)
     throw new ValueError("compare takes result files written by eval --json and --a 'method' --b 'method'");
-  const r = mergeResults(files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as SuiteResult));
+  const r = mergeResults(files.map(readResult));
   console.log(comparisonReport(r, a, b));
 } else if (cmd === 'sinks') {
   // attention mass on the first positions and key/value norms there, over the evaluation's samples (sinks.ts);
@@ -268,9 +295,7 @@ if (cmd === 'train') {
 } else if (cmd === 'correlate') {
   const files = process.argv.slice(3);
   if (!files.length) throw new ValueError('correlate takes one or more result files written by eval --json or sweep');
-  console.log(
-    correlationReport(files.map((f) => ({ source: f, result: JSON.parse(readFileSync(f, 'utf8')) as SuiteResult }))),
-  );
+  console.log(correlationReport(files.map((f) => ({ source: f, result: readResult(f) }))));
 } else if (cmd === 'inspect') {
   const h = readHeader(new Uint8Array(readFileSync(process.argv[3]!)));
   console.log(
