@@ -37,6 +37,11 @@ describe('tessera-kv-compress on bad input and compare', () => {
     expect(old.err.trim()).toBe(
       "tessera-kv-compress: ValueError: compare: 'kvtc 32×' has no per-query hits (written before they were stored): run eval again",
     );
+    const noRows = cli(['compare', 'bench/fixtures/eval-v2-deep/dp-vs-truncation-48-64.json', '--a', 'kvtc 64×']);
+    expect(noRows.code).toBe(1);
+    expect(noRows.err.trim()).toBe(
+      "tessera-kv-compress: ValueError: compare takes result files written by eval --json and --a 'method' --b 'method'",
+    );
     const notJson = cli(['report', 'README.md']);
     expect(notJson.code).toBe(1);
     expect(notJson.err).toMatch(/^tessera-kv-compress: ValueError: README\.md is not a result file written by eval/);
