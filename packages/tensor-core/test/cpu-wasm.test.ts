@@ -20,6 +20,8 @@ import {
   zeros,
 } from '../src/index.js';
 import { floor } from '../src/ops/elementwise.js';
+import { unary } from '../src/ops/prims.js';
+import { erfc64 } from './conformance/ref64.js';
 
 afterEach(() => setCpuPath('auto'));
 
@@ -613,6 +615,44 @@ test('the wasm Adam/AdamW step equals the TypeScript fused kernel bit for bit (o
     };
     expect(run(cpuKernels.adam)).toEqual(run(fusedKernels.adam));
   }
+});
+
+test('gelu and its derivative on both CPU paths: float64 erfc within a few ulps, the left tail relatively too', () => {
+  // Φ(x) = erfc(−x/√2)/2 in float64; GELU = x·Φ, GELU′ = Φ + x·φ. The float32 kernels' error grows with x²
+  // (z² = x²/2 is rounded once before exp), hence the bound's 1e-7·x²; GELU′ is scaled by Φ + |x·φ| because
+  // it crosses zero near x = −0.75, where its own size says nothing about the error.
+  const xs: number[] = [];
+  // Over 4 096 elements, so the wasm path runs (smaller arrays take the TypeScript loop).
+  for (let x = -12; x <= 12; x += 0.00431) xs.push(x);
+  xs.push(0, -0, 1e-30, -1e-30, 1e-3, -1e-3, 30, -30, 200, -200);
+  const x = tensor(Float32Array.from(xs));
+  for (const path of ['auto', 'ts'] as const) {
+    setCpuPath(path);
+    const [g, d] = tidy(() => [x.gelu().dataSync(), unary('geluGrad', x).dataSync()].map((a) => Float32Array.from(a)));
+    let checked = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const v = Math.fround(xs[i]!);
+      const phi = 0.5 * erfc64(-v / Math.SQRT2);
+      const xDensity = (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI);
+      const tol = 4e-7 + 1e-7 * v * v;
+      const gelu = v * phi;
+      if (Math.abs(gelu) > 1e-36) {
+        expect(Math.abs(g[i]! - gelu), `${path} gelu(${v})`).toBeLessThanOrEqual(tol * Math.abs(gelu));
+        checked++;
+      } else expect(Math.abs(g[i]!), `${path} gelu(${v})`).toBeLessThan(1e-36);
+      expect(Math.abs(d[i]! - (phi + xDensity)), `${path} gelu'(${v})`).toBeLessThanOrEqual(
+        tol * (phi + Math.abs(xDensity)) + 1e-40,
+      );
+    }
+    expect(checked).toBeGreaterThan(5000);
+  }
+  setCpuPath('auto');
+  const special = tensor([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, ...new Array(4100).fill(0)]);
+  const [g, d] = tidy(() => [special.gelu().dataSync(), unary('geluGrad', special).dataSync()]);
+  // gelu(−∞) = −∞·Φ(−∞) = −∞·0: NaN, as x·Φ(x) is in PyTorch.
+  expect([...g!.slice(0, 3)]).toEqual([Number.NaN, Number.POSITIVE_INFINITY, Number.NaN]);
+  // gelu′(±∞) = Φ + (±∞)·φ(±∞) = Φ + ∞·0: NaN, as PyTorch's cdf + x·pdf is.
+  expect([...d!.slice(0, 3)]).toEqual([Number.NaN, Number.NaN, Number.NaN]);
 });
 
 test('wasm exp is within 1 ulp of the correctly rounded float32 exp, with the IEEE special cases', () => {

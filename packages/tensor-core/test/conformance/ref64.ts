@@ -141,6 +141,14 @@ export function erf64(x: number): number {
   return x > 0 ? 1 - erfc : erfc - 1;
 }
 
+/** erfc in float64 with its relative accuracy kept in the right tail (1 − erf64 cancels there). */
+export function erfc64(x: number): number {
+  if (x < 2.5) return 1 - erf64(x);
+  let f = x;
+  for (let k = 60; k >= 1; k--) f = x + k / 2 / f;
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
 export function matmul64(a: Nd, b: Nd): Nd {
   const a2 = a.shape.length === 1 ? new Nd([1, a.shape[0]!], a.data) : a;
   const b2 = b.shape.length === 1 ? new Nd([b.shape[0]!, 1], b.data) : b;

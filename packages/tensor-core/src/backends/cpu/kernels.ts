@@ -76,11 +76,15 @@ function copyArr(v: View, dtype: DType, keep = false): AnyTypedArray {
   return out;
 }
 
-// erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit), enough for float32.
-export function erf(x: number): number {
-  const z = Math.abs(x);
+const SQRT1_2 = Math.SQRT1_2;
+const GELU_C = Math.sqrt(2 / Math.PI);
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+// erfc with |relative error| < 1.2e-7 (Numerical Recipes' Chebyshev fit), enough for float32: t·exp(−z² + c(t))
+// for z = |x|, t = 1/(1 + z/2), which keeps its relative accuracy in the right tail (where 1 − erf would cancel).
+function erfcAbs(z: number): number {
   const t = 1 / (1 + 0.5 * z);
-  const r =
+  return (
     t *
     Math.exp(
       -z * z -
@@ -95,13 +99,20 @@ export function erf(x: number): number {
                       (-0.18628806 +
                         t *
                           (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
+    )
+  );
+}
+
+export function erf(x: number): number {
+  const r = erfcAbs(Math.abs(x));
   return x >= 0 ? 1 - r : r - 1;
 }
 
-const SQRT1_2 = Math.SQRT1_2;
-const GELU_C = Math.sqrt(2 / Math.PI);
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+/** Φ(x), the standard normal CDF, as erfc(−x/√2)/2: relatively accurate in the left tail, where GELU's x·Φ(x) lives. */
+function normalCdf(x: number): number {
+  const r = 0.5 * erfcAbs(Math.abs(x) * SQRT1_2);
+  return x >= 0 ? 1 - r : r;
+}
 
 function unaryFn(op: UnaryOp): (x: number) => number {
   switch (op) {
@@ -134,7 +145,7 @@ function unaryFn(op: UnaryOp): (x: number) => number {
     case 'relu':
       return (x) => (x > 0 ? x : x === x ? 0 : x);
     case 'gelu':
-      return (x) => 0.5 * x * (1 + erf(x * SQRT1_2));
+      return (x) => x * normalCdf(x);
     case 'geluTanh':
       return (x) => 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x * x * x)));
     case 'silu':
@@ -158,7 +169,7 @@ function unaryFn(op: UnaryOp): (x: number) => number {
       return (x) => (x ? 0 : 1);
     case 'geluGrad':
       // Φ(x) + x·φ(x)
-      return (x) => 0.5 * (1 + erf(x * SQRT1_2)) + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI;
+      return (x) => normalCdf(x) + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI;
     case 'geluTanhGrad':
       return (x) => {
         const t = Math.tanh(GELU_C * (x + 0.044715 * x * x * x));

@@ -1015,7 +1015,9 @@ export function wasmScaledSoftmaxBackward(
   }
 }
 
-// exp (6) is a vector polynomial, within about 1 ulp of the correctly rounded result; the others are exact.
+// exp (6) is a vector polynomial, within about 1 ulp of the correctly rounded result; gelu (7) and its
+// derivative (8) are exact GELU (erf, not tanh) through the same polynomial erfc as the TypeScript kernel, in
+// float32 (a few ulps); the others are exact.
 const UNARY_OPS: Partial<Record<UnaryOp, number>> = {
   neg: 0,
   abs: 1,
@@ -1024,9 +1026,11 @@ const UNARY_OPS: Partial<Record<UnaryOp, number>> = {
   reciprocal: 4,
   floor: 5,
   exp: 6,
+  gelu: 7,
+  geluGrad: 8,
 };
 
-/** float32 unary op on a contiguous array (neg, abs, sqrt, relu, reciprocal, floor, exp) into the arena; else null. */
+/** float32 unary op on a contiguous array (neg, abs, sqrt, relu, reciprocal, floor, exp, gelu, geluGrad) into the arena; else null. */
 export function wasmUnary(op: UnaryOp, x: Float32Array): Float32Array | null {
   const code = UNARY_OPS[op];
   const e = wasm();

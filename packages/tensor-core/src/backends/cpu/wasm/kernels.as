@@ -1109,9 +1109,45 @@ export function binary(
   return f32x4.mul(f32x4.mul(er, s1), s2);
 }
 
+// Φ(x), the standard normal CDF, as 0.5·erfc(−x/√2) with erfc from Numerical Recipes' Chebyshev fit
+// (|relative error| < 1.2e-7, the TypeScript kernel's `erf`): erfc(z) = t·exp(−z² + c(t)), t = 1/(1 + z/2) for
+// z = |x|/√2 ≥ 0, and Φ = 1 − erfc/2 for x ≥ 0, erfc/2 below. Computing erfc, never 1 + erf, keeps the
+// relative accuracy in the left tail, where GELU(x) = x·Φ(x) is a small product (a float32 1 + erf would cancel).
+// z² is 0.5·x·x: one rounding, so the exponent is off by at most z²·2⁻²⁴ (≈ 1e-6 relative in the tail).
+// NaN passes through every step; ±inf give Φ = 1 / 0.
+// @ts-ignore: decorator
+@inline function vphi(x: v128): v128 {
+  const z = f32x4.mul(f32x4.abs(x), f32x4.splat(<f32>Math.SQRT1_2));
+  const t = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), f32x4.mul(z, f32x4.splat(0.5))));
+  let c = f32x4.splat(0.17087277);
+  c = f32x4.add(f32x4.mul(c, t), f32x4.splat(-0.82215223));
+  c = f32x4.add(f32x4.mul(c, t), f32x4.splat(1.48851587));
+  c = f32x4.add(f32x4.mul(c, t), f32x4.splat(-1.13520398));
+  c = f32x4.add(f32x4.mul(c, t), f32x4.splat(0.27886807));
+  c = f32x4.add(f32x4.mul(c, t), f32x4.splat(-0.18628806));
+  c = f32x4.add(f32x4.mul(c, t), f32x4.splat(0.09678418));
+  c = f32x4.add(f32x4.mul(c, t), f32x4.splat(0.37409196));
+  c = f32x4.add(f32x4.mul(c, t), f32x4.splat(1.00002368));
+  c = f32x4.add(f32x4.mul(c, t), f32x4.splat(-1.26551223));
+  const z2 = f32x4.mul(f32x4.mul(x, x), f32x4.splat(0.5));
+  const half = f32x4.mul(f32x4.mul(t, vexp(f32x4.sub(c, z2))), f32x4.splat(0.5));
+  return v128.bitselect(f32x4.sub(f32x4.splat(1), half), half, f32x4.ge(x, f32x4.splat(0)));
+}
+
+// The unary ops built on vexp: 6 exp, 7 gelu x·Φ(x), 8 gelu's derivative Φ(x) + x·φ(x) (φ = e^(−x²/2)/√(2π)).
+// @ts-ignore: decorator
+@inline function vpoly(op: i32, x: v128): v128 {
+  if (op == 6) return vexp(x);
+  const phi = vphi(x);
+  if (op == 7) return f32x4.mul(x, phi);
+  const density = f32x4.mul(vexp(f32x4.mul(f32x4.mul(x, x), f32x4.splat(-0.5))), f32x4.splat(<f32>0.3989422804014327));
+  return f32x4.add(phi, f32x4.mul(x, density));
+}
+
 /**
  * Contiguous float32 unary ops: 0 neg, 1 abs, 2 sqrt, 3 relu (x > 0 or NaN ? x : 0: NaN propagates, as in
- * PyTorch and the other kernels), 4 reciprocal, 5 floor — each equal to JS's double result rounded to float32 — and 6 exp (≈ 1 ulp).
+ * PyTorch and the other kernels), 4 reciprocal, 5 floor — each equal to JS's double result rounded to float32 — and
+ * 6 exp (≈ 1 ulp), 7 gelu and 8 its derivative (`vpoly`).
  */
 export function unary(op: i32, dst: usize, src: usize, n: i32): void {
   const zero = f32x4.splat(0);
@@ -1141,14 +1177,14 @@ export function unary(op: i32, dst: usize, src: usize, n: i32): void {
         y = f32x4.floor(x);
         break;
       default:
-        y = vexp(x);
+        y = vpoly(op, x);
     }
     v128.store(dst + o, y);
   }
-  if (op == 6) {
+  if (op >= 6) {
     // The tail through the same vector code, so every element gets the same function: arena blocks are
     // 16-byte multiples, so the spare lanes stay inside dst's block (and the load inside the memory).
-    if (i < n) v128.store(dst + <usize>i * 4, vexp(v128.load(src + <usize>i * 4)));
+    if (i < n) v128.store(dst + <usize>i * 4, vpoly(op, v128.load(src + <usize>i * 4)));
     return;
   }
   for (; i < n; i++) {
