@@ -233,6 +233,31 @@ describe('CausalLM with a KV cache', () => {
     expect(seen[2]).toEqual([0, 1, 2, 1, 4]);
     expect(cache.length(0)).toBe(4);
   });
+
+  test('a storage that returns fewer keys than the step has tokens is a ValueError, not NaN rows', () => {
+    manualSeed(9);
+    // Keeps only the last 2 positions at append (evicting inside the step, before its attention ran).
+    class Window2 extends nn.ConcatStorage {
+      override read(layer: number) {
+        const kv = super.read(layer);
+        if (!kv || kv.k.shape[2]! <= 2) return kv;
+        const L = kv.k.shape[2]!;
+        return { k: kv.k.slice(2, L - 2, L), v: kv.v.slice(2, L - 2, L) };
+      }
+    }
+    const lm = new nn.CausalLM({ vocabSize: 9, dModel: 8, nLayers: 1, nHeads: 2 });
+    noGrad(() => {
+      expect(() => lm.forward(randint(0, 9, [1, 4]), { cache: new nn.KVCache(new Window2()) })).toThrow(
+        /returned 2 keys for 4 new tokens at layer 0/,
+      );
+      // One token a step over the same policy is fine: every query has its own key and the window's.
+      const cache = new nn.KVCache(new Window2());
+      for (let t = 0; t < 4; t++) {
+        const y = lm.forward(randint(0, 9, [1, 1]), { cache });
+        expect(y.dataSync().every(Number.isFinite)).toBe(true);
+      }
+    });
+  });
 });
 
 describe('ConcatStorage (the exact cache) grows in place', () => {

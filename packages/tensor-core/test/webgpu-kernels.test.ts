@@ -22,7 +22,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { init, webgpu } from '../src/backends/webgpu/index.js';
 import { pickMatmul, splitKSplits } from '../src/backends/webgpu/kernels.js';
 import { f16ToF32, f32ToF16 } from '../src/io/half.js';
-import { erf64 } from './conformance/ref64.js';
+import { erf64, erfc64 } from './conformance/ref64.js';
 import { probeWebgpu, randArr, rng } from './support.js';
 
 const skip = await probeWebgpu('webgpu kernels');
@@ -232,6 +232,28 @@ async function sortOn(backend: 'cpu' | 'webgpu', t: () => Tensor, dim: number, d
   const s = t().sort(dim, descending);
   return { values: Array.from(await s.values.data()), indices: Array.from(await s.indices.data()) };
 }
+
+describe.skipIf(skip !== null)('gelu', () => {
+  test('gelu and its derivative keep their relative accuracy in the left tail (Φ from erfc, not 1 + erf)', async () => {
+    // In f32, 1 + erf(x/√2) cancels to 0 below x ≈ −5.5; the kernels compute erfc instead.
+    await setBackend('webgpu');
+    const xs = Array.from({ length: 64 }, (_, i) => -12 + (9 * i) / 63); // −12 … −3
+    const x = tensor(xs, { requiresGrad: true });
+    const y = x.gelu();
+    y.sum().backward();
+    const [got, grad] = [await y.data(), await x.grad!.data()];
+    for (let i = 0; i < xs.length; i++) {
+      const v = Math.fround(xs[i]!);
+      const phi = 0.5 * erfc64(-v / Math.SQRT2);
+      const xDensity = (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI);
+      // GPU exp is not correctly rounded; 1e-4 relative still tells erfc (≈ 1e-6 off) from the cancelled 0.
+      expect(Math.abs(got[i]! - v * phi), `gelu(${v})`).toBeLessThanOrEqual(1e-4 * Math.abs(v * phi));
+      expect(Math.abs(grad[i]! - (phi + xDensity)), `gelu'(${v})`).toBeLessThanOrEqual(
+        1e-4 * (phi + Math.abs(xDensity)),
+      );
+    }
+  });
+});
 
 describe.skipIf(skip !== null)('bitonic sort', () => {
   const cases: [string, number[], number, () => number][] = [];

@@ -130,12 +130,18 @@ export class CausalSelfAttention extends Module {
       let kv = { k, v };
       if (ctx.cache) kv = ctx.cache.append(layer, k.contiguous(), v.contiguous());
       const L = kv.k.shape[2]!;
+      // Fewer keys than new tokens would leave the first queries with no key at all (NaN rows under the causal
+      // mask): a storage must hold at least the step's own tokens until their attention has run.
+      if (L < T)
+        throw new ValueError(
+          `CausalSelfAttention: the KV cache returned ${L} keys for ${T} new tokens at layer ${layer}; a cache storage must keep at least the tokens of the current step`,
+        );
       const needProbs = ctx.cache?.storage.observe !== undefined;
       // Causal, bottom-right aligned: query i (of T new ones) sees keys j ≤ L − T + i, which holds for full
       // caches and for policies that keep kept keys in order. Without a cache (L = T) that is plain isCausal;
       // a chunk over a cache is the lower-right variant. Both fuse with the softmax; a position bias or a policy
       // that reads the probabilities takes an explicit mask.
-      const fusable = !ctx.positionBias && !needProbs && L >= T;
+      const fusable = !ctx.positionBias && !needProbs;
       // One new token sees every cached key, so a decoding step needs no mask at all.
       const unmasked = fusable && T === 1 && L > 1;
       const causal = fusable && !unmasked;

@@ -59,6 +59,14 @@ const HELPERS: Record<string, string> = {
     + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
   return select(r - 1.0, 1.0 - r, x >= 0.0);
 }`,
+  // Φ(x), the standard normal CDF, as erfc(−x/√2)/2 by the same fit (the CPU backend's \`normalCdf\`): erfc is
+  // computed, never 1 + erf, which in f32 cancels to 0 below x ≈ −5.5 and took GELU's left tail with it.
+  normalCdf_: `fn normalCdf_(x: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.5 * abs(x) * 0.70710678118654752);
+  let h = 0.5 * t * exp(-0.5 * x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return select(h, 1.0 - h, x >= 0.0);
+}`,
   // log1p and expm1 by the Kahan/Goldberg correction: exact at the rounding of 1 + x.
   log1p_: `fn log1p_(x: f32) -> f32 {
   let u = 1.0 + x;

@@ -120,7 +120,7 @@ export function unaryExpr(op: UnaryOp, c: CType, x: string): string {
     case 'relu':
       return `select(0.0, ${x}, ${x} > 0.0 || isnan_(${x}))`;
     case 'gelu':
-      return `(0.5 * ${x} * (1.0 + erf_(${x} * 0.70710678118654752)))`;
+      return `(${x} * normalCdf_(${x}))`;
     case 'geluTanh':
       return `(0.5 * ${x} * (1.0 + tanh_(0.79788456080286536 * (${x} + 0.044715 * ${x} * ${x} * ${x}))))`;
     case 'silu':
@@ -139,7 +139,7 @@ export function unaryExpr(op: UnaryOp, c: CType, x: string): string {
     case 'logicalNot':
       return `select(0.0, 1.0, ${x} == 0.0)`;
     case 'geluGrad':
-      return `(0.5 * (1.0 + erf_(${x} * 0.70710678118654752)) + ${x} * exp(-0.5 * ${x} * ${x}) * 0.39894228040143268)`;
+      return `(normalCdf_(${x}) + ${x} * exp(-0.5 * ${x} * ${x}) * 0.39894228040143268)`;
     case 'geluTanhGrad':
       return `geluTanhGrad_(${x})`;
     case 'siluGrad':
