@@ -655,6 +655,42 @@ test('gelu and its derivative on both CPU paths: float64 erfc within a few ulps,
   expect([...d!.slice(0, 3)]).toEqual([Number.NaN, Number.NaN, Number.NaN]);
 });
 
+test('sigmoid, silu and its derivative on both CPU paths: float64 within a few ulps down to e^−85', () => {
+  // 1 − s is e^−x·s in float64 (no cancellation); the derivative crosses zero near x = −1.28, so its error is
+  // scaled by s·(1 + |x|·(1 − s)).
+  const xs: number[] = [];
+  for (let x = -85; x <= 30; x += 0.0231) xs.push(x);
+  for (let x = -6; x <= 6; x += 0.00437) xs.push(x);
+  xs.push(0, -0, 1e-30, -1e-30);
+  expect(xs.length).toBeGreaterThan(4096); // so the wasm path runs
+  const x = tensor(Float32Array.from(xs));
+  for (const path of ['auto', 'ts'] as const) {
+    setCpuPath(path);
+    const [sg, sl, sd] = tidy(() =>
+      [x.sigmoid(), F.silu(x), unary('siluGrad', x)].map((t) => Float32Array.from(t.dataSync())),
+    );
+    for (let i = 0; i < xs.length; i++) {
+      const v = Math.fround(xs[i]!);
+      const s = 1 / (1 + Math.exp(-v));
+      const oneMinusS = Math.exp(-v) * s;
+      const tol = 4e-7;
+      expect(Math.abs(sg[i]! - s), `${path} sigmoid(${v})`).toBeLessThanOrEqual(tol * s);
+      expect(Math.abs(sl[i]! - v * s), `${path} silu(${v})`).toBeLessThanOrEqual(tol * Math.abs(v * s));
+      const d = s * (1 + v * oneMinusS);
+      expect(Math.abs(sd[i]! - d), `${path} silu'(${v})`).toBeLessThanOrEqual(tol * s * (1 + Math.abs(v) * oneMinusS));
+    }
+  }
+  setCpuPath('auto');
+  const special = tensor([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, ...new Array(4100).fill(0)]);
+  const [sg, sl, sd] = tidy(() =>
+    [special.sigmoid(), F.silu(special), unary('siluGrad', special)].map((t) => t.dataSync()),
+  );
+  expect([...sg!.slice(0, 3)]).toEqual([Number.NaN, 1, 0]);
+  // silu(−∞) = −∞·0 and both infinities' derivative (∞·0 inside): NaN, as PyTorch's x·σ(x) and σ·(1 + x·(1 − σ)) are.
+  expect([...sl!.slice(0, 3)]).toEqual([Number.NaN, Number.POSITIVE_INFINITY, Number.NaN]);
+  expect([...sd!.slice(0, 3)]).toEqual([Number.NaN, Number.NaN, Number.NaN]);
+});
+
 test('wasm exp is within 1 ulp of the correctly rounded float32 exp, with the IEEE special cases', () => {
   const xs: number[] = [];
   for (let x = -110; x <= 90; x += 0.0137) xs.push(x);

@@ -1016,8 +1016,9 @@ export function wasmScaledSoftmaxBackward(
 }
 
 // exp (6) is a vector polynomial, within about 1 ulp of the correctly rounded result; gelu (7) and its
-// derivative (8) are exact GELU (erf, not tanh) through the same polynomial erfc as the TypeScript kernel, in
-// float32 (a few ulps); the others are exact.
+// derivative (8) are exact GELU (erf, not tanh) through the same polynomial erfc as the TypeScript kernel, and
+// sigmoid (9), silu (10) and its derivative (11) are built on that exp, all in float32 (a few ulps); the others
+// are exact.
 const UNARY_OPS: Partial<Record<UnaryOp, number>> = {
   neg: 0,
   abs: 1,
@@ -1028,9 +1029,12 @@ const UNARY_OPS: Partial<Record<UnaryOp, number>> = {
   exp: 6,
   gelu: 7,
   geluGrad: 8,
+  sigmoid: 9,
+  silu: 10,
+  siluGrad: 11,
 };
 
-/** float32 unary op on a contiguous array (neg, abs, sqrt, relu, reciprocal, floor, exp, gelu, geluGrad) into the arena; else null. */
+/** float32 unary op on a contiguous array (`UNARY_OPS`) into the arena; else null. */
 export function wasmUnary(op: UnaryOp, x: Float32Array): Float32Array | null {
   const code = UNARY_OPS[op];
   const e = wasm();

@@ -1134,20 +1134,31 @@ export function binary(
   return v128.bitselect(f32x4.sub(f32x4.splat(1), half), half, f32x4.ge(x, f32x4.splat(0)));
 }
 
-// The unary ops built on vexp: 6 exp, 7 gelu x·Φ(x), 8 gelu's derivative Φ(x) + x·φ(x) (φ = e^(−x²/2)/√(2π)).
+// The unary ops built on vexp: 6 exp, 7 gelu x·Φ(x), 8 gelu's derivative Φ(x) + x·φ(x) (φ = e^(−x²/2)/√(2π)),
+// 9 sigmoid s = 1/(1 + e^−x), 10 silu x·s, 11 silu's derivative s·(1 + x·(1 − s)). 1 − s is taken as e^−x·s for
+// x ≥ 0, where 1 − s would cancel, and as 1 − s below (e^−x may overflow there; 1 − s ≥ 1/2 is exact enough).
 // @ts-ignore: decorator
 @inline function vpoly(op: i32, x: v128): v128 {
   if (op == 6) return vexp(x);
-  const phi = vphi(x);
-  if (op == 7) return f32x4.mul(x, phi);
-  const density = f32x4.mul(vexp(f32x4.mul(f32x4.mul(x, x), f32x4.splat(-0.5))), f32x4.splat(<f32>0.3989422804014327));
-  return f32x4.add(phi, f32x4.mul(x, density));
+  if (op <= 8) {
+    const phi = vphi(x);
+    if (op == 7) return f32x4.mul(x, phi);
+    const density = f32x4.mul(vexp(f32x4.mul(f32x4.mul(x, x), f32x4.splat(-0.5))), f32x4.splat(<f32>0.3989422804014327));
+    return f32x4.add(phi, f32x4.mul(x, density));
+  }
+  const one = f32x4.splat(1);
+  const e = vexp(f32x4.neg(x));
+  const s = f32x4.div(one, f32x4.add(one, e));
+  if (op == 9) return s;
+  if (op == 10) return f32x4.mul(x, s);
+  const oneMinusS = v128.bitselect(f32x4.mul(e, s), f32x4.sub(one, s), f32x4.ge(x, f32x4.splat(0)));
+  return f32x4.mul(s, f32x4.add(one, f32x4.mul(x, oneMinusS)));
 }
 
 /**
  * Contiguous float32 unary ops: 0 neg, 1 abs, 2 sqrt, 3 relu (x > 0 or NaN ? x : 0: NaN propagates, as in
  * PyTorch and the other kernels), 4 reciprocal, 5 floor — each equal to JS's double result rounded to float32 — and
- * 6 exp (≈ 1 ulp), 7 gelu and 8 its derivative (`vpoly`).
+ * 6 exp (≈ 1 ulp), 7 gelu, 8 its derivative, 9 sigmoid, 10 silu, 11 its derivative (`vpoly`).
  */
 export function unary(op: i32, dst: usize, src: usize, n: i32): void {
   const zero = f32x4.splat(0);
