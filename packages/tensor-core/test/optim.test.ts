@@ -19,6 +19,7 @@ import {
   tidy,
 } from '@tessera/tensor-core';
 import { afterAll, describe, expect, test } from 'vitest';
+import { crc32 } from '../src/io/checkpoint.js';
 
 const arr = (t: Tensor) => Array.from(t.dataSync());
 
@@ -181,6 +182,28 @@ describe('checkpoints', () => {
     expect(() => checkpointFromBytes(io.saveSafetensors(m.model.stateDict()), { model: make().model })).toThrow(
       /not a Tessera checkpoint/,
     );
+  });
+
+  test("the CRC is zlib's CRC-32 (slicing-by-4 against node:zlib, chained, at odd offsets) over the file without metadata", async () => {
+    const { crc32: zlibCrc } = await import('node:zlib');
+    const big = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
+    for (let len = 0; len < 40; len++)
+      for (const off of [0, 1, 3]) {
+        const b = big.subarray(off, off + len);
+        expect(crc32(b), `${len} at ${off}`).toBe(zlibCrc(b));
+      }
+    expect(crc32(big)).toBe(zlibCrc(big));
+    expect(crc32(big.subarray(777), crc32(big.subarray(0, 777)))).toBe(zlibCrc(big));
+    const m = make();
+    step(m);
+    const bytes = checkpointToBytes({ model: m.model, optimizer: m.opt, step: 1 });
+    const { io } = await import('@tessera/tensor-core');
+    const head = JSON.parse(io.parseSafetensors(bytes).metadata['tessera.checkpoint']!);
+    expect(head.crc32).toBe(zlibCrc(io.serializeSafetensors(io.parseSafetensors(bytes).tensors)));
+    // A model-only load (evaluation, generation) restores the same weights from a file with optimizer state.
+    const fresh = make();
+    checkpointFromBytes(bytes, { model: fresh.model });
+    expect([...fresh.model.stateDict().values()].map(arr)).toEqual([...m.model.stateDict().values()].map(arr));
   });
 
   test('a failed save leaves the previous checkpoint intact', async () => {

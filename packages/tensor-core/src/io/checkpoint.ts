@@ -7,8 +7,8 @@ import type { Module } from '../nn/module.js';
 import { getRngState, setRngState } from '../ops/random.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { Tensor } from '../tensor.js';
-import { loadSafetensors, saveSafetensors, saveSafetensorsAsync } from './index.js';
-import { parseSafetensors, type RawTensor, serializeSafetensors } from './safetensors.js';
+import { rawTensors, rawTensorsAsync, tensorFromRaw } from './convert.js';
+import { parseSafetensors, type RawTensor, safetensorsPieces, serializeSafetensors } from './safetensors.js';
 
 const FORMAT = 'tessera.checkpoint';
 const VERSION = 1;
@@ -22,24 +22,45 @@ export interface Checkpoint {
   extra?: Record<string, unknown>;
 }
 
-let crcTable: Int32Array | null = null;
-function crc32(bytes: Uint8Array, crc = 0): number {
-  if (!crcTable) {
-    crcTable = new Int32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c;
-    }
+// CRC-32 (IEEE, zlib's) by slicing-by-4: four bytes per step through four tables, ×3–4 the bytewise loop's speed.
+let crcTables: Int32Array | null = null;
+function tables(): Int32Array {
+  if (crcTables) return crcTables;
+  const t = new Int32Array(1024);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
   }
+  for (let n = 0; n < 256; n++)
+    for (let j = 1; j < 4; j++) t[j * 256 + n] = (t[(j - 1) * 256 + n]! >>> 8) ^ t[t[(j - 1) * 256 + n]! & 0xff]!;
+  crcTables = t;
+  return t;
+}
+
+/** CRC-32 of `bytes`, continuing from `crc` (the CRC of what came before): crc32(b, crc32(a)) = crc32(a ‖ b). */
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  const t = tables();
   let c = ~crc;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  let i = 0;
+  for (const end = bytes.length - 3; i < end; i += 4) {
+    c ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    c = t[768 + (c & 0xff)]! ^ t[512 + ((c >>> 8) & 0xff)]! ^ t[256 + ((c >>> 16) & 0xff)]! ^ t[c >>> 24]!;
+  }
+  for (; i < bytes.length; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
+}
+
+/** The CRC of the file the tensors make without metadata, over its pieces (no concatenated copy). */
+function bodyCrc(raw: Map<string, RawTensor>): number {
+  let c = 0;
+  for (const piece of safetensorsPieces(raw)) c = crc32(piece, c);
+  return c;
 }
 
 export function checkpointToBytes(ck: Checkpoint): Uint8Array {
   const { tensors, meta } = checkpointTensors(ck);
-  return withHead(ck, meta, tensors, saveSafetensors(tensors));
+  return withHead(ck, meta, rawTensors(tensors));
 }
 
 /**
@@ -48,9 +69,7 @@ export function checkpointToBytes(ck: Checkpoint): Uint8Array {
  */
 export async function checkpointToBytesAsync(ck: Checkpoint): Promise<Uint8Array> {
   const { tensors, meta } = checkpointTensors(ck);
-  const body = await saveSafetensorsAsync(tensors);
-  // The body's bytes are all read now; the second serialisation only adds the metadata, so it reads from them.
-  return withHead(ck, meta, tensors, body, parseSafetensors(body).tensors);
+  return withHead(ck, meta, await rawTensorsAsync(tensors));
 }
 
 function checkpointTensors(ck: Checkpoint): { tensors: Map<string, Tensor>; meta: unknown } {
@@ -61,14 +80,8 @@ function checkpointTensors(ck: Checkpoint): { tensors: Map<string, Tensor>; meta
   return { tensors, meta: opt?.meta ?? null };
 }
 
-/** The file: the tensors again, with the head (and the CRC of `body`, the file without metadata) as metadata. */
-function withHead(
-  ck: Checkpoint,
-  meta: unknown,
-  tensors: Map<string, Tensor>,
-  body: Uint8Array,
-  raw?: Map<string, RawTensor>,
-): Uint8Array {
+/** The file: the tensors with the head (and the CRC of the file as it would be without metadata) as metadata. */
+function withHead(ck: Checkpoint, meta: unknown, raw: Map<string, RawTensor>): Uint8Array {
   const head = {
     format: FORMAT,
     version: VERSION,
@@ -77,10 +90,9 @@ function withHead(
     config: ck.config ?? null,
     optimizer: meta,
     extra: ck.extra ?? {},
-    crc32: crc32(body),
+    crc32: bodyCrc(raw),
   };
-  const metadata = { [FORMAT]: JSON.stringify(head) };
-  return raw ? serializeSafetensors(raw, metadata) : saveSafetensors(tensors, { metadata });
+  return serializeSafetensors(raw, { [FORMAT]: JSON.stringify(head) });
 }
 
 export interface LoadedCheckpoint {
@@ -94,10 +106,13 @@ export function checkpointFromBytes(
   bytes: Uint8Array,
   target: { model: Module; optimizer?: Optimizer<{ lr: number }> },
 ): LoadedCheckpoint {
-  const { tensors, metadata } = loadSafetensors(bytes);
+  const { tensors: raw, metadata } = parseSafetensors(bytes);
+  // Tensors are made only for what is restored (an optimizer's moments are most of a training checkpoint,
+  // and evaluation and generation load without one), and only once the CRC has passed.
+  const tensors = new Map<string, Tensor>();
   try {
-    const raw = metadata[FORMAT];
-    if (!raw) throw new FormatError('checkpoint: not a Tessera checkpoint (no tessera.checkpoint metadata)');
+    const headJson = metadata[FORMAT];
+    if (!headJson) throw new FormatError('checkpoint: not a Tessera checkpoint (no tessera.checkpoint metadata)');
     let head: {
       version: number;
       step: number;
@@ -108,24 +123,27 @@ export function checkpointFromBytes(
       crc32: number;
     };
     try {
-      head = JSON.parse(raw);
+      head = JSON.parse(headJson);
     } catch {
       throw new FormatError('checkpoint: metadata is not valid JSON');
     }
     if (head.version !== VERSION)
       throw new FormatError(`checkpoint: version ${head.version} is not supported (expected ${VERSION})`);
-    // The CRC covers the file as it would be without metadata; rebuilt from the parsed bytes, not from the
-    // loaded tensors, so that no tensor is read back (a synchronous read fails on WebGPU).
-    const body = serializeSafetensors(parseSafetensors(bytes).tensors);
-    if (crc32(body) !== head.crc32) throw new FormatError('checkpoint: CRC-32 mismatch; the tensor data is damaged');
+    // The CRC covers the file as it would be without metadata, computed over the parsed bytes (no tensor is
+    // read back: a synchronous read fails on WebGPU).
+    if (bodyCrc(raw) !== head.crc32) throw new FormatError('checkpoint: CRC-32 mismatch; the tensor data is damaged');
+    const withOptimizer = Boolean(target.optimizer && head.optimizer);
     const model = new Map<string, Tensor>();
     const optim = new Map<string, Tensor>();
-    for (const [k, t] of tensors) {
-      if (k.startsWith('model.')) model.set(k.slice(6), t);
-      else if (k.startsWith('optim.')) optim.set(k.slice(6), t);
+    for (const [k, r] of raw) {
+      const into = k.startsWith('model.') ? model : withOptimizer && k.startsWith('optim.') ? optim : null;
+      if (!into) continue;
+      const t = tensorFromRaw(k, r);
+      tensors.set(k, t);
+      into.set(k.slice(6), t);
     }
     target.model.loadStateDict(model);
-    if (target.optimizer && head.optimizer) target.optimizer.loadStateDict({ tensors: optim, meta: head.optimizer });
+    if (withOptimizer) target.optimizer!.loadStateDict({ tensors: optim, meta: head.optimizer! });
     setRngState(head.rng);
     return { step: head.step, config: head.config, extra: head.extra ?? {} };
   } finally {

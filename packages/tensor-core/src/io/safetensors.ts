@@ -237,6 +237,25 @@ export function serializeSafetensors(
   tensors: Record<string, RawTensor> | Map<string, RawTensor>,
   metadata?: Record<string, string>,
 ): Uint8Array {
+  const pieces = safetensorsPieces(tensors, metadata);
+  const out = new Uint8Array(pieces.reduce((n, b) => n + b.length, 0));
+  let pos = 0;
+  for (const b of pieces) {
+    out.set(b, pos);
+    pos += b.length;
+  }
+  return out;
+}
+
+/**
+ * The bytes `serializeSafetensors` writes, in pieces and without copying the data: the 8-byte length with the
+ * padded JSON header, then each tensor's data in file order (checked and ordered as there). A checksum over
+ * the file can run over these instead of a concatenated copy.
+ */
+export function safetensorsPieces(
+  tensors: Record<string, RawTensor> | Map<string, RawTensor>,
+  metadata?: Record<string, string>,
+): Uint8Array[] {
   const list = [...(tensors instanceof Map ? tensors : Object.entries(tensors))];
   for (const [name, t] of list) {
     checkString('a tensor name', name);
@@ -281,16 +300,11 @@ export function serializeSafetensors(
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
   const headerLen = Math.ceil(json.length / 8) * 8;
 
-  const out = new Uint8Array(8 + headerLen + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLen), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + headerLen);
-  let pos = 8 + headerLen;
-  for (const [, t] of list) {
-    out.set(t.data, pos);
-    pos += t.data.length;
-  }
-  return out;
+  const head = new Uint8Array(8 + headerLen);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerLen), true);
+  head.set(json, 8);
+  head.fill(0x20, 8 + json.length, 8 + headerLen);
+  return [head, ...list.map(([, t]) => t.data)];
 }
 
 export type SafetensorsTypedArray =
