@@ -33,24 +33,69 @@ export function firstInvalidUtf8(b: Uint8Array): number {
 
 export const UNK = '\uFFFD';
 
+/**
+ * Calls f with each code point of `text` in order, as `for (const c of text)` visits them (a lone surrogate is
+ * its own code point), without making a string per character.
+ */
+export function forEachCodePoint(text: string, f: (cp: number) => void): void {
+  for (let u = 0; u < text.length; ) {
+    const cp = text.codePointAt(u)!;
+    f(cp);
+    u += cp > 0xffff ? 2 : 1;
+  }
+}
+
+/** The number of code points of `text` (`[...text].length` without the array). */
+export function codePointLength(text: string): number {
+  let n = text.length;
+  for (let u = 0; u < text.length - 1; u++) {
+    const c = text.charCodeAt(u);
+    if (c >= 0xd800 && c < 0xdc00) {
+      const d = text.charCodeAt(u + 1);
+      if (d >= 0xdc00 && d < 0xe000) {
+        n--;
+        u++;
+      }
+    }
+  }
+  return n;
+}
+
+/** The UTF-16 offset of code point `k` of `text` (text.length when k is its code point length). */
+export function codeUnitOffset(text: string, k: number): number {
+  let u = 0;
+  for (let i = 0; i < k && u < text.length; i++) u += text.codePointAt(u)! > 0xffff ? 2 : 1;
+  return u;
+}
+
 export class CharVocab {
   private readonly index: Map<string, number>;
+  /** The single-code-point symbols by code point (what `encode` looks up; no symbol spans two code points). */
+  private readonly byCodePoint: Map<number, number>;
 
   /** symbols[0] must be the unknown symbol. */
   constructor(readonly symbols: readonly string[]) {
     if (symbols[0] !== UNK) throw new ValueError('CharVocab: symbol 0 must be the unknown symbol U+FFFD');
     this.index = new Map(symbols.map((s, i) => [s, i]));
     if (this.index.size !== symbols.length) throw new ValueError('CharVocab: duplicate symbols');
+    this.byCodePoint = new Map();
+    symbols.forEach((s, i) => {
+      const cp = s.codePointAt(0);
+      if (cp !== undefined && s.length === (cp > 0xffff ? 2 : 1)) this.byCodePoint.set(cp, i);
+    });
   }
 
   /** Every code point that occurs at least minCount times, most frequent first (ties by code point). */
   static fromText(text: string, opts: { minCount?: number; maxSize?: number } = {}): CharVocab {
     const { minCount = 1, maxSize = Number.POSITIVE_INFINITY } = opts;
     if (text.length === 0) throw new TextInputError('CharVocab.fromText: empty text');
-    const counts = new Map<string, number>();
-    for (const c of text) counts.set(c, (counts.get(c) ?? 0) + 1);
-    counts.delete(UNK);
+    // Counted by code point number, not as one-character strings: a corpus of tens of millions of characters
+    // would otherwise make as many short-lived strings.
+    const counts = new Map<number, number>();
+    forEachCodePoint(text, (cp) => counts.set(cp, (counts.get(cp) ?? 0) + 1));
+    counts.delete(UNK.codePointAt(0)!);
     const syms = [...counts]
+      .map(([cp, n]) => [String.fromCodePoint(cp), n] as const)
       .filter(([, n]) => n >= minCount)
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
       .slice(0, maxSize - 1)
@@ -76,18 +121,19 @@ export class CharVocab {
    * one is an error that names it and its position.
    */
   encode(text: string, opts: { onUnknown?: 'unk' | 'error' } = {}): { ids: Int32Array; unknown: number } {
-    const cs = [...text];
-    const ids = new Int32Array(cs.length);
+    const ids = new Int32Array(codePointLength(text));
     let unknown = 0;
-    cs.forEach((c, i) => {
-      const id = this.index.get(c);
+    let i = 0;
+    forEachCodePoint(text, (cp) => {
+      const id = this.byCodePoint.get(cp);
       if (id === undefined || id === 0) {
         if (opts.onUnknown === 'error')
           throw new TextInputError(
-            `character ${JSON.stringify(c)} (U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}) at position ${i} is not in the vocabulary`,
+            `character ${JSON.stringify(String.fromCodePoint(cp))} (U+${cp.toString(16).toUpperCase().padStart(4, '0')}) at position ${i} is not in the vocabulary`,
           );
         unknown++;
       } else ids[i] = id;
+      i++;
     });
     return { ids, unknown };
   }
