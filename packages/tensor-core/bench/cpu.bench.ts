@@ -34,6 +34,8 @@ interface Case {
   onnx: { bytes: Uint8Array; names: string[]; feeds: (xs: Float32Array[]) => Float32Array[]; note?: string };
   torch: string;
   slow?: boolean;
+  /** What `flops` counts, when not floating-point operations (elementwise rows count elements). */
+  unit?: 'G elements';
 }
 
 function rnd(shape: number[], std = 1): { shape: number[]; data: Float32Array } {
@@ -348,11 +350,11 @@ function emit(c: Case, impl: string, t: Times, ok: boolean, note = ''): void {
     package: PKG,
     case: c.name,
     impl,
-    unit: 'GFLOP/CPU-s',
+    unit: `${c.unit ?? 'GFLOP'}/CPU-s`,
     value: c.flops / (t.cpu * 1e6),
     higherIsBetter: true,
     check: ok ? 'ok' : 'fail',
-    note: `${(c.flops / (t.wall * 1e6)).toFixed(1)} GFLOP/s wall${note ? `; ${note}` : ''}`,
+    note: `${(c.flops / (t.wall * 1e6)).toFixed(2)} ${c.unit ?? 'GFLOP'}/s wall${note ? `; ${note}` : ''}`,
   };
   if (PART === 'fma') console.log(`ROW ${JSON.stringify(row)}`);
   else {
@@ -895,6 +897,45 @@ print(json.dumps({"wall": walls[TIMED // 2] * 1e3, "cpu": cpus[TIMED // 2] * 1e3
   });
 }
 
+/**
+ * Exact (erf) GELU over 1024 × 1024 elements, forward: the activation of every default transformer block. tfjs
+ * has no GELU op, so its row composes 0.5·x·(1 + erf(x/√2)); onnxruntime runs ONNX's Gelu (opset 20).
+ */
+function geluCase(): Case {
+  const n = 1024;
+  const x = rnd([n, n], 2);
+  const erf = (v: number) => {
+    // float64 erf by its Maclaurin series (|v| < 3 here almost surely) or 1 beyond.
+    if (Math.abs(v) > 5) return Math.sign(v);
+    let term = v;
+    let sum = v;
+    for (let k = 1; k < 200 && Math.abs(term) > 1e-17; k++) {
+      term *= (-v * v) / k;
+      sum += term / (2 * k + 1);
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  };
+  return {
+    name: `gelu ${n}×${n}`,
+    unit: 'G elements',
+    flops: n * n,
+    inputs: [x],
+    ours: ([a]) => a!.gelu(),
+    ref: (i) => 0.5 * x.data[i]! * (1 + erf(x.data[i]! / Math.SQRT2)),
+    outSize: n * n,
+    tf: (tf, [a]) => {
+      const A = tf.tensor2d(a!, [n, n]);
+      return { run: () => tf.tidy(() => A.mul(0.5).mul(tf.erf(A.mul(Math.SQRT1_2)).add(1))), at: (i) => i };
+    },
+    onnx: {
+      bytes: onnxModel('Gelu', [['x', [n, n]]], [n, n], [], 20),
+      names: ['x'],
+      feeds: (xs) => xs,
+    },
+    torch: `a=torch.randn(${n},${n})*2; f=lambda: torch.nn.functional.gelu(a); ref=lambda: torch.nn.functional.gelu(a.double())`,
+  };
+}
+
 manualSeed(0);
 const cases = [
   matmulCase(256),
@@ -904,6 +945,7 @@ const cases = [
   conv1dCase(3),
   conv1dCase(5),
   conv2dCase(),
+  geluCase(),
 ];
 
 // TESSERA_BENCH_ONLY=<substring of a case name> runs only the matching cases (e.g. 'conv', 'transformer').

@@ -1,4 +1,4 @@
-// A few lines of protobuf: builds single-node ONNX models (MatMul, Conv) with dynamic float inputs, so
+// A few lines of protobuf: builds single-node ONNX models (MatMul, Conv, Gelu) with dynamic float inputs, so
 // onnxruntime-web can run the benchmark shapes without the Python onnx package. Field numbers from
 // onnx.proto (ModelProto, GraphProto, NodeProto, AttributeProto, ValueInfoProto, TypeProto).
 
@@ -49,10 +49,11 @@ function intsAttr(name: string, ints: readonly number[]): Uint8Array {
 
 /** One-node model: `op` over inputs → output "y". */
 export function onnxModel(
-  op: 'MatMul' | 'Conv',
+  op: 'MatMul' | 'Conv' | 'Gelu',
   inputs: [string, readonly number[]][],
   output: readonly number[],
   attrs: [string, readonly number[]][] = [],
+  opset = 13,
 ): Uint8Array {
   const node = msg([
     ...inputs.map(([n]): Field => [1, n]),
@@ -74,7 +75,7 @@ export function onnxModel(
       8,
       msg([
         [1, ''],
-        [2, 13],
+        [2, opset],
       ]),
     ],
   ]);
