@@ -8,6 +8,7 @@ import {
   FormatError,
   loadCheckpoint,
   manualSeed,
+  memory,
   nn,
   optim,
   Progress,
@@ -200,9 +201,20 @@ describe('checkpoints', () => {
     const { io } = await import('@tessera/tensor-core');
     const head = JSON.parse(io.parseSafetensors(bytes).metadata['tessera.checkpoint']!);
     expect(head.crc32).toBe(zlibCrc(io.serializeSafetensors(io.parseSafetensors(bytes).tensors)));
-    // A model-only load (evaluation, generation) restores the same weights from a file with optimizer state.
+    // A model-only load (evaluation, generation) restores the same weights from a file with optimizer state,
+    // and builds no tensor for that state: while the weights are loaded, only the model's entries are live.
     const fresh = make();
+    const nModel = fresh.model.stateDict().size;
+    const before = memory().numTensors;
+    let during = -1;
+    const load = fresh.model.loadStateDict.bind(fresh.model);
+    fresh.model.loadStateDict = (sd) => {
+      during = memory().numTensors - before;
+      return load(sd);
+    };
     checkpointFromBytes(bytes, { model: fresh.model });
+    expect(during).toBe(nModel);
+    expect(memory().numTensors).toBe(before);
     expect([...fresh.model.stateDict().values()].map(arr)).toEqual([...m.model.stateDict().values()].map(arr));
   });
 
