@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import {
   checkpointFromBytes,
   checkpointToBytes,
+  checkpointToBytesAsync,
   F,
   FormatError,
+  io,
   loadCheckpoint,
   manualSeed,
   memory,
@@ -168,6 +170,25 @@ describe('checkpoints', () => {
     const resumed = [...c.model.stateDict().values()].map(arr);
     expect(resumed).toEqual(straight);
     expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  test('an async save is the state at the call: a step taken while it is pending does not enter it', async () => {
+    manualSeed(11);
+    const m = make();
+    step(m);
+    const extra = { epoch: 1 };
+    const ck = { model: m.model, optimizer: m.opt, step: 1, extra };
+    const want = checkpointToBytes(ck);
+    const wantWeights = io.saveSafetensors(m.model.stateDict());
+    const pending = checkpointToBytesAsync(ck);
+    const pendingWeights = io.saveSafetensorsAsync(m.model.stateDict());
+    // Changes every weight and moment, the optimizer's step count and the RNG (dropout, the batch), and the
+    // caller's extra: none of it may reach the bytes being written.
+    step(m);
+    extra.epoch = 2;
+    expect(await pending).toEqual(want);
+    expect(await pendingWeights).toEqual(wantWeights);
+    expect(checkpointToBytes(ck)).not.toEqual(want);
   });
 
   test('a truncated or damaged checkpoint is refused; another file format is refused', async () => {

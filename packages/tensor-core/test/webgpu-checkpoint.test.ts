@@ -87,3 +87,21 @@ test('a model training on WebGPU saves and loads there, and its checkpoint loads
   flipped[flipped.length - 3]! ^= 0x40;
   expect(() => checkpointFromBytes(flipped, { model: make().model })).toThrow(/CRC-32 mismatch/);
 }, 120_000);
+
+test('on WebGPU an async save is the state at the call: a step queued while it reads does not enter it', async () => {
+  if (gpuSkip) return;
+  await setBackend('webgpu');
+  try {
+    manualSeed(5);
+    const a = make();
+    step(a);
+    const ck = { model: a.model, optimizer: a.opt, step: 1 };
+    const want = await checkpointToBytesAsync(ck);
+    const pending = checkpointToBytesAsync(ck);
+    step(a); // queued behind the reads' copies
+    expect(await pending).toEqual(want);
+    expect(await checkpointToBytesAsync(ck)).not.toEqual(want);
+  } finally {
+    await setBackend('cpu');
+  }
+}, 120_000);

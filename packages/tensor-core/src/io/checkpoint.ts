@@ -59,40 +59,55 @@ function bodyCrc(raw: Map<string, RawTensor>): number {
 }
 
 export function checkpointToBytes(ck: Checkpoint): Uint8Array {
-  const { tensors, meta } = checkpointTensors(ck);
-  return withHead(ck, meta, rawTensors(tensors));
+  const { tensors, head } = checkpointState(ck);
+  return withHead(head, rawTensors(tensors));
 }
 
 /**
  * `checkpointToBytes` for models on any backend: tensors are read back asynchronously, so a model training on
- * WebGPU checkpoints without moving to the CPU. Same bytes as the synchronous form.
+ * WebGPU checkpoints without moving to the CPU. Same bytes as the synchronous form. The checkpoint is the state
+ * at the call: every tensor read, the RNG state, the optimizer's counters and `config`/`extra` are taken before
+ * the first await, so a training loop that steps on while the promise is pending does not leak into it.
  */
 export async function checkpointToBytesAsync(ck: Checkpoint): Promise<Uint8Array> {
-  const { tensors, meta } = checkpointTensors(ck);
-  return withHead(ck, meta, await rawTensorsAsync(tensors));
+  const { tensors, head } = checkpointState(ck);
+  return withHead(head, await rawTensorsAsync(tensors));
 }
 
-function checkpointTensors(ck: Checkpoint): { tensors: Map<string, Tensor>; meta: unknown } {
+/** The head without its CRC, as JSON-ready values taken now. */
+interface Head {
+  format: string;
+  version: number;
+  step: number;
+  rng: number[];
+  config: unknown;
+  optimizer: unknown;
+  extra: Record<string, unknown>;
+}
+
+function checkpointState(ck: Checkpoint): { tensors: Map<string, Tensor>; head: Head } {
   const tensors = new Map<string, Tensor>();
   for (const [k, t] of ck.model.stateDict()) tensors.set(`model.${k}`, t);
   const opt = ck.optimizer?.stateDict();
   if (opt) for (const [k, t] of opt.tensors) tensors.set(`optim.${k}`, t);
-  return { tensors, meta: opt?.meta ?? null };
+  // A copy through JSON: what the file will say, fixed now even if the caller's objects change while we read.
+  const head: Head = JSON.parse(
+    JSON.stringify({
+      format: FORMAT,
+      version: VERSION,
+      step: ck.step,
+      rng: getRngState(),
+      config: ck.config ?? null,
+      optimizer: opt?.meta ?? null,
+      extra: ck.extra ?? {},
+    }),
+  );
+  return { tensors, head };
 }
 
 /** The file: the tensors with the head (and the CRC of the file as it would be without metadata) as metadata. */
-function withHead(ck: Checkpoint, meta: unknown, raw: Map<string, RawTensor>): Uint8Array {
-  const head = {
-    format: FORMAT,
-    version: VERSION,
-    step: ck.step,
-    rng: getRngState(),
-    config: ck.config ?? null,
-    optimizer: meta,
-    extra: ck.extra ?? {},
-    crc32: bodyCrc(raw),
-  };
-  return serializeSafetensors(raw, { [FORMAT]: JSON.stringify(head) });
+function withHead(head: Head, raw: Map<string, RawTensor>): Uint8Array {
+  return serializeSafetensors(raw, { [FORMAT]: JSON.stringify({ ...head, crc32: bodyCrc(raw) }) });
 }
 
 export interface LoadedCheckpoint {

@@ -22,18 +22,20 @@ export function rawTensors(
   return raw;
 }
 
-/** `rawTensors` reading each tensor with `await t.data()` (any backend). */
+/**
+ * `rawTensors` reading each tensor with `t.data()` (any backend). Every read starts before the first await: the
+ * CPU backend copies when `data()` is called and WebGPU queues its copy then, so the bytes are the values at this
+ * call even if the caller goes on changing the tensors (a training step) while the reads complete.
+ */
 export async function rawTensorsAsync(
   tensors: Record<string, Tensor> | Map<string, Tensor>,
   opts: SaveOptions = {},
 ): Promise<Map<string, RawTensor>> {
   const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
-  const raw = new Map<string, RawTensor>();
-  for (const [name, t] of entries) {
-    t.assertUsable(`saveSafetensorsAsync('${name}')`);
-    raw.set(name, rawTensor(name, t, await t.data(), opts));
-  }
-  return raw;
+  for (const [name, t] of entries) t.assertUsable(`saveSafetensorsAsync('${name}')`);
+  const reads = entries.map(([, t]) => t.data());
+  const data = await Promise.all(reads);
+  return new Map(entries.map(([name, t], i) => [name, rawTensor(name, t, data[i]!, opts)]));
 }
 
 function rawTensor(name: string, t: Tensor, data: ArrayLike<number>, opts: SaveOptions): RawTensor {
