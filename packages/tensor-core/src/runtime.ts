@@ -115,12 +115,26 @@ export function memory(): MemoryInfo {
 
 const scopes: Set<Tensor>[] = [];
 
+// Registering with the FinalizationRegistry costs about as much as the rest of making a small tensor, and most
+// tensors are made and disposed inside one tidy() scope, which holds them and so no collector can find them
+// undisposed. A tensor is registered once it is outside every scope: made outside one, returned from the
+// outermost, or kept.
+function watch(t: Tensor): void {
+  if (t.leakWatched || t.isDisposed) return;
+  t.leakWatched = true;
+  leakRegistry.register(t, t.storage, t);
+}
+
+/** A new (or returned) tensor joins the innermost tidy() scope, or is watched for leaks outside any. */
 export function track(t: Tensor): void {
-  scopes[scopes.length - 1]?.add(t);
+  const scope = scopes[scopes.length - 1];
+  if (scope) scope.add(t);
+  else watch(t);
 }
 
 export function untrack(t: Tensor): void {
   for (const s of scopes) s.delete(t);
+  watch(t);
 }
 
 /**

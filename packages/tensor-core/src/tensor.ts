@@ -36,6 +36,8 @@ export class Tensor implements View {
   private _requiresGrad = false;
   private disposed = false;
   private readonly internal: boolean;
+  /** Internal (runtime's `watch`): registered with the leak registry, so dispose must unregister it. */
+  leakWatched = false;
 
   /** Internal: ops create tensors through `Tensor.fromStorage`; users call `tensor()`, `zeros()`, ... */
   constructor(storage: Storage, shape: readonly number[], strides?: readonly number[], offset = 0, internal = false) {
@@ -49,7 +51,6 @@ export class Tensor implements View {
     if (!internal) {
       countTensor(1);
       track(this);
-      leakRegistry.register(this, storage, this);
     }
   }
 
@@ -113,7 +114,7 @@ export class Tensor implements View {
     this.disposed = true;
     if (!this.internal) {
       countTensor(-1);
-      leakRegistry.unregister(this);
+      if (this.leakWatched) leakRegistry.unregister(this);
     }
     release(this.storage);
     if (this.grad && !this.internal) {
@@ -127,7 +128,7 @@ export class Tensor implements View {
     this.disposed = true;
     if (!this.internal) {
       countTensor(-1);
-      leakRegistry.unregister(this);
+      if (this.leakWatched) leakRegistry.unregister(this);
     }
     release(this.storage);
   }

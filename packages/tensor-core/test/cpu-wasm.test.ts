@@ -655,6 +655,26 @@ test('gelu and its derivative on both CPU paths: float64 erfc within a few ulps,
   expect(d!.slice(0, 3)).toEqual([Number.NaN, Number.NaN, Number.NaN]);
 });
 
+test('exp, gelu, sigmoid, silu and their derivatives take wasm from 128 elements: odd lengths agree with the TypeScript loop', () => {
+  // These go to wasm far below the 4 096 of the cheap ops (a decoding step's [1, 4·d] GELU); the kernel's
+  // vector loop must then finish short and odd-length arrays exactly as the TypeScript loop would, to float32
+  // rounding. Each TypeScript form is checked against float64 in the tests around this one.
+  manualSeed(21);
+  const ops = ['exp', 'gelu', 'geluGrad', 'sigmoid', 'silu', 'siluGrad'] as const;
+  for (const n of [127, 128, 129, 131, 1000, 1023, 4095]) {
+    const x = randn([n]).mul(6);
+    for (const op of ops) {
+      const { wasm: w, ts } = both(() => unary(op, x));
+      expect(w.length).toBe(n);
+      // The derivatives cross zero (sums of O(1) terms), so they get a few ulps of 1 besides the relative bound.
+      const abs = op.endsWith('Grad') ? 1e-7 : 1e-30;
+      for (let i = 0; i < n; i++)
+        expect(Math.abs(w[i]! - ts[i]!), `${op} n=${n} i=${i}`).toBeLessThanOrEqual(4e-6 * Math.abs(ts[i]!) + abs);
+    }
+    x.dispose();
+  }
+});
+
 test('sigmoid, silu and its derivative on both CPU paths: float64 within a few ulps down to e^−85', () => {
   // 1 − s is e^−x·s in float64 (no cancellation); the derivative crosses zero near x = −1.28, so its error is
   // scaled by s·(1 + |x|·(1 − s)).

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { keep, memory, randn, type Tensor, tensor, tidy, zeros } from '@tessera/tensor-core';
 import { expect, test } from 'vitest';
 
@@ -153,4 +155,39 @@ test('every op releases its intermediates: outside tidy, only the output stays a
     expect(memory().numTensors - before, name).toBe(outs.length);
     for (const t of [...outs, ...inputs]) t.dispose();
   }
+});
+
+test('the garbage collector reports tensors dropped outside every tidy() scope, and only those', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const collect = async () => {
+    for (let i = 0; i < 4; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await collect();
+  const base = memory().numLeaked;
+  // Watched from the start (made outside any scope), from leaving the outermost scope, from keep().
+  const drop = () => {
+    randn([4]);
+    tidy(() => randn([4]).add(1));
+    tidy(() => {
+      keep(randn([4]));
+    });
+    const inner = tidy(() => tidy(() => randn([4])));
+    expect(inner.leakWatched).toBe(true);
+  };
+  drop();
+  await collect();
+  expect(memory().numLeaked - base).toBe(4);
+  // Intermediates a scope disposes are never registered, so never reported.
+  tidy(() => {
+    const t = randn([4]).exp();
+    expect(t.leakWatched).toBe(false);
+    const nested = tidy(() => t.mul(2)); // returned into the outer scope: still inside one
+    expect(nested.leakWatched).toBe(false);
+  });
+  await collect();
+  expect(memory().numLeaked - base).toBe(4);
 });

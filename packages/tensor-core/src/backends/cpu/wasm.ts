@@ -1034,12 +1034,18 @@ const UNARY_OPS: Partial<Record<UnaryOp, number>> = {
   siluGrad: 11,
 };
 
+// The smallest input worth a call into wasm. The TypeScript loop spends ~50 ns an element on exp, erfc and
+// their kind against ~1 µs of fixed cost here, so those pay from ~128 elements (a decoding step's
+// [1, 4·d] GELU); the cheap ones (neg, abs, relu, …) only from 4096, like the other kernels.
+const TRANSCENDENTAL_MIN = 128;
+const TRANSCENDENTAL = new Set<UnaryOp>(['exp', 'gelu', 'geluGrad', 'sigmoid', 'silu', 'siluGrad']);
+
 /** float32 unary op on a contiguous array (`UNARY_OPS`) into the arena; else null. */
 export function wasmUnary(op: UnaryOp, x: Float32Array): Float32Array | null {
   const code = UNARY_OPS[op];
   const e = wasm();
   const total = x.length;
-  if (!e || code === undefined || total < 4096) return null;
+  if (!e || code === undefined || total < (TRANSCENDENTAL.has(op) ? TRANSCENDENTAL_MIN : 4096)) return null;
   const T = new Temps(Arena.of(e));
   try {
     const p = place(e, T, x, [total], [1], 0, total)!;
