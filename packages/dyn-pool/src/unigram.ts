@@ -5,6 +5,7 @@
 // substrings, then alternate EM (forward-backward over each distinct word) and pruning of the pieces whose
 // removal costs the least likelihood, until the vocabulary has the requested size.
 import { ValueError } from '@tessera/tensor-core';
+import { codePointLength } from './vocab.js';
 
 export const WORD_PREFIX = '\u2581'; // ▁
 
@@ -99,22 +100,26 @@ export class UnigramTokenizer {
    * that does not end its word.
    */
   boundaries(text: string): Uint8Array {
-    const cs = [...text];
-    const b = new Uint8Array(cs.length);
-    let i = 0;
-    while (i < cs.length) {
-      if (/\s/u.test(cs[i]!)) {
-        b[i++] = 1;
+    // Run by run over the text (whitespace runs and words), not spread into an array of one-character strings:
+    // a training corpus is millions of characters and the spread costs tens of bytes each.
+    const b = new Uint8Array(codePointLength(text));
+    let i = 0; // code point index of the run
+    for (const m of text.matchAll(/\s+|\S+/gu)) {
+      const run = m[0];
+      if (/\s/u.test(run)) {
+        // Every Unicode whitespace character is one code unit (all are in the BMP).
+        b.fill(1, i, i + run.length);
+        i += run.length;
         continue;
       }
       const start = i;
-      while (i < cs.length && !/\s/u.test(cs[i]!)) i++;
-      const { pieces } = this.encodeWord(WORD_PREFIX + cs.slice(start, i).join(''));
+      const { pieces } = this.encodeWord(WORD_PREFIX + run);
       let pos = start - 2; // index i of "▁word" is text position start − 1 + i; pos tracks a piece’s last index
       for (let p = 0; p < pieces.length - 1; p++) {
-        pos += [...pieces[p]!].length;
+        pos += codePointLength(pieces[p]!);
         if (pos >= start) b[pos] = 1;
       }
+      i += codePointLength(run);
     }
     return b;
   }

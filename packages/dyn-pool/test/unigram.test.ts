@@ -86,4 +86,39 @@ describe('UnigramTokenizer', () => {
     // leading/double spaces: every whitespace character closes a group
     expect(Array.from(tok.boundaries(' the  c'))).toEqual([1, 0, 0, 0, 1, 1, 0]);
   });
+
+  it('boundaries by runs equal the per-character form, with astral characters, lone surrogates and all whitespace', () => {
+    // The per-character form the tokenizer used before reading the text run by run (kept here as the reference).
+    const reference = (tok: UnigramTokenizer, text: string) => {
+      const cs = [...text];
+      const b = new Uint8Array(cs.length);
+      let i = 0;
+      while (i < cs.length) {
+        if (/\s/u.test(cs[i]!)) {
+          b[i++] = 1;
+          continue;
+        }
+        const start = i;
+        while (i < cs.length && !/\s/u.test(cs[i]!)) i++;
+        const { pieces } = tok.encodeWord(W + cs.slice(start, i).join(''));
+        let pos = start - 2;
+        for (let p = 0; p < pieces.length - 1; p++) {
+          pos += [...pieces[p]!].length;
+          if (pos >= start) b[pos] = 1;
+        }
+      }
+      return Array.from(b);
+    };
+    const tok = UnigramTokenizer.train(`${makeText(3, 2000)} 𝒞at𝒞 mat😀ter`, { vocabSize: 60 });
+    const texts = [
+      makeText(11, 200),
+      ` \tthe\u00a0cat\u3000sat\u2028on\r\nthe 𝒞at😀 \ud800mat\udfff ter 😀😀`,
+      '😀',
+      '   ',
+      '',
+      'x',
+      `the\ufeffcat\u2003\u200amat`,
+    ];
+    for (const t of texts) expect(Array.from(tok.boundaries(t)), JSON.stringify(t)).toEqual(reference(tok, t));
+  });
 });
