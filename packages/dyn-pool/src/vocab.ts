@@ -18,14 +18,32 @@ export function decodeUtf8(bytes: Uint8Array, what = 'text'): string {
   return text;
 }
 
-/** Offset of the first byte that does not start or continue a valid UTF-8 sequence, or −1. */
+/**
+ * Offset of the first byte that does not start or continue a well-formed UTF-8 sequence (Unicode's Table 3-7:
+ * no overlong forms, no encoded surrogates, nothing above U+10FFFF), or −1. The offset is the sequence's
+ * first byte.
+ */
 export function firstInvalidUtf8(b: Uint8Array): number {
+  const cont = (x: number | undefined, lo = 0x80, hi = 0xbf) => x !== undefined && x >= lo && x <= hi;
   let i = 0;
   while (i < b.length) {
     const c = b[i]!;
-    const n = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : c >= 0xe0 && c < 0xf0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : -1;
-    if (n < 0) return i;
-    for (let k = 1; k <= n; k++) if (i + k >= b.length || (b[i + k]! & 0xc0) !== 0x80) return i;
+    let n: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c < 0x80) n = 0;
+    else if (c >= 0xc2 && c <= 0xdf) n = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c === 0xe0) lo = 0xa0; // below: overlong
+      if (c === 0xed) hi = 0x9f; // above: UTF-16 surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c === 0xf0) lo = 0x90; // below: overlong
+      if (c === 0xf4) hi = 0x8f; // above: past U+10FFFF
+    } else return i;
+    if (n > 0 && !cont(b[i + 1], lo, hi)) return i;
+    for (let k = 2; k <= n; k++) if (!cont(b[i + k])) return i;
     i += n + 1;
   }
   return -1;

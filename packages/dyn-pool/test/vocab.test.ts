@@ -14,6 +14,65 @@ describe('text input', () => {
     expect(firstInvalidUtf8(new Uint8Array([0xe2, 0x9c]))).toBe(0); // truncated sequence
   });
 
+  it('names the first bad sequence of every ill-formed kind, agreeing with the fatal TextDecoder', () => {
+    // Overlong forms, encoded surrogates and code points past U+10FFFF have continuation bytes of the right
+    // shape; Unicode's Table 3-7 narrows the second byte after E0, ED, F0 and F4.
+    for (const seq of [
+      [0xed, 0xa0, 0x80], // U+D800
+      [0xed, 0xbf, 0xbf], // U+DFFF
+      [0xe0, 0x80, 0x80], // overlong U+0000
+      [0xe0, 0x9f, 0xbf], // overlong U+07FF
+      [0xf0, 0x80, 0x80, 0x80], // overlong
+      [0xf0, 0x8f, 0xbf, 0xbf], // overlong U+FFFF
+      [0xf4, 0x90, 0x80, 0x80], // U+110000
+      [0xc0, 0x80],
+      [0xc1, 0xbf],
+      [0xf5, 0x80, 0x80, 0x80],
+    ]) {
+      expect(firstInvalidUtf8(new Uint8Array(seq)), seq.join(' ')).toBe(0);
+      expect(firstInvalidUtf8(new Uint8Array([0x61, 0xc3, 0xa9, ...seq]))).toBe(3);
+      expect(() => decodeUtf8(new Uint8Array([0x61, ...seq]), 'x')).toThrow(/first bad byte at offset 1\)/);
+    }
+    // The edges that are well formed.
+    for (const seq of [
+      [0xed, 0x9f, 0xbf], // U+D7FF
+      [0xee, 0x80, 0x80], // U+E000
+      [0xe0, 0xa0, 0x80], // U+0800
+      [0xf0, 0x90, 0x80, 0x80], // U+10000
+      [0xf4, 0x8f, 0xbf, 0xbf], // U+10FFFF
+    ])
+      expect(firstInvalidUtf8(new Uint8Array(seq)), seq.join(' ')).toBe(-1);
+    // Random near-UTF-8 bytes: valid exactly when the fatal decoder accepts them, and when not, everything
+    // before the named offset decodes.
+    const pool = [0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xee, 0xef];
+    pool.push(0xf0, 0xf1, 0xf4, 0xf5, 0xff);
+    const fatal = new TextDecoder('utf-8', { fatal: true });
+    const decodes = (b: Uint8Array) => {
+      try {
+        fatal.decode(b);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let x = 12345;
+    let invalid = 0;
+    for (let t = 0; t < 20000; t++) {
+      const b = new Uint8Array(1 + (t % 7));
+      for (let i = 0; i < b.length; i++) {
+        x = (x * 1103515245 + 12345) % 2147483648;
+        b[i] = pool[(x >>> 8) % pool.length]!;
+      }
+      const off = firstInvalidUtf8(b);
+      expect(off === -1, Array.from(b).join(' ')).toBe(decodes(b));
+      if (off >= 0) {
+        invalid++;
+        expect(decodes(b.subarray(0, off)), Array.from(b).join(' ')).toBe(true);
+      }
+    }
+    expect(invalid).toBeGreaterThan(1000);
+  });
+
   it('builds a character vocabulary by frequency with the unknown symbol at 0', () => {
     const v = CharVocab.fromText('abracadabra 🐢');
     expect(v.symbols[0]).toBe(UNK);
