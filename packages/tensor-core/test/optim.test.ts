@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -131,6 +131,16 @@ describe('optimizers follow PyTorch update rules', () => {
     expect(arr(a.grad!)[0]).toBeCloseTo(0.6, 5);
     expect(arr(b.grad!)[0]).toBeCloseTo(0.8, 5);
   });
+
+  test('clipGradNorm refuses a bound that would flip or erase the gradients; Infinity leaves them', () => {
+    const a = tensor([3, 4], { requiresGrad: true });
+    a.mul(a).sum().mul(0.5).backward(); // grad = [3, 4], norm 5
+    for (const bad of [0, -1, Number.NaN, Number.NEGATIVE_INFINITY])
+      expect(() => optim.clipGradNorm([a], bad), String(bad)).toThrow(/maxNorm must be a positive number/);
+    expect(arr(a.grad!)).toEqual([3, 4]);
+    expect(optim.clipGradNorm([a], Number.POSITIVE_INFINITY).itemSync()).toBeCloseTo(5, 5);
+    expect(arr(a.grad!)).toEqual([3, 4]);
+  });
 });
 
 describe('checkpoints', () => {
@@ -249,6 +259,12 @@ describe('checkpoints', () => {
     bad.model.parameters()[0]!.dispose();
     await expect(saveCheckpoint(path, { model: bad.model, step: 2 })).rejects.toThrow();
     expect(readFileSync(path).equals(before)).toBe(true);
+    // A rename that fails (the path is a non-empty folder) leaves no temp file behind.
+    const folder = join(dir, 'folder.safetensors');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'x'), 'x');
+    await expect(saveCheckpoint(folder, { model: m.model, step: 3 })).rejects.toThrow();
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
     writeFileSync(join(dir, 'garbage.bin'), 'not a checkpoint');
     await expect(loadCheckpoint(join(dir, 'garbage.bin'), { model: m.model })).rejects.toThrow(FormatError);
   });

@@ -186,18 +186,33 @@ export async function saveCheckpoint(path: string, ck: Checkpoint): Promise<void
   const fs = await nodeFs();
   const bytes = await checkpointToBytesAsync(ck);
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fh = await fs.open(tmp, 'w');
   try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    const fh = await fs.open(tmp, 'w');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fs.rename(tmp, path);
   } catch (e) {
+    // A full disk or a failed rename leaves neither a half-written temp file nor a changed checkpoint.
     await fs.rm(tmp, { force: true });
     throw e;
+  }
+  // The rename is durable once the folder's entry is on disk too (POSIX); where a folder cannot be opened
+  // for that (Windows), the file's own fsync is what there is.
+  const cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+  const dir = cut < 0 ? '.' : cut === 0 ? path[0]! : path.slice(0, cut);
+  try {
+    const dh = await fs.open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    // best effort, as above
   }
 }
 

@@ -67,6 +67,8 @@ export class LRScheduler {
  * host (so it stays on the GPU); returns the norm before clipping as a 0-d tensor, like PyTorch.
  */
 export function clipGradNorm(params: Tensor[], maxNorm: number, eps = 1e-6): Tensor {
+  // A negative bound would flip every gradient (training climbs the loss) and 0 would erase them: refuse both.
+  if (!(maxNorm > 0)) throw new ValueError(`clipGradNorm: maxNorm must be a positive number; got ${maxNorm}`);
   const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
   return noGrad(() =>
     tidy(() => {
