@@ -25,6 +25,7 @@ import {
 } from './reproduce.js';
 import {
   type Corpus,
+  checkEvaluable,
   DEFAULT_LR,
   type EvalOptions,
   evaluate,
@@ -34,6 +35,8 @@ import {
   generateAsync,
   loadTrainedAsync,
   prepareCorpus,
+  readCheckpointConfig,
+  type SavedConfig,
   train,
 } from './train.js';
 import { decodeUtf8, TextInputError } from './vocab.js';
@@ -46,11 +49,20 @@ const int =
       throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}; got '${v}'`);
     return n;
   };
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number; got '${v}'`);
-  return n;
-};
+/** A finite number, optionally within bounds: `gt`/`lt` exclusive, `ge` inclusive. */
+const num =
+  (name: string, r: { gt?: number; ge?: number; lt?: number } = {}) =>
+  (v: string) => {
+    const n = Number(v);
+    const lo = r.gt !== undefined ? `(${r.gt}` : r.ge !== undefined ? `[${r.ge}` : null;
+    const within =
+      (r.gt === undefined || n > r.gt) && (r.ge === undefined || n >= r.ge) && (r.lt === undefined || n < r.lt);
+    if (!Number.isFinite(n) || !within)
+      throw new InvalidArgumentError(
+        `${name} must be a number${lo ? (r.lt !== undefined ? ` in ${lo}, ${r.lt})` : ` ${r.gt !== undefined ? '>' : '≥'} ${r.gt ?? r.ge}`) : ''}; got '${v}'`,
+      );
+    return n;
+  };
 const layers = (v: string): [number, number, number] => {
   const p = v.split(',').map(Number);
   if (p.length !== 3 || p.some((n) => !Number.isInteger(n) || n < 0))
@@ -113,10 +125,10 @@ function recipeOptions(): { option: Option; flag: (v: unknown) => string }[] {
     o('--seq-len <n>', 'training window (the longest sequence the model accepts)', int('seq-len'), 256),
     o('--batch <n>', 'batch size', int('batch'), 8),
     o('--steps <n>', 'optimizer steps', int('steps'), 1000),
-    o('--lr <x>', 'peak learning rate', num('lr'), DEFAULT_LR),
+    o('--lr <x>', 'peak learning rate', num('lr', { gt: 0 }), DEFAULT_LR),
     o('--warmup <n>', 'linear warm-up steps (default: 10 % of --steps, at most 100)', int('warmup', 0)),
-    o('--clip <x>', 'gradient-norm clip', num('clip'), 0.25),
-    o('--dropout <x>', 'dropout', num('dropout'), 0),
+    o('--clip <x>', 'gradient-norm clip', num('clip', { gt: 0 }), 0.25),
+    o('--dropout <x>', 'dropout', num('dropout', { ge: 0, lt: 1 }), 0),
     o('--ln <where>', "LayerNorm placement: 'post' (the paper; default) or 'pre'", choice('ln', ['pre', 'post'])),
     o(
       '--init <kind>',
@@ -128,7 +140,7 @@ function recipeOptions(): { option: Option; flag: (v: unknown) => string }[] {
       "'rotary' (RoPE; default) or 'relative' (Transformer-XL relative attention, as the reference code)",
       choice('positions', ['rotary', 'relative']),
     ),
-    o('--valid-fraction <x>', 'held-out fraction of the text', num('valid-fraction'), 0.05),
+    o('--valid-fraction <x>', 'held-out fraction of the text', num('valid-fraction', { gt: 0, lt: 1 }), 0.05),
     o('--eval-every <n>', 'validation BPC every n steps', int('eval-every')),
     o('--eval-tokens <n>', 'at most this many validation tokens', int('eval-tokens'), 16384),
     o(
@@ -156,6 +168,43 @@ function recipeFlags(o: Record<string, unknown>): string[] {
   return out;
 }
 
+/**
+ * Options given on the command line that contradict the checkpoint being resumed (it fixes the model and the
+ * schedule; only a larger --steps changes anything: it stretches the schedule). Options left to their defaults
+ * are not compared.
+ */
+function resumeConflicts(cmd: Command, o: Record<string, unknown>, cfg: SavedConfig, savedSteps: number): string[] {
+  const m = cfg.model;
+  const t = cfg.train;
+  const saved: Record<string, unknown> = {
+    layers: m.layers,
+    dModel: m.dModel,
+    heads: m.nHeads,
+    dFf: m.dFF ?? 4 * m.dModel,
+    seqLen: t.seqLen,
+    batch: t.batchSize,
+    lr: t.lr,
+    warmup: t.warmup,
+    clip: t.clip,
+    dropout: m.dropout ?? 0,
+    ln: m.ln,
+    init: m.init,
+    positions: m.positions,
+    boundary: m.boundary,
+    sf: m.fixedK,
+    alpha: m.priorAlpha,
+  };
+  const flag = (key: string) => cmd.options.find((x) => x.attributeName() === key)?.long ?? key;
+  const show = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(saved))
+    if (value !== undefined && cmd.getOptionValueSource(key) === 'cli' && show(o[key]) !== show(value))
+      out.push(`${flag(key)} ${show(o[key])} (the checkpoint has ${show(value)})`);
+  if (cmd.getOptionValueSource('steps') === 'cli' && (o.steps as number) < savedSteps)
+    out.push(`--steps ${o.steps} (the checkpoint's run is ${savedSteps} steps; only a larger --steps is allowed)`);
+  return out;
+}
+
 export function makeProgram(
   out: (line: string) => void = console.log,
   opts: { exitOverride?: boolean; runner?: TrainRunner; write?: (chunk: string) => void } = {},
@@ -175,7 +224,7 @@ export function makeProgram(
       .option('-b, --boundary <source>', `boundary source: ${BOUNDARY_SOURCES.join(' | ')}`, source, 'whitespace'),
   )
     .option('--sf <k>', 'fixed pooling: shortening factor', int('sf'), 3)
-    .option('--alpha <x>', 'Gumbel: prior boundary rate α (SF ≈ 1/α)', num('alpha'), 0.2)
+    .option('--alpha <x>', 'Gumbel: prior boundary rate α (SF ≈ 1/α)', num('alpha', { gt: 0, lt: 1 }), 0.2)
     .option('--unigram-vocab <n>', 'unigram: tokenizer vocabulary size', int('unigram-vocab'), 1000)
     .option('--valid <file>', 'held-out UTF-8 text (default: the last --valid-fraction of <text>)')
     .option('--resume', 'continue the run saved in --checkpoint (a larger --steps stretches its schedule)')
@@ -183,7 +232,7 @@ export function makeProgram(
     .option('--seed <n>', 'random seed', int('seed', 0), 0)
     .option('--no-progress', 'no progress line')
     .option('--json', 'print the final statistics as JSON')
-    .action(async (file: string, o) => {
+    .action(async (file: string, o, cmd: Command) => {
       const text = await readText(file);
       const validText = o.valid ? await readText(o.valid) : undefined;
       await setBackend(o.backend);
@@ -191,10 +240,23 @@ export function makeProgram(
       let model: HourglassLM;
       let resume: Parameters<typeof train>[3];
       let corpus: ReturnType<typeof prepareCorpus>;
+      if (o.resume && !existsSync(o.checkpoint)) out(`no checkpoint at ${o.checkpoint} yet: starting a new run`);
       if (o.resume && existsSync(o.checkpoint)) {
-        const t = await loadTrainedAsync(new Uint8Array(await readFile(o.checkpoint)), { steps: o.steps });
+        const bytes = new Uint8Array(await readFile(o.checkpoint));
+        const savedSteps = readCheckpointConfig(bytes).train.steps; // before a larger --steps stretches it
+        // Only a --steps given here stretches the run; the option's default (1000) is not a request to.
+        const t = await loadTrainedAsync(bytes, {
+          steps: cmd.getOptionValueSource('steps') === 'cli' ? o.steps : undefined,
+        });
+        const conflicts = resumeConflicts(cmd, o, t.config, savedSteps);
+        if (conflicts.length)
+          throw new InvalidArgumentError(
+            `--resume continues ${o.checkpoint} as it was started; these options say otherwise: ${conflicts.join('; ')}. Leave them out, or start a new run with another -o`,
+          );
+        if (o.stopAt !== undefined && o.stopAt < t.step)
+          throw new InvalidArgumentError(`--stop-at ${o.stopAt}: ${o.checkpoint} is already at step ${t.step}`);
         model = t.model;
-        resume = { step: t.step, opt: t.opt, sched: t.sched };
+        resume = { step: t.step, opt: t.opt, sched: t.sched, config: t.config };
         corpus = prepareCorpus(text, {
           validFraction: o.validFraction,
           source: t.config.model.boundary,
@@ -202,6 +264,12 @@ export function makeProgram(
           tokenizer: t.tokenizer,
           validText,
         });
+        // The vocabulary was built from the run's training text, so any character it lacks means another text
+        // (checkpoints from before the corpus fingerprint are caught here; newer ones by `train` as well).
+        if (corpus.unknownInTrain)
+          throw new TextInputError(
+            `${file}: ${corpus.unknownInTrain} training characters are outside ${o.checkpoint}'s vocabulary — not the text this run trained on; start a new run with another -o`,
+          );
         const tc = t.config.train;
         Object.assign(o, {
           steps: tc.steps,
@@ -239,6 +307,14 @@ export function makeProgram(
       out(
         `${model.config.boundary}: ${model.numParameters()} parameters, vocabulary ${corpus.vocab.size}, ${corpus.train.length} training / ${corpus.valid.length} validation characters`,
       );
+      // The final evaluation's requirements, checked now rather than after the training they would waste.
+      try {
+        checkEvaluable(corpus.valid.length, o.seqLen, o.evalStride);
+      } catch (e) {
+        throw new InvalidArgumentError(
+          `${(e as Error).message.replace(/^evaluate: /, '')} (--seq-len ${o.seqLen}${o.evalStride ? `, --eval-stride ${o.evalStride}` : ''}); use a longer text, a larger --valid-fraction or --valid <file>`,
+        );
+      }
       if (corpus.unknownInValid)
         out(
           `note: ${corpus.unknownInValid} validation characters are outside the vocabulary (scored as the unknown symbol)`,
@@ -282,7 +358,7 @@ export function makeProgram(
       if (o.json) out(JSON.stringify(summary));
       else
         out(
-          `valid ${ev.bpc.toFixed(4)} bpc (train ${stats.trainBpc.toFixed(4)}), SF ${ev.shorteningFactor.toFixed(2)}, ` +
+          `valid ${ev.bpc.toFixed(4)} bpc (${Number.isFinite(stats.trainBpc) ? `train ${stats.trainBpc.toFixed(4)}` : 'no steps trained'}), SF ${ev.shorteningFactor.toFixed(2)}, ` +
             `${stats.tokensPerSecond.toFixed(0)} train tok/s, ${ev.tokensPerSecond.toFixed(0)} eval tok/s, ` +
             `peak RSS ${mb(stats.peakRssBytes)}, peak tensors ${mb(stats.peakTensorBytes)}`,
         );
@@ -294,7 +370,11 @@ export function makeProgram(
     .argument('<checkpoint>', 'checkpoint written by train')
     .argument('<text>', 'UTF-8 text file')
     .option('--strict', 'characters outside the vocabulary are an error (default: the unknown symbol)')
-    .option('--max-tokens <n>', 'score at most this many characters', int('max-tokens'))
+    .option(
+      '--max-tokens <n>',
+      'stop after the window that reaches this many scored characters (whole windows: the first scores --seq-len, each later one its stride)',
+      int('max-tokens'),
+    )
     .option('--stride <n>', 'windows every n characters, scoring their last n (paper: 512 of 2048)', int('stride'))
     .option('--by-word-position', "also split the BPC by the scored character's position after the last whitespace")
     .option('--backend <name>', BACKEND_HELP, backendOption, 'cpu')

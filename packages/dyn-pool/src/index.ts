@@ -29,6 +29,9 @@ export {
 } from './relative-attention.js';
 export {
   type Corpus,
+  type CorpusFingerprint,
+  checkEvaluable,
+  corpusFingerprint,
   DEFAULT_LR,
   type EvalOptions,
   type EvalResult,

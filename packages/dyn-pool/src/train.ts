@@ -43,6 +43,11 @@ export interface Corpus {
   tokenizer: UnigramTokenizer | null;
   /** Characters of the validation text outside the vocabulary (mapped to the unknown symbol). */
   unknownInValid: number;
+  /**
+   * Characters of the training text outside the vocabulary: 0 when the vocabulary was built from it; more when
+   * a given vocabulary (a checkpoint's) does not cover it — resuming on another text.
+   */
+  unknownInTrain: number;
 }
 
 /**
@@ -78,7 +83,8 @@ export function prepareCorpus(
   const validText = opts.validText ?? text.slice(cutAt);
   if (cut === 0 && !opts.vocab) throw new ValueError('prepareCorpus: an all-validation split needs a vocabulary');
   const vocab = opts.vocab ?? CharVocab.fromText(trainText);
-  const train = vocab.encode(trainText).ids;
+  const encodedTrain = vocab.encode(trainText);
+  const train = encodedTrain.ids;
   const valid = vocab.encode(validText);
   let tokenizer: UnigramTokenizer | null = null;
   let trainTargets: Uint8Array | null = null;
@@ -89,7 +95,57 @@ export function prepareCorpus(
     trainTargets = tokenizer.boundaries(trainText);
     validTargets = tokenizer.boundaries(validText);
   }
-  return { vocab, train, valid: valid.ids, trainTargets, validTargets, tokenizer, unknownInValid: valid.unknown };
+  return {
+    vocab,
+    train,
+    valid: valid.ids,
+    trainTargets,
+    validTargets,
+    tokenizer,
+    unknownInValid: valid.unknown,
+    unknownInTrain: encodedTrain.unknown,
+  };
+}
+
+/**
+ * Which text a run trains and validates on, as lengths and a 53-bit hash of the ids (two 32-bit multiply–xor
+ * lanes, cyrb53's construction): saved with every checkpoint so that `--resume` on another text — or another
+ * split of it — is refused instead of continuing on data the run never saw.
+ */
+export function corpusFingerprint(corpus: Pick<Corpus, 'train' | 'valid'>): CorpusFingerprint {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  const mix = (ids: Int32Array) => {
+    for (let i = 0; i < ids.length; i++) {
+      const v = ids[i]!;
+      h1 = Math.imul(h1 ^ v, 2654435761);
+      h2 = Math.imul(h2 ^ v, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ ids.length, 2246822507);
+    h2 = Math.imul(h2 ^ ids.length, 3266489909);
+  };
+  mix(corpus.train);
+  mix(corpus.valid);
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  const hash = (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, '0');
+  return { trainChars: corpus.train.length, validChars: corpus.valid.length, hash };
+}
+
+export interface CorpusFingerprint {
+  trainChars: number;
+  validChars: number;
+  hash: string;
+}
+
+/** The evaluation's own requirements, checked before a run that will evaluate spends its training time. */
+export function checkEvaluable(validChars: number, seqLen: number, stride = seqLen): void {
+  if (!Number.isInteger(stride) || stride < 1 || stride > seqLen)
+    throw new ValueError(`evaluate: stride must be an integer in [1, ${seqLen}]; got ${stride}`);
+  if (validChars < seqLen + 1)
+    throw new ValueError(
+      `evaluate: the validation text has ${validChars} characters; ${seqLen + 1} are needed (a window of the sequence length and its next character)`,
+    );
 }
 
 export interface TrainOptions {
@@ -116,7 +172,7 @@ export interface TrainOptions {
 
 export interface TrainStats {
   step: number;
-  /** Mean LM loss of the last 10 % of steps, in bits per character. */
+  /** Mean LM loss of the last 10 % of steps, in bits per character (NaN when no step ran: a resume at the end). */
   trainBpc: number;
   /** tokens / boundaries over training (1 for the vanilla model). */
   shorteningFactor: number;
@@ -134,7 +190,16 @@ export interface SavedConfig {
   model: HourglassConfig;
   vocab: string[];
   tokenizer: ReturnType<UnigramTokenizer['toJSON']> | null;
-  train: { batchSize: number; seqLen: number; lr: number; warmup: number; steps: number; clip: number };
+  train: {
+    batchSize: number;
+    seqLen: number;
+    lr: number;
+    warmup: number;
+    steps: number;
+    clip: number;
+    /** The text trained and validated on (checkpoints from before it have none, and are not checked). */
+    corpus?: CorpusFingerprint;
+  };
 }
 
 /** Builds the optimizer and schedule for a model (Adam (0.9, 0.999), warm-up then cosine, as the paper). */
@@ -182,8 +247,16 @@ export async function train(
   model: HourglassLM,
   corpus: Corpus,
   o: TrainOptions,
-  resume?: { step: number; opt: optim.Adam; sched: optim.LRScheduler },
+  resume?: { step: number; opt: optim.Adam; sched: optim.LRScheduler; config?: SavedConfig },
 ): Promise<TrainStats> {
+  const fingerprint = corpusFingerprint(corpus);
+  const was = resume?.config?.train.corpus;
+  if (was && (was.hash !== fingerprint.hash || was.trainChars !== fingerprint.trainChars))
+    throw new ValueError(
+      `resume: this run trained on another text (${was.trainChars} training / ${was.validChars} validation characters, hash ${was.hash}); ` +
+        `this one has ${fingerprint.trainChars} / ${fingerprint.validChars} (hash ${fingerprint.hash}). Resume with the same text, --valid and --valid-fraction, or start a new run`,
+    );
+  if (o.evalEvery) checkEvaluable(corpus.valid.length, o.seqLen);
   const lr = o.lr ?? DEFAULT_LR;
   const warmup = o.warmup ?? Math.min(100, Math.floor(o.steps / 10));
   const clip = o.clip ?? 0.25;
@@ -194,7 +267,7 @@ export async function train(
     model: model.config,
     vocab: [...corpus.vocab.symbols],
     tokenizer: corpus.tokenizer?.toJSON() ?? null,
-    train: { batchSize: o.batchSize, seqLen: o.seqLen, lr, warmup, steps: o.steps, clip },
+    train: { batchSize: o.batchSize, seqLen: o.seqLen, lr, warmup, steps: o.steps, clip, corpus: fingerprint },
   };
   const progress = o.progress
     ? new Progress(o.steps, {
@@ -280,7 +353,8 @@ export async function train(
   const c = process.cpuUsage(cpu0);
   const cpuSeconds = (c.user + c.system) / 1e6 - evalCpu;
   return {
-    step: last,
+    // Where the model is now: a resume past an earlier stop-at trains nothing and stays where it was.
+    step: Math.max(start, last),
     trainBpc: tail.length ? tail.reduce((a, b) => a + b) / tail.length : Number.NaN,
     shorteningFactor: boundaries > 0 ? tokens / boundaries : Number.POSITIVE_INFINITY,
     tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
@@ -432,11 +506,8 @@ class Evaluation {
   ) {
     const T = o.seqLen;
     const stride = o.stride ?? T;
-    if (!Number.isInteger(stride) || stride < 1 || stride > T)
-      throw new ValueError(`evaluate: stride must be an integer in [1, ${T}]; got ${stride}`);
     const data = corpus.valid;
-    if (data.length < T + 1)
-      throw new ValueError(`evaluate: the validation text has ${data.length} characters; ${T + 1} are needed`);
+    checkEvaluable(data.length, T, stride);
     const limit = Math.min(data.length - 1, o.maxTokens ?? Number.POSITIVE_INFINITY);
     for (let s = 0; s + T + 1 <= data.length && (s === 0 || s + T - stride < limit); s += stride) this.starts.push(s);
     this.T = T;

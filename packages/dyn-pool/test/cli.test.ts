@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manualSeed, noGrad, tensor } from '@tessera/tensor-core';
@@ -82,6 +82,67 @@ describe('training, checkpoints and the CLI', () => {
     expect(summary.steps).toBe(8);
     expect(summary.validBpc).toBeGreaterThan(0);
     expect(summary.peakRssBytes).toBeGreaterThan(0);
+  });
+
+  it('--resume refuses another text, contradicting options and a stop-at behind the checkpoint', async () => {
+    const ck = join(dir, 'r.ckpt');
+    const args = ['-b', 'whitespace', ...tiny, '--warmup', '1'];
+    await run(['train', file, '-o', ck, '--steps', '4', '--stop-at', '2', ...args]);
+    const before = readFileSync(ck);
+    // The same characters in another order: caught by the corpus fingerprint the checkpoint carries.
+    const shuffled = join(dir, 'shuffled.txt');
+    writeFileSync(shuffled, text(1500).split(' ').reverse().join(' '));
+    await expect(run(['train', shuffled, '-o', ck, '--steps', '4', '--resume', ...args])).rejects.toThrow(
+      /this run trained on another text/,
+    );
+    // Another split of the same text is another corpus too.
+    await expect(
+      run(['train', file, '-o', ck, '--steps', '4', '--resume', '--valid-fraction', '0.2', ...args]),
+    ).rejects.toThrow(/another text/);
+    // Characters the run's vocabulary never had.
+    const greek = join(dir, 'greek.txt');
+    writeFileSync(greek, `αβγ δεζ ${text(1400)}`); // at the start: in the training part
+    await expect(run(['train', greek, '-o', ck, '--steps', '4', '--resume', ...args])).rejects.toThrow(
+      /6 training characters are outside .*r\.ckpt's vocabulary/,
+    );
+    await expect(
+      run(['train', file, '-o', ck, '--steps', '4', '--resume', ...args, '--d-model', '32', '--lr', '0.001']),
+    ).rejects.toThrow(/--d-model 32 \(the checkpoint has 16\); --lr 0.001 \(the checkpoint has 0.006\)/);
+    await expect(run(['train', file, '-o', ck, '--steps', '3', '--resume', ...args])).rejects.toThrow(
+      /--steps 3 \(the checkpoint's run is 4 steps/,
+    );
+    await expect(run(['train', file, '-o', ck, '--steps', '4', '--stop-at', '1', '--resume', ...args])).rejects.toThrow(
+      /--stop-at 1: .* is already at step 2/,
+    );
+    expect(readFileSync(ck).equals(before)).toBe(true); // nothing above touched the checkpoint
+    // The same options (and a larger --steps) resume; a run resumed at its end trains nothing and says so.
+    await run(['train', file, '-o', ck, '--steps', '4', '--resume', ...args]);
+    const again = await run(['train', file, '-o', ck, '--steps', '4', '--resume', ...args]);
+    expect(again.at(-1)).toMatch(/no steps trained/);
+    const json = JSON.parse((await run(['train', file, '-o', ck, '--resume', ...args, '--json'])).at(-1)!);
+    expect(json.steps).toBe(4);
+  });
+
+  it('refuses bounds that cannot train, and a validation text too short for the evaluation before training', async () => {
+    const ck = join(dir, 'never.ckpt');
+    for (const [flag, v, msg] of [
+      ['--clip', '-1', /clip must be a number > 0/],
+      ['--clip', '0', /clip must be a number > 0/],
+      ['--lr', '0', /lr must be a number > 0/],
+      ['--valid-fraction', '0', /valid-fraction must be a number in \(0, 1\)/],
+      ['--valid-fraction', '1', /valid-fraction must be a number in \(0, 1\)/],
+      ['--dropout', '1', /dropout must be a number in \[0, 1\)/],
+    ] as const)
+      await expect(run(['train', file, '-o', ck, ...tiny, flag, v]), `${flag} ${v}`).rejects.toThrow(msg);
+    const short = join(dir, 'short.txt');
+    writeFileSync(short, text(120));
+    await expect(run(['train', short, '-o', ck, ...tiny, '--steps', '3'])).rejects.toThrow(
+      /validation text has \d+ characters; 33 are needed .*--seq-len 32/,
+    );
+    await expect(run(['train', file, '-o', ck, ...tiny, '--steps', '3', '--eval-stride', '64'])).rejects.toThrow(
+      /stride must be an integer in \[1, 32\]/,
+    );
+    expect(existsSync(ck)).toBe(false); // refused before any training
   });
 
   it('evaluates and generates from a checkpoint; unknown characters are reported, or refused with --strict', async () => {

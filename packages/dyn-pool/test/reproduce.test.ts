@@ -431,7 +431,7 @@ describe('the resumable job', () => {
       runner: inProcess([]),
     });
     expect(res.failed).toEqual(['none_s0', 'ws_s0']);
-    expect(readFileSync(join(runs, 'none_s0.log'), 'utf8')).toMatch(/a window of 100001 is needed/);
+    expect(readFileSync(join(runs, 'none_s0.log'), 'utf8')).toMatch(/100001 are needed/);
   });
 
   it("every run gets the whole resolved recipe, the CLI's defaults included (lr 6e-3, warm-up 10 % of the steps)", async () => {
@@ -446,7 +446,19 @@ describe('the resumable job', () => {
     expect(a[a.indexOf('--layers') + 1]).toBe('1,2,1');
     expect(a).not.toContain('--warmup'); // left to train's default
     const head = readCheckpointHead(join(runs, 'none_s3.ckpt'))!;
-    expect(head.train).toEqual({ batchSize: 2, seqLen: 32, lr: 0.006, warmup: 2, steps: 20, clip: 0.25 });
+    expect(head.train).toEqual({
+      batchSize: 2,
+      seqLen: 32,
+      lr: 0.006,
+      warmup: 2,
+      steps: 20,
+      clip: 0.25,
+      corpus: {
+        trainChars: expect.any(Number),
+        validChars: expect.any(Number),
+        hash: expect.stringMatching(/^[0-9a-f]{14}$/),
+      },
+    });
     expect(head.model.dModel).toBe(16);
     expect(readCheckpointHead(join(runs, 'nope.ckpt'))).toBeNull();
     expectReproduceError(() => readCheckpointHead(join(runs, 'none_s3.log')), /not a checkpoint/);
@@ -483,7 +495,7 @@ describe('the resumable job', () => {
     });
     expect(res.trained).toEqual(['ws_s1']);
     const log = readFileSync(join(runs, 'ws_s1.log'), 'utf8');
-    expect(log).toMatch(/^whitespace: \d+ parameters/);
+    expect(log).toMatch(/^no checkpoint at .* starting a new run\nwhitespace: \d+ parameters/);
     const r = parseRunLog(log, 'ws', 1)!;
     expect(r.steps).toBe(2);
     expect(r.peakRssBytes).toBeGreaterThan(0);
