@@ -102,9 +102,14 @@ export class RangeDecoder {
     for (let i = 0; i < 5; i++) this.code = (this.code * 256 + this.next()) % TWO32;
   }
   private next(): number {
-    const b = this.at < this.bytes.length ? this.bytes[this.at]! : 0;
+    if (this.at < this.bytes.length) return this.bytes[this.at++]!;
+    // A valid stream is never read more than 4 bytes past its end (see the check after decoding): stop at the
+    // first read beyond that, so a section that claims more symbols than its bytes hold fails in time
+    // proportional to its bytes, not to its claim.
+    if (this.at >= this.bytes.length + 4)
+      throw new KVFormatError(`KVTC range-coded chunk is truncated (more than its ${this.bytes.length} bytes needed)`);
     this.at++;
-    return b;
+    return 0;
   }
   /** bytes read beyond the end of the stream (a valid stream never needs more than it holds) */
   get overrun(): number {

@@ -16,6 +16,7 @@ import {
 } from './errors.js';
 import {
   checkPlan,
+  checkPlanGroups,
   chunkBytes,
   decodeSegment,
   encodeChunk,
@@ -42,6 +43,8 @@ export const Codec = { fp16: 0, kvtcPacked: 2, kvtcDeflate: 3, kvtcRange: 4 } as
 /** The adaptive range coder's models cap a symbol's probability, so it cannot shrink data more than this. */
 const MAX_RANGE_RATIO = 1 << 16;
 const ALL_LAYERS = 0xffff;
+/** Tokens in one KVTC chunk section at most (writers split longer runs into several chunks). */
+export const MAX_CHUNK_TOKENS = 1 << 16;
 /** DEFLATE cannot expand more than 1032:1; a chunk claiming more is rejected before allocation. */
 const MAX_INFLATE_RATIO = 1032;
 
@@ -377,6 +380,11 @@ function halfBytes(x: Float32Array): Uint8Array {
 /** Writes the container (FORMAT.md). */
 export function writeContainer(parts: ContainerParts): Uint8Array {
   const { layers, heads, headDim } = parts;
+  // Never write what `readHeader` refuses (unordered groups, a plan that codes nothing).
+  if (parts.plan) {
+    if (parts.cal) checkPlan(parts.cal, parts.plan);
+    else checkPlanGroups(parts.plan);
+  }
   const f = heads * headDim;
   const rawTokens = parts.sinks + parts.window;
   const payloads: { kind: number; codec: number; layer: number; start: number; count: number; bytes: Uint8Array }[] =
@@ -410,6 +418,9 @@ export function writeContainer(parts: ContainerParts): Uint8Array {
         });
     }
   }
+  for (const c of parts.chunks)
+    if (c.count > MAX_CHUNK_TOKENS)
+      throw new ValueError(`writeContainer: a chunk of ${c.count} tokens; at most ${MAX_CHUNK_TOKENS} per chunk`);
   for (const c of parts.chunks)
     payloads.push({
       kind: SectionKind.kvtcChunk,
@@ -539,16 +550,20 @@ export function readHeader(bytes: Uint8Array): CacheHeader {
       const ng = r.u32('plan group count');
       r.need(ng * 8, 'plan groups');
       const groups: Group[] = [];
+      let end = 0;
       for (let g = 0; g < ng; g++) {
         const start = r.u32('group start');
         const size = r.u16('group size');
         const id = r.u8('group type');
         r.u8('pad');
         const type = TYPE_BY_ID.get(id);
-        if (!type || type === 'none' || size === 0 || start + size > width)
+        // Groups are written in coefficient order without overlap (`checkPlan`); the coder walks them in the
+        // order written, so any other order would decode the right bytes into the wrong coefficients.
+        if (!type || type === 'none' || size === 0 || start < end || start + size > width)
           throw new KVFormatError(
-            `${what}: plan segment ${s} group ${g} (start ${start}, size ${size}, type ${id}) is invalid`,
+            `${what}: plan segment ${s} group ${g} (start ${start}, size ${size}, type ${id}) is invalid (groups must be in order, not overlapping, within width ${width})`,
           );
+        end = start + size;
         groups.push({ start, size, type });
       }
       const p = makePlan(width, groups, tokenGroup);
@@ -589,6 +604,12 @@ export function readHeader(bytes: Uint8Array): CacheHeader {
         );
     } else if (s.kind === SectionKind.kvtcChunk) {
       if (!plan) throw new KVFormatError(`${what}: KVTC section ${i} but the header has no plan`);
+      // A plan can code nothing (a tiny cache at a large ratio keeps only the calibration mean): its chunks are
+      // 0 bytes, so no length bounds their token counts; this does.
+      if (s.tokenCount > MAX_CHUNK_TOKENS)
+        throw new KVFormatError(
+          `${what}: KVTC section ${i} claims ${s.tokenCount} tokens; a chunk holds at most ${MAX_CHUNK_TOKENS}`,
+        );
       if (s.codec !== Codec.kvtcPacked && s.codec !== Codec.kvtcDeflate && s.codec !== Codec.kvtcRange)
         throw new KVFormatError(`${what}: KVTC section ${i} has unknown codec ${s.codec}`);
       const expect = chunkBytes(plan, s.tokenCount);
@@ -926,6 +947,8 @@ export function encodeCache(rows: KVRows, cal: Calibration, plan: KvtcPlan, opts
   const window = Math.min(opts.window ?? 128, n - sinks);
   const compressed = n - sinks - window;
   const c = opts.chunkTokens ?? 256;
+  if (!(Number.isInteger(c) && c >= 1 && c <= MAX_CHUNK_TOKENS))
+    throw new ValueError(`encodeCache: chunkTokens must be an integer in [1, ${MAX_CHUNK_TOKENS}]; got ${c}`);
   for (let i = 1; i < n; i++)
     if (rows.positions[i] !== rows.positions[0]! + i)
       throw new ValueError('encodeCache: positions must be consecutive');

@@ -7,6 +7,8 @@ interface Row {
   lastUsed: number;
 }
 
+const isRow = (r: unknown): r is Row => typeof r === 'object' && r !== null && (r as Row).bytes instanceof Uint8Array;
+
 const done = <T>(req: IDBRequest<T>): Promise<T> =>
   new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
@@ -33,11 +35,13 @@ export class IndexedDBBackend implements StoreBackend {
   private async store(mode: IDBTransactionMode): Promise<IDBObjectStore> {
     return (await this.open()).transaction('entries', mode).objectStore('entries');
   }
-  async get(key: string): Promise<Uint8Array | null> {
-    const s = await this.store('readwrite');
+  async get(key: string, opts: { touch?: boolean } = {}): Promise<Uint8Array | null> {
+    const touch = opts.touch !== false;
+    const s = await this.store(touch ? 'readwrite' : 'readonly');
     const row = (await done(s.get(key))) as Row | undefined;
-    if (!row) return null;
-    s.put({ bytes: row.bytes, lastUsed: Date.now() }, key);
+    // A record this backend did not write (no bytes) reads as missing; the store then drops it.
+    if (!isRow(row)) return null;
+    if (touch) s.put({ bytes: row.bytes, lastUsed: Date.now() }, key);
     return row.bytes;
   }
   async put(key: string, bytes: Uint8Array): Promise<void> {
@@ -51,7 +55,11 @@ export class IndexedDBBackend implements StoreBackend {
   async list(): Promise<{ key: string; size: number; lastUsed: number }[]> {
     const s = await this.store('readonly');
     const [keys, rows] = await Promise.all([done(s.getAllKeys()), done(s.getAll())]);
-    return (rows as Row[]).map((r, i) => ({ key: String(keys[i]), size: r.bytes.length, lastUsed: r.lastUsed }));
+    return (rows as unknown[]).map((r, i) => ({
+      key: String(keys[i]),
+      size: isRow(r) ? r.bytes.length : 0,
+      lastUsed: isRow(r) && Number.isFinite(r.lastUsed) ? r.lastUsed : 0,
+    }));
   }
   close(): void {
     void this.db?.then((d) => d.close());

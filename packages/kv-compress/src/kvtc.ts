@@ -44,9 +44,27 @@ export function checkPlan(cal: Calibration, plan: KvtcPlan): void {
       throw new KVFormatError(
         `KVTC plan for segment ${i} codes ${p.width} components; the calibration keeps ${seg.pca.rank}`,
       );
-    for (const g of p.groups)
+  });
+  checkPlanGroups(plan);
+}
+
+/**
+ * What a plan must satisfy without a calibration: groups inside the width, in coefficient order without overlap
+ * (the container's reader takes them in that order, which `makePlan` builds; another order would decode the
+ * right bytes into the wrong coefficients).
+ */
+export function checkPlanGroups(plan: KvtcPlan): void {
+  plan.plans.forEach((p, i) => {
+    let end = 0;
+    for (const g of p.groups) {
       if (g.start < 0 || g.size < 1 || g.start + g.size > p.width)
         throw new KVFormatError(`KVTC plan for segment ${i}: group [${g.start}, +${g.size}) outside width ${p.width}`);
+      if (g.start < end)
+        throw new KVFormatError(
+          `KVTC plan for segment ${i}: group [${g.start}, +${g.size}) starts before the previous group ends (${end}); groups must be in order without overlap`,
+        );
+      end = g.start + g.size;
+    }
   });
 }
 

@@ -7,7 +7,11 @@ import { ValueError } from './errors.js';
 import { crc32, Fnv64 } from './numeric.js';
 
 export interface StoreBackend {
-  get(key: string): Promise<Uint8Array | null>;
+  /**
+   * The entry's bytes, or null. A read marks the entry used (its `lastUsed` for `list`) unless `touch` is
+   * false: opening a store reads every entry to check it, which must not reset the LRU order.
+   */
+  get(key: string, opts?: { touch?: boolean }): Promise<Uint8Array | null>;
   /** Must be atomic: a reader sees the old entry, the new one or none, never a torn one. */
   put(key: string, bytes: Uint8Array): Promise<void>;
   delete(key: string): Promise<void>;
@@ -17,17 +21,27 @@ export interface StoreBackend {
 
 export class MemoryBackend implements StoreBackend {
   readonly map = new Map<string, Uint8Array>();
-  async get(key: string): Promise<Uint8Array | null> {
-    return this.map.get(key) ?? null;
+  private readonly used = new Map<string, number>();
+  private last = 0;
+  private touch(key: string): void {
+    this.last = Math.max(Date.now(), this.last + 1e-3);
+    this.used.set(key, this.last);
+  }
+  async get(key: string, opts: { touch?: boolean } = {}): Promise<Uint8Array | null> {
+    const b = this.map.get(key) ?? null;
+    if (b && opts.touch !== false) this.touch(key);
+    return b;
   }
   async put(key: string, bytes: Uint8Array): Promise<void> {
     this.map.set(key, Uint8Array.from(bytes));
+    this.touch(key);
   }
   async delete(key: string): Promise<void> {
     this.map.delete(key);
+    this.used.delete(key);
   }
-  async list(): Promise<{ key: string; size: number }[]> {
-    return [...this.map].map(([key, b]) => ({ key, size: b.length }));
+  async list(): Promise<{ key: string; size: number; lastUsed?: number }[]> {
+    return [...this.map].map(([key, b]) => ({ key, size: b.length, lastUsed: this.used.get(key) }));
   }
 }
 
@@ -84,6 +98,7 @@ export interface StoreOptions {
 interface IndexEntry {
   length: number;
   size: number;
+  /** last use, in ms since the epoch (comparable with a backend's `lastUsed`) */
   tick: number;
 }
 
@@ -97,21 +112,33 @@ export class KVCacheStore {
     readonly opts: StoreOptions,
   ) {}
 
-  /** Opens a store over a backend, indexing what it already holds (oldest use first). */
+  /**
+   * Opens a store over a backend, indexing what it already holds (its LRU order from the backend's last-use
+   * times, which the checking reads leave alone), then evicting down to this store's limits.
+   */
   static async open(backend: StoreBackend, opts: StoreOptions = {}): Promise<KVCacheStore> {
     const s = new KVCacheStore(backend, opts);
     const listed = (await backend.list()).sort((a, b) => (a.lastUsed ?? 0) - (b.lastUsed ?? 0));
     for (const e of listed) {
-      const bytes = await backend.get(e.key);
+      const bytes = await backend.get(e.key, { touch: false });
       const entry = bytes && unwrapEntry(bytes);
       if (!entry || prefixKey(entry.tokens) !== e.key) {
         s.dropped++;
         await backend.delete(e.key);
         continue;
       }
-      s.index.set(e.key, { length: entry.tokens.length, size: bytes.length, tick: ++s.tick });
+      const tick = e.lastUsed ?? s.stamp();
+      s.tick = Math.max(s.tick, tick);
+      s.index.set(e.key, { length: entry.tokens.length, size: bytes.length, tick });
     }
+    await s.evict('');
     return s;
+  }
+
+  /** A use time later than every one before it (ms; sub-ms steps keep uses within one ms ordered). */
+  private stamp(): number {
+    this.tick = Math.max(Date.now(), this.tick + 1e-3);
+    return this.tick;
   }
 
   get bytes(): number {
@@ -131,27 +158,45 @@ export class KVCacheStore {
     if (bytes.length > maxBytes)
       throw new ValueError(`KVCacheStore.put: entry of ${bytes.length} bytes exceeds maxBytes ${maxBytes}`);
     await this.backend.put(key, bytes);
-    this.index.set(key, { length: tokens.length, size: bytes.length, tick: ++this.tick });
+    this.index.set(key, { length: tokens.length, size: bytes.length, tick: this.stamp() });
     await this.evict(key);
     return key;
   }
 
+  /**
+   * Evicts least recently used entries until what the backend holds fits the limits. It counts what the backend
+   * lists, not only this store's index, so stores sharing a backend (two processes on one folder) keep the
+   * limits between them; entries another store removed leave this index.
+   */
   private async evict(keepKey: string): Promise<void> {
     const maxBytes = this.opts.maxBytes ?? 256 * 2 ** 20;
     const maxEntries = this.opts.maxEntries ?? Number.POSITIVE_INFINITY;
-    let total = this.bytes;
-    const lru = [...this.index].filter(([k]) => k !== keepKey).sort((a, b) => a[1].tick - b[1].tick);
-    for (const [k, e] of lru) {
-      if (total <= maxBytes && this.index.size <= maxEntries) break;
-      this.index.delete(k);
+    const listed = await this.backend.list();
+    const present = new Set(listed.map((e) => e.key));
+    for (const k of [...this.index.keys()]) if (!present.has(k)) this.index.delete(k);
+    const all = listed.map((e) => {
+      const own = this.index.get(e.key);
+      return { key: e.key, size: own?.size ?? e.size, used: own?.tick ?? e.lastUsed ?? 0 };
+    });
+    let total = all.reduce((a, e) => a + e.size, 0);
+    let count = all.length;
+    for (const e of all.filter((x) => x.key !== keepKey).sort((a, b) => a.used - b.used)) {
+      if (total <= maxBytes && count <= maxEntries) break;
+      this.index.delete(e.key);
       total -= e.size;
-      await this.backend.delete(k);
+      count--;
+      await this.backend.delete(e.key);
     }
   }
 
   private async load(key: string, tokens: ArrayLike<number>, length: number): Promise<Uint8Array | null> {
     const bytes = await this.backend.get(key);
-    const entry = bytes && unwrapEntry(bytes);
+    if (!bytes) {
+      // evicted meanwhile (by this store's own put, or another store on the same backend): gone, not corrupt
+      this.index.delete(key);
+      return null;
+    }
+    const entry = unwrapEntry(bytes);
     let ok = !!entry && entry.tokens.length === length;
     for (let i = 0; ok && i < length; i++) if (entry!.tokens[i] !== (tokens[i]! | 0)) ok = false;
     if (!ok) {
@@ -161,7 +206,9 @@ export class KVCacheStore {
       await this.backend.delete(key);
       return null;
     }
-    this.index.get(key)!.tick = ++this.tick;
+    // The index may have lost the key while the read was awaited (an eviction); the bytes read are still sound.
+    const e = this.index.get(key);
+    if (e) e.tick = this.stamp();
     return entry!.payload;
   }
 

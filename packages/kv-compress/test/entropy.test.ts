@@ -54,6 +54,20 @@ describe('range coder', () => {
       KVFormatError,
     );
   });
+  it('a section claiming more symbols than its bytes hold fails as soon as the bytes run out', () => {
+    // 64 random bytes carry a few hundred 4-bit symbols; the old decoder went on reading zeros for as many
+    // symbols as the claim said (a 1 KiB section claiming 67 MB took seconds) and only then saw the overrun.
+    const rng = new Rng(3);
+    const bytes = Uint8Array.from({ length: 64 }, () => Math.floor(rng.next() * 256));
+    const dec = new RangeDecoder(bytes);
+    const m = new FreqModel(16);
+    let decoded = 0;
+    expect(() => {
+      for (; decoded < 10_000_000; decoded++) dec.decode(m);
+    }).toThrow(KVFormatError);
+    expect(decoded).toBeLessThan(64 * 8);
+    expect(dec.overrun).toBeLessThanOrEqual(4);
+  });
   it('containers written with the range coder decode to the same rows as DEFLATE ones', () => {
     const o = { sinks: 4, window: 16, chunkTokens: 40 };
     const a = encodeCache(rows, cal, plan, o);

@@ -122,6 +122,66 @@ describe('cache container', () => {
     tv.setUint32(h.headerBytes, crc32(t, 0, h.headerBytes), true);
     expect(() => decodeCache(t, cal)).toThrow(KVFormatError);
   });
+  it('plan groups out of order are refused by the writer and, patched into a stream, by the reader', () => {
+    // A milder ratio, so that some segment has two groups.
+    const plan = fitPlan(cal, calRows, { ratio: 2 });
+    const stream = encodeCache(rows, cal, plan, opts);
+    const seg = plan.plans.findIndex((p) => p.groups.length >= 2);
+    expect(seg).toBeGreaterThanOrEqual(0);
+    const reversed = {
+      ...plan,
+      plans: plan.plans.map((p, i) => (i === seg ? { ...p, groups: [...p.groups].reverse() } : p)),
+    };
+    expect(() => encodeCache(rows, cal, reversed, opts)).toThrow(/must be in order without overlap/);
+    // The same reversal made in a written stream's header (two 8-byte group records swapped, CRC fixed): the
+    // reader used to re-sort the groups, decoding the bytes into the wrong coefficients without an error.
+    const rec = (g: { start: number; size: number }) => {
+      const b = new Uint8Array(8);
+      const dv = new DataView(b.buffer);
+      dv.setUint32(0, g.start, true);
+      dv.setUint16(4, g.size, true);
+      return b;
+    };
+    const [g0, g1] = plan.plans[seg]!.groups;
+    const h = readHeader(stream);
+    const at = (() => {
+      const a = rec(g0!);
+      for (let i = 0; i + 16 <= h.headerBytes; i++)
+        if (
+          a.every((x, j) => j >= 6 || stream[i + j] === x) &&
+          rec(g1!).every((x, j) => j >= 6 || stream[i + 8 + j] === x)
+        )
+          return i;
+      return -1;
+    })();
+    expect(at).toBeGreaterThan(0);
+    const b = Uint8Array.from(stream);
+    b.set(stream.subarray(at + 8, at + 16), at);
+    b.set(stream.subarray(at, at + 8), at + 8);
+    new DataView(b.buffer).setUint32(h.headerBytes, crc32(b, 0, h.headerBytes), true);
+    expect(() => readHeader(b)).toThrow(/groups must be in order/);
+    expect(() => decodeCache(b, cal)).toThrow(KVFormatError);
+  });
+  it('a plan that codes nothing round-trips (the mean), and its chunks cannot claim unbounded tokens', () => {
+    // At a ratio no coefficient can pay for, the DP codes nothing: chunks of 0 bytes that decode to the
+    // calibration mean. No length then bounds a chunk's token count, so the format does (MAX_CHUNK_TOKENS).
+    const empty = fitPlan(cal, calRows, { ratio: 1e6 });
+    expect(chunkBytes(empty, 1)).toBe(0);
+    expect(decodeCache(encodeCache(rows, cal, empty, opts), cal).k.length).toBe(rows.k.length);
+    // One chunk and nothing raw, then a header that says the chunk holds 2^32 − 16 tokens (CRC fixed).
+    const b = encodeCache(rows, cal, empty, { sinks: 0, window: 0, chunkTokens: 1000 });
+    const h = readHeader(b);
+    expect(h.sections.length).toBe(1);
+    const t = Uint8Array.from(b);
+    const dv = new DataView(t.buffer);
+    const claim = 0xfffffff0;
+    dv.setUint32(28, claim, true); // tokens
+    dv.setUint32(40, claim, true); // compressed
+    dv.setUint32(h.headerBytes - 24 + 8, claim, true); // the section's tokenCount
+    dv.setUint32(h.headerBytes, crc32(t, 0, h.headerBytes), true);
+    expect(() => readHeader(t)).toThrow(/claims 4294967280 tokens; a chunk holds at most 65536/);
+    expect(() => encodeCache(rows, cal, plan, { ...opts, chunkTokens: 70_000 })).toThrow(/chunkTokens must be/);
+  });
   it('truncated streams name the missing field', () => {
     expect(() => readHeader(stream.subarray(0, 30))).toThrow(TruncatedStreamError);
   });

@@ -98,12 +98,103 @@ describe('filesystem backend', () => {
     dirs.push(d);
     const s = await KVCacheStore.open(new FileBackend(d));
     await s.put([1, 2], payload(64, 5));
-    await writeFile(join(d, `.${prefixKey([3])}.123.abc.tmp`), payload(10, 0));
+    // a writer that is gone (no such pid: above Linux's pid_max) and one that is alive (this process)
+    await writeFile(join(d, `.${prefixKey([3])}.99999999.abc.tmp`), payload(10, 0));
+    const live = `.${prefixKey([5])}.${process.pid}.def.tmp`;
+    await writeFile(join(d, live), payload(10, 0));
     await writeFile(join(d, `${prefixKey([4])}.kvc`), payload(10, 0)); // garbage entry
     const again = await KVCacheStore.open(new FileBackend(d));
     expect(again.size).toBe(1);
     expect(again.dropped).toBe(1);
     expect((await again.get([1, 2]))![0]).toBe(5);
-    expect((await readdir(d)).sort()).toEqual([`${prefixKey([1, 2])}.kvc`]);
+    expect((await readdir(d)).sort()).toEqual([live, `${prefixKey([1, 2])}.kvc`].sort());
   });
 });
+
+/** Runs `backend` with a pause between reading an entry and returning it, as a slow disk or database would. */
+class SlowReads implements StoreBackend {
+  constructor(readonly inner: StoreBackend) {}
+  async get(key: string, opts?: { touch?: boolean }) {
+    const b = await this.inner.get(key, opts);
+    await new Promise((r) => setTimeout(r, 20));
+    return b;
+  }
+  put(key: string, bytes: Uint8Array) {
+    return this.inner.put(key, bytes);
+  }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  list() {
+    return this.inner.list();
+  }
+}
+
+const pause = () => new Promise((r) => setTimeout(r, 15));
+
+for (const [name, make, twin] of [
+  ['memory', async () => new MemoryBackend(), (b: StoreBackend) => b],
+  [
+    'IndexedDB (fake-indexeddb)',
+    async () => new IndexedDBBackend('t2', new IDBFactory()),
+    (b: StoreBackend) => new IndexedDBBackend('t2', (b as IndexedDBBackend).factory),
+  ],
+  [
+    'filesystem',
+    async () => {
+      const d = await mkdtemp(join(tmpdir(), 'kvc-store2-'));
+      dirs.push(d);
+      return new FileBackend(d);
+    },
+    (b: StoreBackend) => new FileBackend((b as FileBackend).dir),
+  ],
+] as const)
+  describe(`KVCacheStore on ${name}: concurrency and reopening`, () => {
+    it('a read that an eviction overtakes returns what it read, never throws', async () => {
+      const s = await KVCacheStore.open(new SlowReads(await make()), { maxEntries: 1 });
+      await s.put([1], payload(8, 1));
+      const pending = s.get([1]);
+      await new Promise((r) => setTimeout(r, 5));
+      await s.put([2], payload(8, 2)); // evicts [1] while its read is in flight
+      expect((await pending)?.[0]).toBe(1);
+      expect(await s.get([1])).toBeNull();
+      expect((await s.get([2]))![0]).toBe(2);
+      expect(s.dropped).toBe(0); // an evicted entry is gone, not corrupt
+    });
+    it('reopening keeps the LRU order and applies the limits', async () => {
+      const backend = await make();
+      const s = await KVCacheStore.open(backend);
+      for (const k of [1, 2, 3]) {
+        await s.put([k], payload(8, k));
+        await pause();
+      }
+      await s.get([1]); // order of use now 2, 3, 1
+      await pause();
+      // Opening checks every entry by reading it; that must not count as a use.
+      await KVCacheStore.open(twin(backend));
+      await pause();
+      const small = await KVCacheStore.open(twin(backend), { maxEntries: 2 });
+      expect(small.size).toBe(2);
+      expect(await small.get([2])).toBeNull(); // the least recently used went
+      expect((await small.get([1]))![0]).toBe(1);
+      expect((await small.get([3]))![0]).toBe(3);
+    });
+    it('two stores on one backend keep the limits between them', async () => {
+      const backend = await make();
+      const a = await KVCacheStore.open(backend, { maxEntries: 2 });
+      const b = await KVCacheStore.open(twin(backend), { maxEntries: 2 });
+      await a.put([1], payload(8, 1));
+      await pause();
+      await b.put([2], payload(8, 2));
+      await pause();
+      await a.put([3], payload(8, 3));
+      await pause();
+      await b.put([4], payload(8, 4));
+      expect((await backend.list()).length).toBe(2);
+      expect(await a.get([1])).toBeNull();
+      expect(await b.get([2])).toBeNull();
+      expect(await a.get([4])).toBeNull(); // not in a's index (b wrote it after a opened)
+      expect((await b.get([4]))![0]).toBe(4);
+      expect(a.dropped + b.dropped).toBe(0);
+    });
+  });
