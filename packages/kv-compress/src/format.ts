@@ -233,7 +233,9 @@ export function readCalibration(bytes: Uint8Array): Calibration {
   const ropeBase = r.f32('ropeBase');
   const segments: Segment[] = [];
   for (let i = 0; i < nseg; i++) {
-    const kind = r.u8('segment kind') === 0 ? 'k' : 'v';
+    const kindByte = r.u8('segment kind');
+    if (kindByte > 1) throw new KVFormatError(`${what}: segment ${i} has kind ${kindByte}; 0 (keys) or 1 (values)`);
+    const kind = kindByte === 0 ? 'k' : 'v';
     r.u8('pad');
     const nl = r.u16('segment layer count');
     const ls: number[] = [];
@@ -259,6 +261,8 @@ export function readCalibration(bytes: Uint8Array): Calibration {
     }
     segments.push(seg);
   }
+  if (r.pos !== bytes.length - 4)
+    throw new KVFormatError(`${what}: ${bytes.length - 4 - r.pos} bytes after the last segment`);
   return {
     layers,
     heads,
@@ -535,6 +539,9 @@ export function readHeader(bytes: Uint8Array): CacheHeader {
     );
   if (sinks + compressed + window !== tokens)
     throw new KVFormatError(`${what}: sinks ${sinks} + compressed ${compressed} + window ${window} ≠ tokens ${tokens}`);
+  // Positions are int32 (tensor-core's RoPE positions, the decoders' Int32Arrays): the last must fit.
+  if (firstPosition + tokens > 0x7fffffff)
+    throw new KVFormatError(`${what}: positions ${firstPosition}..${firstPosition + tokens - 1} do not fit int32`);
   const planBytes = r.u32('plan size');
   r.need(planBytes, 'plan');
   const planEnd = r.pos + planBytes;

@@ -41,6 +41,19 @@ describe('calibration file', () => {
     expect(() => readCalibration(bad)).toThrow(ChecksumError);
     expect(() => readCalibration(bytes.subarray(0, 50))).toThrow(KVFormatError);
   });
+  it('refuses bytes after the last segment and an unknown segment kind, even under a valid CRC', () => {
+    const bytes = writeCalibration(cal);
+    const withCrc = (b: Uint8Array) => {
+      new DataView(b.buffer).setUint32(b.length - 4, crc32(b, 0, b.length - 4), true);
+      return b;
+    };
+    const longer = new Uint8Array(bytes.length + 8);
+    longer.set(bytes.subarray(0, bytes.length - 4));
+    expect(() => readCalibration(withCrc(longer))).toThrow(/8 bytes after the last segment/);
+    const kind = Uint8Array.from(bytes);
+    kind[20] = 2; // the first segment's kind: after magic, version, flags, layers, heads, headDim, count, ropeBase
+    expect(() => readCalibration(withCrc(kind))).toThrow(/segment 0 has kind 2/);
+  });
 });
 
 describe('cache container', () => {
@@ -121,6 +134,13 @@ describe('cache container', () => {
     tv.setUint32(at + 8, 1_000_000, true);
     tv.setUint32(h.headerBytes, crc32(t, 0, h.headerBytes), true);
     expect(() => decodeCache(t, cal)).toThrow(KVFormatError);
+    // positions past int32 (they would wrap negative in the decoders' Int32Array positions)
+    const p = Uint8Array.from(stream);
+    const pv = new DataView(p.buffer);
+    expect(pv.getUint32(32, true)).toBe(h.firstPosition);
+    pv.setUint32(32, 0x7fffffff - 10, true);
+    pv.setUint32(h.headerBytes, crc32(p, 0, h.headerBytes), true);
+    expect(() => readHeader(p)).toThrow(/do not fit int32/);
   });
   it('plan groups out of order are refused by the writer and, patched into a stream, by the reader', () => {
     // A milder ratio, so that some segment has two groups.
@@ -168,18 +188,18 @@ describe('cache container', () => {
     const empty = fitPlan(cal, calRows, { ratio: 1e6 });
     expect(chunkBytes(empty, 1)).toBe(0);
     expect(decodeCache(encodeCache(rows, cal, empty, opts), cal).k.length).toBe(rows.k.length);
-    // One chunk and nothing raw, then a header that says the chunk holds 2^32 − 16 tokens (CRC fixed).
+    // One chunk and nothing raw, then a header that says the chunk holds 2^31 − 4096 tokens (CRC fixed).
     const b = encodeCache(rows, cal, empty, { sinks: 0, window: 0, chunkTokens: 1000 });
     const h = readHeader(b);
     expect(h.sections.length).toBe(1);
     const t = Uint8Array.from(b);
     const dv = new DataView(t.buffer);
-    const claim = 0xfffffff0;
+    const claim = 0x7ffff000;
     dv.setUint32(28, claim, true); // tokens
     dv.setUint32(40, claim, true); // compressed
     dv.setUint32(h.headerBytes - 24 + 8, claim, true); // the section's tokenCount
     dv.setUint32(h.headerBytes, crc32(t, 0, h.headerBytes), true);
-    expect(() => readHeader(t)).toThrow(/claims 4294967280 tokens; a chunk holds at most 65536/);
+    expect(() => readHeader(t)).toThrow(/claims 2147479552 tokens; a chunk holds at most 65536/);
     expect(() => encodeCache(rows, cal, plan, { ...opts, chunkTokens: 70_000 })).toThrow(/chunkTokens must be/);
   });
   it('truncated streams name the missing field', () => {
