@@ -815,7 +815,8 @@ class Sampling {
   }
 
   pick(logits: ArrayLike<number>, noise: ArrayLike<number> | null): number {
-    return pickToken(logits, noise, this.temperature, this.o.topK);
+    // The unknown symbol (id 0) is never written: in the output it would be a U+FFFD that no text had.
+    return pickToken(logits, noise, this.temperature, this.o.topK, this.V > 1 ? 0 : undefined);
   }
 
   take(id: number): void {
@@ -854,20 +855,26 @@ class Sampling {
 /**
  * The next token from the last position's logits: argmax when `noise` is null (temperature 0), otherwise
  * Gumbel-max, argmax_c (l_c / τ + g_c), which draws c with probability softmax(l / τ)_c; with topK only
- * logits ≥ the k-th largest take part (ties included).
+ * logits ≥ the k-th largest take part (ties included). `exclude` (an id) never takes part: `generate` passes
+ * the unknown symbol, which stands for characters the model never saw, not for a character to write.
  */
 export function pickToken(
   logits: ArrayLike<number>,
   noise: ArrayLike<number> | null,
   temperature: number,
   topK?: number,
+  exclude?: number,
 ): number {
   const V = logits.length;
   let kth = Number.NEGATIVE_INFINITY;
-  if (topK !== undefined && topK < V) kth = Array.from(logits).sort((a, b) => b - a)[topK - 1]!;
+  if (topK !== undefined) {
+    const rest = Array.from(logits).filter((_, c) => c !== exclude);
+    if (topK < rest.length) kth = rest.sort((a, b) => b - a)[topK - 1]!;
+  }
   let best = -1;
   let bestScore = Number.NEGATIVE_INFINITY;
   for (let c = 0; c < V; c++) {
+    if (c === exclude) continue;
     const l = logits[c]!;
     if (!(l >= kth)) continue;
     const score = noise ? l / temperature + noise[c]! : l;

@@ -1,5 +1,5 @@
 // pickToken: Gumbel-max sampling on the host, shared by generate and generateAsync.
-import { gumbel, manualSeed } from '@tessera/tensor-core';
+import { gumbel, manualSeed, noGrad, tensor } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { generate, HourglassLM, pickToken } from '../src/index.js';
 
@@ -25,6 +25,34 @@ describe('pickToken', () => {
       const se = Math.sqrt((p[c]! * (1 - p[c]!)) / n);
       expect(Math.abs(counts[c]! / n - p[c]!), `class ${c}`).toBeLessThan(4 * se);
     }
+  });
+
+  it('an excluded id never takes part, in argmax, Gumbel-max or the top k', () => {
+    expect(pickToken([9, 2, -1, 1.5], null, 0, undefined, 0)).toBe(1);
+    // top-2 of the others: ids 1 and 3 (id 0's largest logit does not take a place)
+    for (let i = 0; i < 20; i++)
+      expect([1, 3]).toContain(pickToken([9, 2, -1, 1.5], [90, Math.random(), 60, Math.random()], 1, 2, 0));
+  });
+
+  it('generate never writes the unknown symbol, even where the model favours it', () => {
+    manualSeed(4);
+    const model = new HourglassLM({
+      vocabSize: 6,
+      dModel: 8,
+      nHeads: 2,
+      layers: [1, 1, 1],
+      boundary: 'fixed',
+      fixedK: 2,
+      maxSeqLen: 16,
+    });
+    // The output layer's bias makes id 0 (the unknown symbol) by far the likeliest character.
+    const bias = model.head.bias!;
+    noGrad(() => bias.add_(tensor([30, 0, 0, 0, 0, 0])));
+    for (const temperature of [0, 1])
+      for (const context of ['cached', 'window'] as const) {
+        const out = generate(model, Int32Array.from([1, 2]), { maxNewTokens: 30, temperature, topK: 3, context });
+        expect(Array.from(out.slice(2)).includes(0), `${temperature} ${context}`).toBe(false);
+      }
   });
 
   it('generate refuses bad options with clear errors', () => {
