@@ -7,6 +7,7 @@ import {
   checkpointToBytesAsync,
   F,
   FormatError,
+  getRngState,
   io,
   loadCheckpoint,
   manualSeed,
@@ -247,6 +248,79 @@ describe('checkpoints', () => {
     expect(during).toBe(nModel);
     expect(memory().numTensors).toBe(before);
     expect([...fresh.model.stateDict().values()].map(arr)).toEqual([...m.model.stateDict().values()].map(arr));
+  });
+
+  test('a refused load changes nothing: model, optimizer and RNG stay as they were', () => {
+    manualSeed(12);
+    const a = make();
+    step(a);
+    const bytes = checkpointToBytes({ model: a.model, optimizer: a.opt, step: 1, extra: { k: 1 } });
+    const { tensors, metadata } = io.parseSafetensors(bytes);
+    // The CRC covers the tensors, not the head: rewrite only the head.
+    const withHead = (edit: (h: Record<string, any>) => unknown) => {
+      const h = JSON.parse(metadata['tessera.checkpoint']!);
+      const out = edit(h);
+      return io.serializeSafetensors(tensors, { 'tessera.checkpoint': JSON.stringify(out === undefined ? h : out) });
+    };
+    const b = make();
+    step(b);
+    step(b);
+    const state = () => ({
+      weights: [...b.model.stateDict().values()].map(arr),
+      moments: [...b.opt.stateDict().tensors.values()].map(arr),
+      groups: JSON.stringify(b.opt.stateDict().meta),
+      rng: getRngState(),
+    });
+    const before = state();
+    const cases: [string, (h: Record<string, any>) => unknown, RegExp][] = [
+      ['a head that is not an object', () => null, /head is not a JSON object/],
+      ['a step that is not a count', (h) => void (h.step = 'x'), /step "x" is not a count/],
+      ['extra that is not an object', (h) => void (h.extra = 5), /extra 5 is not an object/],
+      ['no RNG state', (h) => void delete h.rng, /no RNG state/],
+      ['an RNG state of 3 numbers', (h) => void (h.rng = [1, 2, 3]), /RNG state is not one/],
+      ['the all-zero RNG state', (h) => void (h.rng = [0, 0, 0, 0]), /all-zero state/],
+      ['optimizer state that is not an object', (h) => void (h.optimizer = 7), /optimizer state is not an object/],
+      [
+        'another number of groups',
+        (h) => void h.optimizer.groups.push(h.optimizer.groups[0]),
+        /2 groups saved, 1 here/,
+      ],
+      ['a learning rate that is a string', (h) => void (h.optimizer.groups[0].lr = 'abc'), /option 'lr' is "abc"/],
+      ['betas of another length', (h) => void (h.optimizer.groups[0].betas = [0.9]), /option 'betas'/],
+      ['parameters in a group', (h) => void (h.optimizer.groups[0].params = 5), /carries 'params'/],
+      [
+        'a step count that is a string',
+        (h) => void (h.optimizer.scalars[0].step = '1'),
+        /scalar 'step' of parameter 0/,
+      ],
+      [
+        'scalars of an unknown parameter',
+        (h) => void (h.optimizer.scalars[99] = { step: 1 }),
+        /unknown parameter index '99'/,
+      ],
+    ];
+    for (const [what, edit, msg] of cases) {
+      expect(() => checkpointFromBytes(withHead(edit), { model: b.model, optimizer: b.opt }), what).toThrow(msg);
+      expect(state(), what).toEqual(before);
+    }
+    // An optimizer moment of the wrong shape (a model that matches, an optimizer that does not): refused whole.
+    const other = new nn.Sequential(new nn.Linear(6, 16), new nn.GELU(), new nn.Dropout(0.2), new nn.Linear(16, 3));
+    const small = new optim.AdamW(
+      [...other.parameters()].slice(0, 2).concat([...other.parameters()].slice(2).reverse()),
+      {
+        lr: 0.01,
+      },
+    );
+    const weights = [...other.stateDict().values()].map(arr);
+    expect(() => checkpointFromBytes(bytes, { model: other, optimizer: small })).toThrow(/has shape/);
+    expect([...other.stateDict().values()].map(arr)).toEqual(weights);
+    // and the untouched file still loads
+    expect(
+      checkpointFromBytes(
+        withHead(() => undefined),
+        { model: b.model, optimizer: b.opt },
+      ).step,
+    ).toBe(1);
   });
 
   test('a failed save leaves the previous checkpoint intact', async () => {

@@ -4,8 +4,8 @@
 // the previous checkpoint.
 import { FormatError } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { getRngState, setRngState } from '../ops/random.js';
-import type { Optimizer } from '../optim/optimizer.js';
+import { checkRngState, getRngState, setRngState } from '../ops/random.js';
+import type { Optimizer, OptimizerState } from '../optim/optimizer.js';
 import type { Tensor } from '../tensor.js';
 import { rawTensors, rawTensorsAsync, tensorFromRaw } from './convert.js';
 import { parseSafetensors, type RawTensor, safetensorsPieces, serializeSafetensors } from './safetensors.js';
@@ -116,6 +116,46 @@ export interface LoadedCheckpoint {
   extra: Record<string, unknown>;
 }
 
+interface StoredHead {
+  version: number;
+  step: number;
+  rng: number[];
+  config: unknown;
+  optimizer: OptimizerState['meta'] | null;
+  extra: Record<string, unknown>;
+  crc32: number;
+}
+
+/**
+ * The head's fields, each of the kind the writer writes, or a FormatError naming the first that is not (the
+ * CRC covers the tensors, not the head, so the head is checked field by field). The RNG state and the
+ * optimizer's meta are checked against their targets later, before anything is restored.
+ */
+function readHead(h: unknown): StoredHead {
+  const bad = (why: string): never => {
+    throw new FormatError(`checkpoint: ${why}`);
+  };
+  if (!h || typeof h !== 'object' || Array.isArray(h)) bad('its head is not a JSON object');
+  const o = h as Record<string, unknown>;
+  if (o.version !== VERSION) bad(`version ${JSON.stringify(o.version)} is not supported (expected ${VERSION})`);
+  if (typeof o.crc32 !== 'number') bad('its head has no CRC-32');
+  if (!Number.isSafeInteger(o.step) || (o.step as number) < 0) bad(`step ${JSON.stringify(o.step)} is not a count`);
+  if (!Array.isArray(o.rng)) bad('its head has no RNG state');
+  const extra = o.extra ?? {};
+  if (typeof extra !== 'object' || Array.isArray(extra)) bad(`extra ${JSON.stringify(o.extra)} is not an object`);
+  const opt = o.optimizer ?? null;
+  if (opt !== null && (typeof opt !== 'object' || Array.isArray(opt))) bad('its optimizer state is not an object');
+  return {
+    version: VERSION,
+    step: o.step as number,
+    rng: o.rng as number[],
+    config: o.config ?? null,
+    optimizer: opt as StoredHead['optimizer'],
+    extra: extra as Record<string, unknown>,
+    crc32: o.crc32 as number,
+  };
+}
+
 /** Restores model, optimizer and RNG state from bytes; refuses anything damaged or of another format. */
 export function checkpointFromBytes(
   bytes: Uint8Array,
@@ -128,25 +168,24 @@ export function checkpointFromBytes(
   try {
     const headJson = metadata[FORMAT];
     if (!headJson) throw new FormatError('checkpoint: not a Tessera checkpoint (no tessera.checkpoint metadata)');
-    let head: {
-      version: number;
-      step: number;
-      rng: number[];
-      config: unknown;
-      optimizer: Parameters<Optimizer<{ lr: number }>['loadStateDict']>[0]['meta'] | null;
-      extra: Record<string, unknown>;
-      crc32: number;
-    };
+    let parsed: unknown;
     try {
-      head = JSON.parse(headJson);
+      parsed = JSON.parse(headJson);
     } catch {
       throw new FormatError('checkpoint: metadata is not valid JSON');
     }
-    if (head.version !== VERSION)
-      throw new FormatError(`checkpoint: version ${head.version} is not supported (expected ${VERSION})`);
+    const head = readHead(parsed);
     // The CRC covers the file as it would be without metadata, computed over the parsed bytes (no tensor is
     // read back: a synchronous read fails on WebGPU).
-    if (bodyCrc(raw) !== head.crc32) throw new FormatError('checkpoint: CRC-32 mismatch; the tensor data is damaged');
+    let crc: number;
+    try {
+      crc = bodyCrc(raw);
+    } catch (e) {
+      throw new FormatError(
+        `checkpoint: its tensor table cannot be re-serialised for the CRC (${(e as Error).message})`,
+      );
+    }
+    if (crc !== head.crc32) throw new FormatError('checkpoint: CRC-32 mismatch; the tensor data is damaged');
     const withOptimizer = Boolean(target.optimizer && head.optimizer);
     const model = new Map<string, Tensor>();
     const optim = new Map<string, Tensor>();
@@ -157,8 +196,17 @@ export function checkpointFromBytes(
       tensors.set(k, t);
       into.set(k.slice(6), t);
     }
+    // All or nothing: everything that can refuse is checked before anything changes. The model's own load is
+    // all-or-nothing and goes first; after it the optimizer's state and the RNG state are known to fit.
+    const optimState = withOptimizer ? { tensors: optim, meta: head.optimizer! } : null;
+    if (optimState) target.optimizer!.checkStateDict(optimState);
+    try {
+      checkRngState(head.rng);
+    } catch (e) {
+      throw new FormatError(`checkpoint: its RNG state is not one (${(e as Error).message})`);
+    }
     target.model.loadStateDict(model);
-    if (withOptimizer) target.optimizer!.loadStateDict({ tensors: optim, meta: head.optimizer! });
+    if (optimState) target.optimizer!.loadStateDict(optimState);
     setRngState(head.rng);
     return { step: head.step, config: head.config, extra: head.extra ?? {} };
   } finally {

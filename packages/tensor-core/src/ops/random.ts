@@ -33,9 +33,20 @@ export function getRngState(): number[] {
   return Array.from(state);
 }
 
-export function setRngState(s: readonly number[]): void {
-  if (s.length !== 4 || s.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff))
+/** Throws unless `s` is a state `setRngState` takes (as `getRngState` returns: 4 uint32, not all zero). */
+export function checkRngState(s: unknown): asserts s is number[] {
+  if (
+    !Array.isArray(s) ||
+    s.length !== 4 ||
+    s.some((v) => typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+  )
     throw new ValueError('setRngState: expected 4 unsigned 32-bit integers from getRngState()');
+  // All zeros is xoshiro's fixed point: every draw after it would be 0 (manualSeed never makes it).
+  if (s.every((v) => v === 0)) throw new ValueError('setRngState: the all-zero state is not a generator state');
+}
+
+export function setRngState(s: readonly number[]): void {
+  checkRngState(s);
   state.set(s);
 }
 

@@ -89,17 +89,58 @@ export abstract class Optimizer<O extends { lr: number }> {
     return { tensors, meta: { groups, scalars } };
   }
 
-  loadStateDict(s: OptimizerState): void {
+  /**
+   * Throws a ValueError unless `s` would load into this optimizer whole: its groups (count, sizes, and
+   * hyper-parameters of the types this optimizer's groups hold), per-parameter scalars (finite numbers) and state
+   * tensors (known parameter indices, the parameters' shapes). `loadStateDict` checks first and only then
+   * changes anything, so a refused state leaves the optimizer as it was.
+   */
+  checkStateDict(s: OptimizerState): void {
+    const bad = (why: string): never => {
+      throw new ValueError(`optimizer.loadStateDict: ${why}`);
+    };
+    const meta = s?.meta as OptimizerState['meta'] | undefined;
+    if (!meta || typeof meta !== 'object' || !Array.isArray(meta.groups))
+      bad('the state has no list of parameter groups');
+    if (meta!.groups.length !== this.paramGroups.length)
+      bad(`${meta!.groups.length} groups saved, ${this.paramGroups.length} here`);
+    meta!.groups.forEach((g, i) => {
+      const here = this.paramGroups[i]! as Record<string, unknown> & { params: Tensor[] };
+      if (!g || typeof g !== 'object' || Array.isArray(g)) bad(`group ${i} is not an object`);
+      if (g.numParams !== here.params.length)
+        bad(`group ${i} had ${String(g.numParams)} parameters, has ${here.params.length}`);
+      for (const [k, v] of Object.entries(g)) {
+        if (k === 'numParams') continue;
+        if (k === 'params') bad(`group ${i} carries 'params' (parameters are never restored from a file)`);
+        if (!sameKind(v, here[k]))
+          bad(`group ${i} option '${k}' is ${JSON.stringify(v)}; here it is ${JSON.stringify(here[k])}`);
+      }
+    });
+    if (!meta!.scalars || typeof meta!.scalars !== 'object' || Array.isArray(meta!.scalars))
+      bad('scalars are not an object');
+    const n = this.order().length;
+    for (const [i, sc] of Object.entries(meta!.scalars)) {
+      const idx = Number(i);
+      if (!(Number.isInteger(idx) && idx >= 0 && idx < n)) bad(`scalars for unknown parameter index '${i}'`);
+      if (!sc || typeof sc !== 'object' || Array.isArray(sc)) bad(`scalars of parameter ${i} are not an object`);
+      for (const [k, v] of Object.entries(sc))
+        if (typeof v !== 'number' || !Number.isFinite(v))
+          bad(`scalar '${k}' of parameter ${i} is ${JSON.stringify(v)}`);
+    }
     const ps = this.order();
-    if (s.meta.groups.length !== this.paramGroups.length)
-      throw new ValueError(
-        `optimizer.loadStateDict: ${s.meta.groups.length} groups saved, ${this.paramGroups.length} here`,
-      );
+    for (const [key, t] of s.tensors) {
+      const dot = key.indexOf('.');
+      const idx = Number(key.slice(0, dot));
+      const p = dot > 0 && Number.isInteger(idx) ? ps[idx] : undefined;
+      if (!p) bad(`state for unknown parameter index in '${key}'`);
+      if (t.shape.join() !== p!.shape.join()) bad(`'${key}' has shape [${t.shape}], parameter has [${p!.shape}]`);
+    }
+  }
+
+  loadStateDict(s: OptimizerState): void {
+    this.checkStateDict(s);
+    const ps = this.order();
     s.meta.groups.forEach((g, i) => {
-      if (g.numParams !== this.paramGroups[i]!.params.length)
-        throw new ValueError(
-          `optimizer.loadStateDict: group ${i} had ${g.numParams} parameters, has ${this.paramGroups[i]!.params.length}`,
-        );
       const { numParams: _n, ...h } = g;
       Object.assign(this.paramGroups[i]!, h);
     });
@@ -107,22 +148,36 @@ export abstract class Optimizer<O extends { lr: number }> {
     this.state.clear();
     for (const [key, t] of s.tensors) {
       const dot = key.indexOf('.');
-      const p = ps[Number(key.slice(0, dot))];
-      if (!p) throw new ValueError(`optimizer.loadStateDict: state for unknown parameter index in '${key}'`);
-      if (t.shape.join() !== p.shape.join())
-        throw new ValueError(`optimizer.loadStateDict: '${key}' has shape [${t.shape}], parameter has [${p.shape}]`);
+      const p = ps[Number(key.slice(0, dot))]!;
       let st = this.state.get(p);
       if (!st) this.state.set(p, (st = { tensors: {}, scalars: {} }));
       st.tensors[key.slice(dot + 1)] = keep(t.clone());
     }
     for (const [i, sc] of Object.entries(s.meta.scalars)) {
-      const p = ps[Number(i)];
-      if (!p) continue;
+      const p = ps[Number(i)]!;
       let st = this.state.get(p);
       if (!st) this.state.set(p, (st = { tensors: {}, scalars: {} }));
       st.scalars = { ...sc };
     }
   }
+}
+
+/**
+ * Whether a saved hyper-parameter can replace the current one: the same JSON kind (a finite number, a boolean, a
+ * string, null, or a list of finite numbers of the same length); an option this group does not hold takes any
+ * JSON primitive or list of numbers.
+ */
+function sameKind(saved: unknown, here: unknown): boolean {
+  const kind = (v: unknown): string | null => {
+    if (v === null) return 'null';
+    if (typeof v === 'number') return Number.isFinite(v) ? 'number' : null;
+    if (typeof v === 'boolean' || typeof v === 'string') return typeof v;
+    if (Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x))) return `numbers[${v.length}]`;
+    return null;
+  };
+  const k = kind(saved);
+  if (k === null) return false;
+  return here === undefined || k === kind(here);
 }
 
 /** The entries of `o` that are not undefined: an option given as undefined takes its default. */
