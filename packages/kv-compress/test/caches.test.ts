@@ -7,6 +7,8 @@ import { KVTCStorage } from '../src/caches/kvtc-storage.js';
 import { FP8Storage, KIVIStorage, LowRankStorage } from '../src/caches/quantized.js';
 import { calibrate, fitPlan } from '../src/calibration.js';
 import { collectKV, concatRows } from '../src/collect.js';
+import { CalibrationMismatchError } from '../src/errors.js';
+import { decodeCache, readHeader } from '../src/format.js';
 import { Rng } from '../src/linalg.js';
 import { relErr } from './helpers.js';
 
@@ -448,3 +450,160 @@ describe('baselines with per-sequence lengths (left padding)', () => {
     expect(() => s.append(0, posKV(1, 3, 2, 0), 0)).toThrow(/padding has 3 entries; the batch is 1/);
   });
 });
+
+describe('options, lifecycle and restore: refused or right, never silently wrong', () => {
+  it('every storage refuses option values it cannot honour', () => {
+    const plan = fitPlan(cal, calRows, { ratio: 8 });
+    const kvtc = (o: object) => () => new KVTCStorage(cal, plan, o);
+    for (const [make, msg] of [
+      [kvtc({ every: 0 }), /every must be an integer in \[1, 65536\]; got 0/],
+      [kvtc({ every: 2.5 }), /every must be/],
+      [kvtc({ every: -4 }), /every must be/],
+      [kvtc({ window: -8 }), /window must be an integer ≥ 0/],
+      [kvtc({ sinks: 2.5 }), /sinks must be an integer ≥ 0/],
+      [kvtc({ sinks: -2 }), /sinks must be/],
+      [kvtc({ level: 12 }), /level must be an integer in \[0, 9\]/],
+      [kvtc({ coder: 'zstd' }), /coder must be one of deflate, range, best/],
+      [() => new KIVIStorage({ bits: 2, group: 0 }), /group must be an integer ≥ 1/],
+      [() => new KIVIStorage({ bits: 2, group: 2.5 }), /group must be/],
+      [() => new KIVIStorage({ bits: 4, residual: Number.NaN }), /residual must be an integer ≥ 0/],
+      [() => new LowRankStorage({ rank: 2.5 }), /rank must be an integer ≥ 1/],
+      [() => new StreamingLLMStorage({ sinks: -2, window: 4 }), /sinks must be an integer ≥ 0/],
+      [() => new StreamingLLMStorage({ sinks: Number.NaN, window: 4 }), /sinks must be/],
+      [() => new SnapKVStorage({ budget: 4, window: 0 }), /window must be an integer ≥ 1/],
+      [() => new SnapKVStorage({ budget: 4, kernel: 2 }), /kernel .* must be an odd integer ≥ 1/],
+      [() => new H2OStorage({ budget: 4, recentRatio: Number.NaN }), /recentRatio must be in \[0, 1\]/],
+    ] as [() => unknown, RegExp][])
+      expect(make, String(msg)).toThrow(msg);
+  });
+
+  it('a cache refuses a batch, head count or head size that changes mid-cache', () => {
+    for (const s of [new HostStorage(), new H2OStorage({ budget: 8 }), new KIVIStorage({ bits: 2 })]) {
+      s.append(0, posKV(2, 3, 4, 0), 0);
+      expect(() => s.append(0, posKV(3, 1, 4, 3), 3)).toThrow(/holds \[1, 2, ·, 4\] keys; got \[1,3,1,4\]/);
+      expect(() => s.append(0, posKV(2, 1, 8, 3), 3)).toThrow(/head size cannot change/);
+      s.reset();
+      s.append(0, posKV(3, 1, 8, 0), 0); // after reset() anything goes
+      expect(s.length(0)).toBe(1);
+    }
+  });
+
+  it('StreamingLLM keeps the real sinks through a chunk larger than its window', () => {
+    const s = new StreamingLLMStorage({ sinks: 4, window: 8 });
+    s.append(0, posKV(1, 4, 2, 0), 0);
+    s.append(0, posKV(1, 20, 2, 4), 4); // the chunk is attended in full, the sinks are not evicted for it
+    s.append(0, posKV(1, 1, 2, 24), 24);
+    expect(keptPositions(s)).toEqual([0, 1, 2, 3, 17, 18, 19, 20, 21, 22, 23, 24]);
+  });
+
+  it("SnapKV's held positions and length are the selection as soon as the prefill has voted", () => {
+    const s = new SnapKVStorage({ budget: 4, window: 2, kernel: 1 });
+    s.append(0, posKV(1, 8, 2, 0), 0);
+    s.observe(
+      0,
+      probs(2, 8, 8, (_h, _q, j) => [0.1, 0.1, 0.9, 0.1, 0.1, 0.8, 0.1, 0.1][j]!),
+    );
+    const early = { held: s.heldPositions(0), length: s.length(0) };
+    s.stats(); // applies the selection
+    expect(early).toEqual({ held: s.heldPositions(0), length: s.length(0) });
+    expect(early.held).toEqual([2, 5, 6, 7]);
+  });
+
+  it('KVTC: reset() forgets chunks; a prefill past 65 536 tokens is cut into chunks a container holds', () => {
+    const plan = fitPlan(cal, calRows, { ratio: 8 });
+    const s = new KVTCStorage(cal, plan, { sinks: 4, window: 8, every: 4 });
+    const cache = new nn.KVCache(s);
+    const run = (ids: number[]) =>
+      noGrad(() =>
+        tidy(
+          () => void model.forward(tensor(Int32Array.from(ids), { shape: [1, ids.length], dtype: 'int32' }), { cache }),
+        ),
+      );
+    run(prompt);
+    expect(s.chunks.length).toBeGreaterThan(0);
+    cache.reset();
+    expect(s.chunks).toEqual([]);
+    expect(s.stats()).toEqual({ tokensSeen: 0, tokensHeld: 0, bytes: 0, fp16Bytes: 0 });
+    run(prompt.slice(0, 20));
+    expect(s.chunks.map((c) => [c.start, c.count])).toEqual([[4, 8]]);
+    expect(decodeCache(s.serialize(), cal).k.length).toBe(20 * cal.layers * cal.heads * cal.headDim);
+    // A long prefill straight into the storage (random rows of the model's shape).
+    const long = new KVTCStorage(cal, plan, { sinks: 4, window: 8, every: 16 });
+    const T = 70_000;
+    const rng = new Rng(5);
+    for (let l = 0; l < cal.layers; l++) {
+      const x = Float32Array.from({ length: cal.heads * T * cal.headDim }, () => rng.normal());
+      const kv = tensor(x, { shape: [1, cal.heads, T, cal.headDim] });
+      long.append(l, { k: kv, v: kv }, 0);
+      kv.dispose();
+    }
+    expect(long.chunks.map((c) => c.count)).toEqual([65_536, T - 4 - 8 - 65_536 - ((T - 4 - 8 - 65_536) % 16)]);
+    expect(readHeader(long.serialize()).tokens).toBe(T);
+  });
+
+  it('KVTC restore refuses another calibration, another plan, other sinks and padding', () => {
+    const plan4 = fitPlan(cal, calRows, { ratio: 4 });
+    const plan16 = fitPlan(cal, calRows, { ratio: 16 });
+    const live = new KVTCStorage(cal, plan4, { sinks: 4, window: 8, every: 4 });
+    const cache = new nn.KVCache(live);
+    noGrad(() =>
+      tidy(() => void model.forward(tensor(Int32Array.from(prompt), { shape: [1, 40], dtype: 'int32' }), { cache })),
+    );
+    const bytes = live.serialize();
+    expect(() => KVTCStorage.restore(bytes, cal, plan16)).toThrow(/coded with another plan/);
+    expect(() => KVTCStorage.restore(bytes, cal, plan4, { sinks: 8 })).toThrow(/keeps 4 sinks; options say 8/);
+    expect(() => KVTCStorage.restore(bytes, cal, plan4, { padding: [3] })).toThrow(/padding does not apply/);
+    // A short prefix (no KVTC chunk yet) is checked against the calibration too.
+    const short = new KVTCStorage(cal, plan4, { sinks: 4, window: 64 });
+    const sc = new nn.KVCache(short);
+    noGrad(() =>
+      tidy(
+        () =>
+          void model.forward(tensor(Int32Array.from(prompt.slice(0, 10)), { shape: [1, 10], dtype: 'int32' }), {
+            cache: sc,
+          }),
+      ),
+    );
+    const other = calibrate(lowRankRowsLike(cal, 7));
+    expect(() =>
+      KVTCStorage.restore(short.serialize(), other, fitPlan(other, lowRankRowsLike(cal, 7), { ratio: 4 })),
+    ).toThrow(CalibrationMismatchError);
+    // A prefix that is all sinks so far fills its remaining sinks before anything is compressed.
+    const tiny = new KVTCStorage(cal, plan4, { sinks: 4, window: 2, every: 2 });
+    const tc = new nn.KVCache(tiny);
+    noGrad(() =>
+      tidy(
+        () =>
+          void model.forward(tensor(Int32Array.from(prompt.slice(0, 3)), { shape: [1, 3], dtype: 'int32' }), {
+            cache: tc,
+          }),
+      ),
+    );
+    const back = KVTCStorage.restore(tiny.serialize(), cal, plan4, { window: 2, every: 2 });
+    noGrad(() =>
+      tidy(
+        () =>
+          void model.forward(tensor(Int32Array.from(prompt.slice(3, 12)), { shape: [1, 9], dtype: 'int32' }), {
+            cache: back.cache,
+          }),
+      ),
+    );
+    expect(back.storage.chunks[0]!.start).toBe(4);
+  });
+});
+
+/** Rows of the calibration's shape but other values (another "model"): its fingerprint differs. */
+function lowRankRowsLike(c: { layers: number; heads: number; headDim: number }, seed: number) {
+  const rng = new Rng(seed);
+  const n = 64;
+  const P = c.layers * c.heads * c.headDim;
+  return {
+    layers: c.layers,
+    heads: c.heads,
+    headDim: c.headDim,
+    n,
+    k: Float32Array.from({ length: n * P }, () => rng.normal()),
+    v: Float32Array.from({ length: n * P }, () => rng.normal()),
+    positions: Int32Array.from({ length: n }, (_, i) => i),
+  };
+}

@@ -10,7 +10,7 @@
 //  - SnapKV: Li et al., "SnapKV: LLM Knows What You are Looking for Before Generation", 2024, arXiv 2404.14469
 import type { Tensor } from '@tessera/tensor-core';
 import { ValueError } from '../errors.js';
-import { HostStorage, type HostStorageOptions, hostProbs, type LayerBuf, topIndices } from './host.js';
+import { checkInt, HostStorage, type HostStorageOptions, hostProbs, type LayerBuf, topIndices } from './host.js';
 
 const range = (a: number, b: number) => Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
 
@@ -36,12 +36,15 @@ export class StreamingLLMStorage extends HostStorage {
   constructor(readonly opts: { sinks?: number; window: number } & HostStorageOptions) {
     super(opts);
     checkBudget('StreamingLLMStorage', opts.window);
+    if (opts.sinks !== undefined) checkInt('StreamingLLMStorage', 'sinks', opts.sinks, 0);
   }
   protected override beforeAppend(_l: number, b: LayerBuf, _T: number, incoming: Int32Array): void {
     const sinks = this.opts.sinks ?? 4;
     evict(
       b,
-      (i) => Math.max(0, sinks + this.opts.window - incoming[i]!),
+      // The sinks stay even when the incoming chunk alone fills the window: they are the sequence's first real
+      // tokens, which no later token can stand in for.
+      (i) => Math.max(sinks, sinks + this.opts.window - incoming[i]!),
       (bh, allowed) => {
         const s = Math.min(sinks, allowed);
         const p = b.pad[bh]!;
@@ -57,6 +60,9 @@ export class H2OStorage extends HostStorage {
   constructor(readonly opts: { budget: number; recentRatio?: number } & HostStorageOptions) {
     super(opts);
     checkBudget('H2OStorage', opts.budget);
+    const r = opts.recentRatio;
+    if (r !== undefined && !(r >= 0 && r <= 1))
+      throw new ValueError(`H2OStorage: recentRatio must be in [0, 1]; got ${r}`);
   }
   protected override beforeAppend(_l: number, b: LayerBuf, _T: number, incoming: Int32Array): void {
     const { budget } = this.opts;
@@ -130,6 +136,27 @@ export class SnapKVStorage extends HostStorage {
   constructor(readonly opts: { budget: number; window?: number; kernel?: number } & HostStorageOptions) {
     super(opts);
     checkBudget('SnapKVStorage', opts.budget);
+    if (opts.window !== undefined) checkInt('SnapKVStorage', 'window', opts.window, 1);
+    const k = opts.kernel;
+    if (k !== undefined && !(Number.isInteger(k) && k >= 1 && k % 2 === 1))
+      throw new ValueError(`SnapKVStorage: kernel (the pooling width) must be an odd integer ≥ 1; got ${k}`);
+  }
+  /**
+   * Between the prefill and the next append the selection waits (attention may still read this step's tensors);
+   * what the cache holds from then on is already decided, and is what these report.
+   */
+  override heldPositions(layer: number, seq = 0, head = 0): number[] {
+    const sel = this.pending.get(layer);
+    const b = this.layers.get(layer);
+    if (!sel || !b) return super.heldPositions(layer, seq, head);
+    if (!(seq >= 0 && seq < b.B && head >= 0 && head < b.H))
+      throw new ValueError(`heldPositions: sequence ${seq}, head ${head} outside ${b.B} × ${b.H}`);
+    const bh = seq * b.H + head;
+    return sel[bh]!.map((t) => b.pos[bh * b.cap + t]!);
+  }
+  override length(layer: number): number {
+    const sel = this.pending.get(layer);
+    return sel ? Math.max(0, ...sel.map((s) => s.length)) : super.length(layer);
   }
   protected override beforeAppend(layer: number, b: LayerBuf): void {
     const sel = this.pending.get(layer);

@@ -5,7 +5,7 @@
 // padding is never scored, kept in place of a real token, quantised or counted, and rows that keep fewer tokens
 // than the longest are left-padded again after an eviction (tensor-core's attention takes no mask, so padding
 // slots are still attended; per-sequence results equal running the sequence alone as far as the cache decides).
-import { keep, type nn, type Tensor, tensor } from '@tessera/tensor-core';
+import { keep, type nn, ShapeError, type Tensor, tensor } from '@tessera/tensor-core';
 import { ValueError } from '../errors.js';
 
 type KV = nn.KV;
@@ -208,6 +208,12 @@ export class HostStorage implements CompressedStorage {
   }
 
   append(layer: number, kv: KV, position: number): void {
+    const known = this.layers.get(layer);
+    const [B, H, , d] = kv.k.shape as [number, number, number, number];
+    if (known && (known.B !== B || known.H !== H || known.d !== d))
+      throw new ShapeError(
+        `${this.constructor.name}: layer ${layer} holds [${known.B}, ${known.H}, ·, ${known.d}] keys; got [${kv.k.shape}] (a batch, head count or head size cannot change mid-cache; reset() first)`,
+      );
     const b = this.buf(layer, kv);
     const T = kv.k.shape[2]!;
     if (this.padding && this.padding.length !== b.B)
@@ -295,6 +301,14 @@ export class HostStorage implements CompressedStorage {
     this.layers.clear();
     this.seen.clear();
   }
+}
+
+/** Throws a ValueError unless `v` (an option of `owner`) is an integer in [min, max]. */
+export function checkInt(owner: string, name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!(Number.isInteger(v) && v >= min && v <= max))
+    throw new ValueError(
+      `${owner}: ${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]`}; got ${v}`,
+    );
 }
 
 /** Reads [B, Hq, Tq, L] attention probabilities to the host. */

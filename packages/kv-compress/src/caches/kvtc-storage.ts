@@ -5,10 +5,20 @@
 // KVTCStorage.restore() rebuilds a cache from one, layer by layer.
 import { nn } from '@tessera/tensor-core';
 import type { Calibration, KVRows, KvtcPlan } from '../calibration.js';
-import { ValueError } from '../errors.js';
-import { CacheReader, type EntropyCoder, packChunk, type StoredChunk, writeContainer } from '../format.js';
+import { CalibrationMismatchError, ValueError } from '../errors.js';
+import {
+  CacheReader,
+  calibrationFingerprint,
+  type EntropyCoder,
+  MAX_CHUNK_TOKENS,
+  packChunk,
+  type StoredChunk,
+  writeContainer,
+} from '../format.js';
 import { ChunkDecoder, checkPlan, encodeChunk } from '../kvtc.js';
-import { type CacheStats, HostStorage, type LayerBuf } from './host.js';
+import { type CacheStats, checkInt, HostStorage, type LayerBuf } from './host.js';
+
+const CODERS: readonly EntropyCoder[] = ['deflate', 'range', 'best'];
 
 export interface KVTCStorageOptions {
   /** raw attention sinks (default 4) */
@@ -43,6 +53,20 @@ export class KVTCStorage extends HostStorage {
     // the base class validates the padding and keeps it out of the token counts
     super({ padding: opts.padding });
     checkPlan(cal, plan);
+    if (opts.sinks !== undefined) checkInt('KVTCStorage', 'sinks', opts.sinks, 0);
+    if (opts.window !== undefined) checkInt('KVTCStorage', 'window', opts.window, 0);
+    if (opts.every !== undefined) checkInt('KVTCStorage', 'every', opts.every, 1, MAX_CHUNK_TOKENS);
+    if (opts.level !== undefined) checkInt('KVTCStorage', 'level', opts.level, 0, 9);
+    if (opts.coder !== undefined && !CODERS.includes(opts.coder))
+      throw new ValueError(`KVTCStorage: coder must be one of ${CODERS.join(', ')}; got ${String(opts.coder)}`);
+  }
+
+  /** Empties the cache: its chunks and compression progress too, not only the raw buffers. */
+  override reset(): void {
+    super.reset();
+    this.batchChunks.length = 0;
+    this.done = [];
+    this.firstPosition = 0;
   }
 
   /** The chunks of sequence 0 (the whole cache when the batch is 1). */
@@ -85,30 +109,39 @@ export class KVTCStorage extends HostStorage {
         if (L < pad) continue;
         this.done[seq] = pad + Math.min(this.sinks, L - pad);
       }
-      const done = this.done[seq]!;
-      const n = Math.floor((L - done - this.window) / c) * c;
-      if (n <= 0) continue;
-      const rows = this.gather(seq, done, done + n);
-      const payload = encodeChunk(this.cal, this.plan, rows);
-      this.batchChunks[seq]!.push(
-        packChunk(payload, done - pad, n, this.opts.level ?? 6, this.opts.coder ?? 'deflate', this.plan),
-      );
-      // attention reads what a decoder would produce
-      const dec = new ChunkDecoder(this.cal, this.plan, payload, n, rows.positions);
-      const f = this.cal.heads * this.cal.headDim;
-      for (let l = 0; l < this.cal.layers; l++) {
-        const b = this.layers.get(l)!;
-        const x = dec.layer(l);
-        for (let h = 0; h < b.H; h++)
-          for (let t = 0; t < n; t++) {
-            const o = b.at(seq * b.H + h, done + t);
-            b.k.set(x.k.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
-            b.v.set(x.v.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
-          }
-        this.dirty(l);
+      // A long prefill leaves many tokens at once: code them in chunks a container can hold (whole multiples of c).
+      const most = Math.max(c, Math.floor(MAX_CHUNK_TOKENS / c) * c);
+      for (;;) {
+        const done = this.done[seq]!;
+        const n = Math.min(most, Math.floor((L - done - this.window) / c) * c);
+        if (n <= 0) break;
+        this.compressChunk(seq, pad, done, n);
       }
-      this.done[seq] = done + n;
     }
+  }
+
+  /** Codes slots [done, done + n) of sequence `seq` as one chunk and writes what a decoder returns back. */
+  private compressChunk(seq: number, pad: number, done: number, n: number): void {
+    const rows = this.gather(seq, done, done + n);
+    const payload = encodeChunk(this.cal, this.plan, rows);
+    this.batchChunks[seq]!.push(
+      packChunk(payload, done - pad, n, this.opts.level ?? 6, this.opts.coder ?? 'deflate', this.plan),
+    );
+    // attention reads what a decoder would produce
+    const dec = new ChunkDecoder(this.cal, this.plan, payload, n, rows.positions);
+    const f = this.cal.heads * this.cal.headDim;
+    for (let l = 0; l < this.cal.layers; l++) {
+      const b = this.layers.get(l)!;
+      const x = dec.layer(l);
+      for (let h = 0; h < b.H; h++)
+        for (let t = 0; t < n; t++) {
+          const o = b.at(seq * b.H + h, done + t);
+          b.k.set(x.k.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
+          b.v.set(x.v.subarray(t * f + h * b.d, t * f + (h + 1) * b.d), o);
+        }
+      this.dirty(l);
+    }
+    this.done[seq] = done + n;
   }
 
   /** Slots [from, to) of sequence `seq`, every layer, as rows [t, (layer, head, dim)]. */
@@ -213,7 +246,24 @@ export class KVTCStorage extends HostStorage {
   ): { storage: KVTCStorage; cache: nn.KVCache } {
     const reader = new CacheReader(bytes, cal);
     const h = reader.header;
-    const s = new KVTCStorage(cal, plan, opts);
+    // A container without KVTC chunks (a short prefix) carries the fingerprint too: it must be this model's.
+    const fp = calibrationFingerprint(cal);
+    if (h.fingerprint !== fp || h.layers !== cal.layers || h.heads !== cal.heads || h.headDim !== cal.headDim)
+      throw new CalibrationMismatchError(
+        `KVTCStorage.restore: the container was written for ${h.layers}×${h.heads}×${h.headDim} with calibration ${h.fingerprint}; given ${cal.layers}×${cal.heads}×${cal.headDim}, ${fp}`,
+      );
+    // Its chunks were coded with its plan; more chunks under another would make a container no reader can read.
+    if (h.plan && !samePlan(h.plan, plan))
+      throw new CalibrationMismatchError(
+        'KVTCStorage.restore: the container was coded with another plan; pass the plan it was written with',
+      );
+    if (opts.padding)
+      throw new ValueError('KVTCStorage.restore: a container holds one sequence; padding does not apply');
+    // The container fixes its sinks once it holds more than them (a shorter prefix is all sinks so far).
+    const sinks = h.tokens > h.sinks ? h.sinks : (opts.sinks ?? 4);
+    if (opts.sinks !== undefined && opts.sinks !== sinks)
+      throw new ValueError(`KVTCStorage.restore: the container keeps ${h.sinks} sinks; options say ${opts.sinks}`);
+    const s = new KVTCStorage(cal, plan, { ...opts, sinks });
     for (let l = 0; l < h.layers; l++) {
       // decoded straight into the buffers' [H, T, d] layout
       const { k, v } = reader.layerHeads(l);
@@ -222,7 +272,8 @@ export class KVTCStorage extends HostStorage {
       s.seen.set(l, h.tokens);
     }
     s.firstPosition = h.firstPosition;
-    s.done = [h.sinks + h.compressed];
+    // A prefix that is all sinks so far leaves `done` unset: the next step fills the rest of the sinks first.
+    s.done = h.tokens > h.sinks ? [h.sinks + h.compressed] : [];
     s.batchChunks[0] = [];
     h.sections.forEach((sec) => {
       if (sec.kind === 3)
@@ -257,4 +308,22 @@ export class PrefixKVCache extends nn.KVCache {
     super.reset();
     this.offset = 0;
   }
+}
+
+/** Whether two plans code alike: the same segments, widths, token groups and groups (start, size, type). */
+function samePlan(a: KvtcPlan, b: KvtcPlan): boolean {
+  return (
+    a.plans.length === b.plans.length &&
+    a.plans.every((p, i) => {
+      const q = b.plans[i]!;
+      return (
+        p.width === q.width &&
+        p.tokenGroup === q.tokenGroup &&
+        p.groups.length === q.groups.length &&
+        p.groups.every(
+          (g, j) => g.start === q.groups[j]!.start && g.size === q.groups[j]!.size && g.type === q.groups[j]!.type,
+        )
+      );
+    })
+  );
 }

@@ -8,7 +8,7 @@
 import { ValueError } from '../errors.js';
 import { symEig } from '../linalg.js';
 import { type QuantType, quantizeGroup } from '../quant.js';
-import { HostStorage, type HostStorageOptions, type LayerBuf } from './host.js';
+import { checkInt, HostStorage, type HostStorageOptions, type LayerBuf } from './host.js';
 
 export class KIVIStorage extends HostStorage {
   override readonly name: string;
@@ -18,6 +18,8 @@ export class KIVIStorage extends HostStorage {
   constructor(readonly opts: { bits: 2 | 4; group?: number; residual?: number } & HostStorageOptions) {
     super(opts);
     if (opts.bits !== 2 && opts.bits !== 4) throw new ValueError(`KIVIStorage: bits must be 2 or 4; got ${opts.bits}`);
+    if (opts.group !== undefined) checkInt('KIVIStorage', 'group', opts.group, 1);
+    if (opts.residual !== undefined) checkInt('KIVIStorage', 'residual', opts.residual, 0);
     this.type = opts.bits === 2 ? 'int2' : 'int4';
     this.name = `kivi-${opts.bits}`;
   }
@@ -110,7 +112,7 @@ export class LowRankStorage extends HostStorage {
   private readonly lowRank = new Map<LayerBuf, Int32Array>();
   constructor(readonly opts: { rank: number } & HostStorageOptions) {
     super(opts);
-    if (!(opts.rank >= 1)) throw new ValueError(`LowRankStorage: rank must be ≥ 1; got ${opts.rank}`);
+    checkInt('LowRankStorage', 'rank', opts.rank, 1);
     this.name = `svd-r${opts.rank}`;
   }
   protected override afterAppend(_l: number, b: LayerBuf, from: number): void {
