@@ -142,19 +142,25 @@ export class HourglassDecoder {
         `HourglassDecoder.append: ${this.n} + ${T} characters exceed the trained maxSeqLen ${c.maxSeqLen}; reset() and feed the context to keep`,
       );
     this.model.eval();
-    return noGrad(() =>
-      tidy(() => {
-        const x = this.model.embed.forward(tensor(ids, { shape: [1, T], dtype: 'int32' }));
-        const h = this.model.runBlocks(this.model.pre, x, this.pre);
-        let read: Tensor | null = null;
-        const bp = this.model.bp;
-        if (c.boundary === 'gumbel') {
-          const noise = (c.gumbelEval ?? 'sample') === 'sample';
-          read = gumbelSigmoid(bp!.forward(h), { temperature: c.temperature ?? 0.5, noise });
-        } else if (bp) read = bp.forward(h).gt(0).float();
-        return { ids, h, read };
-      }),
-    );
+    try {
+      return noGrad(() =>
+        tidy(() => {
+          const x = this.model.embed.forward(tensor(ids, { shape: [1, T], dtype: 'int32' }));
+          const h = this.model.runBlocks(this.model.pre, x, this.pre);
+          let read: Tensor | null = null;
+          const bp = this.model.bp;
+          if (c.boundary === 'gumbel') {
+            const noise = (c.gumbelEval ?? 'sample') === 'sample';
+            read = gumbelSigmoid(bp!.forward(h), { temperature: c.temperature ?? 0.5, noise });
+          } else if (bp) read = bp.forward(h).gt(0).float();
+          return { ids, h, read };
+        }),
+      );
+    } catch (e) {
+      // The first pre block's cache may already hold the new positions (the ids were checked above).
+      this.broken = true;
+      throw e;
+    }
   }
 
   /** Pooling of the groups the new ids close, shortened blocks, up-sampling, post blocks and head. */

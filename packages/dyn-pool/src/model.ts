@@ -153,6 +153,16 @@ export class HourglassLM extends nn.Module {
       throw new ValueError(`HourglassLM: boundary must be one of ${BOUNDARY_SOURCES.join(', ')}; got '${c.boundary}'`);
     if (c.layers.length !== 3 || c.layers.some((n) => !Number.isInteger(n) || n < 0))
       throw new ValueError(`HourglassLM: layers must be [pre, short, post] non-negative integers; got [${c.layers}]`);
+    if (!(Number.isInteger(c.maxSeqLen) && c.maxSeqLen >= 1))
+      throw new ValueError(`HourglassLM: maxSeqLen must be an integer ≥ 1; got ${c.maxSeqLen}`);
+    if (c.ln !== 'pre' && c.ln !== 'post')
+      throw new ValueError(`HourglassLM: ln must be 'pre' or 'post'; got '${c.ln}'`);
+    if (c.temperature !== undefined && !(c.temperature > 0 && Number.isFinite(c.temperature)))
+      throw new ValueError(`HourglassLM: the Gumbel temperature must be a positive number; got ${c.temperature}`);
+    if (c.gumbelEval !== undefined && c.gumbelEval !== 'sample' && c.gumbelEval !== 'threshold')
+      throw new ValueError(`HourglassLM: gumbelEval must be 'sample' or 'threshold'; got '${c.gumbelEval}'`);
+    if (c.priorAlpha !== undefined && !(c.priorAlpha > 0 && c.priorAlpha < 1))
+      throw new ValueError(`HourglassLM: priorAlpha must be in (0, 1); got ${c.priorAlpha}`);
     if (c.init !== 'normal' && c.init !== 'torch')
       throw new ValueError(`HourglassLM: init must be 'normal' or 'torch'; got '${c.init}'`);
     if (c.positions !== 'rotary' && c.positions !== 'relative')
@@ -277,7 +287,7 @@ export class HourglassLM extends nn.Module {
       throw new ValueError(
         `HourglassLM: sequence of ${T} tokens is longer than the trained maxSeqLen ${c.maxSeqLen}; evaluate in windows (see evaluate) or slide the context`,
       );
-    if (T === 0) throw new ValueError('HourglassLM: empty sequence');
+    if (T === 0 || B === 0) throw new ValueError(`HourglassLM: empty batch or sequence [${ids.shape}]`);
     return [B, T];
   }
 
@@ -363,17 +373,23 @@ export class HourglassLM extends nn.Module {
     const c = this.config;
     const [B, T1] = ids.shape as [number, number];
     const T = T1 - 1;
-    const input = ids.slice(1, 0, T).contiguous();
-    const target = ids.slice(1, 1).contiguous();
-    const output = this.forward(input);
-    return tidy(() => {
-      const spikes =
-        c.boundary === 'entropy'
-          ? entropySpikes(predictiveEntropy(output.logits).dataSync(), B, T, c.entropyK ?? 2)
-          : null;
-      const nBoundaries = output.boundaries ? output.boundaries.sum().itemSync() : B * T;
-      return this.lossParts(output, target, opts, spikes, nBoundaries);
-    });
+    // Made inside a scope and disposed here (as lossAsync does): a loop that calls loss() outside tidy() must
+    // not keep four tensors per step.
+    const [input, target] = tidy(() => [ids.slice(1, 0, T).contiguous(), ids.slice(1, 1).contiguous()]);
+    try {
+      const output = this.forward(input);
+      return tidy(() => {
+        const spikes =
+          c.boundary === 'entropy'
+            ? entropySpikes(predictiveEntropy(output.logits).dataSync(), B, T, c.entropyK ?? 2)
+            : null;
+        const nBoundaries = output.boundaries ? output.boundaries.sum().itemSync() : B * T;
+        return this.lossParts(output, target, opts, spikes, nBoundaries);
+      });
+    } finally {
+      input.dispose();
+      target.dispose();
+    }
   }
 
   /**

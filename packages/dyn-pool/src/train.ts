@@ -413,24 +413,32 @@ export interface WordPositionBpc {
 /**
  * Bits per character on the validation split. Windows of seqLen + 1 characters start every `stride` characters
  * (default seqLen: consecutive windows); the first window scores all its positions, later ones only their last
- * `stride`, so each character is scored once, with at least seqLen − stride characters of context — the paper
- * evaluates with 2048-character windows and stride 512. Synchronous reads (CPU); `evaluateAsync` runs on every
+ * `stride`, so each character is scored at most once, with at least seqLen − stride characters of context — the
+ * paper evaluates with 2048-character windows and stride 512. Windows are whole: the last characters after the
+ * final window (fewer than `stride`) are not scored; `tokens` in the result says how many were. The model is in
+ * eval mode for the run and back in its own mode after. Synchronous reads (CPU); `evaluateAsync` runs on every
  * backend.
  */
 export function evaluate(model: HourglassLM, corpus: Pick<Corpus, 'valid'>, o: EvalOptions): EvalResult {
-  const ev = new Evaluation(model, corpus, o);
-  noGrad(() => {
-    for (const batch of ev.batches()) {
-      tidy(() => {
-        const out = model.forward(batch.ids);
-        ev.add(batch, ev.score(batch, out).dataSync(), out.boundaries?.dataSync() ?? null);
-        HourglassLM.disposeOutput(out);
-      });
-      batch.ids.dispose();
-      batch.targets.dispose();
-    }
-  });
-  return ev.result();
+  const wasTraining = model.isTraining;
+  try {
+    const ev = new Evaluation(model, corpus, o);
+    noGrad(() => {
+      for (const batch of ev.batches()) {
+        tidy(() => {
+          const out = model.forward(batch.ids);
+          ev.add(batch, ev.score(batch, out).dataSync(), out.boundaries?.dataSync() ?? null);
+          HourglassLM.disposeOutput(out);
+        });
+        batch.ids.dispose();
+        batch.targets.dispose();
+      }
+    });
+    return ev.result();
+  } finally {
+    // eval mode for the run, then the caller's mode back (a training loop that samples keeps its dropout)
+    if (wasTraining) model.train();
+  }
 }
 
 /** `evaluate` for every backend (WebGPU included): the same windows and sums, read back with `await`. */
@@ -439,26 +447,32 @@ export async function evaluateAsync(
   corpus: Pick<Corpus, 'valid'>,
   o: EvalOptions,
 ): Promise<EvalResult> {
-  const ev = new Evaluation(model, corpus, o);
-  for (const batch of ev.batches()) {
-    try {
-      const out = await noGrad(() => model.forwardAsync(batch.ids));
+  const wasTraining = model.isTraining;
+  try {
+    const ev = new Evaluation(model, corpus, o);
+    for (const batch of ev.batches()) {
       try {
-        const ce = noGrad(() => tidy(() => ev.score(batch, out)));
+        const out = await noGrad(() => model.forwardAsync(batch.ids));
         try {
-          ev.add(batch, await ce.data(), out.boundaries ? await out.boundaries.data() : null);
+          const ce = noGrad(() => tidy(() => ev.score(batch, out)));
+          try {
+            ev.add(batch, await ce.data(), out.boundaries ? await out.boundaries.data() : null);
+          } finally {
+            ce.dispose();
+          }
         } finally {
-          ce.dispose();
+          HourglassLM.disposeOutput(out);
         }
       } finally {
-        HourglassLM.disposeOutput(out);
+        batch.ids.dispose();
+        batch.targets.dispose();
       }
-    } finally {
-      batch.ids.dispose();
-      batch.targets.dispose();
     }
+    return ev.result();
+  } finally {
+    // eval mode for the run, then the caller's mode back (a training loop that samples keeps its dropout)
+    if (wasTraining) model.train();
   }
-  return ev.result();
 }
 
 export interface EvalOptions {
@@ -717,67 +731,79 @@ export interface GenerateOptions {
  * Synchronous reads (CPU); `generateAsync` runs on every backend.
  */
 export function generate(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): Int32Array {
-  const g = new Sampling(model, prompt, o);
-  // The last row's logits → an id (the logits are disposed).
-  const drawLast = (logits: Tensor): number => {
-    try {
-      return noGrad(() =>
-        tidy(() =>
-          g.pick(logits.select(0, logits.shape[0]! - 1).dataSync(), g.noisy ? gumbel([g.V]).dataSync() : null),
-        ),
-      );
-    } finally {
-      logits.dispose();
+  const wasTraining = model.isTraining;
+  try {
+    const g = new Sampling(model, prompt, o);
+    // The last row's logits → an id (the logits are disposed).
+    const drawLast = (logits: Tensor): number => {
+      try {
+        return noGrad(() =>
+          tidy(() =>
+            g.pick(logits.select(0, logits.shape[0]! - 1).dataSync(), g.noisy ? gumbel([g.V]).dataSync() : null),
+          ),
+        );
+      } finally {
+        logits.dispose();
+      }
+    };
+    if (o.context === 'window') {
+      for (let s = 0; s < o.maxNewTokens; s++) {
+        const ctx = g.window();
+        g.take(drawLast(noGrad(() => tidy(() => model.forward(g.ids(ctx)).logits.reshape([ctx.length, g.V])))));
+      }
+      return g.result();
     }
-  };
-  if (o.context === 'window') {
-    for (let s = 0; s < o.maxNewTokens; s++) {
-      const ctx = g.window();
-      g.take(drawLast(noGrad(() => tidy(() => model.forward(g.ids(ctx)).logits.reshape([ctx.length, g.V])))));
+    const dec = new HourglassDecoder(model);
+    try {
+      for (let s = 0; s < o.maxNewTokens; s++) g.take(drawLast(dec.append(g.feed(dec))));
+    } finally {
+      dec.dispose();
     }
     return g.result();
-  }
-  const dec = new HourglassDecoder(model);
-  try {
-    for (let s = 0; s < o.maxNewTokens; s++) g.take(drawLast(dec.append(g.feed(dec))));
   } finally {
-    dec.dispose();
+    // eval mode for the run, then the caller's mode back (a training loop that samples keeps its dropout)
+    if (wasTraining) model.train();
   }
-  return g.result();
 }
 
 /** `generate` for every backend (WebGPU included): the same draws, read back with `await`. */
 export async function generateAsync(model: HourglassLM, prompt: Int32Array, o: GenerateOptions): Promise<Int32Array> {
-  const g = new Sampling(model, prompt, o);
-  const drawLast = async (logits: Tensor): Promise<number> => {
-    const last = tidy(() => logits.select(0, logits.shape[0]! - 1).contiguous());
-    logits.dispose();
-    const noise = g.noisy ? gumbel([g.V]) : null;
-    try {
-      return g.pick(await last.data(), noise ? await noise.data() : null);
-    } finally {
-      last.dispose();
-      noise?.dispose();
+  const wasTraining = model.isTraining;
+  try {
+    const g = new Sampling(model, prompt, o);
+    const drawLast = async (logits: Tensor): Promise<number> => {
+      const last = tidy(() => logits.select(0, logits.shape[0]! - 1).contiguous());
+      logits.dispose();
+      const noise = g.noisy ? gumbel([g.V]) : null;
+      try {
+        return g.pick(await last.data(), noise ? await noise.data() : null);
+      } finally {
+        last.dispose();
+        noise?.dispose();
+      }
+    };
+    if (o.context === 'window') {
+      for (let s = 0; s < o.maxNewTokens; s++) {
+        const ctx = g.window();
+        const ids = g.ids(ctx);
+        const res = await noGrad(() => model.forwardAsync(ids)).finally(() => ids.dispose());
+        const logits = tidy(() => res.logits.reshape([ctx.length, g.V]));
+        HourglassLM.disposeOutput(res);
+        g.take(await drawLast(logits));
+      }
+      return g.result();
     }
-  };
-  if (o.context === 'window') {
-    for (let s = 0; s < o.maxNewTokens; s++) {
-      const ctx = g.window();
-      const ids = g.ids(ctx);
-      const res = await noGrad(() => model.forwardAsync(ids)).finally(() => ids.dispose());
-      const logits = tidy(() => res.logits.reshape([ctx.length, g.V]));
-      HourglassLM.disposeOutput(res);
-      g.take(await drawLast(logits));
+    const dec = new HourglassDecoder(model);
+    try {
+      for (let s = 0; s < o.maxNewTokens; s++) g.take(await drawLast(await dec.appendAsync(g.feed(dec))));
+    } finally {
+      dec.dispose();
     }
     return g.result();
-  }
-  const dec = new HourglassDecoder(model);
-  try {
-    for (let s = 0; s < o.maxNewTokens; s++) g.take(await drawLast(await dec.appendAsync(g.feed(dec))));
   } finally {
-    dec.dispose();
+    // eval mode for the run, then the caller's mode back (a training loop that samples keeps its dropout)
+    if (wasTraining) model.train();
   }
-  return g.result();
 }
 
 /** What generate and generateAsync share: the checked options, the text so far, streaming, what to feed next. */

@@ -119,6 +119,42 @@ describe('HourglassDecoder', () => {
     dec.dispose();
   });
 
+  it('a failure in the pre blocks or the boundary predictor also stops the decoder until reset()', () => {
+    manualSeed(0);
+    const model = new HourglassLM({
+      vocabSize: 10,
+      dModel: 16,
+      nHeads: 2,
+      layers: [2, 1, 1],
+      boundary: 'entropy',
+      maxSeqLen: 16,
+    }).eval();
+    const dec = new HourglassDecoder(model);
+    dec.append([2, 3]).dispose();
+    const bp = model.bp!;
+    const forward = bp.forward;
+    bp.forward = () => {
+      throw new Error('boom in front');
+    };
+    try {
+      expect(() => dec.append([4, 5])).toThrow('boom in front'); // after both pre blocks took [4, 5]
+    } finally {
+      bp.forward = forward;
+    }
+    expect(() => dec.append([4])).toThrow(/an earlier append failed part-way/);
+    // bad ids are refused before anything runs, and leave the decoder usable
+    dec.reset();
+    dec.append([2, 3]).dispose();
+    expect(() => dec.append([99])).toThrow(/token ids must be integers/);
+    const got = dec.append([4]).dataSync();
+    const want = noGrad(() =>
+      model.forward(tensor(Int32Array.from([2, 3, 4]), { shape: [1, 3], dtype: 'int32' })),
+    ).logits;
+    const last = Array.from(want.dataSync()).slice(2 * 10);
+    for (let i = 0; i < 10; i++) expect(got[i]).toBeCloseTo(last[i]!, 4);
+    dec.dispose();
+  });
+
   it('refuses bad ids and leaves no tensors behind', () => {
     manualSeed(0);
     const model = new HourglassLM(config('whitespace')).eval();

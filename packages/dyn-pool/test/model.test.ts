@@ -89,6 +89,18 @@ describe('HourglassLM', () => {
     expect(() => new HourglassLM(config('fixed', { fixedK: 0 }))).toThrow(/fixedK/);
     expect(() => new HourglassLM(config('whitespace', { spaceIds: [] }))).toThrow(/spaceIds/);
     expect(() => new HourglassLM(config('fixed', { layers: [1, 0, 1] }))).toThrow(/shortened block/);
+    // config values that used to pass and misbehave later (no length limit, flipped Gumbel decisions, a typo
+    // taken as the other mode)
+    for (const [extra, msg] of [
+      [{ maxSeqLen: Number.NaN }, /maxSeqLen must be an integer ≥ 1/],
+      [{ maxSeqLen: 2.5 }, /maxSeqLen must be/],
+      [{ ln: 'prelayer' }, /ln must be 'pre' or 'post'/],
+      [{ temperature: -0.5 }, /temperature must be a positive number/],
+      [{ temperature: 0 }, /temperature must be/],
+      [{ gumbelEval: 'thresh' }, /gumbelEval must be 'sample' or 'threshold'/],
+      [{ priorAlpha: 2 }, /priorAlpha must be in \(0, 1\)/],
+    ] as [Partial<HourglassConfig>, RegExp][])
+      expect(() => new HourglassLM(config('gumbel', extra)), JSON.stringify(extra)).toThrow(msg);
   });
 
   it("init 'normal' draws linear weights from N(0, initStd²) with zero biases (the reference's weights_init)", () => {
@@ -142,6 +154,9 @@ describe('HourglassLM', () => {
     expect(() => m.forward(randint(0, V, [1, 9]))).toThrow(/longer than the trained maxSeqLen 8/);
     expect(() => m.forward(tensor([[1, V]], { dtype: 'int32' }))).toThrow(/token ids must be in \[0, 11\)/);
     expect(() => m.forward(tensor([[0.5, 1]]))).toThrow(/int32/);
+    expect(() => m.forward(tensor(new Int32Array(0), { shape: [0, 4], dtype: 'int32' }))).toThrow(
+      /empty batch or sequence/,
+    );
   });
 
   it('learns: a few Adam steps lower the loss for every source, and gradients reach the boundary predictor', () => {
