@@ -137,6 +137,15 @@ describe('curriculum training', () => {
     const b = rest.model.stateDict();
     expect(a.size).toBeGreaterThan(5);
     for (const [k, t] of a) expect(Array.from(b.get(k)!.dataSync())).toEqual(Array.from(t.dataSync()));
+    // The same checkpoint under another recipe is refused: another seed, learning rate, text or model; a stop
+    // behind it too.
+    const again = (o: object) => () => trainCurriculum({ config, stages, text, seed: 3, resume: ckpt, ...o });
+    expect(again({ seed: 7 })).toThrow(/trained with seed 3; resumed with seed 7/);
+    expect(again({ lr: 0.01 })).toThrow(/trained with lr 0.003; resumed with lr 0.01/);
+    expect(again({ textWeight: 0.9 })).toThrow(/textWeight 0.5; resumed with textWeight 0.9/);
+    expect(again({ text: text!.slice(1) })).toThrow(/trained with text [0-9a-f]+; resumed with text [0-9a-f]+/);
+    expect(again({ config: { ...config, nLayers: config.nLayers + 1 } })).toThrow(/the checkpoint's model is/);
+    expect(again({ stopAt: 1 })).toThrow(/stopAt 1, but the checkpoint is already at step 1/);
   });
 });
 

@@ -1,6 +1,6 @@
 // The evaluation's tiny language model: RoPE + grouped KV heads (tensor-core CausalLM), trained for a few
 // minutes on the synthetic retrieval mix with AdamW. Seeded, so `tessera-kv-compress train` reproduces it.
-import { F, io, manualSeed, nn, optim, tensor, tidy } from '@tessera/tensor-core';
+import { F, FormatError, io, manualSeed, nn, optim, tensor, tidy } from '@tessera/tensor-core';
 import { Rng } from '../linalg.js';
 import { trainingSequence, VOCAB } from './tasks.js';
 
@@ -80,7 +80,13 @@ export function saveModel(model: nn.CausalLM): Uint8Array {
 /** Loads saved weights, or the weights of a curriculum checkpoint (train.ts: tensors under "model."). */
 export function loadModel(bytes: Uint8Array): nn.CausalLM {
   const state = io.loadSafetensors(bytes);
-  const config = state.metadata.config ? (JSON.parse(state.metadata.config) as nn.CausalLMConfig) : EVAL_MODEL;
+  let config: nn.CausalLMConfig = EVAL_MODEL;
+  if (state.metadata.config)
+    try {
+      config = JSON.parse(state.metadata.config) as nn.CausalLMConfig;
+    } catch {
+      throw new FormatError("loadModel: the weights' config metadata is not JSON");
+    }
   const model = new nn.CausalLM(config);
   const checkpoint = state.metadata.step !== undefined;
   const tensors = checkpoint

@@ -245,6 +245,10 @@ export function evaluationTextSequences(
   o: { count: number; context: number; continuation: number } = { count: 16, context: 192, continuation: 32 },
   seed = 2026,
 ): SinkSequence[] {
+  if (text.length <= o.context + o.continuation)
+    throw new ValueError(
+      `evaluationTextSequences: the text has ${text.length} characters; the documents need more than ${o.context + o.continuation}`,
+    );
   const tr = new Rng(seed + 2);
   const out: SinkSequence[] = [];
   for (let i = 0; i < o.count; i++) {

@@ -328,6 +328,10 @@ export function suiteContext(model: nn.CausalLM, o: SuiteOptions = {}): SuiteCon
   const textDocs: SuiteContext['textDocs'] = [];
   if (model.config.vocabSize >= TEXT_VOCAB_SIZE && o.text) {
     const td = o.textDocs ?? { count: 16, context: 192, continuation: 32 };
+    if (o.text.length <= td.context + td.continuation)
+      throw new ValueError(
+        `runSuite: the text has ${o.text.length} characters; the perplexity documents need more than ${td.context + td.continuation}`,
+      );
     const tr = new Rng((o.seed ?? 2026) + 2);
     for (let i = 0; i < td.count; i++) {
       const at = tr.int(o.text.length - td.context - td.continuation);

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { ValueError } from '../errors.js';
 import { fnv1a64 } from '../numeric.js';
+import { readJson, readText } from './files.js';
 import { loadModel } from './model.js';
 import { sweepReport } from './report.js';
 import { RETRIEVAL_SUITE } from './suite.js';
@@ -25,6 +26,10 @@ ${LEVER_NAMES.map((n) => `  ${n.padEnd(14)} ${LEVERS[n].allowed}`).join('\n')}`;
 
 /** Runs the sweep subcommand on its arguments (after `sweep`). */
 export function sweepCli(argv: string[]): void {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(SWEEP_USAGE);
+    return;
+  }
   const flags = new Map<string, string | true>();
   const levers: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -47,7 +52,7 @@ export function sweepCli(argv: string[]): void {
   const gridFile = flags.get('grid');
   // --grid: one grid (an object of lever → values) or a list of grids whose points are joined; levers on the
   // command line are added to every grid of the file
-  const fromFile: unknown = typeof gridFile === 'string' ? JSON.parse(readFileSync(gridFile, 'utf8')) : [{}];
+  const fromFile: unknown = typeof gridFile === 'string' ? readJson(gridFile, 'sweep: --grid') : [{}];
   const fileGrids = (Array.isArray(fromFile) ? fromFile : [fromFile]) as Record<string, unknown>[];
   if (!fileGrids.length || fileGrids.some((g) => typeof g !== 'object' || g === null || Array.isArray(g)))
     throw new ValueError(`sweep: --grid holds an object of lever → values, or a non-empty list of them`);
@@ -62,14 +67,17 @@ export function sweepCli(argv: string[]): void {
   const model = loadModel(weights);
   const v2 = model.config.vocabSize >= TEXT_VOCAB_SIZE;
   const textPath = flags.get('text');
-  const textBytes = typeof textPath === 'string' ? readFileSync(textPath, 'utf8').slice(0, 1_000_000) : undefined;
+  const textBytes = typeof textPath === 'string' ? readText(textPath, 'sweep: --text', 1_000_000) : undefined;
   const n = Number(flags.get('samples') ?? (v2 ? '60' : '0'));
-  if (!(Number.isInteger(n) && n >= 0)) throw new ValueError(`sweep: --samples takes an integer ≥ 0`);
+  if (!(Number.isInteger(n) && n >= (flags.has('samples') ? 1 : 0)))
+    throw new ValueError(`sweep: --samples takes an integer ≥ 1, not ${flags.get('samples')}`);
   const windowFlag = flags.get('window');
   const window = windowFlag === undefined ? undefined : Number(windowFlag);
   if (window !== undefined && !(Number.isInteger(window) && window >= 1))
     throw new ValueError(`sweep: --window takes an integer ≥ 1, not ${windowFlag}`);
-  const previous = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as SweepResult) : undefined;
+  const previous = existsSync(out)
+    ? (readJson(out, 'sweep: --out (the rows of an earlier run)') as SweepResult)
+    : undefined;
   const mdPath = out.replace(/\.json$/, '.md');
   const save = (r: SweepResult) => {
     writeAtomic(out, JSON.stringify(r));

@@ -5,6 +5,7 @@
 import { F, io, manualSeed, nn, optim, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import { ValueError } from '../errors.js';
 import { Rng } from '../linalg.js';
+import { fnv1a64 } from '../numeric.js';
 import { curriculumSequence, FUSED_VOCAB_SIZE, type MixOptions } from './tasks.js';
 
 /** One curriculum stage: `steps` steps of `batch` sequences of `length` tokens, the level rising linearly. */
@@ -140,6 +141,11 @@ interface Checkpoint {
   /** the data options that change every batch: a run must not resume under others */
   bos: boolean;
   taskLm: boolean;
+  /**
+   * The rest of the recipe a resume must repeat (seed, learning rate, text weight, repeat-vocab, the text's
+   * hash); written since these checks exist, so older checkpoints resume unchecked on these.
+   */
+  recipe?: Record<string, string>;
 }
 
 function saveCheckpoint(c: Checkpoint): Uint8Array {
@@ -155,6 +161,7 @@ function saveCheckpoint(c: Checkpoint): Uint8Array {
       // written only when set, so checkpoints of the default mix keep their bytes
       ...(c.bos ? { bos: '1' } : {}),
       ...(c.taskLm ? { taskLm: '1' } : {}),
+      ...(c.recipe ? { recipe: JSON.stringify(c.recipe) } : {}),
     },
   });
 }
@@ -171,7 +178,20 @@ function loadCheckpoint(bytes: Uint8Array, lr: number): Checkpoint {
   model.loadStateDict(m);
   const opt = new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 });
   opt.loadStateDict({ tensors: o, meta: JSON.parse(metadata.opt!) });
-  return { model, opt, step: Number(metadata.step), bos: metadata.bos === '1', taskLm: metadata.taskLm === '1' };
+  let recipe: Record<string, string> | undefined;
+  try {
+    recipe = metadata.recipe ? (JSON.parse(metadata.recipe) as Record<string, string>) : undefined;
+  } catch {
+    throw new ValueError("trainCurriculum: the checkpoint's recipe metadata is not JSON");
+  }
+  return {
+    model,
+    opt,
+    step: Number(metadata.step),
+    bos: metadata.bos === '1',
+    taskLm: metadata.taskLm === '1',
+    recipe,
+  };
 }
 
 /** Trains (or resumes) the curriculum; returns the model in eval mode and whether every step ran. */
@@ -184,16 +204,37 @@ export function trainCurriculum(o: CurriculumOptions = {}): { model: nn.CausalLM
   let c: Checkpoint;
   const bos = o.bos ?? false;
   const taskLm = o.taskLm ?? false;
+  // Everything else the batches and updates depend on: a resumed run must be the same run.
+  const recipe: Record<string, string> = {
+    seed: String(seed),
+    lr: String(lr),
+    textWeight: String(textWeight),
+    repeatVocab: o.repeatVocab ?? 'all',
+    text: o.text ? fnv1a64(new Uint8Array(o.text.buffer, o.text.byteOffset, o.text.byteLength)) : 'none',
+    stages: JSON.stringify(stages),
+  };
   if (o.resume) {
     c = loadCheckpoint(o.resume, lr);
     if (c.bos !== bos || c.taskLm !== taskLm)
       throw new ValueError(
         `trainCurriculum: the checkpoint was trained with bos ${c.bos}, taskLm ${c.taskLm}; resumed with bos ${bos}, taskLm ${taskLm}: resume with the same settings`,
       );
+    if (o.config && JSON.stringify(o.config) !== JSON.stringify(c.model.config))
+      throw new ValueError(
+        `trainCurriculum: the checkpoint's model is ${JSON.stringify(c.model.config)}; the options ask for ${JSON.stringify(o.config)}`,
+      );
+    const differ = c.recipe ? Object.keys(recipe).filter((k) => c.recipe![k] !== recipe[k]) : [];
+    if (differ.length)
+      throw new ValueError(
+        `trainCurriculum: the checkpoint was trained with ${differ.map((k) => `${k} ${c.recipe![k]}`).join(', ')}; resumed with ${differ.map((k) => `${k} ${recipe[k]}`).join(', ')}: resume with the same settings`,
+      );
+    if (o.stopAt !== undefined && o.stopAt <= c.step)
+      throw new ValueError(`trainCurriculum: stopAt ${o.stopAt}, but the checkpoint is already at step ${c.step}`);
+    c.recipe = recipe;
   } else {
     manualSeed(seed);
     const model = new nn.CausalLM(o.config ?? RETRIEVAL_MODEL);
-    c = { model, opt: new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 }), step: 0, bos, taskLm };
+    c = { model, opt: new optim.AdamW(model.parameters(), { lr, weightDecay: 0.01 }), step: 0, bos, taskLm, recipe };
   }
   const { model, opt } = c;
   const V = model.config.vocabSize;
