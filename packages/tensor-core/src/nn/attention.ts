@@ -3,6 +3,7 @@
 import { noGrad } from '../autograd.js';
 import { fmtShape, ShapeError, ValueError } from '../errors.js';
 import { scaledDotProductAttention } from '../ops/composite/attention.js';
+import { dropout } from '../ops/composite/norm.js';
 import { softmax } from '../ops/composite/softmax.js';
 import { cat } from '../ops/movement.js';
 import { fromHost } from '../ops/prims.js';
@@ -49,11 +50,31 @@ function ropeTables(T: number, d: number, offset: number, base: number) {
   });
 }
 
+/** RoPE's θ = base^(−2i/d) needs a finite base > 0 (0, a negative or NaN base makes every angle NaN). */
+function checkRopeBase(who: string, base: number): void {
+  if (!(Number.isFinite(base) && base > 0))
+    throw new ValueError(`${who}: ropeBase must be a finite number > 0; got ${base}`);
+}
+
+/** A count option: an integer ≥ 1. */
+function checkCount(who: string, name: string, v: number): void {
+  if (!(Number.isInteger(v) && v >= 1)) throw new ValueError(`${who}: ${name} must be an integer ≥ 1; got ${v}`);
+}
+
+/** A dropout probability in [0, 1). */
+function checkDropout(who: string, p: number | undefined): void {
+  if (p !== undefined && !(p >= 0 && p < 1)) throw new ValueError(`${who}: dropout must be in [0, 1); got ${p}`);
+}
+
 /**
  * Applies RoPE to x [B, H, T, d] for absolute positions offset, offset+1, … (d even). `inverse` rotates back
  * (kv-compress undoes RoPE on keys before its PCA).
  */
 export function applyRope(x: Tensor, offset = 0, base = 10000, inverse = false): Tensor {
+  if (x.ndim < 2) throw new ShapeError(`applyRope: expects [..., T, d]; got ${fmtShape(x.shape)}`);
+  checkRopeBase('applyRope', base);
+  if (!(Number.isInteger(offset) && offset >= 0))
+    throw new ValueError(`applyRope: offset must be a non-negative integer; got ${offset}`);
   const d = x.shape[x.ndim - 1]!;
   const T = x.shape[x.ndim - 2]!;
   if (d % 2 !== 0) throw new ShapeError(`applyRope: head dim must be even; got ${d}`);
@@ -98,6 +119,11 @@ export class CausalSelfAttention extends Module {
   constructor(readonly opts: SelfAttentionOptions) {
     super();
     const { dModel, nHeads, nKvHeads = nHeads, bias = true } = opts;
+    checkCount('CausalSelfAttention', 'dModel', dModel);
+    checkCount('CausalSelfAttention', 'nHeads', nHeads);
+    checkCount('CausalSelfAttention', 'nKvHeads', nKvHeads);
+    checkDropout('CausalSelfAttention', opts.dropout);
+    if (opts.rope) checkRopeBase('CausalSelfAttention', opts.ropeBase ?? 10000);
     if (dModel % nHeads !== 0)
       throw new ValueError(`CausalSelfAttention: dModel ${dModel} is not divisible by nHeads ${nHeads}`);
     if (nHeads % nKvHeads !== 0)
@@ -196,6 +222,9 @@ export class MultiheadAttention extends Module {
     readonly opts: { bias?: boolean; batchFirst?: boolean; dropout?: number } = {},
   ) {
     super();
+    checkCount('MultiheadAttention', 'embedDim', embedDim);
+    checkCount('MultiheadAttention', 'numHeads', numHeads);
+    checkDropout('MultiheadAttention', opts.dropout);
     if (embedDim % numHeads !== 0)
       throw new ValueError(`MultiheadAttention: ${embedDim} is not divisible by ${numHeads} heads`);
     this.headDim = embedDim / numHeads;
@@ -258,9 +287,12 @@ export class MultiheadAttention extends Module {
         .mul(1 / Math.sqrt(this.headDim))
         .add(bias);
       const p = softmax(s, -1);
-      const ctx = p.matmul(v).transpose(1, 2).reshape([B, L, E]);
+      // As PyTorch: while training, dropout on the attention weights (after the softmax, before the values), and
+      // the weights returned are those dropped ones, averaged over the heads.
+      const pd = this.opts.dropout ? dropout(p, this.opts.dropout, this.isTraining) : p;
+      const ctx = pd.matmul(v).transpose(1, 2).reshape([B, L, E]);
       const out = this.outProj.forward(ctx);
-      return { output: bf ? out : out.transpose(0, 1), weights: o.needWeights === false ? null : p.mean(1) };
+      return { output: bf ? out : out.transpose(0, 1), weights: o.needWeights === false ? null : pd.mean(1) };
     });
   }
 }

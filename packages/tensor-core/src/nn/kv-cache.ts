@@ -2,7 +2,8 @@
 // per layer) and delegates how keys and values are *stored* to a `KVCacheStorage` policy, so evicting,
 // merging or compressed caches (kv-compress) plug in without forking the attention layer.
 import { isGradEnabled, noGrad } from '../autograd.js';
-import { ShapeError, ValueError } from '../errors.js';
+import type { DType } from '../dtype.js';
+import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { cat } from '../ops/movement.js';
 import { zerosOf } from '../ops/prims.js';
 import { keep } from '../runtime.js';
@@ -132,6 +133,7 @@ function sameHeads(a: Tensor, b: Tensor): boolean {
 
 export class KVCache {
   private readonly seen = new Map<number, number>();
+  private readonly dtypes = new Map<number, DType>();
   private readonly start: number;
   /** `startPosition`: where positions begin, e.g. for a cache restored after a stored prefix of that length. */
   constructor(
@@ -154,10 +156,16 @@ export class KVCache {
 
   /** Appends and returns what attention reads. Keys must already carry their positional rotation. */
   append(layer: number, k: Tensor, v: Tensor): KV {
-    if (k.ndim !== 4 || v.ndim !== 4 || k.shape[2] !== v.shape[2])
+    if (k.ndim !== 4 || v.ndim !== 4 || k.shape.some((n, i) => n !== v.shape[i]))
       throw new ValueError(
-        `KVCache.append: keys and values must be [B, H, T, d] with one T; got [${k.shape}] and [${v.shape}]`,
+        `KVCache.append: keys and values must be [B, H, T, d] of one shape; got [${k.shape}] and [${v.shape}]`,
       );
+    if (k.dtype !== v.dtype) throw new DTypeError(`KVCache.append: keys are ${k.dtype}, values ${v.dtype}`);
+    // A storage grows by concatenating, which would silently convert what it holds to the new dtype.
+    const held = this.dtypes.get(layer);
+    if (held !== undefined && held !== k.dtype)
+      throw new DTypeError(`KVCache.append: layer ${layer} holds ${held} keys; got ${k.dtype}`);
+    this.dtypes.set(layer, k.dtype);
     const pos = this.position(layer);
     this.storage.append(layer, { k, v }, pos);
     this.seen.set(layer, pos + k.shape[2]!);
@@ -176,5 +184,6 @@ export class KVCache {
   reset(): void {
     this.storage.reset();
     this.seen.clear();
+    this.dtypes.clear();
   }
 }

@@ -197,6 +197,8 @@ export class Embedding extends Layer {
   ) {
     super();
     const w = normal([numEmbeddings, embeddingDim]);
+    if (opts.paddingIdx !== undefined && !Number.isInteger(opts.paddingIdx))
+      throw new ValueError(`Embedding: paddingIdx must be an integer; got ${opts.paddingIdx}`);
     if (opts.paddingIdx !== undefined) {
       const row = w.select(0, opts.paddingIdx);
       row.zero_();
@@ -209,6 +211,12 @@ export class Embedding extends Layer {
   }
 }
 
+/** eps ≥ 0 (a negative eps can make the variance term negative: NaN or ±∞). */
+function checkEps(who: string, eps: number | undefined): void {
+  if (eps !== undefined && !(eps >= 0 && Number.isFinite(eps)))
+    throw new ValueError(`${who}: eps must be a finite number ≥ 0; got ${eps}`);
+}
+
 export class LayerNorm extends Layer {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
@@ -218,6 +226,7 @@ export class LayerNorm extends Layer {
     readonly opts: { eps?: number; elementwiseAffine?: boolean; bias?: boolean } = {},
   ) {
     super();
+    checkEps('LayerNorm', opts.eps);
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
     const affine = opts.elementwiseAffine !== false;
     this.weight = this.registerParameter('weight', affine ? full(this.normalizedShape, 1) : null);
@@ -236,6 +245,7 @@ export class RMSNorm extends Layer {
     readonly opts: { eps?: number; elementwiseAffine?: boolean } = {},
   ) {
     super();
+    checkEps('RMSNorm', opts.eps);
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
     this.weight = this.registerParameter(
       'weight',
@@ -259,6 +269,9 @@ export class BatchNorm1d extends Layer {
     readonly opts: { eps?: number; momentum?: number; affine?: boolean } = {},
   ) {
     super();
+    checkEps('BatchNorm1d', opts.eps);
+    if (opts.momentum !== undefined && !(opts.momentum >= 0 && opts.momentum <= 1))
+      throw new ValueError(`BatchNorm1d: momentum must be in [0, 1]; got ${opts.momentum}`);
     const affine = opts.affine !== false;
     this.weight = this.registerParameter('weight', affine ? full([numFeatures], 1) : null);
     this.bias = this.registerParameter('bias', affine ? full([numFeatures], 0) : null);
@@ -288,6 +301,9 @@ export class GroupNorm extends Layer {
     readonly opts: { eps?: number; affine?: boolean } = {},
   ) {
     super();
+    checkEps('GroupNorm', opts.eps);
+    if (!(Number.isInteger(numGroups) && numGroups >= 1))
+      throw new ValueError(`GroupNorm: numGroups must be an integer ≥ 1; got ${numGroups}`);
     if (numChannels % numGroups !== 0)
       throw new ValueError(`GroupNorm: ${numChannels} channels do not split into ${numGroups} groups`);
     const affine = opts.affine !== false;

@@ -3,7 +3,7 @@
 import { noGrad } from '../autograd.js';
 import { fmtShape, ShapeError, ValueError } from '../errors.js';
 import { keep } from '../runtime.js';
-import type { Tensor } from '../tensor.js';
+import { isTensor, type Tensor } from '../tensor.js';
 
 export class Module {
   protected training = true;
@@ -140,7 +140,11 @@ export class Module {
     const misShaped: string[] = [];
     for (const [k, t] of own) {
       const s = src.get(k);
-      if (s && (s.shape.length !== t.shape.length || s.shape.some((v, i) => v !== t.shape[i])))
+      if (s === undefined) continue;
+      // Everything that could stop the copy below is found here, so a refused load changes nothing.
+      if (!isTensor(s)) throw new ValueError(`loadStateDict: '${k}' is not a tensor`);
+      s.assertUsable(`loadStateDict('${k}')`);
+      if (s.shape.length !== t.shape.length || s.shape.some((v, i) => v !== t.shape[i]))
         misShaped.push(`${k}: expected ${fmtShape(t.shape)}, got ${fmtShape(s.shape)}`);
     }
     if (misShaped.length || (strict && (missing.length || unexpected.length))) {
@@ -151,9 +155,19 @@ export class Module {
       throw new ShapeError(`loadStateDict: ${parts.join(' | ')}`);
     }
     noGrad(() => {
+      // dtype conversions first (they allocate and could fail), then the copies
+      const from = new Map<string, Tensor>();
       for (const [k, t] of own) {
         const s = src.get(k);
-        if (s) t.copy_(s.dtype === t.dtype ? s : s.to(t.dtype));
+        if (s) from.set(k, s.dtype === t.dtype ? s : s.to(t.dtype));
+      }
+      try {
+        for (const [k, t] of own) {
+          const s = from.get(k);
+          if (s) t.copy_(s);
+        }
+      } finally {
+        for (const [k, s] of from) if (s !== src.get(k)) s.dispose();
       }
     });
     return { missing, unexpected };

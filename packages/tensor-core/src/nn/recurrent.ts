@@ -119,6 +119,13 @@ abstract class RNNBase extends Module {
   protected zerosState(B: number): Tensor {
     return zeros([this.numLayers * (this.bidirectional ? 2 : 1), B, this.hiddenSize]);
   }
+
+  /** A given initial state must be [layers·dirs, B, H] (PyTorch's layout), or a ShapeError naming it. */
+  protected checkState(name: string, s: Tensor, B: number): void {
+    const want = [this.numLayers * (this.bidirectional ? 2 : 1), B, this.hiddenSize];
+    if (s.ndim !== 3 || s.shape.some((v, i) => v !== want[i]))
+      throw new ShapeError(`${this.constructor.name}: ${name} must be ${fmtShape(want)}; got ${fmtShape(s.shape)}`);
+  }
 }
 
 export class LSTM extends RNNBase {
@@ -134,6 +141,10 @@ export class LSTM extends RNNBase {
   forward(x: Tensor, hx?: { h: Tensor; c: Tensor }): { output: Tensor; h: Tensor; c: Tensor } {
     return tidy(() => {
       const [, B] = this.checkInput(x);
+      if (hx) {
+        this.checkState('h0', hx.h, B);
+        this.checkState('c0', hx.c, B);
+      }
       const h0 = hx?.h ?? this.zerosState(B);
       const c0 = hx?.c ?? this.zerosState(B);
       const n = h0.shape[0]!;
@@ -172,6 +183,7 @@ export class GRU extends RNNBase {
   forward(x: Tensor, h0?: Tensor): { output: Tensor; h: Tensor } {
     return tidy(() => {
       const [, B] = this.checkInput(x);
+      if (h0) this.checkState('h0', h0, B);
       const h = h0 ?? this.zerosState(B);
       const init = [Array.from({ length: h.shape[0]! }, (_, i) => h.select(0, i))];
       const H = this.hiddenSize;

@@ -159,6 +159,13 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 export function slice(x: Tensor, dim: number, start?: number, end?: number, step = 1): Tensor {
   const d = normDim(dim, x.ndim, 'slice');
   if (!Number.isInteger(step) || step <= 0) throw new ValueError(`slice: step must be a positive integer; got ${step}`);
+  // A fractional bound would make a view whose rows straddle the dim's elements.
+  for (const [name, v] of [
+    ['start', start],
+    ['end', end],
+  ] as const)
+    if (v !== undefined && !Number.isInteger(v) && Math.abs(v) !== Number.POSITIVE_INFINITY)
+      throw new ValueError(`slice: ${name} must be an integer; got ${v}`);
   const n = x.shape[d]!;
   const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
   const s = start === undefined ? 0 : clampIdx(start);
@@ -183,6 +190,7 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
   return tidy(() => {
     const d = normDim(dim, x.ndim, 'select');
     const n = x.shape[d]!;
+    if (!Number.isInteger(index)) throw new ValueError(`select: index must be an integer; got ${index}`);
     const i = index < 0 ? index + n : index;
     if (i < 0 || i >= n) throw new ValueError(`select: index ${index} out of range for dim ${dim} of size ${n}`);
     const s = slice(x, d, i, i + 1);

@@ -31,6 +31,11 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
       throw new ShapeError(
         `scaledDotProductAttention expects q, k, v of one rank ≥ 2; got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`,
       );
+    // Keys and values come in pairs: the same leading dims and length (v's last dim is free, as in PyTorch).
+    if (k.shape.slice(0, -1).some((n, i) => n !== v.shape[i]))
+      throw new ShapeError(
+        `scaledDotProductAttention: keys ${fmtShape(k.shape)} and values ${fmtShape(v.shape)} must agree in every dim but the last`,
+      );
     const d = q.shape[q.ndim - 1]!;
     const tmp: Tensor[] = [];
     let kk = k;

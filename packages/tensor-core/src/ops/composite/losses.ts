@@ -156,10 +156,19 @@ export function nllLoss(
       out.dispose();
       return o;
     }
-    if (logp.ndim < 2 || target.ndim !== logp.ndim - 1)
+    if (
+      logp.ndim < 2 ||
+      target.ndim !== logp.ndim - 1 ||
+      target.shape[0] !== logp.shape[0] ||
+      target.shape.slice(1).some((s, i) => s !== logp.shape[i + 2])
+    )
       throw new ShapeError(
-        `nllLoss: expected input [N, C, ...] and target [N, ...]; got ${fmtShape(logp.shape)} and ${fmtShape(target.shape)}`,
+        `nllLoss: expected input [N, C, ...] and target [N, ...] of the same N and trailing dims; got ${fmtShape(logp.shape)} and ${fmtShape(target.shape)}`,
       );
+    if (target.dtype !== 'int32') throw new DTypeError(`nllLoss: targets must be int32 classes; got ${target.dtype}`);
+    const C = logp.shape[1]!;
+    if (weight && (weight.ndim !== 1 || weight.shape[0] !== C))
+      throw new ShapeError(`nllLoss: weight must be [${C}]; got ${fmtShape(weight.shape)}`);
     const lp = classLast(logp);
     const tf = target.reshape([-1]);
     const valid = tf.ne(ignoreIndex);
