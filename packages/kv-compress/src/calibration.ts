@@ -2,8 +2,9 @@
 // heads concatenated (p = L·H·d), centred and rotated into one PCA basis per kind ("cross-layer"), or one basis
 // per layer ("per-layer", the ablation of Tables 16–17). The same basis serves every ratio; a plan (dp.ts) per
 // ratio decides how many bits each coefficient gets.
-import { type AllocateOptions, allocateBits, type BitPlan } from './dp.js';
-import { ValueError } from './errors.js';
+import { ShapeError } from '@tessera/tensor-core';
+import { type AllocateOptions, allocateBits, type BitPlan, checkAllocateOptions } from './dp.js';
+import { CalibrationMismatchError, ValueError } from './errors.js';
 import { codecGemm } from './kernels.js';
 import { type PcaOptions, type PcaResult, pca } from './linalg.js';
 import { ropeRows } from './rope.js';
@@ -83,10 +84,56 @@ export function derotate(rows: KVRows, ropeBase: number): KVRows {
   return { ...rows, k };
 }
 
+/**
+ * Throws unless `rows` hold what their header says — integer sizes ≥ 1, k and v of n·layers·heads·headDim
+ * values, n positions, every value finite — and, given a calibration, its shape (a `CalibrationMismatchError`).
+ * One NaN in calibration rows makes a basis of NaNs; rows of another shape code into a stream no reader takes.
+ */
+export function checkRows(rows: KVRows, who: string, cal?: Pick<Calibration, 'layers' | 'heads' | 'headDim'>): void {
+  for (const k of ['layers', 'heads', 'headDim'] as const)
+    if (!(Number.isInteger(rows[k]) && rows[k] >= 1))
+      throw new ValueError(`${who}: rows.${k} must be an integer ≥ 1; got ${rows[k]}`);
+  if (!(Number.isInteger(rows.n) && rows.n >= 0))
+    throw new ValueError(`${who}: rows.n must be an integer ≥ 0; got ${rows.n}`);
+  const want = rows.n * rows.layers * rows.heads * rows.headDim;
+  if (rows.k.length !== want || rows.v.length !== want)
+    throw new ShapeError(
+      `${who}: ${rows.n} rows of ${rows.layers}×${rows.heads}×${rows.headDim} need ${want} keys and values; got ${rows.k.length} and ${rows.v.length}`,
+    );
+  if (rows.positions.length !== rows.n)
+    throw new ShapeError(`${who}: ${rows.n} rows need ${rows.n} positions; got ${rows.positions.length}`);
+  for (const [name, x] of [
+    ['keys', rows.k],
+    ['values', rows.v],
+  ] as const)
+    for (let i = 0; i < x.length; i++)
+      if (!Number.isFinite(x[i]!))
+        throw new ValueError(`${who}: ${name} hold ${x[i]} at ${i}; every value must be finite`);
+  if (cal && (cal.layers !== rows.layers || cal.heads !== rows.heads || cal.headDim !== rows.headDim))
+    throw new CalibrationMismatchError(
+      `${who}: rows are ${rows.layers}×${rows.heads}×${rows.headDim}; the calibration ${cal.layers}×${cal.heads}×${cal.headDim}`,
+    );
+}
+
 export function calibrate(rows: KVRows, opts: CalibrationOptions = {}): Calibration {
   const mode = opts.mode ?? 'cross-layer';
   const rope = opts.rope ?? true;
   const ropeBase = opts.ropeBase ?? 10000;
+  checkRows(rows, 'calibrate');
+  if (mode !== 'cross-layer' && mode !== 'per-layer')
+    throw new ValueError(`calibrate: mode must be 'cross-layer' or 'per-layer'; got ${String(mode)}`);
+  if (opts.method !== undefined && !['auto', 'exact', 'randomized'].includes(opts.method))
+    throw new ValueError(`calibrate: method must be 'auto', 'exact' or 'randomized'; got ${String(opts.method)}`);
+  if (opts.rank !== undefined && !(Number.isInteger(opts.rank) && opts.rank >= 1))
+    throw new ValueError(`calibrate: rank must be an integer ≥ 1; got ${opts.rank}`);
+  if (opts.maxRows !== undefined && !(Number.isInteger(opts.maxRows) && opts.maxRows >= 2))
+    throw new ValueError(`calibrate: maxRows must be an integer ≥ 2; got ${opts.maxRows}`);
+  if (opts.oversample !== undefined && !(Number.isInteger(opts.oversample) && opts.oversample >= 0))
+    throw new ValueError(`calibrate: oversample must be an integer ≥ 0; got ${opts.oversample}`);
+  if (rope && !(Number.isFinite(ropeBase) && ropeBase > 0))
+    throw new ValueError(`calibrate: ropeBase must be a finite number > 0; got ${ropeBase}`);
+  if (rope && rows.headDim % 2 !== 0)
+    throw new ValueError(`calibrate: RoPE needs an even headDim; got ${rows.headDim}`);
   if (rows.n < 2) throw new ValueError(`calibrate: need at least 2 calibration rows; got ${rows.n}`);
   let r = rope ? derotate(rows, ropeBase) : rows;
   if (opts.maxRows !== undefined && r.n > opts.maxRows) r = subsample(r, opts.maxRows);
@@ -147,6 +194,8 @@ export function fitPlan(
   target: { ratio: number } | { maxRelError: number },
   opts: FitOptions = {},
 ): KvtcPlan {
+  checkRows(rows, 'fitPlan', cal);
+  checkFitOptions(target, opts);
   let r = cal.rope ? derotate(rows, cal.ropeBase) : rows;
   const maxRows = opts.maxRows ?? 512;
   if (r.n > maxRows) r = subsample(r, maxRows);
@@ -163,13 +212,37 @@ export function fitPlan(
       const w = seg.kind === 'k' ? 2 * sh : 2 * (1 - sh);
       return allocateBits(d, r.n, rank, { ...opts, weights, budgetBits: Math.floor((w * p * 16) / target.ratio) }).plan;
     }
-    return allocateBits(d, r.n, rank, { ...opts, weights, maxRelError: target.maxRelError }).plan;
+    // What the basis itself loses (the components past its rank) is error no plan removes: counted in both the
+    // error and the total, so a cap holds for the reconstruction, not only within the kept components.
+    let total = 0;
+    for (let i = 0; i < r.n; i++) for (let j = 0; j < p; j++) total += (x[i * p + j]! - seg.pca.mean[j]!) ** 2;
+    let kept = 0;
+    for (let i = 0; i < d.length; i++) kept += d[i]! ** 2;
+    const residualEnergy = Math.max(0, total - kept);
+    return allocateBits(d, r.n, rank, { ...opts, weights, maxRelError: target.maxRelError, residualEnergy }).plan;
   });
   // allocateBits sees the rank as its dimension; record the segment's p for the ratio arithmetic.
   cal.segments.forEach((seg, i) => {
     plans[i]!.p = seg.pca.p;
   });
   return { targetRatio: 'ratio' in target ? target.ratio : 0, plans };
+}
+
+/** The target and options of `fitPlan`, each within its domain, or a ValueError naming it. */
+function checkFitOptions(target: { ratio: number } | { maxRelError: number }, opts: FitOptions): void {
+  const t = target as { ratio?: number; maxRelError?: number };
+  if (t.ratio === undefined && t.maxRelError === undefined)
+    throw new ValueError('fitPlan: the target needs a ratio or a maxRelError');
+  if (t.ratio !== undefined && !(Number.isFinite(t.ratio) && t.ratio > 0))
+    throw new ValueError(`fitPlan: ratio must be > 0; got ${t.ratio}`);
+  if (t.ratio === undefined && !(t.maxRelError! > 0 && t.maxRelError! < 1))
+    throw new ValueError(`fitPlan: maxRelError must be in (0, 1); got ${t.maxRelError}`);
+  const share = opts.keyShare;
+  if (share !== undefined && share !== 'weighted' && !(typeof share === 'number' && share >= 0 && share <= 1))
+    throw new ValueError(`fitPlan: keyShare must be in [0, 1] or 'weighted'; got ${String(share)}`);
+  if (opts.maxRows !== undefined && !(Number.isInteger(opts.maxRows) && opts.maxRows >= 1))
+    throw new ValueError(`fitPlan: maxRows must be an integer ≥ 1; got ${opts.maxRows}`);
+  checkAllocateOptions(opts, 'fitPlan');
 }
 
 /**

@@ -1,6 +1,7 @@
 // Gathers a CausalLM's keys and values for a token sequence as KVRows (calibration data, evaluation inputs).
-import { nn, noGrad, tensor, tidy } from '@tessera/tensor-core';
+import { nn, noGrad, ShapeError, tensor, tidy } from '@tessera/tensor-core';
 import type { KVRows } from './calibration.js';
+import { ValueError } from './errors.js';
 
 /** Runs `model` over `ids` (one sequence) with an exact cache; returns every layer's keys (RoPE applied) and values. */
 export function collectKV(model: nn.CausalLM, ids: ArrayLike<number>): KVRows {
@@ -38,7 +39,13 @@ export function collectKV(model: nn.CausalLM, ids: ArrayLike<number>): KVRows {
 
 /** Concatenates rows of several sequences (calibration over many documents). */
 export function concatRows(parts: KVRows[]): KVRows {
+  if (parts.length === 0) throw new ValueError('concatRows: no rows to join');
   const first = parts[0]!;
+  for (const p of parts)
+    if (p.layers !== first.layers || p.heads !== first.heads || p.headDim !== first.headDim)
+      throw new ShapeError(
+        `concatRows: rows of ${p.layers}×${p.heads}×${p.headDim} and ${first.layers}×${first.heads}×${first.headDim} cannot be joined`,
+      );
   const P = first.layers * first.heads * first.headDim;
   const n = parts.reduce((a, p) => a + p.n, 0);
   const k = new Float32Array(n * P);

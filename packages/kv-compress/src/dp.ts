@@ -45,6 +45,31 @@ export interface AllocateOptions {
    * direction (weights.ts), so that the bits go where attention logits are sensitive. Omitted: all ones.
    */
   weights?: ArrayLike<number>;
+  /**
+   * Squared error no plan can remove (the calibration rows' energy outside the coefficients given, e.g. past a
+   * truncated PCA rank): added to the error and to the total, so that `maxRelError` bounds the reconstruction.
+   */
+  residualEnergy?: number;
+}
+
+/** The DP's options, each within its domain, or a ValueError naming it. */
+export function checkAllocateOptions(opts: AllocateOptions, who = 'allocateBits'): void {
+  if (opts.budgetBits !== undefined && !(Number.isFinite(opts.budgetBits) && opts.budgetBits >= 0))
+    throw new ValueError(`${who}: budgetBits must be a finite number ≥ 0; got ${opts.budgetBits}`);
+  if (opts.maxRelError !== undefined && !(opts.maxRelError > 0 && opts.maxRelError < 1))
+    throw new ValueError(`${who}: maxRelError must be in (0, 1); got ${opts.maxRelError}`);
+  if (
+    opts.tokenGroup !== undefined &&
+    !(Number.isInteger(opts.tokenGroup) && opts.tokenGroup >= 1 && opts.tokenGroup <= 0xffff)
+  )
+    throw new ValueError(`${who}: tokenGroup must be an integer in [1, 65535]; got ${opts.tokenGroup}`);
+  if (opts.sizes !== undefined && (opts.sizes.length === 0 || opts.sizes.some((x) => !(Number.isInteger(x) && x >= 1))))
+    throw new ValueError(`${who}: sizes must be a non-empty list of integers ≥ 1; got [${opts.sizes}]`);
+  const known = Object.keys(TYPE_BITS).filter((t) => t !== 'none');
+  if (opts.types !== undefined && (opts.types.length === 0 || opts.types.some((t) => !known.includes(t))))
+    throw new ValueError(`${who}: types must be a non-empty list of ${known.join(', ')}; got [${opts.types}]`);
+  if (opts.residualEnergy !== undefined && !(opts.residualEnergy >= 0 && Number.isFinite(opts.residualEnergy)))
+    throw new ValueError(`${who}: residualEnergy must be a finite number ≥ 0; got ${opts.residualEnergy}`);
 }
 
 export interface AllocateResult {
@@ -122,6 +147,9 @@ function checkWeights(w: ArrayLike<number> | undefined, r: number, what: string)
  * maxRelError is used (budgetBits when both are given).
  */
 export function allocateBits(d0: Float32Array, n: number, r0: number, opts: AllocateOptions): AllocateResult {
+  checkAllocateOptions(opts);
+  if (opts.budgetBits === undefined && opts.maxRelError === undefined)
+    throw new ValueError('allocateBits: give budgetBits or maxRelError');
   const types = (opts.types ?? DEFAULT_TYPES).filter((t) => t !== 'none');
   const w0 = opts.weights;
   checkWeights(w0, r0, 'allocateBits');
@@ -157,7 +185,7 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
       colEnergy[j]! += wt(j) * v * v;
     }
   for (let j = 0; j < r; j++) energy += colEnergy[j]!;
-  energy += tail;
+  energy += tail + (opts.residualEnergy ?? 0);
   // costs are counted per block of m tokens, so that shared side info stays an integer
   const B = Math.max(0, Math.floor((opts.budgetBits ?? r * 16 + 32) * m));
   const tmp = new Float64Array(m * Math.max(1, ...sizes));
@@ -215,7 +243,10 @@ export function allocateBits(d0: Float32Array, n: number, r0: number, opts: Allo
     // the tail energy is outside the DP's r columns only when a budget trimmed them, so cap = ε²·energy here
     const cap = opts.maxRelError ** 2 * energy;
     b = curve.findIndex((e) => e <= cap * (1 + 1e-12));
-    if (b < 0) b = B;
+    if (b < 0)
+      throw new ValueError(
+        `allocateBits: maxRelError ${opts.maxRelError} cannot be met: the best plan within ${r} coordinates reaches ${Math.sqrt(curve[B]! / energy).toPrecision(3)}${opts.residualEnergy ? ' (the basis alone loses ' + Math.sqrt(opts.residualEnergy / energy).toPrecision(3) + '; calibrate with a larger rank)' : ''}`,
+      );
   }
   const planAt = (b0: number): BitPlan => {
     let b = Math.max(0, Math.min(B, Math.floor(b0)));

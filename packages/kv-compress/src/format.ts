@@ -2,7 +2,7 @@
 // calibration ("TKCL"). Every header and section carries a CRC-32; a decoder checks sizes against the header
 // and the file before it allocates, so truncated, corrupted or mismatched streams raise typed errors.
 import { deflateSync, inflateSync } from 'fflate';
-import type { Calibration, KVRows, KvtcPlan, Segment } from './calibration.js';
+import { type Calibration, checkRows, type KVRows, type KvtcPlan, type Segment } from './calibration.js';
 import type { BitPlan, Group } from './dp.js';
 import { makePlan } from './dp.js';
 import { rangeDecodePayload, rangeEncodePayload } from './entropy.js';
@@ -949,7 +949,18 @@ export function sliceRows(rows: KVRows, from: number, to: number): KVRows {
 
 /** One-shot encoding of a prefix: sinks and window raw (fp16), the middle KVTC-coded in chunks. */
 export function encodeCache(rows: KVRows, cal: Calibration, plan: KvtcPlan, opts: EncodeOptions = {}): Uint8Array {
+  checkRows(rows, 'encodeCache', cal);
+  for (const k of ['sinks', 'window'] as const)
+    if (opts[k] !== undefined && !(Number.isInteger(opts[k]) && opts[k]! >= 0))
+      throw new ValueError(`encodeCache: ${k} must be an integer ≥ 0; got ${opts[k]}`);
+  if (opts.level !== undefined && !(Number.isInteger(opts.level) && opts.level >= 0 && opts.level <= 9))
+    throw new ValueError(`encodeCache: level must be an integer in [0, 9]; got ${opts.level}`);
+  if (opts.coder !== undefined && !['deflate', 'range', 'best'].includes(opts.coder))
+    throw new ValueError(`encodeCache: coder must be one of deflate, range, best; got ${String(opts.coder)}`);
   const n = rows.n;
+  // The container stores positions as one unsigned start (int32 in every decoder): they must fit from 0.
+  if (n > 0 && !(rows.positions[0]! >= 0 && rows.positions[0]! + n <= 0x7fffffff))
+    throw new ValueError(`encodeCache: positions must lie in [0, 2^31); they start at ${rows.positions[0]}`);
   const sinks = Math.min(opts.sinks ?? 4, n);
   const window = Math.min(opts.window ?? 128, n - sinks);
   const compressed = n - sinks - window;

@@ -4,9 +4,9 @@
 // layer at a time with the layer's columns of Vᵀ, so layer 0 is ready before the rest is touched.
 
 import type { Calibration, KVRows, KvtcPlan, Segment } from './calibration.js';
-import { derotate, project, segmentRows } from './calibration.js';
+import { checkRows, derotate, project, segmentRows } from './calibration.js';
 import type { BitPlan } from './dp.js';
-import { KVFormatError } from './errors.js';
+import { KVFormatError, ValueError } from './errors.js';
 import { codecGemm } from './kernels.js';
 import { BitReader, BitWriter, fromFp8, fromHalf, halfTable } from './numeric.js';
 import { quantizeGroup, SIDE_BITS, TYPE_BITS } from './quant.js';
@@ -71,6 +71,7 @@ export function checkPlanGroups(plan: KvtcPlan): void {
 /** Encodes rows (keys as cached, RoPE applied) of one chunk. Returns the packed (not yet DEFLATEd) payload. */
 export function encodeChunk(cal: Calibration, plan: KvtcPlan, rows: KVRows): Uint8Array {
   checkPlan(cal, plan);
+  checkRows(rows, 'encodeChunk', cal);
   const T = rows.n;
   const r = cal.rope ? derotate(rows, cal.ropeBase) : rows;
   const out = new Uint8Array(chunkBytes(plan, T));
@@ -218,6 +219,8 @@ export class ChunkDecoder {
     readonly positions: Int32Array,
   ) {
     checkPlan(cal, plan);
+    if (positions.length !== T)
+      throw new ValueError(`ChunkDecoder: ${T} tokens need ${T} positions; got ${positions.length}`);
     let off = 0;
     for (const p of plan.plans) {
       this.offsets.push(off);
