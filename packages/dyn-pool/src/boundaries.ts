@@ -22,6 +22,10 @@ export function whitespaceBoundaries(ids: Tensor, spaceIds: readonly number[]): 
  * every i = 1..k with t − i ≥ 0; position 0 is always a boundary (paper §3.3, k = 2 by default).
  */
 export function entropySpikes(entropy: ArrayLike<number>, B: number, T: number, k = 2): Float32Array {
+  // k ≤ 0 would make every position a spike (SF 1), a short array zeros for the rows it misses.
+  if (!(Number.isInteger(k) && k >= 1)) throw new ValueError(`entropySpikes: k must be an integer ≥ 1; got ${k}`);
+  if (!(Number.isInteger(B) && B >= 0 && Number.isInteger(T) && T >= 0) || entropy.length !== B * T)
+    throw new ValueError(`entropySpikes: ${entropy.length} entropies for B ${B} × T ${T}`);
   const out = new Float32Array(B * T);
   for (let r = 0; r < B; r++)
     for (let t = 0; t < T; t++) {
@@ -40,7 +44,12 @@ export function entropySpikes(entropy: ArrayLike<number>, B: number, T: number, 
 export function predictiveEntropy(logits: Tensor): Tensor {
   return tidy(() => {
     const lp = logits.detach().logSoftmax(-1);
-    return lp.exp().mul(lp).sum(-1).neg();
+    // p·log p is 0 where p is 0 (a masked logit gives log p = −∞, and 0·(−∞) would be NaN)
+    const p = lp.exp();
+    return p
+      .mul(lp.where(p.gt(0), 0))
+      .sum(-1)
+      .neg();
   });
 }
 
@@ -64,6 +73,8 @@ export class BoundaryPredictor extends nn.Module {
  */
 export function gumbelSigmoid(logits: Tensor, opts: { temperature?: number; noise?: boolean } = {}): Tensor {
   const { temperature = 0.5, noise = true } = opts;
+  if (!(Number.isFinite(temperature) && temperature > 0))
+    throw new ValueError(`gumbelSigmoid: temperature must be a finite number > 0; got ${temperature}`);
   return tidy(() => {
     let z = logits;
     if (noise) {
@@ -84,6 +95,8 @@ export function binomialPriorLoss(boundaries: Tensor, alpha: number): Tensor {
   if (!(alpha > 0 && alpha < 1)) throw new ValueError(`binomialPriorLoss: alpha must be in (0, 1); got ${alpha}`);
   if (boundaries.ndim !== 2) throw new ValueError('binomialPriorLoss: boundaries must be [B, T]');
   const T = boundaries.shape[1]!;
+  if (boundaries.shape[0] === 0 || T === 0)
+    throw new ValueError(`binomialPriorLoss: boundaries [${boundaries.shape}] hold no tokens`);
   return tidy(() => {
     const k = boundaries.sum(1); // [B]
     const logBinom = F.lgamma(k.mul(0).add(T + 1))

@@ -161,6 +161,8 @@ export class HourglassLM extends nn.Module {
       throw new ValueError(`HourglassLM: the Gumbel temperature must be a positive number; got ${c.temperature}`);
     if (c.gumbelEval !== undefined && c.gumbelEval !== 'sample' && c.gumbelEval !== 'threshold')
       throw new ValueError(`HourglassLM: gumbelEval must be 'sample' or 'threshold'; got '${c.gumbelEval}'`);
+    if (c.entropyK !== undefined && !(Number.isInteger(c.entropyK) && c.entropyK >= 1))
+      throw new ValueError(`HourglassLM: entropyK must be an integer ≥ 1; got ${c.entropyK}`);
     if (c.priorAlpha !== undefined && !(c.priorAlpha > 0 && c.priorAlpha < 1))
       throw new ValueError(`HourglassLM: priorAlpha must be in (0, 1); got ${c.priorAlpha}`);
     if (c.init !== 'normal' && c.init !== 'torch')
@@ -355,7 +357,7 @@ export class HourglassLM extends nn.Module {
       shortLength = s.shape[1]!;
       s = this.downNorm!.forward(s);
       s = this.runBlocks(this.short, s);
-      h = upsample(s, soft ?? boundaries!).add(residual);
+      h = upsample(s, soft ?? boundaries!, segments).add(residual);
     }
     h = this.runBlocks(this.post, h);
     if (this.normF) h = this.normF.forward(h);

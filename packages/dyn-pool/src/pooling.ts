@@ -7,7 +7,7 @@
 // shortened sequence is [null; mean of group 0; …; mean of group S−1] with S = max_row Σ b (the unfinished
 // trailing group of the fullest row is dropped). Token t reads row m_t = Σ_{i≤t} b_i (inclusive cumsum) of it,
 // i.e. the last group closed at or before t, which keeps the model autoregressive.
-import { arange, cat, type Tensor, tidy, ValueError } from '@tessera/tensor-core';
+import { arange, cat, ShapeError, type Tensor, tidy, ValueError } from '@tessera/tensor-core';
 
 /** Number of groups the shortened sequence keeps (without the null group): the largest row sum of b. */
 export function numSegments(boundaries: Tensor): number {
@@ -59,6 +59,8 @@ export function downsample(
 ): Tensor {
   checkPair('downsample', h, boundaries);
   const [B, , d] = h.shape as [number, number, number];
+  if (segments !== undefined && !(Number.isInteger(segments) && segments >= 0))
+    throw new ValueError(`downsample: segments must be an integer ≥ 0; got ${segments}`);
   const S = segments ?? numSegments(boundaries);
   return tidy(() => {
     const nul = nullGroup.reshape([1, 1, d]).expand([B, 1, d]);
@@ -73,12 +75,16 @@ export function downsample(
 }
 
 /** Up-samples shortened [B, S + 1, d] back to T positions: u_t = shortened[m_t], m_t = Σ_{i≤t} b_i. */
-export function upsample(shortened: Tensor, boundaries: Tensor): Tensor {
+export function upsample(shortened: Tensor, boundaries: Tensor, segments?: number): Tensor {
   if (shortened.ndim !== 3 || boundaries.ndim !== 2 || shortened.shape[0] !== boundaries.shape[0])
     throw new ValueError(
       `upsample expects shortened [B, S+1, d] and boundaries [B, T]; got [${shortened.shape}] and [${boundaries.shape}]`,
     );
   const S1 = shortened.shape[1]!;
+  // With the segment count known (as downsample takes it), fewer rows than groups + 1 would up-sample the last
+  // groups to zeros; counting them here would need a synchronous read, so it is the caller's to give.
+  if (segments !== undefined && S1 < segments + 1)
+    throw new ShapeError(`upsample: ${segments} groups need ${segments + 1} shortened rows; got ${S1}`);
   return tidy(() => {
     const hard = boundaries.detach().gt(0.5).float();
     const m = boundaries.cumsum(1);
@@ -96,6 +102,13 @@ function checkPair(name: string, h: Tensor, b: Tensor): void {
 /** Fixed-size pooling (the Hourglass baseline): b_t = 1 where t ≡ 0 (mod k), positions counted from `offset`. */
 export function fixedBoundaries(B: number, T: number, k: number, offset = 0): Float32Array {
   if (!Number.isInteger(k) || k < 1) throw new ValueError(`fixedBoundaries: k must be a positive integer; got ${k}`);
+  for (const [name, v] of [
+    ['B', B],
+    ['T', T],
+    ['offset', offset],
+  ] as const)
+    if (!(Number.isInteger(v) && v >= 0))
+      throw new ValueError(`fixedBoundaries: ${name} must be an integer ≥ 0; got ${v}`);
   const out = new Float32Array(B * T);
   for (let r = 0; r < B; r++) for (let t = 0; t < T; t++) out[r * T + t] = (t + offset) % k === 0 ? 1 : 0;
   return out;

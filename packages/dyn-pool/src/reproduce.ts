@@ -202,7 +202,8 @@ export function parseRunLog(text: string, config: string, seed: number): RunReco
   }
   const rec = { config, seed } as RunRecord;
   for (const k of RECORD_FIELDS) {
-    const v = j[k];
+    // A run that never closed a group has SF +∞, which JSON writes as null.
+    const v = k === 'shorteningFactor' && j[k] === null ? Number.POSITIVE_INFINITY : j[k];
     if (typeof v !== 'number' || Number.isNaN(v))
       throw new ReproduceError(
         `${config}_s${seed}: the log's last line has no number '${k}'; is it a train --json log?`,
@@ -240,12 +241,24 @@ export function readCheckpointHead(
     const n = Number(len.readBigUInt64LE(0));
     if (n > 64 * 2 ** 20) throw new ReproduceError(`${path}: not a checkpoint (a header of ${n} bytes)`);
     const head = Buffer.alloc(n);
-    readSync(fd, head, 0, n, 8);
-    const meta = (JSON.parse(head.toString('utf8')) as { __metadata__?: Record<string, string> }).__metadata__;
+    if (readSync(fd, head, 0, n, 8) !== n)
+      throw new ReproduceError(`${path}: not a checkpoint (its header is cut short)`);
+    const json = (text: string, what: string): unknown => {
+      try {
+        return JSON.parse(text);
+      } catch (e) {
+        throw new ReproduceError(`${path}: not a checkpoint (${what} is not JSON: ${(e as Error).message})`);
+      }
+    };
+    const meta = (json(head.toString('utf8'), 'the header') as { __metadata__?: Record<string, string> } | null)
+      ?.__metadata__;
     const raw = meta?.['tessera.checkpoint'];
     if (!raw) throw new ReproduceError(`${path}: not a Tessera checkpoint`);
-    const cfg = (JSON.parse(raw) as { config?: { model: Record<string, unknown>; train: Record<string, number> } })
-      .config;
+    const cfg = (
+      json(raw, 'the checkpoint head') as {
+        config?: { model: Record<string, unknown>; train: Record<string, number> };
+      } | null
+    )?.config;
     if (!cfg?.model || !cfg.train) throw new ReproduceError(`${path}: not a dyn-pool checkpoint`);
     return { model: cfg.model, train: cfg.train };
   } finally {
@@ -582,10 +595,22 @@ export function checkRecipe(dir: string, recipe: { text: string; valid?: string;
   const path = join(dir, 'reproduce.recipe.json');
   const now = JSON.stringify(recipe);
   if (!existsSync(path)) {
-    writeFileSync(path, `${now}\n`);
-    return;
+    try {
+      // exclusive: of two processes starting at once, one writes and the other compares with it
+      writeFileSync(path, `${now}\n`, { flag: 'wx' });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
-  const was = JSON.stringify(JSON.parse(readFileSync(path, 'utf8')));
+  let was: string;
+  try {
+    was = JSON.stringify(JSON.parse(readFileSync(path, 'utf8')));
+  } catch (e) {
+    throw new ReproduceError(
+      `${path} is not JSON (${(e as Error).message}); it records the recipe the runs in ${dir} share: restore it or use another --dir`,
+    );
+  }
   if (was !== now)
     throw new ReproduceError(
       `the runs in ${dir} were started with another recipe (${path}): ${was}; now ${now}. Use another --dir, or the same flags.`,

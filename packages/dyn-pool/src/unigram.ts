@@ -50,6 +50,20 @@ export class UnigramTokenizer {
     opts: { maxPieceLength?: number } = {},
   ) {
     if (pieces.length === 0) throw new ValueError('UnigramTokenizer: empty vocabulary');
+    // A NaN score poisons Viterbi (words come out short by characters), a duplicate hides one of its scores.
+    const seen = new Set<string>();
+    for (const [i, p] of pieces.entries()) {
+      if (typeof p?.piece !== 'string' || p.piece.length === 0)
+        throw new ValueError(`UnigramTokenizer: piece ${i} is not a non-empty string`);
+      if (typeof p.score !== 'number' || !Number.isFinite(p.score))
+        throw new ValueError(
+          `UnigramTokenizer: piece ${JSON.stringify(p.piece)} has score ${p.score}; scores are finite log-probabilities`,
+        );
+      if (seen.has(p.piece)) throw new ValueError(`UnigramTokenizer: piece ${JSON.stringify(p.piece)} appears twice`);
+      seen.add(p.piece);
+    }
+    if (opts.maxPieceLength !== undefined && !(Number.isInteger(opts.maxPieceLength) && opts.maxPieceLength >= 1))
+      throw new ValueError(`UnigramTokenizer: maxPieceLength must be an integer ≥ 1; got ${opts.maxPieceLength}`);
     this.scores = new Map(pieces.map((p) => [p.piece, p.score]));
     this.maxPieceLength = opts.maxPieceLength ?? Math.max(...pieces.map((p) => [...p.piece].length));
     this.unkScore = Math.min(...pieces.map((p) => p.score)) - UNK_PENALTY;

@@ -107,6 +107,11 @@ export class CharVocab {
   static fromText(text: string, opts: { minCount?: number; maxSize?: number } = {}): CharVocab {
     const { minCount = 1, maxSize = Number.POSITIVE_INFINITY } = opts;
     if (text.length === 0) throw new TextInputError('CharVocab.fromText: empty text');
+    // maxSize counts the unknown symbol: 1 is a vocabulary of it alone; below 1 the slice below would keep all
+    if (!(maxSize >= 1 && (Number.isInteger(maxSize) || maxSize === Number.POSITIVE_INFINITY)))
+      throw new ValueError(`CharVocab.fromText: maxSize must be an integer ≥ 1; got ${maxSize}`);
+    if (!Number.isFinite(minCount))
+      throw new ValueError(`CharVocab.fromText: minCount must be finite; got ${minCount}`);
     // Counted by code point number, not as one-character strings: a corpus of tens of millions of characters
     // would otherwise make as many short-lived strings.
     const counts = new Map<number, number>();
