@@ -1,7 +1,7 @@
 // Optimizer base: parameter groups with their own hyper-parameters (e.g. a codebook's learning-rate
 // multiplier), per-parameter state, and a state dict that checkpoints save and restore exactly.
 import { noGrad } from '../autograd.js';
-import { ValueError } from '../errors.js';
+import { DTypeError, fmtShape, ShapeError, ValueError } from '../errors.js';
 import { keep, tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 
@@ -35,8 +35,22 @@ export abstract class Optimizer<O extends { lr: number }> {
       }
   }
 
+  /** Throws a ValueError unless a group's options are ones this optimizer can use (each optimizer's own). */
+  protected checkGroup(_g: O): void {}
+
   /** One update of every parameter that has a gradient. */
   step(): void {
+    // A gradient of another shape would broadcast into the parameter (and give its state another shape).
+    for (const g of this.paramGroups)
+      for (const p of g.params) {
+        const gr = p.grad;
+        if (gr && (gr.shape.length !== p.shape.length || gr.shape.some((n, i) => n !== p.shape[i])))
+          throw new ShapeError(
+            `optimizer.step: a gradient of shape ${fmtShape(gr.shape)} for a parameter of ${fmtShape(p.shape)}`,
+          );
+        if (gr && gr.dtype !== p.dtype)
+          throw new DTypeError(`optimizer.step: a ${gr.dtype} gradient for a ${p.dtype} parameter`);
+      }
     noGrad(() => {
       for (const g of this.paramGroups)
         for (const p of g.params) {
@@ -116,6 +130,15 @@ export abstract class Optimizer<O extends { lr: number }> {
           bad(`group ${i} option '${k}' is ${JSON.stringify(v)}; here it is ${JSON.stringify(here[k])}`);
       }
     });
+    // the groups as they would be after the load, checked as the constructor checks them
+    meta!.groups.forEach((g, i) => {
+      const { numParams: _n, ...h } = g;
+      try {
+        this.checkGroup({ ...this.paramGroups[i]!, ...h } as O);
+      } catch (e) {
+        bad(`group ${i}: ${(e as Error).message}`);
+      }
+    });
     if (!meta!.scalars || typeof meta!.scalars !== 'object' || Array.isArray(meta!.scalars))
       bad('scalars are not an object');
     const n = this.order().length;
@@ -123,9 +146,13 @@ export abstract class Optimizer<O extends { lr: number }> {
       const idx = Number(i);
       if (!(Number.isInteger(idx) && idx >= 0 && idx < n)) bad(`scalars for unknown parameter index '${i}'`);
       if (!sc || typeof sc !== 'object' || Array.isArray(sc)) bad(`scalars of parameter ${i} are not an object`);
-      for (const [k, v] of Object.entries(sc))
+      for (const [k, v] of Object.entries(sc)) {
         if (typeof v !== 'number' || !Number.isFinite(v))
           bad(`scalar '${k}' of parameter ${i} is ${JSON.stringify(v)}`);
+        // a step count (Adam's bias correction) is a count
+        if (k === 'step' && !(Number.isInteger(v) && (v as number) >= 0))
+          bad(`scalar 'step' of parameter ${i} is ${v}; a step count is an integer ≥ 0`);
+      }
     }
     const ps = this.order();
     for (const [key, t] of s.tensors) {
@@ -144,14 +171,16 @@ export abstract class Optimizer<O extends { lr: number }> {
       const { numParams: _n, ...h } = g;
       Object.assign(this.paramGroups[i]!, h);
     });
+    // Copies first: the state given may be this optimizer's own (its stateDict()), which the disposal below frees.
+    const copies = [...s.tensors].map(([key, t]) => [key, keep(t.clone())] as const);
     for (const st of this.state.values()) for (const t of Object.values(st.tensors)) t.dispose();
     this.state.clear();
-    for (const [key, t] of s.tensors) {
+    for (const [key, t] of copies) {
       const dot = key.indexOf('.');
       const p = ps[Number(key.slice(0, dot))]!;
       let st = this.state.get(p);
       if (!st) this.state.set(p, (st = { tensors: {}, scalars: {} }));
-      st.tensors[key.slice(dot + 1)] = keep(t.clone());
+      st.tensors[key.slice(dot + 1)] = t;
     }
     for (const [i, sc] of Object.entries(s.meta.scalars)) {
       const p = ps[Number(i)]!;

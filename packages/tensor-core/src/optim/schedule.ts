@@ -11,25 +11,41 @@ export type Schedule = (step: number) => number;
 
 export const constant = (): Schedule => () => 1;
 
+const count = (who: string, name: string, v: number, min: number) => {
+  if (!(Number.isInteger(v) && v >= min)) throw new ValueError(`${who}: ${name} must be an integer ≥ ${min}; got ${v}`);
+};
+const factor = (who: string, name: string, v: number) => {
+  if (!(Number.isFinite(v) && v >= 0)) throw new ValueError(`${who}: ${name} must be a finite number ≥ 0; got ${v}`);
+};
+
 /** Linear warm-up from 0 to 1 over `warmup` steps, then `after` (default constant). */
 export function linearWarmup(warmup: number, after: Schedule = constant()): Schedule {
+  count('linearWarmup', 'warmup', warmup, 0);
   return (s) => (s < warmup ? (s + 1) / warmup : after(s - warmup));
 }
 
 /** Cosine decay from 1 to `minFactor` over `total` steps, flat afterwards. */
 export function cosine(total: number, minFactor = 0): Schedule {
   if (!(total > 0)) throw new ValueError(`cosine: total steps must be positive; got ${total}`);
+  factor('cosine', 'minFactor', minFactor);
   return (s) => minFactor + ((1 - minFactor) * (1 + Math.cos((Math.PI * Math.min(s, total)) / total))) / 2;
 }
 
 /** Multiplies by `gamma` every `stepSize` steps (StepLR). */
 export function stepDecay(stepSize: number, gamma = 0.1): Schedule {
+  count('stepDecay', 'stepSize', stepSize, 1);
+  if (!(Number.isFinite(gamma) && gamma > 0))
+    throw new ValueError(`stepDecay: gamma must be a finite number > 0; got ${gamma}`);
   return (s) => gamma ** Math.floor(s / stepSize);
 }
 
 /** Warm-up then cosine: the usual transformer schedule. */
-export const warmupCosine = (warmup: number, total: number, minFactor = 0): Schedule =>
-  linearWarmup(warmup, cosine(Math.max(1, total - warmup), minFactor));
+export const warmupCosine = (warmup: number, total: number, minFactor = 0): Schedule => {
+  count('warmupCosine', 'warmup', warmup, 0);
+  if (!(Number.isInteger(total) && total >= Math.max(1, warmup)))
+    throw new ValueError(`warmupCosine: total must be an integer ≥ warmup (${warmup}) and ≥ 1; got ${total}`);
+  return linearWarmup(warmup, cosine(Math.max(1, total - warmup), minFactor));
+};
 
 export class LRScheduler {
   private readonly base: number[];
@@ -51,11 +67,16 @@ export class LRScheduler {
   }
   /** Restores the step count (from a checkpoint). */
   setStep(n: number): void {
+    if (!(Number.isInteger(n) && n >= 0))
+      throw new ValueError(`LRScheduler.setStep: step must be an integer ≥ 0; got ${n}`);
     this.n = n;
     this.apply();
   }
   private apply(): void {
     const f = this.schedule(this.n);
+    // a custom schedule's NaN or negative factor would reach the weights through the learning rate
+    if (!(Number.isFinite(f) && f >= 0))
+      throw new ValueError(`LRScheduler: the schedule gave ${f} at step ${this.n}; factors must be finite and ≥ 0`);
     this.opt.paramGroups.forEach((g, i) => {
       g.lr = this.base[i]! * f;
     });

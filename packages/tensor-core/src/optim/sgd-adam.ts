@@ -16,9 +16,12 @@ export interface SGDOptions {
 export class SGD extends Optimizer<SGDOptions> {
   constructor(params: Tensor[] | (Partial<SGDOptions> & { params: Tensor[] })[], opts: SGDOptions) {
     super(params, { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...defined(opts) } as SGDOptions);
-    for (const g of this.paramGroups)
-      if (g.nesterov && (!(g.momentum! > 0) || g.dampening !== 0))
-        throw new ValueError('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
+    for (const g of this.paramGroups) this.checkGroup(g);
+  }
+  protected override checkGroup(g: SGDOptions): void {
+    nonNegative('SGD', g, ['lr', 'momentum', 'dampening', 'weightDecay']);
+    if (g.nesterov && (!(g.momentum! > 0) || g.dampening !== 0))
+      throw new ValueError('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
   }
   protected update(
     p: Tensor,
@@ -34,6 +37,15 @@ export class SGD extends Optimizer<SGDOptions> {
       d = g.nesterov ? d.add(buf.mul(g.momentum)) : buf;
     }
     p.sub_(d.mul(g.lr));
+  }
+}
+
+/** Each named option a finite number ≥ 0 (PyTorch refuses negative lr, momentum, eps and weight decay). */
+function nonNegative<O>(who: string, g: O, keys: (keyof O & string)[]): void {
+  for (const k of keys) {
+    const v = g[k] as unknown;
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0))
+      throw new ValueError(`${who}: ${k} must be a finite number ≥ 0; got ${JSON.stringify(v) ?? String(v)}`);
   }
 }
 
@@ -58,12 +70,13 @@ class AdamBase extends Optimizer<AdamOptions> {
       amsgrad: false,
       ...defined(opts),
     } as AdamOptions);
-    for (const g of this.paramGroups) {
-      const [b1, b2] = g.betas!;
-      if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1))
-        throw new ValueError(`Adam: betas must be in [0, 1); got [${b1}, ${b2}]`);
-      if (!(g.lr >= 0)) throw new ValueError(`Adam: lr must be ≥ 0; got ${g.lr}`);
-    }
+    for (const g of this.paramGroups) this.checkGroup(g);
+  }
+  protected override checkGroup(g: AdamOptions): void {
+    const b = g.betas as unknown;
+    if (!Array.isArray(b) || b.length !== 2 || !b.every((x) => typeof x === 'number' && x >= 0 && x < 1))
+      throw new ValueError(`Adam: betas must be two numbers in [0, 1); got ${JSON.stringify(b)}`);
+    nonNegative('Adam', g, ['lr', 'eps', 'weightDecay']);
   }
   protected update(
     p: Tensor,
