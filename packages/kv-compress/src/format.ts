@@ -332,6 +332,8 @@ export interface StoredChunk {
 
 /** Entropy stage of a chunk: DEFLATE (the paper's), the adaptive range coder (entropy.ts), or the smaller. */
 export type EntropyCoder = 'deflate' | 'range' | 'best';
+/** The entropy stages a writer takes (`EntropyCoder`), for option checks. */
+export const ENTROPY_CODERS: readonly EntropyCoder[] = ['deflate', 'range', 'best'];
 
 export interface ContainerParts {
   cal: Calibration | null;
@@ -955,8 +957,8 @@ export function encodeCache(rows: KVRows, cal: Calibration, plan: KvtcPlan, opts
       throw new ValueError(`encodeCache: ${k} must be an integer ≥ 0; got ${opts[k]}`);
   if (opts.level !== undefined && !(Number.isInteger(opts.level) && opts.level >= 0 && opts.level <= 9))
     throw new ValueError(`encodeCache: level must be an integer in [0, 9]; got ${opts.level}`);
-  if (opts.coder !== undefined && !['deflate', 'range', 'best'].includes(opts.coder))
-    throw new ValueError(`encodeCache: coder must be one of deflate, range, best; got ${String(opts.coder)}`);
+  if (opts.coder !== undefined && !ENTROPY_CODERS.includes(opts.coder))
+    throw new ValueError(`encodeCache: coder must be one of ${ENTROPY_CODERS.join(', ')}; got ${String(opts.coder)}`);
   const n = rows.n;
   // The container stores positions as one unsigned start (int32 in every decoder): they must fit from 0.
   if (n > 0 && !(rows.positions[0]! >= 0 && rows.positions[0]! + n <= 0x7fffffff))

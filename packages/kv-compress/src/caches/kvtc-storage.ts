@@ -9,6 +9,7 @@ import { CalibrationMismatchError, ValueError } from '../errors.js';
 import {
   CacheReader,
   calibrationFingerprint,
+  ENTROPY_CODERS,
   type EntropyCoder,
   MAX_CHUNK_TOKENS,
   packChunk,
@@ -17,8 +18,6 @@ import {
 } from '../format.js';
 import { ChunkDecoder, checkPlan, encodeChunk } from '../kvtc.js';
 import { type CacheStats, checkInt, HostStorage, type LayerBuf } from './host.js';
-
-const CODERS: readonly EntropyCoder[] = ['deflate', 'range', 'best'];
 
 export interface KVTCStorageOptions {
   /** raw attention sinks (default 4) */
@@ -57,8 +56,8 @@ export class KVTCStorage extends HostStorage {
     if (opts.window !== undefined) checkInt('KVTCStorage', 'window', opts.window, 0);
     if (opts.every !== undefined) checkInt('KVTCStorage', 'every', opts.every, 1, MAX_CHUNK_TOKENS);
     if (opts.level !== undefined) checkInt('KVTCStorage', 'level', opts.level, 0, 9);
-    if (opts.coder !== undefined && !CODERS.includes(opts.coder))
-      throw new ValueError(`KVTCStorage: coder must be one of ${CODERS.join(', ')}; got ${String(opts.coder)}`);
+    if (opts.coder !== undefined && !ENTROPY_CODERS.includes(opts.coder))
+      throw new ValueError(`KVTCStorage: coder must be one of ${ENTROPY_CODERS.join(', ')}; got ${String(opts.coder)}`);
   }
 
   /** Empties the cache: its chunks and compression progress too, not only the raw buffers. */
