@@ -89,7 +89,25 @@ describe('baselines against their definitions', () => {
     for (let i = 32; i < 48; i++) expect(k[i]).toBe(x[i]);
     expect(relErr(Array.from(k).slice(0, 32), Array.from(x).slice(0, 32))).toBeLessThan(0.15);
     expect(relErr(Array.from(v).slice(0, 32), Array.from(y).slice(0, 32))).toBeLessThan(0.15);
-    // keys: one (shift, scale) per channel per 4 tokens → within a group and channel, ≤ 16 distinct values
+    // Keys: one (shift, scale) per channel per group of 4 tokens, min–max, so each (group, channel) column keeps
+    // its own minimum and maximum (codes 0 and 15; fp16 side info) — per-token quantisation would not.
+    // Values: one (shift, scale) per token across its channels, so each token keeps its own extremes.
+    const tol = 2e-3;
+    for (let g = 0; g < 2; g++)
+      for (let j = 0; j < 4; j++) {
+        const idx = [0, 1, 2, 3].map((t) => (g * 4 + t) * 4 + j);
+        const lo = idx.reduce((a, i) => (x[i]! < x[a]! ? i : a));
+        const hi = idx.reduce((a, i) => (x[i]! > x[a]! ? i : a));
+        expect(Math.abs(k[lo]! - x[lo]!), `keys group ${g} channel ${j} min`).toBeLessThan(tol);
+        expect(Math.abs(k[hi]! - x[hi]!), `keys group ${g} channel ${j} max`).toBeLessThan(tol);
+      }
+    for (let t = 0; t < 8; t++) {
+      const idx = [0, 1, 2, 3].map((j) => t * 4 + j);
+      const lo = idx.reduce((a, i) => (y[i]! < y[a]! ? i : a));
+      const hi = idx.reduce((a, i) => (y[i]! > y[a]! ? i : a));
+      expect(Math.abs(v[lo]! - y[lo]!), `values token ${t} min`).toBeLessThan(tol);
+      expect(Math.abs(v[hi]! - y[hi]!), `values token ${t} max`).toBeLessThan(tol);
+    }
     expect(Array.from(k).slice(0, 32)).not.toEqual(Array.from(x).slice(0, 32));
     // 8 quantised tokens: keys 2 groups × 4 ch × (4·4 + 32) bits, values 8 tokens × (4·4 + 32) bits; 4 raw tokens fp16
     expect(s.stats().bytes).toBe((2 * 4 * 48 + 8 * 48) / 8 + 4 * 4 * 4);
@@ -102,14 +120,37 @@ describe('baselines against their definitions', () => {
     expect(relErr(s.read(0)!.k.dataSync(), x)).toBeLessThan(0.05);
     expect(s.stats().bytes).toBe(2 * 5 * 10 * 2);
   });
-  it('low rank is exact at full rank and on rank-1 data', () => {
+  it('low rank keeps the top singular directions: Eckart–Young error at rank 2, exact at full rank', () => {
+    // x = Σ σ_c u_c w_cᵀ with orthonormal u (6-dim) and w (4-dim), σ = 4, 2, 1: a rank-r reconstruction (the top r
+    // right singular vectors) leaves √(Σ_{c>r} σ_c²) / √(Σ σ_c²) of the norm — 1/√21 at rank 2, 0 at rank 4.
     const rng = new Rng(8);
-    const u = Array.from({ length: 6 }, () => rng.normal());
-    const w = Array.from({ length: 4 }, () => rng.normal());
-    const x = new Float32Array(24).map((_, i) => u[Math.floor(i / 4)]! * w[i % 4]!);
-    const s = new LowRankStorage({ rank: 1 });
-    s.append(0, { k: tensor(x, { shape: [1, 1, 6, 4] }), v: tensor(x, { shape: [1, 1, 6, 4] }) }, 0);
-    expect(relErr(s.read(0)!.k.dataSync(), x)).toBeLessThan(1e-5);
+    const orthonormal = (n: number, m: number) => {
+      const vs: number[][] = [];
+      while (vs.length < m) {
+        const v = Array.from({ length: n }, () => rng.normal());
+        for (const b of vs) {
+          const d = v.reduce((a, x, i) => a + x * b[i]!, 0);
+          for (let i = 0; i < n; i++) v[i]! -= d * b[i]!;
+        }
+        const norm = Math.hypot(...v);
+        vs.push(v.map((x) => x / norm));
+      }
+      return vs;
+    };
+    const u = orthonormal(6, 3);
+    const w = orthonormal(4, 3);
+    const sigma = [4, 2, 1];
+    const x = new Float32Array(24).map((_, i) =>
+      sigma.reduce((a, sg, c) => a + sg * u[c]![Math.floor(i / 4)]! * w[c]![i % 4]!, 0),
+    );
+    const err = (rank: number) => {
+      const s = new LowRankStorage({ rank });
+      s.append(0, { k: tensor(x, { shape: [1, 1, 6, 4] }), v: tensor(x, { shape: [1, 1, 6, 4] }) }, 0);
+      return relErr(s.read(0)!.k.dataSync(), x);
+    };
+    expect(err(1)).toBeCloseTo(Math.sqrt(5 / 21), 4);
+    expect(err(2)).toBeCloseTo(1 / Math.sqrt(21), 4);
+    expect(err(4)).toBeLessThan(1e-5);
   });
 });
 
