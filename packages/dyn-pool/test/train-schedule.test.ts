@@ -37,7 +37,7 @@ describe('train', () => {
     expect(seen.length).toBe(6);
     // warm-up (s + 1)/w for s < w, then 0.1 + 0.9·(1 + cos(π·(s − w)/(steps − w)))/2
     const want = (s: number) => (s < 2 ? (s + 1) / 2 : 0.1 + (0.9 * (1 + Math.cos((Math.PI * (s - 2)) / 4))) / 2);
-    seen.forEach(({ lr: got }, s) => expect(got, `step ${s}`).toBeCloseTo(lr * want(s), 10));
+    for (const [s, { lr: got }] of seen.entries()) expect(got, `step ${s}`).toBeCloseTo(lr * want(s), 10);
     for (const { norm } of seen) expect(norm).toBeLessThanOrEqual(clip * (1 + 1e-4));
     expect(Math.max(...seen.map((x) => x.norm))).toBeGreaterThan(clip * 0.99); // clipped to the bound, not below it
   });
