@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { manualSeed, nn, noGrad, type Tensor, tensor, tidy } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { H2OStorage, SnapKVStorage, StreamingLLMStorage, TOVAStorage } from '../src/caches/eviction.js';
@@ -8,6 +9,7 @@ import { FP8Storage, KIVIStorage, LowRankStorage } from '../src/caches/quantized
 import { calibrate, fitPlan } from '../src/calibration.js';
 import { collectKV, concatRows } from '../src/collect.js';
 import { CalibrationMismatchError } from '../src/errors.js';
+import { loadModel } from '../src/eval/model.js';
 import { decodeCache, readHeader } from '../src/format.js';
 import { Rng } from '../src/linalg.js';
 import { relErr } from './helpers.js';
@@ -648,3 +650,94 @@ function lowRankRowsLike(c: { layers: number; heads: number; headDim: number }, 
     positions: Int32Array.from({ length: n }, (_, i) => i),
   };
 }
+
+let fixture: nn.CausalLM | null = null;
+/** The smallest retrieval fixture (2 layers, 4 query and 2 KV heads), loaded once. */
+const trained = () => {
+  fixture ??= loadModel(
+    new Uint8Array(readFileSync(new URL('../bench/fixtures/retrieval-lm-v2.safetensors', import.meta.url))),
+  );
+  return fixture;
+};
+
+describe('H2O and TOVA while a model decodes: the tokens kept are the rule applied to the attention it produced', () => {
+  // A float64 reference of each rule over absolute positions, fed with the attention probabilities the model
+  // hands the storage (observe), and compared with what the storage holds after every step: it checks the
+  // wiring (the right probabilities, GQA groups, accumulation across steps) that the hand-built unit tests above
+  // cannot. Ties go to the earlier position, as in the storages.
+  type Ref = { held: number[]; score: Map<number, number> }[]; // per KV head
+  const top = (cands: number[], score: Map<number, number>, n: number) =>
+    [...cands]
+      .sort((a, b) => (score.get(b) ?? 0) - (score.get(a) ?? 0) || a - b)
+      .slice(0, Math.max(0, n))
+      .sort((a, b) => a - b);
+  for (const kind of ['h2o', 'tova'] as const)
+    it(kind, () => {
+      const budget = 12;
+      const storage = kind === 'h2o' ? new H2OStorage({ budget, recentRatio: 0.5 }) : new TOVAStorage({ budget });
+      const Hkv = 2;
+      const Hq = 4;
+      const ref = new Map<number, Ref>();
+      const refOf = (l: number) => {
+        let r = ref.get(l);
+        if (!r) ref.set(l, (r = Array.from({ length: Hkv }, () => ({ held: [], score: new Map() }))));
+        return r;
+      };
+      // eviction before an append of T tokens at `pos`, as each rule defines it; then the append
+      const append = storage.append.bind(storage);
+      storage.append = (layer, kv, pos) => {
+        const T = kv.k.shape[2]!;
+        for (const r of refOf(layer)) {
+          const allowed = budget - T;
+          if (r.held.length > allowed) {
+            if (kind === 'h2o') {
+              const recent = Math.max(0, Math.min(allowed, Math.floor(budget * 0.5) - T));
+              const rest = r.held.slice(0, r.held.length - recent);
+              r.held = [...top(rest, r.score, allowed - recent), ...r.held.slice(r.held.length - recent)];
+            } else r.held = top(r.held, r.score, allowed);
+          }
+          for (let t = 0; t < T; t++) r.held.push(pos + t);
+        }
+        append(layer, kv, pos);
+      };
+      const observe = storage.observe.bind(storage);
+      let calls = 0;
+      storage.observe = (layer, probs) => {
+        calls++;
+        const [, hq, Tq, L] = probs.shape as number[];
+        const p = probs.dataSync();
+        refOf(layer).forEach((r, h) => {
+          expect(r.held.length).toBe(L);
+          if (kind === 'tova') r.score = new Map(); // TOVA scores by the last query alone, over all heads
+          r.held.forEach((pos, j) => {
+            let s = 0;
+            if (kind === 'h2o')
+              for (let q0 = h * (Hq / Hkv); q0 < (h + 1) * (Hq / Hkv); q0++)
+                for (let q = 0; q < Tq!; q++) s += p[(q0 * Tq! + q) * L! + j]!;
+            else for (let q0 = 0; q0 < hq!; q0++) s += p[(q0 * Tq! + Tq! - 1) * L! + j]! / hq!;
+            r.score.set(pos, (r.score.get(pos) ?? 0) + s);
+          });
+        });
+        observe(layer, probs);
+      };
+      const cache = new nn.KVCache(storage);
+      // A trained fixture: its attention picks tokens out (an untrained model's is near uniform, and H2O's
+      // accumulated scores would then just favour the oldest tokens, whatever the wiring).
+      const lm = trained();
+      noGrad(() => {
+        const feed = (ids: number[]) =>
+          tidy(
+            () => void lm.forward(tensor(Int32Array.from(ids), { shape: [1, ids.length], dtype: 'int32' }), { cache }),
+          );
+        feed(prompt.slice(0, 10));
+        for (const t of [...prompt.slice(10, 30), ...cont]) {
+          feed([t]);
+          for (let l = 0; l < 2; l++)
+            for (let h = 0; h < Hkv; h++)
+              expect(storage.heldPositions(l, 0, h), `layer ${l} head ${h}`).toEqual(refOf(l)[h]!.held);
+        }
+      });
+      expect(storage.heldPositions(0, 0, 0).length).toBe(budget);
+      expect(calls).toBe(2 * (1 + 20 + cont.length)); // every layer's attention of every step reached the storage
+    });
+});
