@@ -331,8 +331,10 @@ describe("HourglassLM with positions: 'relative'", () => {
     ]);
     const t = loadTrained(readFileSync(ck));
     expect(t.config.model.positions).toBe('relative');
-    // u and v trained away from zero and came back exactly
+    // u and v start at zero (as the reference code): non-zero after loading means they were trained, saved and
+    // restored — a save that dropped either would load it as zeros
     expect(Array.from(t.model.rWBias!.dataSync()).some((a) => a !== 0)).toBe(true);
+    expect(Array.from(t.model.rRBias!.dataSync()).some((a) => a !== 0)).toBe(true);
     const corpus = prepareCorpus(text, { source: 'fixed', vocab: t.vocab });
     const again = loadTrained(readFileSync(ck));
     for (const [k, w] of t.model.stateDict())
