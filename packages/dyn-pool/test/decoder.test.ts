@@ -219,6 +219,32 @@ describe('generate with a cached context', () => {
       expect(Array.from(long.slice(0, prompt.length))).toEqual(Array.from(prompt));
       expect(long.every((id) => id >= 0 && id < V)).toBe(true);
       expect(memory().numTensors).toBe(before);
+      // Past maxSeqLen, greedily: each character is the argmax of one full forward pass over the context the
+      // documented rule gives — the window grows to maxSeqLen, then restarts from the last ⌈maxSeqLen / 2⌉
+      // characters — so the slide is checked against the model itself, not against the decoder.
+      // (weights scaled up: an untrained model at its init scale predicts nearly the same character whatever the
+      // context, which would let a wrong slide pass)
+      manualSeed(13);
+      const sharp = new HourglassLM(config(source)).eval();
+      noGrad(() => {
+        for (const p of sharp.parameters()) p.mul_(4);
+      });
+      const greedy = Array.from(generate(sharp, prompt, { maxNewTokens: 2 * T, temperature: 0 }));
+      let ctx = greedy.slice(0, prompt.length);
+      for (let j = prompt.length; j < greedy.length; j++) {
+        const logits = noGrad(() =>
+          tidy(() => {
+            const out = sharp.forward(tensor(Int32Array.from(ctx), { shape: [1, ctx.length], dtype: 'int32' }));
+            const last = Array.from(out.logits.dataSync()).slice((ctx.length - 1) * V);
+            HourglassLM.disposeOutput(out);
+            return last;
+          }),
+        );
+        const best = Math.max(...logits.slice(1)); // the unknown symbol (id 0) is never drawn
+        expect(logits[greedy[j]!]!, `character ${j} (context of ${ctx.length})`).toBeGreaterThan(best - 1e-4);
+        ctx = ctx.length < T ? [...ctx, greedy[j]!] : greedy.slice(j + 1 - Math.ceil(T / 2), j + 1);
+      }
+      for (const [, t] of sharp.stateDict()) t.dispose();
       expect(() => generate(model, prompt, { maxNewTokens: 1, context: 'all' as 'cached' })).toThrow(
         /context must be 'cached' or 'window'/,
       );
