@@ -1,6 +1,7 @@
 // Attention layers: rotary embeddings (RoPE, rotate-half convention of GPT-NeoX/Llama), grouped-query
 // causal self-attention with a KV cache and a relative-position bias hook, and torch.nn.MultiheadAttention.
 import { noGrad } from '../autograd.js';
+import { checkInt, checkInterval, checkPositive } from '../checks.js';
 import { fmtShape, ShapeError, ValueError } from '../errors.js';
 import { scaledDotProductAttention } from '../ops/composite/attention.js';
 import { dropout } from '../ops/composite/norm.js';
@@ -50,29 +51,14 @@ function ropeTables(T: number, d: number, offset: number, base: number) {
   });
 }
 
-/** RoPE's θ = base^(−2i/d) needs a finite base > 0 (0, a negative or NaN base makes every angle NaN). */
-function checkRopeBase(who: string, base: number): void {
-  if (!(Number.isFinite(base) && base > 0))
-    throw new ValueError(`${who}: ropeBase must be a finite number > 0; got ${base}`);
-}
-
-/** A count option: an integer ≥ 1. */
-function checkCount(who: string, name: string, v: number): void {
-  if (!(Number.isInteger(v) && v >= 1)) throw new ValueError(`${who}: ${name} must be an integer ≥ 1; got ${v}`);
-}
-
-/** A dropout probability in [0, 1). */
-function checkDropout(who: string, p: number | undefined): void {
-  if (p !== undefined && !(p >= 0 && p < 1)) throw new ValueError(`${who}: dropout must be in [0, 1); got ${p}`);
-}
-
 /**
  * Applies RoPE to x [B, H, T, d] for absolute positions offset, offset+1, … (d even). `inverse` rotates back
  * (kv-compress undoes RoPE on keys before its PCA).
  */
 export function applyRope(x: Tensor, offset = 0, base = 10000, inverse = false): Tensor {
   if (x.ndim < 2) throw new ShapeError(`applyRope: expects [..., T, d]; got ${fmtShape(x.shape)}`);
-  checkRopeBase('applyRope', base);
+  // θ = base^(−2i/d): 0, a negative or a NaN base makes every angle NaN
+  checkPositive('applyRope', 'ropeBase', base);
   if (!(Number.isInteger(offset) && offset >= 0))
     throw new ValueError(`applyRope: offset must be a non-negative integer; got ${offset}`);
   const d = x.shape[x.ndim - 1]!;
@@ -119,11 +105,11 @@ export class CausalSelfAttention extends Module {
   constructor(readonly opts: SelfAttentionOptions) {
     super();
     const { dModel, nHeads, nKvHeads = nHeads, bias = true } = opts;
-    checkCount('CausalSelfAttention', 'dModel', dModel);
-    checkCount('CausalSelfAttention', 'nHeads', nHeads);
-    checkCount('CausalSelfAttention', 'nKvHeads', nKvHeads);
-    checkDropout('CausalSelfAttention', opts.dropout);
-    if (opts.rope) checkRopeBase('CausalSelfAttention', opts.ropeBase ?? 10000);
+    checkInt('CausalSelfAttention', 'dModel', dModel, 1);
+    checkInt('CausalSelfAttention', 'nHeads', nHeads, 1);
+    checkInt('CausalSelfAttention', 'nKvHeads', nKvHeads, 1);
+    if (opts.dropout !== undefined) checkInterval('CausalSelfAttention', 'dropout', opts.dropout, 0, 1, true);
+    if (opts.rope) checkPositive('CausalSelfAttention', 'ropeBase', opts.ropeBase ?? 10000);
     if (dModel % nHeads !== 0)
       throw new ValueError(`CausalSelfAttention: dModel ${dModel} is not divisible by nHeads ${nHeads}`);
     if (nHeads % nKvHeads !== 0)
@@ -222,9 +208,9 @@ export class MultiheadAttention extends Module {
     readonly opts: { bias?: boolean; batchFirst?: boolean; dropout?: number } = {},
   ) {
     super();
-    checkCount('MultiheadAttention', 'embedDim', embedDim);
-    checkCount('MultiheadAttention', 'numHeads', numHeads);
-    checkDropout('MultiheadAttention', opts.dropout);
+    checkInt('MultiheadAttention', 'embedDim', embedDim, 1);
+    checkInt('MultiheadAttention', 'numHeads', numHeads, 1);
+    if (opts.dropout !== undefined) checkInterval('MultiheadAttention', 'dropout', opts.dropout, 0, 1, true);
     if (embedDim % numHeads !== 0)
       throw new ValueError(`MultiheadAttention: ${embedDim} is not divisible by ${numHeads} heads`);
     this.headDim = embedDim / numHeads;

@@ -1,5 +1,6 @@
 // Layers as modules: containers, Linear, convolutions, Embedding, norms, Dropout and activations.
 // Parameter names and shapes follow torch.nn so state dicts cross over.
+import { checkInt, checkInterval, checkNonNegative } from '../checks.js';
 import { ValueError } from '../errors.js';
 import { batchNorm, dropout, embedding, groupNorm, layerNorm, rmsNorm } from '../ops/composite/norm.js';
 import { full } from '../ops/creation.js';
@@ -211,12 +212,6 @@ export class Embedding extends Layer {
   }
 }
 
-/** eps ≥ 0 (a negative eps can make the variance term negative: NaN or ±∞). */
-function checkEps(who: string, eps: number | undefined): void {
-  if (eps !== undefined && !(eps >= 0 && Number.isFinite(eps)))
-    throw new ValueError(`${who}: eps must be a finite number ≥ 0; got ${eps}`);
-}
-
 export class LayerNorm extends Layer {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
@@ -226,7 +221,8 @@ export class LayerNorm extends Layer {
     readonly opts: { eps?: number; elementwiseAffine?: boolean; bias?: boolean } = {},
   ) {
     super();
-    checkEps('LayerNorm', opts.eps);
+    // a negative eps can make the variance term negative: NaN or ±∞
+    if (opts.eps !== undefined) checkNonNegative('LayerNorm', 'eps', opts.eps);
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
     const affine = opts.elementwiseAffine !== false;
     this.weight = this.registerParameter('weight', affine ? full(this.normalizedShape, 1) : null);
@@ -245,7 +241,7 @@ export class RMSNorm extends Layer {
     readonly opts: { eps?: number; elementwiseAffine?: boolean } = {},
   ) {
     super();
-    checkEps('RMSNorm', opts.eps);
+    if (opts.eps !== undefined) checkNonNegative('RMSNorm', 'eps', opts.eps);
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
     this.weight = this.registerParameter(
       'weight',
@@ -269,9 +265,8 @@ export class BatchNorm1d extends Layer {
     readonly opts: { eps?: number; momentum?: number; affine?: boolean } = {},
   ) {
     super();
-    checkEps('BatchNorm1d', opts.eps);
-    if (opts.momentum !== undefined && !(opts.momentum >= 0 && opts.momentum <= 1))
-      throw new ValueError(`BatchNorm1d: momentum must be in [0, 1]; got ${opts.momentum}`);
+    if (opts.eps !== undefined) checkNonNegative('BatchNorm1d', 'eps', opts.eps);
+    if (opts.momentum !== undefined) checkInterval('BatchNorm1d', 'momentum', opts.momentum, 0, 1);
     const affine = opts.affine !== false;
     this.weight = this.registerParameter('weight', affine ? full([numFeatures], 1) : null);
     this.bias = this.registerParameter('bias', affine ? full([numFeatures], 0) : null);
@@ -301,9 +296,8 @@ export class GroupNorm extends Layer {
     readonly opts: { eps?: number; affine?: boolean } = {},
   ) {
     super();
-    checkEps('GroupNorm', opts.eps);
-    if (!(Number.isInteger(numGroups) && numGroups >= 1))
-      throw new ValueError(`GroupNorm: numGroups must be an integer ≥ 1; got ${numGroups}`);
+    if (opts.eps !== undefined) checkNonNegative('GroupNorm', 'eps', opts.eps);
+    checkInt('GroupNorm', 'numGroups', numGroups, 1);
     if (numChannels % numGroups !== 0)
       throw new ValueError(`GroupNorm: ${numChannels} channels do not split into ${numGroups} groups`);
     const affine = opts.affine !== false;

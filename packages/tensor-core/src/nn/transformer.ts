@@ -2,6 +2,7 @@
 // (configurable depth, width, heads, KV heads, RoPE) that dyn-pool and kv-compress build on.
 
 import { noGrad } from '../autograd.js';
+import { checkChoice, checkInt, checkNonNegative } from '../checks.js';
 import { fmtShape, ShapeError, ValueError } from '../errors.js';
 import { cat } from '../ops/movement.js';
 import { fromHost } from '../ops/prims.js';
@@ -25,14 +26,6 @@ export function sinusoidalPositions(like: Tensor, T: number, d: number, offset =
   return fromHost(like, pe, [T, d], 'float32');
 }
 
-/** Throws unless an optional choice is one of `allowed`. */
-function oneOf(who: string, name: string, v: unknown, allowed: readonly string[]): void {
-  if (v !== undefined && !allowed.includes(v as string))
-    throw new ValueError(
-      `${who}: ${name} must be ${allowed.map((a) => `'${a}'`).join(', ')}; got ${JSON.stringify(v)}`,
-    );
-}
-
 export interface BlockOptions extends SelfAttentionOptions {
   dFF?: number;
   activation?: 'gelu' | 'relu' | 'silu';
@@ -54,11 +47,11 @@ export class TransformerBlock extends Module {
     super();
     const d = opts.dModel;
     // A typo in a choice would otherwise build the default silently (another norm, activation or layout).
-    oneOf('TransformerBlock', 'norm', opts.norm, ['layernorm', 'rmsnorm']);
-    oneOf('TransformerBlock', 'activation', opts.activation, ['gelu', 'relu', 'silu']);
-    oneOf('TransformerBlock', 'ln', opts.ln, ['pre', 'post']);
-    if (opts.dFF !== undefined && !(Number.isInteger(opts.dFF) && opts.dFF >= 1))
-      throw new ValueError(`TransformerBlock: dFF must be an integer ≥ 1; got ${opts.dFF}`);
+    if (opts.norm !== undefined) checkChoice('TransformerBlock', 'norm', opts.norm, ['layernorm', 'rmsnorm']);
+    if (opts.activation !== undefined)
+      checkChoice('TransformerBlock', 'activation', opts.activation, ['gelu', 'relu', 'silu']);
+    if (opts.ln !== undefined) checkChoice('TransformerBlock', 'ln', opts.ln, ['pre', 'post']);
+    if (opts.dFF !== undefined) checkInt('TransformerBlock', 'dFF', opts.dFF, 1);
     const mkNorm = () => (opts.norm === 'rmsnorm' ? new RMSNorm(d) : new LayerNorm(d));
     this.norm1 = this.registerModule('norm1', mkNorm());
     this.attn = this.registerModule('attn', new CausalSelfAttention(opts));
@@ -118,9 +111,9 @@ export class CausalLM extends Module {
     if (c.maxSeqLen !== undefined && !(Number.isInteger(c.maxSeqLen) && c.maxSeqLen >= 1))
       throw new ValueError(`CausalLM: maxSeqLen must be an integer ≥ 1; got ${c.maxSeqLen}`);
     // an unknown kind would build a model without positions, or another norm or activation, without a word
-    oneOf('CausalLM', 'positions', c.positions, ['rope', 'learned', 'sinusoidal']);
-    oneOf('CausalLM', 'norm', c.norm, ['layernorm', 'rmsnorm']);
-    oneOf('CausalLM', 'activation', c.activation, ['gelu', 'relu', 'silu']);
+    if (c.positions !== undefined) checkChoice('CausalLM', 'positions', c.positions, ['rope', 'learned', 'sinusoidal']);
+    if (c.norm !== undefined) checkChoice('CausalLM', 'norm', c.norm, ['layernorm', 'rmsnorm']);
+    if (c.activation !== undefined) checkChoice('CausalLM', 'activation', c.activation, ['gelu', 'relu', 'silu']);
     const positions = c.positions ?? 'rope';
     this.embed = this.registerModule('embed', new Embedding(c.vocabSize, c.dModel));
     noGrad(() => this.embed.weight.mul_(0.02)); // GPT-2's N(0, 0.02)
@@ -195,12 +188,9 @@ export class CausalLM extends Module {
     opts: { maxNewTokens: number; temperature?: number; topK?: number; cache?: KVCache },
   ): Tensor {
     const { maxNewTokens, temperature = 1, topK } = opts;
-    if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 0))
-      throw new ValueError(`CausalLM.generate: maxNewTokens must be an integer ≥ 0; got ${maxNewTokens}`);
-    if (!(Number.isFinite(temperature) && temperature >= 0))
-      throw new ValueError(`CausalLM.generate: temperature must be a finite number ≥ 0; got ${temperature}`);
-    if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1))
-      throw new ValueError(`CausalLM.generate: topK must be an integer ≥ 1; got ${topK}`);
+    checkInt('CausalLM.generate', 'maxNewTokens', maxNewTokens, 0);
+    checkNonNegative('CausalLM.generate', 'temperature', temperature);
+    if (topK !== undefined) checkInt('CausalLM.generate', 'topK', topK, 1);
     const cache = opts.cache ?? new KVCache();
     const out: Tensor[] = [prompt.detach()];
     noGrad(() => {

@@ -1,6 +1,7 @@
 // Learning-rate schedules as factor functions of the step, and a scheduler that applies one to every
 // group's base rate; gradient clipping by global norm.
 import { noGrad } from '../autograd.js';
+import { checkInt, checkNonNegative, checkPositive } from '../checks.js';
 import { ValueError } from '../errors.js';
 import { full } from '../ops/creation.js';
 import { tidy } from '../runtime.js';
@@ -11,37 +12,29 @@ export type Schedule = (step: number) => number;
 
 export const constant = (): Schedule => () => 1;
 
-const count = (who: string, name: string, v: number, min: number) => {
-  if (!(Number.isInteger(v) && v >= min)) throw new ValueError(`${who}: ${name} must be an integer ≥ ${min}; got ${v}`);
-};
-const factor = (who: string, name: string, v: number) => {
-  if (!(Number.isFinite(v) && v >= 0)) throw new ValueError(`${who}: ${name} must be a finite number ≥ 0; got ${v}`);
-};
-
 /** Linear warm-up from 0 to 1 over `warmup` steps, then `after` (default constant). */
 export function linearWarmup(warmup: number, after: Schedule = constant()): Schedule {
-  count('linearWarmup', 'warmup', warmup, 0);
+  checkInt('linearWarmup', 'warmup', warmup, 0);
   return (s) => (s < warmup ? (s + 1) / warmup : after(s - warmup));
 }
 
 /** Cosine decay from 1 to `minFactor` over `total` steps, flat afterwards. */
 export function cosine(total: number, minFactor = 0): Schedule {
   if (!(total > 0)) throw new ValueError(`cosine: total steps must be positive; got ${total}`);
-  factor('cosine', 'minFactor', minFactor);
+  checkNonNegative('cosine', 'minFactor', minFactor);
   return (s) => minFactor + ((1 - minFactor) * (1 + Math.cos((Math.PI * Math.min(s, total)) / total))) / 2;
 }
 
 /** Multiplies by `gamma` every `stepSize` steps (StepLR). */
 export function stepDecay(stepSize: number, gamma = 0.1): Schedule {
-  count('stepDecay', 'stepSize', stepSize, 1);
-  if (!(Number.isFinite(gamma) && gamma > 0))
-    throw new ValueError(`stepDecay: gamma must be a finite number > 0; got ${gamma}`);
+  checkInt('stepDecay', 'stepSize', stepSize, 1);
+  checkPositive('stepDecay', 'gamma', gamma);
   return (s) => gamma ** Math.floor(s / stepSize);
 }
 
 /** Warm-up then cosine: the usual transformer schedule. */
 export const warmupCosine = (warmup: number, total: number, minFactor = 0): Schedule => {
-  count('warmupCosine', 'warmup', warmup, 0);
+  checkInt('warmupCosine', 'warmup', warmup, 0);
   if (!(Number.isInteger(total) && total >= Math.max(1, warmup)))
     throw new ValueError(`warmupCosine: total must be an integer ≥ warmup (${warmup}) and ≥ 1; got ${total}`);
   return linearWarmup(warmup, cosine(Math.max(1, total - warmup), minFactor));
@@ -67,8 +60,7 @@ export class LRScheduler {
   }
   /** Restores the step count (from a checkpoint). */
   setStep(n: number): void {
-    if (!(Number.isInteger(n) && n >= 0))
-      throw new ValueError(`LRScheduler.setStep: step must be an integer ≥ 0; got ${n}`);
+    checkInt('LRScheduler.setStep', 'step', n, 0);
     this.n = n;
     this.apply();
   }

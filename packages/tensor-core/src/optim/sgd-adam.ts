@@ -1,4 +1,5 @@
 // SGD (momentum, Nesterov, weight decay), Adam and AdamW, with PyTorch's update rules.
+import { checkNonNegative } from '../checks.js';
 import { ValueError } from '../errors.js';
 import { adamStep, zerosLike } from '../ops/prims.js';
 import { isContiguous, sameShape } from '../shape.js';
@@ -40,13 +41,9 @@ export class SGD extends Optimizer<SGDOptions> {
   }
 }
 
-/** Each named option a finite number ≥ 0 (PyTorch refuses negative lr, momentum, eps and weight decay). */
+/** Each named option, where given, a finite number ≥ 0 (PyTorch refuses negative lr, momentum, eps, decay). */
 function nonNegative<O>(who: string, g: O, keys: (keyof O & string)[]): void {
-  for (const k of keys) {
-    const v = g[k] as unknown;
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0))
-      throw new ValueError(`${who}: ${k} must be a finite number ≥ 0; got ${JSON.stringify(v) ?? String(v)}`);
-  }
+  for (const k of keys) if (g[k] !== undefined) checkNonNegative(who, k, g[k]);
 }
 
 export interface AdamOptions {
